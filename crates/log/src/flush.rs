@@ -1,0 +1,214 @@
+//! `FlushScheduler`: group commit. One flusher thread per log directory (one disk) turns many
+//! concurrent appends into few fdatasync rounds.
+//!
+//! An append writes its bytes to the page cache, marks its log dirty and queues the log here. The
+//! flusher takes everything queued, fdatasyncs every touched file (and directory, for new
+//! segments) in parallel, then publishes each log's new durable offset, which wakes the appenders
+//! waiting to acknowledge. Appends that arrive during a round wait for the next one, so a busy
+//! broker makes one round per fsync latency and an idle one answers at once: no timer involved.
+//!
+//! A failed fsync is fatal for the directory (the fsyncgate lesson: the kernel may have dropped
+//! the dirty pages, so retrying proves nothing). The directory goes offline and every waiter gets
+//! `LogDirOffline`; nothing on it is acknowledged again.
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::thread;
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::partition_log::PartitionLog;
+
+/// Shared state of one log directory.
+#[derive(Debug)]
+pub struct LogDir {
+    path: PathBuf,
+    offline: AtomicBool,
+}
+
+impl LogDir {
+    pub(crate) fn new(path: PathBuf) -> Self {
+        LogDir {
+            path,
+            offline: AtomicBool::new(false),
+        }
+    }
+    /// The directory.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+    /// True once a write or fsync failed here.
+    pub fn is_offline(&self) -> bool {
+        self.offline.load(Ordering::Acquire)
+    }
+    pub(crate) fn mark_offline(&self, why: &dyn std::fmt::Display) {
+        if !self.offline.swap(true, Ordering::AcqRel) {
+            tracing::error!(dir = %self.path.display(), error = %why, "log directory taken offline: no further writes are acknowledged");
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    logs: Vec<Arc<PartitionLog>>,
+    shutdown: bool,
+}
+
+/// The group-commit flusher of one log directory.
+#[derive(Debug)]
+pub struct FlushScheduler {
+    dir: Arc<LogDir>,
+    queue: Mutex<Queue>,
+    wake: Condvar,
+    /// Rounds completed, for tests and metrics.
+    rounds: std::sync::atomic::AtomicU64,
+}
+
+/// Files a log hands to a flush round.
+#[derive(Debug, Default)]
+pub(crate) struct FlushWork {
+    pub(crate) files: Vec<Arc<File>>,
+    pub(crate) dirs: Vec<PathBuf>,
+}
+
+impl FlushScheduler {
+    /// Starts the flusher thread for `dir`.
+    pub(crate) fn start(dir: Arc<LogDir>) -> Arc<FlushScheduler> {
+        let s = Arc::new(FlushScheduler {
+            dir,
+            queue: Mutex::new(Queue::default()),
+            wake: Condvar::new(),
+            rounds: std::sync::atomic::AtomicU64::new(0),
+        });
+        let weak = Arc::downgrade(&s);
+        let name = format!("strom-flush-{}", s.dir.path.display());
+        let spawned = thread::Builder::new()
+            .name(name.chars().take(15).collect())
+            .spawn(move || run(weak));
+        if let Err(e) = spawned {
+            s.dir.mark_offline(&e);
+        }
+        s
+    }
+
+    /// The directory this scheduler flushes.
+    pub fn log_dir(&self) -> &Arc<LogDir> {
+        &self.dir
+    }
+
+    /// Flush rounds completed so far.
+    pub fn rounds(&self) -> u64 {
+        self.rounds.load(Ordering::Relaxed)
+    }
+
+    /// Queues a dirty log for the next round.
+    pub(crate) fn request(&self, log: Arc<PartitionLog>) {
+        let mut q = self.queue.lock();
+        q.logs.push(log);
+        self.wake.notify_one();
+    }
+
+    /// Stops the thread after the queued work is done.
+    pub(crate) fn shutdown(&self) {
+        self.queue.lock().shutdown = true;
+        self.wake.notify_one();
+    }
+}
+
+fn run(weak: Weak<FlushScheduler>) {
+    loop {
+        let Some(s) = weak.upgrade() else { return };
+        let logs = {
+            let mut q = s.queue.lock();
+            while q.logs.is_empty() && !q.shutdown {
+                // Wake now and then so a dropped scheduler lets the thread end.
+                s.wake
+                    .wait_for(&mut q, std::time::Duration::from_millis(500));
+                if q.logs.is_empty() && !q.shutdown && Arc::strong_count(&s) == 1 {
+                    return;
+                }
+            }
+            if q.logs.is_empty() && q.shutdown {
+                return;
+            }
+            std::mem::take(&mut q.logs)
+        };
+        s.flush_round(logs);
+    }
+}
+
+impl FlushScheduler {
+    fn flush_round(&self, mut logs: Vec<Arc<PartitionLog>>) {
+        logs.sort_by_key(|l| Arc::as_ptr(l) as usize);
+        logs.dedup_by(|a, b| Arc::ptr_eq(a, b));
+        // Take each log's dirty state: the files and the offset they make durable.
+        let mut taken = Vec::with_capacity(logs.len());
+        let mut work = FlushWork::default();
+        for log in logs {
+            if let Some(upto) = log.take_dirty(&mut work) {
+                taken.push((log, upto));
+            }
+        }
+        if taken.is_empty() {
+            return;
+        }
+        let result = if self.dir.is_offline() {
+            Err(std::io::Error::other("log directory offline"))
+        } else {
+            sync_all(&work)
+        };
+        self.rounds.fetch_add(1, Ordering::Relaxed);
+        match result {
+            Ok(()) => {
+                for (log, upto) in taken {
+                    log.publish_durable(upto);
+                }
+            }
+            Err(e) => {
+                self.dir.mark_offline(&e);
+                for (log, _) in taken {
+                    log.publish_failure();
+                }
+            }
+        }
+    }
+}
+
+/// fdatasyncs every file and directory, in parallel when there are several.
+fn sync_all(work: &FlushWork) -> std::io::Result<()> {
+    let dirs: Vec<std::io::Result<File>> = work.dirs.iter().map(File::open).collect();
+    let mut jobs: Vec<&File> = work.files.iter().map(|f| f.as_ref()).collect();
+    for d in &dirs {
+        match d {
+            Ok(f) => jobs.push(f),
+            Err(e) => return Err(std::io::Error::new(e.kind(), e.to_string())),
+        }
+    }
+    if jobs.len() <= 1 {
+        return jobs.iter().try_for_each(|f| f.sync_data());
+    }
+    const MAX_PARALLEL: usize = 16;
+    let per = jobs.len().div_ceil(MAX_PARALLEL);
+    thread::scope(|scope| {
+        let handles: Vec<_> = jobs
+            .chunks(per)
+            .skip(1)
+            .map(|chunk| scope.spawn(move || chunk.iter().try_for_each(|f| f.sync_data())))
+            .collect();
+        let mut result = jobs
+            .chunks(per)
+            .next()
+            .map_or(Ok(()), |c| c.iter().try_for_each(|f| f.sync_data()));
+        for h in handles {
+            let r = h
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("fsync thread panicked")));
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        result
+    })
+}

@@ -1,0 +1,46 @@
+//! Strom's partition logs: the durable storage engine under every topic partition.
+//!
+//! A partition is a directory `<topic>-<partition>/` of segments named by base offset
+//! (`00000000000000000000.log`, `.index`, `.timeindex`), Kafka's layout byte for byte: segment files
+//! hold v2 record batches exactly as producers sent them. See `docs/ARCHITECTURE.md`.
+//!
+//! Durability contract: an append is acknowledged only after its bytes are fdatasync'd
+//! (`flush.messages` = 1, the default), with group commit across all partitions of a log
+//! directory ([`FlushScheduler`]). A failed fsync takes the directory offline.
+//!
+//! This crate must not depend on tokio::net or on crates/broker: it knows nothing of the network.
+
+mod batch;
+mod checkpoint;
+mod config;
+mod error;
+mod flush;
+mod index;
+mod manager;
+mod partition_log;
+mod read;
+mod segment;
+#[cfg(test)]
+mod testing;
+mod topic_partition;
+mod validator;
+
+pub use batch::{
+    batch_size, BatchError, BatchMut, BatchView, Batches, BATCH_HEADER_LEN, LOG_OVERHEAD,
+};
+pub use config::{
+    topic_config, validate_topic_configs, ConfigDef, ConfigType, LogConfig, TimestampType,
+    TOPIC_CONFIGS,
+};
+pub use error::{LogError, Result};
+pub use flush::{FlushScheduler, LogDir};
+pub use manager::{LogManager, LogManagerConfig};
+pub use partition_log::{
+    now_ms, DurableWatch, HighWatermarkPolicy, LogAppendInfo, LogOffsetMetadata, PartitionLog,
+};
+pub use read::{FetchDataInfo, FileSlice, ReadBound};
+pub use segment::LogSegment;
+pub use topic_partition::TopicPartition;
+pub use validator::{validate_batches, AppendedBatch, ValidatedBatches, ValidationError};
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,820 @@
+//! `PartitionLog`: one partition's ordered, append-only log (Kafka's `UnifiedLog`, local half).
+//!
+//! Offsets: `log_start_offset` ≤ `high_watermark` ≤ `durable` ≤ `log_end_offset`. The log end is
+//! the dirty end (written to the page cache); `durable` advances after a group-commit fdatasync;
+//! the high watermark is what consumers may read. In [`HighWatermarkPolicy::FollowLocal`]
+//! (single node) the log moves the high watermark itself to the acknowledged end; with
+//! replication the leader sets it.
+//!
+//! Concurrency: appends, rolls and truncation are serialised by `appender`; readers never take
+//! it. Readers take the `segments` read lock only to clone an `Arc`, then do their I/O lock-free.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::IoSlice;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::watch;
+
+use crate::config::LogConfig;
+use crate::error::{LogError, Result};
+use crate::flush::{FlushScheduler, FlushWork};
+use crate::read::{FetchDataInfo, FileSlice, ReadBound};
+use crate::segment::LogSegment;
+use crate::validator::{AppendedBatch, ValidatedBatches};
+use crate::TopicPartition;
+
+/// An offset with the segment and byte position where it starts (Kafka's `LogOffsetMetadata`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogOffsetMetadata {
+    /// The offset.
+    pub offset: i64,
+    /// Base offset of the segment holding it.
+    pub segment_base: i64,
+    /// Byte position in that segment.
+    pub position: u64,
+}
+
+/// Who moves the high watermark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HighWatermarkPolicy {
+    /// Single node: the high watermark follows the acknowledged end (durable end, or log end
+    /// when `flush.messages` > 1).
+    FollowLocal,
+    /// Replication: the caller sets it with [`PartitionLog::set_high_watermark`].
+    External,
+}
+
+/// What an append did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogAppendInfo {
+    /// First offset assigned.
+    pub first_offset: i64,
+    /// Last offset assigned.
+    pub last_offset: i64,
+    /// Broker time of the append when the topic uses LogAppendTime, else -1.
+    pub log_append_time: i64,
+    /// Log start offset after the append.
+    pub log_start_offset: i64,
+    /// True when the caller must await [`PartitionLog::wait_durable`] before acknowledging.
+    pub needs_flush: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Durable {
+    offset: i64,
+    failed: bool,
+}
+
+/// Files and offsets written but not yet fdatasync'd.
+#[derive(Debug)]
+struct Dirty {
+    files: Vec<Arc<File>>,
+    dir: bool,
+    upto: Option<LogOffsetMetadata>,
+    messages: i64,
+    since: Option<Instant>,
+    queued: bool,
+}
+
+/// Fires when a log's durable offset changes.
+#[derive(Debug)]
+pub struct DurableWatch(watch::Receiver<Durable>);
+
+impl DurableWatch {
+    /// Waits for the next change; returns the durable offset, or `None` once the log is gone.
+    pub async fn changed(&mut self) -> Option<i64> {
+        self.0.changed().await.ok()?;
+        Some(self.0.borrow_and_update().offset)
+    }
+    /// The current durable offset.
+    pub fn current(&self) -> i64 {
+        self.0.borrow().offset
+    }
+}
+
+/// One partition's log.
+#[derive(Debug)]
+pub struct PartitionLog {
+    tp: TopicPartition,
+    dir: PathBuf,
+    config: RwLock<Arc<LogConfig>>,
+    segments: RwLock<BTreeMap<i64, Arc<LogSegment>>>,
+    appender: Mutex<()>,
+    log_end: Mutex<LogOffsetMetadata>,
+    log_start_offset: AtomicI64,
+    high_watermark: Mutex<LogOffsetMetadata>,
+    durable_meta: Mutex<LogOffsetMetadata>,
+    durable_tx: watch::Sender<Durable>,
+    dirty: Mutex<Dirty>,
+    flusher: Arc<FlushScheduler>,
+    hw_policy: HighWatermarkPolicy,
+    closed: AtomicBool,
+    /// Clock used for segment.ms and LogAppendTime: wall clock millis.
+    clock: fn() -> i64,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+pub(crate) struct LoadedLog {
+    pub(crate) tp: TopicPartition,
+    pub(crate) dir: PathBuf,
+    pub(crate) config: Arc<LogConfig>,
+    pub(crate) segments: BTreeMap<i64, Arc<LogSegment>>,
+    pub(crate) log_start_offset: i64,
+    pub(crate) flusher: Arc<FlushScheduler>,
+    pub(crate) hw_policy: HighWatermarkPolicy,
+}
+
+impl PartitionLog {
+    pub(crate) fn from_loaded(l: LoadedLog) -> Result<Arc<PartitionLog>> {
+        let last = l
+            .segments
+            .values()
+            .next_back()
+            .cloned()
+            .ok_or_else(|| LogError::Closed(l.tp.to_string()))?;
+        let end = LogOffsetMetadata {
+            offset: last.next_offset(),
+            segment_base: last.base_offset(),
+            position: last.size(),
+        };
+        let first_base = l.segments.keys().next().copied().unwrap_or(0);
+        let start = l.log_start_offset.max(first_base).min(end.offset);
+        let (durable_tx, _) = watch::channel(Durable {
+            offset: end.offset,
+            failed: false,
+        });
+        Ok(Arc::new(PartitionLog {
+            tp: l.tp,
+            dir: l.dir,
+            config: RwLock::new(l.config),
+            segments: RwLock::new(l.segments),
+            appender: Mutex::new(()),
+            log_end: Mutex::new(end),
+            log_start_offset: AtomicI64::new(start),
+            high_watermark: Mutex::new(end),
+            durable_meta: Mutex::new(end),
+            durable_tx,
+            dirty: Mutex::new(Dirty {
+                files: Vec::new(),
+                dir: false,
+                upto: None,
+                messages: 0,
+                since: None,
+                queued: false,
+            }),
+            flusher: l.flusher,
+            hw_policy: l.hw_policy,
+            closed: AtomicBool::new(false),
+            clock: now_ms,
+        }))
+    }
+
+    /// The partition.
+    pub fn topic_partition(&self) -> &TopicPartition {
+        &self.tp
+    }
+    /// The partition's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    /// The current config.
+    pub fn config(&self) -> Arc<LogConfig> {
+        self.config.read().clone()
+    }
+    /// Applies a new config (retention, segment size, flush policy...) from the next operation on.
+    pub fn set_config(&self, config: Arc<LogConfig>) {
+        *self.config.write() = config;
+    }
+    /// First offset still in the log.
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset.load(Ordering::Acquire)
+    }
+    /// The offset the next append gets.
+    pub fn log_end_offset(&self) -> i64 {
+        self.log_end.lock().offset
+    }
+    /// The offset below which everything is fdatasync'd.
+    pub fn durable_offset(&self) -> i64 {
+        self.durable_tx.borrow().offset
+    }
+    /// The high watermark: consumers read below it.
+    pub fn high_watermark(&self) -> i64 {
+        self.high_watermark.lock().offset
+    }
+    /// Total bytes of all segments.
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.read().values().map(|s| s.size()).sum()
+    }
+    /// Number of segments.
+    pub fn segment_count(&self) -> usize {
+        self.segments.read().len()
+    }
+    /// Base offsets of all segments, oldest first.
+    pub fn segment_base_offsets(&self) -> Vec<i64> {
+        self.segments.read().keys().copied().collect()
+    }
+
+    fn active_segment(&self) -> Result<Arc<LogSegment>> {
+        self.segments
+            .read()
+            .values()
+            .next_back()
+            .cloned()
+            .ok_or_else(|| LogError::Closed(self.tp.to_string()))
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(LogError::Closed(self.tp.to_string()));
+        }
+        if self.flusher.log_dir().is_offline() {
+            return Err(LogError::LogDirOffline(
+                self.flusher.log_dir().path().to_path_buf(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Appends validated batches as leader: assigns offsets from the log end, stamps the leader
+    /// epoch, writes them, and queues a flush. Await [`PartitionLog::wait_durable`] with
+    /// `last_offset + 1` before acknowledging when `needs_flush` is set.
+    pub fn append(
+        self: &Arc<Self>,
+        batches: &ValidatedBatches,
+        leader_epoch: i32,
+    ) -> Result<LogAppendInfo> {
+        self.check_writable()?;
+        let config = self.config();
+        let total = batches.size();
+        if total > config.segment_bytes.min(u64::from(u32::MAX)) {
+            return Err(LogError::BatchTooLarge {
+                size: total as usize,
+                segment_bytes: config.segment_bytes,
+            });
+        }
+        let now = (self.clock)();
+        let _guard = self.appender.lock();
+        let mut segment = self.active_segment()?;
+        if self.should_roll(&segment, total, &config, now)? {
+            segment = self.roll_locked(&config)?;
+        }
+        let first = self.log_end.lock().offset;
+        let mut next = first;
+        let mut appended: Vec<AppendedBatch> = Vec::with_capacity(batches.batches.len());
+        // Header prefixes (baseOffset, batchLength, partitionLeaderEpoch) rewritten per batch;
+        // the rest is written straight from the producer's buffer.
+        let mut prefixes: Vec<[u8; 16]> = Vec::with_capacity(batches.batches.len());
+        let mut stamped: Vec<Vec<u8>> = Vec::new();
+        for b in &batches.batches {
+            let mut a = *b;
+            a.base_offset = next;
+            a.last_offset = next + i64::from(b.last_offset_delta);
+            next = a.last_offset + 1;
+            let src = &batches.bytes[b.start..b.start + b.size as usize];
+            let mut p = [0u8; 16];
+            p[0..8].copy_from_slice(&a.base_offset.to_be_bytes());
+            p[8..12].copy_from_slice(&src[8..12]);
+            p[12..16].copy_from_slice(&leader_epoch.to_be_bytes());
+            prefixes.push(p);
+            if batches.log_append_time {
+                let mut copy = src.to_vec();
+                crate::batch::BatchMut::new(&mut copy).set_log_append_time(now);
+                a.max_timestamp = now;
+                stamped.push(copy);
+            }
+            appended.push(a);
+        }
+        let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(appended.len() * 2);
+        for (i, b) in batches.batches.iter().enumerate() {
+            slices.push(IoSlice::new(&prefixes[i]));
+            let body: &[u8] = match stamped.get(i) {
+                Some(s) => &s[16..],
+                None => &batches.bytes[b.start + 16..b.start + b.size as usize],
+            };
+            slices.push(IoSlice::new(body));
+        }
+        if let Err(e) = segment.append(&mut slices, total, &appended, config.index_interval_bytes) {
+            if matches!(e, LogError::Io { .. }) {
+                self.flusher.log_dir().mark_offline(&e);
+            }
+            return Err(e);
+        }
+        let end = LogOffsetMetadata {
+            offset: next,
+            segment_base: segment.base_offset(),
+            position: segment.size(),
+        };
+        *self.log_end.lock() = end;
+        let sync = config.sync_on_append();
+        let queue = {
+            let mut d = self.dirty.lock();
+            if !d.files.iter().any(|f| Arc::ptr_eq(f, segment.file())) {
+                d.files.push(segment.file().clone());
+            }
+            d.upto = Some(end);
+            d.messages += batches.record_count();
+            if d.since.is_none() {
+                d.since = Some(Instant::now());
+            }
+            let want = sync || d.messages >= config.flush_messages;
+            let queue = want && !d.queued;
+            if queue {
+                d.queued = true;
+            }
+            queue
+        };
+        drop(_guard);
+        if queue {
+            self.flusher.request(self.clone());
+        }
+        if !sync && self.hw_policy == HighWatermarkPolicy::FollowLocal {
+            self.advance_high_watermark(end);
+        }
+        Ok(LogAppendInfo {
+            first_offset: first,
+            last_offset: next - 1,
+            log_append_time: if batches.log_append_time { now } else { -1 },
+            log_start_offset: self.log_start_offset(),
+            needs_flush: sync,
+        })
+    }
+
+    fn should_roll(
+        &self,
+        seg: &LogSegment,
+        incoming: u64,
+        config: &LogConfig,
+        now: i64,
+    ) -> Result<bool> {
+        if seg.size() == 0 {
+            return Ok(false);
+        }
+        if seg.is_full(incoming, config.segment_bytes) {
+            return Ok(true);
+        }
+        let first_ts = seg.first_batch_timestamp();
+        Ok(first_ts >= 0 && now.saturating_sub(first_ts) > config.segment_ms)
+    }
+
+    /// Rolls a new active segment at the log end. Caller holds `appender`.
+    fn roll_locked(self: &Arc<Self>, config: &LogConfig) -> Result<Arc<LogSegment>> {
+        let old = self.active_segment()?;
+        let base = self.log_end.lock().offset;
+        if old.base_offset() == base {
+            return Ok(old);
+        }
+        let closing_files = old.close_for_roll()?;
+        let seg = Arc::new(LogSegment::create(&self.dir, base, config)?);
+        self.segments.write().insert(base, seg.clone());
+        {
+            let mut d = self.dirty.lock();
+            for f in closing_files {
+                if !d.files.iter().any(|x| Arc::ptr_eq(x, &f)) {
+                    d.files.push(f);
+                }
+            }
+            d.dir = true;
+        }
+        tracing::debug!(partition = %self.tp, base, "rolled new segment");
+        Ok(seg)
+    }
+
+    /// Forces a roll (tests, and DeleteRecords of everything).
+    pub fn roll(self: &Arc<Self>) -> Result<()> {
+        let config = self.config();
+        let _g = self.appender.lock();
+        self.roll_locked(&config)?;
+        Ok(())
+    }
+
+    /// Hands the dirty state to a flush round; returns the offset it will make durable.
+    pub(crate) fn take_dirty(&self, work: &mut FlushWork) -> Option<LogOffsetMetadata> {
+        let mut d = self.dirty.lock();
+        d.queued = false;
+        let upto = d.upto.take()?;
+        work.files.append(&mut d.files);
+        if std::mem::take(&mut d.dir) {
+            work.dirs.push(self.dir.clone());
+        }
+        d.messages = 0;
+        d.since = None;
+        Some(upto)
+    }
+
+    pub(crate) fn publish_durable(&self, upto: LogOffsetMetadata) {
+        // The high watermark moves first so a woken waiter already sees it.
+        if self.hw_policy == HighWatermarkPolicy::FollowLocal {
+            self.advance_high_watermark(upto);
+        }
+        {
+            let mut m = self.durable_meta.lock();
+            if upto.offset > m.offset {
+                *m = upto;
+            }
+        }
+        self.durable_tx.send_if_modified(|d| {
+            if upto.offset > d.offset {
+                d.offset = upto.offset;
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    pub(crate) fn publish_failure(&self) {
+        self.durable_tx.send_modify(|d| d.failed = true);
+    }
+
+    fn advance_high_watermark(&self, to: LogOffsetMetadata) {
+        let mut hw = self.high_watermark.lock();
+        if to.offset > hw.offset {
+            *hw = to;
+        }
+    }
+
+    /// Waits until everything below `offset` is durable, or the log directory failed.
+    pub async fn wait_durable(&self, offset: i64) -> Result<()> {
+        let mut rx = self.durable_tx.subscribe();
+        let r = rx
+            .wait_for(|d| d.failed || d.offset >= offset)
+            .await
+            .map(|d| *d);
+        match r {
+            Ok(d) if !d.failed => Ok(()),
+            _ => Err(LogError::LogDirOffline(
+                self.flusher.log_dir().path().to_path_buf(),
+            )),
+        }
+    }
+
+    /// A watch that fires whenever the durable offset moves (long-poll fetches wait on it).
+    pub fn subscribe_durable(&self) -> DurableWatch {
+        DurableWatch(self.durable_tx.subscribe())
+    }
+
+    /// Flushes now and waits for it (shutdown, tests).
+    pub async fn flush(self: &Arc<Self>) -> Result<()> {
+        let end = self.log_end_offset();
+        let queue = {
+            let mut d = self.dirty.lock();
+            let q = d.upto.is_some() && !d.queued;
+            if q {
+                d.queued = true;
+            }
+            q
+        };
+        if queue {
+            self.flusher.request(self.clone());
+        }
+        self.wait_durable(end).await
+    }
+
+    /// Queues a flush when `flush.ms` has passed since the oldest unflushed append.
+    pub(crate) fn maybe_flush_by_time(self: &Arc<Self>) {
+        let config = self.config();
+        let queue = {
+            let mut d = self.dirty.lock();
+            let due = d
+                .since
+                .is_some_and(|s| s.elapsed().as_millis() as i64 >= config.flush_ms);
+            let q = due && d.upto.is_some() && !d.queued;
+            if q {
+                d.queued = true;
+            }
+            q
+        };
+        if queue {
+            self.flusher.request(self.clone());
+        }
+    }
+
+    /// Sets the high watermark (replication). Clamped to `[log_start, log_end]`.
+    pub fn set_high_watermark(&self, offset: i64) -> Result<()> {
+        let end = *self.log_end.lock();
+        let offset = offset.clamp(self.log_start_offset(), end.offset);
+        let meta = if offset == end.offset {
+            end
+        } else {
+            self.offset_metadata(offset)?
+        };
+        *self.high_watermark.lock() = meta;
+        Ok(())
+    }
+
+    /// Locates `offset` (a batch boundary or inside a batch) in the segments.
+    fn offset_metadata(&self, offset: i64) -> Result<LogOffsetMetadata> {
+        let seg = self.floor_segment(offset)?;
+        let loc = seg.locate_offset(offset, seg.size())?;
+        Ok(LogOffsetMetadata {
+            offset,
+            segment_base: seg.base_offset(),
+            position: loc.map_or(seg.size(), |l| l.position),
+        })
+    }
+
+    fn floor_segment(&self, offset: i64) -> Result<Arc<LogSegment>> {
+        let segs = self.segments.read();
+        segs.range(..=offset)
+            .next_back()
+            .or_else(|| segs.iter().next())
+            .map(|(_, s)| s.clone())
+            .ok_or_else(|| LogError::Closed(self.tp.to_string()))
+    }
+
+    pub(crate) fn segments_snapshot(&self) -> Vec<Arc<LogSegment>> {
+        self.segments.read().values().cloned().collect()
+    }
+
+    /// Reads whole batches from `fetch_offset`, up to `max_bytes` (at least one batch when
+    /// `min_one_message`), never past `bound`. The result names a file range, for sendfile.
+    pub fn read(
+        &self,
+        fetch_offset: i64,
+        max_bytes: u64,
+        bound: ReadBound,
+        min_one_message: bool,
+    ) -> Result<FetchDataInfo> {
+        let upper = match bound {
+            ReadBound::HighWatermark => *self.high_watermark.lock(),
+            ReadBound::LogEnd => *self.log_end.lock(),
+        };
+        let log_end = self.log_end_offset();
+        let start = self.log_start_offset();
+        let info = |records| FetchDataInfo {
+            records,
+            high_watermark: self.high_watermark(),
+            log_start_offset: start,
+            log_end_offset: log_end,
+        };
+        if fetch_offset < start || fetch_offset > log_end {
+            return Err(LogError::OffsetOutOfRange {
+                offset: fetch_offset,
+                log_start_offset: start,
+                log_end_offset: log_end,
+            });
+        }
+        if fetch_offset >= upper.offset {
+            return Ok(info(None));
+        }
+        let segments: Vec<Arc<LogSegment>> = {
+            let segs = self.segments.read();
+            let first = segs
+                .range(..=fetch_offset)
+                .next_back()
+                .map(|(k, _)| *k)
+                .unwrap_or(i64::MIN);
+            segs.range(first..).map(|(_, s)| s.clone()).collect()
+        };
+        for seg in segments {
+            if seg.base_offset() > upper.segment_base {
+                break;
+            }
+            let max_position = if seg.base_offset() == upper.segment_base {
+                upper.position
+            } else {
+                seg.size()
+            };
+            let Some(loc) = seg.locate_offset(fetch_offset, max_position)? else {
+                continue;
+            };
+            let available = max_position - loc.position;
+            let limit = if min_one_message {
+                max_bytes.max(loc.size)
+            } else {
+                max_bytes
+            };
+            let len = available.min(limit);
+            if len == 0 {
+                return Ok(info(None));
+            }
+            return Ok(info(Some(FileSlice::new(
+                seg.file().clone(),
+                seg.log_path().to_path_buf(),
+                loc.position,
+                len,
+            ))));
+        }
+        Ok(info(None))
+    }
+
+    /// Truncates the log so `offset` is the new log end (replication: divergent tail).
+    pub fn truncate_to(&self, offset: i64) -> Result<()> {
+        let _g = self.appender.lock();
+        let end = *self.log_end.lock();
+        if offset >= end.offset {
+            return Ok(());
+        }
+        let offset = offset.max(self.log_start_offset());
+        let remove: Vec<Arc<LogSegment>> = {
+            let mut segs = self.segments.write();
+            let doomed: Vec<i64> = segs
+                .range((
+                    std::ops::Bound::Excluded(offset),
+                    std::ops::Bound::Unbounded,
+                ))
+                .map(|(k, _)| *k)
+                .collect();
+            doomed.iter().filter_map(|k| segs.remove(k)).collect()
+        };
+        for s in &remove {
+            s.delete_files()?;
+        }
+        let seg = self.active_segment()?;
+        // Cut at the start of the batch holding `offset`: batches are never split.
+        let loc = seg.locate_offset(offset, seg.size())?;
+        let pos = loc.map_or(seg.size(), |l| l.position);
+        let next = loc.map_or(offset, |l| l.base_offset).max(seg.base_offset());
+        seg.truncate_to(pos, next)?;
+        let meta = LogOffsetMetadata {
+            offset: next,
+            segment_base: seg.base_offset(),
+            position: pos,
+        };
+        *self.log_end.lock() = meta;
+        {
+            let mut hw = self.high_watermark.lock();
+            if hw.offset > next {
+                *hw = meta;
+            }
+            let mut dm = self.durable_meta.lock();
+            if dm.offset > next {
+                *dm = meta;
+            }
+        }
+        self.durable_tx
+            .send_modify(|d| d.offset = d.offset.min(next));
+        let mut d = self.dirty.lock();
+        d.dir = true;
+        d.upto = Some(meta);
+        d.files.push(seg.file().clone());
+        Ok(())
+    }
+
+    /// Advances the log start offset (DeleteRecords); never past the high watermark.
+    /// Returns the new log start offset. Whole segments below it go at the next retention pass.
+    pub fn delete_records_before(&self, offset: i64) -> Result<i64> {
+        let hw = self.high_watermark();
+        if offset > hw {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                log_start_offset: self.log_start_offset(),
+                log_end_offset: hw,
+            });
+        }
+        let new = self
+            .log_start_offset
+            .fetch_max(offset, Ordering::AcqRel)
+            .max(offset);
+        Ok(new)
+    }
+
+    /// Deletes whole old segments past retention (time, size, or below the log start offset);
+    /// never the active segment, never data at or above the high watermark. Returns how many.
+    pub fn delete_old_segments(&self, now: i64) -> Result<usize> {
+        let config = self.config();
+        let hw = self.high_watermark();
+        let start = self.log_start_offset();
+        let segs = self.segments_snapshot();
+        if segs.len() <= 1 {
+            return Ok(0);
+        }
+        let total: u64 = segs.iter().map(|s| s.size()).sum();
+        let mut excess = if config.retention_bytes >= 0 {
+            total.saturating_sub(config.retention_bytes as u64)
+        } else {
+            0
+        };
+        let mut doomed = Vec::new();
+        for (i, seg) in segs.iter().enumerate() {
+            let Some(next) = segs.get(i + 1) else { break };
+            let next_base = next.base_offset();
+            if next_base > hw {
+                break;
+            }
+            let below_start = next_base <= start;
+            let by_size =
+                config.delete_enabled && config.retention_bytes >= 0 && excess >= seg.size();
+            let by_time = config.delete_enabled
+                && config.retention_ms >= 0
+                && segment_largest_timestamp(seg)? < now.saturating_sub(config.retention_ms);
+            if !(below_start || by_size || by_time) {
+                break;
+            }
+            excess = excess.saturating_sub(seg.size());
+            doomed.push(seg.clone());
+        }
+        if doomed.is_empty() {
+            return Ok(0);
+        }
+        {
+            let mut map = self.segments.write();
+            for s in &doomed {
+                map.remove(&s.base_offset());
+            }
+            if let Some(first) = map.keys().next() {
+                self.log_start_offset.fetch_max(*first, Ordering::AcqRel);
+            }
+        }
+        for s in &doomed {
+            tracing::info!(partition = %self.tp, segment = s.base_offset(), "deleting segment past retention");
+            s.delete_files()?;
+        }
+        crate::manager::fsync_dir(&self.dir)?;
+        Ok(doomed.len())
+    }
+
+    /// First offset with timestamp ≥ `timestamp` below the high watermark, and its timestamp.
+    pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>> {
+        let hw = *self.high_watermark.lock();
+        let start = self.log_start_offset();
+        for seg in self.segments_snapshot() {
+            if seg.base_offset() > hw.segment_base {
+                break;
+            }
+            let max_pos = if seg.base_offset() == hw.segment_base {
+                hw.position
+            } else {
+                seg.size()
+            };
+            if let Some(loc) = seg.locate_timestamp(timestamp, max_pos)? {
+                let bytes = seg.read_bytes(loc.position, loc.size as usize)?;
+                if let Some((o, t)) =
+                    crate::read::first_record_at_or_after(&bytes, timestamp, start)
+                {
+                    return Ok(Some((o, t)));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Offset and timestamp of the record with the largest timestamp (ListOffsets -3).
+    pub fn max_timestamp_offset(&self) -> Result<Option<(i64, i64)>> {
+        let mut best: Option<(i64, i64)> = None;
+        for seg in self.segments_snapshot() {
+            let ts = segment_largest_timestamp(&seg)?;
+            if ts >= 0 && best.is_none_or(|(_, b)| ts > b) {
+                best = Some((seg.base_offset(), ts));
+            }
+        }
+        let Some((base, ts)) = best else {
+            return Ok(None);
+        };
+        let segs = self.segments.read().get(&base).cloned();
+        let Some(seg) = segs else { return Ok(None) };
+        let Some(loc) = seg.locate_timestamp(ts, seg.size())? else {
+            return Ok(None);
+        };
+        let bytes = seg.read_bytes(loc.position, loc.size as usize)?;
+        Ok(crate::read::record_with_max_timestamp(&bytes).or(Some((loc.last_offset, ts))))
+    }
+
+    /// Writes the active segment's indexes (clean shutdown) and marks the log closed.
+    pub(crate) fn close(&self) -> Result<()> {
+        let _g = self.appender.lock();
+        self.closed.store(true, Ordering::Release);
+        let seg = self.active_segment()?;
+        let idx = seg.indexes()?;
+        if seg.max_timestamp() >= 0 {
+            idx.time.maybe_append(
+                seg.max_timestamp(),
+                (seg.offset_of_max_timestamp() - seg.base_offset()).clamp(0, i64::from(u32::MAX))
+                    as u32,
+            );
+        }
+        seg.write_indexes(idx)?;
+        for s in self.segments_snapshot() {
+            s.file()
+                .sync_data()
+                .map_err(|e| LogError::io(s.log_path(), e))?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn mark_closed(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
+}
+
+/// A segment's largest timestamp, loading it from the time index for segments opened cleanly.
+fn segment_largest_timestamp(seg: &LogSegment) -> Result<i64> {
+    let ts = seg.max_timestamp();
+    if ts >= 0 || seg.size() == 0 {
+        return Ok(ts);
+    }
+    let idx = seg.indexes()?;
+    Ok(idx.time.last().map_or(-1, |e| e.timestamp))
+}

@@ -1,0 +1,39 @@
+//! Test-only helpers: valid v2 batches built with the `kafka-protocol` codec.
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+
+/// A batch of `count` records of `value_len` bytes; record i has timestamp `timestamp + i`.
+pub(crate) fn make_batch(count: i32, value_len: usize, timestamp: i64) -> Vec<u8> {
+    let records: Vec<Record> = (0..count)
+        .map(|i| Record {
+            transactional: false,
+            control: false,
+            partition_leader_epoch: 0,
+            delete_horizon: false,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i64::from(i),
+            // The codec splits batches where offset - sequence changes; base sequence stays -1.
+            sequence: i - 1,
+            timestamp: timestamp + i64::from(i),
+            key: None,
+            value: Some(Bytes::from(vec![b'x'; value_len])),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .expect("encode");
+    buf.to_vec()
+}
