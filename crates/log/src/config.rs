@@ -36,6 +36,8 @@ pub enum ConfigType {
     Enum(&'static [&'static str]),
     /// A comma-separated list whose items come from a fixed set.
     List(&'static [&'static str]),
+    /// Any string.
+    String,
 }
 
 impl ConfigType {
@@ -43,7 +45,7 @@ impl ConfigType {
     pub fn kafka_type_code(&self) -> i8 {
         match self {
             ConfigType::Boolean => 1,
-            ConfigType::Enum(_) => 2,
+            ConfigType::Enum(_) | ConfigType::String => 2,
             ConfigType::Int { .. } => 3,
             ConfigType::Long { .. } => 5,
             ConfigType::Double { .. } => 6,
@@ -81,6 +83,7 @@ impl ConfigType {
                     Err(format!("must be one of {options:?}"))
                 }
             }
+            ConfigType::String => Ok(()),
             ConfigType::List(options) => {
                 for item in v.split(',').map(str::trim) {
                     if !options.iter().any(|o| o.eq_ignore_ascii_case(item)) {

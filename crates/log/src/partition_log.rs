@@ -110,6 +110,8 @@ pub struct PartitionLog {
     high_watermark: Mutex<LogOffsetMetadata>,
     durable_meta: Mutex<LogOffsetMetadata>,
     durable_tx: watch::Sender<Durable>,
+    /// Broadcasts the high watermark so waiting fetches wake on appends, not timers.
+    hw_tx: watch::Sender<i64>,
     dirty: Mutex<Dirty>,
     flusher: Arc<FlushScheduler>,
     hw_policy: HighWatermarkPolicy,
@@ -155,7 +157,9 @@ impl PartitionLog {
             offset: end.offset,
             failed: false,
         });
+        let (hw_tx, _) = watch::channel(end.offset);
         Ok(Arc::new(PartitionLog {
+            hw_tx,
             tp: l.tp,
             dir: l.dir,
             config: RwLock::new(l.config),
@@ -439,10 +443,22 @@ impl PartitionLog {
     }
 
     fn advance_high_watermark(&self, to: LogOffsetMetadata) {
-        let mut hw = self.high_watermark.lock();
-        if to.offset > hw.offset {
-            *hw = to;
+        let moved = {
+            let mut hw = self.high_watermark.lock();
+            let moved = to.offset > hw.offset;
+            if moved {
+                *hw = to;
+            }
+            moved
+        };
+        if moved {
+            self.hw_tx.send_replace(to.offset);
         }
+    }
+
+    /// A watch that fires whenever the high watermark moves.
+    pub fn subscribe_high_watermark(&self) -> watch::Receiver<i64> {
+        self.hw_tx.subscribe()
     }
 
     /// Waits until everything below `offset` is durable, or the log directory failed.
@@ -511,6 +527,7 @@ impl PartitionLog {
             self.offset_metadata(offset)?
         };
         *self.high_watermark.lock() = meta;
+        self.hw_tx.send_replace(meta.offset);
         Ok(())
     }
 

@@ -14,7 +14,8 @@ use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 use strom_log::{
-    now_ms, validate_batches, Batches, LogConfig, LogManager, LogManagerConfig, ReadBound, TopicPartition,
+    now_ms, validate_batches, Batches, LogConfig, LogManager, LogManagerConfig, ReadBound,
+    TopicPartition,
 };
 
 const CHILD_ENV: &str = "STROM_CRASH_CHILD_DIR";
@@ -49,8 +50,15 @@ fn batch(seq: u64, n: i32) -> Bytes {
         })
         .collect();
     let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(&mut buf, &records, &RecordEncodeOptions { version: 2, compression: Compression::None })
-        .expect("encode");
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .expect("encode");
     buf.freeze()
 }
 
@@ -64,11 +72,22 @@ fn open(dir: &std::path::Path) -> Arc<LogManager> {
 #[test]
 #[ignore = "run only as the crash test's child process"]
 fn crash_child() {
-    let Ok(dir) = std::env::var(CHILD_ENV) else { return };
-    let start_seq: u64 = std::env::var("STROM_CRASH_SEQ").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let Ok(dir) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let start_seq: u64 = std::env::var("STROM_CRASH_SEQ")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let mgr = open(std::path::Path::new(&dir));
-    let log = mgr.get_or_create(&TopicPartition::new("crash", 0), config()).expect("log");
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
+    let log = mgr
+        .get_or_create(&TopicPartition::new("crash", 0), config())
+        .expect("log");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("rt");
     let out = Arc::new(std::sync::Mutex::new(std::io::stdout()));
     rt.block_on(async move {
         let mut tasks = Vec::new();
@@ -79,11 +98,15 @@ fn crash_child() {
                 for k in 0.. {
                     let seq = start_seq + k * 4 + t;
                     let n = 1 + (seq % 7) as i32;
-                    let v = validate_batches(batch(seq, n), &log.config(), now_ms()).expect("valid");
+                    let v =
+                        validate_batches(batch(seq, n), &log.config(), now_ms()).expect("valid");
                     let info = log.append(&v, 0).expect("append");
-                    log.wait_durable(info.last_offset + 1).await.expect("durable");
+                    log.wait_durable(info.last_offset + 1)
+                        .await
+                        .expect("durable");
                     let mut o = out.lock().expect("stdout");
-                    writeln!(o, "ACK {seq} {} {}", info.first_offset, info.last_offset).expect("print");
+                    writeln!(o, "ACK {seq} {} {}", info.first_offset, info.last_offset)
+                        .expect("print");
                     o.flush().expect("flush");
                 }
             }));
@@ -106,7 +129,10 @@ impl Rng {
 
 #[test]
 fn acknowledged_batches_survive_kill_9() {
-    let iterations: u64 = std::env::var("STROM_CRASH_ITERATIONS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
+    let iterations: u64 = std::env::var("STROM_CRASH_ITERATIONS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
     let seed = now_ms() as u64 | 1;
     eprintln!("crash test seed {seed}");
     let mut rng = Rng(seed);
@@ -117,7 +143,13 @@ fn acknowledged_batches_survive_kill_9() {
     let mut next_seq = 0u64;
     for it in 0..iterations {
         let mut child = Command::new(&exe)
-            .args(["--exact", "crash_child", "--ignored", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "crash_child",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD_ENV, dir.path())
             .env("STROM_CRASH_SEQ", next_seq.to_string())
             .stdout(Stdio::piped())
@@ -136,7 +168,9 @@ fn acknowledged_batches_survive_kill_9() {
         });
         // Wait for the first ack so each iteration writes something, then a random extra time.
         let deadline = Instant::now() + Duration::from_secs(30);
-        let first = rx.recv_timeout(Duration::from_secs(30)).expect("child acknowledged nothing");
+        let first = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("child acknowledged nothing");
         let mut lines = vec![first];
         let extra = Duration::from_millis(rng.next() % 150);
         std::thread::sleep(extra);
@@ -161,11 +195,19 @@ fn acknowledged_batches_survive_kill_9() {
         next_seq = next_seq.div_ceil(4) * 4 + 4;
         // Reopen and verify everything acknowledged so far.
         let mgr = open(dir.path());
-        let log = mgr.get(&TopicPartition::new("crash", 0)).expect("log reopened");
+        let log = mgr
+            .get(&TopicPartition::new("crash", 0))
+            .expect("log reopened");
         let found = read_everything(&log);
         for (seq, (first, last)) in &acked {
-            let got = found.get(first).unwrap_or_else(|| panic!("iteration {it} (seed {seed}): acked batch seq {seq} at {first} lost"));
-            assert_eq!(got, &(*seq, *last), "iteration {it}: batch at {first} changed");
+            let got = found.get(first).unwrap_or_else(|| {
+                panic!("iteration {it} (seed {seed}): acked batch seq {seq} at {first} lost")
+            });
+            assert_eq!(
+                got,
+                &(*seq, *last),
+                "iteration {it}: batch at {first} changed"
+            );
         }
         // Offsets are contiguous and in order.
         let mut expect = 0;
@@ -174,7 +216,11 @@ fn acknowledged_batches_survive_kill_9() {
             expect = last + 1;
         }
         assert_eq!(log.log_end_offset(), expect);
-        eprintln!("iteration {it}: {} acked this round, {} batches on disk", acked.len() - before, found.len());
+        eprintln!(
+            "iteration {it}: {} acked this round, {} batches on disk",
+            acked.len() - before,
+            found.len()
+        );
         mgr.shutdown().expect("shutdown");
         // Alternate clean and unclean reopen paths: delete the marker half of the time.
         if it % 2 == 0 {
@@ -190,7 +236,9 @@ fn read_everything(log: &strom_log::PartitionLog) -> BTreeMap<i64, (u64, i64)> {
     let mut out = BTreeMap::new();
     let mut from = log.log_start_offset();
     loop {
-        let info = log.read(from, 1 << 20, ReadBound::HighWatermark, true).expect("read");
+        let info = log
+            .read(from, 1 << 20, ReadBound::HighWatermark, true)
+            .expect("read");
         let Some(slice) = info.records else { break };
         let bytes = slice.read_to_vec().expect("bytes");
         let mut progressed = false;
@@ -200,10 +248,18 @@ fn read_everything(log: &strom_log::PartitionLog) -> BTreeMap<i64, (u64, i64)> {
             let mut raw = Bytes::copy_from_slice(b.as_bytes());
             let set = RecordBatchDecoder::decode(&mut raw).expect("decode");
             let value = set.records[0].value.clone().expect("value");
-            let seq: u64 = std::str::from_utf8(&value).expect("utf8").split(':').next().and_then(|s| s.parse().ok()).expect("seq");
+            let seq: u64 = std::str::from_utf8(&value)
+                .expect("utf8")
+                .split(':')
+                .next()
+                .and_then(|s| s.parse().ok())
+                .expect("seq");
             for (i, r) in set.records.iter().enumerate() {
                 let v = r.value.clone().expect("value");
-                assert!(v.starts_with(format!("{seq}:{i}:").as_bytes()), "record content");
+                assert!(
+                    v.starts_with(format!("{seq}:{i}:").as_bytes()),
+                    "record content"
+                );
             }
             out.insert(b.base_offset(), (seq, b.last_offset()));
             from = b.last_offset() + 1;

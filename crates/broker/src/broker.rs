@@ -1,0 +1,382 @@
+//! `Broker`: the state every handler shares (config, metadata, partitions), plus start-up and
+//! shutdown. Topic creation lives here because both CreateTopics and Metadata auto-creation use it.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::error::ResponseError;
+use strom_log::{LogManager, LogManagerConfig};
+use uuid::Uuid;
+
+use crate::config::BrokerConfig;
+use crate::metadata::{
+    ConfigResourceType, MetadataImage, MetadataRecord, MetadataStore, TopicImage,
+};
+use crate::replica_manager::ReplicaManager;
+
+/// Start-up failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The metadata log could not be opened.
+    #[error(transparent)]
+    Metadata(#[from] crate::metadata::MetadataError),
+    /// The partition logs could not be opened.
+    #[error(transparent)]
+    Log(#[from] strom_log::LogError),
+    /// The listener could not be bound.
+    #[error("binding {addr}: {source}")]
+    Bind {
+        /// Address.
+        addr: String,
+        /// Error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// meta.properties could not be read or written.
+    #[error("meta.properties: {0}")]
+    MetaProperties(std::io::Error),
+}
+
+/// What the handlers share.
+#[derive(Debug)]
+pub struct Broker {
+    /// Static configuration.
+    pub config: BrokerConfig,
+    /// Cluster metadata.
+    pub metadata: MetadataStore,
+    /// Local partitions.
+    pub replicas: ReplicaManager,
+    /// Cluster id (from meta.properties).
+    pub cluster_id: String,
+    /// Host and port advertised to clients.
+    pub advertised: (String, i32),
+}
+
+/// A topic to create.
+#[derive(Debug, Clone)]
+pub struct NewTopic {
+    /// Name.
+    pub name: String,
+    /// Partition count (-1 = `num.partitions`).
+    pub partitions: i32,
+    /// Replication factor (-1 = `default.replication.factor`).
+    pub replication_factor: i16,
+    /// Config overrides.
+    pub configs: BTreeMap<String, String>,
+}
+
+/// A per-topic failure with Kafka's code and a message.
+#[derive(Debug, Clone)]
+pub struct TopicError {
+    /// Kafka error code.
+    pub code: i16,
+    /// Human-readable reason.
+    pub message: String,
+}
+
+impl TopicError {
+    fn new(e: ResponseError, message: impl Into<String>) -> Self {
+        TopicError {
+            code: e.code(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Kafka's topic name rule: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
+pub fn validate_topic_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 249 {
+        return Err("topic name must be 1 to 249 characters".into());
+    }
+    if name == "." || name == ".." {
+        return Err("topic name cannot be \".\" or \"..\"".into());
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+    {
+        return Err(format!("topic name {name:?} contains characters other than ASCII alphanumerics, '.', '_' and '-'"));
+    }
+    Ok(())
+}
+
+fn read_or_create_cluster_id(config: &BrokerConfig) -> Result<String, StartError> {
+    let dir = config
+        .log_dirs
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "./data".into());
+    std::fs::create_dir_all(&dir).map_err(StartError::MetaProperties)?;
+    let path = dir.join("meta.properties");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        if let Ok(p) = crate::config::parse_properties(&text) {
+            if let Some(id) = p.get("cluster.id") {
+                return Ok(id.clone());
+            }
+        }
+    }
+    let id = config.cluster_id.clone().unwrap_or_else(|| {
+        // Kafka cluster ids are 22-character URL-safe base64 UUIDs; a hex UUID prefix is fine.
+        Uuid::new_v4().simple().to_string()[..22].to_string()
+    });
+    let text = format!("version=1\nnode.id={}\ncluster.id={id}\n", config.node_id);
+    std::fs::write(&path, text).map_err(StartError::MetaProperties)?;
+    Ok(id)
+}
+
+impl Broker {
+    /// Opens metadata and logs. The caller binds the listener and passes the bound address.
+    pub(crate) fn open(config: BrokerConfig, bound: SocketAddr) -> Result<Arc<Broker>, StartError> {
+        let cluster_id = read_or_create_cluster_id(&config)?;
+        let meta_dir = config
+            .log_dirs
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "./data".into());
+        let metadata = MetadataStore::open(&meta_dir)?;
+        let image = metadata.image();
+        let overrides = config.log_overrides().clone();
+        let lm_config = LogManagerConfig {
+            log_dirs: config.log_dirs.clone(),
+            retention_check_interval: Duration::from_millis(config.retention_check_interval_ms),
+            checkpoint_interval: Duration::from_millis(config.checkpoint_interval_ms),
+            flush_check_interval: Duration::from_millis(config.flush_scheduler_interval_ms),
+            high_watermark_policy: strom_log::HighWatermarkPolicy::FollowLocal,
+        };
+        let img = image.clone();
+        let ov = overrides.clone();
+        let logs = LogManager::open(lm_config, &move |topic| {
+            let topic_cfg = img
+                .topic(topic)
+                .map(|t| t.configs.clone())
+                .unwrap_or_default();
+            Arc::new(strom_log::LogConfig::build(&ov, &topic_cfg).unwrap_or_default())
+        })?;
+        let replicas = ReplicaManager::new(logs, overrides, config.node_id);
+        replicas.sync(&image)?;
+        let advertised = config.advertised_host_port(bound);
+        Ok(Arc::new(Broker {
+            config,
+            metadata,
+            replicas,
+            cluster_id,
+            advertised,
+        }))
+    }
+
+    /// Broker ids that are alive (single node: this one).
+    pub fn live_brokers(&self) -> Vec<i32> {
+        vec![self.config.node_id]
+    }
+
+    /// Creates topics (or only validates them). One result per input, in order.
+    pub async fn create_topics(
+        &self,
+        topics: Vec<NewTopic>,
+        validate_only: bool,
+    ) -> Vec<Result<TopicImage, TopicError>> {
+        let live = self.live_brokers();
+        let default_partitions = self.config.num_partitions;
+        let default_rf = self.config.default_replication_factor;
+        let replicas = &self.replicas;
+        let decided = self
+            .metadata
+            .propose(|image: &MetadataImage| {
+                let mut records = Vec::new();
+                let mut results = Vec::new();
+                let mut seen: Vec<String> = Vec::new();
+                for t in &topics {
+                    let r = plan_topic(
+                        image,
+                        t,
+                        &seen,
+                        &live,
+                        default_partitions,
+                        default_rf,
+                        replicas,
+                    );
+                    match r {
+                        Ok(recs) => {
+                            seen.push(t.name.clone());
+                            if !validate_only {
+                                records.extend(recs.iter().cloned());
+                            }
+                            results.push(Ok(recs));
+                        }
+                        Err(e) => results.push(Err(e)),
+                    }
+                }
+                (records, results)
+            })
+            .await;
+        let (results, image) = match decided {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(error = %e, "metadata write failed");
+                let err = TopicError::new(ResponseError::KafkaStorageError, e.to_string());
+                return topics.iter().map(|_| Err(err.clone())).collect();
+            }
+        };
+        if !validate_only {
+            if let Err(e) = self.replicas.sync(&image) {
+                tracing::error!(error = %e, "creating partition logs failed");
+            }
+        }
+        results
+            .into_iter()
+            .zip(&topics)
+            .map(|(r, t)| {
+                r.map(|recs| {
+                    let mut img = MetadataImage::default();
+                    for rec in &recs {
+                        img.apply(rec);
+                    }
+                    img.topic(&t.name).cloned().unwrap_or_else(|| TopicImage {
+                        name: t.name.clone(),
+                        id: Uuid::nil(),
+                        partitions: Default::default(),
+                        configs: Default::default(),
+                    })
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes topics by name; one result per input.
+    pub async fn delete_topics(&self, names: Vec<String>) -> Vec<Result<Uuid, TopicError>> {
+        let decided = self
+            .metadata
+            .propose(|image: &MetadataImage| {
+                let mut records = Vec::new();
+                let results: Vec<Result<Uuid, TopicError>> = names
+                    .iter()
+                    .map(|n| match image.topic(n) {
+                        Some(t) => {
+                            records.push(MetadataRecord::RemoveTopic { topic_id: t.id });
+                            Ok(t.id)
+                        }
+                        None => Err(TopicError::new(
+                            ResponseError::UnknownTopicOrPartition,
+                            format!("topic {n} does not exist"),
+                        )),
+                    })
+                    .collect();
+                (records, results)
+            })
+            .await;
+        match decided {
+            Ok((results, image)) => {
+                if let Err(e) = self.replicas.sync(&image) {
+                    tracing::error!(error = %e, "deleting partition logs failed");
+                }
+                results
+            }
+            Err(e) => {
+                let err = TopicError::new(ResponseError::KafkaStorageError, e.to_string());
+                names.iter().map(|_| Err(err.clone())).collect()
+            }
+        }
+    }
+
+    /// Clean shutdown of storage: flush, indexes, checkpoints, clean-shutdown markers.
+    pub fn shutdown(&self) {
+        if let Err(e) = self.replicas.log_manager().shutdown() {
+            tracing::error!(error = %e, "log shutdown failed");
+        }
+        if let Err(e) = self.metadata.shutdown() {
+            tracing::error!(error = %e, "metadata shutdown failed");
+        }
+    }
+}
+
+/// Checks one topic against the image and builds its records.
+fn plan_topic(
+    image: &MetadataImage,
+    t: &NewTopic,
+    seen: &[String],
+    live: &[i32],
+    default_partitions: i32,
+    default_rf: i16,
+    replicas: &ReplicaManager,
+) -> Result<Vec<MetadataRecord>, TopicError> {
+    validate_topic_name(&t.name)
+        .map_err(|m| TopicError::new(ResponseError::InvalidTopicException, m))?;
+    if image.topic(&t.name).is_some() || seen.contains(&t.name) {
+        return Err(TopicError::new(
+            ResponseError::TopicAlreadyExists,
+            format!("Topic '{}' already exists.", t.name),
+        ));
+    }
+    // '.' and '_' collide in metric names; Kafka refuses such pairs.
+    let norm = t.name.replace('.', "_");
+    if let Some(other) = image.topics().find(|o| o.name.replace('.', "_") == norm) {
+        return Err(TopicError::new(
+            ResponseError::InvalidTopicException,
+            format!(
+                "Topic '{}' collides with existing topic '{}'",
+                t.name, other.name
+            ),
+        ));
+    }
+    let partitions = if t.partitions == -1 {
+        default_partitions
+    } else {
+        t.partitions
+    };
+    if partitions < 1 {
+        return Err(TopicError::new(
+            ResponseError::InvalidPartitions,
+            "Number of partitions must be larger than 0.",
+        ));
+    }
+    let rf = if t.replication_factor == -1 {
+        default_rf
+    } else {
+        t.replication_factor
+    };
+    if rf < 1 {
+        return Err(TopicError::new(
+            ResponseError::InvalidReplicationFactor,
+            "Replication factor must be larger than 0.",
+        ));
+    }
+    if rf as usize > live.len() {
+        return Err(TopicError::new(
+            ResponseError::InvalidReplicationFactor,
+            format!("Unable to replicate the partition {rf} time(s): The target replication factor of {rf} cannot be reached because only {} broker(s) are registered.", live.len()),
+        ));
+    }
+    replicas
+        .log_config(&t.configs)
+        .map_err(|e| TopicError::new(ResponseError::InvalidConfig, e.to_string()))?;
+    let topic_id = Uuid::new_v4();
+    let mut recs = vec![MetadataRecord::Topic {
+        name: t.name.clone(),
+        topic_id,
+    }];
+    for p in 0..partitions {
+        let start = p as usize % live.len();
+        let reps: Vec<i32> = (0..rf as usize)
+            .map(|i| live[(start + i) % live.len()])
+            .collect();
+        recs.push(MetadataRecord::Partition {
+            topic_id,
+            partition: p,
+            leader: reps[0],
+            isr: reps.clone(),
+            replicas: reps,
+            leader_epoch: 0,
+        });
+    }
+    for (k, v) in &t.configs {
+        recs.push(MetadataRecord::Config {
+            resource_type: ConfigResourceType::Topic,
+            resource_name: t.name.clone(),
+            name: k.clone(),
+            value: Some(v.clone()),
+        });
+    }
+    Ok(recs)
+}

@@ -1,0 +1,435 @@
+//! `BrokerConfig`: the broker's settings, in Kafka's config names, from one typed table.
+//!
+//! [`BROKER_CONFIGS`] defines every broker key Strom reads (name, type, default, doc), plus the
+//! broker-level synonyms of topic configs (`log.segment.bytes`, `log.retention.ms`, ...) taken from
+//! `strom_log::TOPIC_CONFIGS`. `--set name=value` and `--config server.properties` go through
+//! [`BrokerConfig::from_properties`]; an unknown key or a bad value is an error naming the key.
+//! A few keys common in Kafka `server.properties` files are accepted without effect (thread pool
+//! sizes, socket buffers, ZooKeeper-era settings), listed in [`ACCEPTED_WITHOUT_EFFECT`].
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use strom_log::{ConfigType, TOPIC_CONFIGS};
+
+/// One broker config key.
+#[derive(Debug, Clone, Copy)]
+pub struct BrokerConfigDef {
+    /// Kafka name.
+    pub name: &'static str,
+    /// Type and validation.
+    pub kind: ConfigType,
+    /// Default value, if any.
+    pub default: Option<&'static str>,
+    /// One line of documentation.
+    pub doc: &'static str,
+}
+
+const fn def(
+    name: &'static str,
+    kind: ConfigType,
+    default: Option<&'static str>,
+    doc: &'static str,
+) -> BrokerConfigDef {
+    BrokerConfigDef {
+        name,
+        kind,
+        default,
+        doc,
+    }
+}
+
+const STR: ConfigType = ConfigType::String;
+
+/// Broker keys Strom uses (topic-config synonyms are added from `TOPIC_CONFIGS`).
+pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
+    def(
+        "node.id",
+        ConfigType::Int { min: 0 },
+        Some("1"),
+        "this node's id",
+    ),
+    def(
+        "broker.id",
+        ConfigType::Int { min: 0 },
+        None,
+        "legacy name of node.id",
+    ),
+    def(
+        "listeners",
+        STR,
+        Some("PLAINTEXT://127.0.0.1:9092"),
+        "the Kafka listener (PLAINTEXT://host:port or host:port)",
+    ),
+    def(
+        "advertised.listeners",
+        STR,
+        None,
+        "the address given to clients in Metadata",
+    ),
+    def(
+        "log.dirs",
+        STR,
+        Some("./data"),
+        "comma-separated data directories",
+    ),
+    def(
+        "log.dir",
+        STR,
+        None,
+        "single data directory (used when log.dirs is unset)",
+    ),
+    def(
+        "num.partitions",
+        ConfigType::Int { min: 1 },
+        Some("1"),
+        "partitions of auto-created topics",
+    ),
+    def(
+        "auto.create.topics.enable",
+        ConfigType::Boolean,
+        Some("true"),
+        "create unknown topics on Metadata/Produce",
+    ),
+    def(
+        "default.replication.factor",
+        ConfigType::Int { min: 1 },
+        Some("1"),
+        "replication factor of auto-created topics",
+    ),
+    def(
+        "socket.request.max.bytes",
+        ConfigType::Int { min: 1 },
+        Some("104857600"),
+        "largest request accepted",
+    ),
+    def(
+        "connections.max.idle.ms",
+        ConfigType::Long { min: 1 },
+        Some("600000"),
+        "idle connections are closed after this",
+    ),
+    def(
+        "log.retention.check.interval.ms",
+        ConfigType::Long { min: 1 },
+        Some("300000"),
+        "how often retention runs",
+    ),
+    def(
+        "log.flush.offset.checkpoint.interval.ms",
+        ConfigType::Long { min: 1 },
+        Some("60000"),
+        "how often recovery points are checkpointed",
+    ),
+    def(
+        "log.flush.scheduler.interval.ms",
+        ConfigType::Long { min: 1 },
+        Some("100"),
+        "how often flush.ms is checked",
+    ),
+    def(
+        "log.retention.hours",
+        ConfigType::Int { min: -1 },
+        Some("168"),
+        "retention in hours (below log.retention.minutes/ms)",
+    ),
+    def(
+        "log.retention.minutes",
+        ConfigType::Int { min: -1 },
+        None,
+        "retention in minutes (below log.retention.ms)",
+    ),
+    def(
+        "log.roll.hours",
+        ConfigType::Int { min: 1 },
+        Some("168"),
+        "segment age in hours (below log.roll.ms)",
+    ),
+    def(
+        "fetch.max.bytes",
+        ConfigType::Int { min: 1024 },
+        Some("57671680"),
+        "largest fetch response",
+    ),
+    def(
+        "cluster.id",
+        STR,
+        None,
+        "cluster id (generated and kept in meta.properties when unset)",
+    ),
+    def(
+        "process.roles",
+        ConfigType::List(&["broker", "controller"]),
+        Some("broker,controller"),
+        "roles of this node",
+    ),
+    def(
+        "controller.quorum.voters",
+        STR,
+        None,
+        "controller voters id@host:port,...",
+    ),
+];
+
+/// Keys found in Kafka `server.properties` files that Strom accepts and ignores.
+pub const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
+    "num.network.threads",
+    "num.io.threads",
+    "socket.send.buffer.bytes",
+    "socket.receive.buffer.bytes",
+    "num.recovery.threads.per.data.dir",
+    "offsets.topic.replication.factor",
+    "transaction.state.log.replication.factor",
+    "transaction.state.log.min.isr",
+    "group.initial.rebalance.delay.ms",
+    "zookeeper.connect",
+    "zookeeper.connection.timeout.ms",
+    "controller.listener.names",
+    "inter.broker.listener.name",
+    "listener.security.protocol.map",
+    "controller.quorum.bootstrap.servers",
+    "num.replica.fetchers",
+    "log.cleaner.enable",
+];
+
+/// Looks up a broker key: its own definition, or the topic config it is a synonym of.
+pub fn broker_config_kind(name: &str) -> Option<ConfigType> {
+    if let Some(d) = BROKER_CONFIGS.iter().find(|d| d.name == name) {
+        return Some(d.kind);
+    }
+    TOPIC_CONFIGS
+        .iter()
+        .find(|d| d.broker_synonym == Some(name))
+        .map(|d| d.kind)
+}
+
+/// A start-up configuration error, naming the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The key is not a broker config Strom knows.
+    #[error("unknown broker config {0:?}")]
+    Unknown(String),
+    /// The value failed validation.
+    #[error("invalid value {value:?} for broker config {name}: {reason}")]
+    Invalid {
+        /// Key.
+        name: String,
+        /// Value.
+        value: String,
+        /// Why.
+        reason: String,
+    },
+    /// A `--set` argument without `=`.
+    #[error("expected name=value, got {0:?}")]
+    Syntax(String),
+    /// The properties file could not be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// File.
+        path: PathBuf,
+        /// Error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The broker's typed configuration.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// `node.id`.
+    pub node_id: i32,
+    /// Address to bind the Kafka listener to.
+    pub listen: String,
+    /// Host and port given to clients.
+    pub advertised: Option<String>,
+    /// `log.dirs`.
+    pub log_dirs: Vec<PathBuf>,
+    /// `num.partitions`.
+    pub num_partitions: i32,
+    /// `auto.create.topics.enable`.
+    pub auto_create_topics: bool,
+    /// `default.replication.factor`.
+    pub default_replication_factor: i16,
+    /// `socket.request.max.bytes`.
+    pub socket_request_max_bytes: usize,
+    /// `connections.max.idle.ms`.
+    pub connections_max_idle_ms: u64,
+    /// `log.retention.check.interval.ms`.
+    pub retention_check_interval_ms: u64,
+    /// `log.flush.offset.checkpoint.interval.ms`.
+    pub checkpoint_interval_ms: u64,
+    /// `log.flush.scheduler.interval.ms`.
+    pub flush_scheduler_interval_ms: u64,
+    /// `fetch.max.bytes`.
+    pub fetch_max_bytes: i32,
+    /// `cluster.id`, if set.
+    pub cluster_id: Option<String>,
+    /// Every key set explicitly (for DescribeConfigs and topic-config synonyms).
+    pub explicit: BTreeMap<String, String>,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig::from_properties(&BTreeMap::new())
+            .unwrap_or_else(|_| unreachable!("defaults are valid"))
+    }
+}
+
+/// Parses Kafka `.properties` text: `key=value` or `key: value`, `#`/`!` comments.
+pub fn parse_properties(text: &str) -> Result<BTreeMap<String, String>, ConfigError> {
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        let l = line.trim();
+        if l.is_empty() || l.starts_with('#') || l.starts_with('!') {
+            continue;
+        }
+        let (k, v) = l
+            .split_once('=')
+            .or_else(|| l.split_once(':'))
+            .ok_or_else(|| ConfigError::Syntax(l.to_string()))?;
+        out.insert(k.trim().to_string(), v.trim().to_string());
+    }
+    Ok(out)
+}
+
+/// Strips `PLAINTEXT://` (or any `NAME://`) and takes the first listener.
+fn listener_address(v: &str) -> String {
+    let first = v.split(',').next().unwrap_or("").trim();
+    first
+        .split_once("://")
+        .map_or(first, |(_, a)| a)
+        .to_string()
+}
+
+impl BrokerConfig {
+    /// Builds and validates a config from explicit key/values.
+    pub fn from_properties(props: &BTreeMap<String, String>) -> Result<BrokerConfig, ConfigError> {
+        for (k, v) in props {
+            if ACCEPTED_WITHOUT_EFFECT.contains(&k.as_str()) {
+                tracing::info!(key = %k, "config accepted for compatibility; it has no effect in Strom");
+                continue;
+            }
+            let kind = broker_config_kind(k).ok_or_else(|| ConfigError::Unknown(k.clone()))?;
+            kind.validate(v).map_err(|reason| ConfigError::Invalid {
+                name: k.clone(),
+                value: v.clone(),
+                reason,
+            })?;
+        }
+        let get = |k: &str| -> Option<String> {
+            props.get(k).cloned().or_else(|| {
+                BROKER_CONFIGS
+                    .iter()
+                    .find(|d| d.name == k)
+                    .and_then(|d| d.default.map(String::from))
+            })
+        };
+        let num = |k: &str| {
+            get(k)
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .unwrap_or(0)
+        };
+        let listen = listener_address(&get("listeners").unwrap_or_default());
+        if listen.parse::<SocketAddr>().is_err() && !listen.contains(':') {
+            return Err(ConfigError::Invalid {
+                name: "listeners".into(),
+                value: listen,
+                reason: "expected host:port".into(),
+            });
+        }
+        let dirs = props
+            .get("log.dirs")
+            .or_else(|| props.get("log.dir"))
+            .cloned()
+            .or_else(|| get("log.dirs"))
+            .unwrap_or_default();
+        Ok(BrokerConfig {
+            node_id: props
+                .get("node.id")
+                .or_else(|| props.get("broker.id"))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1),
+            listen,
+            advertised: get("advertised.listeners").map(|v| listener_address(&v)),
+            log_dirs: dirs
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from)
+                .collect(),
+            num_partitions: num("num.partitions") as i32,
+            auto_create_topics: get("auto.create.topics.enable")
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
+            default_replication_factor: num("default.replication.factor")
+                .clamp(1, i64::from(i16::MAX)) as i16,
+            socket_request_max_bytes: num("socket.request.max.bytes").max(1) as usize,
+            connections_max_idle_ms: num("connections.max.idle.ms").max(1) as u64,
+            retention_check_interval_ms: num("log.retention.check.interval.ms").max(1) as u64,
+            checkpoint_interval_ms: num("log.flush.offset.checkpoint.interval.ms").max(1) as u64,
+            flush_scheduler_interval_ms: num("log.flush.scheduler.interval.ms").max(1) as u64,
+            fetch_max_bytes: num("fetch.max.bytes").clamp(1024, i64::from(i32::MAX)) as i32,
+            cluster_id: props.get("cluster.id").cloned(),
+            explicit: props.clone(),
+        })
+    }
+
+    /// The broker-level settings that shape topic configs (synonyms like `log.segment.bytes`).
+    pub fn log_overrides(&self) -> &BTreeMap<String, String> {
+        &self.explicit
+    }
+
+    /// Host and port given to clients.
+    pub fn advertised_host_port(&self, bound: SocketAddr) -> (String, i32) {
+        let addr = self.advertised.clone().unwrap_or_else(|| bound.to_string());
+        match addr.rsplit_once(':') {
+            Some((h, p)) => (
+                h.trim_matches(['[', ']']).to_string(),
+                p.parse().unwrap_or(i32::from(bound.port())),
+            ),
+            None => (addr, i32::from(bound.port())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn props(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
+        kv.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults() {
+        let c = BrokerConfig::default();
+        assert_eq!(c.listen, "127.0.0.1:9092");
+        assert_eq!(c.num_partitions, 1);
+        assert!(c.auto_create_topics);
+        assert_eq!(c.socket_request_max_bytes, 104_857_600);
+        assert_eq!(c.log_dirs, vec![PathBuf::from("./data")]);
+    }
+
+    #[test]
+    fn unknown_and_invalid_keys_are_named() {
+        let e = BrokerConfig::from_properties(&props(&[("no.such.key", "1")])).unwrap_err();
+        assert!(e.to_string().contains("no.such.key"));
+        let e = BrokerConfig::from_properties(&props(&[("num.partitions", "zero")])).unwrap_err();
+        assert!(e.to_string().contains("num.partitions"));
+        let e = BrokerConfig::from_properties(&props(&[("log.segment.bytes", "-5")])).unwrap_err();
+        assert!(e.to_string().contains("log.segment.bytes"));
+    }
+
+    #[test]
+    fn properties_file_and_listeners() {
+        let p = parse_properties(
+            "# c\nlisteners=PLAINTEXT://0.0.0.0:9999\nnum.partitions = 3\nnum.io.threads=8\n",
+        )
+        .expect("parse");
+        let c = BrokerConfig::from_properties(&p).expect("valid");
+        assert_eq!(c.listen, "0.0.0.0:9999");
+        assert_eq!(c.num_partitions, 3);
+    }
+}

@@ -1,0 +1,63 @@
+//! DeleteTopics (v1–v6): by name, or by topic id (v6).
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::{ApiKey, DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::handler::{decode, later, ApiHandler, RequestContext};
+
+pub(crate) const HANDLER: ApiHandler = ApiHandler {
+    api_key: ApiKey::DeleteTopics,
+    min_version: 1,
+    max_version: 6,
+    min_served: 1,
+    handle: |ctx, body| {
+        let req: DeleteTopicsRequest = decode(ApiKey::DeleteTopics, ctx.api_version, body)?;
+        Ok(later(handle(ctx, req)))
+    },
+};
+
+async fn handle(ctx: RequestContext, req: DeleteTopicsRequest) -> DeleteTopicsResponse {
+    let image = ctx.broker.metadata.image();
+    // (name if known, id as given)
+    let wanted: Vec<(Option<String>, uuid::Uuid)> = if ctx.api_version >= 6 {
+        req.topics
+            .iter()
+            .map(|t| match &t.name {
+                Some(n) => (Some(n.0.to_string()), t.topic_id),
+                None => (
+                    image.topic_by_id(&t.topic_id).map(|x| x.name.clone()),
+                    t.topic_id,
+                ),
+            })
+            .collect()
+    } else {
+        req.topic_names
+            .iter()
+            .map(|n| (Some(n.0.to_string()), uuid::Uuid::nil()))
+            .collect()
+    };
+    let names: Vec<String> = wanted.iter().filter_map(|(n, _)| n.clone()).collect();
+    let mut results = ctx.broker.delete_topics(names).await.into_iter();
+    let responses = wanted
+        .into_iter()
+        .map(|(name, id)| {
+            let base = DeletableTopicResult::default()
+                .with_name(name.clone().map(|n| TopicName(StrBytes::from_string(n))))
+                .with_topic_id(id);
+            match name {
+                None => base.with_error_code(ResponseError::UnknownTopicId.code()),
+                Some(_) => match results.next() {
+                    Some(Ok(id)) if ctx.api_version >= 6 => base.with_topic_id(id),
+                    Some(Ok(_)) => base,
+                    Some(Err(e)) => base.with_error_code(e.code).with_error_message(
+                        (ctx.api_version >= 5).then(|| StrBytes::from_string(e.message)),
+                    ),
+                    None => base.with_error_code(ResponseError::UnknownServerError.code()),
+                },
+            }
+        })
+        .collect();
+    DeleteTopicsResponse::default().with_responses(responses)
+}

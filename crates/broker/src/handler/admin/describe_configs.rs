@@ -1,0 +1,155 @@
+//! DescribeConfigs (v1–v4) for topics (with sources and synonyms) and brokers (read-only here;
+//! altering configs is a later issue).
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
+};
+use kafka_protocol::messages::{ApiKey, DescribeConfigsRequest, DescribeConfigsResponse};
+use kafka_protocol::protocol::StrBytes;
+use strom_log::TOPIC_CONFIGS;
+
+use crate::config::{broker_config_kind, BROKER_CONFIGS};
+use crate::handler::{decode, ready, ApiHandler, RequestContext};
+
+pub(crate) const HANDLER: ApiHandler = ApiHandler {
+    api_key: ApiKey::DescribeConfigs,
+    min_version: 1,
+    max_version: 4,
+    min_served: 1,
+    handle: |ctx, body| {
+        let req: DescribeConfigsRequest = decode(ApiKey::DescribeConfigs, ctx.api_version, body)?;
+        Ok(ready(handle(&ctx, req)))
+    },
+};
+
+const TOPIC: i8 = 2;
+const BROKER: i8 = 4;
+// Kafka's ConfigSource values.
+const DYNAMIC_TOPIC_CONFIG: i8 = 1;
+const STATIC_BROKER_CONFIG: i8 = 4;
+const DEFAULT_CONFIG: i8 = 5;
+
+fn s(v: impl Into<String>) -> StrBytes {
+    StrBytes::from_string(v.into())
+}
+
+fn handle(ctx: &RequestContext, req: DescribeConfigsRequest) -> DescribeConfigsResponse {
+    let image = ctx.broker.metadata.image();
+    // config_type and documentation exist from v3.
+    let v3 = ctx.api_version >= 3;
+    let results = req
+        .resources
+        .iter()
+        .map(|r| {
+            let name = r.resource_name.to_string();
+            let keys: Option<Vec<String>> = r
+                .configuration_keys
+                .as_ref()
+                .map(|k| k.iter().map(|x| x.to_string()).collect());
+            let wanted = |k: &str| keys.as_ref().is_none_or(|ks| ks.iter().any(|x| x == k));
+            let base = DescribeConfigsResult::default()
+                .with_resource_type(r.resource_type)
+                .with_resource_name(r.resource_name.clone());
+            match r.resource_type {
+                TOPIC => {
+                    let Some(topic) = image.topic(&name) else {
+                        return base
+                            .with_error_code(ResponseError::UnknownTopicOrPartition.code())
+                            .with_error_message(Some(s(format!("Topic {name} does not exist"))));
+                    };
+                    let broker_static = ctx.broker.replicas.broker_overrides();
+                    let cfg = ctx.broker.replicas.topic_config(topic);
+                    let configs = TOPIC_CONFIGS
+                        .iter()
+                        .filter(|d| wanted(d.name))
+                        .map(|d| {
+                            let mut synonyms = Vec::new();
+                            if let Some(v) = topic.configs.get(d.name) {
+                                synonyms.push(
+                                    DescribeConfigsSynonym::default()
+                                        .with_name(s(d.name))
+                                        .with_value(Some(s(v.clone())))
+                                        .with_source(DYNAMIC_TOPIC_CONFIG),
+                                );
+                            }
+                            if let Some((bn, bv)) = d
+                                .broker_synonym
+                                .and_then(|b| broker_static.get(b).map(|v| (b, v)))
+                            {
+                                synonyms.push(
+                                    DescribeConfigsSynonym::default()
+                                        .with_name(s(bn))
+                                        .with_value(Some(s(bv.clone())))
+                                        .with_source(STATIC_BROKER_CONFIG),
+                                );
+                            }
+                            synonyms.push(
+                                DescribeConfigsSynonym::default()
+                                    .with_name(s(d.broker_synonym.unwrap_or(d.name)))
+                                    .with_value(Some(s(d.default)))
+                                    .with_source(DEFAULT_CONFIG),
+                            );
+                            let source = synonyms.first().map_or(DEFAULT_CONFIG, |x| x.source);
+                            DescribeConfigsResourceResult::default()
+                                .with_name(s(d.name))
+                                .with_value(cfg.values.get(d.name).map(|v| s(v.clone())))
+                                .with_config_source(source)
+                                .with_config_type(if v3 { d.kind.kafka_type_code() } else { 0 })
+                                .with_synonyms(if req.include_synonyms {
+                                    synonyms
+                                } else {
+                                    Vec::new()
+                                })
+                                .with_documentation(
+                                    (v3 && req.include_documentation).then(|| s(d.doc)),
+                                )
+                        })
+                        .collect();
+                    base.with_configs(configs)
+                }
+                BROKER => {
+                    if !name.is_empty() && name != ctx.broker.config.node_id.to_string() {
+                        return base
+                            .with_error_code(ResponseError::InvalidRequest.code())
+                            .with_error_message(Some(s("unknown broker id")));
+                    }
+                    let explicit = &ctx.broker.config.explicit;
+                    let configs = BROKER_CONFIGS
+                        .iter()
+                        .map(|d| (d.name, d.default.map(String::from), d.doc))
+                        .chain(TOPIC_CONFIGS.iter().filter_map(|d| {
+                            d.broker_synonym
+                                .map(|b| (b, Some(d.default.to_string()), d.doc))
+                        }))
+                        .filter(|(n, _, _)| wanted(n))
+                        .map(|(n, default, doc)| {
+                            let (value, source) = match explicit.get(n) {
+                                Some(v) => (Some(v.clone()), STATIC_BROKER_CONFIG),
+                                None => (default, DEFAULT_CONFIG),
+                            };
+                            DescribeConfigsResourceResult::default()
+                                .with_name(s(n))
+                                .with_value(value.map(s))
+                                .with_read_only(true)
+                                .with_config_source(source)
+                                .with_config_type(if v3 {
+                                    broker_config_kind(n).map_or(2, |k| k.kafka_type_code())
+                                } else {
+                                    0
+                                })
+                                .with_documentation(
+                                    (v3 && req.include_documentation).then(|| s(doc)),
+                                )
+                        })
+                        .collect();
+                    base.with_configs(configs)
+                }
+                _ => base
+                    .with_error_code(ResponseError::InvalidRequest.code())
+                    .with_error_message(Some(s("unsupported resource type"))),
+            }
+        })
+        .collect();
+    DescribeConfigsResponse::default().with_results(results)
+}

@@ -1,0 +1,230 @@
+//! Fetch (v4–v16): reads below the high watermark; long-polls until `min_bytes` are available or
+//! `max_wait_ms` passes, woken by high-watermark changes of the partitions asked for (never by a
+//! timer). Sessionless (KIP-227 answered with session id 0: clients then send full requests).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use strom_log::{LogError, ReadBound, TopicPartition};
+use uuid::Uuid;
+
+use super::errors::log_error_code;
+use super::{decode, later, ApiHandler, RequestContext};
+
+pub(crate) const HANDLER: ApiHandler = ApiHandler {
+    api_key: ApiKey::Fetch,
+    min_version: 4,
+    max_version: 16,
+    min_served: 4,
+    handle: |ctx, body| {
+        let req: FetchRequest = decode(ApiKey::Fetch, ctx.api_version, body)?;
+        Ok(later(handle(ctx, req)))
+    },
+};
+
+/// One requested partition, resolved against metadata.
+struct Wanted {
+    topic_index: usize,
+    partition: i32,
+    fetch_offset: i64,
+    max_bytes: i32,
+    tp: Option<TopicPartition>,
+    unknown_code: i16,
+}
+
+async fn handle(ctx: RequestContext, req: FetchRequest) -> FetchResponse {
+    let broker = ctx.broker.clone();
+    let v = ctx.api_version;
+    if v >= 7 && (req.session_id != 0 || req.session_epoch > 0) {
+        // We keep no sessions: tell the client to start over with a full, sessionless fetch.
+        return FetchResponse::default()
+            .with_error_code(ResponseError::FetchSessionIdNotFound.code())
+            .with_session_id(0);
+    }
+    let image = broker.metadata.image();
+    let mut topics: Vec<(Option<String>, Uuid)> = Vec::new();
+    let mut wanted = Vec::new();
+    for t in &req.topics {
+        let (name, id) = if v >= 13 {
+            (
+                image.topic_by_id(&t.topic_id).map(|x| x.name.clone()),
+                t.topic_id,
+            )
+        } else {
+            let n = t.topic.0.to_string();
+            let id = image.topic(&n).map_or(Uuid::nil(), |x| x.id);
+            (Some(n), id)
+        };
+        let topic_index = topics.len();
+        for p in &t.partitions {
+            let exists = name
+                .as_ref()
+                .and_then(|n| image.topic(n))
+                .is_some_and(|ti| ti.partitions.contains_key(&p.partition));
+            wanted.push(Wanted {
+                topic_index,
+                partition: p.partition,
+                fetch_offset: p.fetch_offset,
+                max_bytes: p.partition_max_bytes,
+                tp: exists
+                    .then(|| TopicPartition::new(name.clone().unwrap_or_default(), p.partition)),
+                unknown_code: if v >= 13 {
+                    ResponseError::UnknownTopicId.code()
+                } else {
+                    ResponseError::UnknownTopicOrPartition.code()
+                },
+            });
+        }
+        topics.push((name, id));
+    }
+    let response_max = req.max_bytes.clamp(0, broker.config.fetch_max_bytes).max(1) as u64;
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
+    let bound = if req.replica_id.0 >= 0 {
+        ReadBound::LogEnd
+    } else {
+        ReadBound::HighWatermark
+    };
+    loop {
+        // Subscribe before reading so an append between the read and the wait still wakes us.
+        let mut watches: Vec<_> = wanted
+            .iter()
+            .filter_map(|w| w.tp.as_ref().and_then(|tp| broker.replicas.log(tp)))
+            .map(|l| l.subscribe_high_watermark())
+            .collect();
+        let (parts, bytes) = read_all(&ctx, &wanted, response_max, bound);
+        let now = tokio::time::Instant::now();
+        if bytes >= req.min_bytes.max(0) as u64
+            || now >= deadline
+            || watches.is_empty()
+            || parts.iter().any(|p| p.error_code != 0)
+        {
+            return build(v, topics, &wanted, parts);
+        }
+        let changed = wait_any(
+            watches
+                .iter_mut()
+                .map(|w| Box::pin(w.changed()) as Pin<Box<dyn Future<Output = _> + Send>>)
+                .collect(),
+        );
+        if tokio::time::timeout_at(deadline, changed).await.is_err() {
+            let (parts, _) = read_all(&ctx, &wanted, response_max, bound);
+            return build(v, topics, &wanted, parts);
+        }
+    }
+}
+
+/// Completes when any of the futures does.
+async fn wait_any<T>(mut futs: Vec<Pin<Box<dyn Future<Output = T> + Send + '_>>>) {
+    std::future::poll_fn(|cx| {
+        for f in futs.iter_mut() {
+            if f.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(());
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+fn read_all(
+    ctx: &RequestContext,
+    wanted: &[Wanted],
+    response_max: u64,
+    bound: ReadBound,
+) -> (Vec<PartitionData>, u64) {
+    // log_start_offset exists from v5.
+    let lso = |o: i64| if ctx.api_version >= 5 { o } else { -1 };
+    let mut total = 0u64;
+    let mut out = Vec::with_capacity(wanted.len());
+    for w in wanted {
+        let base = PartitionData::default()
+            .with_partition_index(w.partition)
+            .with_high_watermark(-1)
+            .with_last_stable_offset(-1)
+            .with_preferred_read_replica(BrokerId(-1));
+        let Some(tp) = &w.tp else {
+            out.push(base.with_error_code(w.unknown_code));
+            continue;
+        };
+        let Some(log) = ctx.broker.replicas.log(tp) else {
+            out.push(base.with_error_code(ResponseError::NotLeaderOrFollower.code()));
+            continue;
+        };
+        let remaining = response_max.saturating_sub(total);
+        let limit = (w.max_bytes.max(0) as u64).min(remaining);
+        // Like Kafka: the first partition with data may exceed the limits by one whole batch, so a
+        // batch larger than max_bytes never stalls a consumer.
+        let min_one = total == 0;
+        match log.read(w.fetch_offset, limit, bound, min_one) {
+            Ok(info) => {
+                let records = match info.records.map(|s| s.read_to_vec()).transpose() {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::error!(partition = %tp, error = %e, "fetch read failed");
+                        out.push(base.with_error_code(log_error_code(&e)));
+                        continue;
+                    }
+                };
+                let n = records.as_ref().map_or(0, |r| r.len() as u64);
+                total += n;
+                out.push(
+                    base.with_high_watermark(info.high_watermark)
+                        .with_last_stable_offset(info.high_watermark)
+                        .with_log_start_offset(lso(info.log_start_offset))
+                        .with_aborted_transactions(Some(Vec::new()))
+                        .with_records(Some(records.map(Bytes::from).unwrap_or_default())),
+                );
+            }
+            Err(e @ LogError::OffsetOutOfRange { .. }) => {
+                out.push(
+                    base.with_error_code(ResponseError::OffsetOutOfRange.code())
+                        .with_high_watermark(log.high_watermark())
+                        .with_last_stable_offset(log.high_watermark())
+                        .with_log_start_offset(lso(log.log_start_offset()))
+                        .with_records(Some(Bytes::new())),
+                );
+                tracing::debug!(partition = %tp, error = %e, "fetch out of range");
+            }
+            Err(e) => {
+                tracing::warn!(partition = %tp, error = %e, "fetch failed");
+                out.push(base.with_error_code(log_error_code(&e)));
+            }
+        }
+    }
+    (out, total)
+}
+
+fn build(
+    v: i16,
+    topics: Vec<(Option<String>, Uuid)>,
+    wanted: &[Wanted],
+    parts: Vec<PartitionData>,
+) -> FetchResponse {
+    let mut responses: Vec<FetchableTopicResponse> = topics
+        .into_iter()
+        .map(|(name, id)| {
+            let t = FetchableTopicResponse::default();
+            if v < 13 {
+                t.with_topic(TopicName(StrBytes::from_string(name.unwrap_or_default())))
+            } else {
+                t.with_topic_id(id)
+            }
+        })
+        .collect();
+    for (w, p) in wanted.iter().zip(parts) {
+        if let Some(t) = responses.get_mut(w.topic_index) {
+            t.partitions.push(p);
+        }
+    }
+    FetchResponse::default()
+        .with_session_id(0)
+        .with_responses(responses)
+}

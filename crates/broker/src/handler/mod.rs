@@ -1,0 +1,105 @@
+//! Request handlers, one module per Kafka API family, registered in one table ([`HANDLERS`]) that
+//! drives both dispatch and the ApiVersions answer, so what is advertised is what is handled.
+//!
+//! A handler is called in two phases (Redpanda's two-phase produce): `handle` runs in the
+//! connection's read loop, in request order, and does whatever must be ordered (a Produce appends
+//! here); it returns a future that completes the response (waiting for durability, a long-poll
+//! fetch). The connection writes completed responses in request order.
+
+mod admin;
+mod api_versions;
+mod errors;
+mod fetch;
+mod list_offsets;
+mod metadata;
+mod produce;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use kafka_protocol::messages::ApiKey;
+
+use crate::broker::Broker;
+use crate::server::codec::ResponseBody;
+
+pub(crate) use api_versions::unsupported_version_response;
+
+/// What every handler knows about its request.
+#[derive(Debug, Clone)]
+pub(crate) struct RequestContext {
+    pub(crate) broker: Arc<Broker>,
+    pub(crate) api_version: i16,
+}
+
+/// The completion phase of a request; `None` means send nothing back (Produce with acks=0).
+pub(crate) type HandlerFuture =
+    Pin<Box<dyn Future<Output = Option<Box<dyn ResponseBody>>> + Send + 'static>>;
+
+/// A request that could not be decoded: the connection is closed, as Kafka does.
+#[derive(Debug, thiserror::Error)]
+#[error("malformed {api:?} v{version} request: {reason}")]
+pub(crate) struct DecodeError {
+    pub(crate) api: ApiKey,
+    pub(crate) version: i16,
+    pub(crate) reason: String,
+}
+
+/// One registered API.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ApiHandler {
+    pub(crate) api_key: ApiKey,
+    /// Versions advertised in ApiVersions.
+    pub(crate) min_version: i16,
+    pub(crate) max_version: i16,
+    /// Lowest version actually served: advertised-but-older versions close the connection
+    /// (Produce v0–v2, advertised for librdkafka's sake; see KAFKA-18659).
+    pub(crate) min_served: i16,
+    pub(crate) handle: fn(RequestContext, Bytes) -> Result<HandlerFuture, DecodeError>,
+}
+
+/// Every API this broker serves.
+pub(crate) const HANDLERS: &[ApiHandler] = &[
+    produce::HANDLER,
+    fetch::HANDLER,
+    list_offsets::HANDLER,
+    metadata::HANDLER,
+    api_versions::HANDLER,
+    admin::create_topics::HANDLER,
+    admin::delete_topics::HANDLER,
+    admin::describe_configs::HANDLER,
+    admin::describe_cluster::HANDLER,
+];
+
+/// The handler for an API key, if served.
+pub(crate) fn lookup(api_key: i16) -> Option<&'static ApiHandler> {
+    HANDLERS.iter().find(|h| h.api_key as i16 == api_key)
+}
+
+/// Decodes a request body of type `T` at `version`.
+pub(crate) fn decode<T: kafka_protocol::protocol::Decodable>(
+    api: ApiKey,
+    version: i16,
+    mut body: Bytes,
+) -> Result<T, DecodeError> {
+    T::decode(&mut body, version).map_err(|e| DecodeError {
+        api,
+        version,
+        reason: e.to_string(),
+    })
+}
+
+/// Wraps a ready response.
+pub(crate) fn ready<T: ResponseBody + 'static>(resp: T) -> HandlerFuture {
+    Box::pin(std::future::ready(Some(
+        Box::new(resp) as Box<dyn ResponseBody>
+    )))
+}
+
+/// Wraps an async response.
+pub(crate) fn later<T: ResponseBody + 'static>(
+    f: impl Future<Output = T> + Send + 'static,
+) -> HandlerFuture {
+    Box::pin(async move { Some(Box::new(f.await) as Box<dyn ResponseBody>) })
+}

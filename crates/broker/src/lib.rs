@@ -1,0 +1,23 @@
+//! Strom's broker: the Kafka wire-protocol server and its request handlers.
+//!
+//! `server` reads frames and writes responses in order; `handler` holds one module per API family
+//! registered in one table; `ReplicaManager` maps partitions to `strom_log` logs; `metadata` is the
+//! durable record log of topics and configs. See `docs/ARCHITECTURE.md` for how a Produce and a
+//! Fetch travel through these modules.
+//!
+//! This crate may depend on crates/log, never the other way round.
+
+mod broker;
+mod config;
+mod handler;
+pub mod metadata;
+mod replica_manager;
+mod server;
+
+pub use broker::{validate_topic_name, Broker, NewTopic, StartError, TopicError};
+pub use config::{
+    broker_config_kind, parse_properties, BrokerConfig, BrokerConfigDef, ConfigError,
+    ACCEPTED_WITHOUT_EFFECT, BROKER_CONFIGS,
+};
+pub use replica_manager::ReplicaManager;
+pub use server::BrokerServer;

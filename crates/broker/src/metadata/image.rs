@@ -1,0 +1,168 @@
+//! `MetadataImage`: the state the metadata records build, immutable once published (readers hold
+//! an `Arc` to a consistent snapshot; a change makes a new image).
+
+use std::collections::{BTreeMap, HashMap};
+
+use uuid::Uuid;
+
+use super::record::{ConfigResourceType, MetadataRecord};
+
+/// One partition's replica state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartitionImage {
+    /// Replica broker ids.
+    pub replicas: Vec<i32>,
+    /// In-sync replicas.
+    pub isr: Vec<i32>,
+    /// Leader broker id.
+    pub leader: i32,
+    /// Leader epoch.
+    pub leader_epoch: i32,
+}
+
+/// One topic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopicImage {
+    /// Name.
+    pub name: String,
+    /// Id.
+    pub id: Uuid,
+    /// Partitions by index.
+    pub partitions: BTreeMap<i32, PartitionImage>,
+    /// Topic config overrides.
+    pub configs: BTreeMap<String, String>,
+}
+
+/// Everything the metadata log says, at one offset.
+#[derive(Debug, Clone, Default)]
+pub struct MetadataImage {
+    topics: BTreeMap<String, TopicImage>,
+    names_by_id: HashMap<Uuid, String>,
+    /// Dynamic broker configs by broker ("" = cluster-wide default).
+    pub broker_configs: BTreeMap<String, BTreeMap<String, String>>,
+    /// Offset of the last applied record + 1.
+    pub offset: i64,
+}
+
+impl MetadataImage {
+    /// A topic by name.
+    pub fn topic(&self, name: &str) -> Option<&TopicImage> {
+        self.topics.get(name)
+    }
+    /// A topic by id.
+    pub fn topic_by_id(&self, id: &Uuid) -> Option<&TopicImage> {
+        self.names_by_id.get(id).and_then(|n| self.topics.get(n))
+    }
+    /// All topics, sorted by name.
+    pub fn topics(&self) -> impl Iterator<Item = &TopicImage> {
+        self.topics.values()
+    }
+
+    /// Applies one record (replay). Unknown references are ignored: a record about a removed
+    /// topic can follow its removal in a racing history and must not break replay.
+    pub fn apply(&mut self, record: &MetadataRecord) {
+        match record {
+            MetadataRecord::Topic { name, topic_id } => {
+                self.names_by_id.insert(*topic_id, name.clone());
+                self.topics.insert(
+                    name.clone(),
+                    TopicImage {
+                        name: name.clone(),
+                        id: *topic_id,
+                        partitions: BTreeMap::new(),
+                        configs: BTreeMap::new(),
+                    },
+                );
+            }
+            MetadataRecord::Partition {
+                topic_id,
+                partition,
+                replicas,
+                isr,
+                leader,
+                leader_epoch,
+            } => {
+                if let Some(t) = self
+                    .names_by_id
+                    .get(topic_id)
+                    .and_then(|n| self.topics.get_mut(n))
+                {
+                    t.partitions.insert(
+                        *partition,
+                        PartitionImage {
+                            replicas: replicas.clone(),
+                            isr: isr.clone(),
+                            leader: *leader,
+                            leader_epoch: *leader_epoch,
+                        },
+                    );
+                }
+            }
+            MetadataRecord::Config {
+                resource_type,
+                resource_name,
+                name,
+                value,
+            } => {
+                let target = match resource_type {
+                    ConfigResourceType::Topic => match self.topics.get_mut(resource_name) {
+                        Some(t) => &mut t.configs,
+                        None => return,
+                    },
+                    ConfigResourceType::Broker => self
+                        .broker_configs
+                        .entry(resource_name.clone())
+                        .or_default(),
+                };
+                match value {
+                    Some(v) => {
+                        target.insert(name.clone(), v.clone());
+                    }
+                    None => {
+                        target.remove(name);
+                    }
+                }
+            }
+            MetadataRecord::RemoveTopic { topic_id } => {
+                if let Some(name) = self.names_by_id.remove(topic_id) {
+                    self.topics.remove(&name);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replay_builds_topics_configs_and_removal() {
+        let id = Uuid::new_v4();
+        let mut img = MetadataImage::default();
+        img.apply(&MetadataRecord::Topic {
+            name: "a".into(),
+            topic_id: id,
+        });
+        img.apply(&MetadataRecord::Partition {
+            topic_id: id,
+            partition: 0,
+            replicas: vec![1],
+            isr: vec![1],
+            leader: 1,
+            leader_epoch: 0,
+        });
+        img.apply(&MetadataRecord::Config {
+            resource_type: ConfigResourceType::Topic,
+            resource_name: "a".into(),
+            name: "retention.ms".into(),
+            value: Some("5".into()),
+        });
+        let t = img.topic("a").expect("topic");
+        assert_eq!(t.partitions.len(), 1);
+        assert_eq!(t.configs.get("retention.ms").map(String::as_str), Some("5"));
+        assert_eq!(img.topic_by_id(&id).map(|t| t.name.as_str()), Some("a"));
+        img.apply(&MetadataRecord::RemoveTopic { topic_id: id });
+        assert!(img.topic("a").is_none());
+    }
+}

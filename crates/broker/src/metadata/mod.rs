@@ -1,0 +1,12 @@
+//! Cluster metadata: records, the in-memory image they build, and the store that makes them
+//! durable. The shape is Kafka's `__cluster_metadata`: an append-only log of records replayed into
+//! a `MetadataImage`. Single node today; the cluster issue swaps the local log for a Raft log
+//! behind the same `MetadataStore::propose` without touching the handlers.
+
+mod image;
+mod record;
+mod store;
+
+pub use image::{MetadataImage, PartitionImage, TopicImage};
+pub use record::{ConfigResourceType, MetadataRecord};
+pub use store::{MetadataError, MetadataStore};

@@ -1,0 +1,108 @@
+//! Frame codec: 4-byte big-endian size, then a request header and body (decoded by the handler
+//! with `kafka-protocol`); responses are a size, a response header and the encoded body.
+//!
+//! The size is checked against `socket.request.max.bytes` before any buffer is allocated, so a
+//! hostile size costs nothing.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable};
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// Why a frame could not be read; each closes the connection with a log line.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FrameError {
+    #[error("connection closed")]
+    Closed,
+    #[error("idle timeout")]
+    Idle,
+    #[error("frame size {0} is negative or zero")]
+    BadSize(i32),
+    #[error("frame size {size} exceeds socket.request.max.bytes {max}")]
+    TooLarge { size: i32, max: usize },
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Reads one frame. `idle` bounds the wait for its first byte.
+pub(crate) async fn read_frame<R: AsyncRead + Unpin>(
+    r: &mut R,
+    max: usize,
+    idle: std::time::Duration,
+) -> Result<Bytes, FrameError> {
+    let mut size = [0u8; 4];
+    match tokio::time::timeout(idle, r.read_exact(&mut size)).await {
+        Err(_) => return Err(FrameError::Idle),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            return Err(FrameError::Closed)
+        }
+        Ok(Err(e)) => return Err(e.into()),
+        Ok(Ok(_)) => {}
+    }
+    let size = i32::from_be_bytes(size);
+    if size <= 0 {
+        return Err(FrameError::BadSize(size));
+    }
+    if size as usize > max {
+        return Err(FrameError::TooLarge { size, max });
+    }
+    let mut buf = BytesMut::zeroed(size as usize);
+    r.read_exact(&mut buf).await?;
+    Ok(buf.freeze())
+}
+
+/// The fixed start of every request header: enough to route and to answer errors.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HeaderPrefix {
+    pub(crate) api_key: i16,
+    pub(crate) api_version: i16,
+    pub(crate) correlation_id: i32,
+}
+
+pub(crate) fn peek_header(frame: &[u8]) -> Option<HeaderPrefix> {
+    if frame.len() < 8 {
+        return None;
+    }
+    Some(HeaderPrefix {
+        api_key: i16::from_be_bytes([frame[0], frame[1]]),
+        api_version: i16::from_be_bytes([frame[2], frame[3]]),
+        correlation_id: i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]),
+    })
+}
+
+/// Decodes the full request header, leaving `frame` at the body.
+pub(crate) fn decode_header(
+    api_key: ApiKey,
+    version: i16,
+    frame: &mut Bytes,
+) -> anyhow::Result<RequestHeader> {
+    RequestHeader::decode(frame, api_key.request_header_version(version))
+}
+
+/// A response body any handler can return: a typed `kafka-protocol` message.
+pub(crate) trait ResponseBody: Send + std::fmt::Debug {
+    fn encode_body(&self, buf: &mut BytesMut, version: i16) -> anyhow::Result<()>;
+}
+
+impl<T: Encodable + Send + std::fmt::Debug> ResponseBody for T {
+    fn encode_body(&self, buf: &mut BytesMut, version: i16) -> anyhow::Result<()> {
+        self.encode(buf, version)
+    }
+}
+
+/// Encodes a whole response frame (size, header, body).
+pub(crate) fn encode_response(
+    api_key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &dyn ResponseBody,
+) -> anyhow::Result<Bytes> {
+    let mut buf = BytesMut::with_capacity(256);
+    buf.put_i32(0);
+    let header = ResponseHeader::default().with_correlation_id(correlation_id);
+    header.encode(&mut buf, api_key.response_header_version(version))?;
+    body.encode_body(&mut buf, version)?;
+    let size = (buf.len() - 4) as i32;
+    buf[0..4].copy_from_slice(&size.to_be_bytes());
+    Ok(buf.freeze())
+}

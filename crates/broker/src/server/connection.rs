@@ -1,0 +1,134 @@
+//! One client connection: reads frames in order, dispatches each to its handler (phase one, in
+//! order), and writes responses in request order as they complete (phase two). Pipelined clients
+//! (up to `MAX_IN_FLIGHT` requests) are served without reordering.
+//!
+//! Bad input never panics and never affects other connections: an oversized or negative frame,
+//! an unknown API key, an unsupported version or an undecodable request closes this connection
+//! with a log line; ApiVersions at an unknown version gets Kafka's v0 error answer (KIP-511).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::messages::ApiKey;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+
+use super::codec::{decode_header, encode_response, peek_header, read_frame, FrameError};
+use crate::broker::Broker;
+use crate::handler::{self, HandlerFuture, RequestContext};
+
+const MAX_IN_FLIGHT: usize = 64;
+
+struct Pending {
+    api_key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    response: HandlerFuture,
+}
+
+pub(super) async fn serve(
+    broker: Arc<Broker>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    mut stop: watch::Receiver<bool>,
+) {
+    let (mut rd, mut wr) = stream.into_split();
+    let (tx, mut rx) = mpsc::channel::<Pending>(MAX_IN_FLIGHT);
+    let writer = tokio::spawn(async move {
+        while let Some(p) = rx.recv().await {
+            let Some(body) = p.response.await else {
+                continue;
+            };
+            let frame = match encode_response(p.api_key, p.version, p.correlation_id, body.as_ref())
+            {
+                Ok(f) => f,
+                Err(e) => {
+                    tracing::error!(%peer, api = ?p.api_key, error = %e, "encoding response failed; closing connection");
+                    break;
+                }
+            };
+            if let Err(e) = wr.write_all(&frame).await {
+                tracing::debug!(%peer, error = %e, "write failed; closing connection");
+                break;
+            }
+        }
+        let _ = wr.shutdown().await;
+    });
+    let max = broker.config.socket_request_max_bytes;
+    let idle = Duration::from_millis(broker.config.connections_max_idle_ms);
+    loop {
+        let frame = tokio::select! {
+            _ = stop.changed() => break,
+            f = read_frame(&mut rd, max, idle) => f,
+        };
+        let frame = match frame {
+            Ok(f) => f,
+            Err(FrameError::Closed) => break,
+            Err(FrameError::Idle) => {
+                tracing::debug!(%peer, "closing idle connection (connections.max.idle.ms)");
+                break;
+            }
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "bad frame; closing connection");
+                break;
+            }
+        };
+        match dispatch(&broker, frame, peer) {
+            Ok(p) => {
+                if tx.send(p).await.is_err() {
+                    break;
+                }
+            }
+            Err(reason) => {
+                tracing::warn!(%peer, %reason, "closing connection");
+                break;
+            }
+        }
+    }
+    drop(tx);
+    let _ = writer.await;
+}
+
+/// Phase one: route the frame and run the handler's ordered part.
+fn dispatch(broker: &Arc<Broker>, mut frame: Bytes, peer: SocketAddr) -> Result<Pending, String> {
+    let prefix = peek_header(&frame).ok_or("frame shorter than a request header")?;
+    let Ok(api_key) = ApiKey::try_from(prefix.api_key) else {
+        return Err(format!("unknown API key {}", prefix.api_key));
+    };
+    let Some(h) = handler::lookup(prefix.api_key) else {
+        return Err(format!("unsupported API {api_key:?}"));
+    };
+    let version = prefix.api_version;
+    if version < h.min_served || version > h.max_version {
+        if api_key == ApiKey::ApiVersions {
+            // KIP-511: answer at v0 with UNSUPPORTED_VERSION and our ranges.
+            return Ok(Pending {
+                api_key,
+                version: 0,
+                correlation_id: prefix.correlation_id,
+                response: handler::ready(handler::unsupported_version_response()),
+            });
+        }
+        return Err(format!(
+            "{api_key:?} v{version} is not supported (served {}..={})",
+            h.min_served, h.max_version
+        ));
+    }
+    let header = decode_header(api_key, version, &mut frame)
+        .map_err(|e| format!("malformed {api_key:?} v{version} request header: {e}"))?;
+    let ctx = RequestContext {
+        broker: broker.clone(),
+        api_version: version,
+    };
+    tracing::trace!(%peer, client = ?header.client_id, api = ?api_key, version, correlation = prefix.correlation_id, "request");
+    let response = (h.handle)(ctx, frame).map_err(|e| e.to_string())?;
+    Ok(Pending {
+        api_key,
+        version,
+        correlation_id: prefix.correlation_id,
+        response,
+    })
+}

@@ -1,0 +1,99 @@
+//! The network server: accepts connections and runs one task per connection.
+
+pub(crate) mod codec;
+mod connection;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::broker::{Broker, StartError};
+use crate::config::BrokerConfig;
+
+/// A running broker: its address, and the way to stop it.
+#[derive(Debug)]
+pub struct BrokerServer {
+    broker: Arc<Broker>,
+    local_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl BrokerServer {
+    /// Binds the listener, opens storage and starts accepting. Must run inside a tokio runtime.
+    pub async fn start(config: BrokerConfig) -> Result<BrokerServer, StartError> {
+        let listener =
+            TcpListener::bind(&config.listen)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: config.listen.clone(),
+                    source,
+                })?;
+        let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.listen.clone(),
+            source,
+        })?;
+        let broker = tokio::task::block_in_place(|| Broker::open(config, local_addr))?;
+        tracing::info!(listener = %local_addr, advertised = ?broker.advertised, cluster_id = %broker.cluster_id, "strom broker started");
+        let (stop, stop_rx) = watch::channel(false);
+        let accept = tokio::spawn(accept_loop(listener, broker.clone(), stop_rx));
+        Ok(BrokerServer {
+            broker,
+            local_addr,
+            stop,
+            accept,
+        })
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The shared broker state.
+    pub fn broker(&self) -> &Arc<Broker> {
+        &self.broker
+    }
+
+    /// Stops accepting, lets in-flight requests finish (bounded), then shuts storage down cleanly.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.accept.await;
+        let broker = self.broker;
+        let _ = tokio::task::spawn_blocking(move || broker.shutdown()).await;
+        tracing::info!("strom broker stopped cleanly");
+    }
+}
+
+async fn accept_loop(listener: TcpListener, broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    conns.spawn(connection::serve(broker.clone(), stream, peer, stop.clone()));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    drop(listener);
+    // Connections answer what they already read, then close; bounded so shutdown cannot hang.
+    let drain = async { while conns.join_next().await.is_some() {} };
+    if tokio::time::timeout(std::time::Duration::from_secs(10), drain)
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections did not finish within 10 s; closing them");
+        conns.abort_all();
+    }
+}
