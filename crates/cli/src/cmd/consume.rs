@@ -1,0 +1,179 @@
+//! `strom consume`: print a topic's records, like kafka-console-consumer (without groups yet; a
+//! later `--group` switches from assigned partitions to group membership).
+
+use std::io::Write;
+
+use anyhow::{bail, Context};
+use strom_client::{Consumer, ConsumerConfig, ConsumerRecord, OffsetReset, StartOffset};
+
+use super::ConnectArgs;
+
+/// Flags of `strom consume` (a contract: scripts drive the binary by them).
+#[derive(Debug, clap::Args)]
+pub(crate) struct ConsumeArgs {
+    #[command(flatten)]
+    connect: ConnectArgs,
+    /// Topic to read.
+    #[arg(long)]
+    topic: String,
+    /// Start at the earliest offset instead of the latest.
+    #[arg(long)]
+    from_beginning: bool,
+    /// Read only this partition.
+    #[arg(long)]
+    partition: Option<i32>,
+    /// Start offset in --partition: a number, `earliest` or `latest`.
+    #[arg(long, requires = "partition", value_parser = parse_offset)]
+    offset: Option<StartOffset>,
+    /// Exit after printing this many records.
+    #[arg(long)]
+    max_messages: Option<u64>,
+    /// Print `key<TAB>value`.
+    #[arg(long)]
+    print_key: bool,
+    /// Prefix each line with `partition:offset<TAB>`.
+    #[arg(long)]
+    print_offset: bool,
+}
+
+fn parse_offset(s: &str) -> Result<StartOffset, String> {
+    match s {
+        "earliest" => Ok(StartOffset::Earliest),
+        "latest" => Ok(StartOffset::Latest),
+        n => match n.parse::<i64>() {
+            Ok(o) if o >= 0 => Ok(StartOffset::Offset(o)),
+            _ => Err(format!(
+                "{s:?} is not an offset (a non-negative number, earliest or latest)"
+            )),
+        },
+    }
+}
+
+pub(crate) fn run(args: ConsumeArgs) -> anyhow::Result<()> {
+    super::runtime()?.block_on(async move {
+        let client = args.connect.connect().await?;
+        let start = match (args.offset, args.from_beginning) {
+            (Some(o), _) => o,
+            (None, true) => StartOffset::Earliest,
+            (None, false) => StartOffset::Latest,
+        };
+        let reset = if args.from_beginning {
+            OffsetReset::Earliest
+        } else {
+            OffsetReset::Latest
+        };
+        let mut consumer = Consumer::new(
+            client,
+            ConsumerConfig {
+                auto_offset_reset: reset,
+                ..ConsumerConfig::default()
+            },
+        );
+        match args.partition {
+            Some(p) => {
+                let meta = consumer.client().topic_metadata(&args.topic, false).await?;
+                if meta.partition(p).is_none() {
+                    bail!("topic {} has no partition {p}", args.topic);
+                }
+                consumer.assign(&args.topic, p, start);
+            }
+            None => consumer.assign_topic(&args.topic, start).await?,
+        }
+        if args.max_messages == Some(0) {
+            return Ok(());
+        }
+
+        let stdout = std::io::stdout();
+        let mut out = std::io::BufWriter::new(stdout.lock());
+        let mut printed = 0u64;
+        let ctrl_c = tokio::signal::ctrl_c();
+        tokio::pin!(ctrl_c);
+        loop {
+            let records = tokio::select! {
+                r = consumer.poll() => r.with_context(|| format!("consuming {}", args.topic))?,
+                _ = &mut ctrl_c => break,
+            };
+            for r in &records {
+                if write_record(&mut out, r, args.print_key, args.print_offset).is_err() {
+                    return Ok(()); // stdout closed (e.g. piped into `head`): done
+                }
+                printed += 1;
+                if args.max_messages.is_some_and(|max| printed >= max) {
+                    let _ = out.flush();
+                    return Ok(());
+                }
+            }
+            if out.flush().is_err() {
+                return Ok(());
+            }
+        }
+        let _ = out.flush();
+        eprintln!("Processed a total of {printed} messages");
+        Ok(())
+    })
+}
+
+fn write_record(
+    out: &mut impl Write,
+    r: &ConsumerRecord,
+    print_key: bool,
+    print_offset: bool,
+) -> std::io::Result<()> {
+    if print_offset {
+        write!(out, "{}:{}\t", r.partition, r.offset)?;
+    }
+    if print_key {
+        out.write_all(r.key.as_deref().unwrap_or(b"null"))?;
+        out.write_all(b"\t")?;
+    }
+    out.write_all(r.value.as_deref().unwrap_or(b"null"))?;
+    out.write_all(b"\n")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use std::sync::Arc;
+
+    fn record() -> ConsumerRecord {
+        ConsumerRecord {
+            topic: Arc::from("t"),
+            partition: 2,
+            offset: 17,
+            timestamp: 0,
+            timestamp_type: strom_client::TimestampType::Creation,
+            key: Some(Bytes::from_static(b"k")),
+            value: Some(Bytes::from_static(b"v")),
+            headers: Vec::new(),
+        }
+    }
+
+    fn line(print_key: bool, print_offset: bool) -> String {
+        let mut buf = Vec::new();
+        write_record(&mut buf, &record(), print_key, print_offset).unwrap();
+        String::from_utf8(buf).unwrap()
+    }
+
+    #[test]
+    fn output_formats() {
+        assert_eq!(line(false, false), "v\n");
+        assert_eq!(line(true, false), "k\tv\n");
+        assert_eq!(line(false, true), "2:17\tv\n");
+        assert_eq!(line(true, true), "2:17\tk\tv\n");
+        let mut r = record();
+        r.key = None;
+        let mut buf = Vec::new();
+        write_record(&mut buf, &r, true, false).unwrap();
+        assert_eq!(buf, b"null\tv\n");
+    }
+
+    #[test]
+    fn offsets_parse() {
+        assert_eq!(parse_offset("5"), Ok(StartOffset::Offset(5)));
+        assert_eq!(parse_offset("earliest"), Ok(StartOffset::Earliest));
+        assert!(parse_offset("-3").is_err());
+        assert!(parse_offset("x").is_err());
+    }
+}

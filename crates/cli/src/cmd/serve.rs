@@ -1,0 +1,89 @@
+//! `strom serve`: run a broker until Ctrl-C / SIGTERM, then shut down cleanly (in-flight requests
+//! answered, logs flushed, clean-shutdown marker written).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use strom_broker::{parse_properties, BrokerConfig, BrokerServer};
+
+/// Flags of `strom serve` (a contract: scripts drive the binary by them).
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServeArgs {
+    /// Directory holding partition logs and metadata (Kafka: log.dirs) [default: ./data].
+    #[arg(long)]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// Kafka listener address HOST:PORT (Kafka: listeners) [default: 127.0.0.1:9092].
+    #[arg(long)]
+    pub(crate) listen: Option<String>,
+    /// Address advertised to clients in Metadata (Kafka: advertised.listeners).
+    #[arg(long)]
+    pub(crate) advertised_listener: Option<String>,
+    /// Any Kafka broker config, `name=value`; repeatable; wins over --config.
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub(crate) set: Vec<String>,
+    /// A Kafka-style server.properties file.
+    #[arg(long)]
+    pub(crate) config: Option<PathBuf>,
+}
+
+/// Merges --config, then --set, then the dedicated flags into Kafka properties.
+fn properties(args: &ServeArgs) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut props = BTreeMap::new();
+    if let Some(path) = &args.config {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        props.extend(parse_properties(&text)?);
+    }
+    for kv in &args.set {
+        let (k, v) = kv
+            .split_once('=')
+            .with_context(|| format!("--set expects name=value, got {kv:?}"))?;
+        props.insert(k.trim().to_string(), v.trim().to_string());
+    }
+    if let Some(d) = &args.data_dir {
+        props.insert("log.dirs".into(), d.display().to_string());
+    }
+    if let Some(l) = &args.listen {
+        props.insert("listeners".into(), format!("PLAINTEXT://{l}"));
+    }
+    if let Some(a) = &args.advertised_listener {
+        props.insert("advertised.listeners".into(), format!("PLAINTEXT://{a}"));
+    }
+    Ok(props)
+}
+
+pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("STROM_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let config = BrokerConfig::from_properties(&properties(&args)?)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("strom")
+        .build()
+        .context("starting the runtime")?;
+    rt.block_on(async move {
+        let server = BrokerServer::start(config).await?;
+        // A stable line on stdout so scripts and tests started with `--listen 127.0.0.1:0`
+        // learn the port.
+        println!("strom: listening on {}", server.local_addr());
+        wait_for_signal().await?;
+        tracing::info!("shutting down");
+        server.shutdown().await;
+        anyhow::Ok(())
+    })
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,49 @@
+//! The `strom` binary: parses the command line and dispatches to one module per command.
+//! Everything of substance lives in the library crates (`strom-broker`, `strom-client`).
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "strom",
+    version,
+    about = "Strom: a Kafka-compatible streaming platform"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a broker (zero-config: data in ./data, listening on 127.0.0.1:9092).
+    Serve(cmd::serve::ServeArgs),
+    /// Create, list, describe and delete topics.
+    Topics(cmd::topics::TopicsArgs),
+    /// Write stdin lines to a topic, one record per line.
+    Produce(cmd::produce::ProduceArgs),
+    /// Print a topic's records to stdout.
+    Consume(cmd::consume::ConsumeArgs),
+    /// Producer, consumer and end-to-end load tests.
+    Perf(cmd::perf::PerfArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => cmd::serve::run(args),
+        Command::Topics(args) => cmd::topics::run(args),
+        Command::Produce(args) => cmd::produce::run(args),
+        Command::Consume(args) => cmd::consume::run(args),
+        Command::Perf(args) => cmd::perf::run(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

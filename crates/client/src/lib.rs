@@ -1,0 +1,39 @@
+//! A small async Kafka client on kafka-protocol, used by the `strom` CLI, tests and benches.
+//!
+//! - [`Connection`]: one broker, ApiVersions negotiation, pipelined requests.
+//! - [`Client`]: bootstrap, metadata, a connection per broker, leader routing with bounded
+//!   retries; also the admin operations (topics, configs, ListOffsets, DescribeCluster).
+//! - [`Producer`]: Java-compatible partitioning, batching with linger, compression, acks.
+//! - [`Consumer`]: assigned partitions (no groups yet), Fetch, offset reset.
+//!
+//! Every request/response struct and the record-batch codec come from `kafka-protocol`; this crate
+//! owns framing, version choice, routing and batching. It must not depend on the broker crates:
+//! it is what tests use to check the broker from the outside.
+
+// Tests may unwrap: a panic there is a test failure, not a crash on network input.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod admin;
+mod batch;
+mod client;
+mod codec;
+mod connection;
+mod consumer;
+mod error;
+mod fetch;
+mod metadata;
+mod partitioner;
+mod producer;
+mod sender;
+mod versions;
+
+pub use admin::{ClusterDescription, ConfigEntry, ConfigSource, ListedOffset, OffsetSpec};
+pub use batch::{DeliveryFuture, RecordMetadata};
+pub use client::{Client, ClientConfig};
+pub use connection::{Connection, ConnectionConfig, PendingResponse};
+pub use consumer::{Consumer, ConsumerConfig, ConsumerRecord, OffsetReset, StartOffset};
+pub use error::{ClientError, KafkaErrorName};
+pub use kafka_protocol::records::{Compression, TimestampType};
+pub use metadata::{BrokerInfo, ClusterMetadata, PartitionMetadata, TopicMetadata, TopicPartition};
+pub use partitioner::{murmur2, partition_for_key, to_positive};
+pub use producer::{Acks, Producer, ProducerConfig};
