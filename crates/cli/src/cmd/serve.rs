@@ -31,7 +31,8 @@ pub(crate) struct ServeArgs {
 fn properties(args: &ServeArgs) -> anyhow::Result<BTreeMap<String, String>> {
     let mut props = BTreeMap::new();
     if let Some(path) = &args.config {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         props.extend(parse_properties(&text)?);
     }
     for kv in &args.set {
