@@ -11,12 +11,15 @@ use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::protocol::Encodable;
 use kafka_protocol::protocol::StrBytes;
-use strom_log::{LogError, ReadBound, TopicPartition};
+use strom_log::{FileSlice, LogError, ReadBound, TopicPartition};
 use uuid::Uuid;
 
 use super::errors::log_error_code;
 use super::{decode, later, ApiHandler, RequestContext};
+use crate::server::codec::ResponseBody;
+use crate::server::splice_buf::{placeholder, SpliceBuf};
 
 pub(crate) const HANDLER: ApiHandler = ApiHandler {
     api_key: ApiKey::Fetch,
@@ -39,14 +42,17 @@ struct Wanted {
     unknown_code: i16,
 }
 
-async fn handle(ctx: RequestContext, req: FetchRequest) -> FetchResponse {
+async fn handle(ctx: RequestContext, req: FetchRequest) -> FetchResponseWithFiles {
     let broker = ctx.broker.clone();
     let v = ctx.api_version;
     if v >= 7 && (req.session_id != 0 || req.session_epoch > 0) {
         // We keep no sessions: tell the client to start over with a full, sessionless fetch.
-        return FetchResponse::default()
-            .with_error_code(ResponseError::FetchSessionIdNotFound.code())
-            .with_session_id(0);
+        return FetchResponseWithFiles {
+            response: FetchResponse::default()
+                .with_error_code(ResponseError::FetchSessionIdNotFound.code())
+                .with_session_id(0),
+            files: Vec::new(),
+        };
     }
     let image = broker.metadata.image();
     let mut topics: Vec<(Option<String>, Uuid)> = Vec::new();
@@ -104,7 +110,7 @@ async fn handle(ctx: RequestContext, req: FetchRequest) -> FetchResponse {
         if bytes >= req.min_bytes.max(0) as u64
             || now >= deadline
             || watches.is_empty()
-            || parts.iter().any(|p| p.error_code != 0)
+            || parts.iter().any(|(p, _)| p.error_code != 0)
         {
             return build(v, topics, &wanted, parts);
         }
@@ -139,7 +145,7 @@ fn read_all(
     wanted: &[Wanted],
     response_max: u64,
     bound: ReadBound,
-) -> (Vec<PartitionData>, u64) {
+) -> (Vec<(PartitionData, Option<FileSlice>)>, u64) {
     // log_start_offset exists from v5.
     let lso = |o: i64| if ctx.api_version >= 5 { o } else { -1 };
     let mut total = 0u64;
@@ -151,11 +157,14 @@ fn read_all(
             .with_last_stable_offset(-1)
             .with_preferred_read_replica(BrokerId(-1));
         let Some(tp) = &w.tp else {
-            out.push(base.with_error_code(w.unknown_code));
+            out.push((base.with_error_code(w.unknown_code), None));
             continue;
         };
         let Some(log) = ctx.broker.replicas.log(tp) else {
-            out.push(base.with_error_code(ResponseError::NotLeaderOrFollower.code()));
+            out.push((
+                base.with_error_code(ResponseError::NotLeaderOrFollower.code()),
+                None,
+            ));
             continue;
         };
         let remaining = response_max.saturating_sub(total);
@@ -165,49 +174,76 @@ fn read_all(
         let min_one = total == 0;
         match log.read(w.fetch_offset, limit, bound, min_one) {
             Ok(info) => {
-                let records = match info.records.map(|s| s.read_to_vec()).transpose() {
-                    Ok(r) => r,
-                    Err(e) => {
-                        tracing::error!(partition = %tp, error = %e, "fetch read failed");
-                        out.push(base.with_error_code(log_error_code(&e)));
-                        continue;
-                    }
+                // Records stay in the segment file: a placeholder of the right length goes into
+                // the response and the connection sendfiles the range in its place.
+                let (records, file) = match info.records {
+                    None => (Bytes::new(), None),
+                    Some(slice) => match placeholder(slice.len() as usize) {
+                        Some(p) => (p, Some(slice)),
+                        None => match slice.read_to_vec() {
+                            Ok(v) => (Bytes::from(v), None),
+                            Err(e) => {
+                                tracing::error!(partition = %tp, error = %e, "fetch read failed");
+                                out.push((base.with_error_code(log_error_code(&e)), None));
+                                continue;
+                            }
+                        },
+                    },
                 };
-                let n = records.as_ref().map_or(0, |r| r.len() as u64);
-                total += n;
-                out.push(
+                total += records.len() as u64;
+                out.push((
                     base.with_high_watermark(info.high_watermark)
                         .with_last_stable_offset(info.high_watermark)
                         .with_log_start_offset(lso(info.log_start_offset))
                         .with_aborted_transactions(Some(Vec::new()))
-                        .with_records(Some(records.map(Bytes::from).unwrap_or_default())),
-                );
+                        .with_records(Some(records)),
+                    file,
+                ));
             }
             Err(e @ LogError::OffsetOutOfRange { .. }) => {
-                out.push(
+                out.push((
                     base.with_error_code(ResponseError::OffsetOutOfRange.code())
                         .with_high_watermark(log.high_watermark())
                         .with_last_stable_offset(log.high_watermark())
                         .with_log_start_offset(lso(log.log_start_offset()))
                         .with_records(Some(Bytes::new())),
-                );
+                    None,
+                ));
                 tracing::debug!(partition = %tp, error = %e, "fetch out of range");
             }
             Err(e) => {
                 tracing::warn!(partition = %tp, error = %e, "fetch failed");
-                out.push(base.with_error_code(log_error_code(&e)));
+                out.push((base.with_error_code(log_error_code(&e)), None));
             }
         }
     }
     (out, total)
 }
 
+/// A Fetch response whose records are file ranges, in encoding order.
+#[derive(Debug)]
+pub(crate) struct FetchResponseWithFiles {
+    response: FetchResponse,
+    files: Vec<FileSlice>,
+}
+
+impl ResponseBody for FetchResponseWithFiles {
+    fn encode_body(&self, buf: &mut SpliceBuf, version: i16) -> anyhow::Result<()> {
+        self.response.encode(buf, version)
+    }
+    fn file_slices(&self) -> &[FileSlice] {
+        &self.files
+    }
+}
+
 fn build(
     v: i16,
     topics: Vec<(Option<String>, Uuid)>,
     wanted: &[Wanted],
-    parts: Vec<PartitionData>,
-) -> FetchResponse {
+    parts: Vec<(PartitionData, Option<FileSlice>)>,
+) -> FetchResponseWithFiles {
+    // Partitions are grouped by topic in request order, so encoding order is `wanted` order.
+    let mut files = Vec::new();
     let mut responses: Vec<FetchableTopicResponse> = topics
         .into_iter()
         .map(|(name, id)| {
@@ -219,12 +255,16 @@ fn build(
             }
         })
         .collect();
-    for (w, p) in wanted.iter().zip(parts) {
+    for (w, (p, file)) in wanted.iter().zip(parts) {
         if let Some(t) = responses.get_mut(w.topic_index) {
             t.partitions.push(p);
+            files.extend(file);
         }
     }
-    FetchResponse::default()
-        .with_session_id(0)
-        .with_responses(responses)
+    FetchResponseWithFiles {
+        response: FetchResponse::default()
+            .with_session_id(0)
+            .with_responses(responses),
+        files,
+    }
 }

@@ -5,6 +5,9 @@
 //! hostile size costs nothing.
 
 use bytes::{BufMut, Bytes, BytesMut};
+use strom_log::FileSlice;
+
+use super::splice_buf::SpliceBuf;
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable};
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -79,15 +82,27 @@ pub(crate) fn decode_header(
     RequestHeader::decode(frame, api_key.request_header_version(version))
 }
 
-/// A response body any handler can return: a typed `kafka-protocol` message.
+/// A response body any handler can return: a typed `kafka-protocol` message, possibly with
+/// records that stay in segment files (see [`super::splice_buf`]).
 pub(crate) trait ResponseBody: Send + std::fmt::Debug {
-    fn encode_body(&self, buf: &mut BytesMut, version: i16) -> anyhow::Result<()>;
+    fn encode_body(&self, buf: &mut SpliceBuf, version: i16) -> anyhow::Result<()>;
+    /// File ranges for the placeholder records, in encoding order.
+    fn file_slices(&self) -> &[FileSlice] {
+        &[]
+    }
 }
 
 impl<T: Encodable + Send + std::fmt::Debug> ResponseBody for T {
-    fn encode_body(&self, buf: &mut BytesMut, version: i16) -> anyhow::Result<()> {
+    fn encode_body(&self, buf: &mut SpliceBuf, version: i16) -> anyhow::Result<()> {
         self.encode(buf, version)
     }
+}
+
+/// An encoded response: bytes, with file ranges spliced in at the given offsets.
+#[derive(Debug)]
+pub(crate) struct EncodedResponse {
+    pub(crate) bytes: Bytes,
+    pub(crate) splices: Vec<(usize, FileSlice)>,
 }
 
 /// Encodes a whole response frame (size, header, body).
@@ -96,13 +111,31 @@ pub(crate) fn encode_response(
     version: i16,
     correlation_id: i32,
     body: &dyn ResponseBody,
-) -> anyhow::Result<Bytes> {
-    let mut buf = BytesMut::with_capacity(256);
+) -> anyhow::Result<EncodedResponse> {
+    let mut buf = SpliceBuf::with_capacity(256);
     buf.put_i32(0);
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
     header.encode(&mut buf, api_key.response_header_version(version))?;
     body.encode_body(&mut buf, version)?;
-    let size = (buf.len() - 4) as i32;
-    buf[0..4].copy_from_slice(&size.to_be_bytes());
-    Ok(buf.freeze())
+    let files = body.file_slices();
+    if files.len() != buf.holes.len()
+        || files
+            .iter()
+            .zip(&buf.holes)
+            .any(|(f, (_, l))| f.len() != *l as u64)
+    {
+        anyhow::bail!("records placeholders do not match the file ranges");
+    }
+    let size = i32::try_from(buf.buf.len() - 4 + buf.hole_bytes())?;
+    buf.buf[0..4].copy_from_slice(&size.to_be_bytes());
+    let splices = buf
+        .holes
+        .iter()
+        .map(|(o, _)| *o)
+        .zip(files.iter().cloned())
+        .collect();
+    Ok(EncodedResponse {
+        bytes: buf.buf.freeze(),
+        splices,
+    })
 }

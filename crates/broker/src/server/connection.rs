@@ -16,7 +16,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
-use super::codec::{decode_header, encode_response, peek_header, read_frame, FrameError};
+use super::codec::{
+    decode_header, encode_response, peek_header, read_frame, EncodedResponse, FrameError,
+};
 use crate::broker::Broker;
 use crate::handler::{self, HandlerFuture, RequestContext};
 
@@ -50,7 +52,7 @@ pub(super) async fn serve(
                     break;
                 }
             };
-            if let Err(e) = wr.write_all(&frame).await {
+            if let Err(e) = write_response(&mut wr, &frame).await {
                 tracing::debug!(%peer, error = %e, "write failed; closing connection");
                 break;
             }
@@ -90,6 +92,20 @@ pub(super) async fn serve(
     }
     drop(tx);
     let _ = writer.await;
+}
+
+/// Writes encoded bytes, sending spliced file ranges with sendfile between them.
+async fn write_response(
+    wr: &mut tokio::net::tcp::OwnedWriteHalf,
+    frame: &EncodedResponse,
+) -> std::io::Result<()> {
+    let mut at = 0;
+    for (offset, file) in &frame.splices {
+        wr.write_all(&frame.bytes[at..*offset]).await?;
+        super::sendfile::send_file(wr.as_ref(), file.file(), file.position(), file.len()).await?;
+        at = *offset;
+    }
+    wr.write_all(&frame.bytes[at..]).await
 }
 
 /// Phase one: route the frame and run the handler's ordered part.

@@ -2,6 +2,8 @@
 
 pub(crate) mod codec;
 mod connection;
+mod sendfile;
+pub(crate) mod splice_buf;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
