@@ -1,0 +1,137 @@
+//! Shrinking a partition log: retention, DeleteRecords, and truncation of a divergent tail.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::read::segment_largest_timestamp;
+use super::{LogOffsetMetadata, PartitionLog};
+use crate::error::{LogError, Result};
+use crate::segment::LogSegment;
+
+impl PartitionLog {
+    /// Truncates the log so `offset` is the new log end (replication: divergent tail).
+    pub fn truncate_to(&self, offset: i64) -> Result<()> {
+        let _g = self.appender.lock();
+        let end = *self.log_end.lock();
+        if offset >= end.offset {
+            return Ok(());
+        }
+        let offset = offset.max(self.log_start_offset());
+        let remove: Vec<Arc<LogSegment>> = {
+            let mut segs = self.segments.write();
+            let doomed: Vec<i64> = segs
+                .range((
+                    std::ops::Bound::Excluded(offset),
+                    std::ops::Bound::Unbounded,
+                ))
+                .map(|(k, _)| *k)
+                .collect();
+            doomed.iter().filter_map(|k| segs.remove(k)).collect()
+        };
+        for s in &remove {
+            s.delete_files()?;
+        }
+        let seg = self.active_segment()?;
+        // Cut at the start of the batch holding `offset`: batches are never split.
+        let loc = seg.locate_offset(offset, seg.size())?;
+        let pos = loc.map_or(seg.size(), |l| l.position);
+        let next = loc.map_or(offset, |l| l.base_offset).max(seg.base_offset());
+        seg.truncate_to(pos, next)?;
+        let meta = LogOffsetMetadata {
+            offset: next,
+            segment_base: seg.base_offset(),
+            position: pos,
+        };
+        *self.log_end.lock() = meta;
+        {
+            let mut hw = self.high_watermark.lock();
+            if hw.offset > next {
+                *hw = meta;
+            }
+            let mut dm = self.durable_meta.lock();
+            if dm.offset > next {
+                *dm = meta;
+            }
+        }
+        self.durable_tx
+            .send_modify(|d| d.offset = d.offset.min(next));
+        let mut d = self.dirty.lock();
+        d.dir = true;
+        d.upto = Some(meta);
+        d.files.push(seg.file().clone());
+        Ok(())
+    }
+
+    /// Advances the log start offset (DeleteRecords); never past the high watermark.
+    /// Returns the new log start offset. Whole segments below it go at the next retention pass.
+    pub fn delete_records_before(&self, offset: i64) -> Result<i64> {
+        let hw = self.high_watermark();
+        if offset > hw {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                log_start_offset: self.log_start_offset(),
+                log_end_offset: hw,
+            });
+        }
+        let new = self
+            .log_start_offset
+            .fetch_max(offset, Ordering::AcqRel)
+            .max(offset);
+        Ok(new)
+    }
+
+    /// Deletes whole old segments past retention (time, size, or below the log start offset);
+    /// never the active segment, never data at or above the high watermark. Returns how many.
+    pub fn delete_old_segments(&self, now: i64) -> Result<usize> {
+        let config = self.config();
+        let hw = self.high_watermark();
+        let start = self.log_start_offset();
+        let segs = self.segments_snapshot();
+        if segs.len() <= 1 {
+            return Ok(0);
+        }
+        let total: u64 = segs.iter().map(|s| s.size()).sum();
+        let mut excess = if config.retention_bytes >= 0 {
+            total.saturating_sub(config.retention_bytes as u64)
+        } else {
+            0
+        };
+        let mut doomed = Vec::new();
+        for (i, seg) in segs.iter().enumerate() {
+            let Some(next) = segs.get(i + 1) else { break };
+            let next_base = next.base_offset();
+            if next_base > hw {
+                break;
+            }
+            let below_start = next_base <= start;
+            let by_size =
+                config.delete_enabled && config.retention_bytes >= 0 && excess >= seg.size();
+            let by_time = config.delete_enabled
+                && config.retention_ms >= 0
+                && segment_largest_timestamp(seg)? < now.saturating_sub(config.retention_ms);
+            if !(below_start || by_size || by_time) {
+                break;
+            }
+            excess = excess.saturating_sub(seg.size());
+            doomed.push(seg.clone());
+        }
+        if doomed.is_empty() {
+            return Ok(0);
+        }
+        {
+            let mut map = self.segments.write();
+            for s in &doomed {
+                map.remove(&s.base_offset());
+            }
+            if let Some(first) = map.keys().next() {
+                self.log_start_offset.fetch_max(*first, Ordering::AcqRel);
+            }
+        }
+        for s in &doomed {
+            tracing::info!(partition = %self.tp, segment = s.base_offset(), "deleting segment past retention");
+            s.delete_files()?;
+        }
+        crate::manager::fsync_dir(&self.dir)?;
+        Ok(doomed.len())
+    }
+}
