@@ -4,6 +4,10 @@
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod reserving_alloc;
+
+#[global_allocator]
+static ALLOCATOR: reserving_alloc::ReservingAllocator = reserving_alloc::ReservingAllocator;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -33,9 +33,14 @@ pub(super) async fn run(client: Client, args: E2ePerfArgs) -> anyhow::Result<()>
     // Pin "latest" before producing, or the first records could be skipped.
     consumer.resolve_positions().await?;
 
+    // The producer gets its own connections, as separate client processes would: a consumer's
+    // long-poll fetch must not sit in front of produce responses on one connection.
+    let producer_client = Client::with_config(client.config().clone())
+        .await
+        .context("connecting the producer")?;
     // linger 0: latency, not throughput, is what this measures.
     let producer = Producer::new(
-        client,
+        producer_client,
         ProducerConfig {
             acks: Acks::All,
             linger: Duration::ZERO,

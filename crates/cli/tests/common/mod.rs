@@ -1,0 +1,519 @@
+//! Shared harness for the integration tests: a real `strom serve` child process on an ephemeral
+//! port and a private temp dir ([`StromProcess`]), a raw Kafka-protocol connection for requests
+//! no well-behaved client sends ([`RawConn`]), and small rdkafka helpers.
+//!
+//! Every wait is bounded so a broken broker fails a test instead of hanging the suite.
+
+// Each test binary uses a different subset of these helpers.
+#![allow(dead_code)]
+
+use std::fs::OpenOptions;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+
+/// How long any single client operation may take before the test fails.
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A `strom serve` child process with its own data directory.
+#[derive(Debug)]
+pub(crate) struct StromProcess {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    addr: String,
+    starts: u32,
+}
+
+impl StromProcess {
+    /// Starts a broker on `127.0.0.1:0` in a fresh temp dir.
+    pub(crate) fn start() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("strom-it-")
+            .tempdir()
+            .expect("creating temp dir");
+        let mut p = StromProcess {
+            child: None,
+            dir,
+            addr: String::new(),
+            starts: 0,
+        };
+        p.spawn();
+        p
+    }
+
+    fn spawn(&mut self) {
+        assert!(self.child.is_none(), "broker already running");
+        self.starts += 1;
+        // One stderr file for the whole life of the test, appended to across restarts.
+        let mut log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.stderr_path())
+            .expect("opening stderr log");
+        writeln!(log, "===== strom start #{} =====", self.starts).expect("writing stderr log");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_strom"))
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .env(
+                "STROM_LOG",
+                std::env::var("STROM_LOG").unwrap_or("info".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawning strom");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut r = BufReader::new(stdout);
+            let mut line = String::new();
+            let n = r.read_line(&mut line).unwrap_or(0);
+            let _ = tx.send((n, line));
+            // Keep draining so the broker never sees a broken pipe.
+            let mut sink = Vec::new();
+            let _ = r.read_to_end(&mut sink);
+        });
+        let line = match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok((n, line)) if n > 0 => line,
+            other => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "strom did not print its address ({other:?}); stderr:\n{}",
+                    self.stderr()
+                );
+            }
+        };
+        let addr = line
+            .trim()
+            .strip_prefix("strom: listening on ")
+            .unwrap_or_else(|| panic!("unexpected first stdout line {line:?}"))
+            .to_string();
+        assert!(
+            addr.starts_with("127.0.0.1:") && !addr.ends_with(":0"),
+            "bad address {addr:?}"
+        );
+        self.addr = addr;
+        self.child = Some(child);
+    }
+
+    /// `127.0.0.1:PORT` of the running broker.
+    pub(crate) fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    pub(crate) fn port(&self) -> u16 {
+        self.addr
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port in address")
+    }
+
+    pub(crate) fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub(crate) fn stderr_path(&self) -> PathBuf {
+        self.dir.path().join("stderr.log")
+    }
+
+    /// Everything the broker wrote to stderr so far (all starts).
+    pub(crate) fn stderr(&self) -> String {
+        std::fs::read_to_string(self.stderr_path()).unwrap_or_default()
+    }
+
+    /// Fails the test if the broker logged a panic.
+    pub(crate) fn assert_no_panic(&self) {
+        assert_no_panic_in(&self.stderr_path());
+    }
+
+    /// Fails the test if the broker process has exited (crashed or aborted).
+    pub(crate) fn assert_running(&mut self) {
+        let child = self.child.as_mut().expect("broker not running");
+        if let Some(st) = child.try_wait().expect("checking strom") {
+            self.child = None;
+            panic!("strom died ({st}); stderr:\n{}", self.stderr());
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().expect("broker not running").id()
+    }
+
+    /// SIGTERM and wait for a clean exit (status 0).
+    pub(crate) fn stop(&mut self) {
+        let pid = self.pid();
+        let st = Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status()
+            .expect("running kill");
+        assert!(st.success(), "kill -TERM {pid} failed");
+        let status = self.wait_exit(Duration::from_secs(20));
+        assert!(
+            status.success(),
+            "strom exited with {status} after SIGTERM; stderr:\n{}",
+            self.stderr()
+        );
+    }
+
+    /// SIGKILL: a crash, no shutdown code runs.
+    pub(crate) fn kill9(&mut self) {
+        let child = self.child.as_mut().expect("broker not running");
+        child.kill().expect("SIGKILL");
+        self.wait_exit(Duration::from_secs(10));
+    }
+
+    fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+        let mut child = self.child.take().expect("broker not running");
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(st) = child.try_wait().expect("waiting for strom") {
+                return st;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "strom did not exit within {limit:?}; stderr:\n{}",
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts again on the same data dir (stopping first if still running); the port may change.
+    pub(crate) fn restart(&mut self) {
+        if self.child.is_some() {
+            self.stop();
+        }
+        self.spawn();
+    }
+}
+
+impl Drop for StromProcess {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Fails the test if the stderr log at `path` contains "panicked".
+pub(crate) fn assert_no_panic_in(path: &Path) {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        !text.contains("panicked"),
+        "broker panicked; stderr:\n{text}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// rdkafka helpers
+
+pub(crate) fn client_config(addr: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", addr)
+        .set("socket.timeout.ms", "10000")
+        .set("reconnect.backoff.max.ms", "500");
+    c
+}
+
+/// A producer with acks=all and a 10 s delivery timeout.
+pub(crate) fn producer_config(addr: &str) -> ClientConfig {
+    let mut c = client_config(addr);
+    c.set("acks", "all")
+        .set("message.timeout.ms", "10000")
+        .set("linger.ms", "5");
+    c
+}
+
+pub(crate) fn producer(addr: &str) -> FutureProducer {
+    producer_config(addr).create().expect("creating producer")
+}
+
+/// A consumer for `assign` only: groups are not implemented, nothing is committed.
+pub(crate) fn consumer(addr: &str) -> BaseConsumer {
+    client_config(addr)
+        .set("group.id", "strom-it")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "error")
+        .set("fetch.wait.max.ms", "100")
+        .create()
+        .expect("creating consumer")
+}
+
+pub(crate) async fn create_topic(addr: &str, name: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> =
+        client_config(addr).create().expect("creating admin client");
+    let opts = AdminOptions::new().operation_timeout(Some(TIMEOUT));
+    let res = admin
+        .create_topics(
+            &[NewTopic::new(name, partitions, TopicReplication::Fixed(1))],
+            &opts,
+        )
+        .await
+        .expect("CreateTopics request");
+    for r in res {
+        r.unwrap_or_else(|(t, e)| panic!("creating topic {t}: {e:?}"));
+    }
+}
+
+/// Assigns `parts` of `topic` from `offset` and returns exactly `n` records (in arrival order),
+/// failing if fewer arrive within the timeout or if more arrive shortly after.
+pub(crate) fn consume_exactly(
+    c: &BaseConsumer,
+    topic: &str,
+    parts: &[i32],
+    offset: Offset,
+    n: usize,
+) -> Vec<OwnedMessage> {
+    let mut tpl = TopicPartitionList::new();
+    for p in parts {
+        tpl.add_partition_offset(topic, *p, offset)
+            .expect("building assignment");
+    }
+    c.assign(&tpl).expect("assign");
+    let mut out = Vec::with_capacity(n);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while out.len() < n && Instant::now() < deadline {
+        if let Some(m) = c.poll(Duration::from_millis(100)) {
+            out.push(m.expect("consumer error").detach());
+        }
+    }
+    assert_eq!(out.len(), n, "records consumed from {topic} {parts:?}");
+    // Nothing beyond what was produced.
+    let extra_deadline = Instant::now() + Duration::from_millis(300);
+    while Instant::now() < extra_deadline {
+        if let Some(m) = c.poll(Duration::from_millis(50)) {
+            let m = m.expect("consumer error");
+            panic!(
+                "unexpected extra record at {}/{}@{}",
+                m.topic(),
+                m.partition(),
+                m.offset()
+            );
+        }
+    }
+    out
+}
+
+/// The broker still serves a normal client: produce one record with rdkafka and read it back.
+pub(crate) async fn assert_healthy(broker: &mut StromProcess) {
+    static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    // A process that aborts closes its sockets a moment before it can be reaped.
+    std::thread::sleep(Duration::from_millis(50));
+    broker.assert_running();
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let value = format!("health-{n}");
+    let p = producer(broker.addr());
+    // Auto-created by the producer's Metadata request on first use.
+    let sent = p
+        .send(FutureRecord::to("health").key("k").payload(&value), TIMEOUT)
+        .await;
+    let d = match sent {
+        Ok(d) => d,
+        Err((e, _)) => {
+            broker.assert_running();
+            panic!(
+                "broker no longer serves a producer: {e}; stderr:\n{}",
+                broker.stderr()
+            )
+        }
+    };
+    let c = consumer(broker.addr());
+    let got = consume_exactly(&c, "health", &[d.partition], Offset::Offset(d.offset), 1);
+    assert_eq!(got[0].payload(), Some(value.as_bytes()));
+    broker.assert_no_panic();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw protocol connection
+
+/// A blocking socket speaking the Kafka wire format directly.
+#[derive(Debug)]
+pub(crate) struct RawConn {
+    pub(crate) stream: TcpStream,
+}
+
+impl RawConn {
+    pub(crate) fn connect(addr: &str) -> Self {
+        let stream = TcpStream::connect(addr).expect("connecting");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("read timeout");
+        stream.set_nodelay(true).expect("nodelay");
+        RawConn { stream }
+    }
+
+    pub(crate) fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("writing to broker");
+    }
+
+    /// Encodes header and body (body at `body_version`, normally equal to `version`) and sends
+    /// the framed request.
+    pub(crate) fn send_request<R: Encodable>(
+        &mut self,
+        api_key: ApiKey,
+        version: i16,
+        body_version: i16,
+        correlation_id: i32,
+        body: &R,
+    ) {
+        let mut buf = BytesMut::new();
+        buf.put_i32(0);
+        RequestHeader::default()
+            .with_request_api_key(api_key as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(correlation_id)
+            .with_client_id(Some(StrBytes::from_static_str("strom-it")))
+            .encode(&mut buf, api_key.request_header_version(version))
+            .expect("encoding request header");
+        body.encode(&mut buf, body_version)
+            .expect("encoding request body");
+        let size = (buf.len() - 4) as i32;
+        buf[0..4].copy_from_slice(&size.to_be_bytes());
+        self.send_raw(&buf);
+    }
+
+    /// Reads one response frame (without its size prefix).
+    pub(crate) fn read_frame(&mut self) -> Bytes {
+        let mut size = [0u8; 4];
+        self.stream
+            .read_exact(&mut size)
+            .expect("reading response size");
+        let size = i32::from_be_bytes(size);
+        assert!((0..=64 << 20).contains(&size), "bad response size {size}");
+        let mut buf = vec![0u8; size as usize];
+        self.stream
+            .read_exact(&mut buf)
+            .expect("reading response body");
+        Bytes::from(buf)
+    }
+
+    /// Reads a response, checks its correlation id and decodes the body.
+    pub(crate) fn read_response<R: Decodable>(
+        &mut self,
+        api_key: ApiKey,
+        version: i16,
+        correlation_id: i32,
+    ) -> R {
+        let mut frame = self.read_frame();
+        let header = ResponseHeader::decode(&mut frame, api_key.response_header_version(version))
+            .expect("decoding response header");
+        assert_eq!(header.correlation_id, correlation_id, "correlation id");
+        let body = R::decode(&mut frame, version).expect("decoding response body");
+        assert_eq!(
+            frame.remaining(),
+            0,
+            "trailing bytes after {api_key:?} v{version} response"
+        );
+        body
+    }
+
+    pub(crate) fn request<Req: Encodable, Resp: Decodable>(
+        &mut self,
+        api_key: ApiKey,
+        version: i16,
+        correlation_id: i32,
+        body: &Req,
+    ) -> Resp {
+        self.send_request(api_key, version, version, correlation_id, body);
+        self.read_response(api_key, version, correlation_id)
+    }
+
+    /// Asserts the broker closes the connection (EOF or reset) without sending anything.
+    pub(crate) fn expect_closed(&mut self) {
+        let mut buf = [0u8; 64];
+        match self.stream.read(&mut buf) {
+            Ok(0) => {}
+            Ok(n) => panic!(
+                "expected the connection closed, got {n} bytes: {:?}",
+                &buf[..n]
+            ),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted
+                ) => {}
+            Err(e) => panic!("expected the connection closed, got {e} ({:?})", e.kind()),
+        }
+    }
+}
+
+/// ListOffsets v8 for one partition: `(error_code, offset)`; `timestamp` -1 is the log end.
+pub(crate) fn list_offset(
+    conn: &mut RawConn,
+    topic: &str,
+    partition: i32,
+    timestamp: i64,
+) -> (i16, i64) {
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    use kafka_protocol::messages::{BrokerId, ListOffsetsRequest, ListOffsetsResponse, TopicName};
+    let req = ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(TopicName(StrBytes::from_string(topic.into())))
+            .with_partitions(vec![ListOffsetsPartition::default()
+                .with_partition_index(partition)
+                .with_current_leader_epoch(-1)
+                .with_timestamp(timestamp)])]);
+    let resp: ListOffsetsResponse = conn.request(ApiKey::ListOffsets, 8, 7001, &req);
+    let p = &resp.topics[0].partitions[0];
+    (p.error_code, p.offset)
+}
+
+/// Fetch v12 from `offset` with generous limits: the batch headers of the returned records.
+pub(crate) fn fetch_batches(
+    conn: &mut RawConn,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+) -> Vec<kafka_protocol::records::BatchDecodeInfo> {
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
+    use kafka_protocol::records::RecordBatchDecoder;
+    let req = FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(0)
+        .with_min_bytes(0)
+        .with_max_bytes(16 << 20)
+        .with_session_epoch(-1)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(TopicName(StrBytes::from_string(topic.into())))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(partition)
+                .with_current_leader_epoch(-1)
+                .with_fetch_offset(offset)
+                .with_last_fetched_epoch(-1)
+                .with_log_start_offset(-1)
+                .with_partition_max_bytes(16 << 20)])]);
+    let resp: FetchResponse = conn.request(ApiKey::Fetch, 12, 7002, &req);
+    assert_eq!(resp.error_code, 0, "fetch error");
+    let p = &resp.responses[0].partitions[0];
+    assert_eq!(p.error_code, 0, "fetch partition error");
+    let mut records = p.records.clone().unwrap_or_default();
+    RecordBatchDecoder::decode_batch_info(&mut records).expect("decoding fetched batch headers")
+}
