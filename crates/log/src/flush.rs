@@ -7,6 +7,13 @@
 //! waiting to acknowledge. Appends that arrive during a round wait for the next one, so a busy
 //! broker makes one round per fsync latency and an idle one answers at once: no timer involved.
 //!
+//! Gathering: appenders released by one round come back almost together, but the next round
+//! starts as soon as the previous ends, so under steady load the appenders split into two
+//! alternating halves and each fsync carries half of them. When a round just ended, the next one
+//! waits until as many appends are waiting as were active around the last round (those it
+//! released plus those that queued during it), or at most half the last round's fsync time
+//! (capped at 500 µs). An idle broker never waits: the rule only applies right after a busy round.
+//!
 //! A failed fsync is fatal for the directory (the fsyncgate lesson: the kernel may have dropped
 //! the dirty pages, so retrying proves nothing). The directory goes offline and every waiter gets
 //! `LogDirOffline`; nothing on it is acknowledged again.
@@ -16,6 +23,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
@@ -54,6 +62,19 @@ impl LogDir {
 struct Queue {
     logs: Vec<Arc<PartitionLog>>,
     shutdown: bool,
+    /// Appends waiting for the next round (every sync append counts, queued log or not).
+    waiters: u64,
+    /// True while the flusher gathers: appends then notify it.
+    gathering: bool,
+}
+
+/// What the previous round did, for gathering.
+#[derive(Debug, Clone, Copy)]
+struct LastRound {
+    ended: Instant,
+    /// Appends the round released plus those that queued while it ran.
+    active: u64,
+    fsync: Duration,
 }
 
 /// The group-commit flusher of one log directory.
@@ -107,7 +128,17 @@ impl FlushScheduler {
     pub(crate) fn request(&self, log: Arc<PartitionLog>) {
         let mut q = self.queue.lock();
         q.logs.push(log);
+        q.waiters += 1;
         self.wake.notify_one();
+    }
+
+    /// Counts one more append waiting on a log that is already queued.
+    pub(crate) fn note_waiter(&self) {
+        let mut q = self.queue.lock();
+        q.waiters += 1;
+        if q.gathering {
+            self.wake.notify_one();
+        }
     }
 
     /// Stops the thread after the queued work is done.
@@ -117,15 +148,17 @@ impl FlushScheduler {
     }
 }
 
+const MAX_GATHER: Duration = Duration::from_micros(500);
+
 fn run(weak: Weak<FlushScheduler>) {
+    let mut last: Option<LastRound> = None;
     loop {
         let Some(s) = weak.upgrade() else { return };
-        let logs = {
+        let (logs, appends) = {
             let mut q = s.queue.lock();
             while q.logs.is_empty() && !q.shutdown {
                 // Wake now and then so a dropped scheduler lets the thread end.
-                s.wake
-                    .wait_for(&mut q, std::time::Duration::from_millis(500));
+                s.wake.wait_for(&mut q, Duration::from_millis(500));
                 if q.logs.is_empty() && !q.shutdown && Arc::strong_count(&s) == 1 {
                     return;
                 }
@@ -133,9 +166,26 @@ fn run(weak: Weak<FlushScheduler>) {
             if q.logs.is_empty() && q.shutdown {
                 return;
             }
-            std::mem::take(&mut q.logs)
+            if let Some(l) =
+                last.filter(|l| l.active > 1 && l.ended.elapsed() < Duration::from_millis(1))
+            {
+                let deadline = l.ended + (l.fsync / 2).min(MAX_GATHER);
+                q.gathering = true;
+                while q.waiters < l.active && !q.shutdown && Instant::now() < deadline {
+                    s.wake.wait_until(&mut q, deadline);
+                }
+                q.gathering = false;
+            }
+            (std::mem::take(&mut q.logs), std::mem::take(&mut q.waiters))
         };
+        let started = Instant::now();
         s.flush_round(logs);
+        let queued_meanwhile = s.queue.lock().waiters;
+        last = Some(LastRound {
+            ended: Instant::now(),
+            active: appends + queued_meanwhile,
+            fsync: started.elapsed(),
+        });
     }
 }
 

@@ -345,6 +345,8 @@ impl PartitionLog {
         drop(_guard);
         if queue {
             self.flusher.request(self.clone());
+        } else if sync {
+            self.flusher.note_waiter();
         }
         if !sync && self.hw_policy == HighWatermarkPolicy::FollowLocal {
             self.advance_high_watermark(end);
