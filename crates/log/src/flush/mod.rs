@@ -29,6 +29,12 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::partition_log::PartitionLog;
 
+mod sync_pool;
+use sync_pool::SyncPool;
+
+/// fsync threads per log directory (beyond the flusher itself).
+const SYNC_THREADS: usize = 7;
+
 /// Shared state of one log directory.
 #[derive(Debug)]
 pub struct LogDir {
@@ -85,6 +91,7 @@ pub struct FlushScheduler {
     wake: Condvar,
     /// Rounds completed, for tests and metrics.
     rounds: std::sync::atomic::AtomicU64,
+    pool: SyncPool,
 }
 
 /// Files a log hands to a flush round.
@@ -102,6 +109,7 @@ impl FlushScheduler {
             queue: Mutex::new(Queue::default()),
             wake: Condvar::new(),
             rounds: std::sync::atomic::AtomicU64::new(0),
+            pool: SyncPool::new(SYNC_THREADS),
         });
         let weak = Arc::downgrade(&s);
         let name = format!("strom-flush-{}", s.dir.path.display());
@@ -207,7 +215,7 @@ impl FlushScheduler {
         let result = if self.dir.is_offline() {
             Err(std::io::Error::other("log directory offline"))
         } else {
-            sync_all(&work)
+            sync_all(&self.pool, &work)
         };
         self.rounds.fetch_add(1, Ordering::Relaxed);
         match result {
@@ -226,39 +234,11 @@ impl FlushScheduler {
     }
 }
 
-/// fdatasyncs every file and directory, in parallel when there are several.
-fn sync_all(work: &FlushWork) -> std::io::Result<()> {
-    let dirs: Vec<std::io::Result<File>> = work.dirs.iter().map(File::open).collect();
-    let mut jobs: Vec<&File> = work.files.iter().map(|f| f.as_ref()).collect();
-    for d in &dirs {
-        match d {
-            Ok(f) => jobs.push(f),
-            Err(e) => return Err(std::io::Error::new(e.kind(), e.to_string())),
-        }
+/// fdatasyncs every file and directory of a round, in parallel on the pool.
+fn sync_all(pool: &SyncPool, work: &FlushWork) -> std::io::Result<()> {
+    let mut files = work.files.clone();
+    for d in &work.dirs {
+        files.push(Arc::new(File::open(d)?));
     }
-    if jobs.len() <= 1 {
-        return jobs.iter().try_for_each(|f| f.sync_data());
-    }
-    const MAX_PARALLEL: usize = 16;
-    let per = jobs.len().div_ceil(MAX_PARALLEL);
-    thread::scope(|scope| {
-        let handles: Vec<_> = jobs
-            .chunks(per)
-            .skip(1)
-            .map(|chunk| scope.spawn(move || chunk.iter().try_for_each(|f| f.sync_data())))
-            .collect();
-        let mut result = jobs
-            .chunks(per)
-            .next()
-            .map_or(Ok(()), |c| c.iter().try_for_each(|f| f.sync_data()));
-        for h in handles {
-            let r = h
-                .join()
-                .unwrap_or_else(|_| Err(std::io::Error::other("fsync thread panicked")));
-            if result.is_ok() {
-                result = r;
-            }
-        }
-        result
-    })
+    pool.sync_all(&files)
 }
