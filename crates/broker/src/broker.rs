@@ -37,6 +37,9 @@ pub enum StartError {
     /// meta.properties could not be read or written.
     #[error("meta.properties: {0}")]
     MetaProperties(std::io::Error),
+    /// `__consumer_offsets` could not be created or replayed.
+    #[error("loading consumer groups: {0}")]
+    Groups(#[from] strom_coordinator::WriteError),
 }
 
 /// What the handlers share.
@@ -52,6 +55,8 @@ pub struct Broker {
     pub cluster_id: String,
     /// Host and port advertised to clients.
     pub advertised: (String, i32),
+    /// Consumer groups and committed offsets (`__consumer_offsets`).
+    pub groups: strom_coordinator::GroupCoordinator,
 }
 
 /// A topic to create.
@@ -157,13 +162,24 @@ impl Broker {
         let replicas = ReplicaManager::new(logs, overrides, config.node_id);
         replicas.sync(&image)?;
         let advertised = config.advertised_host_port(bound);
-        Ok(Arc::new(Broker {
+        let groups = strom_coordinator::GroupCoordinator::new(
+            crate::group_writer::coordinator_config(&config),
+            Arc::new(crate::group_writer::OffsetsTopicWriter::new(
+                replicas.log_manager().clone(),
+            )),
+        );
+        let broker = Arc::new(Broker {
             config,
             metadata,
             replicas,
             cluster_id,
             advertised,
-        }))
+            groups,
+        });
+        // Called inside `block_in_place` on the runtime (BrokerServer::start).
+        tokio::runtime::Handle::current()
+            .block_on(crate::group_writer::start_group_coordinator(&broker))?;
+        Ok(broker)
     }
 
     /// Broker ids that are alive (single node: this one).
@@ -282,6 +298,7 @@ impl Broker {
 
     /// Clean shutdown of storage: flush, indexes, checkpoints, clean-shutdown markers.
     pub fn shutdown(&self) {
+        self.groups.shutdown();
         if let Err(e) = self.replicas.log_manager().shutdown() {
             tracing::error!(error = %e, "log shutdown failed");
         }

@@ -170,6 +170,48 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         None,
         "controller voters id@host:port,...",
     ),
+    def(
+        "offsets.topic.num.partitions",
+        ConfigType::Int { min: 1 },
+        Some("50"),
+        "partitions of __consumer_offsets (set before first start)",
+    ),
+    def(
+        "offsets.retention.minutes",
+        ConfigType::Int { min: 1 },
+        Some("10080"),
+        "committed offsets of a group are kept this long after it becomes empty",
+    ),
+    def(
+        "offsets.retention.check.interval.ms",
+        ConfigType::Long { min: 1 },
+        Some("600000"),
+        "how often expired committed offsets are removed",
+    ),
+    def(
+        "offset.metadata.max.bytes",
+        ConfigType::Int { min: 0 },
+        Some("4096"),
+        "largest metadata string of an offset commit",
+    ),
+    def(
+        "group.initial.rebalance.delay.ms",
+        ConfigType::Int { min: 0 },
+        Some("3000"),
+        "how long the first rebalance of an empty group waits for more members",
+    ),
+    def(
+        "group.min.session.timeout.ms",
+        ConfigType::Int { min: 1 },
+        Some("6000"),
+        "smallest session timeout a group member may ask for",
+    ),
+    def(
+        "group.max.session.timeout.ms",
+        ConfigType::Int { min: 1 },
+        Some("1800000"),
+        "largest session timeout a group member may ask for",
+    ),
 ];
 
 /// Keys found in Kafka `server.properties` files that Strom accepts and ignores.
@@ -182,7 +224,6 @@ pub const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
     "offsets.topic.replication.factor",
     "transaction.state.log.replication.factor",
     "transaction.state.log.min.isr",
-    "group.initial.rebalance.delay.ms",
     "zookeeper.connect",
     "zookeeper.connection.timeout.ms",
     "controller.listener.names",

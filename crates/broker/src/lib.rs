@@ -9,6 +9,7 @@
 
 mod broker;
 mod config;
+mod group_writer;
 mod handler;
 pub mod metadata;
 mod replica_manager;

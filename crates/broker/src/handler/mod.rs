@@ -10,6 +10,7 @@ mod admin;
 mod api_versions;
 mod errors;
 mod fetch;
+mod group;
 mod list_offsets;
 mod metadata;
 mod produce;
@@ -70,6 +71,17 @@ pub(crate) const HANDLERS: &[ApiHandler] = &[
     admin::delete_topics::HANDLER,
     admin::describe_configs::HANDLER,
     admin::describe_cluster::HANDLER,
+    group::find_coordinator::HANDLER,
+    group::join_group::HANDLER,
+    group::sync_group::HANDLER,
+    group::heartbeat::HANDLER,
+    group::leave_group::HANDLER,
+    group::offset_commit::HANDLER,
+    group::offset_fetch::HANDLER,
+    group::offset_fetch::DELETE_HANDLER,
+    group::list_groups::LIST_HANDLER,
+    group::list_groups::DESCRIBE_HANDLER,
+    group::list_groups::DELETE_HANDLER,
 ];
 
 /// The handler for an API key, if served.

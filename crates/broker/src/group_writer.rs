@@ -1,0 +1,214 @@
+//! The broker's side of the group coordinator: [`OffsetsTopicWriter`] implements
+//! `strom_coordinator::PartitionWriter` over the partition logs of `__consumer_offsets`, and
+//! [`start_group_coordinator`] creates that topic on first start (`offsets.topic.num.partitions`
+//! partitions, `cleanup.policy=compact`) and replays its partitions into the coordinator.
+//!
+//! Records are written as one uncompressed v2 batch per append, through the same validation and
+//! group commit as a Produce; an append completes only once fdatasync'd.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::records::{
+    Compression, Record as KafkaRecord, RecordBatchDecoder, RecordBatchEncoder,
+    RecordEncodeOptions, TimestampType,
+};
+use strom_coordinator::{
+    AppendFuture, GroupCoordinatorConfig, PartitionWriter, Record, WriteError, OFFSETS_TOPIC,
+};
+use strom_log::{
+    now_ms, validate_batches, Batches, LogError, LogManager, PartitionLog, ReadBound,
+    TopicPartition,
+};
+
+use crate::broker::{Broker, NewTopic};
+use crate::config::{BrokerConfig, BROKER_CONFIGS};
+
+/// `PartitionWriter` over the local logs of `__consumer_offsets`.
+#[derive(Debug)]
+pub(crate) struct OffsetsTopicWriter {
+    logs: Arc<LogManager>,
+}
+
+impl OffsetsTopicWriter {
+    pub(crate) fn new(logs: Arc<LogManager>) -> Self {
+        OffsetsTopicWriter { logs }
+    }
+
+    fn log(&self, partition: i32) -> Result<Arc<PartitionLog>, WriteError> {
+        self.logs
+            .get(&TopicPartition::new(OFFSETS_TOPIC, partition))
+            .ok_or(WriteError::NotAvailable(partition))
+    }
+}
+
+fn storage(e: LogError) -> WriteError {
+    match e {
+        LogError::BatchTooLarge { .. } => WriteError::TooLarge,
+        e => WriteError::Storage(Arc::new(e)),
+    }
+}
+
+fn encode(records: Vec<Record>) -> Result<Bytes, WriteError> {
+    let now = now_ms();
+    let out: Vec<KafkaRecord> = records
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let i = i32::try_from(i).unwrap_or(i32::MAX);
+            KafkaRecord {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: 0,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset: i64::from(i),
+                // The codec starts a new batch whenever offset - sequence changes; keep it constant.
+                sequence: i - 1,
+                timestamp: now,
+                key: r.key,
+                value: r.value,
+                headers: Default::default(),
+            }
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &out,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .map_err(|e| WriteError::Storage(Arc::new(std::io::Error::other(e.to_string()))))?;
+    Ok(buf.freeze())
+}
+
+impl PartitionWriter for OffsetsTopicWriter {
+    fn append(&self, partition: i32, records: Vec<Record>) -> AppendFuture<'_> {
+        Box::pin(async move {
+            let log = self.log(partition)?;
+            let batch = encode(records)?;
+            let validated = validate_batches(batch, &log.config(), now_ms())
+                .map_err(|e| WriteError::Storage(Arc::new(e)))?;
+            // Single node: the leader epoch of every partition is 0.
+            let info = log.append(&validated, 0).map_err(storage)?;
+            if info.needs_flush {
+                log.wait_durable(info.last_offset + 1)
+                    .await
+                    .map_err(storage)?;
+            }
+            Ok(info.last_offset)
+        })
+    }
+
+    fn read_all(&self, partition: i32) -> Result<Vec<Record>, WriteError> {
+        let log = self.log(partition)?;
+        let mut out = Vec::new();
+        let mut from = log.log_start_offset();
+        loop {
+            let info = log
+                .read(from, 8 << 20, ReadBound::LogEnd, true)
+                .map_err(storage)?;
+            let Some(slice) = info.records else { break };
+            let bytes = slice.read_to_vec().map_err(storage)?;
+            let mut progressed = false;
+            for b in Batches::new(&bytes) {
+                let Ok(b) = b else { break };
+                let offset = b.base_offset();
+                let mut raw = Bytes::copy_from_slice(b.as_bytes());
+                let set =
+                    RecordBatchDecoder::decode(&mut raw).map_err(|_| WriteError::Corrupt {
+                        partition,
+                        offset,
+                        reason: "record batch does not decode",
+                    })?;
+                for r in set.records {
+                    if r.offset >= from && !r.control {
+                        out.push(Record {
+                            key: r.key,
+                            value: r.value,
+                        });
+                    }
+                }
+                from = b.last_offset() + 1;
+                progressed = true;
+            }
+            if !progressed {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The coordinator's settings from the broker's config table.
+pub(crate) fn coordinator_config(config: &BrokerConfig) -> GroupCoordinatorConfig {
+    let get = |k: &str| -> i64 {
+        config
+            .explicit
+            .get(k)
+            .map(String::as_str)
+            .or_else(|| {
+                BROKER_CONFIGS
+                    .iter()
+                    .find(|d| d.name == k)
+                    .and_then(|d| d.default)
+            })
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let ms = |v: i64| Duration::from_millis(u64::try_from(v).unwrap_or(0));
+    GroupCoordinatorConfig {
+        offsets_topic_partitions: i32::try_from(get("offsets.topic.num.partitions"))
+            .unwrap_or(50)
+            .max(1),
+        offsets_retention: ms(get("offsets.retention.minutes").saturating_mul(60_000)),
+        offsets_retention_check_interval: ms(get("offsets.retention.check.interval.ms").max(1)),
+        initial_rebalance_delay: ms(get("group.initial.rebalance.delay.ms")),
+        min_session_timeout_ms: i32::try_from(get("group.min.session.timeout.ms")).unwrap_or(6000),
+        max_session_timeout_ms: i32::try_from(get("group.max.session.timeout.ms"))
+            .unwrap_or(1_800_000),
+        offset_metadata_max_bytes: usize::try_from(get("offset.metadata.max.bytes"))
+            .unwrap_or(4096),
+    }
+}
+
+/// Creates `__consumer_offsets` if missing, then loads every partition of it hosted here.
+pub(crate) async fn start_group_coordinator(broker: &Broker) -> Result<(), WriteError> {
+    let coordinator = &broker.groups;
+    let partitions = coordinator.config().offsets_topic_partitions;
+    if broker.metadata.image().topic(OFFSETS_TOPIC).is_none() {
+        let topic = NewTopic {
+            name: OFFSETS_TOPIC.to_string(),
+            partitions,
+            replication_factor: -1,
+            configs: BTreeMap::from([("cleanup.policy".to_string(), "compact".to_string())]),
+        };
+        for r in broker.create_topics(vec![topic], false).await {
+            if let Err(e) = r {
+                tracing::error!(error = %e.message, "creating __consumer_offsets failed");
+            }
+        }
+    }
+    let image = broker.metadata.image();
+    let Some(topic) = image.topic(OFFSETS_TOPIC) else {
+        return Err(WriteError::NotAvailable(0));
+    };
+    if topic.partitions.len() != usize::try_from(partitions).unwrap_or(0) {
+        tracing::warn!(
+            existing = topic.partitions.len(),
+            configured = partitions,
+            "__consumer_offsets partition count differs from offsets.topic.num.partitions; groups are placed by the configured count"
+        );
+    }
+    for p in topic.partitions.keys() {
+        coordinator.load_partition(*p)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,73 @@
+//! JoinGroup (v0–v9): hands the request to the coordinator and waits (no lock held) until the
+//! rebalance's join phase completes. v4+ first joins get MEMBER_ID_REQUIRED (KIP-394).
+
+use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
+use kafka_protocol::messages::{ApiKey, JoinGroupRequest, JoinGroupResponse};
+use strom_coordinator::{JoinGroupRequest as Join, Protocol};
+
+use super::{code, s, wire};
+use crate::handler::{decode, later, ApiHandler, RequestContext};
+
+pub(crate) const HANDLER: ApiHandler = ApiHandler {
+    api_key: ApiKey::JoinGroup,
+    min_version: 0,
+    max_version: 9,
+    min_served: 0,
+    handle: |ctx, body| {
+        let req: JoinGroupRequest = decode(ApiKey::JoinGroup, ctx.api_version, body)?;
+        Ok(later(handle(ctx, req)))
+    },
+};
+
+async fn handle(ctx: RequestContext, req: JoinGroupRequest) -> JoinGroupResponse {
+    let v = ctx.api_version;
+    let join = Join {
+        group_id: req.group_id.0.to_string(),
+        member_id: s(&req.member_id),
+        group_instance_id: req.group_instance_id.as_ref().map(s),
+        protocol_type: s(&req.protocol_type),
+        protocols: req
+            .protocols
+            .iter()
+            .map(|p| Protocol {
+                name: s(&p.name),
+                metadata: p.metadata.clone(),
+            })
+            .collect(),
+        session_timeout_ms: req.session_timeout_ms,
+        // v0 has no rebalance timeout: Kafka uses the session timeout.
+        rebalance_timeout_ms: if v >= 1 {
+            req.rebalance_timeout_ms
+        } else {
+            req.session_timeout_ms
+        },
+        client_id: String::new(),
+        client_host: String::new(),
+        require_known_member_id: v >= 4,
+    };
+    let r = ctx.broker.groups.join_group(join).await;
+    let members = r
+        .members
+        .into_iter()
+        .map(|m| {
+            JoinGroupResponseMember::default()
+                .with_member_id(wire(m.member_id))
+                // group_instance_id exists from v5.
+                .with_group_instance_id(m.group_instance_id.filter(|_| v >= 5).map(wire))
+                .with_metadata(m.metadata)
+        })
+        .collect();
+    JoinGroupResponse::default()
+        .with_error_code(r.error.as_ref().map_or(0, code))
+        .with_generation_id(r.generation_id)
+        // protocol_type exists from v7; protocol_name is nullable only from v7.
+        .with_protocol_type(r.protocol_type.filter(|_| v >= 7).map(wire))
+        .with_protocol_name(match r.protocol_name {
+            Some(p) => Some(wire(p)),
+            None if v < 7 => Some(wire("")),
+            None => None,
+        })
+        .with_leader(wire(r.leader))
+        .with_member_id(wire(r.member_id))
+        .with_members(members)
+}

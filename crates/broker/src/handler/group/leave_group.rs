@@ -1,0 +1,64 @@
+//! LeaveGroup (v0–v5): one member (v0–v2) or a batch of members by member or instance id (v3+).
+
+use kafka_protocol::messages::leave_group_response::MemberResponse;
+use kafka_protocol::messages::{ApiKey, LeaveGroupRequest, LeaveGroupResponse};
+use strom_coordinator::MemberIdentity;
+
+use super::{code, s};
+use crate::handler::{decode, ready, ApiHandler, RequestContext};
+
+pub(crate) const HANDLER: ApiHandler = ApiHandler {
+    api_key: ApiKey::LeaveGroup,
+    min_version: 0,
+    max_version: 5,
+    min_served: 0,
+    handle: |ctx, body| {
+        let req: LeaveGroupRequest = decode(ApiKey::LeaveGroup, ctx.api_version, body)?;
+        Ok(ready(handle(&ctx, req)))
+    },
+};
+
+fn handle(ctx: &RequestContext, req: LeaveGroupRequest) -> LeaveGroupResponse {
+    let v = ctx.api_version;
+    let members: Vec<MemberIdentity> = if v >= 3 {
+        req.members
+            .iter()
+            .map(|m| MemberIdentity {
+                member_id: s(&m.member_id),
+                group_instance_id: m.group_instance_id.as_ref().map(s),
+            })
+            .collect()
+    } else {
+        vec![MemberIdentity {
+            member_id: s(&req.member_id),
+            group_instance_id: None,
+        }]
+    };
+    let results = match ctx
+        .broker
+        .groups
+        .leave_group(req.group_id.0.as_str(), &members)
+    {
+        Ok(r) => r,
+        Err(e) => return LeaveGroupResponse::default().with_error_code(code(&e)),
+    };
+    if v < 3 {
+        let err = results
+            .first()
+            .and_then(|r| r.as_ref().err())
+            .map_or(0, code);
+        return LeaveGroupResponse::default().with_error_code(err);
+    }
+    let responses = req
+        .members
+        .into_iter()
+        .zip(results)
+        .map(|(m, r)| {
+            MemberResponse::default()
+                .with_member_id(m.member_id)
+                .with_group_instance_id(m.group_instance_id)
+                .with_error_code(r.err().as_ref().map_or(0, code))
+        })
+        .collect();
+    LeaveGroupResponse::default().with_members(responses)
+}

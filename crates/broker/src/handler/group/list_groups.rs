@@ -1,0 +1,152 @@
+//! ListGroups (v0–v5, state filter v4+, type filter v5+), DescribeGroups (v0–v6) and
+//! DeleteGroups (v0–v2). Every group here is a `classic` group.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use kafka_protocol::messages::list_groups_response::ListedGroup;
+use kafka_protocol::messages::{
+    ApiKey, DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest,
+    DescribeGroupsResponse, GroupId, ListGroupsRequest, ListGroupsResponse,
+};
+use strom_coordinator::{GroupError, GroupState};
+
+use super::{code, wire};
+use crate::handler::{decode, later, ready, ApiHandler, RequestContext};
+
+pub(crate) const LIST_HANDLER: ApiHandler = ApiHandler {
+    api_key: ApiKey::ListGroups,
+    min_version: 0,
+    max_version: 5,
+    min_served: 0,
+    handle: |ctx, body| {
+        let req: ListGroupsRequest = decode(ApiKey::ListGroups, ctx.api_version, body)?;
+        Ok(ready(list(&ctx, req)))
+    },
+};
+
+pub(crate) const DESCRIBE_HANDLER: ApiHandler = ApiHandler {
+    api_key: ApiKey::DescribeGroups,
+    min_version: 0,
+    max_version: 6,
+    min_served: 0,
+    handle: |ctx, body| {
+        let req: DescribeGroupsRequest = decode(ApiKey::DescribeGroups, ctx.api_version, body)?;
+        Ok(ready(describe(&ctx, req)))
+    },
+};
+
+pub(crate) const DELETE_HANDLER: ApiHandler = ApiHandler {
+    api_key: ApiKey::DeleteGroups,
+    min_version: 0,
+    max_version: 2,
+    min_served: 0,
+    handle: |ctx, body| {
+        let req: DeleteGroupsRequest = decode(ApiKey::DeleteGroups, ctx.api_version, body)?;
+        Ok(later(delete(ctx, req)))
+    },
+};
+
+fn list(ctx: &RequestContext, req: ListGroupsRequest) -> ListGroupsResponse {
+    let v = ctx.api_version;
+    let wanted: Vec<&str> = if v >= 4 {
+        req.states_filter.iter().map(|s| s.as_str()).collect()
+    } else {
+        Vec::new()
+    };
+    let states: Vec<GroupState> = wanted.iter().filter_map(|s| GroupState::parse(s)).collect();
+    if !wanted.is_empty() && states.is_empty() {
+        return ListGroupsResponse::default();
+    }
+    let classic_wanted = v < 5
+        || req.types_filter.is_empty()
+        || req
+            .types_filter
+            .iter()
+            .any(|t| t.as_str().eq_ignore_ascii_case("classic"));
+    if !classic_wanted {
+        return ListGroupsResponse::default();
+    }
+    let groups = ctx
+        .broker
+        .groups
+        .list_groups(&states)
+        .into_iter()
+        .map(|g| {
+            let out = ListedGroup::default()
+                .with_group_id(GroupId(wire(g.group_id)))
+                .with_protocol_type(wire(g.protocol_type));
+            // group_state exists from v4, group_type from v5.
+            let out = if v >= 4 {
+                out.with_group_state(wire(g.state.as_str()))
+            } else {
+                out
+            };
+            if v >= 5 {
+                out.with_group_type(wire("classic"))
+            } else {
+                out
+            }
+        })
+        .collect();
+    ListGroupsResponse::default().with_groups(groups)
+}
+
+fn describe(ctx: &RequestContext, req: DescribeGroupsRequest) -> DescribeGroupsResponse {
+    let v = ctx.api_version;
+    let groups = req
+        .groups
+        .into_iter()
+        .map(|id| {
+            let out = DescribedGroup::default().with_group_id(id.clone());
+            match ctx.broker.groups.describe_group(id.0.as_str()) {
+                Ok(d) => out
+                    .with_group_state(wire(d.state.as_str()))
+                    .with_protocol_type(wire(d.protocol_type))
+                    .with_protocol_data(wire(d.protocol_name))
+                    .with_members(
+                        d.members
+                            .into_iter()
+                            .map(|m| {
+                                DescribedGroupMember::default()
+                                    .with_member_id(wire(m.member_id))
+                                    // group_instance_id exists from v4.
+                                    .with_group_instance_id(
+                                        m.group_instance_id.filter(|_| v >= 4).map(wire),
+                                    )
+                                    .with_client_id(wire(m.client_id))
+                                    .with_client_host(wire(m.client_host))
+                                    .with_member_metadata(m.metadata)
+                                    .with_member_assignment(m.assignment)
+                            })
+                            .collect(),
+                    ),
+                // KIP-1043: v6 reports unknown groups as GROUP_ID_NOT_FOUND; older versions as
+                // a Dead group with no error.
+                Err(GroupError::GroupIdNotFound) if v >= 6 => out
+                    .with_error_code(ResponseError::GroupIdNotFound.code())
+                    .with_error_message(Some(wire(format!("Group {} not found.", id.0))))
+                    .with_group_state(wire("Dead")),
+                Err(GroupError::GroupIdNotFound) => out.with_group_state(wire("Dead")),
+                Err(e) => out.with_error_code(code(&e)),
+            }
+        })
+        .collect();
+    DescribeGroupsResponse::default().with_groups(groups)
+}
+
+async fn delete(ctx: RequestContext, req: DeleteGroupsRequest) -> DeleteGroupsResponse {
+    let ids: Vec<String> = req.groups_names.iter().map(|g| g.0.to_string()).collect();
+    let results = ctx.broker.groups.delete_groups(&ids).await;
+    DeleteGroupsResponse::default().with_results(
+        req.groups_names
+            .into_iter()
+            .zip(results)
+            .map(|(g, r)| {
+                DeletableGroupResult::default()
+                    .with_group_id(g)
+                    .with_error_code(r.err().as_ref().map_or(0, code))
+            })
+            .collect(),
+    )
+}

@@ -1,0 +1,92 @@
+//! OffsetCommit (v2–v9; kafka-protocol 0.18 has no v0/v1 request schema): partitions of unknown
+//! topics get UNKNOWN_TOPIC_OR_PARTITION here; the rest go to the coordinator, which checks
+//! generation and member, and answers once the commit records are durable.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::{ApiKey, OffsetCommitRequest, OffsetCommitResponse};
+use strom_coordinator::{OffsetCommitRequest as Commit, PartitionCommit};
+
+use super::{code, s};
+use crate::handler::{decode, later, ApiHandler, RequestContext};
+
+pub(crate) const HANDLER: ApiHandler = ApiHandler {
+    api_key: ApiKey::OffsetCommit,
+    min_version: 2,
+    max_version: 9,
+    min_served: 2,
+    handle: |ctx, body| {
+        let req: OffsetCommitRequest = decode(ApiKey::OffsetCommit, ctx.api_version, body)?;
+        Ok(later(handle(ctx, req)))
+    },
+};
+
+async fn handle(ctx: RequestContext, req: OffsetCommitRequest) -> OffsetCommitResponse {
+    let v = ctx.api_version;
+    let image = ctx.broker.metadata.image();
+    // Per partition, in request order: Some(code) decided here, None = sent to the coordinator.
+    let mut decided: Vec<Vec<Option<i16>>> = Vec::with_capacity(req.topics.len());
+    let mut offsets = Vec::new();
+    for t in &req.topics {
+        let name = t.name.0.to_string();
+        let topic = image.topic(&name);
+        let mut parts = Vec::with_capacity(t.partitions.len());
+        for p in &t.partitions {
+            if topic.is_some_and(|ti| ti.partitions.contains_key(&p.partition_index)) {
+                offsets.push(PartitionCommit {
+                    topic: name.clone(),
+                    partition: p.partition_index,
+                    offset: p.committed_offset,
+                    // committed_leader_epoch exists from v6.
+                    leader_epoch: if v >= 6 { p.committed_leader_epoch } else { -1 },
+                    metadata: p.committed_metadata.as_ref().map(s).unwrap_or_default(),
+                });
+                parts.push(None);
+            } else {
+                parts.push(Some(ResponseError::UnknownTopicOrPartition.code()));
+            }
+        }
+        decided.push(parts);
+    }
+    let commit = Commit {
+        group_id: req.group_id.0.to_string(),
+        generation_id: req.generation_id_or_member_epoch,
+        member_id: s(&req.member_id),
+        group_instance_id: req.group_instance_id.as_ref().map(s),
+        offsets,
+    };
+    let results: Vec<i16> = if commit.offsets.is_empty() {
+        Vec::new()
+    } else {
+        let n = commit.offsets.len();
+        match ctx.broker.groups.commit_offsets(commit).await {
+            Ok(r) => r.iter().map(|r| r.as_ref().err().map_or(0, code)).collect(),
+            Err(e) => vec![code(&e); n],
+        }
+    };
+    let mut results = results.into_iter();
+    let topics = req
+        .topics
+        .into_iter()
+        .zip(decided)
+        .map(|(t, parts)| {
+            let partitions = t
+                .partitions
+                .iter()
+                .zip(parts)
+                .map(|(p, d)| {
+                    let c = d.unwrap_or_else(|| results.next().unwrap_or(0));
+                    OffsetCommitResponsePartition::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(c)
+                })
+                .collect();
+            OffsetCommitResponseTopic::default()
+                .with_name(t.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    OffsetCommitResponse::default().with_topics(topics)
+}

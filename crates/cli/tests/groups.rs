@@ -1,0 +1,567 @@
+//! Consumer groups end to end with librdkafka (the `rdkafka` crate) against a real `strom serve`:
+//! partitions split across a group and taken over when a member leaves, a second group reading
+//! everything, committed offsets surviving SIGTERM and kill -9, static membership, and Kafka's
+//! error codes for bad JoinGroup/SyncGroup/Heartbeat input over a raw socket.
+//!
+//! The broker runs with `group.initial.rebalance.delay.ms=300` (Kafka's 3 s default would make
+//! each group's first rebalance slow), so this file starts `strom serve` itself with `--set`;
+//! everything else comes from the shared harness.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{client_config, create_topic, producer, RawConn, TIMEOUT};
+use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, FindCoordinatorRequest,
+    FindCoordinatorResponse, GroupId, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest,
+    JoinGroupResponse, SyncGroupRequest, SyncGroupResponse,
+};
+use kafka_protocol::protocol::StrBytes;
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::message::Message;
+use rdkafka::producer::FutureRecord;
+use rdkafka::{Offset, TopicPartitionList};
+
+/// A `strom serve` child with group settings for tests.
+struct Broker {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    addr: String,
+}
+
+impl Broker {
+    fn start() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("strom-groups-")
+            .tempdir()
+            .expect("temp dir");
+        let mut b = Broker {
+            child: None,
+            dir,
+            addr: String::new(),
+        };
+        b.spawn();
+        b
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("stderr.log"))
+            .expect("stderr log");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_strom"))
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .args(["--set", "group.initial.rebalance.delay.ms=300"])
+            .args(["--set", "offsets.topic.num.partitions=10"])
+            .env(
+                "STROM_LOG",
+                std::env::var("STROM_LOG").unwrap_or("info".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawning strom");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut r = BufReader::new(stdout);
+            let mut line = String::new();
+            let _ = r.read_line(&mut line);
+            let _ = tx.send(line);
+            let mut sink = Vec::new();
+            let _ = r.read_to_end(&mut sink);
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("strom did not start; stderr:\n{}", self.stderr()));
+        self.addr = line
+            .trim()
+            .strip_prefix("strom: listening on ")
+            .unwrap_or_else(|| panic!("unexpected line {line:?}; stderr:\n{}", self.stderr()))
+            .to_string();
+        self.child = Some(child);
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
+    }
+
+    fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// SIGTERM (clean) or SIGKILL, then start again on the same data dir.
+    fn restart(&mut self, kill9: bool) {
+        let mut child = self.child.take().expect("running");
+        if kill9 {
+            child.kill().expect("SIGKILL");
+        } else {
+            let st = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()
+                .expect("kill");
+            assert!(st.success());
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(st) = child.try_wait().expect("wait") {
+                assert!(
+                    kill9 || st.success(),
+                    "unclean exit {st}; stderr:\n{}",
+                    self.stderr()
+                );
+                break;
+            }
+            assert!(Instant::now() < deadline, "strom did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.spawn();
+    }
+
+    fn assert_no_panic(&self) {
+        assert!(
+            !self.stderr().contains("panicked"),
+            "panic:\n{}",
+            self.stderr()
+        );
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Counts rebalances a consumer goes through.
+#[derive(Clone, Default)]
+struct Counting(Arc<AtomicUsize>);
+
+impl ClientContext for Counting {}
+impl ConsumerContext for Counting {
+    fn pre_rebalance(&self, _c: &BaseConsumer<Self>, _r: &Rebalance<'_>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+type GroupConsumer = BaseConsumer<Counting>;
+
+fn group_consumer(addr: &str, group: &str, extra: &[(&str, &str)]) -> (GroupConsumer, Counting) {
+    let mut c = client_config(addr);
+    c.set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "10000")
+        .set("heartbeat.interval.ms", "500")
+        .set("fetch.wait.max.ms", "100");
+    for (k, v) in extra {
+        c.set(*k, *v);
+    }
+    let ctx = Counting::default();
+    let consumer = c.create_with_context(ctx.clone()).expect("consumer");
+    (consumer, ctx)
+}
+
+fn assigned(c: &GroupConsumer) -> BTreeSet<i32> {
+    c.assignment()
+        .map(|t| t.elements().iter().map(|e| e.partition()).collect())
+        .unwrap_or_default()
+}
+
+/// Polls until every partition of `0..n` is assigned to exactly one consumer; returns them.
+fn wait_balanced(cs: &[&GroupConsumer], n: i32) -> Vec<BTreeSet<i32>> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        for c in cs {
+            if let Some(m) = c.poll(Duration::from_millis(20)) {
+                let m = m.expect("consumer error");
+                panic!(
+                    "record {}@{} before any was produced",
+                    m.partition(),
+                    m.offset()
+                );
+            }
+        }
+        let sets: Vec<BTreeSet<i32>> = cs.iter().map(|c| assigned(c)).collect();
+        let total: usize = sets.iter().map(BTreeSet::len).sum();
+        let union: BTreeSet<i32> = sets.iter().flatten().copied().collect();
+        if total == n as usize && union.len() == n as usize && sets.iter().all(|s| !s.is_empty()) {
+            return sets;
+        }
+        assert!(Instant::now() < deadline, "group never balanced: {sets:?}");
+    }
+}
+
+/// Polls every consumer until `n` records arrived; returns (consumer index, partition, offset,
+/// payload), failing on a duplicate.
+fn consume(cs: &[&GroupConsumer], n: usize) -> Vec<(usize, i32, i64, String)> {
+    let mut out = Vec::new();
+    let mut seen = BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while out.len() < n {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {n} records consumed",
+            out.len()
+        );
+        for (i, c) in cs.iter().enumerate() {
+            if let Some(m) = c.poll(Duration::from_millis(20)) {
+                let m = m.expect("consumer error");
+                assert!(
+                    seen.insert((m.partition(), m.offset())),
+                    "duplicate {}@{}",
+                    m.partition(),
+                    m.offset()
+                );
+                let v = String::from_utf8_lossy(m.payload().unwrap_or_default()).to_string();
+                out.push((i, m.partition(), m.offset(), v));
+            }
+        }
+    }
+    // Nothing more shortly after.
+    let until = Instant::now() + Duration::from_millis(300);
+    while Instant::now() < until {
+        for c in cs {
+            if let Some(m) = c.poll(Duration::from_millis(20)) {
+                let m = m.expect("consumer error");
+                panic!("extra record {}@{}", m.partition(), m.offset());
+            }
+        }
+    }
+    out
+}
+
+async fn produce(
+    addr: &str,
+    topic: &str,
+    partitions: i32,
+    from: usize,
+    n: usize,
+) -> BTreeSet<String> {
+    let p = producer(addr);
+    let mut fs = Vec::new();
+    let mut values = BTreeSet::new();
+    for i in from..from + n {
+        let v = format!("v{i}");
+        let part = (i % partitions as usize) as i32;
+        fs.push(
+            p.send_result(FutureRecord::<(), _>::to(topic).partition(part).payload(&v))
+                .map_err(|(e, _)| e)
+                .expect("enqueue"),
+        );
+        values.insert(v);
+    }
+    for f in fs {
+        f.await.expect("delivery").expect("delivered");
+    }
+    values
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn group_splits_partitions_takes_over_on_leave_and_groups_are_independent() {
+    let b = Broker::start();
+    create_topic(b.addr(), "orders", 6).await;
+    let (c1, _) = group_consumer(b.addr(), "g1", &[]);
+    let (c2, _) = group_consumer(b.addr(), "g1", &[]);
+    let (c3, _) = group_consumer(b.addr(), "g1", &[]);
+    for c in [&c1, &c2, &c3] {
+        c.subscribe(&["orders"]).expect("subscribe");
+    }
+    let sets = wait_balanced(&[&c1, &c2, &c3], 6);
+    assert!(
+        sets.iter().all(|s| s.len() == 2),
+        "range assignment 2/2/2: {sets:?}"
+    );
+
+    let first = produce(b.addr(), "orders", 6, 0, 600).await;
+    let got = consume(&[&c1, &c2, &c3], 600);
+    let values: BTreeSet<String> = got.iter().map(|r| r.3.clone()).collect();
+    assert_eq!(values, first, "every record exactly once");
+    let mut owner: HashMap<i32, usize> = HashMap::new();
+    for (i, p, _, _) in &got {
+        assert_eq!(
+            *owner.entry(*p).or_insert(*i),
+            *i,
+            "partition {p} read by two members"
+        );
+        assert!(sets[*i].contains(p));
+    }
+    for c in [&c1, &c2, &c3] {
+        c.commit_consumer_state(CommitMode::Sync).expect("commit");
+    }
+
+    // c3 leaves: c1 and c2 take its partitions from its committed offsets.
+    drop(c3);
+    let sets = wait_balanced(&[&c1, &c2], 6);
+    assert!(sets.iter().all(|s| s.len() == 3), "{sets:?}");
+    let second = produce(b.addr(), "orders", 6, 600, 300).await;
+    let got = consume(&[&c1, &c2], 300);
+    let values: BTreeSet<String> = got.iter().map(|r| r.3.clone()).collect();
+    assert_eq!(
+        values, second,
+        "after the leave: every new record once, nothing old again"
+    );
+
+    // Another group sees everything.
+    let (other, _) = group_consumer(b.addr(), "g2", &[]);
+    other.subscribe(&["orders"]).expect("subscribe");
+    let got = consume(&[&other], 900);
+    let values: BTreeSet<String> = got.iter().map(|r| r.3.clone()).collect();
+    assert_eq!(values, first.union(&second).cloned().collect());
+    b.assert_no_panic();
+}
+
+fn committed(c: &GroupConsumer, topic: &str, parts: &[i32]) -> BTreeMap<i32, Offset> {
+    let mut tpl = TopicPartitionList::new();
+    for p in parts {
+        tpl.add_partition(topic, *p);
+    }
+    c.committed_offsets(tpl, TIMEOUT)
+        .expect("OffsetFetch")
+        .elements()
+        .iter()
+        .map(|e| (e.partition(), e.offset()))
+        .collect()
+}
+
+/// A new consumer in `group` resumes exactly at `expect` (partition → first offset read).
+fn assert_resumes(addr: &str, group: &str, expect: &BTreeMap<i32, i64>) {
+    let (c, _) = group_consumer(addr, group, &[]);
+    c.subscribe(&["resume"]).expect("subscribe");
+    let mut first: BTreeMap<i32, i64> = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while first.len() < expect.len() {
+        assert!(Instant::now() < deadline, "resumed only {first:?}");
+        if let Some(m) = c.poll(Duration::from_millis(50)) {
+            let m = m.expect("consumer error");
+            first.entry(m.partition()).or_insert(m.offset());
+        }
+    }
+    assert_eq!(&first, expect);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn committed_offsets_survive_sigterm_and_kill9() {
+    let mut b = Broker::start();
+    create_topic(b.addr(), "resume", 2).await;
+    produce(b.addr(), "resume", 2, 0, 200).await;
+    {
+        let (c, _) = group_consumer(b.addr(), "r", &[]);
+        c.subscribe(&["resume"]).expect("subscribe");
+        consume(&[&c], 200);
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset("resume", 0, Offset::Offset(40))
+            .expect("tpl");
+        tpl.add_partition_offset("resume", 1, Offset::Offset(10))
+            .expect("tpl");
+        c.commit(&tpl, CommitMode::Sync).expect("commit");
+        let got = committed(&c, "resume", &[0, 1]);
+        assert_eq!(got[&0], Offset::Offset(40));
+    }
+    b.restart(false);
+    assert_resumes(b.addr(), "r", &BTreeMap::from([(0, 40), (1, 10)]));
+    {
+        // A simple (assign-only) commit, generation -1, while the group is Empty.
+        let (c, _) = group_consumer(b.addr(), "r", &[]);
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset("resume", 0, Offset::Offset(70))
+            .expect("tpl");
+        tpl.add_partition_offset("resume", 1, Offset::Offset(99))
+            .expect("tpl");
+        // Wait for the previous member's session to end or its leave to land.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            match c.commit(&tpl, CommitMode::Sync) {
+                Ok(()) => break,
+                Err(e) => assert!(Instant::now() < deadline, "simple commit: {e}"),
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    b.restart(true);
+    assert_resumes(b.addr(), "r", &BTreeMap::from([(0, 70), (1, 99)]));
+    b.assert_no_panic();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn static_member_restart_does_not_rebalance_the_others() {
+    let b = Broker::start();
+    create_topic(b.addr(), "static", 4).await;
+    let (s1, _) = group_consumer(b.addr(), "s", &[("group.instance.id", "one")]);
+    let (s2, s2_rebalances) = group_consumer(b.addr(), "s", &[("group.instance.id", "two")]);
+    s1.subscribe(&["static"]).expect("subscribe");
+    s2.subscribe(&["static"]).expect("subscribe");
+    let before = wait_balanced(&[&s1, &s2], 4);
+    let count = s2_rebalances.0.load(Ordering::SeqCst);
+    // Restart "one" (static members send no LeaveGroup on close).
+    drop(s1);
+    let (s1, _) = group_consumer(b.addr(), "s", &[("group.instance.id", "one")]);
+    s1.subscribe(&["static"]).expect("subscribe");
+    let after = wait_balanced(&[&s1, &s2], 4);
+    assert_eq!(before, after, "same assignment after the restart");
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until {
+        let _ = s1.poll(Duration::from_millis(20));
+        let _ = s2.poll(Duration::from_millis(20));
+    }
+    assert_eq!(
+        s2_rebalances.0.load(Ordering::SeqCst),
+        count,
+        "the other member rebalanced"
+    );
+    b.assert_no_panic();
+}
+
+fn join(
+    conn: &mut RawConn,
+    version: i16,
+    group: &str,
+    member: &str,
+    protocol_type: &str,
+    protocols: &[&str],
+    session_ms: i32,
+) -> JoinGroupResponse {
+    let req = JoinGroupRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(group.into())))
+        .with_session_timeout_ms(session_ms)
+        .with_rebalance_timeout_ms(10_000)
+        .with_member_id(StrBytes::from_string(member.into()))
+        .with_protocol_type(StrBytes::from_string(protocol_type.into()))
+        .with_protocols(
+            protocols
+                .iter()
+                .map(|p| {
+                    JoinGroupRequestProtocol::default()
+                        .with_name(StrBytes::from_string((*p).into()))
+                        .with_metadata(bytes::Bytes::from_static(b"meta"))
+                })
+                .collect(),
+        );
+    conn.request(ApiKey::JoinGroup, version, 11, &req)
+}
+
+fn heartbeat(conn: &mut RawConn, group: &str, generation: i32, member: &str) -> i16 {
+    let req = HeartbeatRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(group.into())))
+        .with_generation_id(generation)
+        .with_member_id(StrBytes::from_string(member.into()));
+    let r: HeartbeatResponse = conn.request(ApiKey::Heartbeat, 4, 12, &req);
+    r.error_code
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_group_requests_get_kafka_error_codes() {
+    let b = Broker::start();
+    let mut conn = RawConn::connect(b.addr());
+    let av: ApiVersionsResponse =
+        conn.request(ApiKey::ApiVersions, 3, 1, &ApiVersionsRequest::default());
+    let keys: BTreeSet<i16> = av.api_keys.iter().map(|k| k.api_key).collect();
+    for k in [8, 9, 10, 11, 12, 13, 14, 15, 16, 42, 47] {
+        assert!(keys.contains(&k), "API {k} not advertised");
+    }
+    assert!(!keys.contains(&68), "KIP-848 must not be advertised yet");
+
+    let fc = FindCoordinatorRequest::default()
+        .with_key_type(0)
+        .with_coordinator_keys(vec![StrBytes::from_static_str("g")]);
+    let r: FindCoordinatorResponse = conn.request(ApiKey::FindCoordinator, 4, 2, &fc);
+    assert_eq!(r.coordinators[0].error_code, 0);
+    assert_eq!(
+        r.coordinators[0].port,
+        b.addr().rsplit(':').next().unwrap().parse::<i32>().unwrap()
+    );
+
+    // Unknown member id on a group that does not exist.
+    assert_eq!(
+        join(&mut conn, 5, "bad", "ghost", "consumer", &["range"], 10_000).error_code,
+        25
+    );
+    // KIP-394: v4+ first join gets MEMBER_ID_REQUIRED and a member id.
+    let first = join(&mut conn, 5, "bad", "", "consumer", &["range"], 10_000);
+    assert_eq!(first.error_code, 79);
+    assert!(!first.member_id.is_empty());
+    // Empty protocol type / no protocols: INCONSISTENT_GROUP_PROTOCOL.
+    assert_eq!(
+        join(&mut conn, 3, "bad2", "", "", &["range"], 10_000).error_code,
+        23
+    );
+    assert_eq!(
+        join(&mut conn, 3, "bad2", "", "consumer", &[], 10_000).error_code,
+        23
+    );
+    // Session timeout outside group.min/max.session.timeout.ms.
+    assert_eq!(
+        join(&mut conn, 3, "bad2", "", "consumer", &["range"], 10).error_code,
+        26
+    );
+
+    // A real member (v3: no KIP-394 round trip), then bad follow-ups.
+    let m = join(&mut conn, 3, "bad", "", "consumer", &["range"], 10_000);
+    assert_eq!(m.error_code, 0);
+    assert_eq!(m.leader, m.member_id);
+    assert_eq!(
+        heartbeat(&mut conn, "bad", m.generation_id + 5, &m.member_id),
+        22
+    );
+    assert_eq!(heartbeat(&mut conn, "bad", m.generation_id, "nobody"), 25);
+    let mut other = RawConn::connect(b.addr());
+    assert_eq!(
+        join(&mut other, 3, "bad", "", "connect", &["range"], 10_000).error_code,
+        23
+    );
+    assert_eq!(
+        join(&mut other, 3, "bad", "", "consumer", &["sticky"], 10_000).error_code,
+        23
+    );
+    let sync = SyncGroupRequest::default()
+        .with_group_id(GroupId(StrBytes::from_static_str("bad")))
+        .with_generation_id(m.generation_id + 1)
+        .with_member_id(m.member_id.clone());
+    let r: SyncGroupResponse = conn.request(ApiKey::SyncGroup, 3, 13, &sync);
+    assert_eq!(r.error_code, 22);
+    let r: SyncGroupResponse = conn.request(
+        ApiKey::SyncGroup,
+        3,
+        14,
+        &sync
+            .with_generation_id(m.generation_id)
+            .with_assignments(vec![
+                kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment::default()
+                    .with_member_id(m.member_id.clone())
+                    .with_assignment(bytes::Bytes::from_static(b"\x00\x01opaque")),
+            ]),
+    );
+    assert_eq!(r.error_code, 0);
+    assert_eq!(
+        &r.assignment[..],
+        b"\x00\x01opaque",
+        "assignment returned intact"
+    );
+    assert_eq!(
+        heartbeat(&mut conn, "bad", m.generation_id, &m.member_id),
+        0
+    );
+    b.assert_no_panic();
+}

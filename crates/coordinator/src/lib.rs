@@ -1,0 +1,50 @@
+//! Strom's group coordinator: Kafka consumer groups (the classic protocol) and committed
+//! offsets, as record-emitting state machines.
+//!
+//! Each group is a [`GroupState`] machine (Empty → PreparingRebalance → CompletingRebalance →
+//! Stable → Dead) driven by JoinGroup/SyncGroup/Heartbeat/LeaveGroup and by timers (session
+//! expiry, rebalance timeout, `group.initial.rebalance.delay.ms`). State changes that must
+//! survive a restart (committed offsets, a generation's members and assignment, deletions) are
+//! records in `__consumer_offsets`, in Kafka's own key/value schemas (see `record.rs`), on the
+//! partition `abs(hashCode(group)) % offsets.topic.num.partitions`, exactly as Kafka places them.
+//! A response that depends on a record is sent only after the record is durable; at start-up
+//! [`GroupCoordinator::load_partition`] replays a partition's records into its groups.
+//!
+//! Concurrency: one mutex per group, held only for in-memory transitions; records are queued in
+//! transition order on one appender task per partition and awaited with no lock held; timers are
+//! tasks. See `coordinator.rs` and `writer.rs`.
+//!
+//! This crate must not depend on crates/broker or crates/log: storage is reached only through the
+//! [`PartitionWriter`] trait, which the broker implements ([`InMemoryWriter`] for tests).
+//!
+//! Not yet here: KIP-848 (ConsumerGroupHeartbeat, server-side assignors), KIP-932 share groups,
+//! transactional offset commits (TxnOffsetCommit), compaction of `__consumer_offsets`.
+
+mod api;
+mod classic;
+mod config;
+mod coordinator;
+mod error;
+mod group;
+mod offsets;
+mod rebalance;
+mod record;
+#[cfg(test)]
+mod tests;
+mod writer;
+
+pub use api::{
+    GroupDescription, GroupListing, JoinGroupRequest, JoinGroupResponse, JoinedMember,
+    MemberDescription, MemberIdentity, OffsetCommitRequest, PartitionCommit, Protocol,
+    SyncGroupRequest, SyncGroupResult,
+};
+pub use config::GroupCoordinatorConfig;
+pub use coordinator::GroupCoordinator;
+pub use error::{GroupError, WriteError};
+pub use group::GroupState;
+pub use offsets::{DeletedOffsets, FetchedOffsets};
+pub use record::{partition_for, OffsetAndMetadata, Record};
+pub use writer::{AppendFuture, InMemoryWriter, PartitionWriter};
+
+/// The internal topic holding committed offsets and group metadata.
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
