@@ -49,8 +49,15 @@ pub(crate) async fn read_frame<R: AsyncRead + Unpin>(
     if size as usize > max {
         return Err(FrameError::TooLarge { size, max });
     }
-    let mut buf = BytesMut::zeroed(size as usize);
-    r.read_exact(&mut buf).await?;
+    // Read into uninitialised capacity: no memset of a frame that is about to be overwritten.
+    let size = size as usize;
+    let mut buf = BytesMut::with_capacity(size);
+    while buf.len() < size {
+        let mut limited = (&mut *r).take((size - buf.len()) as u64);
+        if limited.read_buf(&mut buf).await? == 0 {
+            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+        }
+    }
     Ok(buf.freeze())
 }
 
