@@ -108,12 +108,18 @@ pub(crate) struct ProducerBatch {
 }
 
 impl ProducerBatch {
+    #[cfg(test)]
     pub(crate) fn new(topic: Arc<str>, partition: i32) -> Self {
+        Self::with_capacity(topic, partition, 0)
+    }
+
+    /// A batch with room for `records` records before its record list reallocates.
+    pub(crate) fn with_capacity(topic: Arc<str>, partition: i32, records: usize) -> Self {
         let (done, _) = watch::channel(None);
         ProducerBatch {
             topic,
             partition,
-            records: Vec::new(),
+            records: Vec::with_capacity(records),
             size: BATCH_OVERHEAD,
             created: Instant::now(),
             attempts: 0,

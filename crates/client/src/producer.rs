@@ -20,7 +20,7 @@ use kafka_protocol::records::Compression;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-use crate::batch::{DeliveryFuture, PendingRecord, ProducerBatch};
+use crate::batch::{DeliveryFuture, PendingRecord, ProducerBatch, BATCH_OVERHEAD};
 use crate::client::Client;
 use crate::error::ClientError;
 use crate::partitioner::{partition_for_key, StickyPartitioner};
@@ -148,7 +148,8 @@ pub(crate) struct ProducerShared {
     pub(crate) acc: Mutex<Accumulator>,
     /// Wakes the sender: a batch was sealed or opened, a flush was asked, or the producer closed.
     pub(crate) wake: Notify,
-    /// Bytes in batches not yet completed.
+    /// Bytes in batches not yet completed: the sum of their `size()` (header included), reserved
+    /// as records are appended and released in `complete`, so it returns to zero when idle.
     buffered: AtomicUsize,
     /// Signalled when `buffered` drops.
     space: Notify,
@@ -172,7 +173,12 @@ impl ProducerShared {
         }
         let size = batch.size();
         batch.complete(outcome);
-        self.buffered.fetch_sub(size, Ordering::AcqRel);
+        let before = self.buffered.fetch_sub(size, Ordering::AcqRel);
+        // Releasing more than was reserved would wrap the counter and block `send` for good.
+        debug_assert!(
+            before >= size,
+            "buffer accounting underflow: {before} < {size}"
+        );
         self.space.notify_waiters();
         if self.outstanding.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.idle.notify_waiters();
@@ -366,6 +372,9 @@ impl Producer {
             });
         };
         let mut wake = false;
+        // What this append adds to `buffered`: the record, plus the batch header if it opens a
+        // batch, so that `complete` releases exactly `batch.size()`.
+        let mut reserved = record_size;
         if slot
             .as_ref()
             .is_some_and(|b| !b.has_room(record_size, config.batch_size))
@@ -379,9 +388,13 @@ impl Producer {
             Some(batch) => batch,
             None => {
                 shared.outstanding.fetch_add(1, Ordering::AcqRel);
+                reserved += BATCH_OVERHEAD;
                 // The sender computes linger deadlines from open batches: tell it about this one.
                 wake = true;
-                slot.insert(ProducerBatch::new(t.name.clone(), p))
+                // Size the record list for a full batch of records like this one (bounded), so
+                // a big batch does not grow by repeated reallocation on the send path.
+                let expected = (config.batch_size / record_size.max(1)).clamp(1, 4096);
+                slot.insert(ProducerBatch::with_capacity(t.name.clone(), p, expected))
             }
         };
         let future = batch.append(record, record_size);
@@ -391,7 +404,7 @@ impl Producer {
                 wake = true;
             }
         }
-        shared.buffered.fetch_add(record_size, Ordering::AcqRel);
+        shared.buffered.fetch_add(reserved, Ordering::AcqRel);
         Ok(Ok((future, wake)))
     }
 

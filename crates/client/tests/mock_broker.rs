@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{decode_request_header_from_buffer, Encodable, StrBytes};
@@ -337,4 +337,100 @@ async fn dropped_connection_fails_pending_requests() {
     );
     assert!(conn.is_closed());
     assert!(conn.send(12, &MetadataRequest::default()).await.is_err());
+}
+
+/// Records sent one at a time with pauses between them (a rate-limited producer) must each be
+/// shipped within about `linger`, and `send` must never block on memory that is not in use: this
+/// once hung because a batch released its 61-byte header from `buffer_memory` accounting without
+/// having reserved it, so the counter wrapped below zero as soon as the producer went idle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_records_are_each_delivered_promptly() {
+    const BOUND: Duration = Duration::from_secs(2);
+    for (acks, linger_ms) in [
+        (Acks::All, 5),
+        (Acks::All, 0),
+        (Acks::Leader, 5),
+        (Acks::None, 5),
+        (Acks::None, 0),
+    ] {
+        let case = format!("{acks:?}, linger {linger_ms} ms");
+        let mock = start_mock(false).await;
+        let client = Client::with_config(fast_config(mock.port)).await.unwrap();
+        let producer = Producer::new(
+            client,
+            ProducerConfig {
+                acks,
+                linger: Duration::from_millis(linger_ms),
+                ..ProducerConfig::default()
+            },
+        );
+        let send = |partition: i32, i: u32| {
+            let producer = producer.clone();
+            async move {
+                tokio::time::timeout(
+                    BOUND,
+                    producer.send_to(
+                        TOPIC,
+                        partition,
+                        None,
+                        Some(Bytes::from(format!("v{i}"))),
+                        Vec::new(),
+                    ),
+                )
+                .await
+                .unwrap_or_else(|_| panic!("send of record {i} blocked"))
+                .unwrap()
+            }
+        };
+        // One record at a time: each delivery resolves on its own, without a later record.
+        for i in 0..40u32 {
+            let f = send(0, i).await;
+            let md = tokio::time::timeout(BOUND, f.wait())
+                .await
+                .unwrap_or_else(|_| panic!("record {i} not delivered ({case})"))
+                .unwrap();
+            if acks != Acks::None {
+                assert_eq!(md.offset, i64::from(i), "{case}");
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        // Spaced sends with the futures kept, then flush: flush ships the open batch and returns
+        // once everything is acknowledged.
+        let mut futures = Vec::new();
+        for i in 0..20u32 {
+            futures.push(send(1, i).await);
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        tokio::time::timeout(BOUND, producer.flush())
+            .await
+            .unwrap_or_else(|_| panic!("flush hung ({case})"))
+            .unwrap();
+        for f in futures {
+            tokio::time::timeout(BOUND, f.wait())
+                .await
+                .unwrap_or_else(|_| panic!("flushed record not resolved ({case})"))
+                .unwrap();
+        }
+        // Everything reached the broker (with acks=0 it may still be on its way).
+        let deadline = std::time::Instant::now() + BOUND;
+        loop {
+            let records: usize = {
+                let state = mock.state.lock();
+                [0, 1]
+                    .iter()
+                    .filter_map(|p| state.logs.get(&(TOPIC.to_owned(), *p)))
+                    .flatten()
+                    .map(|b| (&b[57..61]).get_i32() as usize) // v2 header: record count
+                    .sum()
+            };
+            if records == 60 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{records} of 60 records reached the mock ({case})"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
 }
