@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import pytest
 
-import kafka
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
@@ -50,9 +49,6 @@ def test_api_version_is_auto_detected(broker):
     assert version is not None and version >= (2, 1), f"kafka-python inferred broker version {version}"
 
 
-@pytest.mark.xfail(strict=True, raises=kafka.errors.IncompatibleBrokerVersion,
-                   reason="broker does not implement InitProducerId (api key 22): kafka-python's default "
-                          "idempotent producer raises IncompatibleBrokerVersion")
 def test_default_idempotent_producer(broker, topic_name):
     p = KafkaProducer(bootstrap_servers=broker.bootstrap)
     try:

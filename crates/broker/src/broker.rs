@@ -57,6 +57,8 @@ pub struct Broker {
     pub advertised: (String, i32),
     /// Consumer groups and committed offsets (`__consumer_offsets`).
     pub groups: strom_coordinator::GroupCoordinator,
+    /// Producer ids for InitProducerId (durably reserved in the metadata log).
+    pub producer_ids: crate::producer_ids::ProducerIdManager,
 }
 
 /// A topic to create.
@@ -149,6 +151,11 @@ impl Broker {
             checkpoint_interval: Duration::from_millis(config.checkpoint_interval_ms),
             flush_check_interval: Duration::from_millis(config.flush_scheduler_interval_ms),
             high_watermark_policy: strom_log::HighWatermarkPolicy::FollowLocal,
+            cleaner: config.cleaner_config(),
+            producer_id_expiration_ms: config.producer_id_expiration_ms,
+            producer_id_expiration_check_interval: Duration::from_millis(
+                config.producer_id_expiration_check_interval_ms,
+            ),
         };
         let img = image.clone();
         let ov = overrides.clone();
@@ -175,6 +182,7 @@ impl Broker {
             cluster_id,
             advertised,
             groups,
+            producer_ids: Default::default(),
         });
         // Called inside `block_in_place` on the runtime (BrokerServer::start).
         tokio::runtime::Handle::current()

@@ -212,6 +212,48 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         Some("1800000"),
         "largest session timeout a group member may ask for",
     ),
+    def(
+        "log.cleaner.enable",
+        ConfigType::Boolean,
+        Some("true"),
+        "run the log cleaner (compaction of cleanup.policy=compact topics)",
+    ),
+    def(
+        "log.cleaner.threads",
+        ConfigType::Int { min: 1 },
+        Some("1"),
+        "log cleaner threads",
+    ),
+    def(
+        "log.cleaner.backoff.ms",
+        ConfigType::Long { min: 0 },
+        Some("15000"),
+        "how long a cleaner thread sleeps when no log needs cleaning",
+    ),
+    def(
+        "log.cleaner.io.max.bytes.per.second",
+        ConfigType::Double { min: 0.0, max: f64::MAX },
+        Some("1.7976931348623157E308"),
+        "cap on the cleaner's read+write rate, all threads together",
+    ),
+    def(
+        "log.cleaner.dedupe.buffer.size",
+        ConfigType::Long { min: 1 << 20 },
+        Some("134217728"),
+        "memory for the cleaner's key-to-offset maps, all threads together",
+    ),
+    def(
+        "producer.id.expiration.ms",
+        ConfigType::Int { min: 1 },
+        Some("86400000"),
+        "a partition forgets an idempotent producer idle this long (it then gets UNKNOWN_PRODUCER_ID)",
+    ),
+    def(
+        "producer.id.expiration.check.interval.ms",
+        ConfigType::Int { min: 1 },
+        Some("600000"),
+        "how often expired producer ids are removed",
+    ),
 ];
 
 /// Keys found in Kafka `server.properties` files that Strom accepts and ignores.
@@ -231,7 +273,6 @@ pub const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
     "listener.security.protocol.map",
     "controller.quorum.bootstrap.servers",
     "num.replica.fetchers",
-    "log.cleaner.enable",
 ];
 
 /// Looks up a broker key: its own definition, or the topic config it is a synonym of.
@@ -306,6 +347,10 @@ pub struct BrokerConfig {
     pub fetch_max_bytes: i32,
     /// `cluster.id`, if set.
     pub cluster_id: Option<String>,
+    /// `producer.id.expiration.ms`.
+    pub producer_id_expiration_ms: i64,
+    /// `producer.id.expiration.check.interval.ms`.
+    pub producer_id_expiration_check_interval_ms: u64,
     /// Every key set explicitly (for DescribeConfigs and topic-config synonyms).
     pub explicit: BTreeMap<String, String>,
 }
@@ -411,6 +456,11 @@ impl BrokerConfig {
             flush_scheduler_interval_ms: num("log.flush.scheduler.interval.ms").max(1) as u64,
             fetch_max_bytes: num("fetch.max.bytes").clamp(1024, i64::from(i32::MAX)) as i32,
             cluster_id: props.get("cluster.id").cloned(),
+            producer_id_expiration_ms: num("producer.id.expiration.ms").max(1),
+            producer_id_expiration_check_interval_ms: num(
+                "producer.id.expiration.check.interval.ms",
+            )
+            .max(1) as u64,
             explicit: props.clone(),
         })
     }
@@ -418,6 +468,30 @@ impl BrokerConfig {
     /// The broker-level settings that shape topic configs (synonyms like `log.segment.bytes`).
     pub fn log_overrides(&self) -> &BTreeMap<String, String> {
         &self.explicit
+    }
+
+    /// The log cleaner settings (`log.cleaner.*`).
+    pub fn cleaner_config(&self) -> strom_log::CleanerConfig {
+        let get = |k: &str| self.explicit.get(k).map(|v| v.trim().to_string());
+        let mut c = strom_log::CleanerConfig::default();
+        if let Some(v) = get("log.cleaner.enable") {
+            c.enabled = v.eq_ignore_ascii_case("true");
+        }
+        if let Some(n) = get("log.cleaner.threads").and_then(|v| v.parse::<usize>().ok()) {
+            c.threads = n.max(1);
+        }
+        if let Some(n) = get("log.cleaner.backoff.ms").and_then(|v| v.parse::<u64>().ok()) {
+            c.backoff = std::time::Duration::from_millis(n);
+        }
+        if let Some(n) =
+            get("log.cleaner.io.max.bytes.per.second").and_then(|v| v.parse::<f64>().ok())
+        {
+            c.io_max_bytes_per_second = n;
+        }
+        if let Some(n) = get("log.cleaner.dedupe.buffer.size").and_then(|v| v.parse::<u64>().ok()) {
+            c.dedupe_buffer_size = n;
+        }
+        c
     }
 
     /// Host and port given to clients.

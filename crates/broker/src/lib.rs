@@ -7,18 +7,22 @@
 //!
 //! This crate may depend on crates/log, never the other way round.
 
+mod admin_ops;
 mod broker;
 mod config;
 mod group_writer;
 mod handler;
 pub mod metadata;
+mod producer_ids;
 mod replica_manager;
 mod server;
 
+pub use admin_ops::{ConfigAlteration, ConfigOp};
 pub use broker::{validate_topic_name, Broker, NewTopic, StartError, TopicError};
 pub use config::{
     broker_config_kind, parse_properties, BrokerConfig, BrokerConfigDef, ConfigError,
     ACCEPTED_WITHOUT_EFFECT, BROKER_CONFIGS,
 };
+pub use producer_ids::{ProducerIdError, ProducerIdManager, PRODUCER_ID_BLOCK_SIZE};
 pub use replica_manager::ReplicaManager;
 pub use server::BrokerServer;

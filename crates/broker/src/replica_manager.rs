@@ -1,9 +1,15 @@
 //! `ReplicaManager`: the partitions this broker hosts and their logs. It keeps the set of local
 //! logs in step with the metadata image (create on new partitions, delete on removed topics) and
 //! builds each topic's `LogConfig` from broker defaults plus topic overrides.
+//!
+//! Broker-level settings that shape topic configs come from the static config, overlaid by the
+//! dynamic cluster-wide defaults and then this broker's dynamic configs from the metadata image
+//! (Kafka's precedence); each `sync` recomputes them, so an altered config applies live.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
+
+use parking_lot::RwLock;
 
 use strom_log::{LogConfig, LogError, LogManager, PartitionLog, TopicPartition};
 
@@ -13,7 +19,10 @@ use crate::metadata::{MetadataImage, TopicImage};
 #[derive(Debug)]
 pub struct ReplicaManager {
     logs: Arc<LogManager>,
-    broker_overrides: BTreeMap<String, String>,
+    /// The static config's explicit keys.
+    static_overrides: BTreeMap<String, String>,
+    /// Static, overlaid by dynamic broker configs from the last synced image.
+    broker_overrides: RwLock<BTreeMap<String, String>>,
     node_id: i32,
 }
 
@@ -25,7 +34,8 @@ impl ReplicaManager {
     ) -> Self {
         ReplicaManager {
             logs,
-            broker_overrides,
+            static_overrides: broker_overrides.clone(),
+            broker_overrides: RwLock::new(broker_overrides),
             node_id,
         }
     }
@@ -40,12 +50,24 @@ impl ReplicaManager {
         &self,
         topic_overrides: &BTreeMap<String, String>,
     ) -> Result<LogConfig, LogError> {
-        LogConfig::build(&self.broker_overrides, topic_overrides)
+        LogConfig::build(&self.broker_overrides.read(), topic_overrides)
     }
 
-    /// Broker-level settings that shape topic configs.
-    pub fn broker_overrides(&self) -> &BTreeMap<String, String> {
-        &self.broker_overrides
+    /// Broker-level settings that shape topic configs (static overlaid by dynamic).
+    pub fn broker_overrides(&self) -> BTreeMap<String, String> {
+        self.broker_overrides.read().clone()
+    }
+
+    /// The broker-level settings `image` implies for this node: static config, then dynamic
+    /// cluster defaults (`""`), then dynamic configs of this broker id.
+    pub fn effective_broker_overrides(&self, image: &MetadataImage) -> BTreeMap<String, String> {
+        let mut merged = self.static_overrides.clone();
+        for name in [String::new(), self.node_id.to_string()] {
+            if let Some(dynamic) = image.broker_configs.get(&name) {
+                merged.extend(dynamic.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+        }
+        merged
     }
 
     /// The log of a partition hosted here.
@@ -56,6 +78,10 @@ impl ReplicaManager {
     /// Brings local logs in line with `image`: creates missing ones, applies config changes,
     /// deletes logs of partitions that no longer exist.
     pub fn sync(&self, image: &MetadataImage) -> Result<(), LogError> {
+        let merged = self.effective_broker_overrides(image);
+        if LogConfig::build(&merged, &BTreeMap::new()).is_ok() {
+            *self.broker_overrides.write() = merged;
+        }
         let mut wanted = HashSet::new();
         for topic in image.topics() {
             let config = Arc::new(self.topic_config(topic));
@@ -91,7 +117,7 @@ impl ReplicaManager {
     pub fn topic_config(&self, topic: &TopicImage) -> LogConfig {
         self.log_config(&topic.configs).unwrap_or_else(|e| {
             tracing::warn!(topic = %topic.name, error = %e, "stored topic config invalid; using defaults");
-            LogConfig::build(&self.broker_overrides, &BTreeMap::new()).unwrap_or_default()
+            LogConfig::build(&self.broker_overrides.read(), &BTreeMap::new()).unwrap_or_default()
         })
     }
 }

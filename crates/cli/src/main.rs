@@ -32,6 +32,10 @@ enum Command {
     Consume(cmd::consume::ConsumeArgs),
     /// Producer, consumer and end-to-end load tests.
     Perf(cmd::perf::PerfArgs),
+    /// Describe and alter topic and broker configs.
+    Configs(cmd::configs::ConfigsArgs),
+    /// Delete records below an offset.
+    Records(cmd::records::RecordsArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -42,6 +46,8 @@ fn main() -> std::process::ExitCode {
         Command::Produce(args) => cmd::produce::run(args),
         Command::Consume(args) => cmd::consume::run(args),
         Command::Perf(args) => cmd::perf::run(args),
+        Command::Configs(args) => cmd::configs::run(args),
+        Command::Records(args) => cmd::records::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

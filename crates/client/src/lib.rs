@@ -14,6 +14,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod admin;
+mod admin_configs;
 mod batch;
 mod client;
 mod codec;
@@ -28,6 +29,7 @@ mod sender;
 mod versions;
 
 pub use admin::{ClusterDescription, ConfigEntry, ConfigSource, ListedOffset, OffsetSpec};
+pub use admin_configs::{AlterConfigOp, ConfigResource};
 pub use batch::{DeliveryFuture, RecordMetadata};
 pub use client::{Client, ClientConfig};
 pub use connection::{Connection, ConnectionConfig, PendingResponse};

@@ -297,6 +297,33 @@ impl LogConfig {
     pub fn sync_on_append(&self) -> bool {
         self.flush_messages <= 1
     }
+
+    fn long_value(&self, name: &str, default: i64) -> i64 {
+        self.values
+            .get(name)
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .unwrap_or(default)
+    }
+    /// `delete.retention.ms`: how long the cleaner keeps tombstones.
+    pub fn delete_retention_ms(&self) -> i64 {
+        self.long_value("delete.retention.ms", 86_400_000)
+    }
+    /// `min.compaction.lag.ms`: records younger than this are not compacted.
+    pub fn min_compaction_lag_ms(&self) -> i64 {
+        self.long_value("min.compaction.lag.ms", 0)
+    }
+    /// `max.compaction.lag.ms`: a dirty record older than this makes the log cleanable
+    /// whatever its dirty ratio.
+    pub fn max_compaction_lag_ms(&self) -> i64 {
+        self.long_value("max.compaction.lag.ms", i64::MAX)
+    }
+    /// `min.cleanable.dirty.ratio`.
+    pub fn min_cleanable_dirty_ratio(&self) -> f64 {
+        self.values
+            .get("min.cleanable.dirty.ratio")
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.5)
+    }
 }
 
 #[cfg(test)]

@@ -64,6 +64,9 @@ pub enum LogError {
         /// Why.
         reason: String,
     },
+    /// An idempotent batch failed the producer-state check (sequence, epoch, unknown producer).
+    #[error(transparent)]
+    Producer(#[from] crate::producer_state::ProducerStateError),
     /// The log was deleted or closed while the operation ran.
     #[error("log {0} is closed")]
     Closed(String),

@@ -2,7 +2,9 @@
 //!
 //! A partition is a directory `<topic>-<partition>/` of segments named by base offset
 //! (`00000000000000000000.log`, `.index`, `.timeindex`), Kafka's layout byte for byte: segment files
-//! hold v2 record batches exactly as producers sent them. See `docs/ARCHITECTURE.md`.
+//! hold v2 record batches exactly as producers sent them. Idempotent producers' sequences live in a
+//! `ProducerStateManager` per partition, snapshotted to `<offset>.snapshot` at each segment roll.
+//! See `docs/ARCHITECTURE.md`.
 //!
 //! Durability contract: an append is acknowledged only after its bytes are fdatasync'd
 //! (`flush.messages` = 1, the default), with group commit across all partitions of a log
@@ -12,12 +14,15 @@
 
 mod batch;
 mod checkpoint;
+mod cleaner;
 mod config;
 mod error;
 mod flush;
 mod index;
 mod manager;
 mod partition_log;
+mod producer_snapshot;
+mod producer_state;
 mod read;
 mod segment;
 #[cfg(test)]
@@ -28,6 +33,7 @@ mod validator;
 pub use batch::{
     batch_size, BatchError, BatchMut, BatchView, Batches, BATCH_HEADER_LEN, LOG_OVERHEAD,
 };
+pub use cleaner::{CleanerConfig, CleanerStats};
 pub use config::{
     topic_config, validate_topic_configs, ConfigDef, ConfigType, LogConfig, TimestampType,
     TOPIC_CONFIGS,
@@ -37,6 +43,10 @@ pub use flush::{FlushScheduler, LogDir};
 pub use manager::{LogManager, LogManagerConfig};
 pub use partition_log::{
     now_ms, DurableWatch, HighWatermarkPolicy, LogAppendInfo, LogOffsetMetadata, PartitionLog,
+};
+pub use producer_state::{
+    increment_sequence, BatchMetadata, ProducerBatch, ProducerStateEntry, ProducerStateError,
+    ProducerStateManager, DEFAULT_PRODUCER_ID_EXPIRATION_MS, NUM_BATCHES_TO_RETAIN,
 };
 pub use read::{FetchDataInfo, FileSlice, ReadBound};
 pub use segment::LogSegment;

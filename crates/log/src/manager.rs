@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, RwLock};
 
 use crate::checkpoint;
+use crate::cleaner::{CleanerConfig, CleanerStats, LogCleaner};
 use crate::config::LogConfig;
 use crate::error::{LogError, Result};
 use crate::flush::{FlushScheduler, LogDir};
@@ -40,6 +41,12 @@ pub struct LogManagerConfig {
     pub flush_check_interval: Duration,
     /// Who moves high watermarks.
     pub high_watermark_policy: HighWatermarkPolicy,
+    /// The log cleaner (compaction) settings.
+    pub cleaner: CleanerConfig,
+    /// `producer.id.expiration.ms`: idempotent producers idle this long are forgotten.
+    pub producer_id_expiration_ms: i64,
+    /// `producer.id.expiration.check.interval.ms`.
+    pub producer_id_expiration_check_interval: Duration,
 }
 
 impl LogManagerConfig {
@@ -51,6 +58,9 @@ impl LogManagerConfig {
             checkpoint_interval: Duration::from_millis(60_000),
             flush_check_interval: Duration::from_millis(100),
             high_watermark_policy: HighWatermarkPolicy::FollowLocal,
+            cleaner: CleanerConfig::default(),
+            producer_id_expiration_ms: crate::producer_state::DEFAULT_PRODUCER_ID_EXPIRATION_MS,
+            producer_id_expiration_check_interval: Duration::from_millis(600_000),
         }
     }
 }
@@ -68,6 +78,7 @@ pub struct LogManager {
     create_lock: Mutex<()>,
     stopping: Arc<AtomicBool>,
     background: Mutex<Option<std::thread::JoinHandle<()>>>,
+    cleaner: Mutex<Option<LogCleaner>>,
 }
 
 impl std::fmt::Debug for LogManager {
@@ -130,7 +141,9 @@ impl LogManager {
                     starts.get(&tp).copied().unwrap_or(0),
                     flusher.clone(),
                     config.high_watermark_policy,
+                    config.producer_id_expiration_ms,
                 )?;
+                log.load_producer_state(now_ms())?;
                 logs.insert(tp, (i, log));
                 count += 1;
             }
@@ -148,8 +161,16 @@ impl LogManager {
             create_lock: Mutex::new(()),
             stopping: Arc::new(AtomicBool::new(false)),
             background: Mutex::new(None),
+            cleaner: Mutex::new(None),
         });
         mgr.start_background();
+        if mgr.config.cleaner.enabled {
+            *mgr.cleaner.lock() = Some(LogCleaner::start(
+                mgr.config.cleaner.clone(),
+                Arc::downgrade(&mgr),
+                &mgr.config.log_dirs,
+            ));
+        }
         Ok(mgr)
     }
 
@@ -161,6 +182,7 @@ impl LogManager {
             .spawn(move || {
                 let mut last_retention = Instant::now();
                 let mut last_checkpoint = Instant::now();
+                let mut last_expiration = Instant::now();
                 loop {
                     let Some(mgr) = weak.upgrade() else { return };
                     let tick = mgr
@@ -179,6 +201,14 @@ impl LogManager {
                     if last_retention.elapsed() >= mgr.config.retention_check_interval {
                         last_retention = Instant::now();
                         mgr.run_retention();
+                    }
+                    if last_expiration.elapsed() >= mgr.config.producer_id_expiration_check_interval
+                    {
+                        last_expiration = Instant::now();
+                        let now = now_ms();
+                        for log in mgr.all_logs() {
+                            log.remove_expired_producers(now);
+                        }
                     }
                     if last_checkpoint.elapsed() >= mgr.config.checkpoint_interval {
                         last_checkpoint = Instant::now();
@@ -254,6 +284,7 @@ impl LogManager {
             log_start_offset: 0,
             flusher: d.flusher.clone(),
             hw_policy: self.config.high_watermark_policy,
+            producer_id_expiration_ms: self.config.producer_id_expiration_ms,
         })?;
         self.logs.write().insert(tp.clone(), (i, log.clone()));
         Ok(log)
@@ -336,6 +367,9 @@ impl LogManager {
     /// the next start skip recovery.
     pub fn shutdown(&self) -> Result<()> {
         self.stopping.store(true, Ordering::Release);
+        if let Some(c) = self.cleaner.lock().take() {
+            c.shutdown();
+        }
         if let Some(h) = self.background.lock().take() {
             let _ = h.join();
         }
@@ -364,6 +398,15 @@ impl LogManager {
         Ok(())
     }
 
+    /// What the log cleaner has done since start (zero when it is disabled).
+    pub fn cleaner_stats(&self) -> CleanerStats {
+        self.cleaner
+            .lock()
+            .as_ref()
+            .map(LogCleaner::stats)
+            .unwrap_or_default()
+    }
+
     /// The group-commit flusher of the first directory (benchmarks read its round count).
     pub fn flush_rounds(&self) -> u64 {
         self.dirs.iter().map(|d| d.flusher.rounds()).sum()
@@ -381,7 +424,10 @@ fn load_log(
     log_start: i64,
     flusher: Arc<FlushScheduler>,
     hw_policy: HighWatermarkPolicy,
+    producer_id_expiration_ms: i64,
 ) -> Result<Arc<PartitionLog>> {
+    // Finish (or roll back) a cleaner swap interrupted by a crash before listing segments.
+    crate::cleaner::complete_swaps(path, &config)?;
     let mut bases = Vec::new();
     for entry in fs::read_dir(path).map_err(|e| LogError::io(path, e))? {
         let entry = entry.map_err(|e| LogError::io(path, e))?;
@@ -398,11 +444,7 @@ fn load_log(
             "index" | "timeindex" if !path.join(format!("{stem}.log")).exists() => {
                 let _ = fs::remove_file(entry.path());
             }
-            e if e.ends_with("deleted")
-                || e.ends_with("cleaned")
-                || e.ends_with("swap")
-                || e.ends_with("tmp") =>
-            {
+            e if e.ends_with("deleted") || e.ends_with("cleaned") || e.ends_with("tmp") => {
                 let _ = fs::remove_file(entry.path());
             }
             _ => {}
@@ -462,5 +504,6 @@ fn load_log(
         log_start_offset: log_start,
         flusher,
         hw_policy,
+        producer_id_expiration_ms,
     })
 }

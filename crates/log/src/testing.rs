@@ -37,3 +37,46 @@ pub(crate) fn make_batch(count: i32, value_len: usize, timestamp: i64) -> Vec<u8
     .expect("encode");
     buf.to_vec()
 }
+
+/// A batch of keyed records (value `None` = tombstone), record i at `timestamp + i`.
+pub(crate) fn make_keyed_batch(records: &[(&[u8], Option<&[u8]>)], timestamp: i64) -> Vec<u8> {
+    make_keyed_batch_with(records, timestamp, Compression::None)
+}
+
+/// [`make_keyed_batch`] with a compression codec.
+pub(crate) fn make_keyed_batch_with(
+    records: &[(&[u8], Option<&[u8]>)],
+    timestamp: i64,
+    compression: Compression,
+) -> Vec<u8> {
+    let records: Vec<Record> = records
+        .iter()
+        .enumerate()
+        .map(|(i, (k, v))| Record {
+            transactional: false,
+            control: false,
+            partition_leader_epoch: 0,
+            delete_horizon: false,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: i as i32 - 1,
+            timestamp: timestamp + i as i64,
+            key: Some(Bytes::copy_from_slice(k)),
+            value: v.map(Bytes::copy_from_slice),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression,
+        },
+    )
+    .expect("encode");
+    buf.to_vec()
+}

@@ -80,7 +80,7 @@ impl ValidatedBatches {
     pub fn size(&self) -> u64 {
         self.bytes.len() as u64
     }
-    /// The first batch's producer id and sequence, for idempotence (later).
+    /// The first batch's header (producer id, epoch, sequence...).
     pub fn first_batch(&self) -> Option<BatchView<'_>> {
         BatchView::parse(&self.bytes).ok()
     }
@@ -108,10 +108,18 @@ pub fn validate_batches(
                 "clients may not send control batches",
             ));
         }
+        if view.producer_id() >= 0 && (view.base_sequence() < 0 || view.producer_epoch() < 0) {
+            return Err(ValidationError::InvalidRecord(
+                "idempotent batch without a sequence number or epoch",
+            ));
+        }
         if view.compression() == 0 {
             check_uncompressed_records(&view)?;
         } else if view.compression() > 4 {
             return Err(ValidationError::InvalidRecord("unknown compression codec"));
+        }
+        if config.compact_enabled {
+            check_keys(&view)?;
         }
         let max_ts = view.max_timestamp();
         if config.message_timestamp_type == crate::config::TimestampType::CreateTime && max_ts >= 0
@@ -194,6 +202,40 @@ fn check_uncompressed_records(view: &BatchView<'_>) -> Result<(), ValidationErro
     Ok(())
 }
 
+/// Compacted topics need a key on every record (Kafka's `LogValidator` rejects the batch with
+/// INVALID_RECORD). Uncompressed batches are walked in place; compressed ones are decoded.
+fn check_keys(view: &BatchView<'_>) -> Result<(), ValidationError> {
+    const MISSING: ValidationError =
+        ValidationError::InvalidRecord("compacted topic records must have a key");
+    if view.compression() != 0 {
+        let mut raw = Bytes::copy_from_slice(view.as_bytes());
+        let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut raw)
+            .map_err(|_| ValidationError::InvalidRecord("undecodable compressed batch"))?;
+        return if set.records.iter().all(|r| r.key.is_some()) {
+            Ok(())
+        } else {
+            Err(MISSING)
+        };
+    }
+    let body = &view.as_bytes()[BATCH_HEADER_LEN..];
+    let mut pos = 0usize;
+    while pos < body.len() {
+        let len = read_varint(body, &mut pos)
+            .ok_or(ValidationError::InvalidRecord("truncated record length"))?;
+        let end = pos.saturating_add(usize::try_from(len).unwrap_or(0));
+        let mut p = pos + 1; // attributes
+        let parsed = read_varint(body, &mut p)
+            .and_then(|_| read_varint(body, &mut p))
+            .and_then(|_| read_varint(body, &mut p));
+        match parsed {
+            Some(key_len) if key_len >= 0 => {}
+            _ => return Err(MISSING),
+        }
+        pos = end;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,6 +248,24 @@ mod tests {
         let v = validate_batches(Bytes::from(buf), &LogConfig::default(), 0).expect("valid");
         assert_eq!(v.len(), 2);
         assert_eq!(v.record_count(), 5);
+    }
+
+    #[test]
+    fn compacted_topics_need_keys() {
+        let cfg = LogConfig::build(
+            &Default::default(),
+            &[("cleanup.policy".to_string(), "compact".to_string())].into(),
+        )
+        .expect("valid");
+        let keyless = make_batch(3, 10, 1);
+        assert!(matches!(
+            validate_batches(Bytes::from(keyless.clone()), &cfg, 0),
+            Err(ValidationError::InvalidRecord(_))
+        ));
+        assert!(validate_batches(Bytes::from(keyless), &LogConfig::default(), 0).is_ok());
+        let keyed =
+            crate::testing::make_keyed_batch(&[(b"k".as_slice(), Some(b"v".as_slice()))], 0);
+        assert!(validate_batches(Bytes::from(keyed), &cfg, 0).is_ok());
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The one place where internal errors become Kafka error codes.
 
 use kafka_protocol::error::ResponseError;
-use strom_log::{LogError, ValidationError};
+use strom_log::{LogError, ProducerStateError, ValidationError};
+
+use crate::producer_ids::ProducerIdError;
 
 /// Kafka error code for a storage error.
 pub(crate) fn log_error_code(e: &LogError) -> i16 {
@@ -11,10 +13,32 @@ pub(crate) fn log_error_code(e: &LogError) -> i16 {
         LogError::BatchTooLarge { .. } => ResponseError::RecordListTooLarge.code(),
         LogError::InvalidConfig { .. } => ResponseError::InvalidConfig.code(),
         LogError::Closed(_) => ResponseError::NotLeaderOrFollower.code(),
+        LogError::Producer(p) => producer_state_error_code(p),
         LogError::Io { .. }
         | LogError::DiskFull { .. }
         | LogError::CorruptSegment { .. }
         | LogError::LogDirOffline(_) => ResponseError::KafkaStorageError.code(),
+    }
+}
+
+/// Kafka error code for an idempotent batch refused by the producer-state check.
+pub(crate) fn producer_state_error_code(e: &ProducerStateError) -> i16 {
+    match e {
+        ProducerStateError::OutOfOrderSequence { .. } => {
+            ResponseError::OutOfOrderSequenceNumber.code()
+        }
+        ProducerStateError::InvalidProducerEpoch { .. } => {
+            ResponseError::InvalidProducerEpoch.code()
+        }
+        ProducerStateError::UnknownProducerId { .. } => ResponseError::UnknownProducerId.code(),
+    }
+}
+
+/// Kafka error code for a failed producer id allocation (InitProducerId).
+pub(crate) fn producer_id_error_code(e: &ProducerIdError) -> i16 {
+    match e {
+        ProducerIdError::Metadata(_) => ResponseError::KafkaStorageError.code(),
+        ProducerIdError::Exhausted => ResponseError::UnknownServerError.code(),
     }
 }
 

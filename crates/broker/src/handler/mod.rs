@@ -13,7 +13,9 @@ mod fetch;
 mod group;
 mod list_offsets;
 mod metadata;
+mod offset_for_leader_epoch;
 mod produce;
+mod txn;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -71,6 +73,14 @@ pub(crate) const HANDLERS: &[ApiHandler] = &[
     admin::delete_topics::HANDLER,
     admin::describe_configs::HANDLER,
     admin::describe_cluster::HANDLER,
+    admin::alter_configs::HANDLER,
+    admin::alter_configs::INCREMENTAL_HANDLER,
+    admin::create_partitions::HANDLER,
+    admin::delete_records::HANDLER,
+    admin::describe_log_dirs::HANDLER,
+    admin::describe_topic_partitions::HANDLER,
+    offset_for_leader_epoch::HANDLER,
+    txn::init_producer_id::HANDLER,
     group::find_coordinator::HANDLER,
     group::join_group::HANDLER,
     group::sync_group::HANDLER,

@@ -1,14 +1,16 @@
 //! Produce (v3–v11 served; advertised from v0 because librdkafka only enables compression when
 //! Produce v0 is advertised, KAFKA-18659). Two phases: batches are validated and appended in
 //! request order inside `handle`; the returned future waits for durability (group commit) before
-//! answering. acks=0 gets no response at all.
+//! answering. acks=0 gets no response at all. Idempotent batches are checked against the
+//! partition's producer state inside the append: a retry gets its original offsets (and waits for
+//! their durability), a gap or stale epoch its Kafka error code (`errors.rs`).
 
 use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
-use strom_log::{now_ms, validate_batches, PartitionLog, TopicPartition};
+use strom_log::{now_ms, validate_batches, LogError, PartitionLog, TopicPartition};
 
 use super::errors::{log_error_code, validation_error_code};
 use super::{decode, ApiHandler, HandlerFuture, RequestContext};
@@ -123,7 +125,12 @@ fn handle(ctx: RequestContext, req: ProduceRequest) -> HandlerFuture {
                     });
                 }
                 Err(e) => {
-                    tracing::warn!(partition = %log.topic_partition(), error = %e, "append failed");
+                    // Sequence and epoch refusals are the client's business, not the broker's.
+                    if matches!(e, LogError::Producer(_)) {
+                        tracing::debug!(partition = %log.topic_partition(), error = %e, "idempotent batch refused");
+                    } else {
+                        tracing::warn!(partition = %log.topic_partition(), error = %e, "append failed");
+                    }
                     outcomes.push(Outcome::Done(error(
                         v,
                         idx,

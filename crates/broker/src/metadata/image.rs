@@ -42,6 +42,8 @@ pub struct MetadataImage {
     pub broker_configs: BTreeMap<String, BTreeMap<String, String>>,
     /// Offset of the last applied record + 1.
     pub offset: i64,
+    /// First producer id not yet reserved by any broker (from `ProducerIds` records).
+    pub next_producer_id: i64,
 }
 
 impl MetadataImage {
@@ -127,6 +129,11 @@ impl MetadataImage {
                 if let Some(name) = self.names_by_id.remove(topic_id) {
                     self.topics.remove(&name);
                 }
+            }
+            MetadataRecord::ProducerIds {
+                next_producer_id, ..
+            } => {
+                self.next_producer_id = self.next_producer_id.max(*next_producer_id);
             }
         }
     }

@@ -55,4 +55,12 @@ pub enum MetadataRecord {
         /// The topic id.
         topic_id: Uuid,
     },
+    /// A block of producer ids was handed to a broker (Kafka's `ProducerIdsRecord`): every id
+    /// below `next_producer_id` may be in use, the next block starts there.
+    ProducerIds {
+        /// The broker that reserved the block.
+        broker_id: i32,
+        /// First id after the reserved block.
+        next_producer_id: i64,
+    },
 }

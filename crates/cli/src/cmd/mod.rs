@@ -4,9 +4,11 @@
 
 use anyhow::Context;
 
+pub(crate) mod configs;
 pub(crate) mod consume;
 pub(crate) mod perf;
 pub(crate) mod produce;
+pub(crate) mod records;
 pub(crate) mod serve;
 pub(crate) mod topics;
 

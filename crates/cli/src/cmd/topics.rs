@@ -45,6 +45,14 @@ enum TopicsCommand {
         /// Topic name.
         name: String,
     },
+    /// Raise a topic's partition count (partitions are never removed).
+    Alter {
+        /// Topic name.
+        name: String,
+        /// The new partition count.
+        #[arg(long)]
+        partitions: i32,
+    },
 }
 
 pub(crate) fn run(args: TopicsArgs) -> anyhow::Result<()> {
@@ -79,6 +87,10 @@ pub(crate) fn run(args: TopicsArgs) -> anyhow::Result<()> {
             TopicsCommand::Delete { name } => {
                 client.delete_topics(&[&name]).await?;
                 println!("Deleted topic {name}.");
+            }
+            TopicsCommand::Alter { name, partitions } => {
+                client.create_partitions(&name, partitions).await?;
+                println!("Topic {name} now has {partitions} partitions.");
             }
         }
         Ok(())

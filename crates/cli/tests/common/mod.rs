@@ -36,6 +36,8 @@ pub(crate) struct StromProcess {
     dir: tempfile::TempDir,
     addr: String,
     starts: u32,
+    /// Extra `strom serve` arguments (e.g. `--set k=v`), used on every start.
+    extra_args: Vec<String>,
 }
 
 impl StromProcess {
@@ -50,6 +52,25 @@ impl StromProcess {
             dir,
             addr: String::new(),
             starts: 0,
+            extra_args: Vec::new(),
+        };
+        p.spawn();
+        p
+    }
+
+    /// Starts a broker like [`StromProcess::start`] with extra `strom serve` arguments, kept
+    /// for restarts.
+    pub(crate) fn start_with_args(args: &[&str]) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("strom-it-")
+            .tempdir()
+            .expect("creating temp dir");
+        let mut p = StromProcess {
+            child: None,
+            dir,
+            addr: String::new(),
+            starts: 0,
+            extra_args: args.iter().map(|a| a.to_string()).collect(),
         };
         p.spawn();
         p
@@ -71,6 +92,7 @@ impl StromProcess {
             .arg(self.data_dir())
             .arg("--listen")
             .arg("127.0.0.1:0")
+            .args(&self.extra_args)
             .env(
                 "STROM_LOG",
                 std::env::var("STROM_LOG").unwrap_or("info".into()),
@@ -200,6 +222,16 @@ impl StromProcess {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Replaces the extra `strom serve` arguments used by the next (re)start.
+    pub(crate) fn set_extra_args(&mut self, args: &[&str]) {
+        self.extra_args = args.iter().map(|a| a.to_string()).collect();
+    }
+
+    /// Starts after a `kill9` or `stop` (the port may change).
+    pub(crate) fn start_again(&mut self) {
+        self.spawn();
     }
 
     /// Starts again on the same data dir (stopping first if still running); the port may change.

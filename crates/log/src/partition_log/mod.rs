@@ -23,11 +23,13 @@ use tokio::sync::watch;
 use crate::config::LogConfig;
 use crate::error::{LogError, Result};
 use crate::flush::{FlushScheduler, FlushWork};
-
+use crate::producer_state::{AppendCheck, ProducerStateManager};
 use crate::segment::LogSegment;
 use crate::validator::{AppendedBatch, ValidatedBatches};
 use crate::TopicPartition;
 
+mod compaction;
+mod producer;
 mod read;
 mod retention;
 
@@ -65,6 +67,9 @@ pub struct LogAppendInfo {
     pub log_start_offset: i64,
     /// True when the caller must await [`PartitionLog::wait_durable`] before acknowledging.
     pub needs_flush: bool,
+    /// True when the batches were a retry of batches already in the log (idempotent producer):
+    /// nothing was appended and the offsets are the original ones.
+    pub duplicate: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +113,11 @@ pub struct PartitionLog {
     config: RwLock<Arc<LogConfig>>,
     segments: RwLock<BTreeMap<i64, Arc<LogSegment>>>,
     appender: Mutex<()>,
+    /// Idempotent producers' sequences; changed only under `appender`.
+    producer_state: Mutex<ProducerStateManager>,
+    /// Serialises changes to the set of closed segments (retention, truncation, the cleaner's
+    /// swap); appends and reads never take it.
+    segment_swap: Mutex<()>,
     log_end: Mutex<LogOffsetMetadata>,
     log_start_offset: AtomicI64,
     high_watermark: Mutex<LogOffsetMetadata>,
@@ -139,6 +149,8 @@ pub(crate) struct LoadedLog {
     pub(crate) log_start_offset: i64,
     pub(crate) flusher: Arc<FlushScheduler>,
     pub(crate) hw_policy: HighWatermarkPolicy,
+    /// `producer.id.expiration.ms`.
+    pub(crate) producer_id_expiration_ms: i64,
 }
 
 impl PartitionLog {
@@ -168,6 +180,8 @@ impl PartitionLog {
             config: RwLock::new(l.config),
             segments: RwLock::new(l.segments),
             appender: Mutex::new(()),
+            producer_state: Mutex::new(ProducerStateManager::new(l.producer_id_expiration_ms)),
+            segment_swap: Mutex::new(()),
             log_end: Mutex::new(end),
             log_start_offset: AtomicI64::new(start),
             high_watermark: Mutex::new(end),
@@ -273,11 +287,20 @@ impl PartitionLog {
         }
         let now = (self.clock)();
         let _guard = self.appender.lock();
+        let first = self.log_end.lock().offset;
+        // Idempotence: checked and applied under the appender lock, so a retry is either
+        // recognised here or was never written.
+        let producers = match self.check_producer_state(batches, first, now)? {
+            AppendCheck::Append(p) => p,
+            AppendCheck::Duplicate(dup) => {
+                drop(_guard);
+                return Ok(self.duplicate_append_info(dup, batches.log_append_time, &config));
+            }
+        };
         let mut segment = self.active_segment()?;
         if self.should_roll(&segment, total, &config, now)? {
             segment = self.roll_locked(&config)?;
         }
-        let first = self.log_end.lock().offset;
         let mut next = first;
         let mut appended: Vec<AppendedBatch> = Vec::with_capacity(batches.batches.len());
         // Header prefixes (baseOffset, batchLength, partitionLeaderEpoch) rewritten per batch;
@@ -324,6 +347,9 @@ impl PartitionLog {
             position: segment.size(),
         };
         *self.log_end.lock() = end;
+        if !producers.is_empty() {
+            self.producer_state.lock().apply(producers);
+        }
         let sync = config.sync_on_append();
         let queue = {
             let mut d = self.dirty.lock();
@@ -357,6 +383,7 @@ impl PartitionLog {
             log_append_time: if batches.log_append_time { now } else { -1 },
             log_start_offset: self.log_start_offset(),
             needs_flush: sync,
+            duplicate: false,
         })
     }
 
@@ -385,6 +412,8 @@ impl PartitionLog {
             return Ok(old);
         }
         let closing_files = old.close_for_roll()?;
+        // The producer state at the new base, made durable with the rolled segment.
+        let snapshot = self.write_producer_snapshot(base, false)?;
         let seg = Arc::new(LogSegment::create(&self.dir, base, config)?);
         self.segments.write().insert(base, seg.clone());
         {
@@ -394,6 +423,7 @@ impl PartitionLog {
                     d.files.push(f);
                 }
             }
+            d.files.push(snapshot);
             d.dir = true;
         }
         tracing::debug!(partition = %self.tp, base, "rolled new segment");
@@ -550,6 +580,8 @@ impl PartitionLog {
             );
         }
         seg.write_indexes(idx)?;
+        // Next start loads this and scans nothing.
+        self.write_producer_snapshot(self.log_end_offset(), true)?;
         for s in self.segments_snapshot() {
             s.file()
                 .sync_data()

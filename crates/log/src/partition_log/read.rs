@@ -76,8 +76,9 @@ impl PartitionLog {
             if seg.base_offset() > upper.segment_base {
                 break;
             }
+            // min: the cleaner may have swapped a shorter segment in under the same base.
             let max_position = if seg.base_offset() == upper.segment_base {
-                upper.position
+                upper.position.min(seg.size())
             } else {
                 seg.size()
             };
@@ -113,7 +114,7 @@ impl PartitionLog {
                 break;
             }
             let max_pos = if seg.base_offset() == hw.segment_base {
-                hw.position
+                hw.position.min(seg.size())
             } else {
                 seg.size()
             };

@@ -12,6 +12,7 @@ impl PartitionLog {
     /// Truncates the log so `offset` is the new log end (replication: divergent tail).
     pub fn truncate_to(&self, offset: i64) -> Result<()> {
         let _g = self.appender.lock();
+        let _swap = self.segment_swap.lock();
         let end = *self.log_end.lock();
         if offset >= end.offset {
             return Ok(());
@@ -55,11 +56,14 @@ impl PartitionLog {
         }
         self.durable_tx
             .send_modify(|d| d.offset = d.offset.min(next));
-        let mut d = self.dirty.lock();
-        d.dir = true;
-        d.upto = Some(meta);
-        d.files.push(seg.file().clone());
-        Ok(())
+        {
+            let mut d = self.dirty.lock();
+            d.dir = true;
+            d.upto = Some(meta);
+            d.files.push(seg.file().clone());
+        }
+        // Producer state must forget the cut batches: rebuild from a snapshot at or below `next`.
+        self.load_producer_state_locked(super::now_ms())
     }
 
     /// Advances the log start offset (DeleteRecords); never past the high watermark.
@@ -83,6 +87,7 @@ impl PartitionLog {
     /// Deletes whole old segments past retention (time, size, or below the log start offset);
     /// never the active segment, never data at or above the high watermark. Returns how many.
     pub fn delete_old_segments(&self, now: i64) -> Result<usize> {
+        let _swap = self.segment_swap.lock();
         let config = self.config();
         let hw = self.high_watermark();
         let start = self.log_start_offset();
@@ -130,6 +135,9 @@ impl PartitionLog {
         for s in &doomed {
             tracing::info!(partition = %self.tp, segment = s.base_offset(), "deleting segment past retention");
             s.delete_files()?;
+        }
+        if let Some(first) = self.segments.read().keys().next().copied() {
+            self.delete_producer_snapshots_below(first)?;
         }
         crate::manager::fsync_dir(&self.dir)?;
         Ok(doomed.len())

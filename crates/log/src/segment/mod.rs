@@ -17,9 +17,11 @@ use std::sync::{Arc, OnceLock};
 use parking_lot::Mutex;
 
 mod scan;
+mod swap;
 use crate::config::LogConfig;
 use crate::error::{LogError, Result};
 use crate::index::{read_index_file, write_index_file, OffsetIndex, TimeIndex};
+pub(crate) use swap::{CleanedSegmentWriter, CLEANED_SUFFIX, DELETED_SUFFIX, SWAP_SUFFIX};
 
 /// File name stem for a base offset: 20 zero-padded digits.
 pub(crate) fn file_stem(base_offset: i64) -> String {

@@ -1,5 +1,6 @@
-//! DescribeConfigs (v1–v4) for topics (with sources and synonyms) and brokers (read-only here;
-//! altering configs is a later issue).
+//! DescribeConfigs (v1–v4) for topics and brokers, with Kafka's sources and synonyms in
+//! precedence order: dynamic topic, dynamic broker, dynamic cluster default, static broker,
+//! default. Broker keys that shape topic defaults are dynamically updatable (not read-only).
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_configs_response::{
@@ -11,6 +12,7 @@ use strom_log::TOPIC_CONFIGS;
 
 use crate::config::{broker_config_kind, BROKER_CONFIGS};
 use crate::handler::{decode, ready, ApiHandler, RequestContext};
+use crate::metadata::MetadataImage;
 
 pub(crate) const HANDLER: ApiHandler = ApiHandler {
     api_key: ApiKey::DescribeConfigs,
@@ -27,6 +29,8 @@ const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
 // Kafka's ConfigSource values.
 const DYNAMIC_TOPIC_CONFIG: i8 = 1;
+const DYNAMIC_BROKER_CONFIG: i8 = 2;
+const DYNAMIC_DEFAULT_BROKER_CONFIG: i8 = 3;
 const STATIC_BROKER_CONFIG: i8 = 4;
 const DEFAULT_CONFIG: i8 = 5;
 
@@ -58,7 +62,6 @@ fn handle(ctx: &RequestContext, req: DescribeConfigsRequest) -> DescribeConfigsR
                             .with_error_code(ResponseError::UnknownTopicOrPartition.code())
                             .with_error_message(Some(s(format!("Topic {name} does not exist"))));
                     };
-                    let broker_static = ctx.broker.replicas.broker_overrides();
                     let cfg = ctx.broker.replicas.topic_config(topic);
                     let configs = TOPIC_CONFIGS
                         .iter()
@@ -73,16 +76,15 @@ fn handle(ctx: &RequestContext, req: DescribeConfigsRequest) -> DescribeConfigsR
                                         .with_source(DYNAMIC_TOPIC_CONFIG),
                                 );
                             }
-                            if let Some((bn, bv)) = d
-                                .broker_synonym
-                                .and_then(|b| broker_static.get(b).map(|v| (b, v)))
-                            {
-                                synonyms.push(
-                                    DescribeConfigsSynonym::default()
-                                        .with_name(s(bn))
-                                        .with_value(Some(s(bv.clone())))
-                                        .with_source(STATIC_BROKER_CONFIG),
-                                );
+                            if let Some(b) = d.broker_synonym {
+                                for (value, source) in broker_layers(ctx, &image, b) {
+                                    synonyms.push(
+                                        DescribeConfigsSynonym::default()
+                                            .with_name(s(b))
+                                            .with_value(Some(s(value)))
+                                            .with_source(source),
+                                    );
+                                }
                             }
                             synonyms.push(
                                 DescribeConfigsSynonym::default()
@@ -114,24 +116,24 @@ fn handle(ctx: &RequestContext, req: DescribeConfigsRequest) -> DescribeConfigsR
                             .with_error_code(ResponseError::InvalidRequest.code())
                             .with_error_message(Some(s("unknown broker id")));
                     }
-                    let explicit = &ctx.broker.config.explicit;
                     let configs = BROKER_CONFIGS
                         .iter()
-                        .map(|d| (d.name, d.default.map(String::from), d.doc))
+                        .map(|d| (d.name, d.default.map(String::from), d.doc, false))
                         .chain(TOPIC_CONFIGS.iter().filter_map(|d| {
                             d.broker_synonym
-                                .map(|b| (b, Some(d.default.to_string()), d.doc))
+                                .map(|b| (b, Some(d.default.to_string()), d.doc, true))
                         }))
-                        .filter(|(n, _, _)| wanted(n))
-                        .map(|(n, default, doc)| {
-                            let (value, source) = match explicit.get(n) {
-                                Some(v) => (Some(v.clone()), STATIC_BROKER_CONFIG),
+                        .filter(|(n, _, _, _)| wanted(n))
+                        .map(|(n, default, doc, dynamic)| {
+                            let layers = broker_layers(ctx, &image, n);
+                            let (value, source) = match layers.first() {
+                                Some((v, src)) => (Some(v.clone()), *src),
                                 None => (default, DEFAULT_CONFIG),
                             };
                             DescribeConfigsResourceResult::default()
                                 .with_name(s(n))
                                 .with_value(value.map(s))
-                                .with_read_only(true)
+                                .with_read_only(!dynamic)
                                 .with_config_source(source)
                                 .with_config_type(if v3 {
                                     broker_config_kind(n).map_or(2, |k| k.kafka_type_code())
@@ -152,4 +154,22 @@ fn handle(ctx: &RequestContext, req: DescribeConfigsRequest) -> DescribeConfigsR
         })
         .collect();
     DescribeConfigsResponse::default().with_results(results)
+}
+
+/// The values a broker key has at each set layer, highest precedence first.
+fn broker_layers(ctx: &RequestContext, image: &MetadataImage, key: &str) -> Vec<(String, i8)> {
+    let mut out = Vec::new();
+    let node = ctx.broker.config.node_id.to_string();
+    for (name, source) in [
+        (node.as_str(), DYNAMIC_BROKER_CONFIG),
+        ("", DYNAMIC_DEFAULT_BROKER_CONFIG),
+    ] {
+        if let Some(v) = image.broker_configs.get(name).and_then(|c| c.get(key)) {
+            out.push((v.clone(), source));
+        }
+    }
+    if let Some(v) = ctx.broker.config.explicit.get(key) {
+        out.push((v.clone(), STATIC_BROKER_CONFIG));
+    }
+    out
 }

@@ -1,0 +1,456 @@
+//! Admin operations that change metadata after topic creation: altering topic and broker configs
+//! (IncrementalAlterConfigs, AlterConfigs) and adding partitions (CreatePartitions).
+//!
+//! Each one validates against the current image inside `MetadataStore::propose`, emits
+//! `Config`/`Partition` records (durable before the answer), then `ReplicaManager::sync` applies
+//! the new image to the local logs: configs take effect without a restart.
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::error::ResponseError;
+use strom_log::{topic_config, ConfigType};
+
+use crate::broker::{Broker, TopicError};
+use crate::config::broker_config_kind;
+use crate::metadata::{ConfigResourceType, MetadataImage, MetadataRecord};
+
+/// One config change (Kafka's `AlterConfigOp.OpType`, plus AlterConfigs' whole-set replace).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigOp {
+    /// Set the value.
+    Set(String),
+    /// Remove the override (back to the broker or default value).
+    Delete,
+    /// Add items to a list config.
+    Append(String),
+    /// Remove items from a list config.
+    Subtract(String),
+}
+
+/// What to alter.
+#[derive(Debug, Clone)]
+pub struct ConfigAlteration {
+    /// Topic or broker.
+    pub resource_type: ConfigResourceType,
+    /// Topic name, or broker id ("" = the cluster-wide broker default).
+    pub resource_name: String,
+    /// Changes, in request order.
+    pub ops: Vec<(String, ConfigOp)>,
+    /// AlterConfigs semantics: the given keys become the whole override set.
+    pub replace: bool,
+}
+
+fn invalid_config(msg: impl Into<String>) -> TopicError {
+    TopicError {
+        code: ResponseError::InvalidConfig.code(),
+        message: msg.into(),
+    }
+}
+
+fn err(e: ResponseError, msg: impl Into<String>) -> TopicError {
+    TopicError {
+        code: e.code(),
+        message: msg.into(),
+    }
+}
+
+/// Broker keys that may change at run time: the broker-level defaults of topic configs.
+fn dynamically_updatable(name: &str) -> bool {
+    strom_log::TOPIC_CONFIGS
+        .iter()
+        .any(|d| d.broker_synonym == Some(name))
+}
+
+fn list_items(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// Applies `ops` to `current`, checking each key's type; returns the new override set.
+fn apply_ops(
+    current: &BTreeMap<String, String>,
+    alt: &ConfigAlteration,
+    kind_of: &dyn Fn(&str) -> Option<(ConfigType, String)>,
+) -> Result<BTreeMap<String, String>, TopicError> {
+    let mut seen = Vec::new();
+    for (k, _) in &alt.ops {
+        if seen.contains(&k) {
+            return Err(err(
+                ResponseError::InvalidRequest,
+                format!("Error due to duplicate config keys: {k}"),
+            ));
+        }
+        seen.push(k);
+    }
+    let mut next = if alt.replace {
+        BTreeMap::new()
+    } else {
+        current.clone()
+    };
+    for (k, op) in &alt.ops {
+        let Some((kind, default)) = kind_of(k) else {
+            return Err(invalid_config(format!("Unknown config name: {k}")));
+        };
+        match op {
+            ConfigOp::Delete => {
+                next.remove(k);
+            }
+            ConfigOp::Set(v) => {
+                kind.validate(v).map_err(|reason| {
+                    invalid_config(format!("Invalid value {v} for configuration {k}: {reason}"))
+                })?;
+                next.insert(k.clone(), v.trim().to_string());
+            }
+            ConfigOp::Append(v) | ConfigOp::Subtract(v) => {
+                if !matches!(kind, ConfigType::List(_)) {
+                    return Err(invalid_config(format!(
+                        "Config value append/subtract is not allowed for config {k}: it is not a list"
+                    )));
+                }
+                let base = next.get(k).cloned().unwrap_or(default);
+                let mut items = list_items(&base);
+                for item in list_items(v) {
+                    match op {
+                        ConfigOp::Append(_) if !items.contains(&item) => items.push(item),
+                        ConfigOp::Subtract(_) => items.retain(|x| *x != item),
+                        _ => {}
+                    }
+                }
+                let joined = items.join(",");
+                kind.validate(&joined).map_err(|reason| {
+                    invalid_config(format!(
+                        "Invalid value {joined} for configuration {k}: {reason}"
+                    ))
+                })?;
+                next.insert(k.clone(), joined);
+            }
+        }
+    }
+    Ok(next)
+}
+
+/// The `Config` records turning `from` into `to`.
+fn diff_records(
+    resource_type: ConfigResourceType,
+    name: &str,
+    from: &BTreeMap<String, String>,
+    to: &BTreeMap<String, String>,
+) -> Vec<MetadataRecord> {
+    let mut out = Vec::new();
+    for (k, v) in to {
+        if from.get(k) != Some(v) {
+            out.push(MetadataRecord::Config {
+                resource_type,
+                resource_name: name.to_string(),
+                name: k.clone(),
+                value: Some(v.clone()),
+            });
+        }
+    }
+    for k in from.keys().filter(|k| !to.contains_key(*k)) {
+        out.push(MetadataRecord::Config {
+            resource_type,
+            resource_name: name.to_string(),
+            name: k.clone(),
+            value: None,
+        });
+    }
+    out
+}
+
+impl Broker {
+    /// Checks one alteration against `image`; returns its records.
+    fn plan_alteration(
+        &self,
+        image: &MetadataImage,
+        alt: &ConfigAlteration,
+    ) -> Result<Vec<MetadataRecord>, TopicError> {
+        match alt.resource_type {
+            ConfigResourceType::Topic => {
+                let Some(topic) = image.topic(&alt.resource_name) else {
+                    return Err(err(
+                        ResponseError::UnknownTopicOrPartition,
+                        format!("Topic {} does not exist", alt.resource_name),
+                    ));
+                };
+                let kind_of = |k: &str| topic_config(k).map(|d| (d.kind, d.default.to_string()));
+                let next = apply_ops(&topic.configs, alt, &kind_of)?;
+                self.replicas
+                    .log_config(&next)
+                    .map_err(|e| invalid_config(e.to_string()))?;
+                Ok(diff_records(
+                    ConfigResourceType::Topic,
+                    &alt.resource_name,
+                    &topic.configs,
+                    &next,
+                ))
+            }
+            ConfigResourceType::Broker => {
+                let name = alt.resource_name.as_str();
+                if !name.is_empty() && name != self.config.node_id.to_string() {
+                    return Err(err(
+                        ResponseError::InvalidRequest,
+                        format!("Unknown broker id {name}"),
+                    ));
+                }
+                if let Some((k, _)) = alt
+                    .ops
+                    .iter()
+                    .find(|(k, _)| broker_config_kind(k).is_some() && !dynamically_updatable(k))
+                {
+                    return Err(err(
+                        ResponseError::InvalidRequest,
+                        format!("Cannot update these configs dynamically: [{k}]"),
+                    ));
+                }
+                let current = image.broker_configs.get(name).cloned().unwrap_or_default();
+                let kind_of = |k: &str| {
+                    broker_config_kind(k).map(|kind| {
+                        let default = strom_log::TOPIC_CONFIGS
+                            .iter()
+                            .find(|d| d.broker_synonym == Some(k))
+                            .map_or(String::new(), |d| d.default.to_string());
+                        (kind, default)
+                    })
+                };
+                let next = apply_ops(&current, alt, &kind_of)?;
+                let mut merged = self.replicas.effective_broker_overrides(image);
+                merged.extend(next.iter().map(|(k, v)| (k.clone(), v.clone())));
+                strom_log::LogConfig::build(&merged, &BTreeMap::new())
+                    .map_err(|e| invalid_config(e.to_string()))?;
+                Ok(diff_records(
+                    ConfigResourceType::Broker,
+                    name,
+                    &current,
+                    &next,
+                ))
+            }
+        }
+    }
+
+    /// Alters configs (or only validates them); one result per alteration, in order. Applied
+    /// to the local logs before returning.
+    pub async fn alter_configs(
+        &self,
+        alterations: Vec<ConfigAlteration>,
+        validate_only: bool,
+    ) -> Vec<Result<(), TopicError>> {
+        let decided = self
+            .metadata
+            .propose(|image: &MetadataImage| {
+                let mut records = Vec::new();
+                let mut results = Vec::new();
+                let mut scratch = image.clone();
+                for alt in &alterations {
+                    match self.plan_alteration(&scratch, alt) {
+                        Ok(recs) => {
+                            for r in &recs {
+                                scratch.apply(r);
+                            }
+                            if !validate_only {
+                                records.extend(recs);
+                            }
+                            results.push(Ok(()));
+                        }
+                        Err(e) => results.push(Err(e)),
+                    }
+                }
+                (records, results)
+            })
+            .await;
+        match decided {
+            Ok((results, image)) => {
+                if let Err(e) = self.replicas.sync(&image) {
+                    tracing::error!(error = %e, "applying altered configs failed");
+                }
+                results
+            }
+            Err(e) => {
+                let e = err(ResponseError::KafkaStorageError, e.to_string());
+                alterations.iter().map(|_| Err(e.clone())).collect()
+            }
+        }
+    }
+
+    /// Raises a topic's partition count to `count` (CreatePartitions). `assignments`, when given,
+    /// name the replicas of each new partition.
+    pub async fn create_partitions(
+        &self,
+        topic: &str,
+        count: i32,
+        assignments: Option<Vec<Vec<i32>>>,
+        validate_only: bool,
+    ) -> Result<(), TopicError> {
+        let live = self.live_brokers();
+        let decided = self
+            .metadata
+            .propose(|image: &MetadataImage| {
+                let plan = plan_partitions(image, topic, count, assignments.as_deref(), &live);
+                match plan {
+                    Ok(recs) if !validate_only => (recs, Ok(())),
+                    Ok(_) => (Vec::new(), Ok(())),
+                    Err(e) => (Vec::new(), Err(e)),
+                }
+            })
+            .await;
+        match decided {
+            Ok((result, image)) => {
+                if result.is_ok() && !validate_only {
+                    self.replicas
+                        .sync(&image)
+                        .map_err(|e| err(ResponseError::KafkaStorageError, e.to_string()))?;
+                }
+                result
+            }
+            Err(e) => Err(err(ResponseError::KafkaStorageError, e.to_string())),
+        }
+    }
+}
+
+fn plan_partitions(
+    image: &MetadataImage,
+    topic: &str,
+    count: i32,
+    assignments: Option<&[Vec<i32>]>,
+    live: &[i32],
+) -> Result<Vec<MetadataRecord>, TopicError> {
+    let Some(t) = image.topic(topic) else {
+        return Err(err(
+            ResponseError::UnknownTopicOrPartition,
+            format!("The topic '{topic}' does not exist."),
+        ));
+    };
+    let current = t.partitions.len() as i32;
+    if count <= current {
+        return Err(err(
+            ResponseError::InvalidPartitions,
+            format!("Topic currently has {current} partitions, which is higher than or equal to the requested {count}."),
+        ));
+    }
+    let rf = t.partitions.values().next().map_or(1, |p| p.replicas.len());
+    let added = (count - current) as usize;
+    if let Some(a) = assignments {
+        if a.len() != added {
+            return Err(err(
+                ResponseError::InvalidReplicaAssignment,
+                format!(
+                    "Increasing the number of partitions by {added} but {} assignments provided.",
+                    a.len()
+                ),
+            ));
+        }
+        if let Some(bad) = a.iter().flatten().find(|b| !live.contains(b)) {
+            return Err(err(
+                ResponseError::InvalidReplicaAssignment,
+                format!("Unknown broker id {bad} in the replica assignment."),
+            ));
+        }
+    }
+    if rf > live.len() {
+        return Err(err(
+            ResponseError::InvalidReplicationFactor,
+            format!(
+                "Replication factor {rf} is larger than the {} live brokers.",
+                live.len()
+            ),
+        ));
+    }
+    let mut recs = Vec::with_capacity(added);
+    for (i, p) in (current..count).enumerate() {
+        let reps: Vec<i32> = match assignments.and_then(|a| a.get(i)) {
+            Some(r) if !r.is_empty() => r.clone(),
+            _ => {
+                let start = p as usize % live.len().max(1);
+                (0..rf).map(|j| live[(start + j) % live.len()]).collect()
+            }
+        };
+        recs.push(MetadataRecord::Partition {
+            topic_id: t.id,
+            partition: p,
+            leader: reps[0],
+            isr: reps.clone(),
+            replicas: reps,
+            leader_epoch: 0,
+        });
+    }
+    Ok(recs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alt(ops: Vec<(&str, ConfigOp)>) -> ConfigAlteration {
+        ConfigAlteration {
+            resource_type: ConfigResourceType::Topic,
+            resource_name: "t".into(),
+            ops: ops.into_iter().map(|(k, o)| (k.to_string(), o)).collect(),
+            replace: false,
+        }
+    }
+
+    fn topic_kind(k: &str) -> Option<(ConfigType, String)> {
+        topic_config(k).map(|d| (d.kind, d.default.to_string()))
+    }
+
+    #[test]
+    fn set_delete_append_and_errors_name_the_key() {
+        let cur = BTreeMap::from([("retention.ms".to_string(), "5".to_string())]);
+        let next = apply_ops(
+            &cur,
+            &alt(vec![
+                ("retention.ms", ConfigOp::Delete),
+                ("cleanup.policy", ConfigOp::Append("compact".into())),
+            ]),
+            &topic_kind,
+        )
+        .expect("valid");
+        assert_eq!(
+            next.get("cleanup.policy").map(String::as_str),
+            Some("delete,compact")
+        );
+        assert!(!next.contains_key("retention.ms"));
+        let e = apply_ops(
+            &cur,
+            &alt(vec![("segment.bytes", ConfigOp::Set("x".into()))]),
+            &topic_kind,
+        )
+        .expect_err("invalid");
+        assert_eq!(e.code, ResponseError::InvalidConfig.code());
+        assert!(e.message.contains("segment.bytes"), "{}", e.message);
+        let e = apply_ops(
+            &cur,
+            &alt(vec![("retention.ms", ConfigOp::Append("1".into()))]),
+            &topic_kind,
+        )
+        .expect_err("not a list");
+        assert!(e.message.contains("retention.ms"));
+        let e = apply_ops(
+            &cur,
+            &alt(vec![
+                ("retention.ms", ConfigOp::Delete),
+                ("retention.ms", ConfigOp::Delete),
+            ]),
+            &topic_kind,
+        )
+        .expect_err("duplicate");
+        assert_eq!(e.code, ResponseError::InvalidRequest.code());
+    }
+
+    #[test]
+    fn diff_emits_sets_and_removals() {
+        let from = BTreeMap::from([
+            ("a".to_string(), "1".to_string()),
+            ("b".to_string(), "2".to_string()),
+        ]);
+        let to = BTreeMap::from([
+            ("a".to_string(), "1".to_string()),
+            ("c".to_string(), "3".to_string()),
+        ]);
+        let recs = diff_records(ConfigResourceType::Topic, "t", &from, &to);
+        assert_eq!(recs.len(), 2);
+    }
+}

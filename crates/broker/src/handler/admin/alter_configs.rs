@@ -1,0 +1,178 @@
+//! IncrementalAlterConfigs (v0–v1) and AlterConfigs (v0–v2) for topics and brokers: parsed here,
+//! validated and applied by `Broker::alter_configs` (persisted as metadata `Config` records,
+//! applied to the logs live). Errors name the key (INVALID_CONFIG).
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{
+    alter_configs_response, incremental_alter_configs_response, AlterConfigsRequest,
+    AlterConfigsResponse, ApiKey, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::admin_ops::{ConfigAlteration, ConfigOp};
+use crate::broker::TopicError;
+use crate::handler::{decode, later, ApiHandler, RequestContext};
+use crate::metadata::ConfigResourceType;
+
+pub(crate) const INCREMENTAL_HANDLER: ApiHandler = ApiHandler {
+    api_key: ApiKey::IncrementalAlterConfigs,
+    min_version: 0,
+    max_version: 1,
+    min_served: 0,
+    handle: |ctx, body| {
+        let req: IncrementalAlterConfigsRequest =
+            decode(ApiKey::IncrementalAlterConfigs, ctx.api_version, body)?;
+        Ok(later(incremental(ctx, req)))
+    },
+};
+
+pub(crate) const HANDLER: ApiHandler = ApiHandler {
+    api_key: ApiKey::AlterConfigs,
+    min_version: 0,
+    max_version: 2,
+    min_served: 0,
+    handle: |ctx, body| {
+        let req: AlterConfigsRequest = decode(ApiKey::AlterConfigs, ctx.api_version, body)?;
+        Ok(later(alter(ctx, req)))
+    },
+};
+
+const TOPIC: i8 = 2;
+const BROKER: i8 = 4;
+
+fn resource_type(t: i8) -> Option<ConfigResourceType> {
+    match t {
+        TOPIC => Some(ConfigResourceType::Topic),
+        BROKER => Some(ConfigResourceType::Broker),
+        _ => None,
+    }
+}
+
+/// One resource as parsed: type, name, and its operations (or why they are malformed).
+type ParsedResource = (i8, String, Result<Vec<(String, ConfigOp)>, TopicError>);
+
+/// Runs the well-formed alterations; returns one `(code, message)` per resource, in order.
+async fn run(
+    ctx: &RequestContext,
+    resources: Vec<ParsedResource>,
+    replace: bool,
+    validate_only: bool,
+) -> Vec<(i16, Option<String>)> {
+    let mut alterations = Vec::new();
+    let mut slots = Vec::new();
+    for (t, name, ops) in resources {
+        match (resource_type(t), ops) {
+            (None, _) => slots.push(Err(TopicError {
+                code: ResponseError::InvalidRequest.code(),
+                message: format!("Unsupported resource type {t}"),
+            })),
+            (_, Err(e)) => slots.push(Err(e)),
+            (Some(rt), Ok(ops)) => {
+                slots.push(Ok(alterations.len()));
+                alterations.push(ConfigAlteration {
+                    resource_type: rt,
+                    resource_name: name,
+                    ops,
+                    replace,
+                });
+            }
+        }
+    }
+    let results = ctx.broker.alter_configs(alterations, validate_only).await;
+    slots
+        .into_iter()
+        .map(
+            |s| match s.and_then(|i| results.get(i).cloned().unwrap_or(Ok(())).map(|_| ())) {
+                Ok(()) => (0, None),
+                Err(e) => (e.code, Some(e.message)),
+            },
+        )
+        .collect()
+}
+
+async fn incremental(
+    ctx: RequestContext,
+    req: IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
+    let resources = req
+        .resources
+        .iter()
+        .map(|r| {
+            let ops = r
+                .configs
+                .iter()
+                .map(|c| {
+                    let name = c.name.to_string();
+                    let value = c.value.as_ref().map(|v| v.to_string());
+                    let op = match (c.config_operation, value) {
+                        (0, Some(v)) => ConfigOp::Set(v),
+                        (1, _) => ConfigOp::Delete,
+                        (2, Some(v)) => ConfigOp::Append(v),
+                        (3, Some(v)) => ConfigOp::Subtract(v),
+                        (0 | 2 | 3, None) => {
+                            return Err(TopicError {
+                                code: ResponseError::InvalidConfig.code(),
+                                message: format!("Null value not supported for : {name}"),
+                            })
+                        }
+                        (op, _) => {
+                            return Err(TopicError {
+                                code: ResponseError::InvalidRequest.code(),
+                                message: format!("Unknown config operation {op} for {name}"),
+                            })
+                        }
+                    };
+                    Ok((name, op))
+                })
+                .collect::<Result<Vec<_>, _>>();
+            (r.resource_type, r.resource_name.to_string(), ops)
+        })
+        .collect();
+    let results = run(&ctx, resources, false, req.validate_only).await;
+    let responses = req
+        .resources
+        .iter()
+        .zip(results)
+        .map(|(r, (code, msg))| {
+            incremental_alter_configs_response::AlterConfigsResourceResponse::default()
+                .with_error_code(code)
+                .with_error_message(msg.map(StrBytes::from_string))
+                .with_resource_type(r.resource_type)
+                .with_resource_name(r.resource_name.clone())
+        })
+        .collect();
+    IncrementalAlterConfigsResponse::default().with_responses(responses)
+}
+
+async fn alter(ctx: RequestContext, req: AlterConfigsRequest) -> AlterConfigsResponse {
+    let resources = req
+        .resources
+        .iter()
+        .map(|r| {
+            let ops = r
+                .configs
+                .iter()
+                .filter_map(|c| {
+                    c.value
+                        .as_ref()
+                        .map(|v| (c.name.to_string(), ConfigOp::Set(v.to_string())))
+                })
+                .collect::<Vec<_>>();
+            (r.resource_type, r.resource_name.to_string(), Ok(ops))
+        })
+        .collect();
+    let results = run(&ctx, resources, true, req.validate_only).await;
+    let responses = req
+        .resources
+        .iter()
+        .zip(results)
+        .map(|(r, (code, msg))| {
+            alter_configs_response::AlterConfigsResourceResponse::default()
+                .with_error_code(code)
+                .with_error_message(msg.map(StrBytes::from_string))
+                .with_resource_type(r.resource_type)
+                .with_resource_name(r.resource_name.clone())
+        })
+        .collect();
+    AlterConfigsResponse::default().with_responses(responses)
+}

@@ -1,0 +1,42 @@
+//! CreatePartitions (v0–v3): raises a topic's partition count (never lowers it); validated and
+//! applied by `Broker::create_partitions`.
+
+use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
+use kafka_protocol::messages::{ApiKey, CreatePartitionsRequest, CreatePartitionsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::handler::{decode, later, ApiHandler, RequestContext};
+
+pub(crate) const HANDLER: ApiHandler = ApiHandler {
+    api_key: ApiKey::CreatePartitions,
+    min_version: 0,
+    max_version: 3,
+    min_served: 0,
+    handle: |ctx, body| {
+        let req: CreatePartitionsRequest = decode(ApiKey::CreatePartitions, ctx.api_version, body)?;
+        Ok(later(handle(ctx, req)))
+    },
+};
+
+async fn handle(ctx: RequestContext, req: CreatePartitionsRequest) -> CreatePartitionsResponse {
+    let mut results = Vec::with_capacity(req.topics.len());
+    for t in req.topics {
+        let assignments = t.assignments.as_ref().map(|a| {
+            a.iter()
+                .map(|x| x.broker_ids.iter().map(|b| b.0).collect())
+                .collect()
+        });
+        let r = ctx
+            .broker
+            .create_partitions(t.name.0.as_str(), t.count, assignments, req.validate_only)
+            .await;
+        let base = CreatePartitionsTopicResult::default().with_name(t.name);
+        results.push(match r {
+            Ok(()) => base,
+            Err(e) => base
+                .with_error_code(e.code)
+                .with_error_message(Some(StrBytes::from_string(e.message))),
+        });
+    }
+    CreatePartitionsResponse::default().with_results(results)
+}

@@ -1,0 +1,80 @@
+//! OffsetForLeaderEpoch (v2–v4) for consumers checking for log truncation after a leader change.
+//! Leader epochs only grow with leadership changes; a single node stays at the epoch it was
+//! created with, so the end offset of the current epoch is the log end offset, and a consumer
+//! asking for an earlier epoch gets the same (nothing was truncated).
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::offset_for_leader_epoch_response::{
+    EpochEndOffset, OffsetForLeaderTopicResult,
+};
+use kafka_protocol::messages::{ApiKey, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
+use strom_log::TopicPartition;
+
+use super::{decode, ready, ApiHandler, RequestContext};
+
+pub(crate) const HANDLER: ApiHandler = ApiHandler {
+    api_key: ApiKey::OffsetForLeaderEpoch,
+    min_version: 2,
+    max_version: 4,
+    min_served: 2,
+    handle: |ctx, body| {
+        let req: OffsetForLeaderEpochRequest =
+            decode(ApiKey::OffsetForLeaderEpoch, ctx.api_version, body)?;
+        Ok(ready(handle(&ctx, req)))
+    },
+};
+
+fn handle(ctx: &RequestContext, req: OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse {
+    let image = ctx.broker.metadata.image();
+    let topics = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let name = t.topic.0.to_string();
+            let partitions = t
+                .partitions
+                .into_iter()
+                .map(|p| {
+                    let res = EpochEndOffset::default()
+                        .with_partition(p.partition)
+                        .with_leader_epoch(-1)
+                        .with_end_offset(-1);
+                    let Some(part) = image
+                        .topic(&name)
+                        .and_then(|x| x.partitions.get(&p.partition))
+                    else {
+                        return res.with_error_code(ResponseError::UnknownTopicOrPartition.code());
+                    };
+                    let Some(log) = ctx
+                        .broker
+                        .replicas
+                        .log(&TopicPartition::new(name.clone(), p.partition))
+                    else {
+                        return res.with_error_code(ResponseError::NotLeaderOrFollower.code());
+                    };
+                    let current = part.leader_epoch;
+                    if p.current_leader_epoch >= 0 && p.current_leader_epoch < current {
+                        return res.with_error_code(ResponseError::FencedLeaderEpoch.code());
+                    }
+                    if p.current_leader_epoch > current {
+                        return res.with_error_code(ResponseError::UnknownLeaderEpoch.code());
+                    }
+                    if p.leader_epoch > current {
+                        return res; // UNDEFINED_EPOCH: -1 / -1
+                    }
+                    // Consumers compare against what they may read: the high watermark.
+                    let end = if req.replica_id.0 >= 0 {
+                        log.log_end_offset()
+                    } else {
+                        log.high_watermark()
+                    };
+                    res.with_leader_epoch(current).with_end_offset(end)
+                })
+                .collect();
+            OffsetForLeaderTopicResult::default()
+                .with_topic(t.topic)
+                .with_partitions(partitions)
+        })
+        .collect();
+    OffsetForLeaderEpochResponse::default().with_topics(topics)
+}

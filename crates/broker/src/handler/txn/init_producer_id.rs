@@ -1,0 +1,54 @@
+//! InitProducerId (v0–v5): a producer id and epoch for an idempotent producer.
+//!
+//! Without a transactional id every request gets a new producer id with epoch 0, including a
+//! KIP-360 request that names its current id and epoch (Kafka does the same for non-transactional
+//! producers). A transactional id is answered with COORDINATOR_NOT_AVAILABLE until the transaction
+//! coordinator exists: what a Kafka broker answers while it cannot reach `__transaction_state`, and
+//! what FindCoordinator(key_type=transaction) answers here; clients retry it rather than fail.
+//! v6 (KIP-939 two-phase commit) is not advertised.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{ApiKey, InitProducerIdRequest, InitProducerIdResponse, ProducerId};
+
+use super::super::errors::producer_id_error_code;
+use super::super::{decode, later, ApiHandler, RequestContext};
+
+pub(crate) const HANDLER: ApiHandler = ApiHandler {
+    api_key: ApiKey::InitProducerId,
+    min_version: 0,
+    max_version: 5,
+    min_served: 0,
+    handle: |ctx, body| {
+        let req: InitProducerIdRequest = decode(ApiKey::InitProducerId, ctx.api_version, body)?;
+        Ok(later(handle(ctx, req)))
+    },
+};
+
+async fn handle(ctx: RequestContext, req: InitProducerIdRequest) -> InitProducerIdResponse {
+    // ongoing_txn_* (v6 only) keep their defaults (-1), which every version may carry.
+    let failed = |code: i16| {
+        InitProducerIdResponse::default()
+            .with_error_code(code)
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1)
+    };
+    match req.transactional_id.as_ref().map(|t| t.0.as_str()) {
+        Some("") => return failed(ResponseError::InvalidRequest.code()),
+        Some(_) => return failed(ResponseError::CoordinatorNotAvailable.code()),
+        None => {}
+    }
+    let broker = &ctx.broker;
+    match broker
+        .producer_ids
+        .generate(&broker.metadata, broker.config.node_id)
+        .await
+    {
+        Ok(id) => InitProducerIdResponse::default()
+            .with_producer_id(ProducerId(id))
+            .with_producer_epoch(0),
+        Err(e) => {
+            tracing::error!(error = %e, "allocating a producer id failed");
+            failed(producer_id_error_code(&e))
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! One cleaning pass over one log (Kafka's `Cleaner.doClean`).
+//!
+//! 1. Build an [`OffsetMap`] over the dirty section: the closed, cleanable segments from the first
+//!    dirty offset up (stopping at a segment boundary if the map fills).
+//! 2. Rewrite every segment from the log start to the end of that section, in groups whose total
+//!    size fits `segment.bytes`, keeping a record only if no later record with its key was seen;
+//!    keyless records are dropped; tombstones already in the clean section and older than
+//!    `delete.retention.ms` are dropped. Offsets are kept (gaps are allowed); a batch that loses
+//!    records is re-encoded with its original compression, producer id/epoch and leader epoch (a
+//!    batch that loses none is copied byte for byte). Control batches are copied as they are:
+//!    transaction-aware cleaning (aborted data, markers) arrives with transactions.
+//! 3. Each group is written as a `.cleaned` segment, committed as `.swap` and swapped in by
+//!    [`PartitionLog::swap_cleaned`](crate::PartitionLog).
+//!
+//! Known difference from Kafka: a batch's base offset and last offset delta follow its first and
+//! last retained record (Kafka keeps the original batch bounds to preserve producer sequence state
+//! of idempotent producers); a batch left empty is dropped rather than kept as an empty batch.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::records::{
+    Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
+};
+
+use super::offset_map::OffsetMap;
+use super::throttle::Throttler;
+use crate::batch::{BatchMut, BatchView};
+use crate::error::{LogError, Result};
+use crate::partition_log::PartitionLog;
+use crate::segment::{CleanedSegmentWriter, LogSegment};
+
+/// What a pass did.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct CleanResult {
+    /// The new first dirty offset (the end of the section cleaned).
+    pub(crate) next_dirty: i64,
+    /// Bytes read (whole range, clean and dirty).
+    pub(crate) bytes_read: u64,
+    /// Bytes written to cleaned segments.
+    pub(crate) bytes_written: u64,
+    /// Earliest time a retained tombstone may be dropped (`i64::MAX`: none retained).
+    pub(crate) tombstone_deadline: i64,
+    /// False when the pass was abandoned (stop requested, or the log changed under it).
+    pub(crate) completed: bool,
+}
+
+/// Inputs of one pass.
+pub(crate) struct CleanParams<'a> {
+    pub(crate) log: &'a Arc<PartitionLog>,
+    pub(crate) segments: &'a [Arc<LogSegment>],
+    pub(crate) first_dirty: i64,
+    pub(crate) now: i64,
+    pub(crate) map_limit: u64,
+    pub(crate) throttler: &'a Throttler,
+    pub(crate) stopping: &'a AtomicBool,
+}
+
+fn codec_err(log: &PartitionLog, seg: &LogSegment, e: impl std::fmt::Display) -> LogError {
+    LogError::CorruptSegment {
+        path: seg.log_path().to_path_buf(),
+        reason: format!("{}: {e}", log.topic_partition()),
+    }
+}
+
+/// Decodes a batch's records (decompressing).
+fn decode(log: &PartitionLog, seg: &LogSegment, bytes: &[u8]) -> Result<Vec<Record>> {
+    let mut buf = Bytes::copy_from_slice(bytes);
+    RecordBatchDecoder::decode(&mut buf)
+        .map(|s| s.records)
+        .map_err(|e| codec_err(log, seg, e))
+}
+
+/// Runs one pass. Errors leave the log as it was (nothing is swapped in half).
+pub(crate) fn clean(p: &CleanParams<'_>) -> Result<CleanResult> {
+    let mut result = CleanResult {
+        next_dirty: p.first_dirty,
+        tombstone_deadline: i64::MAX,
+        ..Default::default()
+    };
+    let Some(last) = p.segments.last() else {
+        return Ok(result);
+    };
+    let end_of_view = last.next_offset().max(last.base_offset());
+    // 1. The offset map over the dirty section.
+    let mut map = OffsetMap::new(p.map_limit);
+    let mut map_end = p.segments.first().map_or(0, |s| s.base_offset());
+    let mut cleaned_upto = 0usize; // segments [0, cleaned_upto) are in the pass
+    for (i, seg) in p.segments.iter().enumerate() {
+        let seg_end = p
+            .segments
+            .get(i + 1)
+            .map_or(end_of_view, |n| n.base_offset());
+        cleaned_upto = i + 1;
+        map_end = seg_end;
+        if seg_end <= p.first_dirty {
+            continue; // wholly clean
+        }
+        if map.is_full() {
+            cleaned_upto = i;
+            map_end = seg.base_offset();
+            break;
+        }
+        seg.for_each_batch(|_, bytes| {
+            if p.stopping.load(Ordering::Acquire) {
+                return Ok(false);
+            }
+            p.throttler.maybe_throttle(bytes.len() as u64);
+            let view = BatchView::parse(bytes)?;
+            if view.is_control() {
+                return Ok(true);
+            }
+            for r in decode(p.log, seg, bytes)? {
+                if let Some(k) = &r.key {
+                    map.put(k, r.offset);
+                }
+            }
+            Ok(true)
+        })?;
+    }
+    if p.stopping.load(Ordering::Acquire) {
+        return Ok(result);
+    }
+    let segments = &p.segments[..cleaned_upto];
+    // 2. Rewrite in groups.
+    let config = p.log.config();
+    let retention = config.delete_retention_ms();
+    for group in group_segments(segments, config.segment_bytes) {
+        let base = group[0].base_offset();
+        let mut writer = CleanedSegmentWriter::create(p.log.dir(), base, &config)?;
+        let mut changed = false;
+        let outcome = (|| -> Result<bool> {
+            for seg in group {
+                seg.for_each_batch(|loc, bytes| {
+                    if p.stopping.load(Ordering::Acquire) {
+                        return Ok(false);
+                    }
+                    p.throttler.maybe_throttle(bytes.len() as u64);
+                    result.bytes_read += bytes.len() as u64;
+                    let (filtered, deadline) =
+                        filter_batch(p, seg, loc.max_timestamp, bytes, &map, retention)?;
+                    if let Some(d) = deadline {
+                        result.tombstone_deadline = result.tombstone_deadline.min(d);
+                    }
+                    match filtered {
+                        Filtered::Keep => {
+                            writer.append_batch(bytes, loc.last_offset, loc.max_timestamp)?
+                        }
+                        Filtered::Drop => changed = true,
+                        Filtered::Rewritten {
+                            bytes: out,
+                            last_offset,
+                            max_timestamp,
+                        } => {
+                            changed = true;
+                            writer.append_batch(&out, last_offset, max_timestamp)?;
+                        }
+                    }
+                    Ok(true)
+                })?;
+                if p.stopping.load(Ordering::Acquire) {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        })();
+        match outcome {
+            Ok(true) => {}
+            Ok(false) => {
+                writer.abort();
+                return Ok(result);
+            }
+            Err(e) => {
+                writer.abort();
+                return Err(e);
+            }
+        }
+        if !changed && group.len() == 1 {
+            writer.abort();
+            continue;
+        }
+        result.bytes_written += writer.size();
+        let new = Arc::new(writer.commit(p.log.dir())?);
+        if !p.log.swap_cleaned(group, new)? {
+            tracing::info!(partition = %p.log.topic_partition(), "log changed while cleaning; pass abandoned");
+            return Ok(result);
+        }
+    }
+    result.next_dirty = map_end;
+    result.completed = true;
+    tracing::debug!(partition = %p.log.topic_partition(), keys = map.len(), next_dirty = map_end, "cleaned");
+    Ok(result)
+}
+
+/// Groups consecutive segments so each group's total size fits `max_bytes` and its offsets fit a
+/// segment's 32-bit relative offsets (Kafka's `groupSegmentsBySize`).
+fn group_segments(segs: &[Arc<LogSegment>], max_bytes: u64) -> Vec<&[Arc<LogSegment>]> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < segs.len() {
+        let base = segs[i].base_offset();
+        let mut size = segs[i].size();
+        let mut j = i + 1;
+        while j < segs.len()
+            && size + segs[j].size() <= max_bytes
+            && segs[j].next_offset() - base < i64::from(i32::MAX)
+        {
+            size += segs[j].size();
+            j += 1;
+        }
+        out.push(&segs[i..j]);
+        i = j;
+    }
+    out
+}
+
+enum Filtered {
+    Keep,
+    Drop,
+    Rewritten {
+        bytes: Vec<u8>,
+        last_offset: i64,
+        max_timestamp: i64,
+    },
+}
+
+fn filter_batch(
+    p: &CleanParams<'_>,
+    seg: &LogSegment,
+    max_timestamp: i64,
+    bytes: &[u8],
+    map: &OffsetMap,
+    retention: i64,
+) -> Result<(Filtered, Option<i64>)> {
+    let view = BatchView::parse(bytes)?;
+    if view.is_control() {
+        return Ok((Filtered::Keep, None));
+    }
+    let delete_horizon = p.now.saturating_sub(retention);
+    let records = decode(p.log, seg, bytes)?;
+    let total = records.len();
+    let mut kept: Vec<Record> = records
+        .into_iter()
+        .filter(|r| {
+            let Some(key) = &r.key else { return false };
+            if map.get(key).is_some_and(|latest| r.offset < latest) {
+                return false;
+            }
+            // A tombstone goes once it has been through a pass (it is in the clean section) and
+            // its batch is older than delete.retention.ms.
+            !(r.value.is_none() && r.offset < p.first_dirty && max_timestamp < delete_horizon)
+        })
+        .collect();
+    // A kept tombstone is in the clean section after this pass; it may go once its batch is
+    // older than delete.retention.ms.
+    let deadline = kept
+        .iter()
+        .any(|r| r.value.is_none())
+        .then(|| max_timestamp.saturating_add(retention).max(p.now));
+    if kept.len() == total {
+        return Ok((Filtered::Keep, deadline));
+    }
+    if kept.is_empty() {
+        return Ok((Filtered::Drop, None));
+    }
+    // The encoder starts a new batch whenever offset - sequence changes. Decoded records carry
+    // base_sequence + delta, constant per batch; for non-idempotent batches (base sequence -1)
+    // renumber from -1 so the new batch's base sequence stays -1.
+    if view.base_sequence() == -1 {
+        let first = kept[0].offset;
+        for r in &mut kept {
+            r.sequence = (r.offset - first) as i32 - 1;
+        }
+    }
+    let compression = match RecordBatchDecoder::decode(&mut Bytes::copy_from_slice(bytes)) {
+        Ok(set) => set.compression,
+        Err(e) => return Err(codec_err(p.log, seg, e)),
+    };
+    let mut out = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut out,
+        &kept,
+        &RecordEncodeOptions {
+            version: 2,
+            compression,
+        },
+    )
+    .map_err(|e| codec_err(p.log, seg, e))?;
+    let mut out = out.to_vec();
+    let last_offset = kept.last().map_or(view.last_offset(), |r| r.offset);
+    let mut max_ts = kept
+        .iter()
+        .map(|r| r.timestamp)
+        .max()
+        .unwrap_or(max_timestamp);
+    if view.is_log_append_time() {
+        // The encoder writes CreateTime; restore LogAppendTime and the broker's timestamp.
+        BatchMut::new(&mut out).set_log_append_time(view.max_timestamp());
+        max_ts = view.max_timestamp();
+    }
+    Ok((
+        Filtered::Rewritten {
+            bytes: out,
+            last_offset,
+            max_timestamp: max_ts,
+        },
+        deadline,
+    ))
+}

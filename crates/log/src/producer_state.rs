@@ -1,0 +1,378 @@
+//! `ProducerStateManager`: per partition, what each idempotent producer last wrote, so a retried
+//! batch is answered with its original offsets instead of being written twice (Kafka's class of
+//! the same name, idempotence half; transactions come later).
+//!
+//! For every producer id it keeps the epoch and the metadata of the last
+//! [`NUM_BATCHES_TO_RETAIN`] batches (first and last sequence, first and last offset, timestamp):
+//! a client has at most five requests in flight per partition, so any retry it can send is among
+//! them. An append of a batch with `producerId ≥ 0` is checked in Kafka's order:
+//!
+//! 1. same epoch and the same sequence range as a retained batch → a duplicate: nothing is
+//!    appended, the caller answers with the retained offsets;
+//! 2. an epoch older than the producer's → `INVALID_PRODUCER_EPOCH`;
+//! 3. unknown producer with a first sequence other than 0 → `UNKNOWN_PRODUCER_ID` (an expired
+//!    producer; the client resets its sequence), first sequence 0 starts a fresh entry;
+//! 4. a newer epoch must start at sequence 0, the same epoch must continue at last sequence + 1
+//!    (wrapping from `i32::MAX` to 0) → otherwise `OUT_OF_ORDER_SEQUENCE_NUMBER`.
+//!
+//! Time: an entry's timestamp is the max timestamp of its last batch (after LogAppendTime
+//! stamping), as in Kafka, so state rebuilt from the log equals state built live. Producers idle for
+//! `producer.id.expiration.ms` by that clock are removed ([`ProducerStateManager::remove_expired`]).
+//!
+//! Thread-safety: none inside. `PartitionLog` keeps it behind a mutex and checks, appends and
+//! applies under its appender lock, so two retries of one batch cannot both be appended. The
+//! check ([`ProducerStateManager::check_append`]) does not mutate; [`ProducerStateManager::apply`]
+//! commits its result only once the bytes are written.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::batch::BatchView;
+
+/// Batches remembered per producer (Kafka's `ProducerStateEntry.NUM_BATCHES_TO_RETAIN`).
+pub const NUM_BATCHES_TO_RETAIN: usize = 5;
+
+/// One batch a producer wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchMetadata {
+    /// `baseSequence`.
+    pub first_seq: i32,
+    /// Sequence of the last record (wrapped at `i32::MAX`).
+    pub last_seq: i32,
+    /// Offset of the first record.
+    pub first_offset: i64,
+    /// Offset of the last record.
+    pub last_offset: i64,
+    /// Max timestamp of the batch as written.
+    pub timestamp: i64,
+}
+
+/// What is known about one producer id in one partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducerStateEntry {
+    /// Current epoch.
+    pub epoch: i16,
+    /// The last batches, oldest first, at most [`NUM_BATCHES_TO_RETAIN`].
+    pub batches: VecDeque<BatchMetadata>,
+    /// Timestamp of the last batch (drives expiration).
+    pub last_timestamp: i64,
+}
+
+impl ProducerStateEntry {
+    /// Sequence of the last record written, if any.
+    pub fn last_seq(&self) -> Option<i32> {
+        self.batches.back().map(|b| b.last_seq)
+    }
+
+    fn push(&mut self, b: BatchMetadata) {
+        if self.batches.len() >= NUM_BATCHES_TO_RETAIN {
+            self.batches.pop_front();
+        }
+        self.last_timestamp = b.timestamp;
+        self.batches.push_back(b);
+    }
+
+    fn find_duplicate(&self, epoch: i16, first_seq: i32, last_seq: i32) -> Option<BatchMetadata> {
+        if epoch != self.epoch {
+            return None;
+        }
+        self.batches
+            .iter()
+            .find(|b| b.first_seq == first_seq && b.last_seq == last_seq)
+            .copied()
+    }
+}
+
+/// The producer fields of one batch header (read without decompressing anything).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerBatch {
+    /// `producerId` (-1: not idempotent).
+    pub producer_id: i64,
+    /// `producerEpoch`.
+    pub epoch: i16,
+    /// `baseSequence`.
+    pub base_sequence: i32,
+    /// `lastOffsetDelta`.
+    pub last_offset_delta: i32,
+    /// Max timestamp as the batch is (or will be) written.
+    pub max_timestamp: i64,
+}
+
+impl ProducerBatch {
+    /// The producer fields of a batch; `max_timestamp` as stored in it.
+    pub fn from_view(v: &BatchView<'_>) -> Self {
+        ProducerBatch {
+            producer_id: v.producer_id(),
+            epoch: v.producer_epoch(),
+            base_sequence: v.base_sequence(),
+            last_offset_delta: v.last_offset_delta(),
+            max_timestamp: v.max_timestamp(),
+        }
+    }
+
+    /// True when the batch comes from an idempotent (or transactional) producer.
+    pub fn is_idempotent(&self) -> bool {
+        self.producer_id >= 0
+    }
+
+    /// Sequence of the batch's last record.
+    pub fn last_sequence(&self) -> i32 {
+        increment_sequence(self.base_sequence, self.last_offset_delta)
+    }
+
+    fn metadata(&self, first_offset: i64) -> BatchMetadata {
+        BatchMetadata {
+            first_seq: self.base_sequence,
+            last_seq: self.last_sequence(),
+            first_offset,
+            last_offset: first_offset + i64::from(self.last_offset_delta.max(0)),
+            timestamp: self.max_timestamp,
+        }
+    }
+}
+
+/// `sequence + increment`, wrapping past `i32::MAX` to 0 (Kafka's `incrementSequence`).
+pub fn increment_sequence(sequence: i32, increment: i32) -> i32 {
+    let increment = increment.max(0);
+    if sequence > i32::MAX - increment {
+        increment - (i32::MAX - sequence) - 1
+    } else {
+        sequence + increment
+    }
+}
+
+/// Why an idempotent batch was refused; the broker maps each to a Kafka error code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProducerStateError {
+    /// A gap or an unexpected sequence: OUT_OF_ORDER_SEQUENCE_NUMBER.
+    #[error("out of order sequence for producer {producer_id} epoch {epoch}: got {found}, expected {expected}")]
+    OutOfOrderSequence {
+        /// Producer id.
+        producer_id: i64,
+        /// Epoch of the batch.
+        epoch: i16,
+        /// First sequence of the batch.
+        found: i32,
+        /// The sequence the broker expected.
+        expected: i32,
+    },
+    /// The batch's epoch is older than the producer's: INVALID_PRODUCER_EPOCH.
+    #[error("producer {producer_id} epoch {epoch} is older than the current epoch {current}")]
+    InvalidProducerEpoch {
+        /// Producer id.
+        producer_id: i64,
+        /// Epoch of the batch.
+        epoch: i16,
+        /// The producer's epoch here.
+        current: i16,
+    },
+    /// No state for the producer and a sequence other than 0: UNKNOWN_PRODUCER_ID.
+    #[error("unknown producer {producer_id} (expired?) sending sequence {sequence}")]
+    UnknownProducerId {
+        /// Producer id.
+        producer_id: i64,
+        /// First sequence of the batch.
+        sequence: i32,
+    },
+}
+
+/// The result of [`ProducerStateManager::check_append`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum AppendCheck {
+    /// Append the batches, then [`ProducerStateManager::apply`] these updated entries.
+    Append(PendingProducerState),
+    /// A retry of a batch already in the log: append nothing, answer with these offsets.
+    Duplicate(BatchMetadata),
+}
+
+/// Entries as they will be once an append is written (only the producers it touches).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct PendingProducerState {
+    updated: BTreeMap<i64, ProducerStateEntry>,
+}
+
+impl PendingProducerState {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.updated.is_empty()
+    }
+}
+
+/// Producer state of one partition. See the module docs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducerStateManager {
+    producers: BTreeMap<i64, ProducerStateEntry>,
+    /// `producer.id.expiration.ms`.
+    expiration_ms: i64,
+}
+
+/// Kafka's default `producer.id.expiration.ms` (one day).
+pub const DEFAULT_PRODUCER_ID_EXPIRATION_MS: i64 = 86_400_000;
+
+impl Default for ProducerStateManager {
+    fn default() -> Self {
+        ProducerStateManager::new(DEFAULT_PRODUCER_ID_EXPIRATION_MS)
+    }
+}
+
+impl ProducerStateManager {
+    /// Empty state; producers idle for `expiration_ms` are removed by `remove_expired`.
+    pub fn new(expiration_ms: i64) -> Self {
+        ProducerStateManager {
+            producers: BTreeMap::new(),
+            expiration_ms,
+        }
+    }
+
+    /// `producer.id.expiration.ms`.
+    pub fn expiration_ms(&self) -> i64 {
+        self.expiration_ms
+    }
+
+    /// The entry of one producer.
+    pub fn entry(&self, producer_id: i64) -> Option<&ProducerStateEntry> {
+        self.producers.get(&producer_id)
+    }
+
+    /// Every producer, by id.
+    pub fn entries(&self) -> &BTreeMap<i64, ProducerStateEntry> {
+        &self.producers
+    }
+
+    /// Number of producers.
+    pub fn len(&self) -> usize {
+        self.producers.len()
+    }
+
+    /// True when no producer is known.
+    pub fn is_empty(&self) -> bool {
+        self.producers.is_empty()
+    }
+
+    /// Checks batches about to be appended with offsets from `first_offset`, without changing
+    /// anything. Non-idempotent batches pass untouched. A duplicate anywhere makes the whole
+    /// append a duplicate (Kafka answers the same way).
+    pub(crate) fn check_append(
+        &self,
+        batches: &[ProducerBatch],
+        first_offset: i64,
+    ) -> Result<AppendCheck, ProducerStateError> {
+        let mut pending = PendingProducerState::default();
+        let mut offset = first_offset;
+        for b in batches {
+            let first = offset;
+            offset += i64::from(b.last_offset_delta.max(0)) + 1;
+            if !b.is_idempotent() {
+                continue;
+            }
+            let current = pending
+                .updated
+                .get(&b.producer_id)
+                .or_else(|| self.producers.get(&b.producer_id));
+            let last_seq = b.last_sequence();
+            let next = match current {
+                Some(e) => {
+                    if let Some(dup) = e.find_duplicate(b.epoch, b.base_sequence, last_seq) {
+                        return Ok(AppendCheck::Duplicate(dup));
+                    }
+                    if b.epoch < e.epoch {
+                        return Err(ProducerStateError::InvalidProducerEpoch {
+                            producer_id: b.producer_id,
+                            epoch: b.epoch,
+                            current: e.epoch,
+                        });
+                    }
+                    if b.epoch > e.epoch {
+                        if b.base_sequence != 0 {
+                            return Err(ProducerStateError::OutOfOrderSequence {
+                                producer_id: b.producer_id,
+                                epoch: b.epoch,
+                                found: b.base_sequence,
+                                expected: 0,
+                            });
+                        }
+                        ProducerStateEntry {
+                            epoch: b.epoch,
+                            batches: VecDeque::with_capacity(NUM_BATCHES_TO_RETAIN),
+                            last_timestamp: b.max_timestamp,
+                        }
+                    } else {
+                        let expected = e.last_seq().map_or(0, |s| increment_sequence(s, 1));
+                        if b.base_sequence != expected {
+                            return Err(ProducerStateError::OutOfOrderSequence {
+                                producer_id: b.producer_id,
+                                epoch: b.epoch,
+                                found: b.base_sequence,
+                                expected,
+                            });
+                        }
+                        e.clone()
+                    }
+                }
+                None => {
+                    if b.base_sequence != 0 {
+                        return Err(ProducerStateError::UnknownProducerId {
+                            producer_id: b.producer_id,
+                            sequence: b.base_sequence,
+                        });
+                    }
+                    ProducerStateEntry {
+                        epoch: b.epoch,
+                        batches: VecDeque::with_capacity(NUM_BATCHES_TO_RETAIN),
+                        last_timestamp: b.max_timestamp,
+                    }
+                }
+            };
+            let mut next = next;
+            next.push(b.metadata(first));
+            pending.updated.insert(b.producer_id, next);
+        }
+        Ok(AppendCheck::Append(pending))
+    }
+
+    /// Commits a checked append once its bytes are written.
+    pub(crate) fn apply(&mut self, pending: PendingProducerState) {
+        self.producers.extend(pending.updated);
+    }
+
+    /// Applies a batch read back from the log (recovery): no checks, the log is the truth. A
+    /// newer epoch replaces the entry; a batch from an older epoch is ignored.
+    pub fn replay(&mut self, batch: &ProducerBatch, base_offset: i64) {
+        if !batch.is_idempotent() {
+            return;
+        }
+        let entry = self
+            .producers
+            .entry(batch.producer_id)
+            .or_insert_with(|| ProducerStateEntry {
+                epoch: batch.epoch,
+                batches: VecDeque::with_capacity(NUM_BATCHES_TO_RETAIN),
+                last_timestamp: batch.max_timestamp,
+            });
+        if batch.epoch < entry.epoch {
+            return;
+        }
+        if batch.epoch > entry.epoch {
+            entry.epoch = batch.epoch;
+            entry.batches.clear();
+        }
+        entry.push(batch.metadata(base_offset));
+    }
+
+    /// Removes producers whose last batch is `producer.id.expiration.ms` or more older than
+    /// `now`. Returns how many were removed.
+    pub fn remove_expired(&mut self, now: i64) -> usize {
+        let before = self.producers.len();
+        let limit = self.expiration_ms;
+        self.producers
+            .retain(|_, e| now.saturating_sub(e.last_timestamp) < limit);
+        before - self.producers.len()
+    }
+
+    /// Inserts an entry as read from a snapshot.
+    pub(crate) fn insert(&mut self, producer_id: i64, entry: ProducerStateEntry) {
+        self.producers.insert(producer_id, entry);
+    }
+}
+
+#[cfg(test)]
+#[path = "producer_state_tests.rs"]
+mod tests;
