@@ -36,6 +36,8 @@ enum Command {
     Configs(cmd::configs::ConfigsArgs),
     /// Delete records below an offset.
     Records(cmd::records::RecordsArgs),
+    /// List, describe, reset offsets of and delete consumer groups.
+    Groups(cmd::groups::GroupsArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -48,6 +50,7 @@ fn main() -> std::process::ExitCode {
         Command::Perf(args) => cmd::perf::run(args),
         Command::Configs(args) => cmd::configs::run(args),
         Command::Records(args) => cmd::records::run(args),
+        Command::Groups(args) => cmd::groups::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

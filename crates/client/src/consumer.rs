@@ -1,4 +1,5 @@
-//! `Consumer`: reads assigned partitions (no consumer groups yet) from chosen start positions.
+//! `Consumer`: reads assigned partitions from chosen start positions (`group.rs` drives it for
+//! consumer groups).
 //!
 //! Each `poll` resolves unknown positions with ListOffsets, sends one Fetch per partition leader
 //! (all queued before any is awaited, so brokers work in parallel), decodes the batches
@@ -110,6 +111,17 @@ impl Consumer {
     /// The client this consumer fetches through.
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// The settings this consumer was built with.
+    pub fn config(&self) -> &ConsumerConfig {
+        &self.config
+    }
+
+    /// Drops every assigned partition and buffered record (a group rebalance).
+    pub fn unassign_all(&mut self) {
+        self.assignments.clear();
+        self.buffered.clear();
     }
 
     /// Adds (or re-positions) one partition.

@@ -4,7 +4,9 @@
 //! - [`Client`]: bootstrap, metadata, a connection per broker, leader routing with bounded
 //!   retries; also the admin operations (topics, configs, ListOffsets, DescribeCluster).
 //! - [`Producer`]: Java-compatible partitioning, batching with linger, compression, acks.
-//! - [`Consumer`]: assigned partitions (no groups yet), Fetch, offset reset.
+//! - [`Consumer`]: assigned partitions, Fetch, offset reset.
+//! - [`GroupConsumer`]: a consumer-group member (classic protocol, range assignor, commits);
+//!   group admin (list, describe, delete, offsets) on [`Client`].
 //!
 //! Every request/response struct and the record-batch codec come from `kafka-protocol`; this crate
 //! owns framing, version choice, routing and batching. It must not depend on the broker crates:
@@ -15,6 +17,7 @@
 
 mod admin;
 mod admin_configs;
+mod assignor;
 mod batch;
 mod client;
 mod codec;
@@ -22,6 +25,8 @@ mod connection;
 mod consumer;
 mod error;
 mod fetch;
+mod group;
+mod group_admin;
 mod metadata;
 mod partitioner;
 mod producer;
@@ -35,6 +40,8 @@ pub use client::{Client, ClientConfig};
 pub use connection::{Connection, ConnectionConfig, PendingResponse};
 pub use consumer::{Consumer, ConsumerConfig, ConsumerRecord, OffsetReset, StartOffset};
 pub use error::{ClientError, KafkaErrorName};
+pub use group::{GroupConfig, GroupConsumer};
+pub use group_admin::{GroupDescription, GroupListing, GroupMemberDescription};
 pub use kafka_protocol::records::{Compression, TimestampType};
 pub use metadata::{BrokerInfo, ClusterMetadata, PartitionMetadata, TopicMetadata, TopicPartition};
 pub use partitioner::{murmur2, partition_for_key, to_positive};

@@ -25,6 +25,18 @@ const CLIENT_RANGES: &[(ApiKey, i16, i16)] = &[
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::DeleteRecords, 0, 2),
+    // Consumer groups. FindCoordinator v4+ batches keys; OffsetFetch stops at v7 (v8 is the
+    // multi-group shape), OffsetCommit at v9 (v10 names topics by id).
+    (ApiKey::FindCoordinator, 1, 6),
+    (ApiKey::JoinGroup, 1, 9),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::OffsetCommit, 2, 9),
+    (ApiKey::OffsetFetch, 1, 7),
+    (ApiKey::ListGroups, 0, 5),
+    (ApiKey::DescribeGroups, 0, 5),
+    (ApiKey::DeleteGroups, 0, 2),
 ];
 
 /// The negotiated version per API for one broker. Immutable after the handshake.

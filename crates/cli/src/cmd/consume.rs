@@ -1,10 +1,18 @@
-//! `strom consume`: print a topic's records, like kafka-console-consumer (without groups yet; a
-//! later `--group` switches from assigned partitions to group membership).
+//! `strom consume`: print a topic's records, like kafka-console-consumer. Without `--group` it
+//! reads assigned partitions; with `--group G` it joins consumer group G (subscribed to
+//! `--topic`), resumes after the group's committed offsets and commits what it printed (after a
+//! batch, at most once a second, and on exit), so a restart continues where it stopped.
 
 use std::io::Write;
 
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
 use anyhow::{bail, Context};
-use strom_client::{Consumer, ConsumerConfig, ConsumerRecord, OffsetReset, StartOffset};
+use strom_client::{
+    Consumer, ConsumerConfig, ConsumerRecord, GroupConfig, GroupConsumer, OffsetReset, StartOffset,
+    TopicPartition,
+};
 
 use super::ConnectArgs;
 
@@ -19,6 +27,10 @@ pub(crate) struct ConsumeArgs {
     /// Start at the earliest offset instead of the latest.
     #[arg(long)]
     from_beginning: bool,
+    /// Join this consumer group (Kafka: group.id) instead of reading every partition; with
+    /// --from-beginning, partitions without a committed offset start at the earliest.
+    #[arg(long, conflicts_with_all = ["partition", "offset"])]
+    group: Option<String>,
     /// Read only this partition.
     #[arg(long)]
     partition: Option<i32>,
@@ -62,13 +74,14 @@ pub(crate) fn run(args: ConsumeArgs) -> anyhow::Result<()> {
         } else {
             OffsetReset::Latest
         };
-        let mut consumer = Consumer::new(
-            client,
-            ConsumerConfig {
-                auto_offset_reset: reset,
-                ..ConsumerConfig::default()
-            },
-        );
+        let config = ConsumerConfig {
+            auto_offset_reset: reset,
+            ..ConsumerConfig::default()
+        };
+        if let Some(group) = &args.group {
+            return consume_group(client, config, group, &args).await;
+        }
+        let mut consumer = Consumer::new(client, config);
         match args.partition {
             Some(p) => {
                 let meta = consumer.client().topic_metadata(&args.topic, false).await?;
@@ -111,6 +124,65 @@ pub(crate) fn run(args: ConsumeArgs) -> anyhow::Result<()> {
         eprintln!("Processed a total of {printed} messages");
         Ok(())
     })
+}
+
+/// `--group`: poll as a group member, print, commit what was printed, leave on exit.
+async fn consume_group(
+    client: strom_client::Client,
+    config: ConsumerConfig,
+    group: &str,
+    args: &ConsumeArgs,
+) -> anyhow::Result<()> {
+    let mut gc = GroupConfig::new(group);
+    gc.auto_commit_interval = None; // we commit exactly what we printed
+    let mut consumer = GroupConsumer::new(client, config, gc);
+    consumer.subscribe(&[args.topic.as_str()]);
+    if args.max_messages == Some(0) {
+        return consumer.close().await.map_err(Into::into);
+    }
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut printed = 0u64;
+    let mut done: BTreeMap<TopicPartition, i64> = BTreeMap::new();
+    let mut last_commit = Instant::now();
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let mut finished = false;
+    while !finished {
+        let records = tokio::select! {
+            r = consumer.poll() => r.with_context(|| format!("consuming {} in group {group}", args.topic))?,
+            _ = &mut ctrl_c => break,
+        };
+        for r in &records {
+            if write_record(&mut out, r, args.print_key, args.print_offset).is_err() {
+                finished = true; // stdout closed: commit what was printed, leave
+                break;
+            }
+            done.insert(TopicPartition::new(&*r.topic, r.partition), r.offset + 1);
+            printed += 1;
+            if args.max_messages.is_some_and(|max| printed >= max) {
+                finished = true;
+                break;
+            }
+        }
+        if out.flush().is_err() {
+            finished = true;
+        }
+        if !done.is_empty() && last_commit.elapsed() >= Duration::from_secs(1) {
+            if let Err(e) = consumer.commit_offsets(std::mem::take(&mut done)).await {
+                tracing::warn!(error = %e, "offset commit failed");
+            }
+            last_commit = Instant::now();
+        }
+    }
+    let _ = out.flush();
+    let committed = consumer.commit_offsets(done).await;
+    consumer.close().await?;
+    committed.with_context(|| format!("committing offsets of group {group}"))?;
+    if args.max_messages.is_none_or(|max| printed < max) {
+        eprintln!("Processed a total of {printed} messages");
+    }
+    Ok(())
 }
 
 fn write_record(

@@ -6,6 +6,7 @@ use anyhow::Context;
 
 pub(crate) mod configs;
 pub(crate) mod consume;
+pub(crate) mod groups;
 pub(crate) mod perf;
 pub(crate) mod produce;
 pub(crate) mod records;
