@@ -57,8 +57,12 @@ pub struct Broker {
     pub advertised: (String, i32),
     /// Consumer groups and committed offsets (`__consumer_offsets`).
     pub groups: strom_coordinator::GroupCoordinator,
+    /// KIP-848 consumer groups (beside `groups`, sharing its offsets and appenders).
+    pub consumer_groups: strom_coordinator::ConsumerGroupCoordinator,
     /// Producer ids for InitProducerId (durably reserved in the metadata log).
     pub producer_ids: crate::producer_ids::ProducerIdManager,
+    /// Transactions (`__transaction_state`).
+    pub txn: strom_coordinator::txn::TransactionCoordinator,
 }
 
 /// A topic to create.
@@ -175,18 +179,40 @@ impl Broker {
                 replicas.log_manager().clone(),
             )),
         );
-        let broker = Arc::new(Broker {
+        let consumer_groups = strom_coordinator::ConsumerGroupCoordinator::new(
+            crate::consumer_groups::consumer_group_config(&config),
+            groups.clone(),
+            Arc::new(crate::group_writer::OffsetsTopicWriter::new(
+                replicas.log_manager().clone(),
+            )),
+        );
+        let logs = replicas.log_manager().clone();
+        let broker = Arc::new_cyclic(|weak| Broker {
+            txn: strom_coordinator::txn::TransactionCoordinator::new(
+                crate::txn_coordinator::txn_config(&config),
+                Arc::new(crate::group_writer::OffsetsTopicWriter::for_topic(
+                    logs.clone(),
+                    strom_coordinator::txn::TRANSACTION_STATE_TOPIC,
+                )),
+                Arc::new(crate::txn_coordinator::LogMarkerWriter::new(logs)),
+                Arc::new(crate::txn_coordinator::BrokerProducerIds(weak.clone())),
+                groups.clone(),
+            ),
             config,
             metadata,
             replicas,
             cluster_id,
             advertised,
             groups,
+            consumer_groups,
             producer_ids: Default::default(),
         });
         // Called inside `block_in_place` on the runtime (BrokerServer::start).
         tokio::runtime::Handle::current()
             .block_on(crate::group_writer::start_group_coordinator(&broker))?;
+        tokio::runtime::Handle::current().block_on(
+            crate::txn_coordinator::start_transaction_coordinator(&broker),
+        )?;
         Ok(broker)
     }
 
@@ -306,6 +332,7 @@ impl Broker {
 
     /// Clean shutdown of storage: flush, indexes, checkpoints, clean-shutdown markers.
     pub fn shutdown(&self) {
+        self.consumer_groups.shutdown();
         self.groups.shutdown();
         if let Err(e) = self.replicas.log_manager().shutdown() {
             tracing::error!(error = %e, "log shutdown failed");

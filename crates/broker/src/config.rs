@@ -177,6 +177,24 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "partitions of __consumer_offsets (set before first start)",
     ),
     def(
+        "transaction.state.log.num.partitions",
+        ConfigType::Int { min: 1 },
+        Some("50"),
+        "partitions of __transaction_state (set before first start)",
+    ),
+    def(
+        "transaction.max.timeout.ms",
+        ConfigType::Int { min: 1 },
+        Some("900000"),
+        "largest transaction.timeout.ms a producer may ask for",
+    ),
+    def(
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+        ConfigType::Int { min: 1 },
+        Some("10000"),
+        "how often open transactions past their timeout are aborted",
+    ),
+    def(
         "offsets.retention.minutes",
         ConfigType::Int { min: 1 },
         Some("10080"),
@@ -211,6 +229,24 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         ConfigType::Int { min: 1 },
         Some("1800000"),
         "largest session timeout a group member may ask for",
+    ),
+    def(
+        "group.consumer.heartbeat.interval.ms",
+        ConfigType::Int { min: 1 },
+        Some("5000"),
+        "heartbeat interval given to KIP-848 (group.protocol=consumer) group members",
+    ),
+    def(
+        "group.consumer.session.timeout.ms",
+        ConfigType::Int { min: 1 },
+        Some("45000"),
+        "session timeout of KIP-848 consumer group members",
+    ),
+    def(
+        "group.consumer.assignors",
+        ConfigType::List(&["uniform", "range"]),
+        Some("uniform,range"),
+        "server-side assignors of consumer groups; the first is the default",
     ),
     def(
         "log.cleaner.enable",

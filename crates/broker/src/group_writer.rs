@@ -26,20 +26,26 @@ use strom_log::{
 use crate::broker::{Broker, NewTopic};
 use crate::config::{BrokerConfig, BROKER_CONFIGS};
 
-/// `PartitionWriter` over the local logs of `__consumer_offsets`.
+/// `PartitionWriter` over the local logs of `__consumer_offsets` (or, built with
+/// [`OffsetsTopicWriter::for_topic`], of another internal topic: `__transaction_state`).
 #[derive(Debug)]
 pub(crate) struct OffsetsTopicWriter {
     logs: Arc<LogManager>,
+    topic: &'static str,
 }
 
 impl OffsetsTopicWriter {
     pub(crate) fn new(logs: Arc<LogManager>) -> Self {
-        OffsetsTopicWriter { logs }
+        Self::for_topic(logs, OFFSETS_TOPIC)
+    }
+
+    pub(crate) fn for_topic(logs: Arc<LogManager>, topic: &'static str) -> Self {
+        OffsetsTopicWriter { logs, topic }
     }
 
     fn log(&self, partition: i32) -> Result<Arc<PartitionLog>, WriteError> {
         self.logs
-            .get(&TopicPartition::new(OFFSETS_TOPIC, partition))
+            .get(&TopicPartition::new(self.topic, partition))
             .ok_or(WriteError::NotAvailable(partition))
     }
 }
@@ -209,6 +215,7 @@ pub(crate) async fn start_group_coordinator(broker: &Broker) -> Result<(), Write
     }
     for p in topic.partitions.keys() {
         coordinator.load_partition(*p)?;
+        broker.consumer_groups.load_partition(*p)?;
     }
     Ok(())
 }

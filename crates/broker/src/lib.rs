@@ -10,12 +10,14 @@
 mod admin_ops;
 mod broker;
 mod config;
+mod consumer_groups;
 mod group_writer;
 mod handler;
 pub mod metadata;
 mod producer_ids;
 mod replica_manager;
 mod server;
+mod txn_coordinator;
 
 pub use admin_ops::{ConfigAlteration, ConfigOp};
 pub use broker::{validate_topic_name, Broker, NewTopic, StartError, TopicError};

@@ -481,7 +481,11 @@ async fn bad_group_requests_get_kafka_error_codes() {
     for k in [8, 9, 10, 11, 12, 13, 14, 15, 16, 42, 47] {
         assert!(keys.contains(&k), "API {k} not advertised");
     }
-    assert!(!keys.contains(&68), "KIP-848 must not be advertised yet");
+    // KIP-848 (tests/compat/test_kip848.py): advertised; classic clients must not care.
+    assert!(
+        keys.contains(&68) && keys.contains(&69),
+        "KIP-848 APIs not advertised"
+    );
 
     let fc = FindCoordinatorRequest::default()
         .with_key_type(0)

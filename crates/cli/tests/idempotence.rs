@@ -52,8 +52,8 @@ async fn producer_ids_are_unique_and_never_reused_after_restart() {
         assert_eq!((err, epoch), (0, 0), "v{v}");
         assert!(id > first, "v{v}: id {id} not after {first}");
     }
-    // Transactions are not served yet: retriable COORDINATOR_NOT_AVAILABLE, like FindCoordinator.
-    assert_eq!(init_producer_id(&mut conn, 4, Some("txn")).0, 15);
+    // A transactional id goes to the transaction coordinator (see tests/transactions.rs).
+    assert_eq!(init_producer_id(&mut conn, 4, Some("txn")).0, 0);
     assert_eq!(init_producer_id(&mut conn, 4, Some("")).0, 42);
     drop(conn);
     b.kill9();

@@ -451,11 +451,12 @@ fn replace_static_member(
     }
     let selected = g.protocol_name.clone().unwrap_or_default();
     let old_metadata = m.metadata_for(&selected);
+    let saved = SavedMember::of(&m);
     let token = g.token();
     m.member_id = new_id.clone();
     m.watch = token;
     g.members.insert(new_id.clone(), m);
-    g.static_members.insert(instance, new_id.clone());
+    g.static_members.insert(instance.clone(), new_id.clone());
     if g.is_leader(old_id) {
         g.leader_id = Some(new_id.clone());
     }
@@ -477,10 +478,25 @@ fn replace_static_member(
             let pending = inner.enqueue(g.partition, &[record]);
             let mut resp = g.join_response(&new_id, false);
             resp.leader = old_leader;
+            let weak = inner.weak();
+            let group = group.clone();
+            let old_id = old_id.to_string();
             tokio::spawn(async move {
                 let out = match wait(pending).await {
                     Ok(()) => resp,
-                    Err(e) => JoinGroupResponse::error(e, new_id),
+                    Err(e) => {
+                        if let Some(inner) = weak.upgrade() {
+                            let mut guard = group.lock();
+                            let revert = RevertStatic {
+                                instance: &instance,
+                                new_id: &new_id,
+                                old_id,
+                                saved,
+                            };
+                            revert_static_member(&inner, &group, &mut guard, revert);
+                        }
+                        JoinGroupResponse::error(e, String::new())
+                    }
                 };
                 let _ = tx.send(out);
             });
@@ -498,4 +514,78 @@ fn replace_static_member(
             prepare_rebalance(inner, group, g);
         }
     }
+}
+
+/// What a static member's replacement overwrote, kept to undo it if the write fails.
+struct SavedMember {
+    protocols: Vec<crate::api::Protocol>,
+    session_timeout_ms: i32,
+    rebalance_timeout_ms: i32,
+    client_id: String,
+    client_host: String,
+}
+
+impl SavedMember {
+    fn of(m: &Member) -> SavedMember {
+        SavedMember {
+            protocols: m.protocols.clone(),
+            session_timeout_ms: m.session_timeout_ms,
+            rebalance_timeout_ms: m.rebalance_timeout_ms,
+            client_id: m.client_id.clone(),
+            client_host: m.client_host.clone(),
+        }
+    }
+}
+
+struct RevertStatic<'a> {
+    instance: &'a str,
+    new_id: &'a str,
+    old_id: String,
+    saved: SavedMember,
+}
+
+/// The GroupMetadata record naming a restarted static member's new id failed to be written:
+/// give the member back its old id and settings (Kafka's `replaceStaticMember` back), so memory
+/// matches the log again and the old incarnation keeps working. Does nothing if the group has
+/// moved on (the new id is no longer that instance's member).
+fn revert_static_member(
+    inner: &Arc<Inner>,
+    group: &GroupRef,
+    g: &mut ClassicGroup,
+    r: RevertStatic<'_>,
+) {
+    if g.state == GroupState::Dead
+        || g.static_members.get(r.instance).map(String::as_str) != Some(r.new_id)
+    {
+        return;
+    }
+    let Some(mut m) = g.members.shift_remove(r.new_id) else {
+        return;
+    };
+    if let Some(w) = m.join_waiter.take() {
+        let _ = w.send(JoinGroupResponse::error(
+            GroupError::FencedInstanceId,
+            r.new_id.to_string(),
+        ));
+    }
+    if let Some(w) = m.sync_waiter.take() {
+        let _ = w.send(Err(GroupError::FencedInstanceId));
+    }
+    let token = g.token();
+    m.member_id = r.old_id.clone();
+    m.watch = token;
+    m.protocols = r.saved.protocols;
+    m.session_timeout_ms = r.saved.session_timeout_ms;
+    m.rebalance_timeout_ms = r.saved.rebalance_timeout_ms;
+    m.client_id = r.saved.client_id;
+    m.client_host = r.saved.client_host;
+    m.deadline = Instant::now() + ms(m.session_timeout_ms);
+    g.members.insert(r.old_id.clone(), m);
+    g.static_members
+        .insert(r.instance.to_string(), r.old_id.clone());
+    if g.is_leader(r.new_id) {
+        g.leader_id = Some(r.old_id.clone());
+    }
+    tracing::warn!(group = %g.group_id, old = %r.old_id, new = %r.new_id, "static member rejoin not persisted; reverted");
+    spawn_session_watch(inner, group, r.old_id, token);
 }

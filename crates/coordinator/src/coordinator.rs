@@ -85,6 +85,9 @@ impl GroupCoordinator {
         let now = now_ms();
         let mut loaded: HashMap<String, ClassicGroup> = HashMap::new();
         for (i, r) in records.iter().enumerate() {
+            if crate::consumer::is_consumer_record(r) {
+                continue; // replayed by `ConsumerGroupCoordinator::load_partition`
+            }
             match CoordinatorRecord::decode(r) {
                 Ok(rec) => replay(&mut loaded, partition, rec, now),
                 Err(reason) => {
@@ -265,11 +268,15 @@ impl GroupCoordinator {
     }
 }
 
-/// Tombstones for a group and all its offsets.
+/// Tombstones for a group and all its offsets (including commits still in flight).
 pub(crate) fn tombstones_for(g: &ClassicGroup) -> Vec<CoordinatorRecord> {
-    let mut records: Vec<CoordinatorRecord> = g
+    let keys: std::collections::BTreeSet<&(String, i32)> = g
         .offsets
         .keys()
+        .chain(g.offset_writes.pending_keys())
+        .collect();
+    let mut records: Vec<CoordinatorRecord> = keys
+        .into_iter()
         .map(|(t, p)| CoordinatorRecord::OffsetCommit {
             group: g.group_id.clone(),
             topic: t.clone(),
@@ -329,6 +336,11 @@ impl Inner {
     /// Queues records on the partition's appender (call with the group lock held, for order).
     pub(crate) fn enqueue(&self, partition: i32, records: &[CoordinatorRecord]) -> PendingWrite {
         let encoded: Vec<Record> = records.iter().map(CoordinatorRecord::encode).collect();
+        self.enqueue_records(partition, encoded)
+    }
+
+    /// Queues already-encoded records (KIP-848 groups share the partition's appender).
+    pub(crate) fn enqueue_records(&self, partition: i32, encoded: Vec<Record>) -> PendingWrite {
         match self.appenders.read().get(&partition) {
             Some(a) => a.enqueue(encoded),
             None => {

@@ -46,6 +46,24 @@ pub enum GroupError {
     /// The commit metadata string exceeds `offset.metadata.max.bytes`.
     #[error("offset metadata too large")]
     OffsetMetadataTooLarge,
+    /// KIP-848: the member epoch is not the member's (rejoin with epoch 0).
+    #[error("the member epoch is fenced")]
+    FencedMemberEpoch,
+    /// KIP-848 OffsetCommit: the member epoch is not the member's current one.
+    #[error("the member epoch is stale")]
+    StaleMemberEpoch,
+    /// KIP-848: another member still holds this instance id.
+    #[error("the instance id is still used by another member")]
+    UnreleasedInstanceId,
+    /// KIP-848: the requested server-side assignor is not served.
+    #[error("unsupported assignor")]
+    UnsupportedAssignor,
+    /// KIP-848: the subscription regex does not compile.
+    #[error("invalid regular expression")]
+    InvalidRegularExpression,
+    /// A request field is missing or out of range.
+    #[error("invalid request: {0}")]
+    InvalidRequest(&'static str),
     /// The records could not be made durable.
     #[error("writing __consumer_offsets: {0}")]
     Write(#[from] WriteError),

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use crate::api::{JoinGroupResponse, JoinedMember, Protocol, SyncGroupResult};
 use crate::error::GroupError;
+use crate::offsets::OffsetWrites;
 use crate::record::{subscribed_topics, GroupValue, MemberValue, OffsetAndMetadata};
 
 /// A shared, locked group.
@@ -113,7 +114,10 @@ pub(crate) struct ClassicGroup {
     pub(crate) pending_members: HashMap<String, u64>,
     /// KIP-345: group.instance.id → member id.
     pub(crate) static_members: HashMap<String, String>,
+    /// Durable committed offsets only (see `offsets.rs`).
     pub(crate) offsets: BTreeMap<(String, i32), OffsetAndMetadata>,
+    /// Offset changes queued but not yet durable.
+    pub(crate) offset_writes: OffsetWrites,
     /// Identifies the current rebalance timer; bumped on every new one.
     pub(crate) rebalance_token: u64,
     /// Inside `group.initial.rebalance.delay.ms` (the group was Empty when the rebalance began).
@@ -143,6 +147,7 @@ impl ClassicGroup {
             pending_members: HashMap::new(),
             static_members: HashMap::new(),
             offsets: BTreeMap::new(),
+            offset_writes: OffsetWrites::default(),
             rebalance_token: 0,
             initial_delay_remaining_ms: None,
             new_member_added: false,

@@ -17,13 +17,22 @@
 //! This crate must not depend on crates/broker or crates/log: storage is reached only through the
 //! [`PartitionWriter`] trait, which the broker implements ([`InMemoryWriter`] for tests).
 //!
-//! Not yet here: KIP-848 (ConsumerGroupHeartbeat, server-side assignors), KIP-932 share groups,
-//! transactional offset commits (TxnOffsetCommit), compaction of `__consumer_offsets`.
+//! KIP-848 consumer groups (ConsumerGroupHeartbeat, server-side assignors) are in `consumer/`,
+//! beside the classic groups and sharing their offsets and appenders.
+//!
+//! Not yet here: KIP-932 share groups,
+//! compaction of `__consumer_offsets`.
+//!
+//! The transaction coordinator ([`txn`]) lives here too: the same record-emitting design over
+//! `__transaction_state`, and TxnOffsetCommit offsets land in the groups on commit.
 
 mod api;
 mod classic;
 mod config;
+mod consumer;
 mod coordinator;
+#[cfg(test)]
+mod durability_tests;
 mod error;
 mod group;
 mod offsets;
@@ -31,6 +40,7 @@ mod rebalance;
 mod record;
 #[cfg(test)]
 mod tests;
+pub mod txn;
 mod writer;
 
 pub use api::{
@@ -39,6 +49,11 @@ pub use api::{
     SyncGroupRequest, SyncGroupResult,
 };
 pub use config::GroupCoordinatorConfig;
+pub use consumer::{
+    ConsumerGroupConfig, ConsumerGroupCoordinator, ConsumerGroupDescription,
+    ConsumerMemberDescription, DescribedPartitions, HeartbeatRequest, HeartbeatResponse,
+    MemberState, TopicInfo, TopicMetadata, ASSIGNORS,
+};
 pub use coordinator::GroupCoordinator;
 pub use error::{GroupError, WriteError};
 pub use group::GroupState;

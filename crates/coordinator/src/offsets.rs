@@ -3,17 +3,21 @@
 //! `ClassicGroup` (same mutex); every change is an OffsetCommit record (or tombstone) queued
 //! under that mutex and awaited after it is released.
 //!
-//! Known simplification: a commit is applied in memory when queued, not when durable, so if the
-//! write fails (the log directory went offline) memory is ahead of disk until restart; the
-//! client is told the commit failed.
+//! Memory follows the log, as Kafka's `pendingOffsetCommits`: a commit or OffsetDelete changes
+//! `ClassicGroup::offsets` only once its record is durable, so OffsetFetch never returns a commit
+//! that a failed write lost. Each queued change takes a sequence number under the group mutex (so
+//! sequence order is log order) and [`OffsetWrites`] applies a durable change only if no later
+//! change of that partition was applied first: concurrent commits settle as the log does. The
+//! apply runs in a spawned task, so a request dropped mid-wait (client gone) still applies its
+//! durable commit. Expiry skips partitions with a commit in flight (Kafka does the same).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use crate::api::OffsetCommitRequest;
 use crate::classic::refresh;
 use crate::coordinator::{now_ms, GroupCoordinator};
-use crate::error::GroupError;
-use crate::group::GroupState;
+use crate::error::{GroupError, WriteError};
+use crate::group::{GroupRef, GroupState};
 use crate::record::{CoordinatorRecord, OffsetAndMetadata};
 use crate::writer::{wait, PendingWrite};
 
@@ -23,8 +27,90 @@ pub type FetchedOffsets = Vec<(String, Vec<(i32, Option<OffsetAndMetadata>)>)>;
 /// Per topic, per partition: the outcome of an OffsetDelete.
 pub type DeletedOffsets = Vec<(String, Vec<(i32, Result<(), GroupError>)>)>;
 
-/// Per-partition results, and the write to await.
-type CommitOutcome = (Vec<Result<(), GroupError>>, Option<PendingWrite>);
+/// A queued offset change: the partition, its sequence number, and the new value (`None`
+/// deletes).
+pub(crate) type OffsetChange = ((String, i32), u64, Option<OffsetAndMetadata>);
+
+/// Per-partition results, and the write (with the changes it carries) to await.
+type CommitOutcome = (
+    Vec<Result<(), GroupError>>,
+    Option<(GroupRef, PendingWrite, Vec<OffsetChange>)>,
+);
+
+/// The offset changes of one group that are queued but not yet applied (lives in its
+/// `ClassicGroup`, under the group mutex).
+#[derive(Debug, Default)]
+pub(crate) struct OffsetWrites {
+    next_seq: u64,
+    /// Per partition: the sequence number of the newest change applied to memory.
+    applied: HashMap<(String, i32), u64>,
+    /// Per partition: how many queued changes have not completed yet.
+    in_flight: HashMap<(String, i32), u32>,
+}
+
+impl OffsetWrites {
+    /// Registers a change of `key` about to be queued; returns its sequence number.
+    pub(crate) fn begin(&mut self, key: &(String, i32)) -> u64 {
+        self.next_seq += 1;
+        *self.in_flight.entry(key.clone()).or_default() += 1;
+        self.next_seq
+    }
+
+    /// Completes change `seq` of `key`; true if it is durable and must be applied (no later
+    /// change of `key` was applied before it).
+    fn finish(&mut self, key: &(String, i32), seq: u64, durable: bool) -> bool {
+        if let Some(n) = self.in_flight.get_mut(key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.in_flight.remove(key);
+            }
+        }
+        if !durable || self.applied.get(key).is_some_and(|s| *s > seq) {
+            return false;
+        }
+        self.applied.insert(key.clone(), seq);
+        true
+    }
+
+    /// Whether a change of `key` is queued and not yet complete.
+    pub(crate) fn is_pending(&self, key: &(String, i32)) -> bool {
+        self.in_flight.contains_key(key)
+    }
+
+    /// Partitions with a change in flight (DeleteGroups tombstones them too).
+    pub(crate) fn pending_keys(&self) -> impl Iterator<Item = &(String, i32)> {
+        self.in_flight.keys()
+    }
+}
+
+/// Awaits `pending` in a task of its own, then applies `changes` to the group if durable.
+/// Resolves to the write's outcome.
+pub(crate) async fn apply_when_durable(
+    group: GroupRef,
+    pending: PendingWrite,
+    changes: Vec<OffsetChange>,
+) -> Result<(), GroupError> {
+    let task = tokio::spawn(async move {
+        let result = wait(pending).await;
+        let mut guard = group.lock();
+        let g = &mut *guard;
+        for (key, seq, value) in changes {
+            if g.offset_writes.finish(&key, seq, result.is_ok()) && g.state != GroupState::Dead {
+                match value {
+                    Some(v) => {
+                        g.offsets.insert(key, v);
+                    }
+                    None => {
+                        g.offsets.remove(&key);
+                    }
+                }
+            }
+        }
+        result
+    });
+    task.await
+        .unwrap_or(Err(GroupError::Write(WriteError::Closed)))
+}
 
 impl GroupCoordinator {
     /// OffsetCommit: one result per partition of `req.offsets`, after the records are durable.
@@ -34,8 +120,8 @@ impl GroupCoordinator {
         req: OffsetCommitRequest,
     ) -> Result<Vec<Result<(), GroupError>>, GroupError> {
         let (results, pending) = self.commit_inner(&req)?;
-        if let Some(p) = pending {
-            if let Err(e) = wait(p).await {
+        if let Some((group, p, changes)) = pending {
+            if let Err(e) = apply_when_durable(group, p, changes).await {
                 return Ok(results.into_iter().map(|r| r.and(Err(e.clone()))).collect());
             }
         }
@@ -77,6 +163,7 @@ impl GroupCoordinator {
         let now = now_ms();
         let mut results = Vec::with_capacity(req.offsets.len());
         let mut records = Vec::new();
+        let mut changes = Vec::new();
         for c in &req.offsets {
             if c.metadata.len() > inner.config.offset_metadata_max_bytes {
                 results.push(Err(GroupError::OffsetMetadataTooLarge));
@@ -88,8 +175,9 @@ impl GroupCoordinator {
                 metadata: c.metadata.clone(),
                 commit_timestamp_ms: now,
             };
-            g.offsets
-                .insert((c.topic.clone(), c.partition), value.clone());
+            let key = (c.topic.clone(), c.partition);
+            let seq = g.offset_writes.begin(&key);
+            changes.push((key, seq, Some(value.clone())));
             records.push(CoordinatorRecord::OffsetCommit {
                 group: g.group_id.clone(),
                 topic: c.topic.clone(),
@@ -98,7 +186,8 @@ impl GroupCoordinator {
             });
             results.push(Ok(()));
         }
-        let pending = (!records.is_empty()).then(|| inner.enqueue(g.partition, &records));
+        let pending = (!records.is_empty())
+            .then(|| (group.clone(), inner.enqueue(g.partition, &records), changes));
         Ok((results, pending))
     }
 
@@ -170,6 +259,7 @@ impl GroupCoordinator {
                 },
             };
             let mut records = Vec::new();
+            let mut changes = Vec::new();
             let mut out: DeletedOffsets = Vec::new();
             for (t, parts) in topics {
                 let mut results = Vec::with_capacity(parts.len());
@@ -178,7 +268,10 @@ impl GroupCoordinator {
                         results.push((*p, Err(GroupError::GroupSubscribedToTopic)));
                         continue;
                     }
-                    if g.offsets.remove(&(t.clone(), *p)).is_some() {
+                    let key = (t.clone(), *p);
+                    if g.offsets.contains_key(&key) || g.offset_writes.is_pending(&key) {
+                        let seq = g.offset_writes.begin(&key);
+                        changes.push((key, seq, None));
                         records.push(CoordinatorRecord::OffsetCommit {
                             group: g.group_id.clone(),
                             topic: t.clone(),
@@ -191,10 +284,10 @@ impl GroupCoordinator {
                 out.push((t.clone(), results));
             }
             let pending = (!records.is_empty()).then(|| self.inner.enqueue(g.partition, &records));
-            (out, pending)
+            (out, pending.map(|p| (p, changes)))
         };
-        if let Some(p) = pending {
-            if let Err(e) = wait(p).await {
+        if let Some((p, changes)) = pending {
+            if let Err(e) = apply_when_durable(group, p, changes).await {
                 for (_, parts) in &mut out {
                     for (_, r) in parts.iter_mut() {
                         if r.is_ok() {
@@ -226,12 +319,14 @@ impl GroupCoordinator {
                     (Some(_), GroupState::Empty) => g
                         .offsets
                         .iter()
+                        .filter(|(k, _)| !g.offset_writes.is_pending(k))
                         .filter(|_| g.state_timestamp_ms.saturating_add(retention) <= now)
                         .map(|(k, _)| k.clone())
                         .collect(),
                     (None, _) => g
                         .offsets
                         .iter()
+                        .filter(|(k, _)| !g.offset_writes.is_pending(k))
                         .filter(|(_, v)| v.commit_timestamp_ms.saturating_add(retention) <= now)
                         .map(|(k, _)| k.clone())
                         .collect(),
@@ -239,6 +334,7 @@ impl GroupCoordinator {
                         Some(subs) => g
                             .offsets
                             .iter()
+                            .filter(|(k, _)| !g.offset_writes.is_pending(k))
                             .filter(|((t, _), v)| {
                                 !subs.contains(t)
                                     && v.commit_timestamp_ms.saturating_add(retention) <= now
@@ -260,7 +356,9 @@ impl GroupCoordinator {
                     });
                 }
                 expired_total += records.len();
-                let dead = g.state == GroupState::Empty && g.offsets.is_empty();
+                let dead = g.state == GroupState::Empty
+                    && g.offsets.is_empty()
+                    && g.offset_writes.pending_keys().next().is_none();
                 if dead {
                     g.transition(GroupState::Dead, now);
                     records.push(CoordinatorRecord::GroupMetadata {

@@ -18,7 +18,7 @@ fn config() -> GroupCoordinatorConfig {
     }
 }
 
-fn coordinator(writer: &Arc<InMemoryWriter>) -> GroupCoordinator {
+pub(crate) fn coordinator(writer: &Arc<InMemoryWriter>) -> GroupCoordinator {
     let c = GroupCoordinator::new(config(), writer.clone());
     for p in 0..P {
         c.load_partition(p).unwrap();
@@ -36,7 +36,7 @@ fn protocols(names: &[&str]) -> Vec<Protocol> {
         .collect()
 }
 
-fn join_req(
+pub(crate) fn join_req(
     group: &str,
     member: &str,
     instance: Option<&str>,
@@ -56,7 +56,7 @@ fn join_req(
     }
 }
 
-fn spawn_join(
+pub(crate) fn spawn_join(
     c: &GroupCoordinator,
     req: JoinGroupRequest,
 ) -> tokio::task::JoinHandle<JoinGroupResponse> {
@@ -65,7 +65,7 @@ fn spawn_join(
 }
 
 /// KIP-394 first round trip, then the real join; returns the pending second join.
-async fn join_new(
+pub(crate) async fn join_new(
     c: &GroupCoordinator,
     group: &str,
     protos: &[&str],
@@ -76,7 +76,7 @@ async fn join_new(
     spawn_join(c, join_req(group, &first.member_id, None, protos))
 }
 
-fn sync_req(
+pub(crate) fn sync_req(
     group: &str,
     generation: i32,
     member: &str,
@@ -94,7 +94,7 @@ fn sync_req(
 }
 
 /// Runs a full rebalance of `joins`; the leader assigns "assignment-<member>" to each.
-async fn rebalance(
+pub(crate) async fn rebalance(
     c: &GroupCoordinator,
     group: &str,
     joins: Vec<tokio::task::JoinHandle<JoinGroupResponse>>,

@@ -2,8 +2,9 @@
 //!
 //! A partition is a directory `<topic>-<partition>/` of segments named by base offset
 //! (`00000000000000000000.log`, `.index`, `.timeindex`), Kafka's layout byte for byte: segment files
-//! hold v2 record batches exactly as producers sent them. Idempotent producers' sequences live in a
-//! `ProducerStateManager` per partition, snapshotted to `<offset>.snapshot` at each segment roll.
+//! hold v2 record batches exactly as producers sent them. Idempotent producers' sequences and open
+//! transactions live in a `ProducerStateManager` per partition, snapshotted to `<offset>.snapshot`
+//! at each segment roll; aborted transactions in per-segment `.txnindex` files (`TransactionIndex`).
 //! See `docs/ARCHITECTURE.md`.
 //!
 //! Durability contract: an append is acknowledged only after its bytes are fdatasync'd
@@ -28,6 +29,7 @@ mod segment;
 #[cfg(test)]
 mod testing;
 mod topic_partition;
+mod txn_index;
 mod validator;
 
 pub use batch::{
@@ -45,12 +47,16 @@ pub use partition_log::{
     now_ms, DurableWatch, HighWatermarkPolicy, LogAppendInfo, LogOffsetMetadata, PartitionLog,
 };
 pub use producer_state::{
-    increment_sequence, BatchMetadata, ProducerBatch, ProducerStateEntry, ProducerStateError,
-    ProducerStateManager, DEFAULT_PRODUCER_ID_EXPIRATION_MS, NUM_BATCHES_TO_RETAIN,
+    control_type, increment_sequence, BatchMetadata, CompletedTxn, ControlType, ProducerBatch,
+    ProducerStateEntry, ProducerStateError, ProducerStateManager,
+    DEFAULT_PRODUCER_ID_EXPIRATION_MS, NUM_BATCHES_TO_RETAIN,
 };
 pub use read::{FetchDataInfo, FileSlice, ReadBound};
 pub use segment::LogSegment;
 pub use topic_partition::TopicPartition;
-pub use validator::{validate_batches, AppendedBatch, ValidatedBatches, ValidationError};
+pub use txn_index::AbortedTxn;
+pub use validator::{
+    validate_batches, validate_control_batches, AppendedBatch, ValidatedBatches, ValidationError,
+};
 #[cfg(test)]
 mod tests;

@@ -7,7 +7,7 @@
 //! Format, all integers big-endian:
 //!
 //! ```text
-//! version: i16 (= 1)
+//! version: i16 (= 2; 1 is still read)
 //! crc: u32                  CRC-32C of every byte after this field
 //! offset: i64               must equal the file name's offset
 //! producer_count: i32
@@ -15,10 +15,12 @@
 //!   producer_id: i64
 //!   epoch: i16
 //!   last_timestamp: i64
-//!   batch_count: i8         1..=5, oldest first
+//!   batch_count: i8         1..=5 (v2: 0..=5, a producer fenced by a marker), oldest first
 //!   batch_count × { first_seq: i32, last_seq: i32, first_offset: i64, last_offset: i64,
 //!                   timestamp: i64 }
 //! }
+//! v2 only: ongoing_count: i32
+//! ongoing_count × { producer_id: i64, first_offset: i64 }   open transactions
 //! ```
 //!
 //! A snapshot is written in place, without a rename: a torn or half-written file fails its CRC
@@ -35,7 +37,7 @@ use crate::producer_state::{
     BatchMetadata, ProducerStateEntry, ProducerStateManager, NUM_BATCHES_TO_RETAIN,
 };
 
-const VERSION: i16 = 1;
+const VERSION: i16 = 2;
 /// version + crc.
 const PREFIX_LEN: usize = 6;
 const SUFFIX: &str = "snapshot";
@@ -83,6 +85,12 @@ pub(crate) fn encode(offset: i64, state: &ProducerStateManager) -> Vec<u8> {
             body.extend_from_slice(&b.last_offset.to_be_bytes());
             body.extend_from_slice(&b.timestamp.to_be_bytes());
         }
+    }
+    let ongoing = state.ongoing_txns();
+    body.extend_from_slice(&(ongoing.len() as i32).to_be_bytes());
+    for (pid, first) in ongoing {
+        body.extend_from_slice(&pid.to_be_bytes());
+        body.extend_from_slice(&first.to_be_bytes());
     }
     let mut out = Vec::with_capacity(PREFIX_LEN + body.len());
     out.extend_from_slice(&VERSION.to_be_bytes());
@@ -138,9 +146,10 @@ pub(crate) fn decode(
 ) -> Result<(i64, ProducerStateManager), SnapshotError> {
     let mut r = Reader { buf: bytes };
     let version = r.i16()?;
-    if version != VERSION {
+    if version != VERSION && version != 1 {
         return Err(SnapshotError::Version(version));
     }
+    let min_batches = if version == 1 { 1 } else { 0 };
     let crc = u32::from_be_bytes(r.take()?);
     if crc32c::crc32c(r.buf) != crc {
         return Err(SnapshotError::Crc);
@@ -156,7 +165,7 @@ pub(crate) fn decode(
         let epoch = r.i16()?;
         let last_timestamp = r.i64()?;
         let n = r.i8()?;
-        if !(1..=NUM_BATCHES_TO_RETAIN as i8).contains(&n) {
+        if !(min_batches..=NUM_BATCHES_TO_RETAIN as i8).contains(&n) {
             return Err(SnapshotError::Invalid("batch count out of range"));
         }
         let mut batches = VecDeque::with_capacity(NUM_BATCHES_TO_RETAIN);
@@ -184,6 +193,20 @@ pub(crate) fn decode(
                 last_timestamp,
             },
         );
+    }
+    if version >= 2 {
+        let n = r.i32()?;
+        if n < 0 {
+            return Err(SnapshotError::Invalid("negative transaction count"));
+        }
+        for _ in 0..n {
+            let pid = r.i64()?;
+            let first = r.i64()?;
+            if pid < 0 || first < 0 || first >= offset {
+                return Err(SnapshotError::Invalid("open transaction out of range"));
+            }
+            state.insert_ongoing(pid, first);
+        }
     }
     if !r.buf.is_empty() {
         return Err(SnapshotError::Invalid("trailing bytes"));

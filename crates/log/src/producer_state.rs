@@ -1,6 +1,6 @@
 //! `ProducerStateManager`: per partition, what each idempotent producer last wrote, so a retried
-//! batch is answered with its original offsets instead of being written twice (Kafka's class of
-//! the same name, idempotence half; transactions come later).
+//! batch is answered with its original offsets instead of being written twice, and which
+//! transactions are open here (Kafka's class of the same name).
 //!
 //! For every producer id it keeps the epoch and the metadata of the last
 //! [`NUM_BATCHES_TO_RETAIN`] batches (first and last sequence, first and last offset, timestamp):
@@ -14,6 +14,13 @@
 //!    producer; the client resets its sequence), first sequence 0 starts a fresh entry;
 //! 4. a newer epoch must start at sequence 0, the same epoch must continue at last sequence + 1
 //!    (wrapping from `i32::MAX` to 0) → otherwise `OUT_OF_ORDER_SEQUENCE_NUMBER`.
+//!
+//! Transactions: the first transactional batch of a producer opens a transaction at its first
+//! offset (`ongoing`); a control batch (COMMIT/ABORT marker, written by the transaction
+//! coordinator, sequence -1) closes it and may carry a newer epoch (fencing: the entry's batches
+//! are cleared, the producer restarts at sequence 0). The smallest open first offset is the
+//! partition's first unstable offset, which bounds the last stable offset (LSO). A closed
+//! transaction is reported as a [`CompletedTxn`] so the log can index aborted ones.
 //!
 //! Time: an entry's timestamp is the max timestamp of its last batch (after LogAppendTime
 //! stamping), as in Kafka, so state rebuilt from the log equals state built live. Producers idle for
@@ -95,6 +102,32 @@ pub struct ProducerBatch {
     pub last_offset_delta: i32,
     /// Max timestamp as the batch is (or will be) written.
     pub max_timestamp: i64,
+    /// The batch's transactional attribute bit.
+    pub transactional: bool,
+    /// For a control batch, its marker (`None` for data batches).
+    pub control: Option<ControlType>,
+}
+
+/// The type of a control batch's record (Kafka's `ControlRecordType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlType {
+    /// Key type 0: the transaction aborted.
+    Abort,
+    /// Key type 1: the transaction committed.
+    Commit,
+    /// Any other control record (e.g. KRaft's); closes nothing.
+    Other,
+}
+
+impl ControlType {
+    /// From the control record key's `type` field.
+    pub fn from_key_type(t: i16) -> ControlType {
+        match t {
+            0 => ControlType::Abort,
+            1 => ControlType::Commit,
+            _ => ControlType::Other,
+        }
+    }
 }
 
 impl ProducerBatch {
@@ -106,6 +139,10 @@ impl ProducerBatch {
             base_sequence: v.base_sequence(),
             last_offset_delta: v.last_offset_delta(),
             max_timestamp: v.max_timestamp(),
+            transactional: v.is_transactional(),
+            control: v
+                .is_control()
+                .then(|| control_type(v.as_bytes()).unwrap_or(ControlType::Other)),
         }
     }
 
@@ -128,6 +165,51 @@ impl ProducerBatch {
             timestamp: self.max_timestamp,
         }
     }
+}
+
+/// The control record type of a control batch (the first record's key: version i16, type i16).
+/// `None` when the bytes do not hold a readable uncompressed record there.
+pub fn control_type(batch: &[u8]) -> Option<ControlType> {
+    let mut rest = batch.get(crate::batch::BATCH_HEADER_LEN..)?;
+    let _len = read_varint(&mut rest)?;
+    rest = rest.get(1..)?; // attributes
+    let _ts = read_varint(&mut rest)?;
+    let _off = read_varint(&mut rest)?;
+    let key_len = read_varint(&mut rest)?;
+    if key_len < 4 {
+        return None;
+    }
+    let key = rest.get(..4)?;
+    Some(ControlType::from_key_type(i16::from_be_bytes([
+        key[2], key[3],
+    ])))
+}
+
+/// A zig-zag varint (at most 10 bytes), advancing `buf`.
+fn read_varint(buf: &mut &[u8]) -> Option<i64> {
+    let mut v: u64 = 0;
+    for i in 0..10 {
+        let b = *buf.get(i)?;
+        v |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            *buf = &buf[i + 1..];
+            return Some(((v >> 1) as i64) ^ -((v & 1) as i64));
+        }
+    }
+    None
+}
+
+/// A transaction closed by a marker in this partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompletedTxn {
+    /// Producer id.
+    pub producer_id: i64,
+    /// First offset of the transaction's data here.
+    pub first_offset: i64,
+    /// Offset of the marker.
+    pub last_offset: i64,
+    /// True for ABORT.
+    pub aborted: bool,
 }
 
 /// `sequence + increment`, wrapping past `i32::MAX` to 0 (Kafka's `incrementSequence`).
@@ -188,11 +270,15 @@ pub(crate) enum AppendCheck {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct PendingProducerState {
     updated: BTreeMap<i64, ProducerStateEntry>,
+    /// Transactions opened by this append: producer id → first offset.
+    started: BTreeMap<i64, i64>,
+    /// Transactions closed by markers in this append.
+    pub(crate) completed: Vec<CompletedTxn>,
 }
 
 impl PendingProducerState {
     pub(crate) fn is_empty(&self) -> bool {
-        self.updated.is_empty()
+        self.updated.is_empty() && self.started.is_empty() && self.completed.is_empty()
     }
 }
 
@@ -200,6 +286,8 @@ impl PendingProducerState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProducerStateManager {
     producers: BTreeMap<i64, ProducerStateEntry>,
+    /// Open transactions: producer id → first offset of its transaction here.
+    ongoing: BTreeMap<i64, i64>,
     /// `producer.id.expiration.ms`.
     expiration_ms: i64,
 }
@@ -218,6 +306,7 @@ impl ProducerStateManager {
     pub fn new(expiration_ms: i64) -> Self {
         ProducerStateManager {
             producers: BTreeMap::new(),
+            ongoing: BTreeMap::new(),
             expiration_ms,
         }
     }
@@ -235,6 +324,16 @@ impl ProducerStateManager {
     /// Every producer, by id.
     pub fn entries(&self) -> &BTreeMap<i64, ProducerStateEntry> {
         &self.producers
+    }
+
+    /// Open transactions: producer id → first offset.
+    pub fn ongoing_txns(&self) -> &BTreeMap<i64, i64> {
+        &self.ongoing
+    }
+
+    /// The first offset of the oldest open transaction (bounds the last stable offset).
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        self.ongoing.values().min().copied()
     }
 
     /// Number of producers.
@@ -262,6 +361,16 @@ impl ProducerStateManager {
             offset += i64::from(b.last_offset_delta.max(0)) + 1;
             if !b.is_idempotent() {
                 continue;
+            }
+            if let Some(kind) = b.control {
+                self.check_marker(b, kind, first, &mut pending)?;
+                continue;
+            }
+            if b.transactional
+                && !pending.started.contains_key(&b.producer_id)
+                && !self.ongoing.contains_key(&b.producer_id)
+            {
+                pending.started.insert(b.producer_id, first);
             }
             let current = pending
                 .updated
@@ -328,16 +437,97 @@ impl ProducerStateManager {
         Ok(AppendCheck::Append(pending))
     }
 
+    /// A transaction marker: an older epoch is refused (a zombie coordinator); a newer one
+    /// fences the producer (its batches are forgotten, it restarts at sequence 0).
+    fn check_marker(
+        &self,
+        b: &ProducerBatch,
+        kind: ControlType,
+        offset: i64,
+        pending: &mut PendingProducerState,
+    ) -> Result<(), ProducerStateError> {
+        let current = pending
+            .updated
+            .get(&b.producer_id)
+            .or_else(|| self.producers.get(&b.producer_id));
+        let mut entry = match current {
+            Some(e) if b.epoch < e.epoch => {
+                return Err(ProducerStateError::InvalidProducerEpoch {
+                    producer_id: b.producer_id,
+                    epoch: b.epoch,
+                    current: e.epoch,
+                })
+            }
+            Some(e) if b.epoch == e.epoch => e.clone(),
+            _ => ProducerStateEntry {
+                epoch: b.epoch,
+                batches: VecDeque::new(),
+                last_timestamp: b.max_timestamp,
+            },
+        };
+        entry.last_timestamp = entry.last_timestamp.max(b.max_timestamp);
+        pending.updated.insert(b.producer_id, entry);
+        if kind == ControlType::Other {
+            return Ok(());
+        }
+        let first = pending
+            .started
+            .remove(&b.producer_id)
+            .or_else(|| self.ongoing.get(&b.producer_id).copied());
+        if let Some(first_offset) = first {
+            pending.completed.push(CompletedTxn {
+                producer_id: b.producer_id,
+                first_offset,
+                last_offset: offset,
+                aborted: kind == ControlType::Abort,
+            });
+        }
+        Ok(())
+    }
+
     /// Commits a checked append once its bytes are written.
     pub(crate) fn apply(&mut self, pending: PendingProducerState) {
         self.producers.extend(pending.updated);
+        for c in &pending.completed {
+            self.ongoing.remove(&c.producer_id);
+        }
+        self.ongoing.extend(pending.started);
     }
 
     /// Applies a batch read back from the log (recovery): no checks, the log is the truth. A
-    /// newer epoch replaces the entry; a batch from an older epoch is ignored.
-    pub fn replay(&mut self, batch: &ProducerBatch, base_offset: i64) {
+    /// newer epoch replaces the entry; a batch from an older epoch is ignored. Returns the
+    /// transaction a marker closed, if any.
+    pub fn replay(&mut self, batch: &ProducerBatch, base_offset: i64) -> Option<CompletedTxn> {
         if !batch.is_idempotent() {
-            return;
+            return None;
+        }
+        if let Some(kind) = batch.control {
+            let entry =
+                self.producers
+                    .entry(batch.producer_id)
+                    .or_insert_with(|| ProducerStateEntry {
+                        epoch: batch.epoch,
+                        batches: VecDeque::new(),
+                        last_timestamp: batch.max_timestamp,
+                    });
+            if batch.epoch > entry.epoch {
+                entry.epoch = batch.epoch;
+                entry.batches.clear();
+            }
+            entry.last_timestamp = entry.last_timestamp.max(batch.max_timestamp);
+            if kind == ControlType::Other {
+                return None;
+            }
+            let first_offset = self.ongoing.remove(&batch.producer_id)?;
+            return Some(CompletedTxn {
+                producer_id: batch.producer_id,
+                first_offset,
+                last_offset: base_offset,
+                aborted: kind == ControlType::Abort,
+            });
+        }
+        if batch.transactional {
+            self.ongoing.entry(batch.producer_id).or_insert(base_offset);
         }
         let entry = self
             .producers
@@ -348,13 +538,14 @@ impl ProducerStateManager {
                 last_timestamp: batch.max_timestamp,
             });
         if batch.epoch < entry.epoch {
-            return;
+            return None;
         }
         if batch.epoch > entry.epoch {
             entry.epoch = batch.epoch;
             entry.batches.clear();
         }
         entry.push(batch.metadata(base_offset));
+        None
     }
 
     /// Removes producers whose last batch is `producer.id.expiration.ms` or more older than
@@ -362,14 +553,21 @@ impl ProducerStateManager {
     pub fn remove_expired(&mut self, now: i64) -> usize {
         let before = self.producers.len();
         let limit = self.expiration_ms;
-        self.producers
-            .retain(|_, e| now.saturating_sub(e.last_timestamp) < limit);
+        let ongoing = &self.ongoing;
+        self.producers.retain(|pid, e| {
+            ongoing.contains_key(pid) || now.saturating_sub(e.last_timestamp) < limit
+        });
         before - self.producers.len()
     }
 
     /// Inserts an entry as read from a snapshot.
     pub(crate) fn insert(&mut self, producer_id: i64, entry: ProducerStateEntry) {
         self.producers.insert(producer_id, entry);
+    }
+
+    /// Records an open transaction as read from a snapshot.
+    pub(crate) fn insert_ongoing(&mut self, producer_id: i64, first_offset: i64) {
+        self.ongoing.insert(producer_id, first_offset);
     }
 }
 

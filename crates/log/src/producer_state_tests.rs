@@ -12,6 +12,8 @@ fn batch(pid: i64, epoch: i16, seq: i32, count: i32) -> ProducerBatch {
         base_sequence: seq,
         last_offset_delta: count - 1,
         max_timestamp: 1_000,
+        transactional: false,
+        control: None,
     }
 }
 

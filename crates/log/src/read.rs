@@ -20,6 +20,9 @@ pub enum ReadBound {
     HighWatermark,
     /// Followers (replication): up to the log end.
     LogEnd,
+    /// `read_committed` consumers: below the last stable offset (the first offset of the oldest
+    /// open transaction, or the high watermark).
+    LastStable,
 }
 
 /// A byte range of a segment file, kept open by the `Arc` even if the segment is deleted.

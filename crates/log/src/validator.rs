@@ -92,6 +92,25 @@ pub fn validate_batches(
     config: &LogConfig,
     now_ms: i64,
 ) -> Result<ValidatedBatches, ValidationError> {
+    validate(records, config, now_ms, false)
+}
+
+/// Validates transaction markers (control batches) written by the transaction coordinator;
+/// otherwise as [`validate_batches`].
+pub fn validate_control_batches(
+    records: Bytes,
+    config: &LogConfig,
+    now_ms: i64,
+) -> Result<ValidatedBatches, ValidationError> {
+    validate(records, config, now_ms, true)
+}
+
+fn validate(
+    records: Bytes,
+    config: &LogConfig,
+    now_ms: i64,
+    allow_control: bool,
+) -> Result<ValidatedBatches, ValidationError> {
     let mut batches = Vec::with_capacity(1);
     let mut start = 0usize;
     for view in Batches::new(&records) {
@@ -103,12 +122,15 @@ pub fn validate_batches(
                 max: config.max_message_bytes,
             });
         }
-        if view.is_control() {
+        if view.is_control() && !allow_control {
             return Err(ValidationError::InvalidRecord(
                 "clients may not send control batches",
             ));
         }
-        if view.producer_id() >= 0 && (view.base_sequence() < 0 || view.producer_epoch() < 0) {
+        if view.producer_id() >= 0
+            && !view.is_control()
+            && (view.base_sequence() < 0 || view.producer_epoch() < 0)
+        {
             return Err(ValidationError::InvalidRecord(
                 "idempotent batch without a sequence number or epoch",
             ));

@@ -1,4 +1,5 @@
-//! Fetch (v4–v16): reads below the high watermark; long-polls until `min_bytes` are available or
+//! Fetch (v4–v16): reads below the high watermark (READ_COMMITTED: below the last stable offset,
+//! with the aborted transactions of the range so the consumer can drop their batches); long-polls until `min_bytes` are available or
 //! `max_wait_ms` passes, woken by high-watermark changes of the partitions asked for (never by a
 //! timer). Sessionless (KIP-227 answered with session id 0: clients then send full requests).
 
@@ -9,8 +10,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::{
+    ApiKey, BrokerId, FetchRequest, FetchResponse, ProducerId, TopicName,
+};
 use kafka_protocol::protocol::Encodable;
 use kafka_protocol::protocol::StrBytes;
 use strom_log::{FileSlice, LogError, ReadBound, TopicPartition};
@@ -95,6 +100,8 @@ async fn handle(ctx: RequestContext, req: FetchRequest) -> FetchResponseWithFile
         tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let bound = if req.replica_id.0 >= 0 {
         ReadBound::LogEnd
+    } else if req.isolation_level == READ_COMMITTED {
+        ReadBound::LastStable
     } else {
         ReadBound::HighWatermark
     };
@@ -126,6 +133,9 @@ async fn handle(ctx: RequestContext, req: FetchRequest) -> FetchResponseWithFile
         }
     }
 }
+
+/// `isolation_level` of a transactional consumer.
+const READ_COMMITTED: i8 = 1;
 
 /// Completes when any of the futures does.
 async fn wait_any<T>(mut futs: Vec<Pin<Box<dyn Future<Output = T> + Send + '_>>>) {
@@ -191,11 +201,24 @@ fn read_all(
                     },
                 };
                 total += records.len() as u64;
+                let stable = log.last_stable_offset();
+                let aborted = if bound == ReadBound::LastStable {
+                    log.aborted_transactions(w.fetch_offset, stable)
+                        .into_iter()
+                        .map(|a| {
+                            AbortedTransaction::default()
+                                .with_producer_id(ProducerId(a.producer_id))
+                                .with_first_offset(a.first_offset)
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
                 out.push((
                     base.with_high_watermark(info.high_watermark)
-                        .with_last_stable_offset(info.high_watermark)
+                        .with_last_stable_offset(stable)
                         .with_log_start_offset(lso(info.log_start_offset))
-                        .with_aborted_transactions(Some(Vec::new()))
+                        .with_aborted_transactions(Some(aborted))
                         .with_records(Some(records)),
                     file,
                 ));
@@ -204,7 +227,7 @@ fn read_all(
                 out.push((
                     base.with_error_code(ResponseError::OffsetOutOfRange.code())
                         .with_high_watermark(log.high_watermark())
-                        .with_last_stable_offset(log.high_watermark())
+                        .with_last_stable_offset(log.last_stable_offset())
                         .with_log_start_offset(lso(log.log_start_offset()))
                         .with_records(Some(Bytes::new())),
                     None,

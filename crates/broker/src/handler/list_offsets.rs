@@ -1,5 +1,6 @@
 //! ListOffsets (v1–v8): earliest (-2), latest (-1), max timestamp (-3), earliest local (-4), or
-//! the first offset whose timestamp is ≥ T.
+//! the first offset whose timestamp is ≥ T. With isolation level READ_COMMITTED (v2+), latest is
+//! the last stable offset.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::list_offsets_response::{
@@ -28,6 +29,8 @@ const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 
 fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffsetsResponse {
+    // isolation_level exists from v2.
+    let read_committed = ctx.api_version >= 2 && req.isolation_level == 1;
     let image = ctx.broker.metadata.image();
     let topics = req
         .topics
@@ -64,6 +67,7 @@ fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffsetsResponse 
                     };
                     let found = match p.timestamp {
                         EARLIEST | EARLIEST_LOCAL => Ok(Some((log.log_start_offset(), -1))),
+                        LATEST if read_committed => Ok(Some((log.last_stable_offset(), -1))),
                         LATEST => Ok(Some((log.high_watermark(), -1))),
                         MAX_TIMESTAMP => log.max_timestamp_offset(),
                         ts if ts >= 0 => log.offset_for_timestamp(ts),

@@ -81,6 +81,13 @@ pub(crate) const HANDLERS: &[ApiHandler] = &[
     admin::describe_topic_partitions::HANDLER,
     offset_for_leader_epoch::HANDLER,
     txn::init_producer_id::HANDLER,
+    txn::add_partitions_to_txn::HANDLER,
+    txn::end_txn::ADD_OFFSETS_HANDLER,
+    txn::end_txn::HANDLER,
+    txn::txn_offset_commit::HANDLER,
+    txn::admin::LIST_HANDLER,
+    txn::admin::DESCRIBE_HANDLER,
+    txn::admin::DESCRIBE_PRODUCERS_HANDLER,
     group::find_coordinator::HANDLER,
     group::join_group::HANDLER,
     group::sync_group::HANDLER,
@@ -92,6 +99,8 @@ pub(crate) const HANDLERS: &[ApiHandler] = &[
     group::list_groups::LIST_HANDLER,
     group::list_groups::DESCRIBE_HANDLER,
     group::list_groups::DELETE_HANDLER,
+    group::consumer_group_heartbeat::HANDLER,
+    group::consumer_group_describe::HANDLER,
 ];
 
 /// The handler for an API key, if served.

@@ -32,6 +32,7 @@ mod compaction;
 mod producer;
 mod read;
 mod retention;
+mod txn;
 
 /// An offset with the segment and byte position where it starts (Kafka's `LogOffsetMetadata`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,8 +114,10 @@ pub struct PartitionLog {
     config: RwLock<Arc<LogConfig>>,
     segments: RwLock<BTreeMap<i64, Arc<LogSegment>>>,
     appender: Mutex<()>,
-    /// Idempotent producers' sequences; changed only under `appender`.
+    /// Idempotent producers' sequences and open transactions; changed only under `appender`.
     producer_state: Mutex<ProducerStateManager>,
+    /// Aborted transactions (`.txnindex` files); changed only under `appender`.
+    txn_index: Mutex<crate::txn_index::TransactionIndex>,
     /// Serialises changes to the set of closed segments (retention, truncation, the cleaner's
     /// swap); appends and reads never take it.
     segment_swap: Mutex<()>,
@@ -173,6 +176,7 @@ impl PartitionLog {
             failed: false,
         });
         let (hw_tx, _) = watch::channel(end.offset);
+        let txn_index = crate::txn_index::TransactionIndex::new(&l.dir);
         Ok(Arc::new(PartitionLog {
             hw_tx,
             tp: l.tp,
@@ -181,6 +185,7 @@ impl PartitionLog {
             segments: RwLock::new(l.segments),
             appender: Mutex::new(()),
             producer_state: Mutex::new(ProducerStateManager::new(l.producer_id_expiration_ms)),
+            txn_index: Mutex::new(txn_index),
             segment_swap: Mutex::new(()),
             log_end: Mutex::new(end),
             log_start_offset: AtomicI64::new(start),
@@ -347,15 +352,18 @@ impl PartitionLog {
             position: segment.size(),
         };
         *self.log_end.lock() = end;
-        if !producers.is_empty() {
-            self.producer_state.lock().apply(producers);
-        }
+        let txn_files = if producers.is_empty() {
+            Vec::new()
+        } else {
+            self.apply_producer_state(producers, segment.base_offset())?
+        };
         let sync = config.sync_on_append();
         let queue = {
             let mut d = self.dirty.lock();
             if !d.files.iter().any(|f| Arc::ptr_eq(f, segment.file())) {
                 d.files.push(segment.file().clone());
             }
+            d.files.extend(txn_files);
             d.upto = Some(end);
             d.messages += batches.record_count();
             if d.since.is_none() {

@@ -23,7 +23,8 @@ use crate::config::LogConfig;
 use crate::error::{LogError, Result};
 use crate::producer_snapshot;
 use crate::producer_state::{
-    AppendCheck, BatchMetadata, ProducerBatch, ProducerStateEntry, ProducerStateManager,
+    control_type, AppendCheck, BatchMetadata, ControlType, ProducerBatch, ProducerStateEntry,
+    ProducerStateManager,
 };
 use crate::read::ReadBound;
 use crate::validator::ValidatedBatches;
@@ -166,12 +167,14 @@ impl PartitionLog {
             }
         }
         let mut replayed = 0u64;
+        let mut completed = Vec::new();
         // Reads start at the log start offset (DeleteRecords may have moved it inside a segment).
         let from = from.max(self.log_start_offset());
         self.scan_producer_batches(from, end, |base, b| {
-            state.replay(&b, base);
+            completed.extend(state.replay(&b, base));
             replayed += 1;
         })?;
+        self.load_txn_index_locked(&completed)?;
         state.remove_expired(now);
         tracing::debug!(partition = %self.tp, snapshot = from, replayed, producers = state.len(), "loaded producer state");
         *self.producer_state.lock() = state;
@@ -216,12 +219,20 @@ impl PartitionLog {
                     let Some(size) = batch_size(header).ok().flatten() else {
                         return Ok(()); // recovery already cut the log at anything unreadable
                     };
-                    let (base, control, batch) = parse_header(header);
+                    let (base, control, mut batch) = parse_header(header);
                     let next = base + i64::from(batch.last_offset_delta.max(0)) + 1;
                     if next > from {
-                        if !control {
-                            visit(base, batch);
+                        if control {
+                            // The marker's type is in its first record, just past the header.
+                            let mut head = [0u8; BATCH_HEADER_LEN + 32];
+                            let n = head.len().min(size);
+                            let at = pos + off as u64;
+                            file.read_exact_at(&mut head[..n], at)
+                                .map_err(|e| LogError::io(self.dir.clone(), e))?;
+                            batch.control =
+                                Some(control_type(&head[..n]).unwrap_or(ControlType::Other));
                         }
+                        visit(base, batch);
                         from = next;
                     }
                     off += size;
@@ -258,6 +269,8 @@ fn parse_header(header: &[u8]) -> (i64, bool, ProducerBatch) {
         base_sequence: i32_at(53),
         last_offset_delta: i32_at(23),
         max_timestamp: i64_at(35),
+        transactional: header[22] & 0x10 != 0,
+        control: None,
     };
     let control = header[22] & 0x20 != 0;
     (i64_at(0), control, batch)

@@ -44,6 +44,7 @@ impl PartitionLog {
         let upper = match bound {
             ReadBound::HighWatermark => *self.high_watermark.lock(),
             ReadBound::LogEnd => *self.log_end.lock(),
+            ReadBound::LastStable => self.last_stable_metadata()?,
         };
         let log_end = self.log_end_offset();
         let start = self.log_start_offset();

@@ -62,7 +62,9 @@ impl PartitionLog {
             d.upto = Some(meta);
             d.files.push(seg.file().clone());
         }
-        // Producer state must forget the cut batches: rebuild from a snapshot at or below `next`.
+        // Producer state must forget the cut batches: rebuild from a snapshot at or below `next`
+        // (which reloads the transaction index too, without the cut markers).
+        self.txn_index.lock().truncate_to(next)?;
         self.load_producer_state_locked(super::now_ms())
     }
 
@@ -138,6 +140,7 @@ impl PartitionLog {
         }
         if let Some(first) = self.segments.read().keys().next().copied() {
             self.delete_producer_snapshots_below(first)?;
+            self.delete_txn_index_below(first)?;
         }
         crate::manager::fsync_dir(&self.dir)?;
         Ok(doomed.len())

@@ -1,6 +1,6 @@
 //! FindCoordinator (v0–v6): every group's coordinator is this node (single node; later the
 //! leader of the group's `__consumer_offsets` partition). v4+ answers a batch of keys.
-//! Transaction (key type 1) and share (2) coordinators do not exist yet.
+//! Transaction keys (type 1) are answered with this node too; share groups (2) do not exist yet.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
@@ -22,6 +22,7 @@ pub(crate) const HANDLER: ApiHandler = ApiHandler {
 };
 
 const GROUP: i8 = 0;
+const TRANSACTION: i8 = 1;
 
 /// (node, host, port, error code, message) for one key.
 fn lookup(
@@ -30,19 +31,36 @@ fn lookup(
     key: &str,
 ) -> (i32, String, i32, i16, Option<String>) {
     let (host, port) = ctx.broker.advertised.clone();
-    if key_type != GROUP {
-        let (code, msg) = if key_type == 1 {
-            (
-                ResponseError::CoordinatorNotAvailable,
-                "transactions are not supported yet",
-            )
-        } else {
-            (
-                ResponseError::InvalidRequest,
-                "unsupported coordinator key type",
-            )
+    if key_type == TRANSACTION {
+        if key.is_empty() {
+            return (
+                -1,
+                String::new(),
+                -1,
+                ResponseError::InvalidRequest.code(),
+                Some("empty transactional id".into()),
+            );
+        }
+        // Single node: every `__transaction_state` partition is led here.
+        return match ctx.broker.txn.check_available() {
+            Ok(()) => (ctx.broker.config.node_id, host, port, 0, None),
+            Err(e) => (
+                -1,
+                String::new(),
+                -1,
+                crate::handler::txn::code(&e, true),
+                Some(e.to_string()),
+            ),
         };
-        return (-1, String::new(), -1, code.code(), Some(msg.into()));
+    }
+    if key_type != GROUP {
+        return (
+            -1,
+            String::new(),
+            -1,
+            ResponseError::InvalidRequest.code(),
+            Some("unsupported coordinator key type".into()),
+        );
     }
     if key.is_empty() {
         return (

@@ -45,6 +45,23 @@ async fn handle(ctx: RequestContext, req: JoinGroupRequest) -> JoinGroupResponse
         client_host: String::new(),
         require_known_member_id: v >= 4,
     };
+    // One namespace (KIP-848): a consumer group with members cannot be joined with the classic
+    // protocol; an empty one is dropped so the classic group takes the id over.
+    let consumers = &ctx.broker.consumer_groups;
+    if consumers.is_consumer_group(&join.group_id) {
+        let r = if consumers.has_members(&join.group_id) {
+            Err(strom_coordinator::GroupError::InconsistentGroupProtocol)
+        } else {
+            consumers.delete_group(&join.group_id).await
+        };
+        if let Err(e) = r {
+            return JoinGroupResponse::default()
+                .with_error_code(code(&e))
+                .with_generation_id(-1)
+                .with_protocol_name(if v < 7 { Some(wire("")) } else { None })
+                .with_member_id(wire(join.member_id));
+        }
+    }
     let r = ctx.broker.groups.join_group(join).await;
     let members = r
         .members

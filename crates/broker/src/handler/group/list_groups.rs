@@ -1,5 +1,5 @@
 //! ListGroups (v0–v5, state filter v4+, type filter v5+), DescribeGroups (v0–v6) and
-//! DeleteGroups (v0–v2). Every group here is a `classic` group.
+//! DeleteGroups (v0–v2), over classic groups and KIP-848 consumer groups (type `consumer`).
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
@@ -9,7 +9,7 @@ use kafka_protocol::messages::{
     ApiKey, DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest,
     DescribeGroupsResponse, GroupId, ListGroupsRequest, ListGroupsResponse,
 };
-use strom_coordinator::{GroupError, GroupState};
+use strom_coordinator::GroupError;
 
 use super::{code, wire};
 use crate::handler::{decode, later, ready, ApiHandler, RequestContext};
@@ -54,41 +54,54 @@ fn list(ctx: &RequestContext, req: ListGroupsRequest) -> ListGroupsResponse {
     } else {
         Vec::new()
     };
-    let states: Vec<GroupState> = wanted.iter().filter_map(|s| GroupState::parse(s)).collect();
-    if !wanted.is_empty() && states.is_empty() {
-        return ListGroupsResponse::default();
-    }
-    let classic_wanted = v < 5
-        || req.types_filter.is_empty()
-        || req
-            .types_filter
-            .iter()
-            .any(|t| t.as_str().eq_ignore_ascii_case("classic"));
-    if !classic_wanted {
-        return ListGroupsResponse::default();
-    }
-    let groups = ctx
-        .broker
-        .groups
-        .list_groups(&states)
-        .into_iter()
-        .map(|g| {
-            let out = ListedGroup::default()
-                .with_group_id(GroupId(wire(g.group_id)))
-                .with_protocol_type(wire(g.protocol_type));
-            // group_state exists from v4, group_type from v5.
-            let out = if v >= 4 {
-                out.with_group_state(wire(g.state.as_str()))
-            } else {
-                out
-            };
-            if v >= 5 {
-                out.with_group_type(wire("classic"))
-            } else {
-                out
+    let state_ok =
+        |st: &str| wanted.is_empty() || wanted.iter().any(|w| w.eq_ignore_ascii_case(st));
+    let type_ok = |ty: &str| {
+        v < 5
+            || req.types_filter.is_empty()
+            || req
+                .types_filter
+                .iter()
+                .any(|t| t.as_str().eq_ignore_ascii_case(ty))
+    };
+    let listed = |id: String, protocol_type: &str, state: &str, ty: &str| {
+        let out = ListedGroup::default()
+            .with_group_id(GroupId(wire(id)))
+            .with_protocol_type(wire(protocol_type));
+        // group_state exists from v4, group_type from v5.
+        let out = if v >= 4 {
+            out.with_group_state(wire(state))
+        } else {
+            out
+        };
+        if v >= 5 {
+            out.with_group_type(wire(ty))
+        } else {
+            out
+        }
+    };
+    let consumers = &ctx.broker.consumer_groups;
+    let mut groups = Vec::new();
+    if type_ok("classic") {
+        for g in ctx.broker.groups.list_groups(&[]) {
+            // A consumer group's offsets live in an Empty classic entry: list it once, below.
+            if state_ok(g.state.as_str()) && !consumers.is_consumer_group(&g.group_id) {
+                groups.push(listed(
+                    g.group_id,
+                    &g.protocol_type,
+                    g.state.as_str(),
+                    "classic",
+                ));
             }
-        })
-        .collect();
+        }
+    }
+    if type_ok("consumer") {
+        for (id, state) in consumers.list_groups() {
+            if state_ok(state) {
+                groups.push(listed(id, "consumer", state, "consumer"));
+            }
+        }
+    }
     ListGroupsResponse::default().with_groups(groups)
 }
 
@@ -99,6 +112,16 @@ fn describe(ctx: &RequestContext, req: DescribeGroupsRequest) -> DescribeGroupsR
         .into_iter()
         .map(|id| {
             let out = DescribedGroup::default().with_group_id(id.clone());
+            if ctx.broker.consumer_groups.is_consumer_group(id.0.as_str()) {
+                // Kafka: DescribeGroups only describes classic groups.
+                return out
+                    .with_error_code(ResponseError::GroupIdNotFound.code())
+                    .with_error_message(Some(wire(format!(
+                        "Group {} is not a classic group.",
+                        id.0
+                    ))))
+                    .with_group_state(wire("Dead"));
+            }
             match ctx.broker.groups.describe_group(id.0.as_str()) {
                 Ok(d) => out
                     .with_group_state(wire(d.state.as_str()))
@@ -137,7 +160,37 @@ fn describe(ctx: &RequestContext, req: DescribeGroupsRequest) -> DescribeGroupsR
 
 async fn delete(ctx: RequestContext, req: DeleteGroupsRequest) -> DeleteGroupsResponse {
     let ids: Vec<String> = req.groups_names.iter().map(|g| g.0.to_string()).collect();
-    let results = ctx.broker.groups.delete_groups(&ids).await;
+    // A consumer group is deleted first (NON_EMPTY_GROUP with members); its offsets (if any)
+    // are in the classic store, whose GROUP_ID_NOT_FOUND then only means "no offsets".
+    let mut consumer = Vec::with_capacity(ids.len());
+    for id in &ids {
+        consumer.push(if ctx.broker.consumer_groups.is_consumer_group(id) {
+            Some(ctx.broker.consumer_groups.delete_group(id).await)
+        } else {
+            None
+        });
+    }
+    let classic_ids: Vec<String> = ids
+        .iter()
+        .zip(&consumer)
+        .map(|(id, c)| match c {
+            Some(Err(_)) => String::new(), // not touched: answers INVALID_GROUP_ID, replaced below
+            _ => id.clone(),
+        })
+        .collect();
+    let results: Vec<Result<(), GroupError>> = ctx
+        .broker
+        .groups
+        .delete_groups(&classic_ids)
+        .await
+        .into_iter()
+        .zip(consumer)
+        .map(|(r, c)| match (c, r) {
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(())), Err(GroupError::GroupIdNotFound)) => Ok(()),
+            (_, r) => r,
+        })
+        .collect();
     DeleteGroupsResponse::default().with_results(
         req.groups_names
             .into_iter()

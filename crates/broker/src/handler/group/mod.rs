@@ -1,12 +1,13 @@
-//! Consumer-group APIs (classic protocol): thin handlers that decode, version-gate and call
-//! `strom_coordinator::GroupCoordinator`. This module is the one place coordinator errors become
-//! Kafka error codes ([`code`]).
+//! Consumer-group APIs: thin handlers that decode, version-gate and call
+//! `strom_coordinator::GroupCoordinator` (classic protocol) or `ConsumerGroupCoordinator`
+//! (KIP-848: ConsumerGroupHeartbeat / ConsumerGroupDescribe). This module is the one place
+//! coordinator errors become Kafka error codes ([`code`]).
 //!
-//! Not served yet: KIP-848 ConsumerGroupHeartbeat / ConsumerGroupDescribe (API 68/69; clients
-//! switch to them when advertised, so they stay unadvertised until they fully work),
-//! TxnOffsetCommit, share groups. `client_id`/`client_host` of members are empty: the request
+//! Not served yet: TxnOffsetCommit, share groups. `client_id`/`client_host` of members are empty: the request
 //! context does not carry the header's client id or the peer address yet.
 
+pub(crate) mod consumer_group_describe;
+pub(crate) mod consumer_group_heartbeat;
 pub(crate) mod find_coordinator;
 pub(crate) mod heartbeat;
 pub(crate) mod join_group;
@@ -38,6 +39,12 @@ pub(crate) fn code(e: &GroupError) -> i16 {
         GroupError::NonEmptyGroup => ResponseError::NonEmptyGroup,
         GroupError::GroupSubscribedToTopic => ResponseError::GroupSubscribedToTopic,
         GroupError::OffsetMetadataTooLarge => ResponseError::OffsetMetadataTooLarge,
+        GroupError::FencedMemberEpoch => ResponseError::FencedMemberEpoch,
+        GroupError::StaleMemberEpoch => ResponseError::StaleMemberEpoch,
+        GroupError::UnreleasedInstanceId => ResponseError::UnreleasedInstanceId,
+        GroupError::UnsupportedAssignor => ResponseError::UnsupportedAssignor,
+        GroupError::InvalidRegularExpression => ResponseError::InvalidRegularExpression,
+        GroupError::InvalidRequest(_) => ResponseError::InvalidRequest,
         GroupError::Write(w) => match w {
             WriteError::TooLarge => ResponseError::InvalidCommitOffsetSize,
             WriteError::NotAvailable(_) | WriteError::Closed => {

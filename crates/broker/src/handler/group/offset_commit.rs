@@ -1,6 +1,7 @@
 //! OffsetCommit (v2–v9; kafka-protocol 0.18 has no v0/v1 request schema): partitions of unknown
 //! topics get UNKNOWN_TOPIC_OR_PARTITION here; the rest go to the coordinator, which checks
-//! generation and member, and answers once the commit records are durable.
+//! generation and member (for a KIP-848 group: member id and member epoch, STALE_MEMBER_EPOCH),
+//! and answers once the commit records are durable.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_commit_response::{
@@ -61,7 +62,7 @@ async fn handle(ctx: RequestContext, req: OffsetCommitRequest) -> OffsetCommitRe
         Vec::new()
     } else {
         let n = commit.offsets.len();
-        match ctx.broker.groups.commit_offsets(commit).await {
+        match ctx.broker.consumer_groups.commit_offsets(commit).await {
             Ok(r) => r.iter().map(|r| r.as_ref().err().map_or(0, code)).collect(),
             Err(e) => vec![code(&e); n],
         }

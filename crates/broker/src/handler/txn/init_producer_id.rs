@@ -2,9 +2,8 @@
 //!
 //! Without a transactional id every request gets a new producer id with epoch 0, including a
 //! KIP-360 request that names its current id and epoch (Kafka does the same for non-transactional
-//! producers). A transactional id is answered with COORDINATOR_NOT_AVAILABLE until the transaction
-//! coordinator exists: what a Kafka broker answers while it cannot reach `__transaction_state`, and
-//! what FindCoordinator(key_type=transaction) answers here; clients retry it rather than fail.
+//! producers). A transactional id goes to the transaction coordinator: same producer id with the
+//! epoch bumped (fencing older producers; an open transaction is aborted first).
 //! v6 (KIP-939 two-phase commit) is not advertised.
 
 use kafka_protocol::error::ResponseError;
@@ -34,7 +33,25 @@ async fn handle(ctx: RequestContext, req: InitProducerIdRequest) -> InitProducer
     };
     match req.transactional_id.as_ref().map(|t| t.0.as_str()) {
         Some("") => return failed(ResponseError::InvalidRequest.code()),
-        Some(_) => return failed(ResponseError::CoordinatorNotAvailable.code()),
+        Some(id) => {
+            // producer_id/producer_epoch (KIP-360) exist from v3.
+            let expected =
+                (ctx.api_version >= 3).then_some((req.producer_id.0, req.producer_epoch));
+            return match ctx
+                .broker
+                .txn
+                .init_producer_id(id, req.transaction_timeout_ms, expected)
+                .await
+            {
+                Ok((pid, epoch)) => InitProducerIdResponse::default()
+                    .with_producer_id(ProducerId(pid))
+                    .with_producer_epoch(epoch),
+                Err(e) => {
+                    tracing::debug!(transactional_id = id, error = %e, "InitProducerId failed");
+                    failed(super::code(&e, ctx.api_version >= 4))
+                }
+            };
+        }
         None => {}
     }
     let broker = &ctx.broker;

@@ -1,4 +1,41 @@
-//! Transaction-family APIs. Today only InitProducerId for idempotent producers; the transaction
-//! coordinator (AddPartitionsToTxn, EndTxn, ...) arrives with transactions.
+//! Transaction-family APIs: InitProducerId (idempotent and transactional), AddPartitionsToTxn,
+//! AddOffsetsToTxn, TxnOffsetCommit, EndTxn, and the admin side (ListTransactions,
+//! DescribeTransactions, DescribeProducers). Thin handlers over
+//! `strom_coordinator::txn::TransactionCoordinator`; this module is the one place its errors
+//! become Kafka error codes ([`code`]).
+//!
+//! Not advertised: EndTxn v5 / TxnOffsetCommit v5 (with Produce v12 they switch clients to
+//! KIP-890 part 2, "transactions V2", which is not implemented), InitProducerId v6 (KIP-939),
+//! ListTransactions v2, and WriteTxnMarkers (single node: the coordinator appends markers to the
+//! local logs directly).
 
+pub(crate) mod add_partitions_to_txn;
+pub(crate) mod admin;
+pub(crate) mod end_txn;
 pub(crate) mod init_producer_id;
+pub(crate) mod txn_offset_commit;
+
+use kafka_protocol::error::ResponseError;
+use strom_coordinator::txn::TxnError;
+use strom_coordinator::WriteError;
+
+/// Kafka error code for a coordinator error. `fenced_code` is false for request versions older
+/// than KIP-588's, which get INVALID_PRODUCER_EPOCH instead of PRODUCER_FENCED.
+pub(crate) fn code(e: &TxnError, fenced_code: bool) -> i16 {
+    let r = match e {
+        TxnError::InvalidRequest(_) => ResponseError::InvalidRequest,
+        TxnError::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
+        TxnError::ConcurrentTransactions => ResponseError::ConcurrentTransactions,
+        TxnError::ProducerFenced if fenced_code => ResponseError::ProducerFenced,
+        TxnError::ProducerFenced => ResponseError::InvalidProducerEpoch,
+        TxnError::InvalidProducerIdMapping => ResponseError::InvalidProducerIdMapping,
+        TxnError::InvalidTxnState(_) => ResponseError::InvalidTxnState,
+        TxnError::InvalidTransactionTimeout => ResponseError::InvalidTransactionTimeout,
+        TxnError::TransactionalIdNotFound => ResponseError::TransactionalIdNotFound,
+        TxnError::ProducerIdUnavailable(_) => ResponseError::UnknownServerError,
+        TxnError::Write(WriteError::TooLarge) => ResponseError::UnknownServerError,
+        TxnError::Write(_) => ResponseError::CoordinatorNotAvailable,
+        TxnError::Group(g) => return super::group::code(g),
+    };
+    r.code()
+}

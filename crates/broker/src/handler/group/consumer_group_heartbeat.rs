@@ -1,0 +1,74 @@
+//! ConsumerGroupHeartbeat (API 68, v0–v1; v1 adds `subscribed_topic_regex`): the KIP-848 member
+//! heartbeat. Decodes into the coordinator's value type, passes a snapshot of the metadata image
+//! as the topic view, and answers once the group's records are durable.
+
+use kafka_protocol::messages::consumer_group_heartbeat_response::{Assignment, TopicPartitions};
+use kafka_protocol::messages::{
+    ApiKey, ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse,
+};
+use strom_coordinator::HeartbeatRequest;
+
+use super::{code, s, wire};
+use crate::consumer_groups::ImageTopics;
+use crate::handler::{decode, later, ApiHandler, RequestContext};
+
+pub(crate) const HANDLER: ApiHandler = ApiHandler {
+    api_key: ApiKey::ConsumerGroupHeartbeat,
+    min_version: 0,
+    max_version: 1,
+    min_served: 0,
+    handle: |ctx, body| {
+        let req: ConsumerGroupHeartbeatRequest =
+            decode(ApiKey::ConsumerGroupHeartbeat, ctx.api_version, body)?;
+        Ok(later(handle(ctx, req)))
+    },
+};
+
+async fn handle(
+    ctx: RequestContext,
+    req: ConsumerGroupHeartbeatRequest,
+) -> ConsumerGroupHeartbeatResponse {
+    let hb = HeartbeatRequest {
+        group_id: req.group_id.0.to_string(),
+        member_id: s(&req.member_id),
+        member_epoch: req.member_epoch,
+        instance_id: req.instance_id.as_ref().map(s),
+        rack_id: req.rack_id.as_ref().map(s),
+        rebalance_timeout_ms: req.rebalance_timeout_ms,
+        subscribed_topic_names: req
+            .subscribed_topic_names
+            .as_ref()
+            .map(|ts| ts.iter().map(|t| t.0.to_string()).collect()),
+        subscribed_topic_regex: req.subscribed_topic_regex.as_ref().map(s),
+        server_assignor: req.server_assignor.as_ref().map(s),
+        owned_partitions: req.topic_partitions.as_ref().map(|tps| {
+            tps.iter()
+                .map(|tp| (tp.topic_id, tp.partitions.clone()))
+                .collect()
+        }),
+        client_id: String::new(),
+        client_host: String::new(),
+    };
+    let topics = ImageTopics(ctx.broker.metadata.image());
+    match ctx.broker.consumer_groups.heartbeat(hb, &topics).await {
+        Ok(r) => ConsumerGroupHeartbeatResponse::default()
+            .with_member_id(Some(wire(r.member_id)))
+            .with_member_epoch(r.member_epoch)
+            .with_heartbeat_interval_ms(r.heartbeat_interval_ms)
+            .with_assignment(r.assignment.map(|a| {
+                Assignment::default().with_topic_partitions(
+                    a.into_iter()
+                        .map(|(id, ps)| {
+                            TopicPartitions::default()
+                                .with_topic_id(id)
+                                .with_partitions(ps)
+                        })
+                        .collect(),
+                )
+            })),
+        Err(e) => ConsumerGroupHeartbeatResponse::default()
+            .with_error_code(code(&e))
+            .with_error_message(Some(wire(e.to_string())))
+            .with_member_epoch(-1),
+    }
+}

@@ -1,0 +1,120 @@
+//! AddPartitionsToTxn (v0–v5): partitions join a producer's open transaction before it writes to
+//! them. v0–v3 carry one transaction (clients); v4+ a batch, each optionally `verify_only`
+//! (KIP-890 part 1, sent by brokers). Unknown partitions fail the whole transaction's request:
+//! UNKNOWN_TOPIC_OR_PARTITION for them, OPERATION_NOT_ATTEMPTED for the rest (as Kafka).
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+use kafka_protocol::messages::add_partitions_to_txn_response::{
+    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnResult, AddPartitionsToTxnTopicResult,
+};
+use kafka_protocol::messages::{AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, ApiKey};
+
+use super::super::{decode, later, ApiHandler, RequestContext};
+use super::code;
+
+pub(crate) const HANDLER: ApiHandler = ApiHandler {
+    api_key: ApiKey::AddPartitionsToTxn,
+    min_version: 0,
+    max_version: 5,
+    min_served: 0,
+    handle: |ctx, body| {
+        let req: AddPartitionsToTxnRequest =
+            decode(ApiKey::AddPartitionsToTxn, ctx.api_version, body)?;
+        Ok(later(handle(ctx, req)))
+    },
+};
+
+async fn one(
+    ctx: &RequestContext,
+    id: &str,
+    pid: i64,
+    epoch: i16,
+    verify_only: bool,
+    topics: &[AddPartitionsToTxnTopic],
+) -> Vec<AddPartitionsToTxnTopicResult> {
+    let image = ctx.broker.metadata.image();
+    let exists = |t: &str, p: i32| {
+        image
+            .topic(t)
+            .is_some_and(|x| x.partitions.contains_key(&p))
+    };
+    let unknown = topics
+        .iter()
+        .any(|t| t.partitions.iter().any(|p| !exists(t.name.0.as_str(), *p)));
+    let mut partitions = Vec::new();
+    for t in topics {
+        for p in &t.partitions {
+            partitions.push((t.name.0.to_string(), *p));
+        }
+    }
+    let outcome = if unknown {
+        None
+    } else {
+        Some(
+            ctx.broker
+                .txn
+                .add_partitions(id, pid, epoch, &partitions, verify_only)
+                .await,
+        )
+    };
+    let fenced = ctx.api_version >= 2;
+    topics
+        .iter()
+        .map(|t| {
+            let results = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let c = match &outcome {
+                        None if !exists(t.name.0.as_str(), *p) => {
+                            ResponseError::UnknownTopicOrPartition.code()
+                        }
+                        None => ResponseError::OperationNotAttempted.code(),
+                        Some(Ok(())) => 0,
+                        Some(Err(e)) => code(e, fenced),
+                    };
+                    AddPartitionsToTxnPartitionResult::default()
+                        .with_partition_index(*p)
+                        .with_partition_error_code(c)
+                })
+                .collect();
+            AddPartitionsToTxnTopicResult::default()
+                .with_name(t.name.clone())
+                .with_results_by_partition(results)
+        })
+        .collect()
+}
+
+async fn handle(ctx: RequestContext, req: AddPartitionsToTxnRequest) -> AddPartitionsToTxnResponse {
+    if ctx.api_version <= 3 {
+        let results = one(
+            &ctx,
+            req.v3_and_below_transactional_id.0.as_str(),
+            req.v3_and_below_producer_id.0,
+            req.v3_and_below_producer_epoch,
+            false,
+            &req.v3_and_below_topics,
+        )
+        .await;
+        return AddPartitionsToTxnResponse::default().with_results_by_topic_v3_and_below(results);
+    }
+    let mut out = Vec::with_capacity(req.transactions.len());
+    for t in &req.transactions {
+        let results = one(
+            &ctx,
+            t.transactional_id.0.as_str(),
+            t.producer_id.0,
+            t.producer_epoch,
+            t.verify_only,
+            &t.topics,
+        )
+        .await;
+        out.push(
+            AddPartitionsToTxnResult::default()
+                .with_transactional_id(t.transactional_id.clone())
+                .with_topic_results(results),
+        );
+    }
+    AddPartitionsToTxnResponse::default().with_results_by_transaction(out)
+}

@@ -1,0 +1,288 @@
+//! `TransactionIndex`: the aborted transactions of a partition, so a `read_committed` fetch can
+//! tell the consumer which producers' batches to drop (Kafka's class of the same name).
+//!
+//! On disk, one `<segment base, 20 digits>.txnindex` file per segment that holds an ABORT marker,
+//! in Kafka's format: a sequence of 34-byte entries, all integers big-endian:
+//!
+//! ```text
+//! version: i16 (= 0)
+//! producer_id: i64
+//! first_offset: i64         first offset of the aborted transaction's data in this partition
+//! last_offset: i64          offset of the ABORT marker
+//! last_stable_offset: i64   the partition's LSO once this transaction was closed
+//! ```
+//!
+//! An entry is appended when its marker is appended (same appender lock) and its file joins the
+//! marker's group-commit round. The index is derived data: at start-up every file is read
+//! (a torn trailing entry is ignored), entries at or past the log end are dropped, and the
+//! producer-state rebuild re-adds entries for markers in the replayed tail
+//! ([`TransactionIndex::append`] ignores an entry it already has). All entries are also kept in
+//! memory (aborts are rare), sorted by marker offset.
+//!
+//! Thread-safety: none inside; `PartitionLog` keeps it behind a mutex, changed under its
+//! appender lock.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::error::{LogError, Result};
+
+const ENTRY_LEN: usize = 34;
+const VERSION: i16 = 0;
+const SUFFIX: &str = "txnindex";
+
+/// One aborted transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AbortedTxn {
+    /// Producer id.
+    pub producer_id: i64,
+    /// First offset of its data in this partition.
+    pub first_offset: i64,
+    /// Offset of its ABORT marker.
+    pub last_offset: i64,
+    /// The partition's last stable offset after it was closed.
+    pub last_stable_offset: i64,
+}
+
+impl AbortedTxn {
+    fn encode(&self) -> [u8; ENTRY_LEN] {
+        let mut b = [0u8; ENTRY_LEN];
+        b[0..2].copy_from_slice(&VERSION.to_be_bytes());
+        b[2..10].copy_from_slice(&self.producer_id.to_be_bytes());
+        b[10..18].copy_from_slice(&self.first_offset.to_be_bytes());
+        b[18..26].copy_from_slice(&self.last_offset.to_be_bytes());
+        b[26..34].copy_from_slice(&self.last_stable_offset.to_be_bytes());
+        b
+    }
+
+    fn decode(b: &[u8]) -> Option<AbortedTxn> {
+        let i64_at = |at: usize| -> Option<i64> {
+            Some(i64::from_be_bytes(b.get(at..at + 8)?.try_into().ok()?))
+        };
+        let version = i16::from_be_bytes(b.get(0..2)?.try_into().ok()?);
+        if version != VERSION {
+            return None;
+        }
+        let e = AbortedTxn {
+            producer_id: i64_at(2)?,
+            first_offset: i64_at(10)?,
+            last_offset: i64_at(18)?,
+            last_stable_offset: i64_at(26)?,
+        };
+        (e.producer_id >= 0 && e.first_offset >= 0 && e.first_offset <= e.last_offset).then_some(e)
+    }
+}
+
+/// Path of the transaction index of the segment at `base`.
+pub(crate) fn txn_index_path(dir: &Path, base: i64) -> PathBuf {
+    dir.join(format!("{base:020}.{SUFFIX}"))
+}
+
+/// The aborted transactions of one partition. See the module docs.
+#[derive(Debug)]
+pub(crate) struct TransactionIndex {
+    dir: PathBuf,
+    /// (segment base, entry), sorted by `last_offset`.
+    entries: Vec<(i64, AbortedTxn)>,
+}
+
+impl TransactionIndex {
+    /// An empty index over `dir` (a new partition).
+    pub(crate) fn new(dir: &Path) -> TransactionIndex {
+        TransactionIndex {
+            dir: dir.to_path_buf(),
+            entries: Vec::new(),
+        }
+    }
+
+    /// Reads every `.txnindex` file of `dir`, keeping entries whose marker is below `log_end`.
+    pub(crate) fn load(dir: &Path, log_end: i64) -> Result<TransactionIndex> {
+        let mut idx = TransactionIndex::new(dir);
+        let mut rewrite = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(|e| LogError::io(dir, e))? {
+            let entry = entry.map_err(|e| LogError::io(dir, e))?;
+            let name = entry.file_name();
+            let Some((stem, ext)) = name.to_str().and_then(|n| n.split_once('.')) else {
+                continue;
+            };
+            let Ok(base) = stem.parse::<i64>() else {
+                continue;
+            };
+            if ext != SUFFIX {
+                continue;
+            }
+            let path = entry.path();
+            let bytes = std::fs::read(&path).map_err(|e| LogError::io(&path, e))?;
+            let mut dropped = bytes.len() % ENTRY_LEN != 0;
+            for chunk in bytes.chunks_exact(ENTRY_LEN) {
+                match AbortedTxn::decode(chunk) {
+                    Some(e) if e.last_offset < log_end => {
+                        idx.push(base, e);
+                    }
+                    _ => dropped = true,
+                }
+            }
+            if dropped {
+                rewrite.push(base);
+            }
+        }
+        idx.entries.sort_by_key(|(_, e)| e.last_offset);
+        for base in rewrite {
+            idx.rewrite(base)?;
+        }
+        Ok(idx)
+    }
+
+    fn push(&mut self, base: i64, e: AbortedTxn) -> bool {
+        let dup = self
+            .entries
+            .iter()
+            .any(|(_, x)| x.producer_id == e.producer_id && x.last_offset == e.last_offset);
+        if !dup {
+            self.entries.push((base, e));
+        }
+        !dup
+    }
+
+    /// Appends an entry to the file of the segment at `base`; returns the file to fdatasync, or
+    /// `None` when the entry was already indexed.
+    pub(crate) fn append(&mut self, base: i64, e: AbortedTxn) -> Result<Option<File>> {
+        if !self.push(base, e) {
+            return Ok(None);
+        }
+        self.entries.sort_by_key(|(_, x)| x.last_offset);
+        let path = txn_index_path(&self.dir, base);
+        let io = |err| LogError::io(&path, err);
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io)?;
+        f.write_all(&e.encode()).map_err(io)?;
+        Ok(Some(f))
+    }
+
+    /// Aborted transactions that may hold data in `[from, upper)`: marker at or after `from`,
+    /// first offset below `upper`.
+    pub(crate) fn collect(&self, from: i64, upper: i64) -> Vec<AbortedTxn> {
+        self.entries
+            .iter()
+            .filter(|(_, e)| e.last_offset >= from && e.first_offset < upper)
+            .map(|(_, e)| *e)
+            .collect()
+    }
+
+    /// Every entry, oldest marker first.
+    pub(crate) fn all(&self) -> Vec<AbortedTxn> {
+        self.entries.iter().map(|(_, e)| *e).collect()
+    }
+
+    /// Forgets the files of segments below `base` (retention deleted them).
+    pub(crate) fn delete_below(&mut self, base: i64) -> Result<()> {
+        let mut gone: Vec<i64> = self
+            .entries
+            .iter()
+            .filter(|(b, _)| *b < base)
+            .map(|(b, _)| *b)
+            .collect();
+        gone.dedup();
+        self.entries.retain(|(b, _)| *b >= base);
+        for b in gone {
+            remove(&txn_index_path(&self.dir, b))?;
+        }
+        Ok(())
+    }
+
+    /// Drops entries whose marker is at or past `offset` (the log was truncated there).
+    pub(crate) fn truncate_to(&mut self, offset: i64) -> Result<()> {
+        let mut touched: Vec<i64> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.last_offset >= offset)
+            .map(|(b, _)| *b)
+            .collect();
+        touched.dedup();
+        self.entries.retain(|(_, e)| e.last_offset < offset);
+        for b in touched {
+            self.rewrite(b)?;
+        }
+        Ok(())
+    }
+
+    /// Rewrites the file of segment `base` from memory (deleted when it has no entry left).
+    fn rewrite(&self, base: i64) -> Result<()> {
+        let path = txn_index_path(&self.dir, base);
+        let bytes: Vec<u8> = self
+            .entries
+            .iter()
+            .filter(|(b, _)| *b == base)
+            .flat_map(|(_, e)| e.encode())
+            .collect();
+        if bytes.is_empty() {
+            return remove(&path);
+        }
+        let io = |err| LogError::io(&path, err);
+        let mut f = File::create(&path).map_err(io)?;
+        f.write_all(&bytes).map_err(io)?;
+        f.sync_data().map_err(io)
+    }
+}
+
+fn remove(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(LogError::io(path, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(pid: i64, first: i64, last: i64) -> AbortedTxn {
+        AbortedTxn {
+            producer_id: pid,
+            first_offset: first,
+            last_offset: last,
+            last_stable_offset: last + 1,
+        }
+    }
+
+    #[test]
+    fn entries_survive_reload_and_truncation_drops_the_tail() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut idx = TransactionIndex::load(dir.path(), 100).expect("load");
+        assert!(idx.append(0, e(1, 0, 5)).expect("append").is_some());
+        assert!(idx.append(0, e(1, 0, 5)).expect("dup").is_none());
+        idx.append(10, e(2, 8, 12)).expect("append");
+        idx.append(10, e(3, 11, 20)).expect("append");
+        let bytes = std::fs::read(txn_index_path(dir.path(), 10)).expect("read");
+        assert_eq!(bytes.len(), 2 * ENTRY_LEN);
+        assert_eq!(&bytes[0..2], &[0, 0]);
+        let idx = TransactionIndex::load(dir.path(), 15).expect("reload");
+        assert_eq!(idx.all(), vec![e(1, 0, 5), e(2, 8, 12)]);
+        assert_eq!(idx.collect(6, 100), vec![e(2, 8, 12)]);
+        assert_eq!(idx.collect(0, 8), vec![e(1, 0, 5)]);
+        let mut idx = idx;
+        idx.truncate_to(10).expect("truncate");
+        assert!(!txn_index_path(dir.path(), 10).exists());
+        idx.delete_below(10).expect("delete");
+        assert!(idx.all().is_empty());
+        assert!(!txn_index_path(dir.path(), 0).exists());
+    }
+
+    #[test]
+    fn a_torn_trailing_entry_is_ignored() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut idx = TransactionIndex::load(dir.path(), 100).expect("load");
+        idx.append(0, e(1, 0, 5)).expect("append");
+        let path = txn_index_path(dir.path(), 0);
+        let mut bytes = std::fs::read(&path).expect("read");
+        bytes.extend_from_slice(&[0, 0, 1, 2]);
+        std::fs::write(&path, bytes).expect("write");
+        let idx = TransactionIndex::load(dir.path(), 100).expect("reload");
+        assert_eq!(idx.all(), vec![e(1, 0, 5)]);
+    }
+}
