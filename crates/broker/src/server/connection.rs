@@ -56,6 +56,7 @@ pub(super) async fn serve(
                 tracing::debug!(%peer, error = %e, "write failed; closing connection");
                 break;
             }
+            tracing::trace!(%peer, api = ?p.api_key, correlation = p.correlation_id, "response written");
         }
         let _ = wr.shutdown().await;
     });
