@@ -1,4 +1,6 @@
 //! Memory follows the log: a change whose `__consumer_offsets` write fails is never visible
+//!
+//! Test-only: declared under #[cfg(test)] by its parent module.
 //! (OffsetFetch, membership), using the [`InMemoryWriter`]'s fault injection.
 
 use crate::tests::{coordinator, join_new, join_req, rebalance};

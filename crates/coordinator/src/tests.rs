@@ -1,4 +1,6 @@
 //! State-machine tests: a coordinator over an [`InMemoryWriter`] on a paused tokio clock, so
+//!
+//! Test-only: declared under #[cfg(test)] by its parent module.
 //! every timer (initial delay, rebalance and session timeouts) fires deterministically.
 
 use std::sync::Arc;

@@ -1,4 +1,6 @@
 //! Unit and property tests of `ProducerStateManager` and its snapshot format.
+//!
+//! Test-only: declared under #[cfg(test)] by its parent module.
 
 use proptest::prelude::*;
 

@@ -1,4 +1,6 @@
 //! Test-only helpers: valid v2 batches built with the `kafka-protocol` codec.
+//!
+//! Test-only: declared under #[cfg(test)] by its parent module.
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::{

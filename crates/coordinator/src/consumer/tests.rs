@@ -1,4 +1,6 @@
 //! Consumer-group (KIP-848) tests against an in-memory `__consumer_offsets`: joins, incremental
+//!
+//! Test-only: declared under #[cfg(test)] by its parent module.
 //! reconciliation with its no-double-ownership invariant, leave, fencing, static members, regex
 //! subscriptions, replay after a restart, offset commits by member epoch, and the shared
 //! namespace with classic groups.

@@ -1,4 +1,6 @@
 //! Transaction coordinator tests over the in-memory writer and a recording marker writer.
+//!
+//! Test-only: declared under #[cfg(test)] by its parent module.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;

@@ -1,4 +1,6 @@
 //! Cleaner tests: a pass keeps exactly the latest record per key at its original offset, drops
+//!
+//! Test-only: declared under #[cfg(test)] by its parent module.
 //! tombstones only after a pass and `delete.retention.ms`, shrinks the log; an interrupted swap is
 //! completed on start-up; the background threads clean on their own.
 

@@ -1,4 +1,6 @@
 //! Producer state through a real `PartitionLog`: duplicates answered with the original offsets,
+//!
+//! Test-only: declared under #[cfg(test)] by its parent module.
 //! refused batches, snapshots at roll and at close, and the rebuild after a crash.
 
 use std::collections::BTreeMap;
