@@ -210,6 +210,48 @@ impl TransactionIndex {
         Ok(())
     }
 
+    /// The cleaner swapped the segments at `old` for one at `new_base`: their entries are replaced
+    /// by `kept` (filed under `new_base`). The new file is written first (temporary + rename), so a
+    /// crash leaves at most extra entries in the old files, which load de-duplicates.
+    pub(crate) fn replace_segments(
+        &mut self,
+        old: &[i64],
+        new_base: i64,
+        kept: Vec<AbortedTxn>,
+    ) -> Result<()> {
+        let before = self.entries.len();
+        self.entries
+            .retain(|(b, _)| !old.contains(b) && *b != new_base);
+        if kept.is_empty() && before == self.entries.len() {
+            return Ok(());
+        }
+        for e in kept {
+            self.push(new_base, e);
+        }
+        self.entries.sort_by_key(|(_, e)| e.last_offset);
+        let path = txn_index_path(&self.dir, new_base);
+        let bytes: Vec<u8> = self
+            .entries
+            .iter()
+            .filter(|(b, _)| *b == new_base)
+            .flat_map(|(_, e)| e.encode())
+            .collect();
+        if bytes.is_empty() {
+            remove(&path)?;
+        } else {
+            let tmp = path.with_extension("txnindex.cleaned");
+            let io = |err| LogError::io(&tmp, err);
+            let mut f = File::create(&tmp).map_err(io)?;
+            f.write_all(&bytes).map_err(io)?;
+            f.sync_data().map_err(io)?;
+            std::fs::rename(&tmp, &path).map_err(|e| LogError::io(&path, e))?;
+        }
+        for b in old.iter().filter(|b| **b != new_base) {
+            remove(&txn_index_path(&self.dir, *b))?;
+        }
+        Ok(())
+    }
+
     /// Rewrites the file of segment `base` from memory (deleted when it has no entry left).
     fn rewrite(&self, base: i64) -> Result<()> {
         let path = txn_index_path(&self.dir, base);

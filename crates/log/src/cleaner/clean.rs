@@ -7,14 +7,27 @@
 //!    keyless records are dropped; tombstones already in the clean section and older than
 //!    `delete.retention.ms` are dropped. Offsets are kept (gaps are allowed); a batch that loses
 //!    records is re-encoded with its original compression, producer id/epoch and leader epoch (a
-//!    batch that loses none is copied byte for byte). Control batches are copied as they are:
-//!    transaction-aware cleaning (aborted data, markers) arrives with transactions.
+//!    batch that loses none is copied byte for byte).
+//!
+//!    Transactions (Kafka's `CleanedTransactionMetadata`, see `txn.rs`): only segments wholly below
+//!    the last stable offset are read. Batches of aborted transactions (from the transaction
+//!    index) are dropped and never enter the offset map; records of committed transactions are
+//!    deduplicated like any other. A COMMIT/ABORT marker is kept while any batch of its
+//!    transaction was seen in the pass; once none remains, it goes when it is in the clean
+//!    section and its batch is older than `delete.retention.ms` (like tombstones, the deadline
+//!    is reported so the log gets another pass). The cleaned segment's `.txnindex` keeps only
+//!    aborted transactions whose data is still there.
 //! 3. Each group is written as a `.cleaned` segment, committed as `.swap` and swapped in by
 //!    [`PartitionLog::swap_cleaned`](crate::PartitionLog).
 //!
 //! Known difference from Kafka: a batch's base offset and last offset delta follow its first and
 //! last retained record (Kafka keeps the original batch bounds to preserve producer sequence state
-//! of idempotent producers); a batch left empty is dropped rather than kept as an empty batch.
+//! of idempotent producers); a batch left empty is dropped rather than kept as an empty batch,
+//! including the last batch of a producer (Kafka keeps that one as an empty batch to preserve
+//! producer state). Producer state is rebuilt from the snapshots taken at segment roll, which
+//! cover every cleaned (closed) segment, so removed batches only matter when a snapshot is lost
+//! and the rebuild replays cleaned segments: a producer may then be forgotten or carry an older
+//! sequence (its next produce gets OUT_OF_ORDER_SEQUENCE / UNKNOWN_PRODUCER_ID handling).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -26,10 +39,12 @@ use kafka_protocol::records::{
 
 use super::offset_map::OffsetMap;
 use super::throttle::Throttler;
+use super::txn::TxnTracker;
 use crate::batch::{BatchMut, BatchView};
 use crate::error::{LogError, Result};
 use crate::partition_log::PartitionLog;
 use crate::segment::{CleanedSegmentWriter, LogSegment};
+use crate::txn_index::AbortedTxn;
 
 /// What a pass did.
 #[derive(Debug, Default, Clone, Copy)]
@@ -40,7 +55,8 @@ pub(crate) struct CleanResult {
     pub(crate) bytes_read: u64,
     /// Bytes written to cleaned segments.
     pub(crate) bytes_written: u64,
-    /// Earliest time a retained tombstone may be dropped (`i64::MAX`: none retained).
+    /// Earliest time a retained tombstone or transaction marker may be dropped (`i64::MAX`:
+    /// none retained).
     pub(crate) tombstone_deadline: i64,
     /// False when the pass was abandoned (stop requested, or the log changed under it).
     pub(crate) completed: bool,
@@ -79,17 +95,25 @@ pub(crate) fn clean(p: &CleanParams<'_>) -> Result<CleanResult> {
         tombstone_deadline: i64::MAX,
         ..Default::default()
     };
-    let Some(last) = p.segments.last() else {
+    // Nothing at or above the last stable offset is touched: open transactions are undecided.
+    let lso = p.log.last_stable_offset();
+    let below_lso = p
+        .segments
+        .iter()
+        .take_while(|s| s.next_offset() <= lso)
+        .count();
+    let all_segments = &p.segments[..below_lso];
+    let Some(last) = all_segments.last() else {
         return Ok(result);
     };
     let end_of_view = last.next_offset().max(last.base_offset());
     // 1. The offset map over the dirty section.
     let mut map = OffsetMap::new(p.map_limit);
-    let mut map_end = p.segments.first().map_or(0, |s| s.base_offset());
+    let mut map_end = all_segments.first().map_or(0, |s| s.base_offset());
     let mut cleaned_upto = 0usize; // segments [0, cleaned_upto) are in the pass
-    for (i, seg) in p.segments.iter().enumerate() {
-        let seg_end = p
-            .segments
+    let mut map_txns: Option<TxnTracker> = None;
+    for (i, seg) in all_segments.iter().enumerate() {
+        let seg_end = all_segments
             .get(i + 1)
             .map_or(end_of_view, |n| n.base_offset());
         cleaned_upto = i + 1;
@@ -102,6 +126,10 @@ pub(crate) fn clean(p: &CleanParams<'_>) -> Result<CleanResult> {
             map_end = seg.base_offset();
             break;
         }
+        // Records of aborted transactions never enter the map.
+        let txns = map_txns.get_or_insert_with(|| {
+            TxnTracker::new(p.log.aborted_transactions(seg.base_offset(), end_of_view))
+        });
         seg.for_each_batch(|_, bytes| {
             if p.stopping.load(Ordering::Acquire) {
                 return Ok(false);
@@ -109,6 +137,10 @@ pub(crate) fn clean(p: &CleanParams<'_>) -> Result<CleanResult> {
             p.throttler.maybe_throttle(bytes.len() as u64);
             let view = BatchView::parse(bytes)?;
             if view.is_control() {
+                txns.on_control(&view);
+                return Ok(true);
+            }
+            if txns.on_data(&view) {
                 return Ok(true);
             }
             for r in decode(p.log, seg, bytes)? {
@@ -122,14 +154,21 @@ pub(crate) fn clean(p: &CleanParams<'_>) -> Result<CleanResult> {
     if p.stopping.load(Ordering::Acquire) {
         return Ok(result);
     }
-    let segments = &p.segments[..cleaned_upto];
+    let segments = &all_segments[..cleaned_upto];
     // 2. Rewrite in groups.
     let config = p.log.config();
     let retention = config.delete_retention_ms();
+    let mut txns = TxnTracker::new(
+        segments
+            .first()
+            .map(|s| p.log.aborted_transactions(s.base_offset(), map_end))
+            .unwrap_or_default(),
+    );
     for group in group_segments(segments, config.segment_bytes) {
         let base = group[0].base_offset();
         let mut writer = CleanedSegmentWriter::create(p.log.dir(), base, &config)?;
         let mut changed = false;
+        let mut kept_aborted: Vec<AbortedTxn> = Vec::new();
         let outcome = (|| -> Result<bool> {
             for seg in group {
                 seg.for_each_batch(|loc, bytes| {
@@ -138,8 +177,16 @@ pub(crate) fn clean(p: &CleanParams<'_>) -> Result<CleanResult> {
                     }
                     p.throttler.maybe_throttle(bytes.len() as u64);
                     result.bytes_read += bytes.len() as u64;
-                    let (filtered, deadline) =
-                        filter_batch(p, seg, loc.max_timestamp, bytes, &map, retention)?;
+                    let (filtered, deadline) = filter_batch(
+                        p,
+                        seg,
+                        loc.max_timestamp,
+                        bytes,
+                        &map,
+                        retention,
+                        &mut txns,
+                        &mut kept_aborted,
+                    )?;
                     if let Some(d) = deadline {
                         result.tombstone_deadline = result.tombstone_deadline.min(d);
                     }
@@ -186,6 +233,10 @@ pub(crate) fn clean(p: &CleanParams<'_>) -> Result<CleanResult> {
             tracing::info!(partition = %p.log.topic_partition(), "log changed while cleaning; pass abandoned");
             return Ok(result);
         }
+        // The transaction index follows the swap (derived data; a crash in between leaves extra
+        // entries, which only name producers whose markers are still there or gone with their data).
+        let old: Vec<i64> = group.iter().map(|s| s.base_offset()).collect();
+        p.log.replace_cleaned_txn_index(&old, base, kept_aborted)?;
     }
     result.next_dirty = map_end;
     result.completed = true;
@@ -225,6 +276,7 @@ enum Filtered {
     },
 }
 
+#[allow(clippy::too_many_arguments)]
 fn filter_batch(
     p: &CleanParams<'_>,
     seg: &LogSegment,
@@ -232,12 +284,27 @@ fn filter_batch(
     bytes: &[u8],
     map: &OffsetMap,
     retention: i64,
+    txns: &mut TxnTracker,
+    kept_aborted: &mut Vec<AbortedTxn>,
 ) -> Result<(Filtered, Option<i64>)> {
     let view = BatchView::parse(bytes)?;
-    if view.is_control() {
-        return Ok((Filtered::Keep, None));
-    }
     let delete_horizon = p.now.saturating_sub(retention);
+    let marker_deadline = || max_timestamp.saturating_add(retention).max(p.now);
+    if view.is_control() {
+        // A marker stays while its transaction has data in the log; then, once it has been
+        // through a pass (clean section) and is older than delete.retention.ms, it goes.
+        let fate = txns.on_control(&view);
+        if fate.discardable && view.last_offset() < p.first_dirty && max_timestamp < delete_horizon
+        {
+            return Ok((Filtered::Drop, None));
+        }
+        kept_aborted.extend(fate.keep_entry);
+        let deadline = (fate.discardable || fate.data_gone_now).then(marker_deadline);
+        return Ok((Filtered::Keep, deadline));
+    }
+    if txns.on_data(&view) {
+        return Ok((Filtered::Drop, None)); // an aborted transaction's data
+    }
     let records = decode(p.log, seg, bytes)?;
     let total = records.len();
     let mut kept: Vec<Record> = records
@@ -252,6 +319,9 @@ fn filter_batch(
             !(r.value.is_none() && r.offset < p.first_dirty && max_timestamp < delete_horizon)
         })
         .collect();
+    if view.is_transactional() && !kept.is_empty() {
+        txns.kept_data(view.producer_id());
+    }
     // A kept tombstone is in the clean section after this pass; it may go once its batch is
     // older than delete.retention.ms.
     let deadline = kept

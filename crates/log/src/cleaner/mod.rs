@@ -6,7 +6,8 @@
 //! `max.compaction.lag.ms` or a tombstone due for removal — and clean it ([`clean`]). With nothing
 //! to do a thread sleeps `log.cleaner.backoff.ms`. Tombstone deadlines are kept in memory, so
 //! every compacted log gets one pass after start-up (Kafka keeps them in batch headers, KIP-534). Only closed segments below the high watermark
-//! and older than `min.compaction.lag.ms` are ever read; the active segment never is.
+//! and older than `min.compaction.lag.ms` are ever read; the active segment never is, nor
+//! anything at or above the last stable offset (transactions: see `txn.rs`).
 //!
 //! The first dirty offset of each log is kept in `cleaner-offset-checkpoint` in its log
 //! directory (Kafka's file and format); a lost checkpoint only makes the next pass re-read more.
@@ -23,6 +24,7 @@ mod recovery;
 #[cfg(test)]
 mod tests;
 mod throttle;
+mod txn;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -88,7 +90,7 @@ struct State {
     in_progress: HashSet<TopicPartition>,
     /// First dirty offset per log.
     first_dirty: HashMap<TopicPartition, i64>,
-    /// When a retained tombstone may next be dropped.
+    /// When a retained tombstone or transaction marker may next be dropped.
     tombstone_deadline: HashMap<TopicPartition, i64>,
     /// Logs with a completed pass since start. Tombstone deadlines live in memory only, so each
     /// compacted log gets one pass after start to drop expired tombstones and learn the next.
@@ -219,7 +221,15 @@ impl Shared {
                 continue;
             }
             let view = match log.cleanable_view(now) {
-                Ok(v) => v,
+                Ok(mut v) => {
+                    // Never at or above the last stable offset (open transactions).
+                    let lso = log.last_stable_offset();
+                    if let Some(i) = v.segments.iter().position(|s| s.next_offset() > lso) {
+                        v.end = v.segments[i].base_offset();
+                        v.segments.truncate(i);
+                    }
+                    v
+                }
                 Err(e) => {
                     tracing::warn!(partition = %tp, error = %e, "cannot inspect log for cleaning");
                     continue;

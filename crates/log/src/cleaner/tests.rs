@@ -328,3 +328,269 @@ fn background_threads_clean_dirty_logs() {
     assert!(dir.path().join("cleaner-offset-checkpoint").exists());
     mgr.shutdown().expect("shutdown");
 }
+
+/// One batch of a transactional producer: records `(key, value)` from sequence `seq`.
+fn txn_batch(pid: i64, seq: i32, recs: &[(&str, &str)]) -> Bytes {
+    let now = now_ms();
+    let records: Vec<kafka_protocol::records::Record> = recs
+        .iter()
+        .enumerate()
+        .map(|(i, (k, v))| kafka_protocol::records::Record {
+            transactional: true,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: pid,
+            producer_epoch: 0,
+            timestamp_type: kafka_protocol::records::TimestampType::Creation,
+            offset: i as i64,
+            sequence: seq + i as i32,
+            timestamp: now,
+            key: Some(Bytes::copy_from_slice(k.as_bytes())),
+            value: Some(Bytes::copy_from_slice(v.as_bytes())),
+            headers: Default::default(),
+        })
+        .collect();
+    encode_records(&records)
+}
+
+/// A transaction marker in Kafka's format (control key version 0, type 0 abort / 1 commit).
+fn marker(pid: i64, commit: bool) -> Bytes {
+    let record = kafka_protocol::records::Record {
+        transactional: true,
+        control: true,
+        delete_horizon: false,
+        partition_leader_epoch: 0,
+        producer_id: pid,
+        producer_epoch: 0,
+        timestamp_type: kafka_protocol::records::TimestampType::Creation,
+        offset: 0,
+        sequence: -1,
+        timestamp: now_ms(),
+        key: Some(Bytes::from(vec![0, 0, 0, u8::from(commit)])),
+        value: Some(Bytes::from(vec![0, 0, 0, 0, 0, 7])),
+        headers: Default::default(),
+    };
+    encode_records(&[record])
+}
+
+fn encode_records(records: &[kafka_protocol::records::Record]) -> Bytes {
+    let mut buf = bytes::BytesMut::new();
+    kafka_protocol::records::RecordBatchEncoder::encode(
+        &mut buf,
+        records,
+        &kafka_protocol::records::RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .expect("encode");
+    buf.freeze()
+}
+
+fn append_bytes(log: &Arc<PartitionLog>, bytes: Bytes, control: bool) -> i64 {
+    let now = now_ms();
+    let v = if control {
+        validate_control_batches(bytes, &log.config(), now)
+    } else {
+        validate_batches(bytes, &log.config(), now)
+    }
+    .expect("valid");
+    let info = log.append(&v, 0).expect("append");
+    rt().block_on(log.wait_durable(info.last_offset + 1))
+        .expect("durable");
+    info.first_offset
+}
+
+/// Every record below the high watermark: (offset, producer id, control, key, value).
+type FullRecord = (i64, i64, bool, Vec<u8>, Option<String>);
+
+fn read_full(log: &PartitionLog) -> Vec<FullRecord> {
+    let mut out: Vec<FullRecord> = Vec::new();
+    let mut from = log.log_start_offset();
+    loop {
+        let info = log
+            .read(from, 1 << 20, ReadBound::HighWatermark, true)
+            .expect("read");
+        let Some(slice) = info.records else { break };
+        let mut bytes = Bytes::from(slice.read_to_vec().expect("bytes"));
+        let before = from;
+        while bytes.len() >= BATCH_HEADER_LEN {
+            let Ok(Some(size)) = batch_size(&bytes) else {
+                break;
+            };
+            if bytes.len() < size {
+                break;
+            }
+            let mut one = bytes.split_to(size);
+            let set = RecordBatchDecoder::decode(&mut one).expect("decode");
+            for r in set.records {
+                if r.offset >= from {
+                    out.push((
+                        r.offset,
+                        r.producer_id,
+                        r.control,
+                        r.key.map(|k| k.to_vec()).unwrap_or_default(),
+                        r.value.map(|v| String::from_utf8_lossy(&v).into_owned()),
+                    ));
+                }
+            }
+            from = out.last().map_or(from, |r| r.0 + 1).max(from);
+        }
+        if from == before {
+            break;
+        }
+    }
+    out
+}
+
+fn pass_at(log: &Arc<PartitionLog>, first_dirty: i64, now: i64) -> super::clean::CleanResult {
+    let view = log.cleanable_view(now_ms()).expect("view");
+    let stop = AtomicBool::new(false);
+    clean(&CleanParams {
+        log,
+        segments: &view.segments,
+        first_dirty,
+        now,
+        map_limit: 1 << 20,
+        throttler: &Throttler::new(f64::INFINITY),
+        stopping: &stop,
+    })
+    .expect("clean")
+}
+
+/// Data records as (key, value) and markers as (producer id, commit?).
+type Split = (Vec<(String, String)>, Vec<(i64, bool)>);
+
+fn split(recs: &[FullRecord]) -> Split {
+    let mut data = Vec::new();
+    let mut markers = Vec::new();
+    for (_, pid, control, key, value) in recs {
+        if *control {
+            markers.push((*pid, key.get(3) == Some(&1)));
+        } else {
+            data.push((
+                String::from_utf8_lossy(key).into_owned(),
+                value.clone().unwrap_or_default(),
+            ));
+        }
+    }
+    (data, markers)
+}
+
+#[test]
+fn aborted_data_goes_committed_data_is_deduplicated_markers_outlive_their_data() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let cfg = compact_config(&[("delete.retention.ms", "60000")]);
+    let tp = TopicPartition::new("t", 0);
+    let mgr = open(dir.path(), cfg.clone(), no_cleaner());
+    let log = mgr.get_or_create(&tp, cfg.clone()).expect("log");
+    let plain = |recs: &[(&str, &str)]| {
+        let recs: Vec<(String, Option<String>)> = recs
+            .iter()
+            .map(|(k, v)| (k.to_string(), Some(v.to_string())))
+            .collect();
+        append(&log, &recs, Compression::None)
+    };
+    plain(&[("k1", "p1"), ("k2", "p2"), ("k3", "p3")]); // 0..=2
+    append_bytes(&log, txn_batch(10, 0, &[("k1", "c1"), ("k2", "c2")]), false); // 3, 4: committed
+    append_bytes(&log, txn_batch(11, 0, &[("k1", "a1"), ("k3", "a3")]), false); // 5, 6: aborted
+    append_bytes(&log, txn_batch(11, 2, &[("k4", "a4")]), false); // 7: aborted
+    append_bytes(&log, marker(10, true), true); // 8
+    append_bytes(&log, marker(11, false), true); // 9
+    log.roll().expect("roll");
+    append_bytes(&log, txn_batch(12, 0, &[("k5", "c5")]), false); // 10: committed, superseded
+    append_bytes(&log, marker(12, true), true); // 11
+    plain(&[("k5", "p5")]); // 12
+    log.roll().expect("roll");
+    // An open transaction: the LSO stays at 13, and a later k2 above it must not clean c2 away.
+    let open_at = append_bytes(&log, txn_batch(13, 0, &[("k2", "d2")]), false);
+    assert_eq!(open_at, 13);
+    plain(&[("k2", "late")]); // 14
+    log.roll().expect("roll");
+    plain(&[("k6", "active")]); // 15, the active segment
+    assert_eq!(log.last_stable_offset(), 13);
+    assert_eq!(
+        log.all_aborted_transactions()
+            .iter()
+            .map(|e| (e.producer_id, e.first_offset, e.last_offset))
+            .collect::<Vec<_>>(),
+        vec![(11, 5, 9)]
+    );
+    let unstable_before: Vec<FullRecord> =
+        read_full(&log).into_iter().filter(|r| r.0 >= 13).collect();
+
+    // Pass 1: aborted data gone, committed data deduplicated, every marker kept (each had data).
+    let r1 = pass_at(&log, 0, now_ms());
+    assert!(r1.completed);
+    assert_eq!(r1.next_dirty, 13, "cleaning stops at the LSO");
+    let after1 = read_full(&log);
+    let stable: Vec<FullRecord> = after1.iter().filter(|r| r.0 < 13).cloned().collect();
+    let (data, markers) = split(&stable);
+    assert_eq!(
+        data,
+        vec![
+            ("k3".to_string(), "p3".to_string()), // the aborted a3 does not shadow it
+            ("k1".to_string(), "c1".to_string()),
+            ("k2".to_string(), "c2".to_string()), // d2/late are above the LSO
+            ("k5".to_string(), "p5".to_string()),
+        ]
+    );
+    assert_eq!(markers, vec![(10, true), (11, false), (12, true)]);
+    let offsets: Vec<i64> = stable.iter().map(|r| r.0).collect();
+    assert_eq!(offsets, vec![2, 3, 4, 8, 9, 11, 12], "offsets kept");
+    let unstable_after: Vec<FullRecord> = after1.iter().filter(|r| r.0 >= 13).cloned().collect();
+    assert_eq!(
+        unstable_after, unstable_before,
+        "nothing at or above the LSO touched"
+    );
+    assert_eq!(
+        log.all_aborted_transactions().len(),
+        1,
+        "its data was there this pass"
+    );
+    assert!(
+        r1.tombstone_deadline < i64::MAX,
+        "a marker awaits its horizon"
+    );
+
+    // Pass 2, within delete.retention.ms: the markers of empty transactions stay.
+    let r2 = pass_at(&log, r1.next_dirty, now_ms());
+    assert!(r2.completed);
+    assert_eq!(split(&read_full(&log)).1, markers, "markers kept");
+
+    // Pass 3, past delete.retention.ms: the markers of transactions without data go; the commit
+    // marker of the transaction whose data remains stays, and the aborted entry goes with its data.
+    let later = now_ms() + 120_000;
+    let r3 = pass_at(&log, r2.next_dirty, later);
+    assert!(r3.completed);
+    let after3 = read_full(&log);
+    let (data3, markers3) = split(
+        &after3
+            .iter()
+            .filter(|r| r.0 < 13)
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(data3, data);
+    assert_eq!(markers3, vec![(10, true)]);
+    assert!(log.all_aborted_transactions().is_empty());
+    assert_eq!(
+        after3
+            .iter()
+            .filter(|r| r.0 >= 13)
+            .cloned()
+            .collect::<Vec<_>>(),
+        unstable_before
+    );
+
+    // A restart sees the same log and index (the .txnindex files follow the cleaned segments).
+    mgr.shutdown().expect("shutdown");
+    drop(log);
+    drop(mgr);
+    let mgr = open(dir.path(), cfg, no_cleaner());
+    let log = mgr.get(&tp).expect("log");
+    assert_eq!(read_full(&log), after3);
+    assert!(log.all_aborted_transactions().is_empty());
+    assert_eq!(log.last_stable_offset(), 13);
+}

@@ -109,6 +109,17 @@ impl PartitionLog {
         Ok(())
     }
 
+    /// The cleaner swapped the segments at `old` for one at `new_base`; `kept` are the aborted
+    /// transactions whose data remains there (see `cleaner/txn.rs`).
+    pub(crate) fn replace_cleaned_txn_index(
+        &self,
+        old: &[i64],
+        new_base: i64,
+        kept: Vec<AbortedTxn>,
+    ) -> Result<()> {
+        self.txn_index.lock().replace_segments(old, new_base, kept)
+    }
+
     /// Retention removed the segments below `base`: drop their index files.
     pub(super) fn delete_txn_index_below(&self, base: i64) -> Result<()> {
         self.txn_index.lock().delete_below(base)
