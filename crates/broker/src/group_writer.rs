@@ -4,7 +4,10 @@
 //! partitions, `cleanup.policy=compact`) and replays its partitions into the coordinator.
 //!
 //! Records are written as one uncompressed v2 batch per append, through the same validation and
-//! group commit as a Produce; an append completes only once fdatasync'd.
+//! group commit as a Produce; an append completes only once fdatasync'd. TxnOffsetCommit's
+//! pending offsets are a transactional batch of the producer (its id and epoch, the next
+//! sequence of that producer in the partition), resolved by the COMMIT/ABORT marker the
+//! transaction coordinator writes there; replay reports both (`LogEntry`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,7 +19,8 @@ use kafka_protocol::records::{
     RecordEncodeOptions, TimestampType,
 };
 use strom_coordinator::{
-    AppendFuture, GroupCoordinatorConfig, PartitionWriter, Record, WriteError, OFFSETS_TOPIC,
+    AppendFuture, GroupCoordinatorConfig, LogEntry, PartitionWriter, Record, WriteError,
+    OFFSETS_TOPIC,
 };
 use strom_log::{
     now_ms, validate_batches, Batches, LogError, LogManager, PartitionLog, ReadBound,
@@ -57,24 +61,32 @@ fn storage(e: LogError) -> WriteError {
     }
 }
 
-fn encode(records: Vec<Record>) -> Result<Bytes, WriteError> {
+/// The producer of a transactional batch: id, epoch, first sequence.
+type TxnProducer = (i64, i16, i32);
+
+fn encode(records: Vec<Record>, txn: Option<TxnProducer>) -> Result<Bytes, WriteError> {
     let now = now_ms();
     let out: Vec<KafkaRecord> = records
         .into_iter()
         .enumerate()
         .map(|(i, r)| {
             let i = i32::try_from(i).unwrap_or(i32::MAX);
+            let (producer_id, producer_epoch, sequence) = match txn {
+                Some((pid, epoch, base)) => (pid, epoch, base.wrapping_add(i)),
+                // The codec starts a new batch whenever offset - sequence changes; keep it
+                // constant.
+                None => (-1, -1, i - 1),
+            };
             KafkaRecord {
-                transactional: false,
+                transactional: txn.is_some(),
                 control: false,
                 delete_horizon: false,
                 partition_leader_epoch: 0,
-                producer_id: -1,
-                producer_epoch: -1,
+                producer_id,
+                producer_epoch,
                 timestamp_type: TimestampType::Creation,
                 offset: i64::from(i),
-                // The codec starts a new batch whenever offset - sequence changes; keep it constant.
-                sequence: i - 1,
+                sequence,
                 timestamp: now,
                 key: r.key,
                 value: r.value,
@@ -95,25 +107,39 @@ fn encode(records: Vec<Record>) -> Result<Bytes, WriteError> {
     Ok(buf.freeze())
 }
 
-impl PartitionWriter for OffsetsTopicWriter {
-    fn append(&self, partition: i32, records: Vec<Record>) -> AppendFuture<'_> {
-        Box::pin(async move {
-            let log = self.log(partition)?;
-            let batch = encode(records)?;
-            let validated = validate_batches(batch, &log.config(), now_ms())
-                .map_err(|e| WriteError::Storage(Arc::new(e)))?;
-            // Single node: the leader epoch of every partition is 0.
-            let info = log.append(&validated, 0).map_err(storage)?;
-            if info.needs_flush {
-                log.wait_durable(info.last_offset + 1)
-                    .await
-                    .map_err(storage)?;
-            }
-            Ok(info.last_offset)
-        })
+impl OffsetsTopicWriter {
+    async fn append_batch(
+        &self,
+        partition: i32,
+        records: Vec<Record>,
+        txn: Option<(i64, i16)>,
+    ) -> Result<i64, WriteError> {
+        let log = self.log(partition)?;
+        // A transactional batch continues the producer's sequence in this partition (its
+        // appends here are serial: one appender per partition, under the transaction's lock).
+        let txn = txn.map(|(pid, epoch)| {
+            let next = log
+                .producer_entry(pid)
+                .filter(|e| e.epoch == epoch)
+                .and_then(|e| e.last_seq())
+                .map_or(0, |s| strom_log::increment_sequence(s, 1));
+            (pid, epoch, next)
+        });
+        let batch = encode(records, txn)?;
+        let validated = validate_batches(batch, &log.config(), now_ms())
+            .map_err(|e| WriteError::Storage(Arc::new(e)))?;
+        // Single node: the leader epoch of every partition is 0.
+        let info = log.append(&validated, 0).map_err(storage)?;
+        if info.needs_flush {
+            log.wait_durable(info.last_offset + 1)
+                .await
+                .map_err(storage)?;
+        }
+        Ok(info.last_offset)
     }
 
-    fn read_all(&self, partition: i32) -> Result<Vec<Record>, WriteError> {
+    /// Every record and marker of a partition, oldest first.
+    fn read_entries(&self, partition: i32) -> Result<Vec<LogEntry>, WriteError> {
         let log = self.log(partition)?;
         let mut out = Vec::new();
         let mut from = log.log_start_offset();
@@ -135,12 +161,32 @@ impl PartitionWriter for OffsetsTopicWriter {
                         reason: "record batch does not decode",
                     })?;
                 for r in set.records {
-                    if r.offset >= from && !r.control {
-                        out.push(Record {
+                    if r.offset < from {
+                        continue;
+                    }
+                    if r.control {
+                        // Key: version (i16), type (i16: 0 ABORT, 1 COMMIT).
+                        let kind = r
+                            .key
+                            .as_ref()
+                            .filter(|k| k.len() >= 4)
+                            .map(|k| i16::from_be_bytes([k[2], k[3]]));
+                        if let Some(kind @ (0 | 1)) = kind {
+                            out.push(LogEntry::Marker {
+                                producer_id: r.producer_id,
+                                commit: kind == 1,
+                            });
+                        }
+                        continue;
+                    }
+                    out.push(LogEntry::Record {
+                        producer_id: (r.transactional && r.producer_id >= 0)
+                            .then_some(r.producer_id),
+                        record: Record {
                             key: r.key,
                             value: r.value,
-                        });
-                    }
+                        },
+                    });
                 }
                 from = b.last_offset() + 1;
                 progressed = true;
@@ -150,6 +196,37 @@ impl PartitionWriter for OffsetsTopicWriter {
             }
         }
         Ok(out)
+    }
+}
+
+impl PartitionWriter for OffsetsTopicWriter {
+    fn append(&self, partition: i32, records: Vec<Record>) -> AppendFuture<'_> {
+        Box::pin(self.append_batch(partition, records, None))
+    }
+
+    fn append_transactional(
+        &self,
+        partition: i32,
+        producer_id: i64,
+        producer_epoch: i16,
+        records: Vec<Record>,
+    ) -> AppendFuture<'_> {
+        Box::pin(self.append_batch(partition, records, Some((producer_id, producer_epoch))))
+    }
+
+    fn read_all(&self, partition: i32) -> Result<Vec<Record>, WriteError> {
+        Ok(self
+            .read_entries(partition)?
+            .into_iter()
+            .filter_map(|e| match e {
+                LogEntry::Record { record, .. } => Some(record),
+                LogEntry::Marker { .. } => None,
+            })
+            .collect())
+    }
+
+    fn read_log(&self, partition: i32) -> Result<Vec<LogEntry>, WriteError> {
+        self.read_entries(partition)
     }
 }
 

@@ -19,7 +19,7 @@ use crate::config::GroupCoordinatorConfig;
 use crate::error::{GroupError, WriteError};
 use crate::group::{ClassicGroup, GroupRef, GroupState, Member};
 use crate::record::{partition_for, CoordinatorRecord, GroupValue, Record};
-use crate::writer::{wait, Appender, PartitionWriter, PendingWrite};
+use crate::writer::{wait, Appender, LogEntry, PartitionWriter, PendingWrite};
 
 /// Wall-clock milliseconds since the epoch.
 pub(crate) fn now_ms() -> i64 {
@@ -41,6 +41,9 @@ pub(crate) struct Inner {
     groups: RwLock<HashMap<String, GroupRef>>,
     appenders: RwLock<HashMap<i32, Arc<Appender>>>,
     expiry: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Pending transactional offsets (durable in `__consumer_offsets` inside the producer's
+    /// transaction, not yet resolved by a marker).
+    pub(crate) pending_txn: Mutex<crate::txn::PendingTxnOffsets>,
 }
 
 impl GroupCoordinator {
@@ -53,6 +56,7 @@ impl GroupCoordinator {
             groups: RwLock::new(HashMap::new()),
             appenders: RwLock::new(HashMap::new()),
             expiry: Mutex::new(None),
+            pending_txn: Mutex::new(HashMap::new()),
         });
         let weak = Arc::downgrade(&inner);
         let every = inner.config.offsets_retention_check_interval;
@@ -81,14 +85,57 @@ impl GroupCoordinator {
 
     /// Replays every record of `partition` into groups and starts serving them.
     pub fn load_partition(&self, partition: i32) -> Result<(), WriteError> {
-        let records = self.inner.writer.read_all(partition)?;
+        let entries = self.inner.writer.read_log(partition)?;
         let now = now_ms();
         let mut loaded: HashMap<String, ClassicGroup> = HashMap::new();
-        for (i, r) in records.iter().enumerate() {
+        // Transactional offset commits per producer, until their COMMIT/ABORT marker.
+        let mut pending: crate::txn::PendingTxnOffsets = HashMap::new();
+        for (i, e) in entries.iter().enumerate() {
+            let (r, producer_id) = match e {
+                LogEntry::Record {
+                    record,
+                    producer_id,
+                } => (record, *producer_id),
+                LogEntry::Marker {
+                    producer_id,
+                    commit,
+                } => {
+                    let Some(groups) = pending.remove(producer_id) else {
+                        continue;
+                    };
+                    if *commit {
+                        for (group, offsets) in groups {
+                            for ((topic, p), value) in offsets {
+                                let rec = CoordinatorRecord::OffsetCommit {
+                                    group: group.clone(),
+                                    topic,
+                                    partition: p,
+                                    value: Some(value),
+                                };
+                                replay(&mut loaded, partition, rec, now);
+                            }
+                        }
+                    }
+                    continue;
+                }
+            };
             if crate::consumer::is_consumer_record(r) {
                 continue; // replayed by `ConsumerGroupCoordinator::load_partition`
             }
             match CoordinatorRecord::decode(r) {
+                Ok(CoordinatorRecord::OffsetCommit {
+                    group,
+                    topic,
+                    partition: p,
+                    value: Some(value),
+                }) if producer_id.is_some() => {
+                    pending
+                        .entry(producer_id.unwrap_or(-1))
+                        .or_default()
+                        .entry(group)
+                        .or_default()
+                        .insert((topic, p), value);
+                }
                 Ok(rec) => replay(&mut loaded, partition, rec, now),
                 Err(reason) => {
                     tracing::warn!(
@@ -98,6 +145,13 @@ impl GroupCoordinator {
                         "skipping undecodable __consumer_offsets record"
                     );
                 }
+            }
+        }
+        {
+            // Left open: resolved when the transaction coordinator completes the transaction.
+            let mut all = self.inner.pending_txn.lock();
+            for (pid, groups) in pending {
+                all.entry(pid).or_default().extend(groups);
             }
         }
         let appender = Arc::new(Appender::spawn(self.inner.writer.clone(), partition));
@@ -337,6 +391,24 @@ impl Inner {
     pub(crate) fn enqueue(&self, partition: i32, records: &[CoordinatorRecord]) -> PendingWrite {
         let encoded: Vec<Record> = records.iter().map(CoordinatorRecord::encode).collect();
         self.enqueue_records(partition, encoded)
+    }
+
+    /// Queues records as one transactional batch of producer (id, epoch).
+    pub(crate) fn enqueue_transactional(
+        &self,
+        partition: i32,
+        records: &[CoordinatorRecord],
+        producer: (i64, i16),
+    ) -> PendingWrite {
+        let encoded: Vec<Record> = records.iter().map(CoordinatorRecord::encode).collect();
+        match self.appenders.read().get(&partition) {
+            Some(a) => a.enqueue_transactional(encoded, producer),
+            None => {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                let _ = tx.send(Err(Arc::new(WriteError::NotAvailable(partition))));
+                rx
+            }
+        }
     }
 
     /// Queues already-encoded records (KIP-848 groups share the partition's appender).

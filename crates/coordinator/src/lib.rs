@@ -59,7 +59,7 @@ pub use error::{GroupError, WriteError};
 pub use group::GroupState;
 pub use offsets::{DeletedOffsets, FetchedOffsets};
 pub use record::{partition_for, OffsetAndMetadata, Record};
-pub use writer::{AppendFuture, InMemoryWriter, PartitionWriter};
+pub use writer::{AppendFuture, InMemoryWriter, LogEntry, PartitionWriter};
 
 /// The internal topic holding committed offsets and group metadata.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";

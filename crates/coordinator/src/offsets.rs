@@ -58,7 +58,7 @@ impl OffsetWrites {
 
     /// Completes change `seq` of `key`; true if it is durable and must be applied (no later
     /// change of `key` was applied before it).
-    fn finish(&mut self, key: &(String, i32), seq: u64, durable: bool) -> bool {
+    pub(crate) fn finish(&mut self, key: &(String, i32), seq: u64, durable: bool) -> bool {
         if let Some(n) = self.in_flight.get_mut(key) {
             *n = n.saturating_sub(1);
             if *n == 0 {

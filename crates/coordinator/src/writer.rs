@@ -31,12 +31,46 @@ pub trait PartitionWriter: Send + Sync + fmt::Debug + 'static {
 
     /// Every record of `partition`, oldest first (start-up replay).
     fn read_all(&self, partition: i32) -> Result<Vec<Record>, WriteError>;
+
+    /// Appends `records` as one *transactional* batch of producer `producer_id`/`producer_epoch`
+    /// (Kafka's pending transactional offset commits); completes once durable. The transaction
+    /// is resolved later by a COMMIT/ABORT control marker in the same partition.
+    fn append_transactional(
+        &self,
+        partition: i32,
+        producer_id: i64,
+        producer_epoch: i16,
+        records: Vec<Record>,
+    ) -> AppendFuture<'_>;
+
+    /// Every record and transaction marker of `partition`, oldest first (start-up replay that
+    /// resolves pending transactional records).
+    fn read_log(&self, partition: i32) -> Result<Vec<LogEntry>, WriteError>;
+}
+
+/// One entry of a `__consumer_offsets` partition as replayed at start-up.
+#[derive(Debug, Clone)]
+pub enum LogEntry {
+    /// A data record; `producer_id` is set when it belongs to a transactional batch.
+    Record {
+        /// The record.
+        record: Record,
+        /// The producer of its transactional batch, if any.
+        producer_id: Option<i64>,
+    },
+    /// A COMMIT (`commit`) or ABORT control marker of `producer_id`.
+    Marker {
+        /// The producer whose transaction ends.
+        producer_id: i64,
+        /// COMMIT or ABORT.
+        commit: bool,
+    },
 }
 
 /// A [`PartitionWriter`] in memory, for tests: records are "durable" at once.
 #[derive(Debug, Default)]
 pub struct InMemoryWriter {
-    partitions: Mutex<std::collections::BTreeMap<i32, Vec<Record>>>,
+    partitions: Mutex<std::collections::BTreeMap<i32, Vec<LogEntry>>>,
     /// When set, appends fail (fault injection).
     fail: std::sync::atomic::AtomicBool,
 }
@@ -52,31 +86,78 @@ impl InMemoryWriter {
         self.fail.store(fail, std::sync::atomic::Ordering::SeqCst);
     }
 
-    /// All records of a partition.
+    /// All data records of a partition (transactional or not).
     pub fn records(&self, partition: i32) -> Vec<Record> {
+        self.entries(partition)
+            .into_iter()
+            .filter_map(|e| match e {
+                LogEntry::Record { record, .. } => Some(record),
+                LogEntry::Marker { .. } => None,
+            })
+            .collect()
+    }
+
+    /// All records and markers of a partition.
+    pub fn entries(&self, partition: i32) -> Vec<LogEntry> {
         self.partitions
             .lock()
             .get(&partition)
             .cloned()
             .unwrap_or_default()
     }
+
+    /// Appends a COMMIT/ABORT marker (what the broker's marker writer does to the log).
+    pub fn write_marker(&self, partition: i32, producer_id: i64, commit: bool) {
+        self.partitions
+            .lock()
+            .entry(partition)
+            .or_default()
+            .push(LogEntry::Marker {
+                producer_id,
+                commit,
+            });
+    }
+
+    fn push(
+        &self,
+        partition: i32,
+        producer_id: Option<i64>,
+        records: Vec<Record>,
+    ) -> Result<i64, WriteError> {
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(WriteError::NotAvailable(partition));
+        }
+        let mut parts = self.partitions.lock();
+        let log = parts.entry(partition).or_default();
+        log.extend(records.into_iter().map(|record| LogEntry::Record {
+            record,
+            producer_id,
+        }));
+        Ok(log.len() as i64 - 1)
+    }
 }
 
 impl PartitionWriter for InMemoryWriter {
     fn append(&self, partition: i32, records: Vec<Record>) -> AppendFuture<'_> {
-        Box::pin(async move {
-            if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
-                return Err(WriteError::NotAvailable(partition));
-            }
-            let mut parts = self.partitions.lock();
-            let log = parts.entry(partition).or_default();
-            log.extend(records);
-            Ok(log.len() as i64 - 1)
-        })
+        Box::pin(async move { self.push(partition, None, records) })
     }
 
     fn read_all(&self, partition: i32) -> Result<Vec<Record>, WriteError> {
         Ok(self.records(partition))
+    }
+
+    fn append_transactional(
+        &self,
+        partition: i32,
+        producer_id: i64,
+        _producer_epoch: i16,
+        records: Vec<Record>,
+    ) -> AppendFuture<'_> {
+        Box::pin(async move { self.push(partition, Some(producer_id), records) })
+    }
+
+    fn read_log(&self, partition: i32) -> Result<Vec<LogEntry>, WriteError> {
+        Ok(self.entries(partition))
     }
 }
 
@@ -88,6 +169,8 @@ pub(crate) type PendingWrite = oneshot::Receiver<WriteResult>;
 
 struct Request {
     records: Vec<Record>,
+    /// A transactional batch of this producer (id, epoch): appended on its own.
+    txn: Option<(i64, i16)>,
     done: oneshot::Sender<WriteResult>,
 }
 
@@ -113,22 +196,36 @@ impl Appender {
                 while let Ok(more) = rx.try_recv() {
                     batch.push(more);
                 }
-                let mut records = Vec::new();
-                let mut waiters = Vec::with_capacity(batch.len());
-                for r in batch {
-                    records.extend(r.records);
-                    waiters.push(r.done);
-                }
-                let result = writer.append(partition, records).await;
-                let result: WriteResult = match result {
-                    Ok(_) => Ok(()),
-                    Err(e) => {
-                        tracing::error!(partition, error = %e, "__consumer_offsets append failed");
-                        Err(Arc::new(e))
+                // Runs of plain requests share one append; a transactional one is its own batch.
+                let mut batch = batch.into_iter().peekable();
+                while let Some(first) = batch.next() {
+                    let txn = first.txn;
+                    let mut records = first.records;
+                    let mut waiters = vec![first.done];
+                    if txn.is_none() {
+                        while let Some(r) = batch.next_if(|r| r.txn.is_none()) {
+                            records.extend(r.records);
+                            waiters.push(r.done);
+                        }
                     }
-                };
-                for w in waiters {
-                    let _ = w.send(result.clone());
+                    let result = match txn {
+                        None => writer.append(partition, records).await,
+                        Some((pid, epoch)) => {
+                            writer
+                                .append_transactional(partition, pid, epoch, records)
+                                .await
+                        }
+                    };
+                    let result: WriteResult = match result {
+                        Ok(_) => Ok(()),
+                        Err(e) => {
+                            tracing::error!(partition, error = %e, "__consumer_offsets append failed");
+                            Err(Arc::new(e))
+                        }
+                    };
+                    for w in waiters {
+                        let _ = w.send(result.clone());
+                    }
                 }
             }
         });
@@ -137,8 +234,21 @@ impl Appender {
 
     /// Queues `records` in order; the receiver completes once they are durable.
     pub(crate) fn enqueue(&self, records: Vec<Record>) -> PendingWrite {
+        self.enqueue_with(records, None)
+    }
+
+    /// Queues `records` as one transactional batch of producer (id, epoch).
+    pub(crate) fn enqueue_transactional(
+        &self,
+        records: Vec<Record>,
+        producer: (i64, i16),
+    ) -> PendingWrite {
+        self.enqueue_with(records, Some(producer))
+    }
+
+    fn enqueue_with(&self, records: Vec<Record>, txn: Option<(i64, i16)>) -> PendingWrite {
         let (done, rx) = oneshot::channel();
-        if let Err(mpsc::error::SendError(r)) = self.tx.send(Request { records, done }) {
+        if let Err(mpsc::error::SendError(r)) = self.tx.send(Request { records, txn, done }) {
             let _ = r.done.send(Err(Arc::new(WriteError::Closed)));
         }
         rx

@@ -8,20 +8,19 @@
 //! Every transition is a record made durable *before* memory changes and before the response:
 //! a request builds the next [`TxnMetadata`], persists it, then installs it. Ending a
 //! transaction writes PrepareCommit/PrepareAbort, then the COMMIT/ABORT markers into every
-//! partition of the transaction (through [`TxnMarkerWriter`], which the broker implements), then
-//! commits (or drops) the transaction's pending consumer offsets (TxnOffsetCommit, kept here per
-//! producer id and applied through the group coordinator on commit), then CompleteCommit/
-//! CompleteAbort. A restart finds any transaction stuck in a Prepare state and completes it; an
+//! partition of the transaction (through [`TxnMarkerWriter`], which the broker implements) —
+//! including the groups' `__consumer_offsets` partitions that AddOffsetsToTxn added — then
+//! tells the group coordinator that the markers are durable there (its pending transactional
+//! offsets, written by TxnOffsetCommit into `__consumer_offsets` inside the transaction, become
+//! visible or are dropped: `offsets.rs`), then CompleteCommit/CompleteAbort. A restart finds any transaction stuck in a Prepare state and completes it; an
 //! Ongoing one stays open until its producer ends it, a new producer with the same id fences
 //! it (abort with a bumped epoch), or `transaction.timeout.ms` passes (proactive abort, also
 //! with a bumped epoch so the zombie producer is fenced).
 //!
 //! Transactions V2 (KIP-890 part 2: epoch bump on every commit/abort) is not implemented: the
 //! broker does not advertise EndTxn v5 / Produce v12, so clients use V1. Not here yet either:
-//! `transactional.id.expiration.ms`, the PrepareEpochFence state (fencing writes PrepareAbort
-//! with the bumped epoch directly), and durable pending offsets (TxnOffsetCommit offsets live
-//! in memory until the commit: a broker crash between EndTxn(commit)'s PrepareCommit and
-//! CompleteCommit completes the commit after restart without them).
+//! `transactional.id.expiration.ms` and the PrepareEpochFence state (fencing writes PrepareAbort
+//! with the bumped epoch directly).
 //!
 //! Concurrency: one async mutex per transactional id, held for a whole operation including its
 //! writes (operations on one id are serial, as Kafka's per-id state lock); records go through
@@ -34,18 +33,19 @@ mod state;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::api::PartitionCommit;
 use crate::coordinator::now_ms;
 use crate::error::WriteError;
 use crate::writer::{wait, Appender, PartitionWriter};
 use crate::GroupCoordinator;
 
+pub(crate) use offsets::PendingTxnOffsets;
+pub use offsets::TxnCommitMember;
 pub use state::{
     ProducerIdSource, SeamFuture, TransactionCoordinatorConfig, TxnError, TxnListing, TxnMarker,
     TxnMarkerWriter, TxnMetadata, TxnState,
@@ -55,9 +55,6 @@ pub use state::{
 pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
 
 type TxnRef = Arc<tokio::sync::Mutex<TxnMetadata>>;
-
-/// Pending transactional offsets: producer id → group → (topic, partition) → commit.
-type PendingOffsets = HashMap<i64, BTreeMap<String, BTreeMap<(String, i32), PartitionCommit>>>;
 
 /// This node's transaction coordinator. Cheap to clone (`Arc` inside); thread-safe.
 #[derive(Debug, Clone)]
@@ -74,7 +71,6 @@ struct Inner {
     groups: GroupCoordinator,
     txns: Mutex<HashMap<String, TxnRef>>,
     appenders: Mutex<HashMap<i32, Arc<Appender>>>,
-    pending_offsets: Mutex<PendingOffsets>,
     loaded: AtomicBool,
     timer: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -105,7 +101,6 @@ impl TransactionCoordinator {
                 groups,
                 txns: Mutex::new(HashMap::new()),
                 appenders: Mutex::new(HashMap::new()),
-                pending_offsets: Mutex::new(HashMap::new()),
                 loaded: AtomicBool::new(false),
                 timer: Mutex::new(None),
             }),

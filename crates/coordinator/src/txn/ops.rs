@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::state::{TxnError, TxnMarker, TxnMetadata, TxnState};
-use super::{TransactionCoordinator, TxnRef};
+use super::{TransactionCoordinator, TxnCommitMember, TxnRef};
 use crate::api::PartitionCommit;
 use crate::coordinator::now_ms;
 use crate::OFFSETS_TOPIC;
@@ -193,15 +193,18 @@ impl TransactionCoordinator {
             .await
     }
 
-    /// TxnOffsetCommit: offsets held for the producer's open transaction, committed to the group
-    /// with the transaction, dropped if it aborts. Checked against the transactional id's current
-    /// producer when the id is given (zombies are fenced).
+    /// TxnOffsetCommit: the offsets are written to the group's `__consumer_offsets` partition
+    /// inside the producer's transaction (durable before this returns) and become the group's
+    /// offsets when the transaction commits, dropped if it aborts. Checked against the
+    /// transactional id's current producer (zombies are fenced) and, v3+, against the group's
+    /// member and generation.
     pub async fn txn_offset_commit(
         &self,
         transactional_id: &str,
         group_id: &str,
         producer_id: i64,
         epoch: i16,
+        member: &TxnCommitMember,
         offsets: Vec<PartitionCommit>,
     ) -> Result<(), TxnError> {
         if group_id.is_empty() {
@@ -217,15 +220,11 @@ impl TransactionCoordinator {
                 "AddOffsetsToTxn must precede TxnOffsetCommit",
             ));
         }
-        let mut pending = self.inner.pending_offsets.lock();
-        let group = pending
-            .entry(producer_id)
-            .or_default()
-            .entry(group_id.to_string())
-            .or_default();
-        for c in offsets {
-            group.insert((c.topic.clone(), c.partition), c);
-        }
+        self.inner
+            .groups
+            .store_transactional_offsets(group_id, (producer_id, epoch), member, &offsets)
+            .await?;
+        drop(m);
         Ok(())
     }
 
@@ -285,30 +284,17 @@ impl TransactionCoordinator {
             producer_epoch: m.producer_epoch,
             coordinator_epoch: COORDINATOR_EPOCH,
             commit,
-            partitions: m
-                .partitions
-                .iter()
-                .filter(|(t, _)| t != OFFSETS_TOPIC)
-                .cloned()
-                .collect(),
+            partitions: m.partitions.iter().cloned().collect(),
         };
         self.inner.markers.write_markers(marker).await?;
-        let pending = self
-            .inner
-            .pending_offsets
-            .lock()
-            .get(&m.producer_id)
-            .cloned();
-        if commit {
-            for (group, offsets) in pending.unwrap_or_default() {
-                let offsets: Vec<PartitionCommit> = offsets.into_values().collect();
-                self.inner
-                    .groups
-                    .commit_transactional_offsets(&group, &offsets)
-                    .await?;
-            }
+        // The markers are durable in the groups' `__consumer_offsets` partitions too: their
+        // pending transactional offsets become visible (commit) or are dropped (abort).
+        for (_, p) in m.partitions.iter().filter(|(t, _)| t == OFFSETS_TOPIC) {
+            self.inner
+                .groups
+                .complete_transactional_offsets(*p, m.producer_id, commit)
+                .await?;
         }
-        self.inner.pending_offsets.lock().remove(&m.producer_id);
         let mut next = m.clone();
         next.state = if commit {
             TxnState::CompleteCommit

@@ -14,10 +14,19 @@ use crate::{GroupCoordinatorConfig, InMemoryWriter, WriteError};
 #[derive(Debug, Default)]
 struct Markers {
     written: Mutex<Vec<TxnMarker>>,
+    /// `__consumer_offsets`: markers for its partitions are appended there (as the broker does).
+    offsets: Option<Arc<InMemoryWriter>>,
 }
 
 impl TxnMarkerWriter for Markers {
     fn write_markers(&self, marker: TxnMarker) -> SeamFuture<'_, Result<(), WriteError>> {
+        if let Some(w) = &self.offsets {
+            for (t, p) in &marker.partitions {
+                if t == crate::OFFSETS_TOPIC {
+                    w.write_marker(*p, marker.producer_id, marker.commit);
+                }
+            }
+        }
         self.written.lock().push(marker);
         Box::pin(async { Ok(()) })
     }
@@ -38,19 +47,63 @@ fn coordinator(
     markers: Arc<Markers>,
     config: TransactionCoordinatorConfig,
 ) -> TransactionCoordinator {
+    let offsets = markers.offsets.clone().unwrap_or_default();
+    over(writer, markers, groups_over(offsets), config)
+}
+
+/// A group coordinator replaying `offsets` (its `__consumer_offsets`).
+fn groups_over(offsets: Arc<InMemoryWriter>) -> GroupCoordinator {
     let groups = GroupCoordinator::new(
         GroupCoordinatorConfig {
             offsets_topic_partitions: 3,
             ..Default::default()
         },
-        InMemoryWriter::new(),
+        offsets,
     );
     for p in 0..3 {
         groups.load_partition(p).expect("load group partition");
     }
+    groups
+}
+
+fn over(
+    writer: Arc<InMemoryWriter>,
+    markers: Arc<Markers>,
+    groups: GroupCoordinator,
+    config: TransactionCoordinatorConfig,
+) -> TransactionCoordinator {
     let c = TransactionCoordinator::new(config, writer, markers, Arc::new(Ids::default()), groups);
     c.load().expect("load");
     c
+}
+
+fn in_commit(o: i64) -> crate::PartitionCommit {
+    crate::PartitionCommit {
+        topic: "in".into(),
+        partition: 0,
+        offset: o,
+        leader_epoch: -1,
+        metadata: String::new(),
+    }
+}
+
+/// The committed offsets of `group` (OffsetFetch).
+fn fetched(groups: &GroupCoordinator, group: &str) -> Vec<i64> {
+    groups
+        .fetch_offsets(group, None)
+        .expect("fetch")
+        .into_iter()
+        .flat_map(|(_, ps)| ps)
+        .filter_map(|(_, o)| o.map(|o| o.offset))
+        .collect()
+}
+
+fn no_member() -> TxnCommitMember {
+    TxnCommitMember {
+        member_id: String::new(),
+        generation_id: -1,
+        group_instance_id: None,
+    }
 }
 
 fn tp(t: &str, p: i32) -> (String, i32) {
@@ -198,41 +251,146 @@ async fn txn_offsets_reach_the_group_only_on_commit() {
     let markers = Arc::new(Markers::default());
     let c = coordinator(InMemoryWriter::new(), markers, Default::default());
     let (pid, epoch) = c.init_producer_id("t", 60_000, None).await.expect("init");
-    let commit = |o: i64| crate::PartitionCommit {
-        topic: "in".into(),
-        partition: 0,
-        offset: o,
-        leader_epoch: -1,
-        metadata: String::new(),
-    };
+    let commit = in_commit;
+    let m = no_member();
     assert!(c
-        .txn_offset_commit("t", "g", pid, epoch, vec![commit(5)])
+        .txn_offset_commit("t", "g", pid, epoch, &m, vec![commit(5)])
         .await
         .is_err());
     c.add_offsets("t", pid, epoch, "g")
         .await
         .expect("add offsets");
-    c.txn_offset_commit("t", "g", pid, epoch, vec![commit(5)])
+    c.txn_offset_commit("t", "g", pid, epoch, &m, vec![commit(5)])
         .await
         .expect("txn commit");
     c.end_txn("t", pid, epoch, false).await.expect("abort");
-    let fetched = |c: &TransactionCoordinator| {
-        c.inner
-            .groups
-            .fetch_offsets("g", None)
-            .expect("fetch")
-            .into_iter()
-            .flat_map(|(_, ps)| ps)
-            .filter_map(|(_, o)| o.map(|o| o.offset))
-            .collect::<Vec<_>>()
-    };
+    let fetched = |c: &TransactionCoordinator| fetched(&c.inner.groups, "g");
     assert!(fetched(&c).is_empty());
     c.add_offsets("t", pid, epoch, "g")
         .await
         .expect("add offsets");
-    c.txn_offset_commit("t", "g", pid, epoch, vec![commit(7)])
+    c.txn_offset_commit("t", "g", pid, epoch, &m, vec![commit(7)])
         .await
         .expect("txn commit");
     c.end_txn("t", pid, epoch, true).await.expect("commit");
     assert_eq!(fetched(&c), vec![7]);
+}
+
+/// Pending transactional offsets are durable in `__consumer_offsets` and resolved on replay:
+/// committed ones (marker in the log) are applied, aborted ones dropped, and ones whose
+/// transaction was only prepared when the broker died stay pending (invisible) until the
+/// transaction coordinator's recovery completes the commit, then become visible.
+#[tokio::test]
+async fn pending_txn_offsets_survive_a_restart_and_follow_their_markers() {
+    let txn_log = InMemoryWriter::new();
+    let offsets_log = InMemoryWriter::new();
+    let markers = Arc::new(Markers {
+        offsets: Some(offsets_log.clone()),
+        ..Default::default()
+    });
+    let c = coordinator(txn_log.clone(), markers.clone(), Default::default());
+    let m = no_member();
+    let mut pids = Vec::new();
+    for (id, group, offset) in [("t1", "g1", 10), ("t2", "g2", 20), ("t3", "g3", 30)] {
+        let (pid, epoch) = c.init_producer_id(id, 60_000, None).await.expect("init");
+        c.add_offsets(id, pid, epoch, group)
+            .await
+            .expect("add offsets");
+        c.txn_offset_commit(id, group, pid, epoch, &m, vec![in_commit(offset)])
+            .await
+            .expect("txn offset commit");
+        // Durable (in the log, inside the transaction) but not visible yet.
+        assert!(fetched(&c.inner.groups, group).is_empty());
+        pids.push((pid, epoch));
+    }
+    c.end_txn("t1", pids[0].0, pids[0].1, true)
+        .await
+        .expect("commit");
+    c.end_txn("t2", pids[1].0, pids[1].1, false)
+        .await
+        .expect("abort");
+    assert_eq!(fetched(&c.inner.groups, "g1"), vec![10]);
+    assert!(fetched(&c.inner.groups, "g2").is_empty());
+    // t3: the broker dies right after PrepareCommit is durable (no marker yet).
+    let mut t3 = c.describe_transaction("t3").await.expect("describe");
+    t3.state = TxnState::PrepareCommit;
+    c.persist(&t3).await.expect("persist");
+    drop(c);
+
+    // Restart: replay __consumer_offsets first (as the broker does).
+    let groups = groups_over(offsets_log.clone());
+    assert_eq!(fetched(&groups, "g1"), vec![10], "commit marker applies");
+    assert!(fetched(&groups, "g2").is_empty(), "abort marker drops");
+    assert!(fetched(&groups, "g3").is_empty(), "no marker yet: pending");
+    assert!(groups.has_pending_transactional_offsets(pids[2].0));
+    assert!(!groups.has_pending_transactional_offsets(pids[1].0));
+    let markers2 = Arc::new(Markers {
+        offsets: Some(offsets_log.clone()),
+        ..Default::default()
+    });
+    let c2 = over(txn_log, markers2, groups.clone(), Default::default());
+    for _ in 0..200 {
+        if c2.describe_transaction("t3").await.expect("d").state == TxnState::CompleteCommit {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        c2.describe_transaction("t3").await.expect("d").state,
+        TxnState::CompleteCommit
+    );
+    assert_eq!(
+        fetched(&groups, "g3"),
+        vec![30],
+        "recovery completes the commit"
+    );
+    assert!(!groups.has_pending_transactional_offsets(pids[2].0));
+
+    // And a second restart replays the marker recovery wrote.
+    let groups = groups_over(offsets_log);
+    assert_eq!(fetched(&groups, "g1"), vec![10]);
+    assert!(fetched(&groups, "g2").is_empty());
+    assert_eq!(fetched(&groups, "g3"), vec![30]);
+}
+
+/// TxnOffsetCommit v3+ is checked against a classic group's member and generation.
+#[tokio::test]
+async fn txn_offset_commit_checks_the_group_member_and_generation() {
+    let markers = Arc::new(Markers::default());
+    let c = coordinator(InMemoryWriter::new(), markers, Default::default());
+    let (pid, epoch) = c.init_producer_id("t", 60_000, None).await.expect("init");
+    c.add_offsets("t", pid, epoch, "g")
+        .await
+        .expect("add offsets");
+    {
+        let group = c.inner.groups.inner.get_or_create("g").expect("group");
+        let mut g = group.lock();
+        g.protocol_type = Some("consumer".into());
+        g.generation_id = 3;
+    }
+    let member = |id: &str, generation: i32| TxnCommitMember {
+        member_id: id.into(),
+        generation_id: generation,
+        group_instance_id: None,
+    };
+    assert!(matches!(
+        c.txn_offset_commit(
+            "t",
+            "g",
+            pid,
+            epoch,
+            &member("nobody", 3),
+            vec![in_commit(1)]
+        )
+        .await,
+        Err(TxnError::Group(crate::GroupError::UnknownMemberId))
+    ));
+    assert!(matches!(
+        c.txn_offset_commit("t", "g", pid, epoch, &member("", 2), vec![in_commit(1)])
+            .await,
+        Err(TxnError::Group(crate::GroupError::IllegalGeneration))
+    ));
+    c.txn_offset_commit("t", "g", pid, epoch, &member("", 3), vec![in_commit(1)])
+        .await
+        .expect("right generation");
 }

@@ -1,12 +1,13 @@
-//! TxnOffsetCommit (v0–v4): a transactional producer's consumer offsets, held by the
-//! coordinator until the transaction commits (then written to the group) or aborts (dropped).
-//! The group generation / member of v3+ is not checked here (a known gap: Kafka fences a
-//! producer whose consumer was kicked out of the group).
+//! TxnOffsetCommit (v0–v4): a transactional producer's consumer offsets, written at once to the
+//! group's `__consumer_offsets` partition inside the producer's transaction (pending until the
+//! COMMIT marker lands there; dropped on ABORT). From v3 the group member, generation and
+//! instance id are checked against the group as Kafka does.
 
 use kafka_protocol::messages::txn_offset_commit_response::{
     TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
 };
 use kafka_protocol::messages::{ApiKey, TxnOffsetCommitRequest, TxnOffsetCommitResponse};
+use strom_coordinator::txn::TxnCommitMember;
 use strom_coordinator::PartitionCommit;
 
 use super::super::{decode, later, ApiHandler, RequestContext};
@@ -45,6 +46,20 @@ async fn handle(ctx: RequestContext, req: TxnOffsetCommitRequest) -> TxnOffsetCo
             });
         }
     }
+    // member_id, generation_id and group_instance_id exist from v3.
+    let member = if ctx.api_version >= 3 {
+        TxnCommitMember {
+            member_id: req.member_id.to_string(),
+            generation_id: req.generation_id,
+            group_instance_id: req.group_instance_id.as_ref().map(|s| s.to_string()),
+        }
+    } else {
+        TxnCommitMember {
+            member_id: String::new(),
+            generation_id: -1,
+            group_instance_id: None,
+        }
+    };
     let r = ctx
         .broker
         .txn
@@ -53,6 +68,7 @@ async fn handle(ctx: RequestContext, req: TxnOffsetCommitRequest) -> TxnOffsetCo
             req.group_id.0.as_str(),
             req.producer_id.0,
             req.producer_epoch,
+            &member,
             offsets,
         )
         .await;
