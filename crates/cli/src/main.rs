@@ -38,6 +38,8 @@ enum Command {
     Records(cmd::records::RecordsArgs),
     /// List, describe, reset offsets of and delete consumer groups.
     Groups(cmd::groups::GroupsArgs),
+    /// List and describe transactions and the producers on a partition.
+    Transactions(cmd::transactions::TransactionsArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -51,6 +53,7 @@ fn main() -> std::process::ExitCode {
         Command::Configs(args) => cmd::configs::run(args),
         Command::Records(args) => cmd::records::run(args),
         Command::Groups(args) => cmd::groups::run(args),
+        Command::Transactions(args) => cmd::transactions::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -7,6 +7,7 @@
 //! - [`Consumer`]: assigned partitions, Fetch, offset reset.
 //! - [`GroupConsumer`]: a consumer-group member (classic protocol, range assignor, commits);
 //!   group admin (list, describe, delete, offsets) on [`Client`].
+//! - Transaction admin (ListTransactions, DescribeTransactions, DescribeProducers) on [`Client`].
 //!
 //! Every request/response struct and the record-batch codec come from `kafka-protocol`; this crate
 //! owns framing, version choice, routing and batching. It must not depend on the broker crates:
@@ -31,6 +32,7 @@ mod metadata;
 mod partitioner;
 mod producer;
 mod sender;
+mod txn_admin;
 mod versions;
 
 pub use admin::{ClusterDescription, ConfigEntry, ConfigSource, ListedOffset, OffsetSpec};
@@ -46,3 +48,4 @@ pub use kafka_protocol::records::{Compression, TimestampType};
 pub use metadata::{BrokerInfo, ClusterMetadata, PartitionMetadata, TopicMetadata, TopicPartition};
 pub use partitioner::{murmur2, partition_for_key, to_positive};
 pub use producer::{Acks, Producer, ProducerConfig};
+pub use txn_admin::{ProducerDescription, TransactionDescription, TransactionListing};

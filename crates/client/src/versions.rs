@@ -37,6 +37,10 @@ const CLIENT_RANGES: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListGroups, 0, 5),
     (ApiKey::DescribeGroups, 0, 5),
     (ApiKey::DeleteGroups, 0, 2),
+    // Transaction admin. ListTransactions v2 adds a transactional-id pattern (unused here).
+    (ApiKey::ListTransactions, 0, 1),
+    (ApiKey::DescribeTransactions, 0, 0),
+    (ApiKey::DescribeProducers, 0, 0),
 ];
 
 /// The negotiated version per API for one broker. Immutable after the handshake.

@@ -12,6 +12,7 @@ pub(crate) mod produce;
 pub(crate) mod records;
 pub(crate) mod serve;
 pub(crate) mod topics;
+pub(crate) mod transactions;
 
 /// `--bootstrap-server`, accepted by every client command (at any subcommand level).
 #[derive(Debug, Clone, clap::Args)]
