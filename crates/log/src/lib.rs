@@ -44,7 +44,7 @@ pub use error::{LogError, Result};
 pub use flush::{FlushScheduler, LogDir};
 pub use manager::{LogManager, LogManagerConfig};
 pub use partition_log::{
-    now_ms, DurableWatch, HighWatermarkPolicy, LogAppendInfo, LogOffsetMetadata, PartitionLog,
+    now_ms, HighWatermarkPolicy, LogAppendInfo, LogOffsetMetadata, PartitionLog,
 };
 pub use producer_state::{
     control_type, increment_sequence, BatchMetadata, CompletedTxn, ControlType, ProducerBatch,

@@ -90,22 +90,6 @@ struct Dirty {
     queued: bool,
 }
 
-/// Fires when a log's durable offset changes.
-#[derive(Debug)]
-pub struct DurableWatch(watch::Receiver<Durable>);
-
-impl DurableWatch {
-    /// Waits for the next change; returns the durable offset, or `None` once the log is gone.
-    pub async fn changed(&mut self) -> Option<i64> {
-        self.0.changed().await.ok()?;
-        Some(self.0.borrow_and_update().offset)
-    }
-    /// The current durable offset.
-    pub fn current(&self) -> i64 {
-        self.0.borrow().offset
-    }
-}
-
 /// One partition's log.
 #[derive(Debug)]
 pub struct PartitionLog {
@@ -517,11 +501,6 @@ impl PartitionLog {
                 self.flusher.log_dir().path().to_path_buf(),
             )),
         }
-    }
-
-    /// A watch that fires whenever the durable offset moves (long-poll fetches wait on it).
-    pub fn subscribe_durable(&self) -> DurableWatch {
-        DurableWatch(self.durable_tx.subscribe())
     }
 
     /// Flushes now and waits for it (shutdown, tests).
