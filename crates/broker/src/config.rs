@@ -192,7 +192,13 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "transaction.abort.timed.out.transaction.cleanup.interval.ms",
         ConfigType::Int { min: 1 },
         Some("10000"),
-        "how often open transactions past their timeout are aborted",
+        "how often open transactions past their timeout are aborted (and idle transactional ids expired)",
+    ),
+    def(
+        "transactional.id.expiration.ms",
+        ConfigType::Int { min: 1 },
+        Some("604800000"),
+        "idle transactional ids (no open transaction) unchanged this long are removed",
     ),
     def(
         "offsets.retention.minutes",

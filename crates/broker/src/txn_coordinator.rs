@@ -175,6 +175,9 @@ pub(crate) fn txn_config(config: &BrokerConfig) -> TransactionCoordinatorConfig 
             .map_or(d.abort_check_interval, |ms| {
                 Duration::from_millis(ms.max(1))
             }),
+        transactional_id_expiration_ms: get("transactional.id.expiration.ms")
+            .unwrap_or(d.transactional_id_expiration_ms)
+            .max(1),
     }
 }
 

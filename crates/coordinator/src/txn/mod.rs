@@ -17,10 +17,13 @@
 //! it (abort with a bumped epoch), or `transaction.timeout.ms` passes (proactive abort, also
 //! with a bumped epoch so the zombie producer is fenced).
 //!
+//! The same timer removes ids idle (Empty/CompleteCommit/CompleteAbort, unchanged) for longer
+//! than `transactional.id.expiration.ms`: a tombstone in `__transaction_state`, then the id is
+//! dropped from memory (and stays gone after replay).
+//!
 //! Transactions V2 (KIP-890 part 2: epoch bump on every commit/abort) is not implemented: the
 //! broker does not advertise EndTxn v5 / Produce v12, so clients use V1. Not here yet either:
-//! `transactional.id.expiration.ms` and the PrepareEpochFence state (fencing writes PrepareAbort
-//! with the bumped epoch directly).
+//! the PrepareEpochFence state (fencing writes PrepareAbort with the bumped epoch directly).
 //!
 //! Concurrency: one async mutex per transactional id, held for a whole operation including its
 //! writes (operations on one id are serial, as Kafka's per-id state lock); records go through
@@ -166,9 +169,9 @@ impl TransactionCoordinator {
             loop {
                 tick.tick().await;
                 let Some(inner) = weak.upgrade() else { break };
-                TransactionCoordinator { inner }
-                    .abort_timed_out(now_ms())
-                    .await;
+                let this = TransactionCoordinator { inner };
+                this.abort_timed_out(now_ms()).await;
+                this.expire_transactional_ids(now_ms()).await;
             }
         });
         if let Some(old) = self.inner.timer.lock().replace(task) {
@@ -195,7 +198,12 @@ impl TransactionCoordinator {
 
     /// Makes `m` durable in `__transaction_state`.
     async fn persist(&self, m: &TxnMetadata) -> Result<(), TxnError> {
-        let partition = self.partition_for(&m.transactional_id);
+        self.append(&m.transactional_id, record::encode(m)).await
+    }
+
+    /// Makes `rec` (a state or a tombstone of `transactional_id`) durable in its partition.
+    async fn append(&self, transactional_id: &str, rec: crate::Record) -> Result<(), TxnError> {
+        let partition = self.partition_for(transactional_id);
         let appender = self
             .inner
             .appenders
@@ -203,7 +211,7 @@ impl TransactionCoordinator {
             .entry(partition)
             .or_insert_with(|| Arc::new(Appender::spawn(self.inner.writer.clone(), partition)))
             .clone();
-        let pending = appender.enqueue(vec![record::encode(m)]);
+        let pending = appender.enqueue(vec![rec]);
         wait(pending).await.map_err(|e| match e {
             crate::GroupError::Write(w) => TxnError::Write(w),
             other => TxnError::Group(other),
@@ -220,6 +228,7 @@ impl TransactionCoordinator {
         for t in self.all() {
             let m = t.lock().await;
             if m.producer_id < 0
+                || m.state == TxnState::Dead
                 || (!states.is_empty() && !states.iter().any(|s| s == m.state.name()))
                 || (!producer_ids.is_empty() && !producer_ids.contains(&m.producer_id))
             {
@@ -240,7 +249,7 @@ impl TransactionCoordinator {
         self.check_available()?;
         let t = self.get(id).ok_or(TxnError::TransactionalIdNotFound)?;
         let m = t.lock().await;
-        if m.producer_id < 0 {
+        if m.producer_id < 0 || m.state == TxnState::Dead {
             return Err(TxnError::TransactionalIdNotFound);
         }
         Ok(m.clone())

@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use super::record;
 use super::state::{TxnError, TxnMarker, TxnMetadata, TxnState};
 use super::{TransactionCoordinator, TxnCommitMember, TxnRef};
 use crate::api::PartitionCommit;
@@ -35,25 +36,31 @@ impl TransactionCoordinator {
         if timeout_ms <= 0 || timeout_ms > self.inner.config.max_timeout_ms {
             return Err(TxnError::InvalidTransactionTimeout);
         }
-        let t: TxnRef = self
-            .inner
-            .txns
-            .lock()
-            .entry(transactional_id.to_string())
-            .or_insert_with(|| {
-                Arc::new(tokio::sync::Mutex::new(TxnMetadata {
-                    transactional_id: transactional_id.to_string(),
-                    producer_id: -1,
-                    producer_epoch: -1,
-                    timeout_ms,
-                    state: TxnState::Empty,
-                    partitions: BTreeSet::new(),
-                    last_update_ms: now_ms(),
-                    start_ms: -1,
-                }))
-            })
-            .clone();
-        let mut m = t.lock().await;
+        let mut m = loop {
+            let t: TxnRef = self
+                .inner
+                .txns
+                .lock()
+                .entry(transactional_id.to_string())
+                .or_insert_with(|| {
+                    Arc::new(tokio::sync::Mutex::new(TxnMetadata {
+                        transactional_id: transactional_id.to_string(),
+                        producer_id: -1,
+                        producer_epoch: -1,
+                        timeout_ms,
+                        state: TxnState::Empty,
+                        partitions: BTreeSet::new(),
+                        last_update_ms: now_ms(),
+                        start_ms: -1,
+                    }))
+                })
+                .clone();
+            let m = t.clone().lock_owned().await;
+            // Expired (and removed from the map) while we waited: start over with a fresh entry.
+            if m.state != TxnState::Dead || self.is_current(transactional_id, &t) {
+                break m;
+            }
+        };
         if m.producer_id < 0 || m.state == TxnState::Dead {
             let pid = self.inner.ids.next_producer_id().await?;
             let next = TxnMetadata {
@@ -319,6 +326,51 @@ impl TransactionCoordinator {
             self.complete(&mut m, commit).await?;
         }
         Ok(())
+    }
+
+    /// True if `t` is still the map's entry for `id` (not removed by expiration).
+    fn is_current(&self, id: &str, t: &TxnRef) -> bool {
+        self.inner
+            .txns
+            .lock()
+            .get(id)
+            .is_some_and(|c| Arc::ptr_eq(c, t))
+    }
+
+    /// `transactional.id.expiration.ms`: removes every id that is Empty/CompleteCommit/
+    /// CompleteAbort and unchanged for longer than that — a tombstone in `__transaction_state`
+    /// first, then the entry leaves memory (marked Dead for anyone still holding it). Ongoing and
+    /// Prepare states never expire by this rule (the transaction timeout handles them). Ids busy
+    /// with a request are skipped until the next round.
+    pub(super) async fn expire_transactional_ids(&self, now: i64) {
+        let ttl = self.inner.config.transactional_id_expiration_ms;
+        let entries: Vec<(String, TxnRef)> = self
+            .inner
+            .txns
+            .lock()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (id, t) in entries {
+            let Ok(mut m) = t.try_lock() else { continue };
+            if !matches!(
+                m.state,
+                TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort
+            ) || now.saturating_sub(m.last_update_ms) <= ttl
+            {
+                continue;
+            }
+            if let Err(e) = self.append(&id, record::tombstone(&id)).await {
+                tracing::warn!(transactional_id = %id, error = %e, "expiring a transactional id failed; retrying next round");
+                continue;
+            }
+            tracing::info!(transactional_id = %id, producer_id = m.producer_id, "transactional id expired (transactional.id.expiration.ms)");
+            m.state = TxnState::Dead;
+            let mut txns = self.inner.txns.lock();
+            if txns.get(&id).is_some_and(|c| Arc::ptr_eq(c, &t)) {
+                txns.remove(&id);
+            }
+        }
     }
 
     /// Aborts (with an epoch bump) every open transaction older than its timeout. Ids busy with

@@ -63,6 +63,17 @@ pub(crate) fn encode(m: &TxnMetadata) -> Record {
     }
 }
 
+/// The tombstone (null value) removing a transactional id.
+pub(crate) fn tombstone(transactional_id: &str) -> Record {
+    let mut k = BytesMut::new();
+    k.put_i16(0);
+    put_str(&mut k, transactional_id);
+    Record {
+        key: Some(k.freeze()),
+        value: None,
+    }
+}
+
 struct Reader<'a>(&'a [u8]);
 
 impl Reader<'_> {

@@ -159,6 +159,9 @@ pub struct TransactionCoordinatorConfig {
     pub max_timeout_ms: i32,
     /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`.
     pub abort_check_interval: Duration,
+    /// `transactional.id.expiration.ms`: an id that is Empty/CompleteCommit/CompleteAbort and
+    /// unchanged for longer is removed (tombstone), checked every `abort_check_interval`.
+    pub transactional_id_expiration_ms: i64,
 }
 
 impl Default for TransactionCoordinatorConfig {
@@ -167,6 +170,7 @@ impl Default for TransactionCoordinatorConfig {
             partitions: 50,
             max_timeout_ms: 900_000,
             abort_check_interval: Duration::from_secs(10),
+            transactional_id_expiration_ms: 604_800_000,
         }
     }
 }
