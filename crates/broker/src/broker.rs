@@ -294,6 +294,40 @@ impl Broker {
             .collect()
     }
 
+    /// Creates a compacted internal topic (`__consumer_offsets`, `__transaction_state`) if missing
+    /// and returns its partition ids, or `None` when it could not be created. A topic that exists
+    /// with a different partition count is kept as it is (logged): placement uses `partitions`.
+    pub(crate) async fn ensure_internal_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+    ) -> Option<Vec<i32>> {
+        if self.metadata.image().topic(name).is_none() {
+            let topic = NewTopic {
+                name: name.to_string(),
+                partitions,
+                replication_factor: -1,
+                configs: BTreeMap::from([("cleanup.policy".to_string(), "compact".to_string())]),
+            };
+            for r in self.create_topics(vec![topic], false).await {
+                if let Err(e) = r {
+                    tracing::error!(topic = name, error = %e.message, "creating internal topic failed");
+                }
+            }
+        }
+        let image = self.metadata.image();
+        let topic = image.topic(name)?;
+        if topic.partitions.len() != usize::try_from(partitions).unwrap_or(0) {
+            tracing::warn!(
+                topic = name,
+                existing = topic.partitions.len(),
+                configured = partitions,
+                "internal topic partition count differs from its configured count; keys are placed by the configured count"
+            );
+        }
+        Some(topic.partitions.keys().copied().collect())
+    }
+
     /// Deletes topics by name; one result per input.
     pub async fn delete_topics(&self, names: Vec<String>) -> Vec<Result<Uuid, TopicError>> {
         let decided = self

@@ -9,7 +9,6 @@
 //! sequence of that producer in the partition), resolved by the COMMIT/ABORT marker the
 //! transaction coordinator writes there; replay reports both (`LogEntry`).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,7 +26,7 @@ use strom_log::{
     TopicPartition,
 };
 
-use crate::broker::{Broker, NewTopic};
+use crate::broker::Broker;
 use crate::config::{BrokerConfig, BROKER_CONFIGS};
 
 /// `PartitionWriter` over the local logs of `__consumer_offsets` (or, built with
@@ -266,33 +265,15 @@ pub(crate) fn coordinator_config(config: &BrokerConfig) -> GroupCoordinatorConfi
 pub(crate) async fn start_group_coordinator(broker: &Broker) -> Result<(), WriteError> {
     let coordinator = &broker.groups;
     let partitions = coordinator.config().offsets_topic_partitions;
-    if broker.metadata.image().topic(OFFSETS_TOPIC).is_none() {
-        let topic = NewTopic {
-            name: OFFSETS_TOPIC.to_string(),
-            partitions,
-            replication_factor: -1,
-            configs: BTreeMap::from([("cleanup.policy".to_string(), "compact".to_string())]),
-        };
-        for r in broker.create_topics(vec![topic], false).await {
-            if let Err(e) = r {
-                tracing::error!(error = %e.message, "creating __consumer_offsets failed");
-            }
-        }
-    }
-    let image = broker.metadata.image();
-    let Some(topic) = image.topic(OFFSETS_TOPIC) else {
+    let Some(ids) = broker
+        .ensure_internal_topic(OFFSETS_TOPIC, partitions)
+        .await
+    else {
         return Err(WriteError::NotAvailable(0));
     };
-    if topic.partitions.len() != usize::try_from(partitions).unwrap_or(0) {
-        tracing::warn!(
-            existing = topic.partitions.len(),
-            configured = partitions,
-            "__consumer_offsets partition count differs from offsets.topic.num.partitions; groups are placed by the configured count"
-        );
-    }
-    for p in topic.partitions.keys() {
-        coordinator.load_partition(*p)?;
-        broker.consumer_groups.load_partition(*p)?;
+    for p in ids {
+        coordinator.load_partition(p)?;
+        broker.consumer_groups.load_partition(p)?;
     }
     Ok(())
 }

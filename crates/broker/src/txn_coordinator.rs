@@ -10,7 +10,6 @@
 //! append and group commit as a Produce; `write_markers` completes once every marker is durable.
 //! Single node: the coordinator calls the append path directly, no WriteTxnMarkers round trip.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -25,7 +24,7 @@ use strom_coordinator::txn::{
 use strom_coordinator::WriteError;
 use strom_log::{now_ms, validate_control_batches, LogManager, TopicPartition};
 
-use crate::broker::{Broker, NewTopic};
+use crate::broker::Broker;
 use crate::config::{BrokerConfig, BROKER_CONFIGS};
 
 /// Writes transaction markers into the local logs.
@@ -185,33 +184,11 @@ pub(crate) fn txn_config(config: &BrokerConfig) -> TransactionCoordinatorConfig 
 pub(crate) async fn start_transaction_coordinator(broker: &Broker) -> Result<(), WriteError> {
     let partitions = broker.txn.config().partitions;
     if broker
-        .metadata
-        .image()
-        .topic(TRANSACTION_STATE_TOPIC)
+        .ensure_internal_topic(TRANSACTION_STATE_TOPIC, partitions)
+        .await
         .is_none()
     {
-        let topic = NewTopic {
-            name: TRANSACTION_STATE_TOPIC.to_string(),
-            partitions,
-            replication_factor: -1,
-            configs: BTreeMap::from([("cleanup.policy".to_string(), "compact".to_string())]),
-        };
-        for r in broker.create_topics(vec![topic], false).await {
-            if let Err(e) = r {
-                tracing::error!(error = %e.message, "creating __transaction_state failed");
-            }
-        }
-    }
-    let image = broker.metadata.image();
-    let Some(topic) = image.topic(TRANSACTION_STATE_TOPIC) else {
         return Err(WriteError::NotAvailable(0));
-    };
-    if topic.partitions.len() != usize::try_from(partitions).unwrap_or(0) {
-        tracing::warn!(
-            existing = topic.partitions.len(),
-            configured = partitions,
-            "__transaction_state partition count differs from transaction.state.log.num.partitions"
-        );
     }
     broker.txn.load()
 }
