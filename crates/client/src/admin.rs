@@ -6,11 +6,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
-use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::{
     ApiKey, BrokerId, CreateTopicsRequest, DeleteTopicsRequest, DescribeClusterRequest,
-    DescribeConfigsRequest, ListOffsetsRequest, TopicName,
+    ListOffsetsRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
@@ -21,8 +20,6 @@ use crate::metadata::{BrokerInfo, TopicMetadata, TopicPartition};
 
 /// How long the broker may take to create or delete topics before answering REQUEST_TIMED_OUT.
 const ADMIN_TIMEOUT_MS: i32 = 30_000;
-/// DescribeConfigs resource type for topics.
-const RESOURCE_TOPIC: i8 = 2;
 
 /// Which offset ListOffsets should return for a partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,7 +74,7 @@ pub enum ConfigSource {
 }
 
 impl ConfigSource {
-    fn from_code(code: i8) -> Self {
+    pub(crate) fn from_code(code: i8) -> Self {
         match code {
             1 => ConfigSource::DynamicTopic,
             2 => ConfigSource::DynamicBroker,
@@ -255,46 +252,10 @@ impl Client {
         &self,
         topic: &str,
     ) -> Result<Vec<ConfigEntry>, ClientError> {
-        let conn = self.any_connection().await?;
-        let version = conn.version(ApiKey::DescribeConfigs)?;
-        let request = DescribeConfigsRequest::default().with_resources(vec![
-            DescribeConfigsResource::default()
-                .with_resource_type(RESOURCE_TOPIC)
-                .with_resource_name(StrBytes::from_string(topic.to_owned()))
-                .with_configuration_keys(None),
-        ]);
-        let response = conn.send(version, &request).await?;
-        let result = response
-            .results
-            .into_iter()
-            .find(|r| r.resource_name.as_str() == topic)
-            .ok_or_else(|| {
-                ClientError::broker(
-                    format!("describe configs {topic}"),
-                    -1,
-                    Some("resource missing from response"),
-                )
-            })?;
-        if result.error_code != 0 {
-            return Err(ClientError::broker(
-                format!("describe configs {topic}"),
-                result.error_code,
-                result.error_message.as_deref(),
-            ));
-        }
-        let mut entries: Vec<ConfigEntry> = result
-            .configs
-            .into_iter()
-            .map(|c| ConfigEntry {
-                name: c.name.to_string(),
-                value: c.value.map(|v| v.to_string()),
-                source: ConfigSource::from_code(c.config_source),
-                read_only: c.read_only,
-                sensitive: c.is_sensitive,
-            })
-            .collect();
-        entries.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(entries)
+        self.describe_configs(&crate::admin_configs::ConfigResource::Topic(
+            topic.to_owned(),
+        ))
+        .await
     }
 
     /// ListOffsets for each partition, routed to each partition's leader; stale-leader errors are

@@ -50,17 +50,6 @@ pub enum AlterConfigOp {
     Delete(String),
 }
 
-fn source(code: i8) -> ConfigSource {
-    match code {
-        1 => ConfigSource::DynamicTopic,
-        2 => ConfigSource::DynamicBroker,
-        3 => ConfigSource::DynamicDefaultBroker,
-        4 => ConfigSource::StaticBroker,
-        5 => ConfigSource::Default,
-        other => ConfigSource::Other(other),
-    }
-}
-
 impl Client {
     /// Every config of a topic or broker, sorted by name (DescribeConfigs).
     pub async fn describe_configs(
@@ -94,7 +83,7 @@ impl Client {
             .map(|c| ConfigEntry {
                 name: c.name.to_string(),
                 value: c.value.map(|v| v.to_string()),
-                source: source(c.config_source),
+                source: ConfigSource::from_code(c.config_source),
                 read_only: c.read_only,
                 sensitive: c.is_sensitive,
             })
