@@ -374,6 +374,7 @@ fn plan_partitions(
             isr: reps.clone(),
             replicas: reps,
             leader_epoch: 0,
+            partition_epoch: 0,
         });
     }
     Ok(recs)

@@ -454,6 +454,7 @@ fn plan_topic(
             isr: reps.clone(),
             replicas: reps,
             leader_epoch: 0,
+            partition_epoch: 0,
         });
     }
     for (k, v) in &t.configs {

@@ -3,10 +3,9 @@
 //! a `MetadataImage`. Single node today; the cluster issue swaps the local log for a Raft log
 //! behind the same `MetadataStore::propose` without touching the handlers.
 
-mod image;
-mod record;
 mod store;
 
-pub use image::{MetadataImage, PartitionImage, TopicImage};
-pub use record::{ConfigResourceType, MetadataRecord};
+pub use strom_cluster::metadata::{
+    BrokerImage, ConfigResourceType, MetadataImage, MetadataRecord, PartitionImage, TopicImage,
+};
 pub use store::{MetadataError, MetadataStore};

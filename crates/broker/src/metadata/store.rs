@@ -18,8 +18,7 @@ use strom_log::{
     PartitionLog, ReadBound, TopicPartition,
 };
 
-use super::image::MetadataImage;
-use super::record::MetadataRecord;
+use super::{MetadataImage, MetadataRecord};
 
 /// Why a metadata write failed.
 #[derive(Debug, thiserror::Error)]

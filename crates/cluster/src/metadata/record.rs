@@ -36,8 +36,12 @@ pub enum MetadataRecord {
         isr: Vec<i32>,
         /// Leader broker id.
         leader: i32,
-        /// Leader epoch.
+        /// Leader epoch: bumped whenever the leader changes.
         leader_epoch: i32,
+        /// Partition epoch: bumped on every change (leader, ISR, replicas), so an AlterPartition
+        /// built from an older state is refused (Kafka's `partitionEpoch`).
+        #[serde(default)]
+        partition_epoch: i32,
     },
     /// A config set (`value: Some`) or deleted (`None`) (Kafka's `ConfigRecord`).
     Config {
@@ -54,6 +58,36 @@ pub enum MetadataRecord {
     RemoveTopic {
         /// The topic id.
         topic_id: Uuid,
+    },
+    /// A broker registered (or re-registered after a restart) with its listener (Kafka's
+    /// `RegisterBrokerRecord`). A registered broker starts fenced until its first heartbeat.
+    RegisterBroker {
+        /// Broker id (`node.id`).
+        broker_id: i32,
+        /// Incarnation: a new value each process start, so a stale registration is told apart.
+        incarnation: Uuid,
+        /// Host advertised to clients.
+        host: String,
+        /// Port advertised to clients.
+        port: i32,
+        /// Rack, if configured.
+        rack: Option<String>,
+        /// Controller quorum address (`host:port`) when the broker also runs a controller or
+        /// needs to be reached by the quorum; empty otherwise.
+        controller_addr: String,
+        /// True when the node votes in the quorum (combined mode); false for broker-only nodes.
+        voter: bool,
+    },
+    /// A broker's heartbeats lapsed (or it shut down): it leads nothing and is left out of
+    /// Metadata responses (Kafka's `FenceBrokerRecord`).
+    FenceBroker {
+        /// Broker id.
+        broker_id: i32,
+    },
+    /// A fenced broker heartbeats again and may lead and join ISRs (Kafka's `UnfenceBrokerRecord`).
+    UnfenceBroker {
+        /// Broker id.
+        broker_id: i32,
     },
     /// A block of producer ids was handed to a broker (Kafka's `ProducerIdsRecord`): every id
     /// below `next_producer_id` may be in use, the next block starts there.

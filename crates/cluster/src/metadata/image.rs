@@ -3,12 +3,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::record::{ConfigResourceType, MetadataRecord};
 
 /// One partition's replica state.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PartitionImage {
     /// Replica broker ids.
     pub replicas: Vec<i32>,
@@ -18,10 +19,33 @@ pub struct PartitionImage {
     pub leader: i32,
     /// Leader epoch.
     pub leader_epoch: i32,
+    /// Partition epoch (bumped on every change).
+    pub partition_epoch: i32,
+}
+
+/// One registered broker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BrokerImage {
+    /// Broker id.
+    pub id: i32,
+    /// Incarnation of the last registration.
+    pub incarnation: Uuid,
+    /// Advertised host.
+    pub host: String,
+    /// Advertised port.
+    pub port: i32,
+    /// Rack.
+    pub rack: Option<String>,
+    /// Controller quorum address, or empty.
+    pub controller_addr: String,
+    /// Votes in the quorum.
+    pub voter: bool,
+    /// Fenced: heartbeats lapsed or not yet started.
+    pub fenced: bool,
 }
 
 /// One topic.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TopicImage {
     /// Name.
     pub name: String,
@@ -33,11 +57,13 @@ pub struct TopicImage {
     pub configs: BTreeMap<String, String>,
 }
 
-/// Everything the metadata log says, at one offset.
-#[derive(Debug, Clone, Default)]
+/// Everything the metadata log says, at one offset. Serializable: it is the quorum's snapshot.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct MetadataImage {
     topics: BTreeMap<String, TopicImage>,
     names_by_id: HashMap<Uuid, String>,
+    /// Registered brokers by id.
+    pub brokers: BTreeMap<i32, BrokerImage>,
     /// Dynamic broker configs by broker ("" = cluster-wide default).
     pub broker_configs: BTreeMap<String, BTreeMap<String, String>>,
     /// Offset of the last applied record + 1.
@@ -54,6 +80,10 @@ impl MetadataImage {
     /// A topic by id.
     pub fn topic_by_id(&self, id: &Uuid) -> Option<&TopicImage> {
         self.names_by_id.get(id).and_then(|n| self.topics.get(n))
+    }
+    /// Brokers that are registered and not fenced, by id.
+    pub fn live_brokers(&self) -> impl Iterator<Item = &BrokerImage> {
+        self.brokers.values().filter(|b| !b.fenced)
     }
     /// All topics, sorted by name.
     pub fn topics(&self) -> impl Iterator<Item = &TopicImage> {
@@ -83,6 +113,7 @@ impl MetadataImage {
                 isr,
                 leader,
                 leader_epoch,
+                partition_epoch,
             } => {
                 if let Some(t) = self
                     .names_by_id
@@ -96,6 +127,7 @@ impl MetadataImage {
                             isr: isr.clone(),
                             leader: *leader,
                             leader_epoch: *leader_epoch,
+                            partition_epoch: *partition_epoch,
                         },
                     );
                 }
@@ -130,6 +162,39 @@ impl MetadataImage {
                     self.topics.remove(&name);
                 }
             }
+            MetadataRecord::RegisterBroker {
+                broker_id,
+                incarnation,
+                host,
+                port,
+                rack,
+                controller_addr,
+                voter,
+            } => {
+                self.brokers.insert(
+                    *broker_id,
+                    BrokerImage {
+                        id: *broker_id,
+                        incarnation: *incarnation,
+                        host: host.clone(),
+                        port: *port,
+                        rack: rack.clone(),
+                        controller_addr: controller_addr.clone(),
+                        voter: *voter,
+                        fenced: true,
+                    },
+                );
+            }
+            MetadataRecord::FenceBroker { broker_id } => {
+                if let Some(b) = self.brokers.get_mut(broker_id) {
+                    b.fenced = true;
+                }
+            }
+            MetadataRecord::UnfenceBroker { broker_id } => {
+                if let Some(b) = self.brokers.get_mut(broker_id) {
+                    b.fenced = false;
+                }
+            }
             MetadataRecord::ProducerIds {
                 next_producer_id, ..
             } => {
@@ -158,6 +223,7 @@ mod tests {
             isr: vec![1],
             leader: 1,
             leader_epoch: 0,
+            partition_epoch: 0,
         });
         img.apply(&MetadataRecord::Config {
             resource_type: ConfigResourceType::Topic,
