@@ -10,3 +10,4 @@
 //! This crate does not depend on crates/broker: the broker drives it.
 
 pub mod metadata;
+pub mod replication;
