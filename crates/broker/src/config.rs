@@ -171,6 +171,66 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "controller voters id@host:port,...",
     ),
     def(
+        "broker.session.timeout.ms",
+        ConfigType::Int { min: 1 },
+        Some("9000"),
+        "the controller fences a broker whose heartbeats lapse this long",
+    ),
+    def(
+        "broker.heartbeat.interval.ms",
+        ConfigType::Int { min: 1 },
+        Some("2000"),
+        "how often a broker heartbeats to the active controller",
+    ),
+    def(
+        "replica.lag.time.max.ms",
+        ConfigType::Int { min: 1 },
+        Some("30000"),
+        "a follower not caught up for this long leaves the ISR",
+    ),
+    def(
+        "replica.fetch.wait.max.ms",
+        ConfigType::Int { min: 0 },
+        Some("500"),
+        "longest a follower fetch waits at the leader for new data",
+    ),
+    def(
+        "replica.fetch.max.bytes",
+        ConfigType::Int { min: 1 },
+        Some("1048576"),
+        "bytes a follower fetches per partition per request",
+    ),
+    def(
+        "replica.fetch.backoff.ms",
+        ConfigType::Int { min: 0 },
+        Some("1000"),
+        "pause after a failed follower fetch",
+    ),
+    def(
+        "auto.leader.rebalance.enable",
+        ConfigType::Boolean,
+        Some("true"),
+        "move leadership back to preferred replicas periodically",
+    ),
+    def(
+        "leader.imbalance.check.interval.seconds",
+        ConfigType::Int { min: 1 },
+        Some("300"),
+        "how often the controller checks for leader imbalance",
+    ),
+    def(
+        "offsets.topic.replication.factor",
+        ConfigType::Int { min: 1 },
+        Some("3"),
+        "replication factor of __consumer_offsets (capped by the live brokers at creation)",
+    ),
+    def(
+        "transaction.state.log.replication.factor",
+        ConfigType::Int { min: 1 },
+        Some("3"),
+        "replication factor of __transaction_state (capped by the live brokers at creation)",
+    ),
+    def(
         "offsets.topic.num.partitions",
         ConfigType::Int { min: 1 },
         Some("50"),
@@ -305,8 +365,6 @@ pub const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
     "socket.send.buffer.bytes",
     "socket.receive.buffer.bytes",
     "num.recovery.threads.per.data.dir",
-    "offsets.topic.replication.factor",
-    "transaction.state.log.replication.factor",
     "transaction.state.log.min.isr",
     "zookeeper.connect",
     "zookeeper.connection.timeout.ms",
@@ -393,6 +451,32 @@ pub struct BrokerConfig {
     pub producer_id_expiration_ms: i64,
     /// `producer.id.expiration.check.interval.ms`.
     pub producer_id_expiration_check_interval_ms: u64,
+    /// The controller listener (`listeners` entry named CONTROLLER), if this node has one.
+    pub controller_listen: Option<String>,
+    /// `controller.quorum.voters` as (id, host:port); empty = a one-node cluster of itself.
+    pub voters: Vec<(i32, String)>,
+    /// `process.roles` contains `controller`: this node votes in the quorum.
+    pub is_controller: bool,
+    /// `broker.session.timeout.ms`.
+    pub broker_session_timeout_ms: u64,
+    /// `broker.heartbeat.interval.ms`.
+    pub broker_heartbeat_interval_ms: u64,
+    /// `replica.lag.time.max.ms`.
+    pub replica_lag_time_max_ms: i64,
+    /// `replica.fetch.wait.max.ms`.
+    pub replica_fetch_wait_max_ms: i32,
+    /// `replica.fetch.max.bytes`.
+    pub replica_fetch_max_bytes: i32,
+    /// `replica.fetch.backoff.ms`.
+    pub replica_fetch_backoff_ms: u64,
+    /// `auto.leader.rebalance.enable`.
+    pub auto_leader_rebalance: bool,
+    /// `leader.imbalance.check.interval.seconds`, in ms.
+    pub leader_imbalance_check_interval_ms: u64,
+    /// `offsets.topic.replication.factor`.
+    pub offsets_topic_replication_factor: i16,
+    /// `transaction.state.log.replication.factor`.
+    pub transaction_state_replication_factor: i16,
     /// Every key set explicitly (for DescribeConfigs and topic-config synonyms).
     pub explicit: BTreeMap<String, String>,
 }
@@ -421,13 +505,47 @@ pub fn parse_properties(text: &str) -> Result<BTreeMap<String, String>, ConfigEr
     Ok(out)
 }
 
-/// Strips `PLAINTEXT://` (or any `NAME://`) and takes the first listener.
+/// Strips `PLAINTEXT://` (or any `NAME://`) and takes the first listener that is not the
+/// CONTROLLER listener.
 fn listener_address(v: &str) -> String {
-    let first = v.split(',').next().unwrap_or("").trim();
+    let first = v
+        .split(',')
+        .map(str::trim)
+        .find(|l| !l.starts_with("CONTROLLER://"))
+        .unwrap_or("");
     first
         .split_once("://")
         .map_or(first, |(_, a)| a)
         .to_string()
+}
+
+/// The address of the `CONTROLLER://host:port` entry of `listeners`, if any.
+fn controller_listener(v: &str) -> Option<String> {
+    v.split(',')
+        .map(str::trim)
+        .find_map(|l| l.strip_prefix("CONTROLLER://"))
+        .map(str::to_string)
+}
+
+/// Parses `controller.quorum.voters`: `id@host:port,...`.
+pub(crate) fn parse_voters(v: &str) -> Result<Vec<(i32, String)>, String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            let (id, addr) = s
+                .split_once('@')
+                .ok_or_else(|| format!("expected id@host:port, got {s:?}"))?;
+            let id: i32 = id
+                .trim()
+                .parse()
+                .map_err(|_| format!("bad voter id in {s:?}"))?;
+            if !addr.contains(':') {
+                return Err(format!("expected host:port in {s:?}"));
+            }
+            Ok((id, addr.trim().to_string()))
+        })
+        .collect()
 }
 
 impl BrokerConfig {
@@ -466,6 +584,16 @@ impl BrokerConfig {
                 reason: "expected host:port".into(),
             });
         }
+        let listeners = get("listeners").unwrap_or_default();
+        let voters = match get("controller.quorum.voters") {
+            Some(v) => parse_voters(&v).map_err(|reason| ConfigError::Invalid {
+                name: "controller.quorum.voters".into(),
+                value: v.clone(),
+                reason,
+            })?,
+            None => Vec::new(),
+        };
+        let bool_of = |k: &str| get(k).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
         let dirs = props
             .get("log.dirs")
             .or_else(|| props.get("log.dir"))
@@ -503,6 +631,25 @@ impl BrokerConfig {
                 "producer.id.expiration.check.interval.ms",
             )
             .max(1) as u64,
+            controller_listen: controller_listener(&listeners),
+            voters,
+            is_controller: get("process.roles")
+                .is_some_and(|r| r.split(',').any(|x| x.trim() == "controller")),
+            broker_session_timeout_ms: num("broker.session.timeout.ms").max(1) as u64,
+            broker_heartbeat_interval_ms: num("broker.heartbeat.interval.ms").max(1) as u64,
+            replica_lag_time_max_ms: num("replica.lag.time.max.ms").max(1),
+            replica_fetch_wait_max_ms: num("replica.fetch.wait.max.ms").clamp(0, 60_000) as i32,
+            replica_fetch_max_bytes: num("replica.fetch.max.bytes").clamp(1, i64::from(i32::MAX))
+                as i32,
+            replica_fetch_backoff_ms: num("replica.fetch.backoff.ms").max(0) as u64,
+            auto_leader_rebalance: bool_of("auto.leader.rebalance.enable"),
+            leader_imbalance_check_interval_ms: num("leader.imbalance.check.interval.seconds")
+                .max(1) as u64
+                * 1000,
+            offsets_topic_replication_factor: num("offsets.topic.replication.factor")
+                .clamp(1, i64::from(i16::MAX)) as i16,
+            transaction_state_replication_factor: num("transaction.state.log.replication.factor")
+                .clamp(1, i64::from(i16::MAX)) as i16,
             explicit: props.clone(),
         })
     }

@@ -19,6 +19,16 @@ pub(crate) struct ServeArgs {
     /// Address advertised to clients in Metadata (Kafka: advertised.listeners).
     #[arg(long)]
     pub(crate) advertised_listener: Option<String>,
+    /// This node's id (Kafka: node.id) [default: 1].
+    #[arg(long)]
+    pub(crate) node_id: Option<i32>,
+    /// Controller quorum listener HOST:PORT (Kafka: the CONTROLLER entry of listeners).
+    #[arg(long)]
+    pub(crate) controller_listen: Option<String>,
+    /// Controller quorum voters `id@host:port,...` (Kafka: controller.quorum.voters); omitted =
+    /// a one-node cluster of itself.
+    #[arg(long)]
+    pub(crate) voters: Option<String>,
     /// Any Kafka broker config, `name=value`; repeatable; wins over --config.
     #[arg(long = "set", value_name = "NAME=VALUE")]
     pub(crate) set: Vec<String>,
@@ -46,6 +56,19 @@ fn properties(args: &ServeArgs) -> anyhow::Result<BTreeMap<String, String>> {
     }
     if let Some(l) = &args.listen {
         props.insert("listeners".into(), format!("PLAINTEXT://{l}"));
+    }
+    if let Some(c) = &args.controller_listen {
+        let base = props
+            .get("listeners")
+            .cloned()
+            .unwrap_or_else(|| "PLAINTEXT://127.0.0.1:9092".into());
+        props.insert("listeners".into(), format!("{base},CONTROLLER://{c}"));
+    }
+    if let Some(n) = args.node_id {
+        props.insert("node.id".into(), n.to_string());
+    }
+    if let Some(v) = &args.voters {
+        props.insert("controller.quorum.voters".into(), v.clone());
     }
     if let Some(a) = &args.advertised_listener {
         props.insert("advertised.listeners".into(), format!("PLAINTEXT://{a}"));
