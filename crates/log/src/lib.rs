@@ -20,6 +20,7 @@ mod config;
 mod error;
 mod flush;
 mod index;
+mod leader_epoch;
 mod manager;
 mod partition_log;
 mod producer_snapshot;
@@ -42,6 +43,7 @@ pub use config::{
 };
 pub use error::{LogError, Result};
 pub use flush::{FlushScheduler, LogDir};
+pub use leader_epoch::{EpochEntry, LeaderEpochCache, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
 pub use manager::{LogManager, LogManagerConfig};
 pub use partition_log::{
     now_ms, HighWatermarkPolicy, LogAppendInfo, LogOffsetMetadata, PartitionLog,
