@@ -297,3 +297,7 @@ fn check_batch(view: &BatchView<'_>, previous_last: Option<i64>) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "replica_tests.rs"]
+mod tests;
