@@ -4,7 +4,9 @@
 //! (`00000000000000000000.log`, `.index`, `.timeindex`), Kafka's layout byte for byte: segment files
 //! hold v2 record batches exactly as producers sent them. Idempotent producers' sequences and open
 //! transactions live in a `ProducerStateManager` per partition, snapshotted to `<offset>.snapshot`
-//! at each segment roll; aborted transactions in per-segment `.txnindex` files (`TransactionIndex`).
+//! at each segment roll; aborted transactions in per-segment `.txnindex` files (`TransactionIndex`);
+//! the leader epoch of each offset range in `leader-epoch-checkpoint` ([`LeaderEpochCache`]).
+//! Followers append the leader's batches unchanged (`PartitionLog::append_as_follower`).
 //! See `docs/ARCHITECTURE.md`.
 //!
 //! Durability contract: an append is acknowledged only after its bytes are fdatasync'd
