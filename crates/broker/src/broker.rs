@@ -63,6 +63,8 @@ pub struct Broker {
     pub producer_ids: crate::producer_ids::ProducerIdManager,
     /// Transactions (`__transaction_state`).
     pub txn: strom_coordinator::txn::TransactionCoordinator,
+    /// This broker, for tasks started from `&self` methods.
+    this: std::sync::Weak<Broker>,
 }
 
 /// A topic to create.
@@ -146,7 +148,7 @@ impl Broker {
             .first()
             .cloned()
             .unwrap_or_else(|| "./data".into());
-        let metadata = MetadataStore::open(&meta_dir)?;
+        let metadata = MetadataStore::open(&meta_dir, config.node_id)?;
         let image = metadata.image();
         let overrides = config.log_overrides().clone();
         let lm_config = LogManagerConfig {
@@ -170,9 +172,19 @@ impl Broker {
                 .unwrap_or_default();
             Arc::new(strom_log::LogConfig::build(&ov, &topic_cfg).unwrap_or_default())
         })?;
-        let replicas = ReplicaManager::new(logs, overrides, config.node_id);
-        replicas.sync(&image)?;
         let advertised = config.advertised_host_port(bound);
+        let replicas = ReplicaManager::new(
+            logs,
+            overrides,
+            crate::replication::FetcherConfig {
+                node_id: config.node_id,
+                max_wait_ms: config.replica_fetch_wait_max_ms,
+                max_bytes_per_partition: config.replica_fetch_max_bytes,
+                backoff: Duration::from_millis(config.replica_fetch_backoff_ms),
+            },
+            advertised.clone(),
+        );
+        replicas.sync(&image)?;
         let groups = strom_coordinator::GroupCoordinator::new(
             crate::group_writer::coordinator_config(&config),
             Arc::new(crate::group_writer::OffsetsTopicWriter::new(
@@ -206,7 +218,12 @@ impl Broker {
             groups,
             consumer_groups,
             producer_ids: Default::default(),
+            this: weak.clone(),
         });
+        crate::replication::start_isr_expiration(
+            Arc::downgrade(&broker),
+            broker.config.replica_lag_time_max_ms,
+        );
         // Called inside `block_in_place` on the runtime (BrokerServer::start).
         tokio::runtime::Handle::current()
             .block_on(crate::group_writer::start_group_coordinator(&broker))?;
@@ -216,9 +233,37 @@ impl Broker {
         Ok(broker)
     }
 
-    /// Broker ids that are alive (single node: this one).
+    /// Broker ids that are registered and not fenced (before this node's own registration is
+    /// applied: this one).
     pub fn live_brokers(&self) -> Vec<i32> {
-        vec![self.config.node_id]
+        let image = self.metadata.image();
+        let live: Vec<i32> = image.live_brokers().map(|b| b.id).collect();
+        if live.is_empty() {
+            vec![self.config.node_id]
+        } else {
+            live
+        }
+    }
+
+    /// Applies a metadata image to this broker: local logs and replication roles, then the
+    /// coordinators of internal topics whose leadership moved here or away.
+    pub(crate) fn apply_image(&self, image: &Arc<MetadataImage>) {
+        match self.replicas.sync(image) {
+            Ok(changes) => {
+                if let Some(me) = self.this.upgrade() {
+                    for c in changes {
+                        crate::coordinator_leadership::on_leadership_change(
+                            &me,
+                            &c.tp.topic,
+                            c.tp.partition,
+                            c.leader_epoch,
+                            c.is_leader,
+                        );
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "applying metadata to local partitions failed"),
+        }
     }
 
     /// Creates topics (or only validates them). One result per input, in order.
@@ -270,9 +315,7 @@ impl Broker {
             }
         };
         if !validate_only {
-            if let Err(e) = self.replicas.sync(&image) {
-                tracing::error!(error = %e, "creating partition logs failed");
-            }
+            self.apply_image(&image);
         }
         results
             .into_iter()
@@ -352,9 +395,7 @@ impl Broker {
             .await;
         match decided {
             Ok((results, image)) => {
-                if let Err(e) = self.replicas.sync(&image) {
-                    tracing::error!(error = %e, "deleting partition logs failed");
-                }
+                self.apply_image(&image);
                 results
             }
             Err(e) => {
@@ -366,6 +407,7 @@ impl Broker {
 
     /// Clean shutdown of storage: flush, indexes, checkpoints, clean-shutdown markers.
     pub fn shutdown(&self) {
+        self.replicas.stop_fetchers();
         self.consumer_groups.shutdown();
         self.groups.shutdown();
         if let Err(e) = self.replicas.log_manager().shutdown() {

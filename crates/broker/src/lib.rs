@@ -11,11 +11,13 @@ mod admin_ops;
 mod broker;
 mod config;
 mod consumer_groups;
+mod coordinator_leadership;
 mod group_writer;
 mod handler;
 pub mod metadata;
 mod producer_ids;
 mod replica_manager;
+mod replication;
 mod server;
 mod txn_coordinator;
 
