@@ -143,11 +143,10 @@ fn checker_catches_followers_reporting_unflushed_records() {
 /// A fetch delayed past its retry reaches the leader after a newer one and reports an old log
 /// end. `LeaderState` then lowers the follower's progress, its high-watermark *bound* drops
 /// below the high watermark, and `on_follower_fetch` admits to the ISR a follower that lacks
-/// committed records (it compares with the bound, where Kafka compares with the high
-/// watermark); seed 349 loses committed offsets 412..430 that way. Fetch sessions hide it in
-/// the main sweep; this runs without them.
+/// committed records (it compared with the bound, where Kafka compares with the high
+/// watermark); seed 349 lost committed offsets 412..430 that way, before `LeaderState` kept a
+/// rising floor. Fetch sessions hide it in the main sweep; this runs without them.
 #[test]
-#[ignore = "LeaderState admits a follower below the high watermark after a stale fetch (seed 349)"]
 fn delayed_duplicate_fetches_without_fetch_sessions() {
     let cfg = Config {
         fetch_sessions: false,

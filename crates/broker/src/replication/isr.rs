@@ -5,14 +5,16 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use strom_cluster::replication::election::AlterPartitionRequest;
+use strom_cluster::replication::{AlterPartitionError, AlterPartitionRequest};
 use strom_log::now_ms;
 
 use super::Partition;
 use crate::broker::Broker;
 
-/// Sends `req` for `partition` to the controller in the background. The committed change comes
-/// back through the metadata image; a refusal clears the pending change so it can be retried.
+/// Sends `req` for `partition` to the controller in the background, retrying transport
+/// failures until the partition's leadership moves on. The committed change comes back through
+/// the metadata image. Only INELIGIBLE_REPLICA clears the pending change: after any other answer
+/// (or none) the change may have been applied, and the next image settles it (Kafka's rule).
 pub(crate) fn send_isr_change(
     broker: &Arc<Broker>,
     partition: Arc<Partition>,
@@ -23,19 +25,29 @@ pub(crate) fn send_isr_change(
         let tp = partition.tp.clone();
         tracing::info!(partition = %tp, isr = ?req.new_isr, leader_epoch = req.leader_epoch, "proposing ISR change");
         let epoch = req.leader_epoch;
-        match broker
-            .metadata
-            .alter_partition(partition.topic_id, tp.partition, req)
-            .await
-        {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                tracing::info!(partition = %tp, error = ?e, "controller refused ISR change");
-                partition.isr_change_failed(epoch);
+        loop {
+            if partition.leader_epoch() != Some(epoch) {
+                return;
             }
-            Err(e) => {
-                tracing::warn!(partition = %tp, error = %e, "ISR change failed");
-                partition.isr_change_failed(epoch);
+            match broker
+                .metadata
+                .alter_partition(partition.topic_id, tp.partition, req.clone())
+                .await
+            {
+                Ok(Ok(_)) => return,
+                Ok(Err(AlterPartitionError::IneligibleReplica)) => {
+                    tracing::info!(partition = %tp, "controller refused ISR change: ineligible replica");
+                    partition.isr_change_failed(epoch);
+                    return;
+                }
+                Ok(Err(e)) => {
+                    tracing::info!(partition = %tp, error = ?e, "controller refused ISR change; waiting for metadata");
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(partition = %tp, error = %e, "ISR change not delivered; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
             }
         }
     });
