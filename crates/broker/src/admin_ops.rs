@@ -263,9 +263,7 @@ impl Broker {
             .await;
         match decided {
             Ok((results, image)) => {
-                if let Err(e) = self.replicas.sync(&image) {
-                    tracing::error!(error = %e, "applying altered configs failed");
-                }
+                self.apply_image(&image);
                 results
             }
             Err(e) => {
@@ -299,9 +297,7 @@ impl Broker {
         match decided {
             Ok((result, image)) => {
                 if result.is_ok() && !validate_only {
-                    self.replicas
-                        .sync(&image)
-                        .map_err(|e| err(ResponseError::KafkaStorageError, e.to_string()))?;
+                    self.apply_image(&image);
                 }
                 result
             }

@@ -63,6 +63,8 @@ pub struct Broker {
     pub producer_ids: crate::producer_ids::ProducerIdManager,
     /// Transactions (`__transaction_state`).
     pub txn: strom_coordinator::txn::TransactionCoordinator,
+    /// This broker, for tasks started from `&self` methods.
+    this: std::sync::Weak<Broker>,
     /// Which coordinator partitions this node leads (`coordinator_leadership`).
     pub(crate) coordinator_leadership: crate::coordinator_leadership::CoordinatorLeadership,
 }
@@ -148,7 +150,7 @@ impl Broker {
             .first()
             .cloned()
             .unwrap_or_else(|| "./data".into());
-        let metadata = MetadataStore::open(&meta_dir)?;
+        let metadata = MetadataStore::open(&meta_dir, config.node_id)?;
         let image = metadata.image();
         let overrides = config.log_overrides().clone();
         let lm_config = LogManagerConfig {
@@ -172,9 +174,20 @@ impl Broker {
                 .unwrap_or_default();
             Arc::new(strom_log::LogConfig::build(&ov, &topic_cfg).unwrap_or_default())
         })?;
-        let replicas = ReplicaManager::new(logs, overrides, config.node_id);
-        replicas.sync(&image)?;
         let advertised = config.advertised_host_port(bound);
+        let replicas = ReplicaManager::new(
+            logs,
+            overrides,
+            crate::replication::FetcherConfig {
+                node_id: config.node_id,
+                max_wait_ms: config.replica_fetch_wait_max_ms,
+                max_bytes_per_partition: config.replica_fetch_max_bytes,
+                backoff: Duration::from_millis(config.replica_fetch_backoff_ms),
+            },
+            advertised.clone(),
+        );
+        // The roles taken here reach the coordinators once the broker exists (below).
+        let initial_roles = replicas.sync(&image)?;
         let broker = Arc::new_cyclic(|weak| {
             // The coordinators' writers hold the broker weakly: they check leadership in the
             // metadata image before every write.
@@ -209,17 +222,59 @@ impl Broker {
                 groups,
                 consumer_groups,
                 producer_ids: Default::default(),
+                this: weak.clone(),
                 coordinator_leadership: Default::default(),
             }
         });
+        crate::replication::start_isr_expiration(
+            Arc::downgrade(&broker),
+            broker.config.replica_lag_time_max_ms,
+        );
+        for c in initial_roles {
+            crate::coordinator_leadership::on_leadership_change(
+                &broker,
+                &c.tp.topic,
+                c.tp.partition,
+                c.leader_epoch,
+                c.is_leader,
+            );
+        }
         // Called inside `block_in_place` on the runtime (BrokerServer::start).
         tokio::runtime::Handle::current().block_on(crate::internal_topics::start(&broker));
         Ok(broker)
     }
 
-    /// Broker ids that are alive (single node: this one).
+    /// Broker ids that are registered and not fenced (before this node's own registration is
+    /// applied: this one).
     pub fn live_brokers(&self) -> Vec<i32> {
-        vec![self.config.node_id]
+        let image = self.metadata.image();
+        let live: Vec<i32> = image.live_brokers().map(|b| b.id).collect();
+        if live.is_empty() {
+            vec![self.config.node_id]
+        } else {
+            live
+        }
+    }
+
+    /// Applies a metadata image to this broker: local logs and replication roles, then the
+    /// coordinators of internal topics whose leadership moved here or away.
+    pub(crate) fn apply_image(&self, image: &Arc<MetadataImage>) {
+        match self.replicas.sync(image) {
+            Ok(changes) => {
+                if let Some(me) = self.this.upgrade() {
+                    for c in changes {
+                        crate::coordinator_leadership::on_leadership_change(
+                            &me,
+                            &c.tp.topic,
+                            c.tp.partition,
+                            c.leader_epoch,
+                            c.is_leader,
+                        );
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "applying metadata to local partitions failed"),
+        }
     }
 
     /// Creates topics (or only validates them). One result per input, in order.
@@ -271,9 +326,7 @@ impl Broker {
             }
         };
         if !validate_only {
-            if let Err(e) = self.replicas.sync(&image) {
-                tracing::error!(error = %e, "creating partition logs failed");
-            }
+            self.apply_image(&image);
         }
         results
             .into_iter()
@@ -375,9 +428,7 @@ impl Broker {
             .await;
         match decided {
             Ok((results, image)) => {
-                if let Err(e) = self.replicas.sync(&image) {
-                    tracing::error!(error = %e, "deleting partition logs failed");
-                }
+                self.apply_image(&image);
                 results
             }
             Err(e) => {
@@ -389,6 +440,7 @@ impl Broker {
 
     /// Clean shutdown of storage: flush, indexes, checkpoints, clean-shutdown markers.
     pub fn shutdown(&self) {
+        self.replicas.stop_fetchers();
         self.consumer_groups.shutdown();
         self.groups.shutdown();
         if let Err(e) = self.replicas.log_manager().shutdown() {

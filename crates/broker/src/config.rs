@@ -649,7 +649,8 @@ impl BrokerConfig {
             offsets_topic_replication_factor: num("offsets.topic.replication.factor")
                 .clamp(1, i64::from(i16::MAX)) as i16,
             transaction_state_replication_factor: num("transaction.state.log.replication.factor")
-                .clamp(1, i64::from(i16::MAX)) as i16,
+                .clamp(1, i64::from(i16::MAX))
+                as i16,
             explicit: props.clone(),
         })
     }

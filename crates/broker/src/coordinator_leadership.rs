@@ -1,5 +1,6 @@
 //! Coordinators follow leadership: [`on_leadership_change`] is the one entry point through which
-//! the replica manager tells the group coordinators (`__consumer_offsets`) and the transaction
+//! the replica manager (`Broker::apply_image`, and start-up for the roles taken before the
+//! broker existed) tells the group coordinators (`__consumer_offsets`) and the transaction
 //! coordinator (`__transaction_state`) that this node became, or stopped being, the leader of
 //! one of their partitions.
 //!
@@ -48,8 +49,16 @@ impl Internal {
 struct Slot {
     epoch: i32,
     leader: bool,
-    /// Bumped by every change acted on; a load installs only under its own generation.
+    /// Set anew by every change acted on; a load installs only under its own generation.
     generation: u64,
+}
+
+/// Every partition's slot, and the next generation (never reused, even for a slot forgotten
+/// and created again).
+#[derive(Debug, Default)]
+struct Ledger {
+    slots: HashMap<(Internal, i32), Slot>,
+    next_generation: u64,
 }
 
 /// What a change asks for.
@@ -63,27 +72,30 @@ enum Decision {
 /// The per-partition ledger of leadership changes, and the loads in flight.
 #[derive(Debug)]
 pub(crate) struct CoordinatorLeadership {
-    slots: Mutex<HashMap<(Internal, i32), Slot>>,
+    ledger: Mutex<Ledger>,
     loads: watch::Sender<usize>,
 }
 
 impl Default for CoordinatorLeadership {
     fn default() -> Self {
         CoordinatorLeadership {
-            slots: Mutex::new(HashMap::new()),
+            ledger: Mutex::new(Ledger::default()),
             loads: watch::Sender::new(0),
         }
     }
 }
 
-/// Applies one change to the ledger.
-fn decide(
-    slots: &mut HashMap<(Internal, i32), Slot>,
-    key: (Internal, i32),
-    epoch: i32,
-    leader: bool,
-) -> Decision {
-    let slot = slots.entry(key).or_insert(Slot {
+/// Applies one change to the ledger. A resignation with no epoch (-1: the partition was
+/// deleted) unloads whatever the history, and forgets it: a topic created again starts its
+/// epochs over.
+fn decide(ledger: &mut Ledger, key: (Internal, i32), epoch: i32, leader: bool) -> Decision {
+    if epoch < 0 && !leader {
+        return match ledger.slots.remove(&key) {
+            Some(s) if s.leader => Decision::Unload,
+            _ => Decision::Ignore,
+        };
+    }
+    let slot = ledger.slots.entry(key).or_insert(Slot {
         epoch,
         leader: false,
         generation: 0,
@@ -96,7 +108,8 @@ fn decide(
         return Decision::Ignore;
     }
     slot.leader = leader;
-    slot.generation += 1;
+    ledger.next_generation += 1;
+    slot.generation = ledger.next_generation;
     if leader {
         Decision::Load(slot.generation)
     } else {
@@ -104,8 +117,9 @@ fn decide(
     }
 }
 
-fn is_current(slots: &HashMap<(Internal, i32), Slot>, key: (Internal, i32), gen: u64) -> bool {
-    slots
+fn is_current(ledger: &Ledger, key: (Internal, i32), gen: u64) -> bool {
+    ledger
+        .slots
         .get(&key)
         .is_some_and(|s| s.leader && s.generation == gen)
 }
@@ -132,9 +146,9 @@ pub(crate) fn on_leadership_change(
         return;
     };
     let key = (kind, partition);
-    let ledger = &broker.coordinator_leadership;
-    let mut slots = ledger.slots.lock();
-    match decide(&mut slots, key, leader_epoch, is_leader) {
+    let leadership = &broker.coordinator_leadership;
+    let mut ledger = leadership.ledger.lock();
+    match decide(&mut ledger, key, leader_epoch, is_leader) {
         Decision::Ignore => {}
         Decision::Unload => {
             tracing::info!(
@@ -159,7 +173,7 @@ pub(crate) fn on_leadership_change(
                 }
                 Internal::TxnState => broker.txn.begin_load(partition),
             }
-            ledger.loads.send_modify(|n| *n += 1);
+            leadership.loads.send_modify(|n| *n += 1);
             let load = Load {
                 broker: broker.clone(),
                 kind,
@@ -177,23 +191,6 @@ pub(crate) async fn wait_loaded(broker: &Broker, timeout: Duration) -> bool {
     let mut rx = broker.coordinator_leadership.loads.subscribe();
     let idle = tokio::time::timeout(timeout, rx.wait_for(|n| *n == 0)).await;
     idle.is_ok()
-}
-
-/// Calls [`on_leadership_change`] for every local partition of `topic` as the image says. A
-/// stand-in, until the replica manager reports leadership changes itself.
-pub(crate) fn follow_local_leaders(broker: &Arc<Broker>, topic: &str) {
-    let image = broker.metadata.image();
-    let Some(t) = image.topic(topic) else { return };
-    for (p, part) in &t.partitions {
-        let local = broker
-            .replicas
-            .log(&strom_log::TopicPartition::new(topic, *p))
-            .is_some();
-        if local {
-            let is_leader = part.leader == broker.config.node_id;
-            on_leadership_change(broker, topic, *p, part.leader_epoch, is_leader);
-        }
-    }
 }
 
 /// What a load read, waiting to be installed.
@@ -234,8 +231,8 @@ impl Load {
                 .await
                 .unwrap_or_else(|e| Err(WriteError::Storage(Arc::new(e))));
             let done = {
-                let slots = self.broker.coordinator_leadership.slots.lock();
-                if !is_current(&slots, key, self.generation) {
+                let ledger = self.broker.coordinator_leadership.ledger.lock();
+                if !is_current(&ledger, key, self.generation) {
                     tracing::debug!(
                         partition,
                         epoch = self.epoch,
@@ -294,7 +291,7 @@ mod tests {
 
     #[test]
     fn changes_are_ordered_by_epoch() {
-        let mut s = HashMap::new();
+        let mut s = Ledger::default();
         let Decision::Load(g1) = decide(&mut s, K, 5, true) else {
             panic!("first leadership loads")
         };
@@ -317,5 +314,9 @@ mod tests {
             decide(&mut s, (Internal::TxnState, 0), 2, false),
             Decision::Ignore
         );
+        // Deleted (epoch -1): unloaded, and a new topic's epoch 0 loads again.
+        assert_eq!(decide(&mut s, K, -1, false), Decision::Unload);
+        assert!(!is_current(&s, K, g2));
+        assert!(matches!(decide(&mut s, K, 0, true), Decision::Load(_)));
     }
 }

@@ -5,8 +5,9 @@
 //!
 //! Records are written as one uncompressed v2 batch per append, through the same validation and
 //! group commit as a Produce, stamped with the partition's current leader epoch; an append is
-//! refused (NOT_COORDINATOR) once this node no longer leads the partition, and completes only
-//! once durable and replicated (`leaders::wait_replicated`). TxnOffsetCommit's
+//! refused (NOT_COORDINATOR) once this node no longer leads the partition, and completes as an
+//! acks=all produce does (`leaders::wait_replicated`: durable, under the high watermark; a slow
+//! or shrunken ISR is COORDINATOR_NOT_AVAILABLE, as in Kafka). TxnOffsetCommit's
 //! pending offsets are a transactional batch of the producer (its id and epoch, the next
 //! sequence of that producer in the partition), resolved by the COMMIT/ABORT marker the
 //! transaction coordinator writes there; replay reports both (`LogEntry`).
@@ -29,7 +30,7 @@ use strom_log::{
 
 use crate::broker::Broker;
 use crate::config::{BrokerConfig, BROKER_CONFIGS};
-use crate::leaders::{leader_of, wait_replicated, Leader};
+use crate::leaders::{check_in_sync, leader_of, wait_replicated, Incomplete, Leader};
 
 /// `PartitionWriter` over the local logs of `__consumer_offsets` (or, built with
 /// [`OffsetsTopicWriter::for_topic`], of another internal topic: `__transaction_state`). Holds
@@ -133,7 +134,7 @@ impl OffsetsTopicWriter {
         let broker = self.broker()?;
         let leader_epoch = self.leader_epoch(&broker, partition)?;
         let log = self.log(&broker, partition)?;
-        drop(broker);
+        check_in_sync(&broker, &log).map_err(|_| WriteError::NotAvailable(partition))?;
         // A transactional batch continues the producer's sequence in this partition (its
         // appends here are serial: one appender per partition, under the transaction's lock).
         let txn = txn.map(|(pid, epoch)| {
@@ -148,10 +149,16 @@ impl OffsetsTopicWriter {
         let validated = validate_batches(batch, &log.config(), now_ms())
             .map_err(|e| WriteError::Storage(Arc::new(e)))?;
         let info = log.append(&validated, leader_epoch).map_err(storage)?;
-        wait_replicated(&log, info.last_offset + 1, info.needs_flush)
-            .await
-            .map_err(storage)?;
-        Ok(info.last_offset)
+        match wait_replicated(&broker, &log, info.last_offset + 1, info.needs_flush).await {
+            Ok(()) => Ok(info.last_offset),
+            Err(Incomplete::Log(e)) => Err(storage(e)),
+            // Kafka's mapping: a lost leadership is NOT_COORDINATOR, a slow or shrunken ISR
+            // COORDINATOR_NOT_AVAILABLE.
+            Err(_) => match self.leader_epoch(&broker, partition) {
+                Ok(_) => Err(WriteError::NotAvailable(partition)),
+                Err(e) => Err(e),
+            },
+        }
     }
 
     /// Every record and marker of a partition, oldest first.

@@ -15,7 +15,7 @@ use strom_coordinator::txn::TRANSACTION_STATE_TOPIC;
 use strom_coordinator::OFFSETS_TOPIC;
 
 use crate::broker::Broker;
-use crate::coordinator_leadership::{follow_local_leaders, wait_loaded};
+use crate::coordinator_leadership::wait_loaded;
 
 /// How long start-up waits for the coordinators' first loads.
 const START_LOAD_TIMEOUT: Duration = Duration::from_secs(60);
@@ -58,30 +58,23 @@ pub(crate) fn transaction_state(broker: &Broker) -> InternalTopic {
     }
 }
 
-/// Creates `topic` if it is missing and enough brokers are live; true if it exists now.
-pub(crate) async fn ensure(broker: &Arc<Broker>, topic: &InternalTopic) -> bool {
+/// Creates `topic` if it is missing and enough brokers are live; true if it exists now. The
+/// new partitions reach the coordinators through the replica manager's leadership changes.
+pub(crate) async fn ensure(broker: &Broker, topic: &InternalTopic) -> bool {
     if broker.metadata.image().topic(topic.name).is_some() {
         return true;
     }
-    let created = broker
+    broker
         .ensure_internal_topic(topic.name, topic.partitions, topic.replication_factor)
         .await
-        .is_some();
-    if created {
-        // replaced by the replica manager's leadership hook
-        follow_local_leaders(broker, topic.name);
-    }
-    created
+        .is_some()
 }
 
-/// Start-up: creates both topics if this node can, loads the partitions it leads, and waits
-/// (bounded) for those loads so the first requests find the coordinators ready.
+/// Start-up: creates both topics if this node can, then waits (bounded) for the loads of the
+/// partitions it leads, so the first requests find the coordinators ready.
 pub(crate) async fn start(broker: &Arc<Broker>) {
     for topic in [offsets(broker), transaction_state(broker)] {
-        if broker.metadata.image().topic(topic.name).is_some() {
-            // replaced by the replica manager's leadership hook
-            follow_local_leaders(broker, topic.name);
-        } else if !ensure(broker, &topic).await {
+        if !ensure(broker, &topic).await {
             tracing::info!(
                 topic = topic.name,
                 replication_factor = topic.replication_factor,

@@ -20,6 +20,7 @@ mod leaders;
 pub mod metadata;
 mod producer_ids;
 mod replica_manager;
+mod replication;
 mod server;
 #[cfg(test)]
 mod test_broker;

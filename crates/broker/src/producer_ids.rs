@@ -80,7 +80,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let mut seen = std::collections::BTreeSet::new();
         {
-            let store = MetadataStore::open(dir.path()).expect("open");
+            let store = MetadataStore::open(dir.path(), 1).expect("open");
             let ids = ProducerIdManager::default();
             for _ in 0..(PRODUCER_ID_BLOCK_SIZE + 5) {
                 assert!(seen.insert(ids.generate(&store, 1).await.expect("id")));
@@ -88,7 +88,7 @@ mod tests {
             assert_eq!(store.image().next_producer_id, 2 * PRODUCER_ID_BLOCK_SIZE);
             // No clean shutdown: the reservation must already be durable.
         }
-        let store = MetadataStore::open(dir.path()).expect("reopen");
+        let store = MetadataStore::open(dir.path(), 1).expect("reopen");
         let ids = ProducerIdManager::default();
         let next = ids.generate(&store, 1).await.expect("id");
         assert_eq!(next, 2 * PRODUCER_ID_BLOCK_SIZE);

@@ -37,7 +37,7 @@ use strom_log::{now_ms, validate_control_batches, LogError, PartitionLog, TopicP
 use crate::broker::Broker;
 use crate::config::{BrokerConfig, BROKER_CONFIGS};
 use crate::handler::errors::{log_error_code, validation_error_code};
-use crate::leaders::{leader_of, wait_replicated, Leader};
+use crate::leaders::{check_in_sync, leader_of, wait_replicated, Incomplete, Leader};
 use crate::metadata::MetadataImage;
 use crate::txn_marker_channel::MarkerChannel;
 
@@ -122,6 +122,9 @@ pub(crate) enum MarkerAppendError {
     /// The log refused the append (producer fenced, storage).
     #[error(transparent)]
     Log(#[from] LogError),
+    /// Too few in-sync replicas to take it.
+    #[error("fewer in-sync replicas than min.insync.replicas")]
+    NotEnoughReplicas,
 }
 
 impl MarkerAppendError {
@@ -132,6 +135,7 @@ impl MarkerAppendError {
             MarkerAppendError::Unknown => ResponseError::UnknownTopicOrPartition.code(),
             MarkerAppendError::Invalid(e) => validation_error_code(e),
             MarkerAppendError::Log(e) => log_error_code(e),
+            MarkerAppendError::NotEnoughReplicas => ResponseError::NotEnoughReplicas.code(),
         }
     }
 }
@@ -145,9 +149,9 @@ pub(crate) struct PendingMarker {
 }
 
 impl PendingMarker {
-    /// Waits until the marker is durable and replicated.
-    pub(crate) async fn wait(self) -> Result<(), LogError> {
-        wait_replicated(&self.log, self.end, self.needs_flush).await
+    /// Waits until the marker is durable and replicated (acks=all).
+    pub(crate) async fn wait(self, broker: &Broker) -> Result<(), Incomplete> {
+        wait_replicated(broker, &self.log, self.end, self.needs_flush).await
     }
 }
 
@@ -169,6 +173,7 @@ pub(crate) fn append_marker(
         .replicas
         .log(&TopicPartition::new(topic, partition))
         .ok_or(MarkerAppendError::NotLeader)?;
+    check_in_sync(broker, &log).map_err(|_| MarkerAppendError::NotEnoughReplicas)?;
     let validated = validate_control_batches(batch.clone(), &log.config(), now_ms())?;
     let info = log.append(&validated, epoch)?;
     Ok(PendingMarker {
@@ -236,11 +241,12 @@ impl LogMarkerWriter {
                 Leader::Unavailable => retry.push((topic, partition)),
                 Leader::Here { .. } => {
                     match append_marker(broker, &image, &topic, partition, batch) {
-                        Ok(p) => local.push(p),
+                        Ok(p) => local.push(((topic, partition), p)),
                         // Leadership or the topic changed since the image was read.
                         Err(
                             MarkerAppendError::NotLeader
                             | MarkerAppendError::Unknown
+                            | MarkerAppendError::NotEnoughReplicas
                             | MarkerAppendError::Log(LogError::Closed(_)),
                         ) => retry.push((topic, partition)),
                         Err(e) => return Err(storage(e)),
@@ -255,8 +261,13 @@ impl LogMarkerWriter {
         }
         // The local appends are flushing while the remote leaders answer.
         retry.extend(self.channel.send(marker, remote).await?);
-        for p in local {
-            p.wait().await.map_err(storage)?;
+        for (tp, p) in local {
+            match p.wait(broker).await {
+                Ok(()) => {}
+                Err(Incomplete::Log(e)) => return Err(storage(e)),
+                // Slow or shrunken ISR, or leadership moved meanwhile: look again.
+                Err(_) => retry.push(tp),
+            }
         }
         Ok(retry)
     }

@@ -56,7 +56,8 @@ fn leader_record(topic_id: Uuid, replicas: Vec<i32>, leader: i32, epoch: i32) ->
     MetadataRecord::Partition {
         topic_id,
         partition: 0,
-        isr: replicas.clone(),
+        // The leader alone is in sync: broker 77 never fetches.
+        isr: vec![leader],
         replicas,
         leader,
         leader_epoch: epoch,
@@ -87,7 +88,7 @@ async fn markers_follow_the_partition_leader() {
     // Broker 77 (this very listener) leads x-0 now.
     let (host, port) = broker.advertised.clone();
     let other = 77;
-    broker
+    let (_, image) = broker
         .metadata
         .propose(|_| {
             let records = vec![
@@ -107,6 +108,7 @@ async fn markers_follow_the_partition_leader() {
         })
         .await
         .unwrap();
+    broker.apply_image(&image);
     let writer = Arc::new(LogMarkerWriter::new(Arc::downgrade(&broker), me));
     let marker = TxnMarker {
         transactional_id: "t".into(),
@@ -128,11 +130,12 @@ async fn markers_follow_the_partition_leader() {
     assert_eq!(log.last_stable_offset(), 0);
 
     // Leadership comes back here at epoch 2: the retry appends locally.
-    broker
+    let (_, image) = broker
         .metadata
         .propose(|_| (vec![leader_record(topic_id, vec![me, other], me, 2)], ()))
         .await
         .unwrap();
+    broker.apply_image(&image);
     tokio::time::timeout(Duration::from_secs(10), writing)
         .await
         .expect("markers written once the leader is back")

@@ -9,5 +9,9 @@
 //!
 //! This crate does not depend on crates/broker: the broker drives it.
 
+pub mod controller;
 pub mod metadata;
+pub mod quorum;
 pub mod replication;
+
+pub use quorum::{BrokerRegistration, HeartbeatReply, Quorum, QuorumConfig, QuorumError};

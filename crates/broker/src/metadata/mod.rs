@@ -5,7 +5,7 @@
 
 mod store;
 
+pub use store::{MetadataError, MetadataStore};
 pub use strom_cluster::metadata::{
     BrokerImage, ConfigResourceType, MetadataImage, MetadataRecord, PartitionImage, TopicImage,
 };
-pub use store::{MetadataError, MetadataStore};

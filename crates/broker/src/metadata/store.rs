@@ -43,13 +43,14 @@ pub struct MetadataStore {
     log: Arc<PartitionLog>,
     image: RwLock<Arc<MetadataImage>>,
     writer: tokio::sync::Mutex<()>,
+    node_id: i32,
 }
 
 const METADATA_TOPIC: &str = "__cluster_metadata";
 
 impl MetadataStore {
     /// Opens (or creates) the metadata log under `<dir>/metadata` and replays it.
-    pub fn open(dir: &Path) -> Result<MetadataStore, MetadataError> {
+    pub fn open(dir: &Path, node_id: i32) -> Result<MetadataStore, MetadataError> {
         let config = Arc::new(LogConfig::default());
         let c = config.clone();
         let logs = LogManager::open(LogManagerConfig::new(dir.join("metadata")), &move |_| {
@@ -63,7 +64,55 @@ impl MetadataStore {
             log,
             image: RwLock::new(Arc::new(image)),
             writer: tokio::sync::Mutex::new(()),
+            node_id,
         })
+    }
+
+    /// The active controller (one node: this one).
+    pub fn controller_leader(&self) -> Option<i32> {
+        Some(self.node_id)
+    }
+
+    /// Applies an ISR change a partition leader asks for, if the controller's rules allow it.
+    pub async fn alter_partition(
+        &self,
+        topic_id: uuid::Uuid,
+        partition: i32,
+        req: strom_cluster::replication::AlterPartitionRequest,
+    ) -> Result<
+        Result<crate::metadata::PartitionImage, strom_cluster::replication::AlterPartitionError>,
+        MetadataError,
+    > {
+        let (r, _) = self
+            .propose(|image| {
+                let Some(p) = image
+                    .topic_by_id(&topic_id)
+                    .and_then(|t| t.partitions.get(&partition))
+                else {
+                    return (
+                        Vec::new(),
+                        Err(strom_cluster::replication::AlterPartitionError::NotLeaderOrFollower),
+                    );
+                };
+                match strom_cluster::replication::alter_partition(p, &req, &|_| true) {
+                    Ok(next) if next == *p => (Vec::new(), Ok(next)),
+                    Ok(next) => (
+                        vec![MetadataRecord::Partition {
+                            topic_id,
+                            partition,
+                            replicas: next.replicas.clone(),
+                            isr: next.isr.clone(),
+                            leader: next.leader,
+                            leader_epoch: next.leader_epoch,
+                            partition_epoch: next.partition_epoch,
+                        }],
+                        Ok(next),
+                    ),
+                    Err(e) => (Vec::new(), Err(e)),
+                }
+            })
+            .await?;
+        Ok(r)
     }
 
     /// The current image.

@@ -3,7 +3,8 @@
 //! is encoded as the coordinator's own control batch (`txn_coordinator::encode_marker`) and
 //! appended to every named partition this node leads (NOT_LEADER_OR_FOLLOWER otherwise,
 //! UNKNOWN_TOPIC_OR_PARTITION for a partition that does not exist); the response waits until
-//! each is durable and replicated, with one error code per partition.
+//! each is complete as an acks=all produce (durable, under the high watermark; else
+//! NOT_ENOUGH_REPLICAS / _AFTER_APPEND / REQUEST_TIMED_OUT), with one error code per partition.
 //!
 //! A marker in `__consumer_offsets` also resolves the producer's pending transactional offsets
 //! in the groups coordinated here (Kafka's `GroupCoordinator.onTransactionCompleted`), once it
@@ -21,6 +22,7 @@ use kafka_protocol::messages::{ApiKey, WriteTxnMarkersRequest, WriteTxnMarkersRe
 use strom_coordinator::OFFSETS_TOPIC;
 
 use super::super::{decode, ApiHandler, HandlerFuture, RequestContext};
+use crate::leaders::Incomplete;
 use crate::server::codec::ResponseBody;
 use crate::txn_coordinator::{append_marker, encode_marker, PendingMarker};
 
@@ -43,6 +45,18 @@ enum Outcome {
 
 /// One marker of the request after phase one: (producer id, commit, per topic its partitions).
 type MarkerOutcome = (i64, bool, Vec<(String, Vec<(i32, Outcome)>)>);
+
+/// Kafka's code for a marker written but not completed (as Produce with acks=all).
+fn incomplete_code(e: &Incomplete) -> i16 {
+    match e {
+        Incomplete::Log(e) => crate::handler::errors::log_error_code(e),
+        Incomplete::NotEnoughReplicas => ResponseError::NotEnoughReplicas.code(),
+        Incomplete::NotEnoughReplicasAfterAppend => {
+            ResponseError::NotEnoughReplicasAfterAppend.code()
+        }
+        Incomplete::TimedOut => ResponseError::RequestTimedOut.code(),
+    }
+}
 
 fn handle(ctx: RequestContext, req: WriteTxnMarkersRequest) -> HandlerFuture {
     let broker = ctx.broker.clone();
@@ -88,7 +102,7 @@ fn handle(ctx: RequestContext, req: WriteTxnMarkersRequest) -> HandlerFuture {
                 for (p, outcome) in parts {
                     let code = match outcome {
                         Outcome::Done(code) => code,
-                        Outcome::Pending(pending) => match pending.wait().await {
+                        Outcome::Pending(pending) => match pending.wait(&broker).await {
                             Ok(()) => {
                                 if topic == OFFSETS_TOPIC {
                                     // Never fails: an unloaded partition replays the marker.
@@ -99,7 +113,7 @@ fn handle(ctx: RequestContext, req: WriteTxnMarkersRequest) -> HandlerFuture {
                                 }
                                 0
                             }
-                            Err(e) => crate::handler::errors::log_error_code(&e),
+                            Err(e) => incomplete_code(&e),
                         },
                     };
                     partitions.push(

@@ -1,0 +1,382 @@
+//! The controller quorum: the metadata log replicated with openraft (Kafka 4's KRaft in spirit).
+//!
+//! Every voter keeps `__cluster_metadata-0` and a `MetadataImage`; the Raft leader is the active
+//! controller. Broker-only nodes follow the log as Raft learners. A node of a one-node cluster
+//! (no voters configured) runs Raft with itself as the only voter and no listener: a write costs
+//! one fsync and the node leads from start-up on.
+//!
+//! Writes are [`Quorum::propose`]: `decide` runs on this node's image, the records travel to the
+//! Raft leader (over the controller RPC when this node is not it) as one entry tagged with the
+//! image offset they were decided on, and the state machine applies them only if nothing changed
+//! the image since (optimistic concurrency; see [`types::Proposal`]). Controller requests
+//! (registration, heartbeats, AlterPartition, elections) go to the leader's [`Controller`].
+//!
+//! Modules: `types` (openraft types), `log_store` + `entry_codec` + `state_file` (the durable Raft
+//! log and vote), `state_machine` + `snapshot_store` (image and snapshots), `wire` + `network` +
+//! `server` (the RPC), `routing` (finding the leader, read index), `propose`, `api` (controller
+//! requests).
+//!
+//! [`Controller`]: crate::controller::Controller
+
+mod api;
+mod config;
+mod entry_codec;
+mod log_store;
+mod network;
+mod propose;
+mod routing;
+mod server;
+mod snapshot_store;
+mod state_file;
+mod state_machine;
+pub mod types;
+pub(crate) mod wire;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::{BasicNode, Raft, ServerState};
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use crate::controller::Controller;
+use crate::metadata::MetadataImage;
+pub use config::QuorumConfig;
+use log_store::LogStore;
+use network::{Network, Peers};
+use snapshot_store::SnapshotStore;
+use state_machine::StateMachine;
+use types::{kafka_id, raft_id, TypeConfig};
+pub use wire::RemoteError;
+
+/// A broker's registration (the fields of `MetadataRecord::RegisterBroker`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerRegistration {
+    /// Broker id (`node.id`).
+    pub broker_id: i32,
+    /// A new value each process start.
+    pub incarnation: Uuid,
+    /// Host advertised to clients.
+    pub host: String,
+    /// Port advertised to clients.
+    pub port: i32,
+    /// Rack, if configured.
+    pub rack: Option<String>,
+    /// The node's controller listener `host:port`, or empty.
+    pub controller_addr: String,
+    /// True when the node votes in the quorum.
+    pub voter: bool,
+}
+
+/// The active controller's answer to a heartbeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeartbeatReply {
+    /// The broker is fenced (may not lead or join ISRs).
+    pub fenced: bool,
+    /// Controlled shutdown is complete: the broker may exit.
+    pub should_shut_down: bool,
+}
+
+/// Why a quorum operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum QuorumError {
+    /// The configuration is inconsistent.
+    #[error("invalid quorum config: {0}")]
+    Config(String),
+    /// A file could not be read or written.
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The failure.
+        source: std::io::Error,
+    },
+    /// The metadata log failed.
+    #[error("metadata log: {0}")]
+    Log(#[from] strom_log::LogError),
+    /// Stored metadata does not decode.
+    #[error("corrupt metadata: {0}")]
+    Corrupt(String),
+    /// The controller listener could not be bound.
+    #[error("binding the controller listener {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The failure.
+        source: std::io::Error,
+    },
+    /// openraft stopped (storage failure, panic, shutdown).
+    #[error("raft: {0}")]
+    Raft(Box<openraft::error::Fatal<types::NodeId>>),
+    /// No active controller answered within the request timeout.
+    #[error("no active controller answered within {0:?}")]
+    NoController(Duration),
+    /// A proposal lost the optimistic-concurrency race too many times.
+    #[error("the proposal conflicted with concurrent writes {0} times")]
+    Conflict(usize),
+    /// The local image did not reach an applied entry in time.
+    #[error("the metadata image did not reach offset {0} in time")]
+    CatchUp(i64),
+    /// The active controller refused the request.
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
+    /// A peer answered with something that does not fit the request.
+    #[error("unexpected answer from the controller: {0}")]
+    Protocol(String),
+    /// The quorum is shut down.
+    #[error("the quorum is shut down")]
+    Stopped,
+}
+
+impl From<openraft::error::Fatal<types::NodeId>> for QuorumError {
+    fn from(e: openraft::error::Fatal<types::NodeId>) -> QuorumError {
+        QuorumError::Raft(Box::new(e))
+    }
+}
+
+impl QuorumError {
+    pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> QuorumError {
+        QuorumError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// This node's membership in the controller quorum. Shared as `Arc<Quorum>`.
+pub struct Quorum {
+    cfg: QuorumConfig,
+    raft: Raft<TypeConfig>,
+    log_store: LogStore,
+    image_tx: Arc<watch::Sender<Arc<MetadataImage>>>,
+    peers: Arc<Peers>,
+    /// The listener's bound address (the configured one, with the real port when it was 0).
+    listen_addr: Option<SocketAddr>,
+    /// Serialises this node's proposals, so they never conflict with each other.
+    propose_lock: tokio::sync::Mutex<()>,
+    /// The active controller, while this node is the Raft leader.
+    controller: Mutex<Option<Arc<Controller>>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    stopped: watch::Sender<bool>,
+}
+
+impl std::fmt::Debug for Quorum {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Quorum")
+            .field("node_id", &self.cfg.node_id)
+            .field("listen_addr", &self.listen_addr)
+            .field("offset", &self.image().offset)
+            .finish()
+    }
+}
+
+impl Quorum {
+    /// Binds the controller listener (if any), opens the metadata log, starts Raft, forms the
+    /// cluster on a fresh voter set, and returns once this node's image has caught up with the
+    /// committed log, or after `startup_timeout_ms` (Raft keeps trying in the background).
+    pub async fn start(cfg: QuorumConfig) -> Result<Arc<Quorum>, QuorumError> {
+        cfg.validate()?;
+        let listener = match cfg.controller_listen {
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| QuorumError::Bind { addr, source })?,
+            ),
+            None => None,
+        };
+        let listen_addr = match &listener {
+            Some(l) => Some(l.local_addr().map_err(|source| {
+                QuorumError::Bind {
+                    addr: cfg
+                        .controller_listen
+                        .unwrap_or_else(|| ([0, 0, 0, 0], 0).into()),
+                    source,
+                }
+            })?),
+            None => None,
+        };
+        let dir = cfg.dir.join("metadata");
+        let log_store = LogStore::open(&dir)?;
+        let snap_dir = dir.join("snapshots");
+        let snapshots =
+            Arc::new(SnapshotStore::open(&snap_dir).map_err(|e| QuorumError::io(&snap_dir, e))?);
+        let image_tx = Arc::new(watch::channel(Arc::new(MetadataImage::default())).0);
+        let sm = StateMachine::open(snapshots, image_tx.clone())
+            .map_err(|e| QuorumError::io(&snap_dir, e))?;
+        let peers = Arc::new(Peers::default());
+        let raft = Raft::new(
+            raft_id(cfg.node_id),
+            Arc::new(cfg.raft_config()?),
+            Network {
+                peers: peers.clone(),
+            },
+            log_store.clone(),
+            sm,
+        )
+        .await?;
+        let quorum = Arc::new(Quorum {
+            cfg,
+            raft,
+            log_store,
+            image_tx,
+            peers,
+            listen_addr,
+            propose_lock: tokio::sync::Mutex::new(()),
+            controller: Mutex::new(None),
+            tasks: Mutex::new(Vec::new()),
+            stopped: watch::channel(false).0,
+        });
+        if let Some(l) = listener {
+            let t = tokio::spawn(server::serve(l, Arc::downgrade(&quorum)));
+            quorum.tasks.lock().push(t);
+        }
+        let t = tokio::spawn(watch_leadership(Arc::downgrade(&quorum)));
+        quorum.tasks.lock().push(t);
+        quorum.form_cluster().await?;
+        let timeout = Duration::from_millis(quorum.cfg.startup_timeout_ms);
+        if let Err(e) = quorum.catch_up(timeout).await {
+            tracing::warn!(error = %e, "metadata quorum not caught up at start-up; continuing");
+        }
+        Ok(quorum)
+    }
+
+    /// A fresh voter initializes Raft with the configured voters (all voters may do so with the
+    /// same membership); a node with any Raft state, and a learner, never does.
+    async fn form_cluster(self: &Arc<Self>) -> Result<(), QuorumError> {
+        if !self.cfg.voter {
+            let me = Arc::clone(self);
+            let t = tokio::spawn(async move { me.join_as_learner().await });
+            self.tasks.lock().push(t);
+            return Ok(());
+        }
+        if self.raft.is_initialized().await? {
+            return Ok(());
+        }
+        let members: BTreeMap<u64, BasicNode> = if self.cfg.voters.is_empty() {
+            let addr = self.listen_addr.map(|a| a.to_string()).unwrap_or_default();
+            BTreeMap::from([(raft_id(self.cfg.node_id), BasicNode { addr })])
+        } else {
+            self.cfg
+                .voters
+                .iter()
+                .map(|(id, addr)| (raft_id(*id), BasicNode { addr: addr.clone() }))
+                .collect()
+        };
+        tracing::info!(?members, "initializing the metadata quorum");
+        match self.raft.initialize(members).await {
+            Ok(()) => Ok(()),
+            // Another voter got there first and replicated the same membership: fine.
+            Err(openraft::error::RaftError::APIError(e)) => {
+                tracing::info!(error = %e, "metadata quorum already initialized");
+                Ok(())
+            }
+            Err(openraft::error::RaftError::Fatal(f)) => Err(f.into()),
+        }
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> i32 {
+        self.cfg.node_id
+    }
+
+    /// The controller listener's bound address.
+    pub fn controller_addr(&self) -> Option<SocketAddr> {
+        self.listen_addr
+    }
+
+    /// The latest applied image.
+    pub fn image(&self) -> Arc<MetadataImage> {
+        self.image_tx.borrow().clone()
+    }
+
+    /// A watch of the applied image.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<MetadataImage>> {
+        self.image_tx.subscribe()
+    }
+
+    /// The current Raft leader (the active controller), as far as this node knows.
+    pub fn controller_leader(&self) -> Option<i32> {
+        self.raft.metrics().borrow().current_leader.map(kafka_id)
+    }
+
+    /// True while this node is the Raft leader.
+    pub fn is_leader(&self) -> bool {
+        self.raft.metrics().borrow().state == ServerState::Leader
+    }
+
+    pub(crate) fn config(&self) -> &QuorumConfig {
+        &self.cfg
+    }
+
+    pub(crate) fn raft(&self) -> &Raft<TypeConfig> {
+        &self.raft
+    }
+
+    pub(crate) fn controller(&self) -> Option<Arc<Controller>> {
+        self.controller.lock().clone()
+    }
+
+    fn is_stopped(&self) -> bool {
+        *self.stopped.borrow()
+    }
+
+    /// Stops the controller, the listener and Raft, and closes the metadata log cleanly.
+    pub async fn shutdown(&self) {
+        if self.stopped.send_replace(true) {
+            return;
+        }
+        if let Some(c) = self.controller.lock().take() {
+            c.stop();
+        }
+        for t in self.tasks.lock().drain(..) {
+            t.abort();
+        }
+        if let Err(e) = self.raft.shutdown().await {
+            tracing::warn!(error = %e, "raft shutdown");
+        }
+        self.peers.clear();
+        self.log_store.shutdown();
+        tracing::info!(node = self.cfg.node_id, "metadata quorum stopped");
+    }
+}
+
+/// Starts the controller when this node becomes the Raft leader and stops it when it no longer
+/// is (Kafka's QuorumController activates on `handleLeaderChange`).
+async fn watch_leadership(quorum: std::sync::Weak<Quorum>) {
+    let mut rx = match quorum.upgrade() {
+        Some(q) => q.raft.metrics(),
+        None => return,
+    };
+    loop {
+        let leading = rx.borrow_and_update().state == ServerState::Leader;
+        {
+            let Some(q) = quorum.upgrade() else { return };
+            if q.is_stopped() {
+                return;
+            }
+            let mut slot = q.controller.lock();
+            match (leading, slot.is_some()) {
+                (true, false) => {
+                    tracing::info!(node = q.cfg.node_id, "became the active controller");
+                    *slot = Some(Controller::start(&q));
+                }
+                (false, true) => {
+                    tracing::info!(node = q.cfg.node_id, "no longer the active controller");
+                    if let Some(c) = slot.take() {
+                        c.stop();
+                    }
+                }
+                _ => {}
+            }
+        }
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}

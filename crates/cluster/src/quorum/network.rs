@@ -1,0 +1,217 @@
+//! The client side of the controller RPC: `Peers`, a pool of idle TCP connections per address,
+//! and openraft's `RaftNetworkFactory`/`RaftNetwork` on top of it.
+//!
+//! A call takes a connection out of the pool (or connects), sends one frame, reads one frame and
+//! puts the connection back only on success; a call abandoned midway (openraft drops RPC futures
+//! past their TTL) drops its connection, so a late answer can never be read by the next call.
+//! Every transport failure is reported to openraft as `Unreachable`, which backs off before
+//! retrying that peer.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
+use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use openraft::BasicNode;
+use parking_lot::Mutex;
+use tokio::net::TcpStream;
+
+use super::types::{NodeId, TypeConfig};
+use super::wire::{read_frame, write_frame, Request, Response};
+
+/// Idle connections kept per address.
+const MAX_IDLE: usize = 4;
+
+/// Why a call failed in transport.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CallError {
+    /// Connecting, writing or reading failed.
+    #[error("{addr}: {source}")]
+    Io {
+        /// Peer address.
+        addr: String,
+        /// The failure.
+        source: std::io::Error,
+    },
+    /// No answer within the deadline.
+    #[error("{addr}: no answer within {timeout:?}")]
+    Timeout {
+        /// Peer address.
+        addr: String,
+        /// The deadline.
+        timeout: Duration,
+    },
+    /// The peer closed the connection without answering.
+    #[error("{0}: connection closed")]
+    Closed(String),
+}
+
+/// Pooled connections to quorum peers.
+#[derive(Debug, Default)]
+pub(crate) struct Peers {
+    idle: Mutex<HashMap<String, Vec<TcpStream>>>,
+}
+
+impl Peers {
+    /// Sends `req` to `addr` and returns its answer, within `timeout`.
+    pub(crate) async fn call(
+        &self,
+        addr: &str,
+        req: &Request,
+        timeout: Duration,
+    ) -> Result<Response, CallError> {
+        let pooled = self.idle.lock().get_mut(addr).and_then(Vec::pop);
+        let fut = async {
+            if let Some(conn) = pooled {
+                // A pooled connection may have died with its peer (restart): one fresh retry.
+                match self.exchange(addr, conn, req).await {
+                    Ok(r) => return Ok(r),
+                    Err(e) => tracing::debug!(error = %e, "pooled connection failed, reconnecting"),
+                }
+            }
+            let conn = TcpStream::connect(addr)
+                .await
+                .map_err(|source| CallError::Io {
+                    addr: addr.to_string(),
+                    source,
+                })?;
+            let _ = conn.set_nodelay(true);
+            self.exchange(addr, conn, req).await
+        };
+        tokio::time::timeout(timeout, fut)
+            .await
+            .map_err(|_| CallError::Timeout {
+                addr: addr.to_string(),
+                timeout,
+            })?
+    }
+
+    async fn exchange(
+        &self,
+        addr: &str,
+        mut conn: TcpStream,
+        req: &Request,
+    ) -> Result<Response, CallError> {
+        let io = |source| CallError::Io {
+            addr: addr.to_string(),
+            source,
+        };
+        write_frame(&mut conn, req).await.map_err(io)?;
+        let resp: Response = read_frame(&mut conn)
+            .await
+            .map_err(io)?
+            .ok_or_else(|| CallError::Closed(addr.to_string()))?;
+        let mut idle = self.idle.lock();
+        let list = idle.entry(addr.to_string()).or_default();
+        if list.len() < MAX_IDLE {
+            list.push(conn);
+        }
+        Ok(resp)
+    }
+
+    /// Drops every idle connection (shutdown).
+    pub(crate) fn clear(&self) {
+        self.idle.lock().clear();
+    }
+}
+
+/// openraft's connection factory: one `PeerClient` per replication target.
+#[derive(Debug, Clone)]
+pub(crate) struct Network {
+    pub(crate) peers: std::sync::Arc<Peers>,
+}
+
+/// Sends Raft RPCs to one peer.
+#[derive(Debug)]
+pub(crate) struct PeerClient {
+    peers: std::sync::Arc<Peers>,
+    target: NodeId,
+    addr: String,
+}
+
+impl RaftNetworkFactory<TypeConfig> for Network {
+    type Network = PeerClient;
+
+    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerClient {
+        PeerClient {
+            peers: self.peers.clone(),
+            target,
+            addr: node.addr.clone(),
+        }
+    }
+}
+
+type RpcResult<T, E = RaftError<NodeId>> = Result<T, RPCError<NodeId, BasicNode, E>>;
+
+fn unreachable<E: std::error::Error>(e: &CallError) -> RPCError<NodeId, BasicNode, E> {
+    RPCError::Unreachable(Unreachable::new(e))
+}
+
+fn unexpected<E: std::error::Error>(resp: &Response) -> RPCError<NodeId, BasicNode, E> {
+    let e = std::io::Error::other(format!("unexpected answer {resp:?}"));
+    RPCError::Network(NetworkError::new(&e))
+}
+
+impl PeerClient {
+    async fn call(&self, req: Request, option: &RPCOption) -> Result<Response, CallError> {
+        self.peers.call(&self.addr, &req, option.hard_ttl()).await
+    }
+}
+
+impl RaftNetwork<TypeConfig> for PeerClient {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> RpcResult<AppendEntriesResponse<NodeId>> {
+        match self.call(Request::AppendEntries(rpc), &option).await {
+            Ok(Response::AppendEntries(Ok(r))) => Ok(r),
+            Ok(Response::AppendEntries(Err(e))) => {
+                Err(RPCError::RemoteError(RemoteError::new(self.target, e)))
+            }
+            Ok(other) => Err(unexpected(&other)),
+            Err(e) => Err(unreachable(&e)),
+        }
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> RpcResult<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>> {
+        match self.call(Request::InstallSnapshot(rpc), &option).await {
+            Ok(Response::InstallSnapshot(Ok(r))) => Ok(r),
+            Ok(Response::InstallSnapshot(Err(e))) => {
+                Err(RPCError::RemoteError(RemoteError::new(self.target, e)))
+            }
+            Ok(other) => Err(unexpected(&other)),
+            Err(e) => Err(unreachable(&e)),
+        }
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> RpcResult<VoteResponse<NodeId>> {
+        match self.call(Request::Vote(rpc), &option).await {
+            Ok(Response::Vote(Ok(r))) => Ok(r),
+            Ok(Response::Vote(Err(e))) => {
+                Err(RPCError::RemoteError(RemoteError::new(self.target, e)))
+            }
+            Ok(other) => Err(unexpected(&other)),
+            Err(e) => Err(unreachable(&e)),
+        }
+    }
+
+    fn backoff(&self) -> Backoff {
+        // openraft's default is 500 ms; a restarted peer should rejoin faster than that.
+        Backoff::new(std::iter::repeat(Duration::from_millis(100)))
+    }
+}

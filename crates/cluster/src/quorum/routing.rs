@@ -1,0 +1,170 @@
+//! Reaching the Raft leader: `call_leader` sends a request to whichever node leads (handling it
+//! in-process when that is this node), following `NotController` hints and retrying across
+//! elections until the request timeout; plus the read index used to catch up, and a learner's
+//! join.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+use super::types::raft_id;
+use super::wire::{Request, Response};
+use super::{Quorum, QuorumError, RemoteError};
+
+impl Quorum {
+    /// The controller address of node `id`: from the Raft membership, else the voters list.
+    fn addr_of(&self, id: i32) -> Option<String> {
+        let from_membership = self
+            .raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .get_node(&raft_id(id))
+            .map(|n| n.addr.clone())
+            .filter(|a| !a.is_empty());
+        from_membership.or_else(|| {
+            self.cfg
+                .voters
+                .iter()
+                .find(|(v, _)| *v == id)
+                .map(|(_, a)| a.clone())
+        })
+    }
+
+    /// Sends `req` to the Raft leader and returns its answer. `NotController` answers and
+    /// transport errors are retried (next hint, else the next voter) until the request timeout.
+    ///
+    /// Boxed (and `Send` by signature): serving a controller request in-process may propose,
+    /// which calls back in here, and a recursive future needs a named, sized type.
+    pub(crate) fn call_leader(&self, req: Request) -> BoxFuture<'_, Result<Response, QuorumError>> {
+        Box::pin(self.call_leader_inner(req))
+    }
+
+    async fn call_leader_inner(&self, req: Request) -> Result<Response, QuorumError> {
+        let timeout = Duration::from_millis(self.cfg.request_timeout_ms);
+        let deadline = Instant::now() + timeout;
+        let mut hint: Option<i32> = None;
+        let mut next_voter = 0usize;
+        let mut pause = Duration::from_millis(5);
+        loop {
+            if self.is_stopped() {
+                return Err(QuorumError::Stopped);
+            }
+            let target = hint
+                .take()
+                .or_else(|| self.controller_leader())
+                .or_else(|| {
+                    let v = self
+                        .cfg
+                        .voters
+                        .get(next_voter % self.cfg.voters.len().max(1));
+                    next_voter += 1;
+                    v.map(|(id, _)| *id)
+                });
+            // A lone node (no voters configured) is always its own target.
+            let target = target.unwrap_or(self.cfg.node_id);
+            let answer = if target == self.cfg.node_id {
+                Ok(self.handle_request(req.clone()).await)
+            } else {
+                match self.addr_of(target) {
+                    Some(addr) => {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        self.peers
+                            .call(&addr, &req, left.max(Duration::from_millis(1)))
+                            .await
+                    }
+                    None => Ok(Response::Error(RemoteError::NotController { leader: None })),
+                }
+            };
+            match answer {
+                Ok(Response::Error(RemoteError::NotController { leader })) => {
+                    // A hint pointing back at the node that just refused means the election
+                    // is still settling: wait a little before asking again.
+                    if leader != Some(target) {
+                        hint = leader;
+                    }
+                }
+                Ok(Response::Error(e)) => return Err(e.into()),
+                Ok(resp) => return Ok(resp),
+                Err(e) => tracing::debug!(target, error = %e, "controller request failed"),
+            }
+            if Instant::now() >= deadline {
+                return Err(QuorumError::NoController(timeout));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits until the local image reaches `offset`, for at most `timeout`.
+    pub(crate) async fn wait_for_offset(
+        &self,
+        offset: i64,
+        timeout: Duration,
+    ) -> Result<Arc<crate::metadata::MetadataImage>, QuorumError> {
+        let mut rx = self.subscribe();
+        let mut stopped = self.stopped.subscribe();
+        let wait = async {
+            tokio::select! {
+                r = rx.wait_for(|img| img.offset >= offset) => r.map(|img| img.clone()).map_err(|_| QuorumError::Stopped),
+                _ = stopped.wait_for(|s| *s) => Err(QuorumError::Stopped),
+            }
+        };
+        tokio::time::timeout(timeout, wait)
+            .await
+            .map_err(|_| QuorumError::CatchUp(offset))?
+    }
+
+    /// The image offset a node must reach to have applied everything committed now.
+    pub(crate) async fn read_index(&self) -> Result<i64, QuorumError> {
+        match self.call_leader(Request::ReadIndex).await? {
+            Response::ReadIndex { offset } => Ok(offset),
+            other => Err(QuorumError::Protocol(format!("{other:?}"))),
+        }
+    }
+
+    /// Waits (up to `timeout`) until this node's image holds everything committed.
+    pub(crate) async fn catch_up(&self, timeout: Duration) -> Result<(), QuorumError> {
+        let deadline = Instant::now() + timeout;
+        let offset = tokio::time::timeout(timeout, self.read_index())
+            .await
+            .map_err(|_| QuorumError::NoController(timeout))??;
+        let left = deadline.saturating_duration_since(Instant::now());
+        self.wait_for_offset(offset, left).await?;
+        Ok(())
+    }
+
+    /// A broker-only node asks the leader to add it as a Raft learner, retrying until it is
+    /// part of the membership (the leader may not be elected yet).
+    pub(crate) async fn join_as_learner(self: Arc<Self>) {
+        let Some(addr) = self.listen_addr else { return };
+        let me = raft_id(self.cfg.node_id);
+        loop {
+            let member = self
+                .raft
+                .metrics()
+                .borrow()
+                .membership_config
+                .membership()
+                .get_node(&me)
+                .is_some();
+            if member || self.is_stopped() {
+                return;
+            }
+            let req = Request::JoinLearner {
+                node_id: self.cfg.node_id,
+                addr: addr.to_string(),
+            };
+            match self.call_leader(req).await {
+                Ok(Response::Joined) => return,
+                Ok(other) => tracing::warn!(answer = ?other, "unexpected answer to JoinLearner"),
+                Err(e) => tracing::info!(error = %e, "joining the metadata quorum as a learner"),
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! `StateMachine`: openraft's `RaftStateMachine` holding the `MetadataImage`.
+//!
+//! The image lives in memory and is published (an `Arc` in a watch channel) after every applied
+//! batch of entries; durability comes from the log plus snapshots: at start-up the newest snapshot
+//! is loaded and openraft re-applies the committed entries after it.
+//!
+//! Optimistic concurrency (see `Proposal`): `last_modified` is the image offset just after the
+//! last entry that changed the image; a proposal decided on an image older than that is refused
+//! (`ApplyOutcome::Conflict`). It is part of the snapshot, so every replica decides alike.
+//!
+//! `image.offset` is the index of the last applied entry + 1 (blank and membership entries
+//! included), i.e. the next metadata offset, as Kafka's `MetadataImage` offset.
+
+use std::io::Cursor;
+use std::sync::Arc;
+
+use openraft::storage::{RaftStateMachine, Snapshot};
+use openraft::{
+    BasicNode, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, StorageError,
+    StorageIOError, StoredMembership,
+};
+use tokio::sync::watch;
+
+use super::entry_codec::Entry;
+use super::snapshot_store::{Meta, SnapshotPayload, SnapshotStore};
+use super::types::{ApplyOutcome, NodeId, TypeConfig};
+use crate::metadata::MetadataImage;
+
+type SResult<T> = Result<T, StorageError<NodeId>>;
+type Membership = StoredMembership<NodeId, BasicNode>;
+
+/// The applied metadata state of one node.
+#[derive(Debug)]
+pub(crate) struct StateMachine {
+    image: Arc<MetadataImage>,
+    last_applied: Option<LogId<NodeId>>,
+    last_membership: Membership,
+    last_modified: i64,
+    snapshots: Arc<SnapshotStore>,
+    image_tx: Arc<watch::Sender<Arc<MetadataImage>>>,
+}
+
+fn to_offset(index: u64) -> i64 {
+    i64::try_from(index.saturating_add(1)).unwrap_or(i64::MAX)
+}
+
+impl StateMachine {
+    /// Restores the newest snapshot (if any) and publishes its image.
+    pub(crate) fn open(
+        snapshots: Arc<SnapshotStore>,
+        image_tx: Arc<watch::Sender<Arc<MetadataImage>>>,
+    ) -> std::io::Result<StateMachine> {
+        let mut sm = StateMachine {
+            image: Arc::new(MetadataImage::default()),
+            last_applied: None,
+            last_membership: Membership::default(),
+            last_modified: 0,
+            snapshots,
+            image_tx,
+        };
+        if let Some((meta, data)) = sm.snapshots.current()? {
+            let payload: SnapshotPayload = serde_json::from_slice(&data)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+            sm.restore(&meta, payload);
+            tracing::info!(snapshot = %meta, "restored metadata snapshot");
+        }
+        Ok(sm)
+    }
+
+    fn restore(&mut self, meta: &Meta, payload: SnapshotPayload) {
+        self.image = Arc::new(payload.image);
+        self.last_modified = payload.last_modified;
+        self.last_applied = meta.last_log_id;
+        self.last_membership = meta.last_membership.clone();
+        self.image_tx.send_replace(self.image.clone());
+    }
+}
+
+/// Builds a snapshot from a copy of the state taken when openraft asked for a builder.
+#[derive(Debug)]
+pub(crate) struct SnapshotBuilder {
+    image: Arc<MetadataImage>,
+    last_applied: Option<LogId<NodeId>>,
+    last_membership: Membership,
+    last_modified: i64,
+    snapshots: Arc<SnapshotStore>,
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    async fn build_snapshot(&mut self) -> SResult<Snapshot<TypeConfig>> {
+        let payload = SnapshotPayload {
+            image: (*self.image).clone(),
+            last_modified: self.last_modified,
+        };
+        let data =
+            serde_json::to_vec(&payload).map_err(|e| StorageIOError::write_snapshot(None, &e))?;
+        let end = self.last_applied.map_or(0, |l| l.index + 1);
+        let term = self.last_applied.map_or(0, |l| l.leader_id.term);
+        let meta = Meta {
+            last_log_id: self.last_applied,
+            last_membership: self.last_membership.clone(),
+            snapshot_id: format!("{end}-{term}"),
+        };
+        self.snapshots
+            .save(&meta, &data)
+            .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
+        tracing::info!(end, bytes = data.len(), "built metadata snapshot");
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(data)),
+        })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(&mut self) -> SResult<(Option<LogId<NodeId>>, Membership)> {
+        Ok((self.last_applied, self.last_membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> SResult<Vec<ApplyOutcome>>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut out = Vec::new();
+        // One copy of the image per batch of entries (readers hold the published one).
+        let image = Arc::make_mut(&mut self.image);
+        for entry in entries {
+            let offset = to_offset(entry.log_id.index);
+            let outcome = match entry.payload {
+                EntryPayload::Blank => ApplyOutcome::NotProposal,
+                EntryPayload::Membership(m) => {
+                    self.last_membership = Membership::new(Some(entry.log_id), m);
+                    ApplyOutcome::NotProposal
+                }
+                EntryPayload::Normal(p) => {
+                    if p.based_on >= self.last_modified {
+                        for r in &p.records {
+                            image.apply(r);
+                        }
+                        if !p.records.is_empty() {
+                            self.last_modified = offset;
+                        }
+                        ApplyOutcome::Applied
+                    } else {
+                        ApplyOutcome::Conflict
+                    }
+                }
+            };
+            image.offset = offset;
+            self.last_applied = Some(entry.log_id);
+            out.push(outcome);
+        }
+        self.image_tx.send_replace(self.image.clone());
+        Ok(out)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        SnapshotBuilder {
+            image: self.image.clone(),
+            last_applied: self.last_applied,
+            last_membership: self.last_membership.clone(),
+            last_modified: self.last_modified,
+            snapshots: self.snapshots.clone(),
+        }
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> SResult<Box<Cursor<Vec<u8>>>> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &Meta,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> SResult<()> {
+        let data = snapshot.into_inner();
+        let payload: SnapshotPayload = serde_json::from_slice(&data)
+            .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e))?;
+        self.snapshots
+            .save(meta, &data)
+            .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
+        self.restore(meta, payload);
+        tracing::info!(snapshot = %meta, "installed metadata snapshot");
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> SResult<Option<Snapshot<TypeConfig>>> {
+        let current = self
+            .snapshots
+            .current()
+            .map_err(|e| StorageIOError::read_snapshot(None, &e))?;
+        Ok(current.map(|(meta, data)| Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(data)),
+        }))
+    }
+}
