@@ -14,6 +14,7 @@ mod consumer_groups;
 mod coordinator_leadership;
 mod group_writer;
 mod handler;
+mod lifecycle;
 pub mod metadata;
 mod producer_ids;
 mod replica_manager;
