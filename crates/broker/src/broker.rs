@@ -499,11 +499,10 @@ fn plan_topic(
         name: t.name.clone(),
         topic_id,
     }];
-    for p in 0..partitions {
-        let start = p as usize % live.len();
-        let reps: Vec<i32> = (0..rf as usize)
-            .map(|i| live[(start + i) % live.len()])
-            .collect();
+    // Kafka starts the round robin at a random broker; the random topic id serves.
+    let start = topic_id.as_bytes()[0] as usize;
+    let placement = strom_cluster::replication::place_replicas(partitions, rf as usize, live, start);
+    for (p, reps) in (0..partitions).zip(placement) {
         recs.push(MetadataRecord::Partition {
             topic_id,
             partition: p,
