@@ -11,17 +11,15 @@ use strom_log::{LogManager, LogManagerConfig};
 use uuid::Uuid;
 
 use crate::config::BrokerConfig;
-use crate::metadata::{
-    ConfigResourceType, MetadataImage, MetadataRecord, MetadataStore, TopicImage,
-};
+use crate::metadata::{ConfigResourceType, MetadataImage, MetadataRecord, Quorum, TopicImage};
 use crate::replica_manager::ReplicaManager;
 
 /// Start-up failures.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// The metadata log could not be opened.
+    /// The metadata quorum could not start.
     #[error(transparent)]
-    Metadata(#[from] crate::metadata::MetadataError),
+    Metadata(#[from] crate::metadata::QuorumError),
     /// The partition logs could not be opened.
     #[error(transparent)]
     Log(#[from] strom_log::LogError),
@@ -34,6 +32,9 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     /// meta.properties could not be read or written.
     #[error("meta.properties: {0}")]
     MetaProperties(std::io::Error),
@@ -47,8 +48,12 @@ pub enum StartError {
 pub struct Broker {
     /// Static configuration.
     pub config: BrokerConfig,
-    /// Cluster metadata.
-    pub metadata: MetadataStore,
+    /// Cluster metadata: the controller quorum and its image.
+    pub metadata: Arc<Quorum>,
+    /// This process's registration incarnation (new at every start).
+    pub incarnation: Uuid,
+    /// Set once shutdown begins (heartbeats stop).
+    shutting_down: std::sync::atomic::AtomicBool,
     /// Local partitions.
     pub replicas: ReplicaManager,
     /// Cluster id (from meta.properties).
@@ -143,14 +148,12 @@ fn read_or_create_cluster_id(config: &BrokerConfig) -> Result<String, StartError
 
 impl Broker {
     /// Opens metadata and logs. The caller binds the listener and passes the bound address.
-    pub(crate) fn open(config: BrokerConfig, bound: SocketAddr) -> Result<Arc<Broker>, StartError> {
+    pub(crate) fn open(
+        config: BrokerConfig,
+        bound: SocketAddr,
+        metadata: Arc<Quorum>,
+    ) -> Result<Arc<Broker>, StartError> {
         let cluster_id = read_or_create_cluster_id(&config)?;
-        let meta_dir = config
-            .log_dirs
-            .first()
-            .cloned()
-            .unwrap_or_else(|| "./data".into());
-        let metadata = MetadataStore::open(&meta_dir, config.node_id)?;
         let image = metadata.image();
         let overrides = config.log_overrides().clone();
         let lm_config = LogManagerConfig {
@@ -222,6 +225,8 @@ impl Broker {
                 groups,
                 consumer_groups,
                 producer_ids: Default::default(),
+                incarnation: Uuid::new_v4(),
+                shutting_down: Default::default(),
                 this: weak.clone(),
                 coordinator_leadership: Default::default(),
             }
@@ -438,16 +443,26 @@ impl Broker {
         }
     }
 
-    /// Clean shutdown of storage: flush, indexes, checkpoints, clean-shutdown markers.
+    /// True once shutdown has begun.
+    pub(crate) fn shutting_down(&self) -> bool {
+        self.shutting_down
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Marks the start of shutdown (heartbeats stop, controlled shutdown follows).
+    pub(crate) fn begin_shutdown(&self) {
+        self.shutting_down
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Clean shutdown of storage: flush, indexes, checkpoints, clean-shutdown markers. The
+    /// quorum is shut down by the server after this.
     pub fn shutdown(&self) {
         self.replicas.stop_fetchers();
         self.consumer_groups.shutdown();
         self.groups.shutdown();
         if let Err(e) = self.replicas.log_manager().shutdown() {
             tracing::error!(error = %e, "log shutdown failed");
-        }
-        if let Err(e) = self.metadata.shutdown() {
-            tracing::error!(error = %e, "metadata shutdown failed");
         }
     }
 }
@@ -517,11 +532,11 @@ fn plan_topic(
         name: t.name.clone(),
         topic_id,
     }];
-    for p in 0..partitions {
-        let start = p as usize % live.len();
-        let reps: Vec<i32> = (0..rf as usize)
-            .map(|i| live[(start + i) % live.len()])
-            .collect();
+    // Kafka starts the round robin at a random broker; the random topic id serves.
+    let start = topic_id.as_bytes()[0] as usize;
+    let placement =
+        strom_cluster::replication::place_replicas(partitions, rf as usize, live, start);
+    for (p, reps) in (0..partitions).zip(placement) {
         recs.push(MetadataRecord::Partition {
             topic_id,
             partition: p,

@@ -1,5 +1,5 @@
 //! `__consumer_offsets` and `__transaction_state`: their shape (partition count and replication
-//! factor from the broker config) and their creation, at start-up if this node can and otherwise
+//! factor from the broker config) and their creation, at start-up on a single node and otherwise
 //! on the first FindCoordinator that needs one (Kafka creates them lazily the same way).
 //!
 //! The replication factor is `offsets.topic.replication.factor` (or
@@ -70,11 +70,13 @@ pub(crate) async fn ensure(broker: &Broker, topic: &InternalTopic) -> bool {
         .is_some()
 }
 
-/// Start-up: creates both topics if this node can, then waits (bounded) for the loads of the
-/// partitions it leads, so the first requests find the coordinators ready.
+/// Start-up: a single node (no other voters) creates both topics now; a cluster leaves that to
+/// the first FindCoordinator, once the brokers have registered. Then waits (bounded) for the
+/// loads of the partitions this node leads, so the first requests find the coordinators ready.
 pub(crate) async fn start(broker: &Arc<Broker>) {
+    let single_node = broker.config.voters.len() <= 1;
     for topic in [offsets(broker), transaction_state(broker)] {
-        if !ensure(broker, &topic).await {
+        if single_node && !ensure(broker, &topic).await {
             tracing::info!(
                 topic = topic.name,
                 replication_factor = topic.replication_factor,

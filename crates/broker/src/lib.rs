@@ -17,6 +17,7 @@ mod group_writer;
 mod handler;
 mod internal_topics;
 mod leaders;
+mod lifecycle;
 pub mod metadata;
 mod producer_ids;
 mod replica_manager;

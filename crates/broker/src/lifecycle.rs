@@ -51,9 +51,11 @@ pub(crate) async fn join(broker: &Arc<Broker>, limit: Duration) {
         loop {
             {
                 let image = images.borrow_and_update();
-                if image.brokers.get(&me).is_some_and(|b| {
-                    !b.fenced && b.incarnation == broker.incarnation
-                }) {
+                if image
+                    .brokers
+                    .get(&me)
+                    .is_some_and(|b| !b.fenced && b.incarnation == broker.incarnation)
+                {
                     break;
                 }
             }

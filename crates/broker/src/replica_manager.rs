@@ -175,7 +175,7 @@ impl ReplicaManager {
                 match partition.apply(part, now) {
                     Transition::Unchanged | Transition::LeaderUpdated => {}
                     Transition::BecameLeader(epoch) => {
-                        tracing::info!(partition = %tp, leader_epoch = epoch, "became leader");
+                        tracing::debug!(partition = %tp, leader_epoch = epoch, "became leader");
                         self.fetchers.remove(&tp);
                         changes.push(LeadershipChange {
                             tp: tp.clone(),
@@ -187,7 +187,7 @@ impl ReplicaManager {
                         leader,
                         leader_epoch,
                     } => {
-                        tracing::info!(partition = %tp, leader, leader_epoch, "became follower");
+                        tracing::debug!(partition = %tp, leader, leader_epoch, "became follower");
                         if leader >= 0 {
                             self.fetchers.add(
                                 tp.clone(),

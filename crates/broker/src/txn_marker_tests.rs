@@ -95,7 +95,7 @@ async fn markers_follow_the_partition_leader() {
                 MetadataRecord::RegisterBroker {
                     broker_id: other,
                     incarnation: Uuid::new_v4(),
-                    host,
+                    host: host.clone(),
                     port,
                     rack: None,
                     controller_addr: String::new(),

@@ -61,14 +61,15 @@ async fn produce_range(
     let mut fired = kill_at.is_none();
     for v in from..to {
         let payload = v.to_string();
-        let fut = p.send(
-            FutureRecord::to(TOPIC).key("k").payload(&payload),
-            Duration::from_secs(60),
-        );
+        // send_result enqueues now and does not borrow the record afterwards.
+        let fut = p
+            .send_result(FutureRecord::to(TOPIC).key("k").payload(&payload))
+            .map_err(|(e, _)| e)
+            .expect("enqueueing a record");
         in_flight.push((v, fut));
         if in_flight.len() >= 20 || v + 1 == to {
             for (v, f) in in_flight.drain(..) {
-                if let Ok(d) = f.await {
+                if let Ok(Ok(d)) = f.await {
                     acked.insert(v, d.offset);
                 }
             }
