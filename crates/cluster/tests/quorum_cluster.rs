@@ -255,6 +255,61 @@ async fn broker_only_learner_receives_the_log() {
         .expect("learner propose");
     assert!(created && img.topic("from-learner").is_some());
     assert!(learner.controller_leader().is_some());
+    // Its broker registers (not a voter) and is unfenced like any other.
+    let inc = uuid::Uuid::new_v4();
+    let addr = learner.controller_addr().expect("listener").to_string();
+    learner
+        .register_broker(strom_cluster::BrokerRegistration {
+            broker_id: 4,
+            incarnation: inc,
+            host: "127.0.0.1".into(),
+            port: 9004,
+            rack: None,
+            controller_addr: addr,
+            voter: false,
+        })
+        .await
+        .expect("register");
+    let reply = learner
+        .heartbeat(4, inc, learner.image().offset, false)
+        .await
+        .expect("heartbeat");
+    assert!(!reply.fenced);
+    assert!(!c.node(1).image().brokers.get(&4).is_none_or(|b| b.fenced));
     learner.shutdown().await;
     c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_voter_starts_after_its_timeout_and_joins_later() {
+    common::init_tracing();
+    let dirs: Vec<tempfile::TempDir> = (0..3)
+        .map(|_| tempfile::tempdir().expect("tempdir"))
+        .collect();
+    let addrs = common::free_addrs(3);
+    let mut first = common::voter(1, dirs[0].path(), &addrs);
+    first.startup_timeout_ms = 500;
+    let t0 = Instant::now();
+    let lone = Quorum::start(first).await.expect("lone start");
+    let waited = t0.elapsed();
+    assert!(
+        waited >= Duration::from_millis(400),
+        "returned after {waited:?}"
+    );
+    assert!(lone.controller_leader().is_none());
+    let others = common::start_all(vec![
+        common::voter(2, dirs[1].path(), &addrs),
+        common::voter(3, dirs[2].path(), &addrs),
+    ])
+    .await;
+    let (created, _) = others[0].propose(create_topic("x")).await.expect("propose");
+    assert!(created);
+    eventually(WAIT, "the lone voter to join", || {
+        lone.image().topic("x").is_some()
+    })
+    .await;
+    lone.shutdown().await;
+    for n in others {
+        n.shutdown().await;
+    }
 }
