@@ -263,9 +263,7 @@ impl Broker {
             .await;
         match decided {
             Ok((results, image)) => {
-                if let Err(e) = self.replicas.sync(&image) {
-                    tracing::error!(error = %e, "applying altered configs failed");
-                }
+                self.apply_image(&image);
                 results
             }
             Err(e) => {
@@ -299,9 +297,7 @@ impl Broker {
         match decided {
             Ok((result, image)) => {
                 if result.is_ok() && !validate_only {
-                    self.replicas
-                        .sync(&image)
-                        .map_err(|e| err(ResponseError::KafkaStorageError, e.to_string()))?;
+                    self.apply_image(&image);
                 }
                 result
             }
@@ -359,13 +355,16 @@ fn plan_partitions(
         ));
     }
     let mut recs = Vec::with_capacity(added);
+    let placed = strom_cluster::replication::place_replicas(
+        count,
+        rf,
+        live,
+        t.id.as_bytes()[0] as usize,
+    );
     for (i, p) in (current..count).enumerate() {
         let reps: Vec<i32> = match assignments.and_then(|a| a.get(i)) {
             Some(r) if !r.is_empty() => r.clone(),
-            _ => {
-                let start = p as usize % live.len().max(1);
-                (0..rf).map(|j| live[(start + j) % live.len()]).collect()
-            }
+            _ => placed.get(p as usize).cloned().unwrap_or_default(),
         };
         recs.push(MetadataRecord::Partition {
             topic_id: t.id,

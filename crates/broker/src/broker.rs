@@ -11,17 +11,15 @@ use strom_log::{LogManager, LogManagerConfig};
 use uuid::Uuid;
 
 use crate::config::BrokerConfig;
-use crate::metadata::{
-    ConfigResourceType, MetadataImage, MetadataRecord, MetadataStore, TopicImage,
-};
+use crate::metadata::{ConfigResourceType, MetadataImage, MetadataRecord, Quorum, TopicImage};
 use crate::replica_manager::ReplicaManager;
 
 /// Start-up failures.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// The metadata log could not be opened.
+    /// The metadata quorum could not start.
     #[error(transparent)]
-    Metadata(#[from] crate::metadata::MetadataError),
+    Metadata(#[from] crate::metadata::QuorumError),
     /// The partition logs could not be opened.
     #[error(transparent)]
     Log(#[from] strom_log::LogError),
@@ -34,6 +32,9 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     /// meta.properties could not be read or written.
     #[error("meta.properties: {0}")]
     MetaProperties(std::io::Error),
@@ -47,8 +48,12 @@ pub enum StartError {
 pub struct Broker {
     /// Static configuration.
     pub config: BrokerConfig,
-    /// Cluster metadata.
-    pub metadata: MetadataStore,
+    /// Cluster metadata: the controller quorum and its image.
+    pub metadata: Arc<Quorum>,
+    /// This process's registration incarnation (new at every start).
+    pub incarnation: Uuid,
+    /// Set once shutdown begins (heartbeats stop).
+    shutting_down: std::sync::atomic::AtomicBool,
     /// Local partitions.
     pub replicas: ReplicaManager,
     /// Cluster id (from meta.properties).
@@ -63,6 +68,8 @@ pub struct Broker {
     pub producer_ids: crate::producer_ids::ProducerIdManager,
     /// Transactions (`__transaction_state`).
     pub txn: strom_coordinator::txn::TransactionCoordinator,
+    /// This broker, for tasks started from `&self` methods.
+    this: std::sync::Weak<Broker>,
 }
 
 /// A topic to create.
@@ -139,14 +146,12 @@ fn read_or_create_cluster_id(config: &BrokerConfig) -> Result<String, StartError
 
 impl Broker {
     /// Opens metadata and logs. The caller binds the listener and passes the bound address.
-    pub(crate) fn open(config: BrokerConfig, bound: SocketAddr) -> Result<Arc<Broker>, StartError> {
+    pub(crate) fn open(
+        config: BrokerConfig,
+        bound: SocketAddr,
+        metadata: Arc<Quorum>,
+    ) -> Result<Arc<Broker>, StartError> {
         let cluster_id = read_or_create_cluster_id(&config)?;
-        let meta_dir = config
-            .log_dirs
-            .first()
-            .cloned()
-            .unwrap_or_else(|| "./data".into());
-        let metadata = MetadataStore::open(&meta_dir)?;
         let image = metadata.image();
         let overrides = config.log_overrides().clone();
         let lm_config = LogManagerConfig {
@@ -170,9 +175,19 @@ impl Broker {
                 .unwrap_or_default();
             Arc::new(strom_log::LogConfig::build(&ov, &topic_cfg).unwrap_or_default())
         })?;
-        let replicas = ReplicaManager::new(logs, overrides, config.node_id);
-        replicas.sync(&image)?;
         let advertised = config.advertised_host_port(bound);
+        let replicas = ReplicaManager::new(
+            logs,
+            overrides,
+            crate::replication::FetcherConfig {
+                node_id: config.node_id,
+                max_wait_ms: config.replica_fetch_wait_max_ms,
+                max_bytes_per_partition: config.replica_fetch_max_bytes,
+                backoff: Duration::from_millis(config.replica_fetch_backoff_ms),
+            },
+            advertised.clone(),
+        );
+        replicas.sync(&image)?;
         let groups = strom_coordinator::GroupCoordinator::new(
             crate::group_writer::coordinator_config(&config),
             Arc::new(crate::group_writer::OffsetsTopicWriter::new(
@@ -206,7 +221,14 @@ impl Broker {
             groups,
             consumer_groups,
             producer_ids: Default::default(),
+            incarnation: Uuid::new_v4(),
+            shutting_down: Default::default(),
+            this: weak.clone(),
         });
+        crate::replication::start_isr_expiration(
+            Arc::downgrade(&broker),
+            broker.config.replica_lag_time_max_ms,
+        );
         // Called inside `block_in_place` on the runtime (BrokerServer::start).
         tokio::runtime::Handle::current()
             .block_on(crate::group_writer::start_group_coordinator(&broker))?;
@@ -216,9 +238,37 @@ impl Broker {
         Ok(broker)
     }
 
-    /// Broker ids that are alive (single node: this one).
+    /// Broker ids that are registered and not fenced (before this node's own registration is
+    /// applied: this one).
     pub fn live_brokers(&self) -> Vec<i32> {
-        vec![self.config.node_id]
+        let image = self.metadata.image();
+        let live: Vec<i32> = image.live_brokers().map(|b| b.id).collect();
+        if live.is_empty() {
+            vec![self.config.node_id]
+        } else {
+            live
+        }
+    }
+
+    /// Applies a metadata image to this broker: local logs and replication roles, then the
+    /// coordinators of internal topics whose leadership moved here or away.
+    pub(crate) fn apply_image(&self, image: &Arc<MetadataImage>) {
+        match self.replicas.sync(image) {
+            Ok(changes) => {
+                if let Some(me) = self.this.upgrade() {
+                    for c in changes {
+                        crate::coordinator_leadership::on_leadership_change(
+                            &me,
+                            &c.tp.topic,
+                            c.tp.partition,
+                            c.leader_epoch,
+                            c.is_leader,
+                        );
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "applying metadata to local partitions failed"),
+        }
     }
 
     /// Creates topics (or only validates them). One result per input, in order.
@@ -270,9 +320,7 @@ impl Broker {
             }
         };
         if !validate_only {
-            if let Err(e) = self.replicas.sync(&image) {
-                tracing::error!(error = %e, "creating partition logs failed");
-            }
+            self.apply_image(&image);
         }
         results
             .into_iter()
@@ -352,9 +400,7 @@ impl Broker {
             .await;
         match decided {
             Ok((results, image)) => {
-                if let Err(e) = self.replicas.sync(&image) {
-                    tracing::error!(error = %e, "deleting partition logs failed");
-                }
+                self.apply_image(&image);
                 results
             }
             Err(e) => {
@@ -364,15 +410,26 @@ impl Broker {
         }
     }
 
-    /// Clean shutdown of storage: flush, indexes, checkpoints, clean-shutdown markers.
+    /// True once shutdown has begun.
+    pub(crate) fn shutting_down(&self) -> bool {
+        self.shutting_down
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Marks the start of shutdown (heartbeats stop, controlled shutdown follows).
+    pub(crate) fn begin_shutdown(&self) {
+        self.shutting_down
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Clean shutdown of storage: flush, indexes, checkpoints, clean-shutdown markers. The
+    /// quorum is shut down by the server after this.
     pub fn shutdown(&self) {
+        self.replicas.stop_fetchers();
         self.consumer_groups.shutdown();
         self.groups.shutdown();
         if let Err(e) = self.replicas.log_manager().shutdown() {
             tracing::error!(error = %e, "log shutdown failed");
-        }
-        if let Err(e) = self.metadata.shutdown() {
-            tracing::error!(error = %e, "metadata shutdown failed");
         }
     }
 }
@@ -442,11 +499,10 @@ fn plan_topic(
         name: t.name.clone(),
         topic_id,
     }];
-    for p in 0..partitions {
-        let start = p as usize % live.len();
-        let reps: Vec<i32> = (0..rf as usize)
-            .map(|i| live[(start + i) % live.len()])
-            .collect();
+    // Kafka starts the round robin at a random broker; the random topic id serves.
+    let start = topic_id.as_bytes()[0] as usize;
+    let placement = strom_cluster::replication::place_replicas(partitions, rf as usize, live, start);
+    for (p, reps) in (0..partitions).zip(placement) {
         recs.push(MetadataRecord::Partition {
             topic_id,
             partition: p,

@@ -649,7 +649,8 @@ impl BrokerConfig {
             offsets_topic_replication_factor: num("offsets.topic.replication.factor")
                 .clamp(1, i64::from(i16::MAX)) as i16,
             transaction_state_replication_factor: num("transaction.state.log.replication.factor")
-                .clamp(1, i64::from(i16::MAX)) as i16,
+                .clamp(1, i64::from(i16::MAX))
+                as i16,
             explicit: props.clone(),
         })
     }
@@ -681,6 +682,34 @@ impl BrokerConfig {
             c.dedupe_buffer_size = n;
         }
         c
+    }
+
+    /// The controller quorum settings of this node.
+    pub fn quorum_config(&self) -> Result<strom_cluster::quorum::QuorumConfig, ConfigError> {
+        let dir = self
+            .log_dirs
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "./data".into());
+        let mut q = strom_cluster::quorum::QuorumConfig::new(self.node_id, dir);
+        q.controller_listen = match &self.controller_listen {
+            Some(a) => Some(a.parse().map_err(|_| ConfigError::Invalid {
+                name: "listeners".into(),
+                value: a.clone(),
+                reason: "the CONTROLLER listener must be an IP:port".into(),
+            })?),
+            None => None,
+        };
+        q.voters = self.voters.clone();
+        q.voter = self.is_controller;
+        q.session_timeout_ms = self.broker_session_timeout_ms;
+        q.leader_imbalance_check_interval_ms = self.leader_imbalance_check_interval_ms;
+        q.auto_leader_rebalance = self.auto_leader_rebalance;
+        q.unclean_leader_election_default = self
+            .explicit
+            .get("unclean.leader.election.enable")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        Ok(q)
     }
 
     /// Host and port given to clients.

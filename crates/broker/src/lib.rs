@@ -11,11 +11,14 @@ mod admin_ops;
 mod broker;
 mod config;
 mod consumer_groups;
+mod coordinator_leadership;
 mod group_writer;
 mod handler;
+mod lifecycle;
 pub mod metadata;
 mod producer_ids;
 mod replica_manager;
+mod replication;
 mod server;
 mod txn_coordinator;
 

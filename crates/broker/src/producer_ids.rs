@@ -9,7 +9,7 @@
 
 use tokio::sync::Mutex;
 
-use crate::metadata::{MetadataError, MetadataRecord, MetadataStore};
+use crate::metadata::{MetadataRecord, Quorum, QuorumError};
 
 /// Ids reserved per metadata write (Kafka's `ProducerIdsBlock.PRODUCER_ID_BLOCK_SIZE`).
 pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;
@@ -19,7 +19,7 @@ pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;
 pub enum ProducerIdError {
     /// The reservation could not be made durable.
     #[error(transparent)]
-    Metadata(#[from] MetadataError),
+    Metadata(#[from] QuorumError),
     /// Every id up to `i64::MAX` was handed out.
     #[error("producer ids exhausted")]
     Exhausted,
@@ -41,7 +41,7 @@ impl ProducerIdManager {
     /// A fresh producer id; reserves a new block in the metadata log when the current one is used up.
     pub async fn generate(
         &self,
-        metadata: &MetadataStore,
+        metadata: &Quorum,
         broker_id: i32,
     ) -> Result<i64, ProducerIdError> {
         let mut block = self.block.lock().await;
@@ -80,15 +80,20 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let mut seen = std::collections::BTreeSet::new();
         {
-            let store = MetadataStore::open(dir.path()).expect("open");
+            let store = Quorum::start(crate::metadata::QuorumConfig::new(1, dir.path()))
+                .await
+                .expect("open");
             let ids = ProducerIdManager::default();
             for _ in 0..(PRODUCER_ID_BLOCK_SIZE + 5) {
                 assert!(seen.insert(ids.generate(&store, 1).await.expect("id")));
             }
             assert_eq!(store.image().next_producer_id, 2 * PRODUCER_ID_BLOCK_SIZE);
-            // No clean shutdown: the reservation must already be durable.
+            // No clean shutdown of the log: the reservation must already be durable.
+            store.shutdown().await;
         }
-        let store = MetadataStore::open(dir.path()).expect("reopen");
+        let store = Quorum::start(crate::metadata::QuorumConfig::new(1, dir.path()))
+            .await
+            .expect("reopen");
         let ids = ProducerIdManager::default();
         let next = ids.generate(&store, 1).await.expect("id");
         assert_eq!(next, 2 * PRODUCER_ID_BLOCK_SIZE);

@@ -1,19 +1,32 @@
-//! `ReplicaManager`: the partitions this broker hosts and their logs. It keeps the set of local
-//! logs in step with the metadata image (create on new partitions, delete on removed topics) and
-//! builds each topic's `LogConfig` from broker defaults plus topic overrides.
+//! `ReplicaManager`: the partitions this broker hosts, their logs and replication roles. It keeps
+//! them in step with the metadata image (create on new partitions, delete on removed topics,
+//! become leader or follower as the image says, starting and stopping replica fetchers) and builds
+//! each topic's `LogConfig` from broker defaults plus topic overrides.
 //!
 //! Broker-level settings that shape topic configs come from the static config, overlaid by the
 //! dynamic cluster-wide defaults and then this broker's dynamic configs from the metadata image
 //! (Kafka's precedence); each `sync` recomputes them, so an altered config applies live.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
-use strom_log::{LogConfig, LogError, LogManager, PartitionLog, TopicPartition};
+use strom_log::{now_ms, LogConfig, LogError, LogManager, PartitionLog, TopicPartition};
 
 use crate::metadata::{MetadataImage, TopicImage};
+use crate::replication::{
+    BrokerAddress, FetcherConfig, Partition, ReplicaFetcherManager, Transition,
+};
+
+/// A partition whose leadership moved on this broker (the coordinators follow the leadership
+/// of their internal topics' partitions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LeadershipChange {
+    pub(crate) tp: TopicPartition,
+    pub(crate) leader_epoch: i32,
+    pub(crate) is_leader: bool,
+}
 
 /// This broker's partitions.
 #[derive(Debug)]
@@ -24,20 +37,63 @@ pub struct ReplicaManager {
     /// Static, overlaid by dynamic broker configs from the last synced image.
     broker_overrides: RwLock<BTreeMap<String, String>>,
     node_id: i32,
+    partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
+    fetchers: ReplicaFetcherManager,
+    /// The last image synced (fetchers look up leader addresses in it).
+    image: Arc<RwLock<Arc<MetadataImage>>>,
+    /// One sync at a time: role changes must apply in image order.
+    syncing: Mutex<()>,
 }
 
 impl ReplicaManager {
     pub(crate) fn new(
         logs: Arc<LogManager>,
         broker_overrides: BTreeMap<String, String>,
-        node_id: i32,
+        fetcher: FetcherConfig,
+        advertised: (String, i32),
     ) -> Self {
+        let image: Arc<RwLock<Arc<MetadataImage>>> = Arc::default();
+        let node_id = fetcher.node_id;
+        let img = image.clone();
+        let address: BrokerAddress = Arc::new(move |id| {
+            let image = img.read().clone();
+            match image.brokers.get(&id) {
+                Some(b) => Some(format!("{}:{}", b.host, b.port)),
+                // Ourselves before registration (one node): the advertised listener.
+                None if id == node_id => Some(format!("{}:{}", advertised.0, advertised.1)),
+                None => None,
+            }
+        });
         ReplicaManager {
             logs,
             static_overrides: broker_overrides.clone(),
             broker_overrides: RwLock::new(broker_overrides),
             node_id,
+            partitions: RwLock::new(HashMap::new()),
+            fetchers: ReplicaFetcherManager::new(fetcher, address),
+            image,
+            syncing: Mutex::new(()),
         }
+    }
+
+    /// This broker's id.
+    pub fn node_id(&self) -> i32 {
+        self.node_id
+    }
+
+    /// A hosted partition with its role.
+    pub(crate) fn partition(&self, tp: &TopicPartition) -> Option<Arc<Partition>> {
+        self.partitions.read().get(tp).cloned()
+    }
+
+    /// Every hosted partition.
+    pub(crate) fn all_partitions(&self) -> Vec<Arc<Partition>> {
+        self.partitions.read().values().cloned().collect()
+    }
+
+    /// Stops replica fetchers (shutdown).
+    pub(crate) fn stop_fetchers(&self) {
+        self.fetchers.shutdown();
     }
 
     /// The storage layer.
@@ -75,14 +131,22 @@ impl ReplicaManager {
         self.logs.get(tp)
     }
 
-    /// Brings local logs in line with `image`: creates missing ones, applies config changes,
-    /// deletes logs of partitions that no longer exist.
-    pub fn sync(&self, image: &MetadataImage) -> Result<(), LogError> {
+    /// Brings local logs and roles in line with `image`: creates missing logs, applies config
+    /// changes, becomes leader or follower as the image says, deletes logs of partitions that are
+    /// no longer hosted here. Returns the leadership changes.
+    pub(crate) fn sync(
+        &self,
+        image: &Arc<MetadataImage>,
+    ) -> Result<Vec<LeadershipChange>, LogError> {
+        let _one = self.syncing.lock();
+        *self.image.write() = image.clone();
         let merged = self.effective_broker_overrides(image);
         if LogConfig::build(&merged, &BTreeMap::new()).is_ok() {
             *self.broker_overrides.write() = merged;
         }
         let mut wanted = HashSet::new();
+        let mut changes = Vec::new();
+        let now = now_ms();
         for topic in image.topics() {
             let config = Arc::new(self.topic_config(topic));
             for (p, part) in &topic.partitions {
@@ -90,14 +154,58 @@ impl ReplicaManager {
                     continue;
                 }
                 let tp = TopicPartition::new(topic.name.clone(), *p);
-                match self.logs.get(&tp) {
+                let log = match self.logs.get(&tp) {
                     Some(log) => {
                         if *log.config() != *config {
                             log.set_config(config.clone());
                         }
+                        log
                     }
-                    None => {
-                        self.logs.get_or_create(&tp, config.clone())?;
+                    None => self.logs.get_or_create(&tp, config.clone())?,
+                };
+                let partition = self
+                    .partitions
+                    .write()
+                    .entry(tp.clone())
+                    .or_insert_with(|| {
+                        Arc::new(Partition::new(tp.clone(), topic.id, log, self.node_id))
+                    })
+                    .clone();
+                let was_leader = partition.is_leader();
+                match partition.apply(part, now) {
+                    Transition::Unchanged | Transition::LeaderUpdated => {}
+                    Transition::BecameLeader(epoch) => {
+                        tracing::debug!(partition = %tp, leader_epoch = epoch, "became leader");
+                        self.fetchers.remove(&tp);
+                        changes.push(LeadershipChange {
+                            tp: tp.clone(),
+                            leader_epoch: epoch,
+                            is_leader: true,
+                        });
+                    }
+                    Transition::BecameFollower {
+                        leader,
+                        leader_epoch,
+                    } => {
+                        tracing::debug!(partition = %tp, leader, leader_epoch, "became follower");
+                        if leader >= 0 {
+                            self.fetchers.add(
+                                tp.clone(),
+                                topic.id,
+                                partition.log.clone(),
+                                leader,
+                                leader_epoch,
+                            );
+                        } else {
+                            self.fetchers.remove(&tp);
+                        }
+                        if was_leader {
+                            changes.push(LeadershipChange {
+                                tp: tp.clone(),
+                                leader_epoch,
+                                is_leader: false,
+                            });
+                        }
                     }
                 }
                 wanted.insert(tp);
@@ -107,10 +215,20 @@ impl ReplicaManager {
             let tp = log.topic_partition().clone();
             if !wanted.contains(&tp) {
                 tracing::info!(partition = %tp, "deleting log of removed partition");
+                self.fetchers.remove(&tp);
+                if let Some(p) = self.partitions.write().remove(&tp) {
+                    if p.is_leader() {
+                        changes.push(LeadershipChange {
+                            tp: tp.clone(),
+                            leader_epoch: -1,
+                            is_leader: false,
+                        });
+                    }
+                }
                 self.logs.delete(&tp)?;
             }
         }
-        Ok(())
+        Ok(changes)
     }
 
     /// A topic's effective config (an invalid stored override falls back to defaults, logged).

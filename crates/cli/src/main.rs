@@ -40,6 +40,8 @@ enum Command {
     Groups(cmd::groups::GroupsArgs),
     /// List and describe transactions and the producers on a partition.
     Transactions(cmd::transactions::TransactionsArgs),
+    /// Describe the cluster: brokers, controller, fenced brokers, under-replicated partitions.
+    Cluster(cmd::cluster::ClusterArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -54,6 +56,7 @@ fn main() -> std::process::ExitCode {
         Command::Records(args) => cmd::records::run(args),
         Command::Groups(args) => cmd::groups::run(args),
         Command::Transactions(args) => cmd::transactions::run(args),
+        Command::Cluster(args) => cmd::cluster::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -117,6 +117,9 @@ pub struct ClusterDescription {
     pub controller_id: Option<i32>,
     /// Live brokers, sorted by id.
     pub brokers: Vec<BrokerInfo>,
+    /// Registered brokers the controller fenced (heartbeats lapsed), sorted; known from
+    /// DescribeCluster v2 on.
+    pub fenced: Vec<i32>,
 }
 
 impl Client {
@@ -388,10 +391,14 @@ impl Client {
                 cluster_id: meta.cluster_id.clone().unwrap_or_default(),
                 controller_id: meta.controller_id,
                 brokers: meta.brokers.values().cloned().collect(),
+                fenced: Vec::new(),
             });
         };
         let response = conn
-            .send(version, &DescribeClusterRequest::default())
+            .send(
+                version,
+                &DescribeClusterRequest::default().with_include_fenced_brokers(version >= 2),
+            )
             .await?;
         if response.error_code != 0 {
             return Err(ClientError::broker(
@@ -400,9 +407,17 @@ impl Client {
                 response.error_message.as_deref(),
             ));
         }
+        let mut fenced: Vec<i32> = response
+            .brokers
+            .iter()
+            .filter(|b| b.is_fenced)
+            .map(|b| b.broker_id.0)
+            .collect();
+        fenced.sort_unstable();
         let mut brokers: Vec<BrokerInfo> = response
             .brokers
             .iter()
+            .filter(|b| !b.is_fenced)
             .map(|b| BrokerInfo {
                 id: b.broker_id.0,
                 host: b.host.to_string(),
@@ -415,6 +430,7 @@ impl Client {
             cluster_id: response.cluster_id.to_string(),
             controller_id: (response.controller_id.0 >= 0).then_some(response.controller_id.0),
             brokers,
+            fenced,
         })
     }
 

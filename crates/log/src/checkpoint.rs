@@ -37,10 +37,24 @@ pub(crate) fn read(path: &Path) -> BTreeMap<TopicPartition, i64> {
 
 /// Atomically replaces a checkpoint file.
 pub(crate) fn write(path: &Path, entries: &BTreeMap<TopicPartition, i64>) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut text = format!("0\n{}\n", entries.len());
-    for (tp, off) in entries {
-        text.push_str(&format!("{} {} {}\n", tp.topic, tp.partition, off));
+    let lines: Vec<String> = entries
+        .iter()
+        .map(|(tp, off)| format!("{} {} {}", tp.topic, tp.partition, off))
+        .collect();
+    write_lines(path, &lines)
+}
+
+/// Atomically replaces a checkpoint file in Kafka's `CheckpointFile` layout: version `0`, the
+/// entry count, then one line per entry (shared with `leader-epoch-checkpoint`).
+pub(crate) fn write_lines(path: &Path, lines: &[String]) -> Result<()> {
+    // `<name>.tmp` beside it; the log loader deletes leftovers ending in `.tmp`.
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(".tmp");
+    let tmp = path.with_file_name(tmp_name);
+    let mut text = format!("0\n{}\n", lines.len());
+    for line in lines {
+        text.push_str(line);
+        text.push('\n');
     }
     let io = |e| LogError::io(path, e);
     let mut f = std::fs::File::create(&tmp).map_err(io)?;

@@ -67,6 +67,15 @@ pub enum LogError {
     /// An idempotent batch failed the producer-state check (sequence, epoch, unknown producer).
     #[error(transparent)]
     Producer(#[from] crate::producer_state::ProducerStateError),
+    /// A follower append does not continue the log: its first new batch starts below the log
+    /// end while ending at or past it (Kafka's `UnexpectedAppendOffsetException`).
+    #[error("follower append starts at offset {got}, but the log ends at {expected}")]
+    NonContiguousFollowerAppend {
+        /// The log end offset.
+        expected: i64,
+        /// The base offset of the first batch not already in the log.
+        got: i64,
+    },
     /// The log was deleted or closed while the operation ran.
     #[error("log {0} is closed")]
     Closed(String),

@@ -4,7 +4,9 @@
 //! (`00000000000000000000.log`, `.index`, `.timeindex`), Kafka's layout byte for byte: segment files
 //! hold v2 record batches exactly as producers sent them. Idempotent producers' sequences and open
 //! transactions live in a `ProducerStateManager` per partition, snapshotted to `<offset>.snapshot`
-//! at each segment roll; aborted transactions in per-segment `.txnindex` files (`TransactionIndex`).
+//! at each segment roll; aborted transactions in per-segment `.txnindex` files (`TransactionIndex`);
+//! the leader epoch of each offset range in `leader-epoch-checkpoint` ([`LeaderEpochCache`]).
+//! Followers append the leader's batches unchanged (`PartitionLog::append_as_follower`).
 //! See `docs/ARCHITECTURE.md`.
 //!
 //! Durability contract: an append is acknowledged only after its bytes are fdatasync'd
@@ -20,6 +22,7 @@ mod config;
 mod error;
 mod flush;
 mod index;
+mod leader_epoch;
 mod manager;
 mod partition_log;
 mod producer_snapshot;
@@ -42,6 +45,7 @@ pub use config::{
 };
 pub use error::{LogError, Result};
 pub use flush::{FlushScheduler, LogDir};
+pub use leader_epoch::{EpochEntry, LeaderEpochCache, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
 pub use manager::{LogManager, LogManagerConfig};
 pub use partition_log::{
     now_ms, HighWatermarkPolicy, LogAppendInfo, LogOffsetMetadata, PartitionLog,

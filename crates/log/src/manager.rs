@@ -144,6 +144,7 @@ impl LogManager {
                     config.producer_id_expiration_ms,
                 )?;
                 log.load_producer_state(now_ms())?;
+                log.load_leader_epoch_cache()?;
                 logs.insert(tp, (i, log));
                 count += 1;
             }

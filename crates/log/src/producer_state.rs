@@ -548,6 +548,43 @@ impl ProducerStateManager {
         None
     }
 
+    /// The changes batches copied from a leader make (a follower append): applied as
+    /// [`ProducerStateManager::replay`] applies them, without refusing anything, since the leader
+    /// already decided. `batches` are (base offset, producer fields) in log order.
+    pub(crate) fn replicated_append(
+        &self,
+        batches: &[(i64, ProducerBatch)],
+    ) -> PendingProducerState {
+        let mut scratch = ProducerStateManager::new(self.expiration_ms);
+        for (_, b) in batches.iter().filter(|(_, b)| b.is_idempotent()) {
+            if let Some(e) = self.producers.get(&b.producer_id) {
+                scratch
+                    .producers
+                    .entry(b.producer_id)
+                    .or_insert_with(|| e.clone());
+            }
+            if let Some(first) = self.ongoing.get(&b.producer_id) {
+                scratch.ongoing.insert(b.producer_id, *first);
+            }
+        }
+        let before = scratch.ongoing.clone();
+        let mut completed = Vec::new();
+        for (base, b) in batches {
+            completed.extend(scratch.replay(b, *base));
+        }
+        // `apply` closes the completed transactions first, then opens the started ones.
+        let started = scratch
+            .ongoing
+            .into_iter()
+            .filter(|(pid, first)| before.get(pid) != Some(first))
+            .collect();
+        PendingProducerState {
+            updated: scratch.producers,
+            started,
+            completed,
+        }
+    }
+
     /// Removes producers whose last batch is `producer.id.expiration.ms` or more older than
     /// `now`. Returns how many were removed.
     pub fn remove_expired(&mut self, now: i64) -> usize {

@@ -13,6 +13,8 @@ pub(crate) fn log_error_code(e: &LogError) -> i16 {
         LogError::BatchTooLarge { .. } => ResponseError::RecordListTooLarge.code(),
         LogError::InvalidConfig { .. } => ResponseError::InvalidConfig.code(),
         LogError::Closed(_) => ResponseError::NotLeaderOrFollower.code(),
+        // Only a follower appending what its leader sent can hit this.
+        LogError::NonContiguousFollowerAppend { .. } => ResponseError::UnknownServerError.code(),
         LogError::Producer(p) => producer_state_error_code(p),
         LogError::Io { .. }
         | LogError::DiskFull { .. }

@@ -2,6 +2,12 @@
 //! with the aborted transactions of the range so the consumer can drop their batches); long-polls until `min_bytes` are available or
 //! `max_wait_ms` passes, woken by high-watermark changes of the partitions asked for (never by a
 //! timer). Sessionless (KIP-227 answered with session id 0: clients then send full requests).
+//!
+//! Only a partition's leader answers (NOT_LEADER_OR_FOLLOWER elsewhere; the requester's
+//! `current_leader_epoch` checked as Kafka does). A follower's fetch (replica id set) reads up to
+//! the log end, reports the follower's progress to the partition's `LeaderState` (which may move
+//! the high watermark or ask the controller to add it to the ISR), long-polls on log-end changes,
+//! and gets a diverging epoch instead of records when its log forked from ours (KIP-320).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -11,7 +17,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{
-    AbortedTransaction, FetchableTopicResponse, PartitionData,
+    AbortedTransaction, EpochEndOffset, FetchableTopicResponse, PartitionData,
 };
 use kafka_protocol::messages::{
     ApiKey, BrokerId, FetchRequest, FetchResponse, ProducerId, TopicName,
@@ -45,6 +51,16 @@ struct Wanted {
     max_bytes: i32,
     tp: Option<TopicPartition>,
     unknown_code: i16,
+    current_leader_epoch: i32,
+    last_fetched_epoch: i32,
+    /// Decided before reading: an error code, or the follower's log diverged at (epoch, end).
+    early: Option<Early>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Early {
+    Error(i16),
+    Diverging(i32, i64),
 }
 
 async fn handle(ctx: RequestContext, req: FetchRequest) -> FetchResponseWithFiles {
@@ -91,6 +107,9 @@ async fn handle(ctx: RequestContext, req: FetchRequest) -> FetchResponseWithFile
                 } else {
                     ResponseError::UnknownTopicOrPartition.code()
                 },
+                current_leader_epoch: p.current_leader_epoch,
+                last_fetched_epoch: if v >= 12 { p.last_fetched_epoch } else { -1 },
+                early: None,
             });
         }
         topics.push((name, id));
@@ -98,7 +117,13 @@ async fn handle(ctx: RequestContext, req: FetchRequest) -> FetchResponseWithFile
     let response_max = req.max_bytes.clamp(0, broker.config.fetch_max_bytes).max(1) as u64;
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
-    let bound = if req.replica_id.0 >= 0 {
+    let replica_id = if v >= 15 {
+        req.replica_state.replica_id.0
+    } else {
+        req.replica_id.0
+    };
+    check_leadership(&ctx, &mut wanted, replica_id);
+    let bound = if replica_id >= 0 {
         ReadBound::LogEnd
     } else if req.isolation_level == READ_COMMITTED {
         ReadBound::LastStable
@@ -107,16 +132,25 @@ async fn handle(ctx: RequestContext, req: FetchRequest) -> FetchResponseWithFile
     };
     loop {
         // Subscribe before reading so an append between the read and the wait still wakes us.
+        // Followers wait for new records; consumers for the high watermark to cover them.
         let mut watches: Vec<_> = wanted
             .iter()
+            .filter(|w| w.early.is_none())
             .filter_map(|w| w.tp.as_ref().and_then(|tp| broker.replicas.log(tp)))
-            .map(|l| l.subscribe_high_watermark())
+            .map(|l| {
+                if replica_id >= 0 {
+                    l.subscribe_log_end()
+                } else {
+                    l.subscribe_high_watermark()
+                }
+            })
             .collect();
         let (parts, bytes) = read_all(&ctx, &wanted, response_max, bound);
         let now = tokio::time::Instant::now();
         if bytes >= req.min_bytes.max(0) as u64
             || now >= deadline
             || watches.is_empty()
+            || wanted.iter().any(|w| w.early.is_some())
             || parts.iter().any(|(p, _)| p.error_code != 0)
         {
             return build(v, topics, &wanted, parts);
@@ -130,6 +164,40 @@ async fn handle(ctx: RequestContext, req: FetchRequest) -> FetchResponseWithFile
         if tokio::time::timeout_at(deadline, changed).await.is_err() {
             let (parts, _) = read_all(&ctx, &wanted, response_max, bound);
             return build(v, topics, &wanted, parts);
+        }
+    }
+}
+
+/// Decides, before any read, what only the partition's leader can answer: leadership and leader
+/// epoch, a follower's divergence, and a follower's progress (which moves the high watermark).
+fn check_leadership(ctx: &RequestContext, wanted: &mut [Wanted], replica_id: i32) {
+    let now = strom_log::now_ms();
+    for w in wanted.iter_mut() {
+        let Some(tp) = &w.tp else { continue };
+        let Some(partition) = ctx.broker.replicas.partition(tp) else {
+            w.early = Some(Early::Error(ResponseError::NotLeaderOrFollower.code()));
+            continue;
+        };
+        if let Err(e) = partition.check_leader_epoch(w.current_leader_epoch) {
+            w.early = Some(Early::Error(e.code()));
+            continue;
+        }
+        if replica_id < 0 {
+            continue;
+        }
+        let leader_end = partition
+            .log
+            .end_offset_for_leader_epoch(w.last_fetched_epoch);
+        if let Some((epoch, end)) = strom_cluster::replication::diverging_epoch(
+            w.fetch_offset,
+            w.last_fetched_epoch,
+            leader_end,
+        ) {
+            w.early = Some(Early::Diverging(epoch, end));
+            continue;
+        }
+        if let Some(req) = partition.on_follower_fetch(replica_id, w.fetch_offset, now) {
+            crate::replication::send_isr_change(&ctx.broker, partition, req);
         }
     }
 }
@@ -170,6 +238,37 @@ fn read_all(
             out.push((base.with_error_code(w.unknown_code), None));
             continue;
         };
+        match w.early {
+            Some(Early::Error(code)) => {
+                let base = match ctx.broker.replicas.log(tp) {
+                    Some(l) if code == ResponseError::OffsetOutOfRange.code() => base
+                        .with_high_watermark(l.high_watermark())
+                        .with_log_start_offset(lso(l.log_start_offset())),
+                    _ => base,
+                };
+                out.push((base.with_error_code(code), None));
+                continue;
+            }
+            Some(Early::Diverging(epoch, end)) => {
+                let hw = ctx
+                    .broker
+                    .replicas
+                    .log(tp)
+                    .map_or(-1, |l| l.high_watermark());
+                out.push((
+                    base.with_high_watermark(hw)
+                        .with_diverging_epoch(
+                            EpochEndOffset::default()
+                                .with_epoch(epoch)
+                                .with_end_offset(end),
+                        )
+                        .with_records(Some(Bytes::new())),
+                    None,
+                ));
+                continue;
+            }
+            None => {}
+        }
         let Some(log) = ctx.broker.replicas.log(tp) else {
             out.push((
                 base.with_error_code(ResponseError::NotLeaderOrFollower.code()),

@@ -10,7 +10,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{decode, later, ApiHandler, RequestContext};
 use crate::broker::{validate_topic_name, NewTopic};
-use crate::metadata::TopicImage;
+use crate::metadata::{MetadataImage, TopicImage};
 
 pub(crate) const HANDLER: ApiHandler = ApiHandler {
     api_key: ApiKey::Metadata,
@@ -62,7 +62,7 @@ async fn handle(ctx: RequestContext, req: MetadataRequest) -> MetadataResponse {
     let topics: Vec<MetadataResponseTopic> = match wanted {
         None => image
             .topics()
-            .map(|t| topic_response(t, ctx.api_version))
+            .map(|t| topic_response(t, &image, ctx.api_version))
             .collect(),
         Some(list) => list
             .into_iter()
@@ -72,7 +72,7 @@ async fn handle(ctx: RequestContext, req: MetadataRequest) -> MetadataResponse {
                     None => image.topic_by_id(&id),
                 };
                 match found {
-                    Some(t) => topic_response(t, ctx.api_version),
+                    Some(t) => topic_response(t, &image, ctx.api_version),
                     None => {
                         let code = match &name {
                             Some(n) if validate_topic_name(n).is_err() => {
@@ -94,30 +94,63 @@ async fn handle(ctx: RequestContext, req: MetadataRequest) -> MetadataResponse {
             })
             .collect(),
     };
-    let (host, port) = broker.advertised.clone();
     let v = ctx.api_version;
+    // Live (registered, unfenced) brokers; before this node's own registration is applied, itself.
+    let mut brokers: Vec<MetadataResponseBroker> = image
+        .live_brokers()
+        .map(|b| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(b.id))
+                .with_host(StrBytes::from_string(b.host.clone()))
+                .with_port(b.port)
+                .with_rack(b.rack.clone().map(StrBytes::from_string))
+        })
+        .collect();
+    if !brokers.iter().any(|b| b.node_id.0 == broker.config.node_id) && image.brokers.is_empty() {
+        let (host, port) = broker.advertised.clone();
+        brokers.push(
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(broker.config.node_id))
+                .with_host(StrBytes::from_string(host))
+                .with_port(port),
+        );
+    }
+    let controller = broker.metadata.controller_leader().unwrap_or(-1);
     MetadataResponse::default()
-        .with_brokers(vec![MetadataResponseBroker::default()
-            .with_node_id(BrokerId(broker.config.node_id))
-            .with_host(StrBytes::from_string(host))
-            .with_port(port)])
+        .with_brokers(brokers)
         .with_cluster_id((v >= 2).then(|| StrBytes::from_string(broker.cluster_id.clone())))
-        .with_controller_id(BrokerId(if v >= 1 { broker.config.node_id } else { -1 }))
+        .with_controller_id(BrokerId(if v >= 1 { controller } else { -1 }))
         .with_topics(topics)
         .with_cluster_authorized_operations(i32::MIN)
 }
 
-fn topic_response(t: &TopicImage, version: i16) -> MetadataResponseTopic {
+fn topic_response(t: &TopicImage, image: &MetadataImage, version: i16) -> MetadataResponseTopic {
+    let fenced = |id: &i32| image.brokers.get(id).is_some_and(|b| b.fenced);
     let partitions = t
         .partitions
         .iter()
         .map(|(idx, p)| {
+            let code = if p.leader < 0 {
+                ResponseError::LeaderNotAvailable.code()
+            } else {
+                0
+            };
             MetadataResponsePartition::default()
+                .with_error_code(code)
                 .with_partition_index(*idx)
                 .with_leader_id(BrokerId(p.leader))
                 .with_leader_epoch(if version >= 7 { p.leader_epoch } else { -1 })
                 .with_replica_nodes(p.replicas.iter().map(|r| BrokerId(*r)).collect())
                 .with_isr_nodes(p.isr.iter().map(|r| BrokerId(*r)).collect())
+                .with_offline_replicas(if version >= 5 {
+                    p.replicas
+                        .iter()
+                        .filter(|r| fenced(r))
+                        .map(|r| BrokerId(*r))
+                        .collect()
+                } else {
+                    Vec::new()
+                })
         })
         .collect();
     MetadataResponseTopic::default()

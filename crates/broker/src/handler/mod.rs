@@ -79,6 +79,7 @@ pub(crate) const HANDLERS: &[ApiHandler] = &[
     admin::delete_records::HANDLER,
     admin::describe_log_dirs::HANDLER,
     admin::describe_topic_partitions::HANDLER,
+    admin::elect_leaders::HANDLER,
     offset_for_leader_epoch::HANDLER,
     txn::init_producer_id::HANDLER,
     txn::add_partitions_to_txn::HANDLER,

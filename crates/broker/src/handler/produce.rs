@@ -4,16 +4,25 @@
 //! answering. acks=0 gets no response at all. Idempotent batches are checked against the
 //! partition's producer state inside the append: a retry gets its original offsets (and waits for
 //! their durability), a gap or stale epoch its Kafka error code (`errors.rs`).
+//!
+//! Only the partition's leader takes writes (NOT_LEADER_OR_FOLLOWER otherwise), stamped with its
+//! leader epoch. acks=1 is answered once the leader's copy is durable; acks=all once the high
+//! watermark covers the batch (every ISR member holds it durably), refused up front with
+//! NOT_ENOUGH_REPLICAS when the ISR is smaller than `min.insync.replicas`, answered
+//! NOT_ENOUGH_REPLICAS_AFTER_APPEND when it shrank below that while waiting, REQUEST_TIMED_OUT
+//! after the request's `timeout_ms`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
-use strom_log::{now_ms, validate_batches, LogError, PartitionLog, TopicPartition};
+use strom_log::{now_ms, validate_batches, LogError, TopicPartition};
 
 use super::errors::{log_error_code, validation_error_code};
 use super::{decode, ApiHandler, HandlerFuture, RequestContext};
+use crate::replication::Partition;
 use crate::server::codec::ResponseBody;
 
 pub(crate) const HANDLER: ApiHandler = ApiHandler {
@@ -31,8 +40,9 @@ pub(crate) const HANDLER: ApiHandler = ApiHandler {
 enum Outcome {
     Done(PartitionProduceResponse),
     Durable {
-        log: Arc<PartitionLog>,
+        partition: Arc<Partition>,
         wait_for: Option<i64>,
+        end: i64,
         response: PartitionProduceResponse,
     },
 }
@@ -71,7 +81,7 @@ fn handle(ctx: RequestContext, req: ProduceRequest) -> HandlerFuture {
                 )));
                 continue;
             }
-            let Some(part) = timage.and_then(|t| t.partitions.get(&idx)) else {
+            if timage.and_then(|t| t.partitions.get(&idx)).is_none() {
                 outcomes.push(Outcome::Done(error(
                     v,
                     idx,
@@ -79,8 +89,13 @@ fn handle(ctx: RequestContext, req: ProduceRequest) -> HandlerFuture {
                     None,
                 )));
                 continue;
-            };
-            let Some(log) = broker.replicas.log(&TopicPartition::new(name.clone(), idx)) else {
+            }
+            let partition = broker
+                .replicas
+                .partition(&TopicPartition::new(name.clone(), idx));
+            let Some((partition, leader_epoch)) =
+                partition.and_then(|p| p.leader_epoch().map(|e| (p, e)))
+            else {
                 outcomes.push(Outcome::Done(error(
                     v,
                     idx,
@@ -89,6 +104,7 @@ fn handle(ctx: RequestContext, req: ProduceRequest) -> HandlerFuture {
                 )));
                 continue;
             };
+            let log = &partition.log;
             let Some(records) = p.records else {
                 outcomes.push(Outcome::Done(error(
                     v,
@@ -111,7 +127,21 @@ fn handle(ctx: RequestContext, req: ProduceRequest) -> HandlerFuture {
                     continue;
                 }
             };
-            match log.append(&validated, part.leader_epoch) {
+            if acks == -1 {
+                let min_isr = log.config().min_insync_replicas;
+                if partition.in_sync_replicas() < usize::try_from(min_isr).unwrap_or(1) {
+                    outcomes.push(Outcome::Done(error(
+                        v,
+                        idx,
+                        ResponseError::NotEnoughReplicas.code(),
+                        Some(format!(
+                            "the in-sync replicas are fewer than min.insync.replicas={min_isr}"
+                        )),
+                    )));
+                    continue;
+                }
+            }
+            match log.append(&validated, leader_epoch) {
                 Ok(info) => {
                     let response = PartitionProduceResponse::default()
                         .with_index(idx)
@@ -119,8 +149,9 @@ fn handle(ctx: RequestContext, req: ProduceRequest) -> HandlerFuture {
                         .with_log_append_time_ms(info.log_append_time)
                         .with_log_start_offset(if v >= 5 { info.log_start_offset } else { -1 });
                     outcomes.push(Outcome::Durable {
-                        log,
                         wait_for: info.needs_flush.then_some(info.last_offset + 1),
+                        end: info.last_offset + 1,
+                        partition,
                         response,
                     });
                 }
@@ -142,6 +173,7 @@ fn handle(ctx: RequestContext, req: ProduceRequest) -> HandlerFuture {
         }
         topics.push((topic.name, outcomes));
     }
+    let timeout = Duration::from_millis(u64::try_from(req.timeout_ms).unwrap_or(0));
     Box::pin(async move {
         let mut responses = Vec::with_capacity(topics.len());
         for (name, outcomes) in topics {
@@ -150,18 +182,25 @@ fn handle(ctx: RequestContext, req: ProduceRequest) -> HandlerFuture {
                 parts.push(match o {
                     Outcome::Done(r) => r,
                     Outcome::Durable {
-                        log,
+                        partition,
                         wait_for,
+                        end,
                         response,
-                    } => match wait_for {
-                        Some(offset) if acks != 0 => match log.wait_durable(offset).await {
-                            Ok(()) => response,
+                    } => {
+                        let local = match wait_for {
+                            Some(offset) if acks != 0 => partition.log.wait_durable(offset).await,
+                            _ => Ok(()),
+                        };
+                        match local {
                             Err(e) => {
                                 error(v, response.index, log_error_code(&e), Some(e.to_string()))
                             }
-                        },
-                        _ => response,
-                    },
+                            Ok(()) if acks == -1 => {
+                                wait_replicated(v, &partition, end, timeout, response).await
+                            }
+                            Ok(()) => response,
+                        }
+                    }
                 });
             }
             responses.push(
@@ -177,4 +216,43 @@ fn handle(ctx: RequestContext, req: ProduceRequest) -> HandlerFuture {
             Box::new(ProduceResponse::default().with_responses(responses)) as Box<dyn ResponseBody>,
         )
     })
+}
+
+/// acks=all: waits until the high watermark covers `end` (every ISR member holds the batch).
+async fn wait_replicated(
+    v: i16,
+    partition: &Partition,
+    end: i64,
+    timeout: Duration,
+    response: PartitionProduceResponse,
+) -> PartitionProduceResponse {
+    let log = &partition.log;
+    if tokio::time::timeout(timeout, log.wait_high_watermark(end))
+        .await
+        .is_err()
+    {
+        let code = if partition.is_leader() {
+            ResponseError::RequestTimedOut
+        } else {
+            ResponseError::NotLeaderOrFollower
+        };
+        return error(
+            v,
+            response.index,
+            code.code(),
+            Some("not replicated in time".into()),
+        );
+    }
+    let min_isr = log.config().min_insync_replicas;
+    if partition.in_sync_replicas() < usize::try_from(min_isr).unwrap_or(1) {
+        // Written and replicated to the ISR, but the ISR is now too small: the client cannot
+        // know if it is safe, so it is told (Kafka's NOT_ENOUGH_REPLICAS_AFTER_APPEND).
+        return error(
+            v,
+            response.index,
+            ResponseError::NotEnoughReplicasAfterAppend.code(),
+            None,
+        );
+    }
+    response
 }

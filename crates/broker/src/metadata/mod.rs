@@ -1,11 +1,8 @@
-//! Cluster metadata: records, the in-memory image they build, and the store that makes them
-//! durable. The shape is Kafka's `__cluster_metadata`: an append-only log of records replayed into
-//! a `MetadataImage`. Single node today; the cluster issue swaps the local log for a Raft log
-//! behind the same `MetadataStore::propose` without touching the handlers.
-
-mod store;
+//! Cluster metadata as the broker sees it: the records and image (`strom_cluster::metadata`) and
+//! the controller quorum that makes them durable and replicated (`strom_cluster::quorum`). A
+//! `strom serve` without voters is a one-node quorum of itself.
 
 pub use strom_cluster::metadata::{
     BrokerImage, ConfigResourceType, MetadataImage, MetadataRecord, PartitionImage, TopicImage,
 };
-pub use store::{MetadataError, MetadataStore};
+pub use strom_cluster::quorum::{Quorum, QuorumConfig, QuorumError};

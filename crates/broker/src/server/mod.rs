@@ -38,10 +38,16 @@ impl BrokerServer {
             addr: config.listen.clone(),
             source,
         })?;
-        let broker = tokio::task::block_in_place(|| Broker::open(config, local_addr))?;
-        tracing::info!(listener = %local_addr, advertised = ?broker.advertised, cluster_id = %broker.cluster_id, "strom broker started");
+        let quorum_config = config.quorum_config()?;
+        let quorum = crate::metadata::Quorum::start(quorum_config).await?;
+        let broker = tokio::task::block_in_place(|| Broker::open(config, local_addr, quorum))?;
         let (stop, stop_rx) = watch::channel(false);
         let accept = tokio::spawn(accept_loop(listener, broker.clone(), stop_rx));
+        crate::lifecycle::start_metadata_listener(std::sync::Arc::downgrade(&broker));
+        // Registered and unfenced (so leading what it should) before clients are told the
+        // address; a node whose quorum is not up yet goes on after the limit.
+        crate::lifecycle::join(&broker, std::time::Duration::from_secs(20)).await;
+        tracing::info!(listener = %local_addr, advertised = ?broker.advertised, cluster_id = %broker.cluster_id, "strom broker started");
         Ok(BrokerServer {
             broker,
             local_addr,
@@ -62,10 +68,18 @@ impl BrokerServer {
 
     /// Stops accepting, lets in-flight requests finish (bounded), then shuts storage down cleanly.
     pub async fn shutdown(self) {
+        let broker = self.broker;
+        broker.begin_shutdown();
+        // Other brokers can take over leadership before this one stops answering.
+        if !broker.config.voters.is_empty() {
+            crate::lifecycle::controlled_shutdown(&broker, std::time::Duration::from_secs(10))
+                .await;
+        }
         let _ = self.stop.send(true);
         let _ = self.accept.await;
-        let broker = self.broker;
+        let quorum = broker.metadata.clone();
         let _ = tokio::task::spawn_blocking(move || broker.shutdown()).await;
+        quorum.shutdown().await;
         tracing::info!("strom broker stopped cleanly");
     }
 }

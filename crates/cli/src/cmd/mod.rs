@@ -4,6 +4,7 @@
 
 use anyhow::Context;
 
+pub(crate) mod cluster;
 pub(crate) mod configs;
 pub(crate) mod consume;
 pub(crate) mod groups;

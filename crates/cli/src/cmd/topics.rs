@@ -199,7 +199,7 @@ async fn config_overrides(client: &Client, topic: &TopicMetadata) -> anyhow::Res
         .collect())
 }
 
-fn join(ids: &[i32]) -> String {
+pub(crate) fn join(ids: &[i32]) -> String {
     ids.iter()
         .map(ToString::to_string)
         .collect::<Vec<_>>()
@@ -207,7 +207,7 @@ fn join(ids: &[i32]) -> String {
 }
 
 /// Left-aligned columns separated by two spaces.
-fn render_table(rows: &[Vec<String>]) -> String {
+pub(crate) fn render_table(rows: &[Vec<String>]) -> String {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {

@@ -26,6 +26,8 @@ use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 
+pub(crate) mod cluster;
+
 /// How long any single client operation may take before the test fails.
 pub(crate) const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -38,6 +40,10 @@ pub(crate) struct StromProcess {
     starts: u32,
     /// Extra `strom serve` arguments (e.g. `--set k=v`), used on every start.
     extra_args: Vec<String>,
+    /// `--listen` address (`127.0.0.1:0` unless a cluster test fixes the port).
+    listen: String,
+    /// The first stdout line of a launched process not yet waited for.
+    pending: Option<mpsc::Receiver<(usize, String)>>,
 }
 
 impl StromProcess {
@@ -53,8 +59,30 @@ impl StromProcess {
             addr: String::new(),
             starts: 0,
             extra_args: Vec::new(),
+            listen: "127.0.0.1:0".into(),
+            pending: None,
         };
         p.spawn();
+        p
+    }
+
+    /// Launches a broker listening on `listen` with `args` and returns without waiting for it
+    /// to be ready (cluster nodes wait for each other); call [`StromProcess::wait_ready`].
+    pub(crate) fn launch(listen: &str, args: &[String]) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("strom-it-")
+            .tempdir()
+            .expect("creating temp dir");
+        let mut p = StromProcess {
+            child: None,
+            dir,
+            addr: String::new(),
+            starts: 0,
+            extra_args: args.to_vec(),
+            listen: listen.to_string(),
+            pending: None,
+        };
+        p.launch_process();
         p
     }
 
@@ -71,12 +99,19 @@ impl StromProcess {
             addr: String::new(),
             starts: 0,
             extra_args: args.iter().map(|a| a.to_string()).collect(),
+            listen: "127.0.0.1:0".into(),
+            pending: None,
         };
         p.spawn();
         p
     }
 
     fn spawn(&mut self) {
+        self.launch_process();
+        self.wait_ready();
+    }
+
+    fn launch_process(&mut self) {
         assert!(self.child.is_none(), "broker already running");
         self.starts += 1;
         // One stderr file for the whole life of the test, appended to across restarts.
@@ -91,7 +126,7 @@ impl StromProcess {
             .arg("--data-dir")
             .arg(self.data_dir())
             .arg("--listen")
-            .arg("127.0.0.1:0")
+            .arg(&self.listen)
             .args(&self.extra_args)
             .env(
                 "STROM_LOG",
@@ -113,11 +148,22 @@ impl StromProcess {
             let mut sink = Vec::new();
             let _ = r.read_to_end(&mut sink);
         });
-        let line = match rx.recv_timeout(Duration::from_secs(20)) {
+        self.child = Some(child);
+        self.pending = Some(rx);
+    }
+
+    /// Waits for a launched broker to print its address (it is then serving).
+    pub(crate) fn wait_ready(&mut self) {
+        let Some(rx) = self.pending.take() else {
+            return;
+        };
+        let line = match rx.recv_timeout(Duration::from_secs(30)) {
             Ok((n, line)) if n > 0 => line,
             other => {
-                let _ = child.kill();
-                let _ = child.wait();
+                if let Some(mut child) = self.child.take() {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
                 panic!(
                     "strom did not print its address ({other:?}); stderr:\n{}",
                     self.stderr()
@@ -134,7 +180,30 @@ impl StromProcess {
             "bad address {addr:?}"
         );
         self.addr = addr;
-        self.child = Some(child);
+    }
+
+    /// SIGSTOP: the process freezes (a hung broker: sockets open, nothing answered).
+    pub(crate) fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// SIGCONT after [`StromProcess::pause`].
+    pub(crate) fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, sig: &str) {
+        let st = Command::new("kill")
+            .arg(sig)
+            .arg(self.pid().to_string())
+            .status()
+            .expect("running kill");
+        assert!(st.success(), "kill {sig} failed");
+    }
+
+    /// Whether the process is running (launched and not exited).
+    pub(crate) fn is_running(&self) -> bool {
+        self.child.is_some()
     }
 
     /// `127.0.0.1:PORT` of the running broker.
@@ -232,6 +301,11 @@ impl StromProcess {
     /// Starts after a `kill9` or `stop` (the port may change).
     pub(crate) fn start_again(&mut self) {
         self.spawn();
+    }
+
+    /// Launches again after a `kill9` or `stop` without waiting; see [`StromProcess::wait_ready`].
+    pub(crate) fn launch_again(&mut self) {
+        self.launch_process();
     }
 
     /// Starts again on the same data dir (stopping first if still running); the port may change.

@@ -49,6 +49,11 @@ pub struct LeaderState {
     /// First offset written in this leader epoch: a follower must reach it to join the ISR (it
     /// then holds everything earlier leaders committed).
     epoch_start_offset: i64,
+    /// The highest `min(bound, leader log end)` seen: at or above the high watermark, and never
+    /// falling. A follower joins the ISR only at or above it. (The bound itself can fall: a
+    /// delayed fetch may report an old log end; comparing against it admitted followers that
+    /// lacked committed records — found by the simulation, seed 349.)
+    hw_floor: i64,
     followers: BTreeMap<i32, FollowerProgress>,
 }
 
@@ -87,6 +92,7 @@ impl LeaderState {
             isr: p.isr.clone(),
             pending_isr: None,
             epoch_start_offset,
+            hw_floor: -1,
             followers,
         }
     }
@@ -139,7 +145,9 @@ impl LeaderState {
         leader_log_end: i64,
         now_ms: i64,
     ) -> FollowerFetchOutcome {
-        let bound_before = self.high_watermark_bound();
+        self.hw_floor = self
+            .hw_floor
+            .max(self.high_watermark_bound().min(leader_log_end));
         let Some(f) = self.followers.get_mut(&follower) else {
             return FollowerFetchOutcome::default();
         };
@@ -159,8 +167,7 @@ impl LeaderState {
         if !maximal.contains(&follower) && self.pending_isr.is_none() {
             // Caught up: holds everything the high watermark covers and everything this leader
             // epoch wrote before it, so adding it never lowers the high watermark.
-            let hw_floor = bound_before.min(leader_log_end);
-            if log_end >= hw_floor && log_end >= self.epoch_start_offset {
+            if log_end >= self.hw_floor && log_end >= self.epoch_start_offset {
                 let mut isr = self.isr.clone();
                 isr.push(follower);
                 outcome.expand_isr = Some(isr);
@@ -209,8 +216,10 @@ impl LeaderState {
         self.pending_isr = Some(new_isr);
     }
 
-    /// The controller refused or the request failed: forget the pending change (the next fetch
-    /// or shrink check proposes again from the committed state).
+    /// The controller refused the change as INELIGIBLE_REPLICA: forget it (the next fetch or
+    /// shrink check proposes again from the committed state). Call it for nothing else: after a
+    /// timeout or another error the change may have been applied, and forgetting an applied
+    /// expansion would let the high watermark pass a member of the committed ISR.
     pub fn isr_change_failed(&mut self) {
         self.pending_isr = None;
     }

@@ -2,18 +2,23 @@
 //!
 //! Offsets: `log_start_offset` ≤ `high_watermark` ≤ `durable` ≤ `log_end_offset`. The log end is
 //! the dirty end (written to the page cache); `durable` advances after a group-commit fdatasync;
-//! the high watermark is what consumers may read. In [`HighWatermarkPolicy::FollowLocal`]
-//! (single node) the log moves the high watermark itself to the acknowledged end; with
-//! replication the leader sets it.
+//! the high watermark is what consumers may read. In [`HighWatermarkPolicy::FollowLocal`] the
+//! log moves the high watermark itself to the acknowledged end, capped by a bound the replication
+//! layer sets (`high_watermark.rs`); a single node leaves the bound at `i64::MAX`.
+//!
+//! Leader appends live here, follower appends and full truncation in `replica.rs`, the leader
+//! epoch cache in `leader_epochs.rs`.
 //!
 //! Concurrency: appends, rolls and truncation are serialised by `appender`; readers never take
 //! it. Readers take the `segments` read lock only to clone an `Arc`, then do their I/O lock-free.
+//! Lock order: appender → producer_state → txn_index; appender → leader_epochs;
+//! high_watermark → (durable_meta | log_end).
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::IoSlice;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -23,14 +28,18 @@ use tokio::sync::watch;
 use crate::config::LogConfig;
 use crate::error::{LogError, Result};
 use crate::flush::{FlushScheduler, FlushWork};
+use crate::leader_epoch::LeaderEpochCache;
 use crate::producer_state::{AppendCheck, ProducerStateManager};
 use crate::segment::LogSegment;
 use crate::validator::{AppendedBatch, ValidatedBatches};
 use crate::TopicPartition;
 
 mod compaction;
+mod high_watermark;
+mod leader_epochs;
 mod producer;
 mod read;
+mod replica;
 mod retention;
 mod txn;
 
@@ -48,10 +57,11 @@ pub struct LogOffsetMetadata {
 /// Who moves the high watermark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HighWatermarkPolicy {
-    /// Single node: the high watermark follows the acknowledged end (durable end, or log end
-    /// when `flush.messages` > 1).
+    /// The high watermark follows the acknowledged end (durable end, or log end when
+    /// `flush.messages` > 1), up to [`PartitionLog::set_high_watermark_bound`] (unbounded by
+    /// default: a single node). Replication uses this policy too and sets the bound.
     FollowLocal,
-    /// Replication: the caller sets it with [`PartitionLog::set_high_watermark`].
+    /// Only [`PartitionLog::set_high_watermark`] moves it.
     External,
 }
 
@@ -88,6 +98,9 @@ struct Dirty {
     messages: i64,
     since: Option<Instant>,
     queued: bool,
+    /// `PartitionLog::truncations` when a flush round took `upto`: a round that straddles a
+    /// truncation must not publish its (stale) offset.
+    taken_at: u64,
 }
 
 /// One partition's log.
@@ -115,6 +128,15 @@ pub struct PartitionLog {
     dirty: Mutex<Dirty>,
     flusher: Arc<FlushScheduler>,
     hw_policy: HighWatermarkPolicy,
+    /// The high watermark never passes it (the replicated end); `i64::MAX` on a single node.
+    hw_bound: AtomicI64,
+    /// Broadcasts the log end offset so replica fetches wake on appends and truncations.
+    log_end_tx: watch::Sender<i64>,
+    /// Leader epochs of the batches (`leader-epoch-checkpoint`); changed under `appender`,
+    /// except by log start moves, which take it alone.
+    leader_epochs: Mutex<LeaderEpochCache>,
+    /// Bumped (under `dirty`) by each truncation; see `Dirty::taken_at`.
+    truncations: AtomicU64,
     closed: AtomicBool,
     /// Clock used for segment.ms and LogAppendTime: wall clock millis.
     clock: fn() -> i64,
@@ -160,9 +182,14 @@ impl PartitionLog {
             failed: false,
         });
         let (hw_tx, _) = watch::channel(end.offset);
+        let (log_end_tx, _) = watch::channel(end.offset);
         let txn_index = crate::txn_index::TransactionIndex::new(&l.dir);
         Ok(Arc::new(PartitionLog {
             hw_tx,
+            log_end_tx,
+            leader_epochs: Mutex::new(LeaderEpochCache::new(&l.dir)),
+            hw_bound: AtomicI64::new(i64::MAX),
+            truncations: AtomicU64::new(0),
             tp: l.tp,
             dir: l.dir,
             config: RwLock::new(l.config),
@@ -183,6 +210,7 @@ impl PartitionLog {
                 messages: 0,
                 since: None,
                 queued: false,
+                taken_at: 0,
             }),
             flusher: l.flusher,
             hw_policy: l.hw_policy,
@@ -258,8 +286,9 @@ impl PartitionLog {
     }
 
     /// Appends validated batches as leader: assigns offsets from the log end, stamps the leader
-    /// epoch, writes them, and queues a flush. Await [`PartitionLog::wait_durable`] with
-    /// `last_offset + 1` before acknowledging when `needs_flush` is set.
+    /// epoch (recording it in the leader epoch cache when it is new), writes them, and queues a
+    /// flush. Await [`PartitionLog::wait_durable`] with `last_offset + 1` before acknowledging
+    /// when `needs_flush` is set.
     pub fn append(
         self: &Arc<Self>,
         batches: &ValidatedBatches,
@@ -324,7 +353,11 @@ impl PartitionLog {
             };
             slices.push(IoSlice::new(body));
         }
+        // The epoch is checkpointed before the data: after a crash the cache may run ahead of the
+        // log (the loader cuts it), never behind.
+        let new_epoch = self.assign_epochs_locked(&[(leader_epoch, first)])?;
         if let Err(e) = segment.append(&mut slices, total, &appended, config.index_interval_bytes) {
+            self.undo_epochs_locked(new_epoch, first);
             if matches!(e, LogError::Io { .. }) {
                 self.flusher.log_dir().mark_offline(&e);
             }
@@ -335,40 +368,16 @@ impl PartitionLog {
             segment_base: segment.base_offset(),
             position: segment.size(),
         };
-        *self.log_end.lock() = end;
+        self.publish_log_end(end);
         let txn_files = if producers.is_empty() {
             Vec::new()
         } else {
             self.apply_producer_state(producers, segment.base_offset())?
         };
         let sync = config.sync_on_append();
-        let queue = {
-            let mut d = self.dirty.lock();
-            if !d.files.iter().any(|f| Arc::ptr_eq(f, segment.file())) {
-                d.files.push(segment.file().clone());
-            }
-            d.files.extend(txn_files);
-            d.upto = Some(end);
-            d.messages += batches.record_count();
-            if d.since.is_none() {
-                d.since = Some(Instant::now());
-            }
-            let want = sync || d.messages >= config.flush_messages;
-            let queue = want && !d.queued;
-            if queue {
-                d.queued = true;
-            }
-            queue
-        };
+        let queue = self.mark_dirty(&segment, txn_files, end, batches.record_count(), &config);
         drop(_guard);
-        if queue {
-            self.flusher.request(self.clone());
-        } else if sync {
-            self.flusher.note_waiter();
-        }
-        if !sync && self.hw_policy == HighWatermarkPolicy::FollowLocal {
-            self.advance_high_watermark(end);
-        }
+        self.request_flush(queue, sync, end);
         Ok(LogAppendInfo {
             first_offset: first,
             last_offset: next - 1,
@@ -377,6 +386,53 @@ impl PartitionLog {
             needs_flush: sync,
             duplicate: false,
         })
+    }
+
+    /// Moves the log end after a write. Caller holds `appender`.
+    fn publish_log_end(&self, end: LogOffsetMetadata) {
+        *self.log_end.lock() = end;
+        self.log_end_tx.send_replace(end.offset);
+    }
+
+    /// Records an append's files and end for the next flush round; returns true when the caller
+    /// must queue the round. Caller holds `appender`.
+    fn mark_dirty(
+        &self,
+        segment: &LogSegment,
+        txn_files: Vec<Arc<File>>,
+        end: LogOffsetMetadata,
+        records: i64,
+        config: &LogConfig,
+    ) -> bool {
+        let mut d = self.dirty.lock();
+        if !d.files.iter().any(|f| Arc::ptr_eq(f, segment.file())) {
+            d.files.push(segment.file().clone());
+        }
+        d.files.extend(txn_files);
+        d.upto = Some(end);
+        d.messages += records;
+        if d.since.is_none() {
+            d.since = Some(Instant::now());
+        }
+        let want = config.sync_on_append() || d.messages >= config.flush_messages;
+        let queue = want && !d.queued;
+        if queue {
+            d.queued = true;
+        }
+        queue
+    }
+
+    /// After the appender lock is released: queues the flush round (group commit), and moves the
+    /// high watermark at once when appends are acknowledged without fsync.
+    fn request_flush(self: &Arc<Self>, queue: bool, sync: bool, end: LogOffsetMetadata) {
+        if queue {
+            self.flusher.request(self.clone());
+        } else if sync {
+            self.flusher.note_waiter();
+        }
+        if !sync && self.hw_policy == HighWatermarkPolicy::FollowLocal {
+            self.advance_high_watermark(end);
+        }
     }
 
     fn should_roll(
@@ -435,6 +491,7 @@ impl PartitionLog {
         let mut d = self.dirty.lock();
         d.queued = false;
         let upto = d.upto.take()?;
+        d.taken_at = self.truncations.load(Ordering::Acquire);
         work.files.append(&mut d.files);
         if std::mem::take(&mut d.dir) {
             work.dirs.push(self.dir.clone());
@@ -445,15 +502,22 @@ impl PartitionLog {
     }
 
     pub(crate) fn publish_durable(&self, upto: LogOffsetMetadata) {
-        // The high watermark moves first so a woken waiter already sees it.
-        if self.hw_policy == HighWatermarkPolicy::FollowLocal {
-            self.advance_high_watermark(upto);
-        }
         {
+            // Under `dirty`, which truncation holds while bumping the counter.
+            let d = self.dirty.lock();
+            if d.taken_at != self.truncations.load(Ordering::Acquire) {
+                return; // the log was truncated since: `upto` may describe cut data
+            }
             let mut m = self.durable_meta.lock();
             if upto.offset > m.offset {
                 *m = upto;
             }
+        }
+        // The durable end is recorded before the high watermark reads it (a concurrent
+        // `set_high_watermark_bound` then sees one or the other), and the high watermark moves
+        // before the durable watch fires, so a woken waiter already sees it.
+        if self.hw_policy == HighWatermarkPolicy::FollowLocal {
+            self.advance_high_watermark(upto);
         }
         self.durable_tx.send_if_modified(|d| {
             if upto.offset > d.offset {
@@ -467,25 +531,6 @@ impl PartitionLog {
 
     pub(crate) fn publish_failure(&self) {
         self.durable_tx.send_modify(|d| d.failed = true);
-    }
-
-    fn advance_high_watermark(&self, to: LogOffsetMetadata) {
-        let moved = {
-            let mut hw = self.high_watermark.lock();
-            let moved = to.offset > hw.offset;
-            if moved {
-                *hw = to;
-            }
-            moved
-        };
-        if moved {
-            self.hw_tx.send_replace(to.offset);
-        }
-    }
-
-    /// A watch that fires whenever the high watermark moves.
-    pub fn subscribe_high_watermark(&self) -> watch::Receiver<i64> {
-        self.hw_tx.subscribe()
     }
 
     /// Waits until everything below `offset` is durable, or the log directory failed.
@@ -537,20 +582,6 @@ impl PartitionLog {
         if queue {
             self.flusher.request(self.clone());
         }
-    }
-
-    /// Sets the high watermark (replication). Clamped to `[log_start, log_end]`.
-    pub fn set_high_watermark(&self, offset: i64) -> Result<()> {
-        let end = *self.log_end.lock();
-        let offset = offset.clamp(self.log_start_offset(), end.offset);
-        let meta = if offset == end.offset {
-            end
-        } else {
-            self.offset_metadata(offset)?
-        };
-        *self.high_watermark.lock() = meta;
-        self.hw_tx.send_replace(meta.offset);
-        Ok(())
     }
 
     /// Writes the active segment's indexes (clean shutdown) and marks the log closed.

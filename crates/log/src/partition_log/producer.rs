@@ -170,7 +170,7 @@ impl PartitionLog {
         let mut completed = Vec::new();
         // Reads start at the log start offset (DeleteRecords may have moved it inside a segment).
         let from = from.max(self.log_start_offset());
-        self.scan_producer_batches(from, end, |base, b| {
+        self.scan_producer_batches(from, end, |base, _, b| {
             completed.extend(state.replay(&b, base));
             replayed += 1;
         })?;
@@ -191,13 +191,14 @@ impl PartitionLog {
         Ok(())
     }
 
-    /// Visits the producer fields of every batch with offsets in `[from, end)`, reading headers
-    /// only: a batch larger than the chunk is skipped over, not read.
-    fn scan_producer_batches(
+    /// Visits the base offset, partition leader epoch and producer fields of every batch with
+    /// offsets in `[from, end)`, reading headers only: a batch larger than the chunk is skipped
+    /// over, not read.
+    pub(super) fn scan_producer_batches(
         &self,
         mut from: i64,
         end: i64,
-        mut visit: impl FnMut(i64, ProducerBatch),
+        mut visit: impl FnMut(i64, i32, ProducerBatch),
     ) -> Result<()> {
         let mut buf = vec![0u8; SCAN_CHUNK];
         while from < end {
@@ -219,7 +220,7 @@ impl PartitionLog {
                     let Some(size) = batch_size(header).ok().flatten() else {
                         return Ok(()); // recovery already cut the log at anything unreadable
                     };
-                    let (base, control, mut batch) = parse_header(header);
+                    let (base, leader_epoch, control, mut batch) = parse_header(header);
                     let next = base + i64::from(batch.last_offset_delta.max(0)) + 1;
                     if next > from {
                         if control {
@@ -232,7 +233,7 @@ impl PartitionLog {
                             batch.control =
                                 Some(control_type(&head[..n]).unwrap_or(ControlType::Other));
                         }
-                        visit(base, batch);
+                        visit(base, leader_epoch, batch);
                         from = next;
                     }
                     off += size;
@@ -251,8 +252,9 @@ impl PartitionLog {
     }
 }
 
-/// Base offset, control flag and producer fields of a batch header (`BATCH_HEADER_LEN` bytes).
-fn parse_header(header: &[u8]) -> (i64, bool, ProducerBatch) {
+/// Base offset, partition leader epoch, control flag and producer fields of a batch header
+/// (`BATCH_HEADER_LEN` bytes).
+fn parse_header(header: &[u8]) -> (i64, i32, bool, ProducerBatch) {
     let i64_at = |at: usize| {
         let mut a = [0u8; 8];
         a.copy_from_slice(&header[at..at + 8]);
@@ -273,7 +275,7 @@ fn parse_header(header: &[u8]) -> (i64, bool, ProducerBatch) {
         control: None,
     };
     let control = header[22] & 0x20 != 0;
-    (i64_at(0), control, batch)
+    (i64_at(0), i32_at(12), control, batch)
 }
 
 #[cfg(test)]

@@ -9,7 +9,8 @@ use crate::error::{LogError, Result};
 use crate::segment::LogSegment;
 
 impl PartitionLog {
-    /// Truncates the log so `offset` is the new log end (replication: divergent tail).
+    /// Truncates the log so `offset` is the new log end (replication: divergent tail). The high
+    /// watermark and the leader epoch cache are cut to it too.
     pub fn truncate_to(&self, offset: i64) -> Result<()> {
         let _g = self.appender.lock();
         let _swap = self.segment_swap.lock();
@@ -43,12 +44,15 @@ impl PartitionLog {
             segment_base: seg.base_offset(),
             position: pos,
         };
-        *self.log_end.lock() = meta;
+        self.publish_log_end(meta);
+        self.lower_high_watermark(meta);
         {
-            let mut hw = self.high_watermark.lock();
-            if hw.offset > next {
-                *hw = meta;
-            }
+            let mut d = self.dirty.lock();
+            // A flush round in flight may have taken offsets past the cut: it must not publish.
+            self.truncations.fetch_add(1, Ordering::AcqRel);
+            d.dir = true;
+            d.upto = Some(meta);
+            d.files.push(seg.file().clone());
             let mut dm = self.durable_meta.lock();
             if dm.offset > next {
                 *dm = meta;
@@ -56,12 +60,7 @@ impl PartitionLog {
         }
         self.durable_tx
             .send_modify(|d| d.offset = d.offset.min(next));
-        {
-            let mut d = self.dirty.lock();
-            d.dir = true;
-            d.upto = Some(meta);
-            d.files.push(seg.file().clone());
-        }
+        self.update_leader_epochs(|c| c.truncate_from_end(next))?;
         // Producer state must forget the cut batches: rebuild from a snapshot at or below `next`
         // (which reloads the transaction index too, without the cut markers).
         self.txn_index.lock().truncate_to(next)?;
@@ -83,6 +82,7 @@ impl PartitionLog {
             .log_start_offset
             .fetch_max(offset, Ordering::AcqRel)
             .max(offset);
+        self.update_leader_epochs(|c| c.truncate_from_start(new))?;
         Ok(new)
     }
 
@@ -142,6 +142,8 @@ impl PartitionLog {
             self.delete_producer_snapshots_below(first)?;
             self.delete_txn_index_below(first)?;
         }
+        let start = self.log_start_offset();
+        self.update_leader_epochs(|c| c.truncate_from_start(start))?;
         crate::manager::fsync_dir(&self.dir)?;
         Ok(doomed.len())
     }

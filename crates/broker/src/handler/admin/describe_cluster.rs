@@ -1,4 +1,5 @@
-//! DescribeCluster (v0–v1): this node as the only broker and the controller.
+//! DescribeCluster (v0–v2): the cluster id, the active controller, and the registered brokers
+//! (unfenced ones; v2 with `include_fenced_brokers` also the fenced, marked so).
 
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{ApiKey, BrokerId, DescribeClusterRequest, DescribeClusterResponse};
@@ -9,22 +10,44 @@ use crate::handler::{decode, ready, ApiHandler};
 pub(crate) const HANDLER: ApiHandler = ApiHandler {
     api_key: ApiKey::DescribeCluster,
     min_version: 0,
-    max_version: 1,
+    max_version: 2,
     min_served: 0,
     handle: |ctx, body| {
-        let _req: DescribeClusterRequest = decode(ApiKey::DescribeCluster, ctx.api_version, body)?;
+        let req: DescribeClusterRequest = decode(ApiKey::DescribeCluster, ctx.api_version, body)?;
         let b = &ctx.broker;
-        let (host, port) = b.advertised.clone();
+        let image = b.metadata.image();
+        let include_fenced = ctx.api_version >= 2 && req.include_fenced_brokers;
+        let mut brokers: Vec<DescribeClusterBroker> = image
+            .brokers
+            .values()
+            .filter(|x| include_fenced || !x.fenced)
+            .map(|x| {
+                DescribeClusterBroker::default()
+                    .with_broker_id(BrokerId(x.id))
+                    .with_host(StrBytes::from_string(x.host.clone()))
+                    .with_port(x.port)
+                    .with_rack(x.rack.clone().map(StrBytes::from_string))
+                    .with_is_fenced(ctx.api_version >= 2 && x.fenced)
+            })
+            .collect();
+        if image.brokers.is_empty() {
+            // Before this node's own registration is applied.
+            let (host, port) = b.advertised.clone();
+            brokers.push(
+                DescribeClusterBroker::default()
+                    .with_broker_id(BrokerId(b.config.node_id))
+                    .with_host(StrBytes::from_string(host))
+                    .with_port(port),
+            );
+        }
+        let controller = b.metadata.controller_leader().unwrap_or(-1);
         Ok(ready(
             DescribeClusterResponse::default()
                 .with_cluster_id(StrBytes::from_string(b.cluster_id.clone()))
-                .with_controller_id(BrokerId(b.config.node_id))
+                .with_controller_id(BrokerId(controller))
                 .with_endpoint_type(1)
                 .with_cluster_authorized_operations(i32::MIN)
-                .with_brokers(vec![DescribeClusterBroker::default()
-                    .with_broker_id(BrokerId(b.config.node_id))
-                    .with_host(StrBytes::from_string(host))
-                    .with_port(port)]),
+                .with_brokers(brokers),
         ))
     },
 };

@@ -1,0 +1,331 @@
+//! A 3-node cluster of real `strom serve` processes (combined broker + controller voters on
+//! loopback): acks=all writes survive the partition leader's and the controller leader's
+//! `kill -9`, a restarted node catches up and rejoins the ISR, replicas end byte-identical, two
+//! dead nodes stop acks=all but not acks=1, and a leader's unreplicated tail is truncated when it
+//! comes back as a follower.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::client_config;
+use common::cluster::{StromCluster, FAST_FAILOVER};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+
+const TOPIC: &str = "replicated";
+
+async fn create_replicated_topic(bootstrap: &str, name: &str, partitions: i32, min_isr: &str) {
+    let admin: AdminClient<DefaultClientContext> =
+        client_config(bootstrap).create().expect("admin client");
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)));
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(3))
+        .set("min.insync.replicas", min_isr);
+    for r in admin
+        .create_topics(&[topic], &opts)
+        .await
+        .expect("CreateTopics")
+    {
+        r.unwrap_or_else(|(t, e)| panic!("creating {t}: {e:?}"));
+    }
+}
+
+fn acks_all_producer(bootstrap: &str) -> FutureProducer {
+    client_config(bootstrap)
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .set("message.timeout.ms", "60000")
+        .set("linger.ms", "2")
+        .set("retry.backoff.ms", "100")
+        .set("topic.metadata.refresh.interval.ms", "500")
+        .create()
+        .expect("producer")
+}
+
+/// Sends values `from..to` (as decimal strings) with up to 20 in flight; returns the acknowledged
+/// (value → offset) and calls `midway` once after `kill_at` acknowledgements.
+async fn produce_range(
+    p: &FutureProducer,
+    from: u32,
+    to: u32,
+    kill_at: Option<u32>,
+    midway: &mut dyn FnMut(),
+) -> BTreeMap<u32, i64> {
+    let mut acked = BTreeMap::new();
+    let mut in_flight = Vec::new();
+    let mut fired = kill_at.is_none();
+    for v in from..to {
+        let payload = v.to_string();
+        // send_result enqueues now and does not borrow the record afterwards.
+        let fut = p
+            .send_result(FutureRecord::to(TOPIC).key("k").payload(&payload))
+            .map_err(|(e, _)| e)
+            .expect("enqueueing a record");
+        in_flight.push((v, fut));
+        if in_flight.len() >= 20 || v + 1 == to {
+            for (v, f) in in_flight.drain(..) {
+                if let Ok(Ok(d)) = f.await {
+                    acked.insert(v, d.offset);
+                }
+            }
+            if !fired && acked.len() as u32 >= kill_at.unwrap_or(0) {
+                fired = true;
+                midway();
+            }
+        }
+    }
+    acked
+}
+
+/// Reads `topic`-0 from the start on the cluster until `want` records arrived.
+fn read_all(bootstrap: &str, topic: &str, want: usize) -> Vec<(i64, String)> {
+    let c: BaseConsumer = client_config(bootstrap)
+        .set("group.id", "strom-cluster-reader")
+        .set("enable.auto.commit", "false")
+        .set("topic.metadata.refresh.interval.ms", "500")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .expect("assignment");
+    c.assign(&tpl).expect("assign");
+    let mut out = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while out.len() < want && std::time::Instant::now() < deadline {
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
+            let v = String::from_utf8_lossy(m.payload().unwrap_or_default()).to_string();
+            out.push((m.offset(), v));
+        }
+    }
+    out
+}
+
+/// Every acknowledged value is in the log exactly once, at its acknowledged offset, and values
+/// appear in send order.
+fn check_acknowledged(acked: &BTreeMap<u32, i64>, log: &[(i64, String)]) {
+    let mut seen: BTreeMap<u32, i64> = BTreeMap::new();
+    let mut last: Option<u32> = None;
+    for (offset, v) in log {
+        let v: u32 = v.parse().expect("numeric value");
+        assert!(
+            seen.insert(v, *offset).is_none(),
+            "value {v} twice in the log"
+        );
+        if let Some(l) = last {
+            assert!(v > l, "value {v} after {l}: out of order");
+        }
+        last = Some(v);
+    }
+    for (v, offset) in acked {
+        assert_eq!(
+            seen.get(v),
+            Some(offset),
+            "acknowledged value {v} (offset {offset}) missing or moved"
+        );
+    }
+}
+
+async fn failover_keeps_every_acknowledged_record(kill_controller: bool) {
+    let mut cluster = StromCluster::start(3, FAST_FAILOVER);
+    let bootstrap = cluster.bootstrap();
+    create_replicated_topic(&bootstrap, TOPIC, 1, "2").await;
+    cluster.wait_for("ISR of 3", |c| {
+        c.partition(TOPIC, 0).is_some_and(|p| p.isr.len() == 3)
+    });
+    let producer = acks_all_producer(&bootstrap);
+    let victim = if kill_controller {
+        cluster.controller()
+    } else {
+        cluster.partition(TOPIC, 0).expect("partition").leader
+    };
+    assert!(victim > 0, "no victim found");
+    let mut killed = false;
+    let acked = {
+        let c = &mut cluster;
+        produce_range(&producer, 0, 3000, Some(1000), &mut || {
+            c.node(victim).kill9();
+            killed = true;
+        })
+        .await
+    };
+    assert!(killed);
+    assert!(
+        acked.len() >= 2900,
+        "only {} of 3000 acknowledged after failover",
+        acked.len()
+    );
+    cluster.wait_for("a new leader", |c| {
+        c.partition(TOPIC, 0)
+            .is_some_and(|p| p.leader > 0 && p.leader != victim)
+    });
+    // The killed node comes back, catches up and rejoins the ISR.
+    cluster.node(victim).start_again();
+    cluster.wait_for("the restarted node back in the ISR", |c| {
+        c.partition(TOPIC, 0).is_some_and(|p| p.isr.len() == 3)
+    });
+    let more = produce_range(&producer, 3000, 3100, None, &mut || {}).await;
+    assert_eq!(more.len(), 100, "acks=all after recovery");
+    let mut all = acked.clone();
+    all.extend(more);
+    let log = read_all(&bootstrap, TOPIC, all.len());
+    check_acknowledged(&all, &log);
+    // Every replica holds the same bytes (followers write the leader's batches verbatim).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let a = cluster.log_bytes(1, TOPIC, 0);
+        let b = cluster.log_bytes(2, TOPIC, 0);
+        let c = cluster.log_bytes(3, TOPIC, 0);
+        if a == b && b == c {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "replica logs differ: {} / {} / {} bytes",
+            a.len(),
+            b.len(),
+            c.len()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    cluster.assert_no_panic();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partition_leader_killed_mid_stream_loses_no_acknowledged_record() {
+    failover_keeps_every_acknowledged_record(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_leader_killed_mid_stream_loses_no_acknowledged_record() {
+    failover_keeps_every_acknowledged_record(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_down_stop_acks_all_but_not_acks_1() {
+    let mut cluster = StromCluster::start(3, FAST_FAILOVER);
+    let bootstrap = cluster.bootstrap();
+    create_replicated_topic(&bootstrap, TOPIC, 1, "2").await;
+    cluster.wait_for("ISR of 3", |c| {
+        c.partition(TOPIC, 0).is_some_and(|p| p.isr.len() == 3)
+    });
+    let leader = cluster.partition(TOPIC, 0).expect("partition").leader;
+    let leader_addr = cluster.node(leader).addr().to_string();
+    for id in 1..=3 {
+        if id != leader {
+            cluster.node(id).kill9();
+        }
+    }
+    // acks=all: the quorum is gone, the ISR cannot shrink, the high watermark cannot move.
+    let strict: FutureProducer = client_config(&leader_addr)
+        .set("acks", "all")
+        .set("message.timeout.ms", "6000")
+        .set("request.timeout.ms", "2000")
+        .create()
+        .expect("producer");
+    let r = strict
+        .send(
+            FutureRecord::to(TOPIC).key("k").payload("never"),
+            Duration::from_secs(10),
+        )
+        .await;
+    assert!(
+        r.is_err(),
+        "acks=all acknowledged with 2 of 3 nodes down: {r:?}"
+    );
+    // acks=1: the leader alone acknowledges.
+    let relaxed: FutureProducer = client_config(&leader_addr)
+        .set("acks", "1")
+        .set("message.timeout.ms", "10000")
+        .create()
+        .expect("producer");
+    let d = relaxed
+        .send(
+            FutureRecord::to(TOPIC).key("k").payload("leader-only"),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("acks=1 on the surviving leader");
+    assert!(d.offset >= 0);
+    cluster.assert_no_panic();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreplicated_tail_of_a_dead_leader_is_truncated_when_it_returns() {
+    let mut cluster = StromCluster::start(3, FAST_FAILOVER);
+    let bootstrap = cluster.bootstrap();
+    create_replicated_topic(&bootstrap, TOPIC, 1, "1").await;
+    cluster.wait_for("ISR of 3", |c| {
+        c.partition(TOPIC, 0).is_some_and(|p| p.isr.len() == 3)
+    });
+    let producer = acks_all_producer(&bootstrap);
+    let acked = produce_range(&producer, 0, 100, None, &mut || {}).await;
+    assert_eq!(acked.len(), 100);
+    let old = cluster.partition(TOPIC, 0).expect("partition").leader;
+    let old_addr = cluster.node(old).addr().to_string();
+    // Freeze the followers, write to the leader alone (acks=1), then kill it: those records exist
+    // only on the dead leader.
+    let followers: Vec<i32> = (1..=3).filter(|&i| i != old).collect();
+    for &f in &followers {
+        cluster.node(f).pause();
+    }
+    let lonely: FutureProducer = client_config(&old_addr)
+        .set("acks", "1")
+        .set("message.timeout.ms", "5000")
+        .create()
+        .expect("producer");
+    for i in 0..5 {
+        lonely
+            .send(
+                FutureRecord::to(TOPIC)
+                    .key("k")
+                    .payload(&format!("lost-{i}")),
+                Duration::from_secs(5),
+            )
+            .await
+            .expect("acks=1 on the isolated leader");
+    }
+    cluster.node(old).kill9();
+    for &f in &followers {
+        cluster.node(f).resume();
+    }
+    cluster.wait_for("a new leader", |c| {
+        c.partition(TOPIC, 0)
+            .is_some_and(|p| p.leader > 0 && p.leader != old)
+    });
+    let more = produce_range(&producer, 100, 150, None, &mut || {}).await;
+    assert_eq!(more.len(), 50);
+    cluster.node(old).start_again();
+    cluster.wait_for("the old leader back in the ISR", |c| {
+        c.partition(TOPIC, 0).is_some_and(|p| p.isr.len() == 3)
+    });
+    let new_leader = cluster.partition(TOPIC, 0).expect("partition").leader;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let a = cluster.log_bytes(old, TOPIC, 0);
+        let b = cluster.log_bytes(new_leader, TOPIC, 0);
+        if a == b {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the old leader's log still differs: {} vs {} bytes",
+            a.len(),
+            b.len()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let mut all = acked;
+    all.extend(more);
+    let log = read_all(&bootstrap, TOPIC, all.len());
+    assert!(
+        log.iter().all(|(_, v)| !v.starts_with("lost-")),
+        "unreplicated records survived: {log:?}"
+    );
+    check_acknowledged(&all, &log);
+    cluster.assert_no_panic();
+}

@@ -1,0 +1,200 @@
+//! A cluster of real `strom serve` processes on loopback for the integration tests: every node
+//! is broker and controller voter (combined mode) on fixed ports, so a killed node restarts on
+//! the same addresses and rejoins.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+
+use super::{client_config, StromProcess};
+
+/// Settings that make failure detection fast enough for tests (Kafka's defaults are 9 s / 30 s).
+pub(crate) const FAST_FAILOVER: &[&str] = &[
+    "--set",
+    "broker.session.timeout.ms=2000",
+    "--set",
+    "broker.heartbeat.interval.ms=250",
+    "--set",
+    "replica.lag.time.max.ms=2000",
+    "--set",
+    "replica.fetch.backoff.ms=100",
+    "--set",
+    "replica.fetch.wait.max.ms=200",
+];
+
+/// N combined broker/controller nodes.
+#[derive(Debug)]
+pub(crate) struct StromCluster {
+    pub(crate) nodes: Vec<StromProcess>,
+    listen: Vec<String>,
+}
+
+/// A free loopback port (bound and released: the small race is acceptable in tests).
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("binding a free port");
+    l.local_addr().expect("local addr").port()
+}
+
+/// A partition's state as clients see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PartitionView {
+    pub(crate) leader: i32,
+    pub(crate) replicas: Vec<i32>,
+    pub(crate) isr: Vec<i32>,
+}
+
+impl StromCluster {
+    /// Starts `n` nodes (ids 1..=n) with `extra` arguments each and waits until all are ready.
+    pub(crate) fn start(n: usize, extra: &[&str]) -> StromCluster {
+        let listen: Vec<String> = (0..n)
+            .map(|_| format!("127.0.0.1:{}", free_port()))
+            .collect();
+        let controllers: Vec<String> = (0..n)
+            .map(|_| format!("127.0.0.1:{}", free_port()))
+            .collect();
+        let voters = controllers
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{}@{c}", i + 1))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut nodes: Vec<StromProcess> = (0..n)
+            .map(|i| {
+                let mut args: Vec<String> = vec![
+                    "--node-id".into(),
+                    (i + 1).to_string(),
+                    "--controller-listen".into(),
+                    controllers[i].clone(),
+                    "--voters".into(),
+                    voters.clone(),
+                ];
+                args.extend(extra.iter().map(|s| s.to_string()));
+                StromProcess::launch(&listen[i], &args)
+            })
+            .collect();
+        for node in &mut nodes {
+            node.wait_ready();
+        }
+        let c = StromCluster { nodes, listen };
+        c.wait_for("all brokers registered", |c| c.live_brokers().len() == n);
+        c
+    }
+
+    /// `host:port,...` of every node (running or not).
+    pub(crate) fn bootstrap(&self) -> String {
+        self.listen.join(",")
+    }
+
+    /// Node by broker id (1-based).
+    pub(crate) fn node(&mut self, id: i32) -> &mut StromProcess {
+        &mut self.nodes[usize::try_from(id - 1).expect("positive id")]
+    }
+
+    fn metadata_consumer(&self) -> BaseConsumer {
+        client_config(&self.bootstrap())
+            .set("group.id", "strom-cluster-probe")
+            .create()
+            .expect("creating probe consumer")
+    }
+
+    /// Broker ids in the Metadata response (live, unfenced), or empty when nobody answers.
+    pub(crate) fn live_brokers(&self) -> Vec<i32> {
+        let c = self.metadata_consumer();
+        match c.fetch_metadata(None, Duration::from_secs(2)) {
+            Ok(m) => {
+                let mut ids: Vec<i32> = m.brokers().iter().map(|b| b.id()).collect();
+                ids.sort_unstable();
+                ids
+            }
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// The active controller's id from Metadata as a running node reports it (-1 when
+    /// unknown). rdkafka does not expose controller_id, so this asks with the raw protocol.
+    pub(crate) fn controller(&self) -> i32 {
+        use kafka_protocol::messages::{ApiKey, MetadataRequest, MetadataResponse};
+        for (i, addr) in self.listen.iter().enumerate() {
+            if !self.nodes[i].is_running() {
+                continue;
+            }
+            let mut conn = super::RawConn::connect(addr);
+            let resp: MetadataResponse = conn.request(
+                ApiKey::Metadata,
+                1,
+                1,
+                &MetadataRequest::default().with_topics(Some(Vec::new())),
+            );
+            if resp.controller_id.0 >= 0 {
+                return resp.controller_id.0;
+            }
+        }
+        -1
+    }
+
+    /// A partition's leader, replicas and ISR from Metadata.
+    pub(crate) fn partition(&self, topic: &str, partition: i32) -> Option<PartitionView> {
+        let c = self.metadata_consumer();
+        let m = c.fetch_metadata(Some(topic), Duration::from_secs(2)).ok()?;
+        let t = m.topics().iter().find(|t| t.name() == topic)?;
+        let p = t.partitions().iter().find(|p| p.id() == partition)?;
+        let mut isr = p.isr().to_vec();
+        isr.sort_unstable();
+        Some(PartitionView {
+            leader: p.leader(),
+            replicas: p.replicas().to_vec(),
+            isr,
+        })
+    }
+
+    /// Polls `cond` every 100 ms for up to 60 s; fails the test with `what` otherwise.
+    pub(crate) fn wait_for(&self, what: &str, mut cond: impl FnMut(&StromCluster) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if cond(self) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let logs: String = self
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| format!("\n----- node {} -----\n{}", i + 1, tail(&n.stderr(), 60)))
+            .collect();
+        panic!("timed out waiting for {what}{logs}");
+    }
+
+    /// Concatenated segment bytes of `topic-partition` on node `id` (replicas hold the leader's
+    /// bytes verbatim, so caught-up replicas compare equal).
+    pub(crate) fn log_bytes(&mut self, id: i32, topic: &str, partition: i32) -> Vec<u8> {
+        let dir = self
+            .node(id)
+            .data_dir()
+            .join(format!("{topic}-{partition}"));
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "log"))
+            .collect();
+        files.sort();
+        let mut out = Vec::new();
+        for f in files {
+            out.extend(std::fs::read(&f).expect("reading segment"));
+        }
+        out
+    }
+
+    /// Fails if any node logged a panic.
+    pub(crate) fn assert_no_panic(&self) {
+        for n in &self.nodes {
+            n.assert_no_panic();
+        }
+    }
+}
+
+fn tail(s: &str, lines: usize) -> String {
+    let v: Vec<&str> = s.lines().collect();
+    v[v.len().saturating_sub(lines)..].join("\n")
+}
