@@ -275,7 +275,10 @@ async fn broker_only_learner_receives_the_log() {
         .await
         .expect("heartbeat");
     assert!(!reply.fenced);
-    assert!(!c.node(1).image().brokers.get(&4).is_none_or(|b| b.fenced));
+    eventually(WAIT, "the voters to see broker 4 unfenced", || {
+        c.node(1).image().brokers.get(&4).is_some_and(|b| !b.fenced)
+    })
+    .await;
     learner.shutdown().await;
     c.shutdown().await;
 }
