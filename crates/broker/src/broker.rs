@@ -70,6 +70,8 @@ pub struct Broker {
     pub txn: strom_coordinator::txn::TransactionCoordinator,
     /// This broker, for tasks started from `&self` methods.
     this: std::sync::Weak<Broker>,
+    /// Which coordinator partitions this node leads (`coordinator_leadership`).
+    pub(crate) coordinator_leadership: crate::coordinator_leadership::CoordinatorLeadership,
 }
 
 /// A topic to create.
@@ -187,54 +189,63 @@ impl Broker {
             },
             advertised.clone(),
         );
-        replicas.sync(&image)?;
-        let groups = strom_coordinator::GroupCoordinator::new(
-            crate::group_writer::coordinator_config(&config),
-            Arc::new(crate::group_writer::OffsetsTopicWriter::new(
-                replicas.log_manager().clone(),
-            )),
-        );
-        let consumer_groups = strom_coordinator::ConsumerGroupCoordinator::new(
-            crate::consumer_groups::consumer_group_config(&config),
-            groups.clone(),
-            Arc::new(crate::group_writer::OffsetsTopicWriter::new(
-                replicas.log_manager().clone(),
-            )),
-        );
-        let logs = replicas.log_manager().clone();
-        let broker = Arc::new_cyclic(|weak| Broker {
-            txn: strom_coordinator::txn::TransactionCoordinator::new(
-                crate::txn_coordinator::txn_config(&config),
-                Arc::new(crate::group_writer::OffsetsTopicWriter::for_topic(
-                    logs.clone(),
-                    strom_coordinator::txn::TRANSACTION_STATE_TOPIC,
-                )),
-                Arc::new(crate::txn_coordinator::LogMarkerWriter::new(logs)),
-                Arc::new(crate::txn_coordinator::BrokerProducerIds(weak.clone())),
+        // The roles taken here reach the coordinators once the broker exists (below).
+        let initial_roles = replicas.sync(&image)?;
+        let broker = Arc::new_cyclic(|weak| {
+            // The coordinators' writers hold the broker weakly: they check leadership in the
+            // metadata image before every write.
+            let groups = strom_coordinator::GroupCoordinator::new(
+                crate::group_writer::coordinator_config(&config),
+                Arc::new(crate::group_writer::OffsetsTopicWriter::new(weak.clone())),
+            );
+            let consumer_groups = strom_coordinator::ConsumerGroupCoordinator::new(
+                crate::consumer_groups::consumer_group_config(&config),
                 groups.clone(),
-            ),
-            config,
-            metadata,
-            replicas,
-            cluster_id,
-            advertised,
-            groups,
-            consumer_groups,
-            producer_ids: Default::default(),
-            incarnation: Uuid::new_v4(),
-            shutting_down: Default::default(),
-            this: weak.clone(),
+                Arc::new(crate::group_writer::OffsetsTopicWriter::new(weak.clone())),
+            );
+            Broker {
+                txn: strom_coordinator::txn::TransactionCoordinator::new(
+                    crate::txn_coordinator::txn_config(&config),
+                    Arc::new(crate::group_writer::OffsetsTopicWriter::for_topic(
+                        weak.clone(),
+                        strom_coordinator::txn::TRANSACTION_STATE_TOPIC,
+                    )),
+                    Arc::new(crate::txn_coordinator::LogMarkerWriter::new(
+                        weak.clone(),
+                        config.node_id,
+                    )),
+                    Arc::new(crate::txn_coordinator::BrokerProducerIds(weak.clone())),
+                    groups.clone(),
+                ),
+                config,
+                metadata,
+                replicas,
+                cluster_id,
+                advertised,
+                groups,
+                consumer_groups,
+                producer_ids: Default::default(),
+                incarnation: Uuid::new_v4(),
+                shutting_down: Default::default(),
+                this: weak.clone(),
+                coordinator_leadership: Default::default(),
+            }
         });
         crate::replication::start_isr_expiration(
             Arc::downgrade(&broker),
             broker.config.replica_lag_time_max_ms,
         );
+        for c in initial_roles {
+            crate::coordinator_leadership::on_leadership_change(
+                &broker,
+                &c.tp.topic,
+                c.tp.partition,
+                c.leader_epoch,
+                c.is_leader,
+            );
+        }
         // Called inside `block_in_place` on the runtime (BrokerServer::start).
-        tokio::runtime::Handle::current()
-            .block_on(crate::group_writer::start_group_coordinator(&broker))?;
-        tokio::runtime::Handle::current().block_on(
-            crate::txn_coordinator::start_transaction_coordinator(&broker),
-        )?;
+        tokio::runtime::Handle::current().block_on(crate::internal_topics::start(&broker));
         Ok(broker)
     }
 
@@ -343,23 +354,45 @@ impl Broker {
     }
 
     /// Creates a compacted internal topic (`__consumer_offsets`, `__transaction_state`) if missing
-    /// and returns its partition ids, or `None` when it could not be created. A topic that exists
-    /// with a different partition count is kept as it is (logged): placement uses `partitions`.
+    /// and returns its partition ids, or `None` when it could not be created (fewer than
+    /// `replication_factor` live brokers, or the creation failed). A topic that exists with a
+    /// different partition count is kept as it is (logged): placement uses `partitions`.
     pub(crate) async fn ensure_internal_topic(
         &self,
         name: &str,
         partitions: i32,
+        replication_factor: i16,
     ) -> Option<Vec<i32>> {
         if self.metadata.image().topic(name).is_none() {
+            let live = self.live_brokers().len();
+            if usize::try_from(replication_factor).unwrap_or(usize::MAX) > live {
+                tracing::debug!(
+                    topic = name,
+                    replication_factor,
+                    live,
+                    "not creating internal topic: too few live brokers"
+                );
+                return None;
+            }
             let topic = NewTopic {
                 name: name.to_string(),
                 partitions,
-                replication_factor: -1,
+                replication_factor,
                 configs: BTreeMap::from([("cleanup.policy".to_string(), "compact".to_string())]),
             };
             for r in self.create_topics(vec![topic], false).await {
-                if let Err(e) = r {
-                    tracing::error!(topic = name, error = %e.message, "creating internal topic failed");
+                match r {
+                    Ok(_) => tracing::info!(
+                        topic = name,
+                        partitions,
+                        replication_factor,
+                        "created internal topic"
+                    ),
+                    // Created meanwhile by a concurrent request.
+                    Err(e) if e.code == ResponseError::TopicAlreadyExists.code() => {}
+                    Err(e) => {
+                        tracing::error!(topic = name, error = %e.message, "creating internal topic failed");
+                    }
                 }
             }
         }

@@ -1,15 +1,18 @@
 //! The broker's side of the group coordinator: [`OffsetsTopicWriter`] implements
-//! `strom_coordinator::PartitionWriter` over the partition logs of `__consumer_offsets`, and
-//! [`start_group_coordinator`] creates that topic on first start (`offsets.topic.num.partitions`
-//! partitions, `cleanup.policy=compact`) and replays its partitions into the coordinator.
+//! `strom_coordinator::PartitionWriter` over the partition logs of `__consumer_offsets` (and of
+//! `__transaction_state` for the transaction coordinator), and [`coordinator_config`] reads the
+//! coordinator's settings. Which partitions are loaded is `coordinator_leadership`'s business.
 //!
 //! Records are written as one uncompressed v2 batch per append, through the same validation and
-//! group commit as a Produce; an append completes only once fdatasync'd. TxnOffsetCommit's
+//! group commit as a Produce, stamped with the partition's current leader epoch; an append is
+//! refused (NOT_COORDINATOR) once this node no longer leads the partition, and completes as an
+//! acks=all produce does (`leaders::wait_replicated`: durable, under the high watermark; a slow
+//! or shrunken ISR is COORDINATOR_NOT_AVAILABLE, as in Kafka). TxnOffsetCommit's
 //! pending offsets are a transactional batch of the producer (its id and epoch, the next
 //! sequence of that producer in the partition), resolved by the COMMIT/ABORT marker the
 //! transaction coordinator writes there; replay reports both (`LogEntry`).
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -22,34 +25,49 @@ use strom_coordinator::{
     OFFSETS_TOPIC,
 };
 use strom_log::{
-    now_ms, validate_batches, Batches, LogError, LogManager, PartitionLog, ReadBound,
-    TopicPartition,
+    now_ms, validate_batches, Batches, LogError, PartitionLog, ReadBound, TopicPartition,
 };
 
 use crate::broker::Broker;
 use crate::config::{BrokerConfig, BROKER_CONFIGS};
+use crate::leaders::{check_in_sync, leader_of, wait_replicated, Incomplete, Leader};
 
 /// `PartitionWriter` over the local logs of `__consumer_offsets` (or, built with
-/// [`OffsetsTopicWriter::for_topic`], of another internal topic: `__transaction_state`).
+/// [`OffsetsTopicWriter::for_topic`], of another internal topic: `__transaction_state`). Holds
+/// the broker weakly: the broker owns the coordinators that own this writer.
 #[derive(Debug)]
 pub(crate) struct OffsetsTopicWriter {
-    logs: Arc<LogManager>,
+    broker: Weak<Broker>,
     topic: &'static str,
 }
 
 impl OffsetsTopicWriter {
-    pub(crate) fn new(logs: Arc<LogManager>) -> Self {
-        Self::for_topic(logs, OFFSETS_TOPIC)
+    pub(crate) fn new(broker: Weak<Broker>) -> Self {
+        Self::for_topic(broker, OFFSETS_TOPIC)
     }
 
-    pub(crate) fn for_topic(logs: Arc<LogManager>, topic: &'static str) -> Self {
-        OffsetsTopicWriter { logs, topic }
+    pub(crate) fn for_topic(broker: Weak<Broker>, topic: &'static str) -> Self {
+        OffsetsTopicWriter { broker, topic }
     }
 
-    fn log(&self, partition: i32) -> Result<Arc<PartitionLog>, WriteError> {
-        self.logs
-            .get(&TopicPartition::new(self.topic, partition))
+    fn broker(&self) -> Result<Arc<Broker>, WriteError> {
+        self.broker.upgrade().ok_or(WriteError::Closed)
+    }
+
+    fn log(&self, broker: &Broker, partition: i32) -> Result<Arc<PartitionLog>, WriteError> {
+        broker
+            .replicas
+            .log(&TopicPartition::new(self.topic, partition))
             .ok_or(WriteError::NotAvailable(partition))
+    }
+
+    /// The leader epoch to stamp, or NOT_COORDINATOR when this node no longer leads.
+    fn leader_epoch(&self, broker: &Broker, partition: i32) -> Result<i32, WriteError> {
+        let image = broker.metadata.image();
+        match leader_of(broker, &image, self.topic, partition) {
+            Leader::Here { epoch } => Ok(epoch),
+            _ => Err(WriteError::NotCoordinator(partition)),
+        }
     }
 }
 
@@ -113,7 +131,10 @@ impl OffsetsTopicWriter {
         records: Vec<Record>,
         txn: Option<(i64, i16)>,
     ) -> Result<i64, WriteError> {
-        let log = self.log(partition)?;
+        let broker = self.broker()?;
+        let leader_epoch = self.leader_epoch(&broker, partition)?;
+        let log = self.log(&broker, partition)?;
+        check_in_sync(&broker, &log).map_err(|_| WriteError::NotAvailable(partition))?;
         // A transactional batch continues the producer's sequence in this partition (its
         // appends here are serial: one appender per partition, under the transaction's lock).
         let txn = txn.map(|(pid, epoch)| {
@@ -127,19 +148,22 @@ impl OffsetsTopicWriter {
         let batch = encode(records, txn)?;
         let validated = validate_batches(batch, &log.config(), now_ms())
             .map_err(|e| WriteError::Storage(Arc::new(e)))?;
-        // Single node: the leader epoch of every partition is 0.
-        let info = log.append(&validated, 0).map_err(storage)?;
-        if info.needs_flush {
-            log.wait_durable(info.last_offset + 1)
-                .await
-                .map_err(storage)?;
+        let info = log.append(&validated, leader_epoch).map_err(storage)?;
+        match wait_replicated(&broker, &log, info.last_offset + 1, info.needs_flush).await {
+            Ok(()) => Ok(info.last_offset),
+            Err(Incomplete::Log(e)) => Err(storage(e)),
+            // Kafka's mapping: a lost leadership is NOT_COORDINATOR, a slow or shrunken ISR
+            // COORDINATOR_NOT_AVAILABLE.
+            Err(_) => match self.leader_epoch(&broker, partition) {
+                Ok(_) => Err(WriteError::NotAvailable(partition)),
+                Err(e) => Err(e),
+            },
         }
-        Ok(info.last_offset)
     }
 
     /// Every record and marker of a partition, oldest first.
     fn read_entries(&self, partition: i32) -> Result<Vec<LogEntry>, WriteError> {
-        let log = self.log(partition)?;
+        let log = self.log(&*self.broker()?, partition)?;
         let mut out = Vec::new();
         let mut from = log.log_start_offset();
         loop {
@@ -259,21 +283,4 @@ pub(crate) fn coordinator_config(config: &BrokerConfig) -> GroupCoordinatorConfi
         offset_metadata_max_bytes: usize::try_from(get("offset.metadata.max.bytes"))
             .unwrap_or(4096),
     }
-}
-
-/// Creates `__consumer_offsets` if missing, then loads every partition of it hosted here.
-pub(crate) async fn start_group_coordinator(broker: &Broker) -> Result<(), WriteError> {
-    let coordinator = &broker.groups;
-    let partitions = coordinator.config().offsets_topic_partitions;
-    let Some(ids) = broker
-        .ensure_internal_topic(OFFSETS_TOPIC, partitions)
-        .await
-    else {
-        return Err(WriteError::NotAvailable(0));
-    };
-    for p in ids {
-        coordinator.load_partition(p)?;
-        broker.consumer_groups.load_partition(p)?;
-    }
-    Ok(())
 }

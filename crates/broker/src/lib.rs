@@ -5,7 +5,8 @@
 //! durable record log of topics and configs. See `docs/ARCHITECTURE.md` for how a Produce and a
 //! Fetch travel through these modules.
 //!
-//! This crate may depend on crates/log, never the other way round.
+//! This crate may depend on crates/log, never the other way round. It talks to other brokers
+//! (WriteTxnMarkers) through crates/client's `Connection`.
 
 mod admin_ops;
 mod broker;
@@ -14,13 +15,18 @@ mod consumer_groups;
 mod coordinator_leadership;
 mod group_writer;
 mod handler;
+mod internal_topics;
+mod leaders;
 mod lifecycle;
 pub mod metadata;
 mod producer_ids;
 mod replica_manager;
 mod replication;
 mod server;
+#[cfg(test)]
+mod test_broker;
 mod txn_coordinator;
+mod txn_marker_channel;
 
 pub use admin_ops::{ConfigAlteration, ConfigOp};
 pub use broker::{validate_topic_name, Broker, NewTopic, StartError, TopicError};

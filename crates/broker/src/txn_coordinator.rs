@@ -1,41 +1,64 @@
 //! The broker's side of the transaction coordinator: [`LogMarkerWriter`] writes COMMIT/ABORT
-//! control batches into the local partition logs, [`BrokerProducerIds`] lends the durable
-//! producer-id allocator, and [`start_transaction_coordinator`] creates `__transaction_state`
-//! (`transaction.state.log.num.partitions`, compacted) on first start and replays it.
+//! control batches into the partitions of a transaction (appended here to the partitions this
+//! node leads, sent as WriteTxnMarkers to the leaders of the others by `txn_marker_channel`),
+//! [`append_marker`] is the local append WriteTxnMarkers shares, and [`BrokerProducerIds`] lends
+//! the durable producer-id allocator.
 //!
 //! A marker is one control batch in Kafka's format: attributes transactional + control, the
 //! producer's id and epoch, base sequence -1, one record whose key is (version 0: i16, type: i16
 //! — 0 ABORT, 1 COMMIT) and whose value is (version 0: i16, coordinator epoch: i32). It goes
 //! through the same validation, producer-state check (a marker with an older epoch is refused),
-//! append and group commit as a Produce; `write_markers` completes once every marker is durable.
-//! Single node: the coordinator calls the append path directly, no WriteTxnMarkers round trip.
+//! append and group commit as a Produce, stamped with the partition's leader epoch;
+//! `write_markers` completes once every marker is durable and replicated.
+//!
+//! Retries follow Kafka's TransactionMarkerChannelManager: a partition whose leader is unknown,
+//! moved (NOT_LEADER_OR_FOLLOWER) or unreachable is looked up again in a fresh image and retried
+//! with backoff, until every marker is written, its topic is gone (skipped, as Kafka does), this
+//! node stops coordinating the transaction (NOT_COORDINATOR: the new coordinator completes it),
+//! or [`MARKER_RETRY_TIMEOUT`] passes (the transaction stays prepared; the producer's EndTxn
+//! retry or the next load completes it).
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::records::{
     Compression, Record as KafkaRecord, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 use strom_coordinator::txn::{
     ProducerIdSource, SeamFuture, TransactionCoordinatorConfig, TxnError, TxnMarker,
-    TxnMarkerWriter, TRANSACTION_STATE_TOPIC,
+    TxnMarkerWriter,
 };
 use strom_coordinator::WriteError;
-use strom_log::{now_ms, validate_control_batches, LogManager, TopicPartition};
+use strom_log::{now_ms, validate_control_batches, LogError, PartitionLog, TopicPartition};
 
 use crate::broker::Broker;
 use crate::config::{BrokerConfig, BROKER_CONFIGS};
+use crate::handler::errors::{log_error_code, validation_error_code};
+use crate::leaders::{check_in_sync, leader_of, wait_replicated, Incomplete, Leader};
+use crate::metadata::MetadataImage;
+use crate::txn_marker_channel::MarkerChannel;
 
-/// Writes transaction markers into the local logs.
+/// How long one `write_markers` keeps retrying partitions whose leader is away.
+pub(crate) const MARKER_RETRY_TIMEOUT: Duration = Duration::from_secs(30);
+const BACKOFF_MIN: Duration = Duration::from_millis(20);
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// Writes transaction markers: locally where this node leads, by WriteTxnMarkers elsewhere.
 #[derive(Debug)]
 pub(crate) struct LogMarkerWriter {
-    logs: Arc<LogManager>,
+    broker: Weak<Broker>,
+    channel: MarkerChannel,
 }
 
 impl LogMarkerWriter {
-    pub(crate) fn new(logs: Arc<LogManager>) -> Self {
-        LogMarkerWriter { logs }
+    pub(crate) fn new(broker: Weak<Broker>, node_id: i32) -> Self {
+        LogMarkerWriter {
+            broker,
+            channel: MarkerChannel::new(node_id),
+        }
     }
 }
 
@@ -84,9 +107,84 @@ pub(crate) fn encode_marker(
     Ok(buf.freeze())
 }
 
+/// Why a marker could not be appended here.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum MarkerAppendError {
+    /// This node does not lead the partition.
+    #[error("not the leader of the partition")]
+    NotLeader,
+    /// The topic or partition does not exist.
+    #[error("unknown topic or partition")]
+    Unknown,
+    /// The control batch was refused by validation.
+    #[error(transparent)]
+    Invalid(#[from] strom_log::ValidationError),
+    /// The log refused the append (producer fenced, storage).
+    #[error(transparent)]
+    Log(#[from] LogError),
+    /// Too few in-sync replicas to take it.
+    #[error("fewer in-sync replicas than min.insync.replicas")]
+    NotEnoughReplicas,
+}
+
+impl MarkerAppendError {
+    /// Kafka's error code for WriteTxnMarkers.
+    pub(crate) fn code(&self) -> i16 {
+        match self {
+            MarkerAppendError::NotLeader => ResponseError::NotLeaderOrFollower.code(),
+            MarkerAppendError::Unknown => ResponseError::UnknownTopicOrPartition.code(),
+            MarkerAppendError::Invalid(e) => validation_error_code(e),
+            MarkerAppendError::Log(e) => log_error_code(e),
+            MarkerAppendError::NotEnoughReplicas => ResponseError::NotEnoughReplicas.code(),
+        }
+    }
+}
+
+/// A marker appended here, not yet complete.
+#[derive(Debug)]
+pub(crate) struct PendingMarker {
+    log: Arc<PartitionLog>,
+    end: i64,
+    needs_flush: bool,
+}
+
+impl PendingMarker {
+    /// Waits until the marker is durable and replicated (acks=all).
+    pub(crate) async fn wait(self, broker: &Broker) -> Result<(), Incomplete> {
+        wait_replicated(broker, &self.log, self.end, self.needs_flush).await
+    }
+}
+
+/// Appends the control batch `batch` to `topic`-`partition` if this node leads it in `image`,
+/// with the partition's leader epoch. Runs in request order (phase one); await the result.
+pub(crate) fn append_marker(
+    broker: &Broker,
+    image: &MetadataImage,
+    topic: &str,
+    partition: i32,
+    batch: &Bytes,
+) -> Result<PendingMarker, MarkerAppendError> {
+    let epoch = match leader_of(broker, image, topic, partition) {
+        Leader::Here { epoch } => epoch,
+        Leader::Unknown => return Err(MarkerAppendError::Unknown),
+        Leader::Remote { .. } | Leader::Unavailable => return Err(MarkerAppendError::NotLeader),
+    };
+    let log = broker
+        .replicas
+        .log(&TopicPartition::new(topic, partition))
+        .ok_or(MarkerAppendError::NotLeader)?;
+    check_in_sync(broker, &log).map_err(|_| MarkerAppendError::NotEnoughReplicas)?;
+    let validated = validate_control_batches(batch.clone(), &log.config(), now_ms())?;
+    let info = log.append(&validated, epoch)?;
+    Ok(PendingMarker {
+        log,
+        end: info.last_offset + 1,
+        needs_flush: info.needs_flush,
+    })
+}
+
 impl LogMarkerWriter {
-    /// Appends the marker to each partition, then waits until all are durable. Partitions not
-    /// hosted here (deleted topics) are skipped.
+    /// Writes the marker to every partition of `marker` (see the module docs for retries).
     pub(crate) async fn write(&self, marker: &TxnMarker) -> Result<(), WriteError> {
         let batch = encode_marker(
             marker.producer_id,
@@ -94,30 +192,84 @@ impl LogMarkerWriter {
             marker.coordinator_epoch,
             marker.commit,
         )?;
-        let mut waits = Vec::new();
-        for (topic, partition) in &marker.partitions {
-            let Some(log) = self
-                .logs
-                .get(&TopicPartition::new(topic.clone(), *partition))
-            else {
-                tracing::warn!(
-                    topic,
-                    partition,
-                    "skipping a transaction marker for a partition not hosted here"
-                );
-                continue;
-            };
-            let validated = validate_control_batches(batch.clone(), &log.config(), now_ms())
-                .map_err(storage)?;
-            let info = log.append(&validated, 0).map_err(storage)?;
-            if info.needs_flush {
-                waits.push((log, info.last_offset + 1));
+        let started = tokio::time::Instant::now();
+        let mut backoff = BACKOFF_MIN;
+        let mut todo = marker.partitions.clone();
+        loop {
+            let broker = self.broker.upgrade().ok_or(WriteError::Closed)?;
+            let retry = self.write_once(&broker, marker, &batch, todo).await?;
+            if retry.is_empty() {
+                return Ok(());
+            }
+            let txn_partition = broker.txn.partition_for(&marker.transactional_id);
+            if broker.txn.check_owned(&marker.transactional_id).is_err() {
+                return Err(WriteError::NotCoordinator(txn_partition));
+            }
+            if started.elapsed() >= MARKER_RETRY_TIMEOUT {
+                tracing::warn!(transactional_id = %marker.transactional_id, partitions = ?retry, "transaction markers not written in time; the transaction stays prepared");
+                return Err(WriteError::NotAvailable(txn_partition));
+            }
+            drop(broker);
+            tracing::debug!(transactional_id = %marker.transactional_id, partitions = ?retry, "retrying transaction markers");
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+            todo = retry;
+        }
+    }
+
+    /// One round over `todo` against the current image; returns the partitions to retry.
+    async fn write_once(
+        &self,
+        broker: &Broker,
+        marker: &TxnMarker,
+        batch: &Bytes,
+        todo: Vec<(String, i32)>,
+    ) -> Result<Vec<(String, i32)>, WriteError> {
+        let image = broker.metadata.image();
+        let mut retry = Vec::new();
+        let mut local = Vec::new();
+        let mut remote: BTreeMap<i32, (String, Vec<(String, i32)>)> = BTreeMap::new();
+        for (topic, partition) in todo {
+            match leader_of(broker, &image, &topic, partition) {
+                Leader::Unknown => {
+                    tracing::warn!(
+                        topic,
+                        partition,
+                        "skipping a transaction marker for a partition that no longer exists"
+                    );
+                }
+                Leader::Unavailable => retry.push((topic, partition)),
+                Leader::Here { .. } => {
+                    match append_marker(broker, &image, &topic, partition, batch) {
+                        Ok(p) => local.push(((topic, partition), p)),
+                        // Leadership or the topic changed since the image was read.
+                        Err(
+                            MarkerAppendError::NotLeader
+                            | MarkerAppendError::Unknown
+                            | MarkerAppendError::NotEnoughReplicas
+                            | MarkerAppendError::Log(LogError::Closed(_)),
+                        ) => retry.push((topic, partition)),
+                        Err(e) => return Err(storage(e)),
+                    }
+                }
+                Leader::Remote { id, host, port } => remote
+                    .entry(id)
+                    .or_insert_with(|| (format!("{host}:{port}"), Vec::new()))
+                    .1
+                    .push((topic, partition)),
             }
         }
-        for (log, offset) in waits {
-            log.wait_durable(offset).await.map_err(storage)?;
+        // The local appends are flushing while the remote leaders answer.
+        retry.extend(self.channel.send(marker, remote).await?);
+        for (tp, p) in local {
+            match p.wait(broker).await {
+                Ok(()) => {}
+                Err(Incomplete::Log(e)) => return Err(storage(e)),
+                // Slow or shrunken ISR, or leadership moved meanwhile: look again.
+                Err(_) => retry.push(tp),
+            }
         }
-        Ok(())
+        Ok(retry)
     }
 }
 
@@ -180,18 +332,9 @@ pub(crate) fn txn_config(config: &BrokerConfig) -> TransactionCoordinatorConfig 
     }
 }
 
-/// Creates `__transaction_state` if missing, then replays it into the coordinator.
-pub(crate) async fn start_transaction_coordinator(broker: &Broker) -> Result<(), WriteError> {
-    let partitions = broker.txn.config().partitions;
-    if broker
-        .ensure_internal_topic(TRANSACTION_STATE_TOPIC, partitions)
-        .await
-        .is_none()
-    {
-        return Err(WriteError::NotAvailable(0));
-    }
-    broker.txn.load()
-}
+#[cfg(test)]
+#[path = "txn_marker_tests.rs"]
+mod marker_tests;
 
 #[cfg(test)]
 mod tests {

@@ -369,3 +369,136 @@ async fn an_exactly_once_pipeline_killed_mid_way_outputs_each_record_once() {
     assert_eq!(got, want);
     b.assert_no_panic();
 }
+
+/// One transactional batch of producer `pid`/`epoch`, sequences from `seq`, values `name-i`.
+fn txn_batch(pid: i64, epoch: i16, seq: i32, name: &str, n: i32) -> bytes::Bytes {
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    let records: Vec<Record> = (0..n)
+        .map(|i| Record {
+            transactional: true,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: pid,
+            producer_epoch: epoch,
+            timestamp_type: TimestampType::Creation,
+            offset: i64::from(i),
+            sequence: seq + i,
+            timestamp: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64),
+            key: None,
+            value: Some(bytes::Bytes::from(format!("{name}-{i:04}"))),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = bytes::BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .expect("encoding record batch");
+    buf.freeze()
+}
+
+/// WriteTxnMarkers sent by a client, as another broker's transaction coordinator sends it: a
+/// COMMIT marker makes transactional batches visible to read_committed, an ABORT marker hides
+/// them for good; a partition that does not exist gets its own error code.
+#[tokio::test(flavor = "multi_thread")]
+async fn write_txn_markers_ends_transactions_in_the_partitions_led_here() {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::write_txn_markers_request::{
+        WritableTxnMarker, WritableTxnMarkerTopic,
+    };
+    use kafka_protocol::messages::{
+        ApiKey, InitProducerIdRequest, ProduceRequest, ProducerId, TopicName,
+        WriteTxnMarkersRequest,
+    };
+    use kafka_protocol::protocol::StrBytes;
+    use strom_client::{Connection, ConnectionConfig};
+
+    let b = StromProcess::start();
+    create_topic(b.addr(), "wtm", 2).await;
+    let conn = Connection::connect(b.addr(), &ConnectionConfig::default())
+        .await
+        .expect("connect");
+    let init = conn
+        .send(
+            4,
+            &InitProducerIdRequest::default()
+                .with_transactional_id(None)
+                .with_transaction_timeout_ms(60_000),
+        )
+        .await
+        .expect("InitProducerId");
+    assert_eq!(init.error_code, 0);
+    let (pid, epoch) = (init.producer_id.0, init.producer_epoch);
+    let topic = || TopicName(StrBytes::from_static_str("wtm"));
+    let produce = |partition: i32, seq: i32, name: &'static str| {
+        let conn = conn.clone();
+        async move {
+            let req = ProduceRequest::default()
+                .with_acks(-1)
+                .with_timeout_ms(5000)
+                .with_topic_data(vec![TopicProduceData::default()
+                    .with_name(topic())
+                    .with_partition_data(vec![PartitionProduceData::default()
+                        .with_index(partition)
+                        .with_records(Some(txn_batch(pid, epoch, seq, name, 5)))])]);
+            let resp = conn.send(9, &req).await.expect("Produce");
+            assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
+        }
+    };
+    let markers = |commit: bool, partitions: Vec<i32>| {
+        let conn = conn.clone();
+        async move {
+            let req =
+                WriteTxnMarkersRequest::default().with_markers(vec![WritableTxnMarker::default()
+                    .with_producer_id(ProducerId(pid))
+                    .with_producer_epoch(epoch)
+                    .with_transaction_result(commit)
+                    .with_coordinator_epoch(0)
+                    .with_topics(vec![WritableTxnMarkerTopic::default()
+                        .with_name(topic())
+                        .with_partition_indexes(partitions)])]);
+            let version = conn.version(ApiKey::WriteTxnMarkers).expect("advertised");
+            let resp = conn.send(version, &req).await.expect("WriteTxnMarkers");
+            assert_eq!(resp.markers[0].producer_id.0, pid);
+            resp.markers[0].topics[0]
+                .partitions
+                .iter()
+                .map(|p| (p.partition_index, p.error_code))
+                .collect::<Vec<_>>()
+        }
+    };
+    let parts = [("wtm", 0), ("wtm", 1)];
+    // One transaction over both partitions: invisible until its COMMIT markers.
+    produce(0, 0, "c1").await;
+    produce(1, 0, "c1b").await;
+    assert!(read_all(b.addr(), "read_committed", &parts, 0).is_empty());
+    assert_eq!(
+        markers(true, vec![0, 1, 7]).await,
+        vec![(0, 0), (1, 0), (7, 3)],
+        "UNKNOWN_TOPIC_OR_PARTITION for a partition that does not exist"
+    );
+    let mut committed = values("c1", 5);
+    committed.extend(values("c1b", 5));
+    committed.sort();
+    assert_eq!(read_all(b.addr(), "read_committed", &parts, 10), committed);
+    // The next one is aborted: never visible to read_committed.
+    produce(0, 5, "a1").await;
+    assert_eq!(markers(false, vec![0]).await, vec![(0, 0)]);
+    produce(0, 10, "c2").await;
+    assert_eq!(markers(true, vec![0]).await, vec![(0, 0)]);
+    committed.extend(values("c2", 5));
+    committed.sort();
+    assert_eq!(read_all(b.addr(), "read_committed", &parts, 15), committed);
+    assert_eq!(read_all(b.addr(), "read_uncommitted", &parts, 20).len(), 20);
+    b.assert_no_panic();
+}

@@ -41,6 +41,8 @@ const CLIENT_RANGES: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListTransactions, 0, 1),
     (ApiKey::DescribeTransactions, 0, 0),
     (ApiKey::DescribeProducers, 0, 0),
+    // Broker to broker: the transaction coordinator's markers (and tests of that API).
+    (ApiKey::WriteTxnMarkers, 0, 1),
 ];
 
 /// The negotiated version per API for one broker. Immutable after the handshake.

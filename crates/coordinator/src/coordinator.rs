@@ -1,5 +1,11 @@
 //! `GroupCoordinator`: the groups of the `__consumer_offsets` partitions this node has loaded,
-//! start-up replay, and the admin operations (ListGroups, DescribeGroups, DeleteGroups).
+//! their replay and unload as partition leadership comes and goes, and the admin operations
+//! (ListGroups, DescribeGroups, DeleteGroups).
+//!
+//! A partition is absent (NOT_COORDINATOR), loading (COORDINATOR_LOAD_IN_PROGRESS) or loaded.
+//! Loading is split into `read_partition` (disk), `replay` (pure) and `install` (memory only)
+//! so the broker can read off the async workers and decide, at install time, whether the load
+//! is still wanted (leadership may have moved on meanwhile).
 //!
 //! Concurrency: a `RwLock`ed map from group id to a per-group `Mutex<ClassicGroup>`. Locks are
 //! only held for in-memory work and never nested except map → group (in `get_or_create`);
@@ -28,6 +34,24 @@ pub(crate) fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// A `__consumer_offsets` partition this node coordinates.
+#[derive(Debug)]
+enum Owned {
+    /// Being replayed: its groups answer COORDINATOR_LOAD_IN_PROGRESS.
+    Loading,
+    /// Served, through its single appender.
+    Loaded(Arc<Appender>),
+}
+
+/// A replayed `__consumer_offsets` partition, not yet served ([`GroupCoordinator::replay`],
+/// then [`GroupCoordinator::install`]).
+#[derive(Debug)]
+pub struct LoadedGroups {
+    partition: i32,
+    groups: HashMap<String, ClassicGroup>,
+    pending: crate::txn::PendingTxnOffsets,
+}
+
 /// The consumer-group coordinator of this node. Cheap to share (`Arc` inside); thread-safe.
 #[derive(Debug, Clone)]
 pub struct GroupCoordinator {
@@ -39,7 +63,8 @@ pub(crate) struct Inner {
     pub(crate) config: GroupCoordinatorConfig,
     writer: Arc<dyn PartitionWriter>,
     groups: RwLock<HashMap<String, GroupRef>>,
-    appenders: RwLock<HashMap<i32, Arc<Appender>>>,
+    /// The `__consumer_offsets` partitions coordinated here (led by this node).
+    partitions: RwLock<HashMap<i32, Owned>>,
     expiry: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Pending transactional offsets (durable in `__consumer_offsets` inside the producer's
     /// transaction, not yet resolved by a marker).
@@ -54,7 +79,7 @@ impl GroupCoordinator {
             config,
             writer,
             groups: RwLock::new(HashMap::new()),
-            appenders: RwLock::new(HashMap::new()),
+            partitions: RwLock::new(HashMap::new()),
             expiry: Mutex::new(None),
             pending_txn: Mutex::new(HashMap::new()),
         });
@@ -83,9 +108,32 @@ impl GroupCoordinator {
         partition_for(group_id, self.inner.config.offsets_topic_partitions)
     }
 
-    /// Replays every record of `partition` into groups and starts serving them.
+    /// Replays every record of `partition` into groups and starts serving them (read, replay
+    /// and install in one call: tests and tools; the broker runs the read off the runtime).
     pub fn load_partition(&self, partition: i32) -> Result<(), WriteError> {
-        let entries = self.inner.writer.read_log(partition)?;
+        let entries = self.read_partition(partition)?;
+        let loaded = self.replay(partition, &entries);
+        self.install(loaded);
+        Ok(())
+    }
+
+    /// Marks `partition` as being loaded: its groups answer COORDINATOR_LOAD_IN_PROGRESS until
+    /// [`GroupCoordinator::install`]. Anything loaded before is dropped first.
+    pub fn begin_load(&self, partition: i32) {
+        self.unload_partition(partition);
+        self.inner
+            .partitions
+            .write()
+            .insert(partition, Owned::Loading);
+    }
+
+    /// Every record and marker of `partition` (blocking disk I/O: call off the async workers).
+    pub fn read_partition(&self, partition: i32) -> Result<Vec<LogEntry>, WriteError> {
+        self.inner.writer.read_log(partition)
+    }
+
+    /// Replays `entries` of `partition` into groups, without serving them yet.
+    pub fn replay(&self, partition: i32, entries: &[LogEntry]) -> LoadedGroups {
         let now = now_ms();
         let mut loaded: HashMap<String, ClassicGroup> = HashMap::new();
         // Transactional offset commits per producer, until their COMMIT/ABORT marker.
@@ -120,7 +168,7 @@ impl GroupCoordinator {
                 }
             };
             if crate::consumer::is_consumer_record(r) {
-                continue; // replayed by `ConsumerGroupCoordinator::load_partition`
+                continue; // replayed by `ConsumerGroupCoordinator::replay`
             }
             match CoordinatorRecord::decode(r) {
                 Ok(CoordinatorRecord::OffsetCommit {
@@ -147,6 +195,20 @@ impl GroupCoordinator {
                 }
             }
         }
+        LoadedGroups {
+            partition,
+            groups: loaded,
+            pending,
+        }
+    }
+
+    /// Starts serving a replayed partition: its groups, their session timers, its appender.
+    pub fn install(&self, loaded: LoadedGroups) {
+        let LoadedGroups {
+            partition,
+            groups: loaded,
+            pending,
+        } = loaded;
         {
             // Left open: resolved when the transaction coordinator completes the transaction.
             let mut all = self.inner.pending_txn.lock();
@@ -154,8 +216,6 @@ impl GroupCoordinator {
                 all.entry(pid).or_default().extend(groups);
             }
         }
-        let appender = Arc::new(Appender::spawn(self.inner.writer.clone(), partition));
-        self.inner.appenders.write().insert(partition, appender);
         let mut groups = self.inner.groups.write();
         for (id, g) in loaded {
             if !g.has_metadata && g.offsets.is_empty() {
@@ -176,12 +236,27 @@ impl GroupCoordinator {
             }
             groups.insert(id, group);
         }
-        Ok(())
+        drop(groups);
+        // Last: requests are served (check_owned) only once the groups are in place.
+        let appender = Arc::new(Appender::spawn(self.inner.writer.clone(), partition));
+        self.inner
+            .partitions
+            .write()
+            .insert(partition, Owned::Loaded(appender));
     }
 
-    /// Stops serving `partition`'s groups (pending waiters are answered NOT_COORDINATOR).
+    /// Stops serving `partition`'s groups (pending waiters are answered NOT_COORDINATOR) and
+    /// forgets its pending transactional offsets (a later load replays them from the log).
     pub fn unload_partition(&self, partition: i32) {
-        self.inner.appenders.write().remove(&partition);
+        self.inner.partitions.write().remove(&partition);
+        let n = self.inner.config.offsets_topic_partitions;
+        {
+            let mut all = self.inner.pending_txn.lock();
+            all.retain(|_, groups| {
+                groups.retain(|g, _| partition_for(g, n) != partition);
+                !groups.is_empty()
+            });
+        }
         let mut groups = self.inner.groups.write();
         groups.retain(|_, g| {
             let mut g = g.lock();
@@ -202,7 +277,7 @@ impl GroupCoordinator {
         if let Some(t) = self.inner.expiry.lock().take() {
             t.abort();
         }
-        self.inner.appenders.write().clear();
+        self.inner.partitions.write().clear();
     }
 
     /// ListGroups: every live group matching the state filter (empty = all).
@@ -311,14 +386,15 @@ impl GroupCoordinator {
         Ok(pending)
     }
 
-    /// Fails with NOT_COORDINATOR unless the group's partition is loaded here.
+    /// Fails with NOT_COORDINATOR unless the group's partition is loaded here
+    /// (COORDINATOR_LOAD_IN_PROGRESS while it is being loaded).
     pub fn check_owned(&self, group_id: &str) -> Result<(), GroupError> {
-        let p = self.partition_for(group_id);
-        if self.inner.appenders.read().contains_key(&p) {
-            Ok(())
-        } else {
-            Err(GroupError::NotCoordinator)
-        }
+        self.inner.check_partition(self.partition_for(group_id))
+    }
+
+    /// Whether `partition` is loaded and served here.
+    pub fn is_loaded(&self, partition: i32) -> bool {
+        self.inner.check_partition(partition).is_ok()
     }
 }
 
@@ -346,6 +422,22 @@ pub(crate) fn tombstones_for(g: &ClassicGroup) -> Vec<CoordinatorRecord> {
 }
 
 impl Inner {
+    fn check_partition(&self, partition: i32) -> Result<(), GroupError> {
+        match self.partitions.read().get(&partition) {
+            Some(Owned::Loaded(_)) => Ok(()),
+            Some(Owned::Loading) => Err(GroupError::CoordinatorLoadInProgress),
+            None => Err(GroupError::NotCoordinator),
+        }
+    }
+
+    /// The appender of a loaded partition.
+    fn appender(&self, partition: i32) -> Option<Arc<Appender>> {
+        match self.partitions.read().get(&partition) {
+            Some(Owned::Loaded(a)) => Some(a.clone()),
+            _ => None,
+        }
+    }
+
     pub(crate) fn group(&self, group_id: &str) -> Option<GroupRef> {
         self.groups.read().get(group_id).cloned()
     }
@@ -353,9 +445,7 @@ impl Inner {
     /// The live group, created Empty if absent (or Dead).
     pub(crate) fn get_or_create(&self, group_id: &str) -> Result<GroupRef, GroupError> {
         let partition = partition_for(group_id, self.config.offsets_topic_partitions);
-        if !self.appenders.read().contains_key(&partition) {
-            return Err(GroupError::NotCoordinator);
-        }
+        self.check_partition(partition)?;
         if let Some(g) = self.group(group_id) {
             if g.lock().state != GroupState::Dead {
                 return Ok(g);
@@ -401,31 +491,30 @@ impl Inner {
         producer: (i64, i16),
     ) -> PendingWrite {
         let encoded: Vec<Record> = records.iter().map(CoordinatorRecord::encode).collect();
-        match self.appenders.read().get(&partition) {
+        match self.appender(partition) {
             Some(a) => a.enqueue_transactional(encoded, producer),
-            None => {
-                let (tx, rx) = tokio::sync::oneshot::channel();
-                let _ = tx.send(Err(Arc::new(WriteError::NotAvailable(partition))));
-                rx
-            }
+            None => unloaded(partition),
         }
     }
 
     /// Queues already-encoded records (KIP-848 groups share the partition's appender).
     pub(crate) fn enqueue_records(&self, partition: i32, encoded: Vec<Record>) -> PendingWrite {
-        match self.appenders.read().get(&partition) {
+        match self.appender(partition) {
             Some(a) => a.enqueue(encoded),
-            None => {
-                let (tx, rx) = tokio::sync::oneshot::channel();
-                let _ = tx.send(Err(Arc::new(WriteError::NotAvailable(partition))));
-                rx
-            }
+            None => unloaded(partition),
         }
     }
 
     pub(crate) fn weak(self: &Arc<Self>) -> Weak<Inner> {
         Arc::downgrade(self)
     }
+}
+
+/// The outcome of a write queued on a partition that was unloaded meanwhile.
+fn unloaded(partition: i32) -> PendingWrite {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let _ = tx.send(Err(Arc::new(WriteError::NotCoordinator(partition))));
+    rx
 }
 
 /// Applies one stored record to the groups being loaded (start-up replay).

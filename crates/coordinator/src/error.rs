@@ -10,6 +10,9 @@ pub enum GroupError {
     /// The coordinator cannot serve (shutting down, partition unavailable).
     #[error("the coordinator is not available")]
     CoordinatorNotAvailable,
+    /// This node leads the group's partition but is still replaying it.
+    #[error("the coordinator is loading the group's partition")]
+    CoordinatorLoadInProgress,
     /// The group id is empty or otherwise invalid.
     #[error("invalid group id")]
     InvalidGroupId,
@@ -75,6 +78,10 @@ pub enum WriteError {
     /// The partition is not hosted or not writable here.
     #[error("partition {0} of __consumer_offsets is not available")]
     NotAvailable(i32),
+    /// This node no longer leads the partition (or stopped coordinating it): the client must
+    /// find the coordinator again.
+    #[error("this node is no longer the leader of partition {0}")]
+    NotCoordinator(i32),
     /// The records exceed the partition's size limits.
     #[error("records too large for __consumer_offsets")]
     TooLarge,

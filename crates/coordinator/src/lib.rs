@@ -7,8 +7,10 @@
 //! survive a restart (committed offsets, a generation's members and assignment, deletions) are
 //! records in `__consumer_offsets`, in Kafka's own key/value schemas (see `record.rs`), on the
 //! partition `abs(hashCode(group)) % offsets.topic.num.partitions`, exactly as Kafka places them.
-//! A response that depends on a record is sent only after the record is durable; at start-up
-//! [`GroupCoordinator::load_partition`] replays a partition's records into its groups.
+//! A response that depends on a record is sent only after the record is durable. A node
+//! coordinates the partitions it leads: when it becomes leader the broker replays the partition
+//! into its groups (`read_partition`, `replay`, `install`; [`GroupCoordinator::load_partition`]
+//! does all three), and unloads it when leadership moves away.
 //!
 //! Concurrency: one mutex per group, held only for in-memory transitions; records are queued in
 //! transition order on one appender task per partition and awaited with no lock held; timers are
@@ -52,9 +54,9 @@ pub use config::GroupCoordinatorConfig;
 pub use consumer::{
     ConsumerGroupConfig, ConsumerGroupCoordinator, ConsumerGroupDescription,
     ConsumerMemberDescription, DescribedPartitions, HeartbeatRequest, HeartbeatResponse,
-    MemberState, TopicInfo, TopicMetadata, ASSIGNORS,
+    LoadedConsumerGroups, MemberState, TopicInfo, TopicMetadata, ASSIGNORS,
 };
-pub use coordinator::GroupCoordinator;
+pub use coordinator::{GroupCoordinator, LoadedGroups};
 pub use error::{GroupError, WriteError};
 pub use group::GroupState;
 pub use offsets::{DeletedOffsets, FetchedOffsets};

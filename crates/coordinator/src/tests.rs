@@ -533,3 +533,66 @@ async fn not_loaded_partition_is_not_coordinator() {
     let r = c.join_group(join_req("g", "", None, &["range"])).await;
     assert!(matches!(r.error, Some(GroupError::NotCoordinator)));
 }
+
+fn simple_commit(group: &str, offset: i64) -> OffsetCommitRequest {
+    OffsetCommitRequest {
+        group_id: group.into(),
+        generation_id: -1,
+        member_id: String::new(),
+        group_instance_id: None,
+        offsets: vec![PartitionCommit {
+            topic: "t".into(),
+            partition: 0,
+            offset,
+            leader_epoch: -1,
+            metadata: String::new(),
+        }],
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_partition_is_loading_then_served_then_unloaded_then_reloaded() {
+    let w = InMemoryWriter::new();
+    let c = GroupCoordinator::new(config(), w.clone());
+    let p = c.partition_for("g");
+    c.begin_load(p);
+    assert!(matches!(
+        c.check_owned("g"),
+        Err(GroupError::CoordinatorLoadInProgress)
+    ));
+    let entries = c.read_partition(p).unwrap();
+    c.install(c.replay(p, &entries));
+    assert!(c.is_loaded(p));
+    let r = c.commit_offsets(simple_commit("g", 7)).await.unwrap();
+    assert!(r[0].is_ok());
+    c.unload_partition(p);
+    assert!(matches!(
+        c.check_owned("g"),
+        Err(GroupError::NotCoordinator)
+    ));
+    assert!(matches!(
+        c.commit_offsets(simple_commit("g", 8)).await,
+        Err(GroupError::NotCoordinator)
+    ));
+    assert!(c.list_groups(&[]).is_empty());
+    // Leadership comes back: the log has everything.
+    c.load_partition(p).unwrap();
+    let fetched = c.fetch_offsets("g", None).unwrap();
+    assert_eq!(fetched[0].1[0].1.as_ref().map(|o| o.offset), Some(7));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_write_queued_before_an_unload_fails_not_coordinator() {
+    let w = InMemoryWriter::new();
+    let c = coordinator(&w);
+    let p = c.partition_for("g");
+    let pending = c.inner.enqueue_records(p, Vec::new());
+    c.unload_partition(p);
+    // Queued before: the appender drains what it has. After: refused.
+    assert!(pending.await.unwrap().is_ok());
+    let after = c.inner.enqueue_records(p, Vec::new()).await.unwrap();
+    assert!(matches!(
+        after.map_err(|e| (*e).clone()),
+        Err(WriteError::NotCoordinator(q)) if q == p
+    ));
+}

@@ -8,7 +8,7 @@
 
 mod admin;
 mod api_versions;
-mod errors;
+pub(crate) mod errors;
 mod fetch;
 mod group;
 mod list_offsets;
@@ -86,6 +86,7 @@ pub(crate) const HANDLERS: &[ApiHandler] = &[
     txn::end_txn::ADD_OFFSETS_HANDLER,
     txn::end_txn::HANDLER,
     txn::txn_offset_commit::HANDLER,
+    txn::write_txn_markers::HANDLER,
     txn::admin::LIST_HANDLER,
     txn::admin::DESCRIBE_HANDLER,
     txn::admin::DESCRIBE_PRODUCERS_HANDLER,

@@ -33,9 +33,16 @@ use crate::coordinator::GroupCoordinator;
 use crate::error::{GroupError, WriteError};
 use crate::group::GroupState;
 use crate::record::partition_for;
-use crate::writer::{wait, PartitionWriter, PendingWrite};
+use crate::writer::{wait, LogEntry, PartitionWriter, PendingWrite};
 
 type ConsumerGroupRef = Arc<Mutex<ConsumerGroup>>;
+
+/// The consumer groups replayed from one `__consumer_offsets` partition, not yet served.
+#[derive(Debug)]
+pub struct LoadedConsumerGroups {
+    partition: i32,
+    groups: HashMap<String, ConsumerGroup>,
+}
 
 /// KIP-848 consumer groups of this node. Cheap to clone; thread-safe.
 #[derive(Debug, Clone)]
@@ -90,10 +97,21 @@ impl ConsumerGroupCoordinator {
     /// `load_partition`, which starts the partition's appender). Loaded members get a fresh
     /// session timeout.
     pub fn load_partition(&self, partition: i32) -> Result<(), WriteError> {
-        let records = self.inner.writer.read_all(partition)?;
+        let entries = self.inner.writer.read_log(partition)?;
+        let loaded = self.replay(partition, &entries);
+        self.install(loaded);
+        Ok(())
+    }
+
+    /// Replays the consumer-group records among `entries` of `partition`, without serving them.
+    pub fn replay(&self, partition: i32, entries: &[LogEntry]) -> LoadedConsumerGroups {
         let deadline = Instant::now() + std::time::Duration::from_millis(self.session_ms());
         let mut loaded: HashMap<String, ConsumerGroup> = HashMap::new();
-        for r in records.iter().filter(|r| is_consumer_record(r)) {
+        let records = entries.iter().filter_map(|e| match e {
+            LogEntry::Record { record, .. } if is_consumer_record(record) => Some(record),
+            _ => None,
+        });
+        for r in records {
             match ConsumerRecord::decode(r) {
                 Ok(rec) => replay(&mut loaded, partition, rec, deadline),
                 Err(reason) => {
@@ -105,11 +123,20 @@ impl ConsumerGroupCoordinator {
                 }
             }
         }
+        LoadedConsumerGroups {
+            partition,
+            groups: loaded,
+        }
+    }
+
+    /// Adds replayed groups (before the classic coordinator's `install`, which starts serving
+    /// the partition). Groups left from an earlier load of the partition are replaced.
+    pub fn install(&self, loaded: LoadedConsumerGroups) {
+        self.unload_partition(loaded.partition);
         let mut groups = self.inner.groups.write();
-        for (id, g) in loaded {
+        for (id, g) in loaded.groups {
             groups.insert(id, Arc::new(Mutex::new(g)));
         }
-        Ok(())
     }
 
     /// Stops serving `partition`'s consumer groups.

@@ -29,6 +29,6 @@ pub use api::{
     HeartbeatRequest, HeartbeatResponse, TopicInfo, TopicMetadata,
 };
 pub use assignor::ASSIGNORS;
-pub use coordinator::ConsumerGroupCoordinator;
+pub use coordinator::{ConsumerGroupCoordinator, LoadedConsumerGroups};
 pub use reconcile::MemberState;
 pub(crate) use record::is_consumer_record;

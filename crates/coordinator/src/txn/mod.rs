@@ -2,8 +2,13 @@
 //! `transactional.id` — Empty → Ongoing → PrepareCommit/PrepareAbort → CompleteCommit/
 //! CompleteAbort → (next transaction) Ongoing … — persisted as `__transaction_state` records in
 //! Kafka's schemas (`record.rs`) on partition `abs(hashCode(id)) % transaction.state.log.num.partitions`,
-//! written through the same [`PartitionWriter`] seam as the group coordinator and replayed at
-//! start-up ([`TransactionCoordinator::load`]).
+//! written through the same [`PartitionWriter`] seam as the group coordinator. A node serves the
+//! ids of the `__transaction_state` partitions it leads: the broker loads a partition when this
+//! node becomes its leader (`begin_load`, `read_partition` off the async workers, `install`) and
+//! unloads it when leadership moves; ids of other partitions get NOT_COORDINATOR, of a loading
+//! one COORDINATOR_LOAD_IN_PROGRESS. The partition's leader epoch at load is the coordinator
+//! epoch written in markers, and a state change of an id loaded under an older epoch is refused
+//! (NOT_COORDINATOR), so an operation that outlived an unload cannot write stale state.
 //!
 //! Every transition is a record made durable *before* memory changes and before the response:
 //! a request builds the next [`TxnMetadata`], persists it, then installs it. Ending a
@@ -37,7 +42,6 @@ mod state;
 mod tests;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -59,6 +63,23 @@ pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
 
 type TxnRef = Arc<tokio::sync::Mutex<TxnMetadata>>;
 
+/// A `__transaction_state` partition this node coordinates.
+#[derive(Debug)]
+enum Owned {
+    /// Being replayed: its ids answer COORDINATOR_LOAD_IN_PROGRESS.
+    Loading,
+    /// Served: the coordinator epoch it was loaded with, and its single appender.
+    Loaded { epoch: i32, appender: Arc<Appender> },
+}
+
+/// The ids replayed from one `__transaction_state` partition, not yet served
+/// ([`TransactionCoordinator::read_partition`], then [`TransactionCoordinator::install`]).
+#[derive(Debug)]
+pub struct LoadedTxns {
+    partition: i32,
+    states: HashMap<String, TxnMetadata>,
+}
+
 /// This node's transaction coordinator. Cheap to clone (`Arc` inside); thread-safe.
 #[derive(Debug, Clone)]
 pub struct TransactionCoordinator {
@@ -73,8 +94,8 @@ struct Inner {
     ids: Arc<dyn ProducerIdSource>,
     groups: GroupCoordinator,
     txns: Mutex<HashMap<String, TxnRef>>,
-    appenders: Mutex<HashMap<i32, Arc<Appender>>>,
-    loaded: AtomicBool,
+    /// The `__transaction_state` partitions coordinated here (led by this node).
+    partitions: Mutex<HashMap<i32, Owned>>,
     timer: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -103,8 +124,7 @@ impl TransactionCoordinator {
                 ids,
                 groups,
                 txns: Mutex::new(HashMap::new()),
-                appenders: Mutex::new(HashMap::new()),
-                loaded: AtomicBool::new(false),
+                partitions: Mutex::new(HashMap::new()),
                 timer: Mutex::new(None),
             }),
         }
@@ -120,44 +140,92 @@ impl TransactionCoordinator {
         crate::record::partition_for(transactional_id, self.inner.config.partitions)
     }
 
-    /// Replays every partition of `__transaction_state`, then (on the current runtime) completes
-    /// the transactions found in a Prepare state and starts the timeout task.
+    /// Loads every partition of `__transaction_state` with coordinator epoch 0 (tests and
+    /// tools; the broker loads the partitions it leads one by one).
     pub fn load(&self) -> Result<(), WriteError> {
-        let mut states: HashMap<String, TxnMetadata> = HashMap::new();
         for p in 0..self.inner.config.partitions {
-            for (id, m) in record::read_partition(self.inner.writer.as_ref(), p)? {
-                match m {
-                    Some(m) => states.insert(id, m),
-                    None => states.remove(&id),
-                };
-            }
+            let loaded = self.read_partition(p)?;
+            self.install(loaded, 0);
         }
+        Ok(())
+    }
+
+    /// Marks `partition` as being loaded: its ids answer COORDINATOR_LOAD_IN_PROGRESS until
+    /// [`TransactionCoordinator::install`]. Anything loaded before is dropped first.
+    pub fn begin_load(&self, partition: i32) {
+        self.unload_partition(partition);
+        self.inner
+            .partitions
+            .lock()
+            .insert(partition, Owned::Loading);
+    }
+
+    /// Replays one partition (blocking disk I/O: call off the async workers).
+    pub fn read_partition(&self, partition: i32) -> Result<LoadedTxns, WriteError> {
+        let mut states: HashMap<String, TxnMetadata> = HashMap::new();
+        for (id, m) in record::read_partition(self.inner.writer.as_ref(), partition)? {
+            match m {
+                Some(m) => states.insert(id, m),
+                None => states.remove(&id),
+            };
+        }
+        Ok(LoadedTxns { partition, states })
+    }
+
+    /// Starts serving a replayed partition under `coordinator_epoch` (its leader epoch), then
+    /// (on the current runtime) completes the transactions found in a Prepare state and makes
+    /// sure the timeout task runs.
+    pub fn install(&self, loaded: LoadedTxns, coordinator_epoch: i32) {
+        let LoadedTxns { partition, states } = loaded;
         let mut prepared = Vec::new();
         {
             let mut txns = self.inner.txns.lock();
-            for (id, m) in states {
+            let n = self.inner.config.partitions;
+            txns.retain(|id, _| crate::record::partition_for(id, n) != partition);
+            for (id, mut m) in states {
                 if m.state.is_preparing() {
                     prepared.push(id.clone());
                 }
+                m.coordinator_epoch = coordinator_epoch;
                 txns.insert(id, Arc::new(tokio::sync::Mutex::new(m)));
             }
-            tracing::info!(
-                transactions = txns.len(),
-                completing = prepared.len(),
-                "loaded __transaction_state"
-            );
         }
-        self.inner.loaded.store(true, Ordering::Release);
+        let appender = Arc::new(Appender::spawn(self.inner.writer.clone(), partition));
+        self.inner.partitions.lock().insert(
+            partition,
+            Owned::Loaded {
+                epoch: coordinator_epoch,
+                appender,
+            },
+        );
+        tracing::debug!(
+            partition,
+            coordinator_epoch,
+            completing = prepared.len(),
+            "loaded __transaction_state partition"
+        );
         for id in prepared {
             let this = self.clone();
             tokio::spawn(async move {
                 if let Err(e) = this.resume(&id).await {
-                    tracing::warn!(transactional_id = %id, error = %e, "completing a prepared transaction after restart failed; the producer's retry or the timeout will finish it");
+                    tracing::warn!(transactional_id = %id, error = %e, "completing a prepared transaction after load failed; the producer's retry or the timeout will finish it");
                 }
             });
         }
-        self.start_timeout_task();
-        Ok(())
+        if self.inner.timer.lock().is_none() {
+            self.start_timeout_task();
+        }
+    }
+
+    /// Stops serving `partition`'s ids. Operations still running on them fail at their next
+    /// write (NOT_COORDINATOR).
+    pub fn unload_partition(&self, partition: i32) {
+        self.inner.partitions.lock().remove(&partition);
+        let n = self.inner.config.partitions;
+        self.inner
+            .txns
+            .lock()
+            .retain(|id, _| crate::record::partition_for(id, n) != partition);
     }
 
     fn start_timeout_task(&self) {
@@ -179,13 +247,36 @@ impl TransactionCoordinator {
         }
     }
 
-    /// Fails with COORDINATOR_NOT_AVAILABLE until loaded.
-    pub fn check_available(&self) -> Result<(), TxnError> {
-        if self.inner.loaded.load(Ordering::Acquire) {
-            Ok(())
-        } else {
-            Err(TxnError::CoordinatorNotAvailable)
+    /// The coordinator epoch of `transactional_id`'s partition if it is served here;
+    /// NOT_COORDINATOR if not led here, COORDINATOR_LOAD_IN_PROGRESS while loading.
+    pub fn check_owned(&self, transactional_id: &str) -> Result<i32, TxnError> {
+        match self
+            .inner
+            .partitions
+            .lock()
+            .get(&self.partition_for(transactional_id))
+        {
+            Some(Owned::Loaded { epoch, .. }) => Ok(*epoch),
+            Some(Owned::Loading) => Err(TxnError::CoordinatorLoadInProgress),
+            None => Err(TxnError::NotCoordinator),
         }
+    }
+
+    /// Whether `partition` is loaded and served here.
+    pub fn is_loaded(&self, partition: i32) -> bool {
+        matches!(
+            self.inner.partitions.lock().get(&partition),
+            Some(Owned::Loaded { .. })
+        )
+    }
+
+    /// Whether some partition led here is still loading (ListTransactions reports it).
+    pub fn load_in_progress(&self) -> bool {
+        self.inner
+            .partitions
+            .lock()
+            .values()
+            .any(|p| matches!(p, Owned::Loading))
     }
 
     fn get(&self, id: &str) -> Option<TxnRef> {
@@ -196,21 +287,23 @@ impl TransactionCoordinator {
         self.inner.txns.lock().values().cloned().collect()
     }
 
-    /// Makes `m` durable in `__transaction_state`.
+    /// Makes `m` durable in `__transaction_state`, unless its partition was reloaded (or
+    /// unloaded) since `m` was loaded: then NOT_COORDINATOR, and nothing is written.
     async fn persist(&self, m: &TxnMetadata) -> Result<(), TxnError> {
+        if self.check_owned(&m.transactional_id)? != m.coordinator_epoch {
+            return Err(TxnError::NotCoordinator);
+        }
         self.append(&m.transactional_id, record::encode(m)).await
     }
 
     /// Makes `rec` (a state or a tombstone of `transactional_id`) durable in its partition.
     async fn append(&self, transactional_id: &str, rec: crate::Record) -> Result<(), TxnError> {
         let partition = self.partition_for(transactional_id);
-        let appender = self
-            .inner
-            .appenders
-            .lock()
-            .entry(partition)
-            .or_insert_with(|| Arc::new(Appender::spawn(self.inner.writer.clone(), partition)))
-            .clone();
+        let appender = match self.inner.partitions.lock().get(&partition) {
+            Some(Owned::Loaded { appender, .. }) => appender.clone(),
+            Some(Owned::Loading) => return Err(TxnError::CoordinatorLoadInProgress),
+            None => return Err(TxnError::NotCoordinator),
+        };
         let pending = appender.enqueue(vec![rec]);
         wait(pending).await.map_err(|e| match e {
             crate::GroupError::Write(w) => TxnError::Write(w),
@@ -246,7 +339,7 @@ impl TransactionCoordinator {
 
     /// DescribeTransactions: the state of one id.
     pub async fn describe_transaction(&self, id: &str) -> Result<TxnMetadata, TxnError> {
-        self.check_available()?;
+        self.check_owned(id)?;
         let t = self.get(id).ok_or(TxnError::TransactionalIdNotFound)?;
         let m = t.lock().await;
         if m.producer_id < 0 || m.state == TxnState::Dead {

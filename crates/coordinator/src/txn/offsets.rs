@@ -114,8 +114,10 @@ impl GroupCoordinator {
 
     /// The transaction of `producer_id` has its COMMIT (`commit`) or ABORT marker durable in
     /// `__consumer_offsets` partition `partition`: its pending offsets of the groups there become
-    /// the groups' offsets, or are dropped. Resolves once applied to memory.
-    pub(crate) async fn complete_transactional_offsets(
+    /// the groups' offsets, or are dropped. Resolves once applied to memory. Called by the
+    /// transaction coordinator for the partitions it marked itself and by WriteTxnMarkers for
+    /// markers another node's coordinator sent here.
+    pub async fn complete_transactional_offsets(
         &self,
         partition: i32,
         producer_id: i64,
@@ -145,7 +147,10 @@ impl GroupCoordinator {
             return Ok(());
         }
         for (group_id, offsets) in resolved {
-            let group = self.inner.get_or_create(&group_id)?;
+            // Unloaded meanwhile: the marker is in the log, and the next load replays it.
+            let Ok(group) = self.inner.get_or_create(&group_id) else {
+                continue;
+            };
             let mut guard = group.lock();
             let g = &mut *guard;
             if g.state == GroupState::Dead {

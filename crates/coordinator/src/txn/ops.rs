@@ -15,9 +15,6 @@ use crate::OFFSETS_TOPIC;
 /// Kafka's highest usable epoch (`Short.MAX_VALUE - 1`); past it a new producer id is issued.
 const MAX_EPOCH: i16 = i16::MAX - 1;
 
-/// The coordinator epoch written in markers (single node: the partition never moves).
-const COORDINATOR_EPOCH: i32 = 0;
-
 impl TransactionCoordinator {
     /// InitProducerId with a transactional id: a new producer id (first use), or the same id with
     /// the epoch bumped, which fences every older producer of this id. An open transaction is
@@ -29,10 +26,10 @@ impl TransactionCoordinator {
         timeout_ms: i32,
         expected: Option<(i64, i16)>,
     ) -> Result<(i64, i16), TxnError> {
-        self.check_available()?;
         if transactional_id.is_empty() {
             return Err(TxnError::InvalidRequest("empty transactional id"));
         }
+        let coordinator_epoch = self.check_owned(transactional_id)?;
         if timeout_ms <= 0 || timeout_ms > self.inner.config.max_timeout_ms {
             return Err(TxnError::InvalidTransactionTimeout);
         }
@@ -52,6 +49,7 @@ impl TransactionCoordinator {
                         partitions: BTreeSet::new(),
                         last_update_ms: now_ms(),
                         start_ms: -1,
+                        coordinator_epoch,
                     }))
                 })
                 .clone();
@@ -126,7 +124,7 @@ impl TransactionCoordinator {
         producer_id: i64,
         epoch: i16,
     ) -> Result<tokio::sync::OwnedMutexGuard<TxnMetadata>, TxnError> {
-        self.check_available()?;
+        self.check_owned(transactional_id)?;
         let t = self
             .get(transactional_id)
             .ok_or(TxnError::InvalidProducerIdMapping)?;
@@ -287,9 +285,10 @@ impl TransactionCoordinator {
     /// From a Prepare state: markers, offsets, then the Complete record.
     pub(super) async fn complete(&self, m: &mut TxnMetadata, commit: bool) -> Result<(), TxnError> {
         let marker = TxnMarker {
+            transactional_id: m.transactional_id.clone(),
             producer_id: m.producer_id,
             producer_epoch: m.producer_epoch,
-            coordinator_epoch: COORDINATOR_EPOCH,
+            coordinator_epoch: m.coordinator_epoch,
             commit,
             partitions: m.partitions.iter().cloned().collect(),
         };

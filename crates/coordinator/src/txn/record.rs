@@ -201,6 +201,8 @@ fn decode_value(transactional_id: String, value: &Bytes) -> Result<TxnMetadata, 
         partitions,
         last_update_ms,
         start_ms,
+        // Set by the coordinator when it installs the loaded partition.
+        coordinator_epoch: 0,
     })
 }
 
@@ -247,6 +249,7 @@ mod tests {
             .collect(),
             last_update_ms: 10,
             start_ms: 5,
+            coordinator_epoch: 0,
         };
         let r = encode(&m);
         let v = r.value.clone().expect("value");

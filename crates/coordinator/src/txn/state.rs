@@ -110,6 +110,9 @@ pub struct TxnMetadata {
     pub last_update_ms: i64,
     /// When the current transaction started (-1: none).
     pub start_ms: i64,
+    /// The leader epoch of the id's `__transaction_state` partition when this node loaded it
+    /// (memory only, not stored): written in markers, and checked before every state change.
+    pub coordinator_epoch: i32,
 }
 
 /// Why a transaction request failed. Each variant is one Kafka error code.
@@ -118,9 +121,15 @@ pub enum TxnError {
     /// The transactional id is empty.
     #[error("invalid request: {0}")]
     InvalidRequest(&'static str),
-    /// The coordinator is loading or cannot write its log.
+    /// The coordinator cannot write its log.
     #[error("the transaction coordinator is not available")]
     CoordinatorNotAvailable,
+    /// This node does not lead the id's `__transaction_state` partition (any more).
+    #[error("this node is not the transaction coordinator for the id")]
+    NotCoordinator,
+    /// This node leads the id's partition but is still replaying it.
+    #[error("the transaction coordinator is loading the id's partition")]
+    CoordinatorLoadInProgress,
     /// Markers of the previous transaction are still being written; retry.
     #[error("a transaction for this id is completing; retry")]
     ConcurrentTransactions,
@@ -178,6 +187,8 @@ impl Default for TransactionCoordinatorConfig {
 /// Markers for one partition set of one transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TxnMarker {
+    /// The transaction's id (the writer stops retrying once this node no longer coordinates it).
+    pub transactional_id: String,
     /// Producer id.
     pub producer_id: i64,
     /// Epoch written in the control batches.
@@ -193,8 +204,9 @@ pub struct TxnMarker {
 /// A boxed future of the seams below.
 pub type SeamFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Writes transaction markers into data partitions. Implemented by the broker (single node: the
-/// local partition logs; a partition that no longer exists is skipped).
+/// Writes transaction markers into data partitions. Implemented by the broker (partitions led
+/// here are appended to directly, the others get a WriteTxnMarkers request to their leader; a
+/// partition that no longer exists is skipped).
 pub trait TxnMarkerWriter: Send + Sync + fmt::Debug + 'static {
     /// Appends one COMMIT/ABORT control batch to every partition of `marker`; completes once
     /// every marker is durable.

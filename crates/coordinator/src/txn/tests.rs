@@ -505,3 +505,116 @@ async fn the_timer_expires_idle_ids() {
         Err(TxnError::TransactionalIdNotFound)
     ));
 }
+
+/// Markers that wait for `open` before completing (an EndTxn held mid-way).
+#[derive(Debug, Default)]
+struct GatedMarkers {
+    open: tokio::sync::Notify,
+    written: Mutex<Vec<TxnMarker>>,
+}
+
+impl TxnMarkerWriter for GatedMarkers {
+    fn write_markers(&self, marker: TxnMarker) -> SeamFuture<'_, Result<(), WriteError>> {
+        Box::pin(async move {
+            self.open.notified().await;
+            self.written.lock().push(marker);
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test]
+async fn ids_follow_their_partition_and_markers_carry_the_load_epoch() {
+    let writer = InMemoryWriter::new();
+    let markers = Arc::new(Markers::default());
+    let c = coordinator(writer.clone(), markers.clone(), Default::default());
+    let (pid, epoch) = c.init_producer_id("t", 60_000, None).await.expect("init");
+    let p = c.partition_for("t");
+    c.unload_partition(p);
+    assert!(matches!(
+        c.describe_transaction("t").await,
+        Err(TxnError::NotCoordinator)
+    ));
+    assert!(matches!(
+        c.init_producer_id("t", 60_000, None).await,
+        Err(TxnError::NotCoordinator)
+    ));
+    c.begin_load(p);
+    assert!(matches!(
+        c.add_partitions("t", pid, epoch, &[tp("a", 0)], false)
+            .await,
+        Err(TxnError::CoordinatorLoadInProgress)
+    ));
+    assert!(c.load_in_progress());
+    c.install(c.read_partition(p).expect("read"), 4);
+    assert!(!c.load_in_progress());
+    c.add_partitions("t", pid, epoch, &[tp("a", 0)], false)
+        .await
+        .expect("add after reload");
+    c.end_txn("t", pid, epoch, true).await.expect("commit");
+    let written = markers.written.lock().clone();
+    assert_eq!(written[0].coordinator_epoch, 4);
+    assert_eq!(written[0].transactional_id, "t");
+}
+
+#[tokio::test]
+async fn an_operation_that_outlives_an_unload_cannot_write_stale_state() {
+    let writer = InMemoryWriter::new();
+    let markers = Arc::new(GatedMarkers::default());
+    let c = TransactionCoordinator::new(
+        Default::default(),
+        writer.clone(),
+        markers.clone(),
+        Arc::new(Ids::default()),
+        groups_over(InMemoryWriter::new()),
+    );
+    c.load().expect("load");
+    let (pid, epoch) = c.init_producer_id("t", 60_000, None).await.expect("init");
+    c.add_partitions("t", pid, epoch, &[tp("a", 0)], false)
+        .await
+        .expect("add");
+    let ending = tokio::spawn({
+        let c = c.clone();
+        async move { c.end_txn("t", pid, epoch, true).await }
+    });
+    // EndTxn wrote PrepareCommit and waits on its markers; leadership moves away and back.
+    let p = c.partition_for("t");
+    for _ in 0..100 {
+        let prepared = writer
+            .records(p)
+            .iter()
+            .filter_map(|r| record::decode(r).ok()?.1)
+            .any(|m| m.state == TxnState::PrepareCommit);
+        if prepared {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    c.unload_partition(p);
+    c.begin_load(p);
+    c.install(c.read_partition(p).expect("read"), 1);
+    // The reload resumes the prepared commit itself; the old EndTxn must not write again.
+    for _ in 0..100 {
+        markers.open.notify_waiters();
+        if ending.is_finished() && markers.written.lock().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let r = ending.await.expect("join");
+    assert!(matches!(r, Err(TxnError::NotCoordinator)), "{r:?}");
+    for _ in 0..100 {
+        if c.describe_transaction("t").await.expect("d").state == TxnState::CompleteCommit {
+            break;
+        }
+        markers.open.notify_waiters();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let completes = writer
+        .records(p)
+        .iter()
+        .filter_map(|r| record::decode(r).ok()?.1)
+        .filter(|m| m.state == TxnState::CompleteCommit)
+        .count();
+    assert_eq!(completes, 1);
+}

@@ -1,6 +1,11 @@
-//! FindCoordinator (v0–v6): every group's coordinator is this node (single node; later the
-//! leader of the group's `__consumer_offsets` partition). v4+ answers a batch of keys.
-//! Transaction keys (type 1) are answered with this node too; share groups (2) do not exist yet.
+//! FindCoordinator (v0–v6; v4+ answers a batch of keys): a group's coordinator is the leader of
+//! the group's `__consumer_offsets` partition, a transactional id's the leader of its
+//! `__transaction_state` partition, with that broker's endpoint from the metadata image (Kafka's
+//! rule). The internal topic is created here on first use if it does not exist yet
+//! (`internal_topics::ensure`); no topic yet, no leader, or a leader with no live endpoint is
+//! COORDINATOR_NOT_AVAILABLE, and the client asks again. Whether the coordinator has finished
+//! loading is not checked here: the next request to it says COORDINATOR_LOAD_IN_PROGRESS.
+//! Share groups (key type 2) do not exist yet.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
@@ -8,7 +13,9 @@ use kafka_protocol::messages::{ApiKey, BrokerId, FindCoordinatorRequest, FindCoo
 use kafka_protocol::protocol::StrBytes;
 
 use super::wire;
-use crate::handler::{decode, ready, ApiHandler, RequestContext};
+use crate::handler::{decode, later, ApiHandler, RequestContext};
+use crate::internal_topics;
+use crate::leaders::{endpoint, leader_of, Leader};
 
 pub(crate) const HANDLER: ApiHandler = ApiHandler {
     api_key: ApiKey::FindCoordinator,
@@ -17,87 +24,114 @@ pub(crate) const HANDLER: ApiHandler = ApiHandler {
     min_served: 0,
     handle: |ctx, body| {
         let req: FindCoordinatorRequest = decode(ApiKey::FindCoordinator, ctx.api_version, body)?;
-        Ok(ready(handle(&ctx, req)))
+        Ok(later(handle(ctx, req)))
     },
 };
 
 const GROUP: i8 = 0;
 const TRANSACTION: i8 = 1;
 
-/// (node, host, port, error code, message) for one key.
-fn lookup(
-    ctx: &RequestContext,
-    key_type: i8,
-    key: &str,
-) -> (i32, String, i32, i16, Option<String>) {
-    let (host, port) = ctx.broker.advertised.clone();
-    if key_type == TRANSACTION {
-        if key.is_empty() {
-            return (
-                -1,
-                String::new(),
-                -1,
-                ResponseError::InvalidRequest.code(),
-                Some("empty transactional id".into()),
-            );
+/// The answer for one key.
+struct Found {
+    node: i32,
+    host: String,
+    port: i32,
+    code: i16,
+    message: Option<String>,
+}
+
+impl Found {
+    fn error(e: ResponseError, message: &str) -> Found {
+        Found {
+            node: -1,
+            host: String::new(),
+            port: -1,
+            code: e.code(),
+            message: Some(message.to_string()),
         }
-        // Single node: every `__transaction_state` partition is led here.
-        return match ctx.broker.txn.check_available() {
-            Ok(()) => (ctx.broker.config.node_id, host, port, 0, None),
-            Err(e) => (
-                -1,
-                String::new(),
-                -1,
-                crate::handler::txn::code(&e, true),
-                Some(e.to_string()),
-            ),
-        };
-    }
-    if key_type != GROUP {
-        return (
-            -1,
-            String::new(),
-            -1,
-            ResponseError::InvalidRequest.code(),
-            Some("unsupported coordinator key type".into()),
-        );
-    }
-    if key.is_empty() {
-        return (
-            -1,
-            String::new(),
-            -1,
-            ResponseError::InvalidRequest.code(),
-            Some("empty group id".into()),
-        );
-    }
-    match ctx.broker.groups.check_owned(key) {
-        Ok(()) => (ctx.broker.config.node_id, host, port, 0, None),
-        Err(e) => (-1, String::new(), -1, super::code(&e), Some(e.to_string())),
     }
 }
 
-fn handle(ctx: &RequestContext, req: FindCoordinatorRequest) -> FindCoordinatorResponse {
+async fn lookup(ctx: &RequestContext, key_type: i8, key: &str) -> Found {
+    let broker = &ctx.broker;
+    let (topic, partition) = match key_type {
+        GROUP if key.is_empty() => {
+            return Found::error(ResponseError::InvalidRequest, "empty group id")
+        }
+        TRANSACTION if key.is_empty() => {
+            return Found::error(ResponseError::InvalidRequest, "empty transactional id")
+        }
+        GROUP => (
+            internal_topics::offsets(broker),
+            broker.groups.partition_for(key),
+        ),
+        TRANSACTION => (
+            internal_topics::transaction_state(broker),
+            broker.txn.partition_for(key),
+        ),
+        _ => {
+            return Found::error(
+                ResponseError::InvalidRequest,
+                "unsupported coordinator key type",
+            )
+        }
+    };
+    if !internal_topics::ensure(broker, &topic).await {
+        return Found::error(
+            ResponseError::CoordinatorNotAvailable,
+            "the internal topic does not exist yet",
+        );
+    }
+    let image = broker.metadata.image();
+    let (node, endpoint) = match leader_of(broker, &image, topic.name, partition) {
+        Leader::Here { .. } => {
+            let node = broker.config.node_id;
+            (node, endpoint(broker, &image, node))
+        }
+        Leader::Remote { id, host, port } => (id, Some((host, port))),
+        Leader::Unavailable | Leader::Unknown => (-1, None),
+    };
+    match endpoint {
+        Some((host, port)) => Found {
+            node,
+            host,
+            port,
+            code: 0,
+            message: None,
+        },
+        None => Found::error(
+            ResponseError::CoordinatorNotAvailable,
+            "the coordinator's partition has no available leader",
+        ),
+    }
+}
+
+async fn handle(ctx: RequestContext, req: FindCoordinatorRequest) -> FindCoordinatorResponse {
     let v = ctx.api_version;
     if v >= 4 {
-        let coordinators = req
-            .coordinator_keys
-            .iter()
-            .map(|k| {
-                let (node, host, port, code, msg) = lookup(ctx, req.key_type, k.as_str());
+        let mut coordinators = Vec::with_capacity(req.coordinator_keys.len());
+        for k in &req.coordinator_keys {
+            let f = lookup(&ctx, req.key_type, k.as_str()).await;
+            coordinators.push(
                 Coordinator::default()
                     .with_key(k.clone())
-                    .with_node_id(BrokerId(node))
-                    .with_host(wire(host))
-                    .with_port(port)
-                    .with_error_code(code)
-                    .with_error_message(msg.map(StrBytes::from_string))
-            })
-            .collect();
+                    .with_node_id(BrokerId(f.node))
+                    .with_host(wire(f.host))
+                    .with_port(f.port)
+                    .with_error_code(f.code)
+                    .with_error_message(f.message.map(StrBytes::from_string)),
+            );
+        }
         return FindCoordinatorResponse::default().with_coordinators(coordinators);
     }
     let key_type = if v >= 1 { req.key_type } else { GROUP };
-    let (node, host, port, code, msg) = lookup(ctx, key_type, req.key.as_str());
+    let Found {
+        node,
+        host,
+        port,
+        code,
+        message: msg,
+    } = lookup(&ctx, key_type, req.key.as_str()).await;
     FindCoordinatorResponse::default()
         .with_node_id(BrokerId(node))
         .with_host(wire(host))

@@ -27,6 +27,7 @@ pub(crate) fn code(e: &GroupError) -> i16 {
     let r = match e {
         GroupError::NotCoordinator => ResponseError::NotCoordinator,
         GroupError::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
+        GroupError::CoordinatorLoadInProgress => ResponseError::CoordinatorLoadInProgress,
         GroupError::InvalidGroupId => ResponseError::InvalidGroupId,
         GroupError::UnknownMemberId => ResponseError::UnknownMemberId,
         GroupError::MemberIdRequired => ResponseError::MemberIdRequired,
@@ -50,7 +51,9 @@ pub(crate) fn code(e: &GroupError) -> i16 {
             WriteError::NotAvailable(_) | WriteError::Closed => {
                 ResponseError::CoordinatorNotAvailable
             }
-            WriteError::Storage(_) | WriteError::Corrupt { .. } => ResponseError::NotCoordinator,
+            WriteError::NotCoordinator(_) | WriteError::Storage(_) | WriteError::Corrupt { .. } => {
+                ResponseError::NotCoordinator
+            }
         },
     };
     r.code()

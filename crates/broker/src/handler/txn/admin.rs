@@ -69,12 +69,12 @@ pub(crate) const LIST_HANDLER: ApiHandler = ApiHandler {
                 }
                 listed = kept;
             }
-            let error_code = ctx
-                .broker
-                .txn
-                .check_available()
-                .err()
-                .map_or(0, |e| code(&e, true));
+            // Kafka: the ids of partitions still loading are missing, and the answer says so.
+            let error_code = if ctx.broker.txn.load_in_progress() {
+                ResponseError::CoordinatorLoadInProgress.code()
+            } else {
+                0
+            };
             ListTransactionsResponse::default()
                 .with_error_code(error_code)
                 .with_unknown_state_filters(unknown)

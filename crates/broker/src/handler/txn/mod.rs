@@ -1,19 +1,19 @@
 //! Transaction-family APIs: InitProducerId (idempotent and transactional), AddPartitionsToTxn,
-//! AddOffsetsToTxn, TxnOffsetCommit, EndTxn, and the admin side (ListTransactions,
-//! DescribeTransactions, DescribeProducers). Thin handlers over
+//! AddOffsetsToTxn, TxnOffsetCommit, EndTxn, WriteTxnMarkers (broker to broker), and the admin
+//! side (ListTransactions, DescribeTransactions, DescribeProducers). Thin handlers over
 //! `strom_coordinator::txn::TransactionCoordinator`; this module is the one place its errors
 //! become Kafka error codes ([`code`]).
 //!
 //! Not advertised: EndTxn v5 / TxnOffsetCommit v5 (with Produce v12 they switch clients to
 //! KIP-890 part 2, "transactions V2", which is not implemented), InitProducerId v6 (KIP-939),
-//! ListTransactions v2, and WriteTxnMarkers (single node: the coordinator appends markers to the
-//! local logs directly).
+//! ListTransactions v2.
 
 pub(crate) mod add_partitions_to_txn;
 pub(crate) mod admin;
 pub(crate) mod end_txn;
 pub(crate) mod init_producer_id;
 pub(crate) mod txn_offset_commit;
+pub(crate) mod write_txn_markers;
 
 use kafka_protocol::error::ResponseError;
 use strom_coordinator::txn::TxnError;
@@ -25,6 +25,10 @@ pub(crate) fn code(e: &TxnError, fenced_code: bool) -> i16 {
     let r = match e {
         TxnError::InvalidRequest(_) => ResponseError::InvalidRequest,
         TxnError::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
+        TxnError::NotCoordinator | TxnError::Write(WriteError::NotCoordinator(_)) => {
+            ResponseError::NotCoordinator
+        }
+        TxnError::CoordinatorLoadInProgress => ResponseError::CoordinatorLoadInProgress,
         TxnError::ConcurrentTransactions => ResponseError::ConcurrentTransactions,
         TxnError::ProducerFenced if fenced_code => ResponseError::ProducerFenced,
         TxnError::ProducerFenced => ResponseError::InvalidProducerEpoch,

@@ -1,0 +1,142 @@
+//! WriteTxnMarkers (v0–v1): another broker's transaction coordinator asks this node to end a
+//! transaction in the partitions it leads. Two phases as Produce: in request order, each marker
+//! is encoded as the coordinator's own control batch (`txn_coordinator::encode_marker`) and
+//! appended to every named partition this node leads (NOT_LEADER_OR_FOLLOWER otherwise,
+//! UNKNOWN_TOPIC_OR_PARTITION for a partition that does not exist); the response waits until
+//! each is complete as an acks=all produce (durable, under the high watermark; else
+//! NOT_ENOUGH_REPLICAS / _AFTER_APPEND / REQUEST_TIMED_OUT), with one error code per partition.
+//!
+//! A marker in `__consumer_offsets` also resolves the producer's pending transactional offsets
+//! in the groups coordinated here (Kafka's `GroupCoordinator.onTransactionCompleted`), once it
+//! is durable, before the answer.
+//!
+//! Not checked: the coordinator epoch against the partition's last marker
+//! (TRANSACTION_COORDINATOR_FENCED); the producer epoch check of the append still refuses
+//! markers of a fenced producer epoch.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::write_txn_markers_response::{
+    WritableTxnMarkerPartitionResult, WritableTxnMarkerResult, WritableTxnMarkerTopicResult,
+};
+use kafka_protocol::messages::{ApiKey, WriteTxnMarkersRequest, WriteTxnMarkersResponse};
+use strom_coordinator::OFFSETS_TOPIC;
+
+use super::super::{decode, ApiHandler, HandlerFuture, RequestContext};
+use crate::leaders::Incomplete;
+use crate::server::codec::ResponseBody;
+use crate::txn_coordinator::{append_marker, encode_marker, PendingMarker};
+
+pub(crate) const HANDLER: ApiHandler = ApiHandler {
+    api_key: ApiKey::WriteTxnMarkers,
+    min_version: 0,
+    max_version: 1,
+    min_served: 0,
+    handle: |ctx, body| {
+        let req: WriteTxnMarkersRequest = decode(ApiKey::WriteTxnMarkers, ctx.api_version, body)?;
+        Ok(handle(ctx, req))
+    },
+};
+
+/// One partition after phase one.
+enum Outcome {
+    Done(i16),
+    Pending(PendingMarker),
+}
+
+/// One marker of the request after phase one: (producer id, commit, per topic its partitions).
+type MarkerOutcome = (i64, bool, Vec<(String, Vec<(i32, Outcome)>)>);
+
+/// Kafka's code for a marker written but not completed (as Produce with acks=all).
+fn incomplete_code(e: &Incomplete) -> i16 {
+    match e {
+        Incomplete::Log(e) => crate::handler::errors::log_error_code(e),
+        Incomplete::NotEnoughReplicas => ResponseError::NotEnoughReplicas.code(),
+        Incomplete::NotEnoughReplicasAfterAppend => {
+            ResponseError::NotEnoughReplicasAfterAppend.code()
+        }
+        Incomplete::TimedOut => ResponseError::RequestTimedOut.code(),
+    }
+}
+
+fn handle(ctx: RequestContext, req: WriteTxnMarkersRequest) -> HandlerFuture {
+    let broker = ctx.broker.clone();
+    let image = broker.metadata.image();
+    let mut markers: Vec<MarkerOutcome> = Vec::with_capacity(req.markers.len());
+    for m in req.markers {
+        let batch = encode_marker(
+            m.producer_id.0,
+            m.producer_epoch,
+            m.coordinator_epoch,
+            m.transaction_result,
+        );
+        let mut topics = Vec::with_capacity(m.topics.len());
+        for t in m.topics {
+            let topic = t.name.0.to_string();
+            let parts = t
+                .partition_indexes
+                .iter()
+                .map(|&p| {
+                    let outcome = match &batch {
+                        Err(_) => Outcome::Done(ResponseError::UnknownServerError.code()),
+                        Ok(b) => match append_marker(&broker, &image, &topic, p, b) {
+                            Ok(pending) => Outcome::Pending(pending),
+                            Err(e) => {
+                                tracing::debug!(topic, partition = p, error = %e, "WriteTxnMarkers refused");
+                                Outcome::Done(e.code())
+                            }
+                        },
+                    };
+                    (p, outcome)
+                })
+                .collect();
+            topics.push((topic, parts));
+        }
+        markers.push((m.producer_id.0, m.transaction_result, topics));
+    }
+    Box::pin(async move {
+        let mut results = Vec::with_capacity(markers.len());
+        for (producer_id, commit, topics) in markers {
+            let mut topic_results = Vec::with_capacity(topics.len());
+            for (topic, parts) in topics {
+                let mut partitions = Vec::with_capacity(parts.len());
+                for (p, outcome) in parts {
+                    let code = match outcome {
+                        Outcome::Done(code) => code,
+                        Outcome::Pending(pending) => match pending.wait(&broker).await {
+                            Ok(()) => {
+                                if topic == OFFSETS_TOPIC {
+                                    // Never fails: an unloaded partition replays the marker.
+                                    let _ = broker
+                                        .groups
+                                        .complete_transactional_offsets(p, producer_id, commit)
+                                        .await;
+                                }
+                                0
+                            }
+                            Err(e) => incomplete_code(&e),
+                        },
+                    };
+                    partitions.push(
+                        WritableTxnMarkerPartitionResult::default()
+                            .with_partition_index(p)
+                            .with_error_code(code),
+                    );
+                }
+                topic_results.push(
+                    WritableTxnMarkerTopicResult::default()
+                        .with_name(kafka_protocol::messages::TopicName(topic.into()))
+                        .with_partitions(partitions),
+                );
+            }
+            results.push(
+                WritableTxnMarkerResult::default()
+                    .with_producer_id(kafka_protocol::messages::ProducerId(producer_id))
+                    .with_topics(topic_results),
+            );
+        }
+        Some(
+            Box::new(WriteTxnMarkersResponse::default().with_markers(results))
+                as Box<dyn ResponseBody>,
+        )
+    })
+}

@@ -1,0 +1,102 @@
+//! `__consumer_offsets` and `__transaction_state`: their shape (partition count and replication
+//! factor from the broker config) and their creation, at start-up if this node can and otherwise
+//! on the first FindCoordinator that needs one (Kafka creates them lazily the same way).
+//!
+//! The replication factor is `offsets.topic.replication.factor` (or
+//! `transaction.state.log.replication.factor`) capped by the number of controller voters, so a
+//! one-node cluster gets 1 and a three-voter cluster the configured 3. Creation waits until that
+//! many brokers are live; until then FindCoordinator answers COORDINATOR_NOT_AVAILABLE and the
+//! next request tries again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use strom_coordinator::txn::TRANSACTION_STATE_TOPIC;
+use strom_coordinator::OFFSETS_TOPIC;
+
+use crate::broker::Broker;
+use crate::coordinator_leadership::wait_loaded;
+
+/// How long start-up waits for the coordinators' first loads.
+const START_LOAD_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One internal topic as this broker would create it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct InternalTopic {
+    pub(crate) name: &'static str,
+    pub(crate) partitions: i32,
+    pub(crate) replication_factor: i16,
+}
+
+/// The configured factor capped by the controller voters (none configured: one, this node).
+pub(crate) fn replication_factor(configured: i16, voters: usize) -> i16 {
+    let voters = i16::try_from(voters.max(1)).unwrap_or(i16::MAX);
+    configured.clamp(1, voters)
+}
+
+/// `__consumer_offsets`.
+pub(crate) fn offsets(broker: &Broker) -> InternalTopic {
+    InternalTopic {
+        name: OFFSETS_TOPIC,
+        partitions: broker.groups.config().offsets_topic_partitions,
+        replication_factor: replication_factor(
+            broker.config.offsets_topic_replication_factor,
+            broker.config.voters.len(),
+        ),
+    }
+}
+
+/// `__transaction_state`.
+pub(crate) fn transaction_state(broker: &Broker) -> InternalTopic {
+    InternalTopic {
+        name: TRANSACTION_STATE_TOPIC,
+        partitions: broker.txn.config().partitions,
+        replication_factor: replication_factor(
+            broker.config.transaction_state_replication_factor,
+            broker.config.voters.len(),
+        ),
+    }
+}
+
+/// Creates `topic` if it is missing and enough brokers are live; true if it exists now. The
+/// new partitions reach the coordinators through the replica manager's leadership changes.
+pub(crate) async fn ensure(broker: &Broker, topic: &InternalTopic) -> bool {
+    if broker.metadata.image().topic(topic.name).is_some() {
+        return true;
+    }
+    broker
+        .ensure_internal_topic(topic.name, topic.partitions, topic.replication_factor)
+        .await
+        .is_some()
+}
+
+/// Start-up: creates both topics if this node can, then waits (bounded) for the loads of the
+/// partitions it leads, so the first requests find the coordinators ready.
+pub(crate) async fn start(broker: &Arc<Broker>) {
+    for topic in [offsets(broker), transaction_state(broker)] {
+        if !ensure(broker, &topic).await {
+            tracing::info!(
+                topic = topic.name,
+                replication_factor = topic.replication_factor,
+                "internal topic not created yet: too few live brokers; FindCoordinator retries"
+            );
+        }
+    }
+    if !wait_loaded(broker, START_LOAD_TIMEOUT).await {
+        tracing::warn!("coordinator partitions still loading after start-up; serving meanwhile");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replication_factor_is_capped_by_the_voters() {
+        assert_eq!(replication_factor(3, 0), 1);
+        assert_eq!(replication_factor(3, 1), 1);
+        assert_eq!(replication_factor(3, 3), 3);
+        assert_eq!(replication_factor(3, 5), 3);
+        assert_eq!(replication_factor(1, 3), 1);
+    }
+}
