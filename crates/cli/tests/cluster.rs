@@ -273,6 +273,9 @@ async fn unreplicated_tail_of_a_dead_leader_is_truncated_when_it_returns() {
     for &f in &followers {
         cluster.node(f).pause();
     }
+    // Fetches already waiting at the leader would carry new records into the frozen followers'
+    // socket buffers (legitimately replicating them): let them time out empty first.
+    std::thread::sleep(Duration::from_secs(1));
     let lonely: FutureProducer = client_config(&old_addr)
         .set("acks", "1")
         .set("message.timeout.ms", "5000")
