@@ -139,7 +139,20 @@ fn read_or_create_cluster_id(config: &BrokerConfig) -> Result<String, StartError
     }
     let id = config.cluster_id.clone().unwrap_or_else(|| {
         // Kafka cluster ids are 22-character URL-safe base64 UUIDs; a hex UUID prefix is fine.
-        Uuid::new_v4().simple().to_string()[..22].to_string()
+        // Nodes of one quorum must agree without being told (Kafka makes the operator format
+        // every node with the same id): derive it from the voter set; a lone node picks one.
+        let uuid = if config.voters.is_empty() {
+            Uuid::new_v4()
+        } else {
+            let mut voters: Vec<String> = config
+                .voters
+                .iter()
+                .map(|(id, addr)| format!("{id}@{addr}"))
+                .collect();
+            voters.sort();
+            Uuid::new_v5(&Uuid::NAMESPACE_OID, voters.join(",").as_bytes())
+        };
+        uuid.simple().to_string()[..22].to_string()
     });
     let text = format!("version=1\nnode.id={}\ncluster.id={id}\n", config.node_id);
     std::fs::write(&path, text).map_err(StartError::MetaProperties)?;
@@ -534,7 +547,8 @@ fn plan_topic(
     }];
     // Kafka starts the round robin at a random broker; the random topic id serves.
     let start = topic_id.as_bytes()[0] as usize;
-    let placement = strom_cluster::replication::place_replicas(partitions, rf as usize, live, start);
+    let placement =
+        strom_cluster::replication::place_replicas(partitions, rf as usize, live, start);
     for (p, reps) in (0..partitions).zip(placement) {
         recs.push(MetadataRecord::Partition {
             topic_id,
