@@ -248,15 +248,7 @@ impl Broker {
             Arc::downgrade(&broker),
             broker.config.replica_lag_time_max_ms,
         );
-        for c in initial_roles {
-            crate::coordinator_leadership::on_leadership_change(
-                &broker,
-                &c.tp.topic,
-                c.tp.partition,
-                c.leader_epoch,
-                c.is_leader,
-            );
-        }
+        broker.tell_coordinators(initial_roles);
         // Called inside `block_in_place` on the runtime (BrokerServer::start).
         tokio::runtime::Handle::current().block_on(crate::internal_topics::start(&broker));
         Ok(broker)
@@ -278,20 +270,24 @@ impl Broker {
     /// coordinators of internal topics whose leadership moved here or away.
     pub(crate) fn apply_image(&self, image: &Arc<MetadataImage>) {
         match self.replicas.sync(image) {
-            Ok(changes) => {
-                if let Some(me) = self.this.upgrade() {
-                    for c in changes {
-                        crate::coordinator_leadership::on_leadership_change(
-                            &me,
-                            &c.tp.topic,
-                            c.tp.partition,
-                            c.leader_epoch,
-                            c.is_leader,
-                        );
-                    }
-                }
-            }
+            Ok(changes) => self.tell_coordinators(changes),
             Err(e) => tracing::error!(error = %e, "applying metadata to local partitions failed"),
+        }
+    }
+
+    /// Passes leadership changes to the coordinators (they load or unload internal partitions).
+    fn tell_coordinators(&self, changes: Vec<crate::replica_manager::LeadershipChange>) {
+        let Some(me) = self.this.upgrade() else {
+            return;
+        };
+        for c in changes {
+            crate::coordinator_leadership::on_leadership_change(
+                &me,
+                &c.tp.topic,
+                c.tp.partition,
+                c.leader_epoch,
+                c.is_leader,
+            );
         }
     }
 
