@@ -355,12 +355,8 @@ fn plan_partitions(
         ));
     }
     let mut recs = Vec::with_capacity(added);
-    let placed = strom_cluster::replication::place_replicas(
-        count,
-        rf,
-        live,
-        t.id.as_bytes()[0] as usize,
-    );
+    let placed =
+        strom_cluster::replication::place_replicas(count, rf, live, t.id.as_bytes()[0] as usize);
     for (i, p) in (current..count).enumerate() {
         let reps: Vec<i32> = match assignments.and_then(|a| a.get(i)) {
             Some(r) if !r.is_empty() => r.clone(),

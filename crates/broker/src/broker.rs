@@ -139,7 +139,20 @@ fn read_or_create_cluster_id(config: &BrokerConfig) -> Result<String, StartError
     }
     let id = config.cluster_id.clone().unwrap_or_else(|| {
         // Kafka cluster ids are 22-character URL-safe base64 UUIDs; a hex UUID prefix is fine.
-        Uuid::new_v4().simple().to_string()[..22].to_string()
+        // Nodes of one quorum must agree without being told (Kafka makes the operator format
+        // every node with the same id): derive it from the voter set; a lone node picks one.
+        let uuid = if config.voters.is_empty() {
+            Uuid::new_v4()
+        } else {
+            let mut voters: Vec<String> = config
+                .voters
+                .iter()
+                .map(|(id, addr)| format!("{id}@{addr}"))
+                .collect();
+            voters.sort();
+            Uuid::new_v5(&Uuid::NAMESPACE_OID, voters.join(",").as_bytes())
+        };
+        uuid.simple().to_string()[..22].to_string()
     });
     let text = format!("version=1\nnode.id={}\ncluster.id={id}\n", config.node_id);
     std::fs::write(&path, text).map_err(StartError::MetaProperties)?;
@@ -235,15 +248,7 @@ impl Broker {
             Arc::downgrade(&broker),
             broker.config.replica_lag_time_max_ms,
         );
-        for c in initial_roles {
-            crate::coordinator_leadership::on_leadership_change(
-                &broker,
-                &c.tp.topic,
-                c.tp.partition,
-                c.leader_epoch,
-                c.is_leader,
-            );
-        }
+        broker.tell_coordinators(initial_roles);
         // Called inside `block_in_place` on the runtime (BrokerServer::start).
         tokio::runtime::Handle::current().block_on(crate::internal_topics::start(&broker));
         Ok(broker)
@@ -265,20 +270,24 @@ impl Broker {
     /// coordinators of internal topics whose leadership moved here or away.
     pub(crate) fn apply_image(&self, image: &Arc<MetadataImage>) {
         match self.replicas.sync(image) {
-            Ok(changes) => {
-                if let Some(me) = self.this.upgrade() {
-                    for c in changes {
-                        crate::coordinator_leadership::on_leadership_change(
-                            &me,
-                            &c.tp.topic,
-                            c.tp.partition,
-                            c.leader_epoch,
-                            c.is_leader,
-                        );
-                    }
-                }
-            }
+            Ok(changes) => self.tell_coordinators(changes),
             Err(e) => tracing::error!(error = %e, "applying metadata to local partitions failed"),
+        }
+    }
+
+    /// Passes leadership changes to the coordinators (they load or unload internal partitions).
+    fn tell_coordinators(&self, changes: Vec<crate::replica_manager::LeadershipChange>) {
+        let Some(me) = self.this.upgrade() else {
+            return;
+        };
+        for c in changes {
+            crate::coordinator_leadership::on_leadership_change(
+                &me,
+                &c.tp.topic,
+                c.tp.partition,
+                c.leader_epoch,
+                c.is_leader,
+            );
         }
     }
 

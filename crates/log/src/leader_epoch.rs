@@ -42,6 +42,43 @@ pub struct EpochEntry {
     pub start_offset: i64,
 }
 
+impl From<EpochEntry> for (i32, i64) {
+    fn from(e: EpochEntry) -> Self {
+        (e.epoch, e.start_offset)
+    }
+}
+
+/// Kafka's `LeaderEpochFileCache.endOffsetFor` over `(epoch, start_offset)` entries ascending in
+/// both (a cache's entries, or a model's in the simulation tests): see
+/// [`LeaderEpochCache::end_offset_for`]. A negative request is undefined.
+pub fn end_offset_for_epoch<E: Copy + Into<(i32, i64)>>(
+    entries: &[E],
+    requested_epoch: i32,
+    log_end_offset: i64,
+) -> (i32, i64) {
+    const UNDEFINED: (i32, i64) = (UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET);
+    if requested_epoch < 0 {
+        return UNDEFINED;
+    }
+    let pair = |e: &E| -> (i32, i64) { (*e).into() };
+    if entries.last().map(|e| pair(e).0) == Some(requested_epoch) {
+        return (requested_epoch, log_end_offset);
+    }
+    let Some((_, higher_start)) = entries.iter().map(pair).find(|(e, _)| *e > requested_epoch)
+    else {
+        return UNDEFINED;
+    };
+    match entries
+        .iter()
+        .rev()
+        .map(pair)
+        .find(|(e, _)| *e <= requested_epoch)
+    {
+        Some((floor, _)) => (floor, higher_start),
+        None => (requested_epoch, higher_start),
+    }
+}
+
 /// The leader epochs of one partition log. See the module docs.
 #[derive(Debug, Clone)]
 pub struct LeaderEpochCache {
@@ -184,25 +221,7 @@ impl LeaderEpochCache {
     ///   deleted, and the follower must not keep anything past where the leader's log starts;
     /// - otherwise `(floor epoch, start offset of the next higher epoch)`.
     pub fn end_offset_for(&self, requested_epoch: i32, log_end_offset: i64) -> (i32, i64) {
-        const UNDEFINED: (i32, i64) = (UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET);
-        if requested_epoch == UNDEFINED_EPOCH {
-            return UNDEFINED;
-        }
-        if self.latest_epoch() == Some(requested_epoch) {
-            return (requested_epoch, log_end_offset);
-        }
-        let Some(higher) = self.entries.iter().find(|e| e.epoch > requested_epoch) else {
-            return UNDEFINED;
-        };
-        match self
-            .entries
-            .iter()
-            .rev()
-            .find(|e| e.epoch <= requested_epoch)
-        {
-            Some(floor) => (floor.epoch, higher.start_offset),
-            None => (requested_epoch, higher.start_offset),
-        }
+        end_offset_for_epoch(&self.entries, requested_epoch, log_end_offset)
     }
 
     /// The epoch that wrote `offset` (Kafka's `epochForOffset`): the latest entry starting at or

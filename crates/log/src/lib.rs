@@ -45,7 +45,9 @@ pub use config::{
 };
 pub use error::{LogError, Result};
 pub use flush::{FlushScheduler, LogDir};
-pub use leader_epoch::{EpochEntry, LeaderEpochCache, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
+pub use leader_epoch::{
+    end_offset_for_epoch, EpochEntry, LeaderEpochCache, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET,
+};
 pub use manager::{LogManager, LogManagerConfig};
 pub use partition_log::{
     now_ms, HighWatermarkPolicy, LogAppendInfo, LogOffsetMetadata, PartitionLog,

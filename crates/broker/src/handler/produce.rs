@@ -16,8 +16,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse, TopicProduceResponse,
+};
+use kafka_protocol::messages::{ApiKey, BrokerId, ProduceRequest, ProduceResponse};
+use kafka_protocol::protocol::StrBytes;
 use strom_log::{now_ms, validate_batches, LogError, TopicPartition};
 
 use super::errors::{log_error_code, validation_error_code};
@@ -66,6 +69,7 @@ fn handle(ctx: RequestContext, req: ProduceRequest) -> HandlerFuture {
     let now = now_ms();
     let mut topics: Vec<(kafka_protocol::messages::TopicName, Vec<Outcome>)> =
         Vec::with_capacity(req.topic_data.len());
+    let mut new_leaders: Vec<i32> = Vec::new();
     for topic in req.topic_data {
         let name = topic.name.0.to_string();
         let timage = image.topic(&name);
@@ -81,7 +85,7 @@ fn handle(ctx: RequestContext, req: ProduceRequest) -> HandlerFuture {
                 )));
                 continue;
             }
-            if timage.and_then(|t| t.partitions.get(&idx)).is_none() {
+            let Some(pimage) = timage.and_then(|t| t.partitions.get(&idx)) else {
                 outcomes.push(Outcome::Done(error(
                     v,
                     idx,
@@ -89,19 +93,26 @@ fn handle(ctx: RequestContext, req: ProduceRequest) -> HandlerFuture {
                     None,
                 )));
                 continue;
-            }
+            };
             let partition = broker
                 .replicas
                 .partition(&TopicPartition::new(name.clone(), idx));
             let Some((partition, leader_epoch)) =
                 partition.and_then(|p| p.leader_epoch().map(|e| (p, e)))
             else {
-                outcomes.push(Outcome::Done(error(
-                    v,
-                    idx,
-                    ResponseError::NotLeaderOrFollower.code(),
-                    None,
-                )));
+                let mut r = error(v, idx, ResponseError::NotLeaderOrFollower.code(), None);
+                // KIP-951: tell v10+ clients who leads now, so they skip a Metadata round trip.
+                if v >= 10 && pimage.leader >= 0 {
+                    r = r.with_current_leader(
+                        LeaderIdAndEpoch::default()
+                            .with_leader_id(BrokerId(pimage.leader))
+                            .with_leader_epoch(pimage.leader_epoch),
+                    );
+                    if !new_leaders.contains(&pimage.leader) {
+                        new_leaders.push(pimage.leader);
+                    }
+                }
+                outcomes.push(Outcome::Done(r));
                 continue;
             };
             let log = &partition.log;
@@ -212,9 +223,22 @@ fn handle(ctx: RequestContext, req: ProduceRequest) -> HandlerFuture {
         if acks == 0 {
             return None;
         }
-        Some(
-            Box::new(ProduceResponse::default().with_responses(responses)) as Box<dyn ResponseBody>,
-        )
+        let node_endpoints = new_leaders
+            .iter()
+            .filter_map(|id| image.brokers.get(id))
+            .map(|b| {
+                NodeEndpoint::default()
+                    .with_node_id(BrokerId(b.id))
+                    .with_host(StrBytes::from_string(b.host.clone()))
+                    .with_port(b.port)
+                    .with_rack(b.rack.clone().map(StrBytes::from_string))
+            })
+            .collect();
+        Some(Box::new(
+            ProduceResponse::default()
+                .with_responses(responses)
+                .with_node_endpoints(node_endpoints),
+        ) as Box<dyn ResponseBody>)
     })
 }
 

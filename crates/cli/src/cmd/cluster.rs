@@ -42,7 +42,9 @@ async fn describe(client: &strom_client::Client) -> anyhow::Result<String> {
             .controller_id
             .map_or_else(|| "none".to_owned(), |c| c.to_string())
     );
-    let mut rows = vec![["BROKER", "HOST", "PORT", "STATE"].map(String::from).to_vec()];
+    let mut rows = vec![["BROKER", "HOST", "PORT", "STATE"]
+        .map(String::from)
+        .to_vec()];
     for b in &cluster.brokers {
         rows.push(vec![
             b.id.to_string(),
@@ -52,7 +54,12 @@ async fn describe(client: &strom_client::Client) -> anyhow::Result<String> {
         ]);
     }
     for id in &cluster.fenced {
-        rows.push(vec![id.to_string(), "-".into(), "-".into(), "fenced".into()]);
+        rows.push(vec![
+            id.to_string(),
+            "-".into(),
+            "-".into(),
+            "fenced".into(),
+        ]);
     }
     out.push_str(&super::topics::render_table(&rows));
     let mut under = vec![["TOPIC", "PARTITION", "LEADER", "REPLICAS", "ISR"]

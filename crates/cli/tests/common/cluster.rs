@@ -195,6 +195,6 @@ impl StromCluster {
 }
 
 fn tail(s: &str, lines: usize) -> String {
-    let v: Vec<&str> = s.lines().collect();
+    let v: Vec<&str> = s.lines().filter(|l| !l.contains("openraft")).collect();
     v[v.len().saturating_sub(lines)..].join("\n")
 }

@@ -130,7 +130,7 @@ impl StromProcess {
             .args(&self.extra_args)
             .env(
                 "STROM_LOG",
-                std::env::var("STROM_LOG").unwrap_or("info".into()),
+                std::env::var("STROM_LOG").unwrap_or("info,openraft=warn".into()),
             )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -102,7 +102,9 @@ impl Controller {
                 tracing::warn!(broker = reg.broker_id, answer = ?r, "adding the broker as a learner failed");
             }
         }
-        Response::Registered
+        Response::Registered {
+            offset: image.offset,
+        }
     }
 
     pub(crate) async fn heartbeat(&self, h: Heartbeat) -> Response {
@@ -142,17 +144,21 @@ impl Controller {
                 })
                 .await;
             return match fenced {
-                Ok(_) => {
+                Ok(((), image)) => {
                     tracing::info!(broker = h.broker_id, "controlled shutdown complete");
-                    Response::Heartbeat(HeartbeatReply {
-                        fenced: true,
-                        should_shut_down: true,
-                    })
+                    Response::Heartbeat {
+                        reply: HeartbeatReply {
+                            fenced: true,
+                            should_shut_down: true,
+                        },
+                        offset: image.offset,
+                    }
                 }
                 Err(e) => failed(e),
             };
         }
         let mut fenced = b.fenced;
+        let mut offset = img.offset;
         if fenced && h.metadata_offset >= registered_offset {
             let result = q
                 .propose(|img| {
@@ -165,15 +171,19 @@ impl Controller {
             match result {
                 Ok(((), image)) => {
                     fenced = image.brokers.get(&h.broker_id).is_none_or(|b| b.fenced);
+                    offset = image.offset;
                     tracing::info!(broker = h.broker_id, fenced, "broker unfenced");
                 }
                 Err(e) => return failed(e),
             }
         }
-        Response::Heartbeat(HeartbeatReply {
-            fenced,
-            should_shut_down: false,
-        })
+        Response::Heartbeat {
+            reply: HeartbeatReply {
+                fenced,
+                should_shut_down: false,
+            },
+            offset,
+        }
     }
 
     pub(crate) async fn alter_partition(&self, a: AlterPartition) -> Response {
@@ -191,7 +201,10 @@ impl Controller {
             .propose(|img| decisions::alter(img, a.topic_id, a.partition, &req))
             .await
         {
-            Ok((result, _)) => Response::AlterPartition(result),
+            Ok((result, image)) => Response::AlterPartition {
+                result,
+                offset: image.offset,
+            },
             Err(e) => failed(e),
         }
     }
@@ -202,7 +215,10 @@ impl Controller {
             Err(e) => return Response::Error(e),
         };
         match q.propose(|img| decisions::elect(img, &partitions)).await {
-            Ok((results, _)) => Response::ElectLeaders(results),
+            Ok((results, image)) => Response::ElectLeaders {
+                results,
+                offset: image.offset,
+            },
             Err(e) => failed(e),
         }
     }

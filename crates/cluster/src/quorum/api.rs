@@ -26,18 +26,28 @@ pub(crate) fn alter_error_from_code(code: i16) -> AlterPartitionError {
 }
 
 impl Quorum {
+    fn request_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.cfg.request_timeout_ms)
+    }
+
     /// Registers (or re-registers) a broker with the active controller. The broker starts
     /// fenced; a broker-only node is also added as a Raft learner at `controller_addr`.
+    /// Returns once this node's image shows the registration, so the broker's next heartbeat
+    /// (with this image's offset) is caught up.
     pub async fn register_broker(&self, reg: BrokerRegistration) -> Result<(), QuorumError> {
         match self.call_leader(Request::RegisterBroker(reg)).await? {
-            Response::Registered => Ok(()),
+            Response::Registered { offset } => {
+                self.wait_for_offset(offset, self.request_timeout()).await?;
+                Ok(())
+            }
             other => Err(unexpected(other)),
         }
     }
 
     /// A broker heartbeat: keeps its session alive, unfences it once caught up with its
     /// registration (`metadata_offset` = its image offset), or with `want_shutdown` runs a
-    /// controlled shutdown (fence, move leaders away) and says when it may exit.
+    /// controlled shutdown (fence, move leaders away) and says when it may exit. Returns once this
+    /// node's image shows the heartbeat's effect.
     pub async fn heartbeat(
         &self,
         broker_id: i32,
@@ -52,7 +62,10 @@ impl Quorum {
             want_shutdown,
         });
         match self.call_leader(req).await? {
-            Response::Heartbeat(reply) => Ok(reply),
+            Response::Heartbeat { reply, offset } => {
+                self.wait_for_offset(offset, self.request_timeout()).await?;
+                Ok(reply)
+            }
             other => Err(unexpected(other)),
         }
     }
@@ -74,7 +87,10 @@ impl Quorum {
             new_isr: req.new_isr,
         };
         match self.call_leader(Request::AlterPartition(wire)).await? {
-            Response::AlterPartition(r) => Ok(r.map_err(alter_error_from_code)),
+            Response::AlterPartition { result, offset } => {
+                self.wait_for_offset(offset, self.request_timeout()).await?;
+                Ok(result.map_err(alter_error_from_code))
+            }
             other => Err(unexpected(other)),
         }
     }
@@ -90,7 +106,10 @@ impl Quorum {
             .call_leader(Request::ElectLeaders { partitions })
             .await?
         {
-            Response::ElectLeaders(r) => Ok(r),
+            Response::ElectLeaders { results, offset } => {
+                self.wait_for_offset(offset, self.request_timeout()).await?;
+                Ok(results)
+            }
             other => Err(unexpected(other)),
         }
     }

@@ -357,10 +357,12 @@ async fn watch_leadership(quorum: std::sync::Weak<Quorum>) {
         let leading = rx.borrow_and_update().state == ServerState::Leader;
         {
             let Some(q) = quorum.upgrade() else { return };
+            let mut slot = q.controller.lock();
+            // Checked under the lock: `shutdown` sets `stopped` before it empties the slot, so
+            // no controller can be started after it.
             if q.is_stopped() {
                 return;
             }
-            let mut slot = q.controller.lock();
             match (leading, slot.is_some()) {
                 (true, false) => {
                     tracing::info!(node = q.cfg.node_id, "became the active controller");

@@ -10,9 +10,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use openraft::error::{
-    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
-};
+use openraft::error::{InstallSnapshotError, RPCError, RaftError, RemoteError, Unreachable};
 use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
@@ -153,9 +151,11 @@ fn unreachable<E: std::error::Error>(e: &CallError) -> RPCError<NodeId, BasicNod
     RPCError::Unreachable(Unreachable::new(e))
 }
 
+/// Any other answer (a peer shutting down says `Stopped`): back off like for a dead peer, rather
+/// than retrying at once.
 fn unexpected<E: std::error::Error>(resp: &Response) -> RPCError<NodeId, BasicNode, E> {
     let e = std::io::Error::other(format!("unexpected answer {resp:?}"));
-    RPCError::Network(NetworkError::new(&e))
+    RPCError::Unreachable(Unreachable::new(&e))
 }
 
 impl PeerClient {

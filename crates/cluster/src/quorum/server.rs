@@ -37,18 +37,27 @@ pub(crate) async fn serve(listener: TcpListener, quorum: Weak<Quorum>) {
 }
 
 async fn connection(mut stream: TcpStream, quorum: Weak<Quorum>) {
+    // Connections end with the node: a stopped node must look like a dead peer (peers then
+    // back off and reconnect to whatever listens next), not like one answering `Stopped`.
+    let mut stopped = match quorum.upgrade() {
+        Some(q) => q.stopped.subscribe(),
+        None => return,
+    };
     loop {
-        let req: Request = match read_frame(&mut stream).await {
-            Ok(Some(r)) => r,
-            Ok(None) => return,
-            Err(e) => {
-                tracing::debug!(error = %e, "controller connection closed");
-                return;
-            }
+        let req: Request = tokio::select! {
+            r = read_frame(&mut stream) => match r {
+                Ok(Some(r)) => r,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::debug!(error = %e, "controller connection closed");
+                    return;
+                }
+            },
+            _ = stopped.wait_for(|s| *s) => return,
         };
         let resp = match quorum.upgrade() {
             Some(q) if !q.is_stopped() => q.handle_request(req).await,
-            _ => Response::Error(RemoteError::Stopped),
+            _ => return,
         };
         if let Err(e) = write_frame(&mut stream, &resp).await {
             tracing::debug!(error = %e, "controller connection write failed");

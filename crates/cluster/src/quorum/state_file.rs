@@ -30,16 +30,22 @@ pub(crate) struct QuorumState {
     pub(crate) last_purged: Option<LogId>,
 }
 
+/// Size of the `quorum-committed` record: the JSON, space-padded, rewritten in place so the
+/// file never changes size (no metadata to journal on each commit).
+const COMMITTED_LEN: usize = 128;
+
 /// Reads and writes the state files in one directory.
 #[derive(Debug)]
 pub(crate) struct StateFiles {
     dir: PathBuf,
+    committed: parking_lot::Mutex<Option<fs::File>>,
 }
 
 impl StateFiles {
     pub(crate) fn new(dir: &Path) -> StateFiles {
         StateFiles {
             dir: dir.to_path_buf(),
+            committed: parking_lot::Mutex::new(None),
         }
     }
 
@@ -87,8 +93,26 @@ impl StateFiles {
 
     /// Writes the committed hint (no fsync: see the module docs).
     pub(crate) fn store_committed(&self, committed: &Option<LogId>) -> std::io::Result<()> {
-        let bytes = serde_json::to_vec(committed).map_err(std::io::Error::other)?;
-        fs::write(self.committed_path(), bytes)
+        use std::os::unix::fs::FileExt;
+        let mut bytes = serde_json::to_vec(committed).map_err(std::io::Error::other)?;
+        if bytes.len() > COMMITTED_LEN {
+            return Err(std::io::Error::other("committed log id too long"));
+        }
+        bytes.resize(COMMITTED_LEN, b' ');
+        let mut file = self.committed.lock();
+        if file.is_none() {
+            *file = Some(
+                fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(self.committed_path())?,
+            );
+        }
+        match file.as_ref() {
+            Some(f) => f.write_all_at(&bytes, 0),
+            None => Ok(()),
+        }
     }
 }
 

@@ -118,11 +118,25 @@ pub(crate) enum Response {
         offset: i64,
     },
     Joined,
-    Registered,
-    Heartbeat(HeartbeatReply),
+    /// The registration is in the log; the image shows it from this offset on.
+    Registered {
+        offset: i64,
+    },
+    // Controller answers carry the image offset that shows their effect, so the caller can
+    // wait for its own image to get there before answering its client.
+    Heartbeat {
+        reply: HeartbeatReply,
+        offset: i64,
+    },
     /// The new partition state, or the refusal's Kafka error code.
-    AlterPartition(Result<PartitionImage, i16>),
-    ElectLeaders(Vec<Result<(), i16>>),
+    AlterPartition {
+        result: Result<PartitionImage, i16>,
+        offset: i64,
+    },
+    ElectLeaders {
+        results: Vec<Result<(), i16>>,
+        offset: i64,
+    },
     Error(RemoteError),
 }
 

@@ -2,42 +2,13 @@
 //! lookup both sides use, the leader's check of a Fetch's last fetched epoch, and the offset a
 //! follower truncates to when the leader answers with a diverging epoch.
 //!
-//! An epoch cache is Kafka's `LeaderEpochFileCache`: `(epoch, start_offset)` pairs, ascending in
-//! both, one per leader epoch that wrote (or, for a leader, began) at that offset.
+//! An epoch cache is Kafka's `LeaderEpochFileCache` (`strom_log::LeaderEpochCache`):
+//! `(epoch, start_offset)` pairs, ascending in both, one per leader epoch that wrote (or, for a
+//! leader, began) at that offset.
 
-/// Kafka's `UNDEFINED_EPOCH`: no epoch is known.
-pub const UNDEFINED_EPOCH: i32 = -1;
-/// Kafka's `UNDEFINED_EPOCH_OFFSET`: no end offset is known.
-pub const UNDEFINED_EPOCH_OFFSET: i64 = -1;
-
-/// The largest epoch `<= requested` in `epochs` and the offset where it ends (the start of the
-/// next cached epoch, or `log_end` for the latest), as Kafka's `LeaderEpochFileCache.endOffsetFor`.
-///
-/// A requested epoch below every cached one answers `(requested, start of the first epoch)`:
-/// nothing in this log belongs to it, so it "ends" where the log's epochs begin. An unknown
-/// (negative) request, an empty cache, or a request past the latest cached epoch answers
-/// `(UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET)`; the last cannot happen on a leader, whose cache
-/// always holds its own epoch, the largest in the partition.
-pub fn end_offset_for_epoch(epochs: &[(i32, i64)], requested: i32, log_end: i64) -> (i32, i64) {
-    let undefined = (UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET);
-    if requested < 0 {
-        return undefined;
-    }
-    match epochs.last() {
-        None => undefined,
-        Some(&(latest, _)) if latest == requested => (requested, log_end),
-        Some(_) => {
-            let Some(higher) = epochs.iter().position(|&(e, _)| e > requested) else {
-                return undefined;
-            };
-            let end = epochs[higher].1;
-            match higher.checked_sub(1) {
-                Some(floor) => (epochs[floor].0, end),
-                None => (requested, end),
-            }
-        }
-    }
-}
+/// The epoch-cache lookup both sides use (Kafka's `LeaderEpochFileCache.endOffsetFor`): one
+/// implementation, the log's, over a cache's entries or a model's `(epoch, start)` pairs.
+pub use strom_log::{end_offset_for_epoch, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
 
 /// The leader's check of a follower's Fetch (KIP-320): given the follower's fetch offset, the
 /// epoch of its last record (`last_fetched_epoch`, negative when its log is empty) and the

@@ -26,7 +26,7 @@ fn end_offset_for_epoch_follows_kafkas_epoch_cache() {
         "past the latest"
     );
     assert_eq!(end_offset_for_epoch(&cache, -1, 20), undefined);
-    assert_eq!(end_offset_for_epoch(&[], 2, 0), undefined);
+    assert_eq!(end_offset_for_epoch::<(i32, i64)>(&[], 2, 0), undefined);
 }
 
 #[test]

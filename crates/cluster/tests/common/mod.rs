@@ -12,6 +12,16 @@ use strom_cluster::metadata::{MetadataImage, MetadataRecord};
 use strom_cluster::{Quorum, QuorumConfig};
 use uuid::Uuid;
 
+/// Logs to the test output when `RUST_LOG` is set.
+pub fn init_tracing() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
+}
+
 /// A one-node config under `dir`.
 pub fn single(dir: &Path) -> QuorumConfig {
     QuorumConfig::new(1, dir)
@@ -92,4 +102,60 @@ pub async fn agreed_leader(nodes: &[&Arc<Quorum>], timeout: Duration) -> i32 {
     })
     .await;
     leader.expect("leader")
+}
+
+/// Starts the given configs concurrently (a voter's start waits for a quorum).
+pub async fn start_all(cfgs: Vec<QuorumConfig>) -> Vec<Arc<Quorum>> {
+    let handles: Vec<_> = cfgs
+        .into_iter()
+        .map(|c| tokio::spawn(Quorum::start(c)))
+        .collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.expect("join").expect("start"));
+    }
+    out
+}
+
+/// A three-voter cluster in fresh temporary directories.
+pub struct Cluster {
+    pub dirs: Vec<tempfile::TempDir>,
+    pub addrs: Vec<SocketAddr>,
+    pub nodes: Vec<Arc<Quorum>>,
+}
+
+impl Cluster {
+    pub async fn start(tweak: impl Fn(&mut QuorumConfig)) -> Cluster {
+        init_tracing();
+        let dirs: Vec<tempfile::TempDir> = (0..3)
+            .map(|_| tempfile::tempdir().expect("tempdir"))
+            .collect();
+        let addrs = free_addrs(3);
+        let cfgs = (1..=3)
+            .map(|id| {
+                let mut c = voter(id, dirs[(id - 1) as usize].path(), &addrs);
+                tweak(&mut c);
+                c
+            })
+            .collect();
+        let nodes = start_all(cfgs).await;
+        Cluster { dirs, addrs, nodes }
+    }
+
+    /// The config node `id` was started with (to restart it).
+    pub fn config(&self, id: i32, tweak: impl Fn(&mut QuorumConfig)) -> QuorumConfig {
+        let mut c = voter(id, self.dirs[(id - 1) as usize].path(), &self.addrs);
+        tweak(&mut c);
+        c
+    }
+
+    pub fn node(&self, id: i32) -> &Arc<Quorum> {
+        &self.nodes[(id - 1) as usize]
+    }
+
+    pub async fn shutdown(&self) {
+        for n in &self.nodes {
+            n.shutdown().await;
+        }
+    }
 }
