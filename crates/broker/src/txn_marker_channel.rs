@@ -70,6 +70,8 @@ impl MarkerChannel {
         MarkerChannel {
             config: ConnectionConfig {
                 client_id: format!("broker-{node_id}-txn-marker-sender"),
+                // A dead leader is found out quickly; the image then names its successor.
+                connect_timeout: std::time::Duration::from_secs(3),
                 ..ConnectionConfig::default()
             },
             conns: Mutex::new(HashMap::new()),

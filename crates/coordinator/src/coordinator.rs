@@ -396,6 +396,15 @@ impl GroupCoordinator {
     pub fn is_loaded(&self, partition: i32) -> bool {
         self.inner.check_partition(partition).is_ok()
     }
+
+    /// Whether some partition led here is still loading (ListGroups reports it).
+    pub fn load_in_progress(&self) -> bool {
+        self.inner
+            .partitions
+            .read()
+            .values()
+            .any(|p| matches!(p, Owned::Loading))
+    }
 }
 
 /// Tombstones for a group and all its offsets (including commits still in flight).

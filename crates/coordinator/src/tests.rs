@@ -560,9 +560,10 @@ async fn a_partition_is_loading_then_served_then_unloaded_then_reloaded() {
         c.check_owned("g"),
         Err(GroupError::CoordinatorLoadInProgress)
     ));
+    assert!(c.load_in_progress());
     let entries = c.read_partition(p).unwrap();
     c.install(c.replay(p, &entries));
-    assert!(c.is_loaded(p));
+    assert!(c.is_loaded(p) && !c.load_in_progress());
     let r = c.commit_offsets(simple_commit("g", 7)).await.unwrap();
     assert!(r[0].is_ok());
     c.unload_partition(p);

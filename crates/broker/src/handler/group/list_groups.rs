@@ -102,7 +102,15 @@ fn list(ctx: &RequestContext, req: ListGroupsRequest) -> ListGroupsResponse {
             }
         }
     }
-    ListGroupsResponse::default().with_groups(groups)
+    // Kafka: the groups of partitions still loading are missing, and the answer says so.
+    let error_code = if ctx.broker.groups.load_in_progress() {
+        ResponseError::CoordinatorLoadInProgress.code()
+    } else {
+        0
+    };
+    ListGroupsResponse::default()
+        .with_error_code(error_code)
+        .with_groups(groups)
 }
 
 fn describe(ctx: &RequestContext, req: DescribeGroupsRequest) -> DescribeGroupsResponse {
