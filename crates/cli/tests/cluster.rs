@@ -500,3 +500,51 @@ async fn groups_and_transactions_survive_a_coordinator_failover() {
     );
     cluster.assert_no_panic();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_only_node_joins_and_leads_replicas() {
+    let mut cluster = StromCluster::start(3, FAST_FAILOVER);
+    let id = cluster.add_broker_only(FAST_FAILOVER);
+    assert_eq!(id, 4);
+    let bootstrap = cluster.bootstrap();
+    // Four partitions on four brokers: placement gives the new node a preferred leadership.
+    let admin: AdminClient<DefaultClientContext> =
+        client_config(&bootstrap).create().expect("admin client");
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)));
+    for r in admin
+        .create_topics(
+            &[NewTopic::new("spread", 4, TopicReplication::Fixed(2))],
+            &opts,
+        )
+        .await
+        .expect("CreateTopics")
+    {
+        r.unwrap_or_else(|(t, e)| panic!("creating {t}: {e:?}"));
+    }
+    let led_by_4: Vec<i32> = (0..4)
+        .filter(|p| {
+            cluster
+                .partition("spread", *p)
+                .is_some_and(|v| v.leader == 4)
+        })
+        .collect();
+    assert!(!led_by_4.is_empty(), "the broker-only node leads nothing");
+    let p = led_by_4[0];
+    cluster.wait_for("ISR of 2", |c| {
+        c.partition("spread", p).is_some_and(|v| v.isr.len() == 2)
+    });
+    let producer = acks_all_producer(&bootstrap);
+    for i in 0..20 {
+        let d = producer
+            .send(
+                FutureRecord::<(), _>::to("spread")
+                    .partition(p)
+                    .payload(&format!("v{i}")),
+                Duration::from_secs(20),
+            )
+            .await
+            .expect("acks=all through the broker-only leader");
+        assert_eq!(d.offset, i64::from(i));
+    }
+    cluster.assert_no_panic();
+}

@@ -27,6 +27,7 @@ pub(crate) const FAST_FAILOVER: &[&str] = &[
 pub(crate) struct StromCluster {
     pub(crate) nodes: Vec<StromProcess>,
     listen: Vec<String>,
+    voters: String,
 }
 
 /// A free loopback port (bound and released: the small race is acceptable in tests).
@@ -75,9 +76,40 @@ impl StromCluster {
         for node in &mut nodes {
             node.wait_ready();
         }
-        let c = StromCluster { nodes, listen };
+        let c = StromCluster {
+            nodes,
+            listen,
+            voters,
+        };
         c.wait_for("all brokers registered", |c| c.live_brokers().len() == n);
         c
+    }
+
+    /// Adds a broker-only node (`process.roles=broker`: follows the metadata log, no vote) with
+    /// the next id, and waits until it is registered.
+    pub(crate) fn add_broker_only(&mut self, extra: &[&str]) -> i32 {
+        let id = self.nodes.len() + 1;
+        let listen = format!("127.0.0.1:{}", free_port());
+        let mut args: Vec<String> = vec![
+            "--node-id".into(),
+            id.to_string(),
+            "--controller-listen".into(),
+            format!("127.0.0.1:{}", free_port()),
+            "--voters".into(),
+            self.voters.clone(),
+            "--set".into(),
+            "process.roles=broker".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut node = StromProcess::launch(&listen, &args);
+        node.wait_ready();
+        self.nodes.push(node);
+        self.listen.push(listen);
+        let want = self.nodes.len();
+        self.wait_for("the broker-only node registered", |c| {
+            c.live_brokers().len() == want
+        });
+        i32::try_from(id).expect("small id")
     }
 
     /// `host:port,...` of every node (running or not).
