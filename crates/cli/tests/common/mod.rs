@@ -323,6 +323,13 @@ impl Drop for StromProcess {
             let _ = c.kill();
             let _ = c.wait();
         }
+        // A failed test's logs and data outlive it when asked (`STROM_KEEP_TEST_DIRS=1`): the
+        // panic message shows only each node's last lines, and the metadata log tells what the
+        // controller decided.
+        if std::thread::panicking() && std::env::var_os("STROM_KEEP_TEST_DIRS").is_some() {
+            self.dir.disable_cleanup(true);
+            eprintln!("kept {}", self.dir.path().display());
+        }
     }
 }
 

@@ -86,6 +86,26 @@ pub(crate) fn fence(
     records
 }
 
+/// The partitions `records` leave without a leader (`topic-partition`), for the logs: fencing a
+/// broker that was alone in an ISR does this unless unclean election is allowed.
+pub(crate) fn leaderless(img: &MetadataImage, records: &[MetadataRecord]) -> Vec<String> {
+    records
+        .iter()
+        .filter_map(|r| match r {
+            MetadataRecord::Partition {
+                topic_id,
+                partition,
+                leader,
+                ..
+            } if *leader < 0 => Some(match img.topic_by_id(topic_id) {
+                Some(t) => format!("{}-{partition}", t.name),
+                None => format!("{topic_id}-{partition}"),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Unfences `broker` and gives it the leaderless partitions it can lead.
 pub(crate) fn unfence(
     img: &MetadataImage,

@@ -154,3 +154,23 @@ fn preferred_election_and_rebalance_move_leadership_back() {
     assert_eq!(part(&img, topic_id).leader, 1);
     assert!(rebalance(&img).is_empty());
 }
+
+#[test]
+fn fencing_the_last_isr_member_is_reported_leaderless() {
+    let (mut img, topic_id, incs) = cluster();
+    // The ISR shrank to the leader alone; then the leader dies.
+    img.apply(&MetadataRecord::Partition {
+        topic_id,
+        partition: 0,
+        replicas: vec![1, 2, 3],
+        isr: vec![1],
+        leader: 1,
+        leader_epoch: 5,
+        partition_epoch: 8,
+    });
+    let records = fence(&img, 1, Some(incs[0]), false);
+    assert_eq!(leaderless(&img, &records), vec!["t-0".to_string()]);
+    // With the full ISR, another replica takes over: nothing is left leaderless.
+    let (img, _, incs) = cluster();
+    assert!(leaderless(&img, &fence(&img, 1, Some(incs[0]), false)).is_empty());
+}

@@ -241,14 +241,28 @@ impl Controller {
             tracing::warn!(broker, ?timeout, "broker session expired; fencing it");
             let r = q
                 .propose(|img| {
-                    (
-                        decisions::fence(img, broker, Some(incarnation), unclean),
-                        (),
-                    )
+                    let records = decisions::fence(img, broker, Some(incarnation), unclean);
+                    // None: nothing to write (fenced or re-registered meanwhile).
+                    let leaderless =
+                        (!records.is_empty()).then(|| decisions::leaderless(img, &records));
+                    (records, leaderless)
                 })
                 .await;
-            if let Err(e) = r {
-                tracing::warn!(broker, error = %e, "fencing an expired broker failed");
+            // Every outcome is logged: "fenced, but some partitions have no leader now" looks
+            // like a stuck controller from the outside otherwise.
+            match r {
+                Ok((None, _)) => tracing::info!(broker, "broker already fenced or re-registered"),
+                Ok((Some(leaderless), image)) if leaderless.is_empty() => {
+                    tracing::info!(broker, offset = image.offset, "broker fenced");
+                }
+                Ok((Some(leaderless), image)) => tracing::warn!(
+                    broker,
+                    offset = image.offset,
+                    ?leaderless,
+                    "broker fenced; these partitions have no leader until an ISR member returns \
+                     (no other live replica in their ISR, unclean election disabled)"
+                ),
+                Err(e) => tracing::warn!(broker, error = %e, "fencing an expired broker failed"),
             }
         }
     }

@@ -26,10 +26,6 @@ pub(crate) fn alter_error_from_code(code: i16) -> AlterPartitionError {
 }
 
 impl Quorum {
-    fn request_timeout(&self) -> std::time::Duration {
-        std::time::Duration::from_millis(self.cfg.request_timeout_ms)
-    }
-
     /// Registers (or re-registers) a broker with the active controller. The broker starts
     /// fenced; a broker-only node is also added as a Raft learner at `controller_addr`.
     /// Returns once this node's image shows the registration, so the broker's next heartbeat

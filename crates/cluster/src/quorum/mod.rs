@@ -16,6 +16,10 @@
 //! `server` (the RPC), `routing` (finding the leader, read index), `propose`, `api` (controller
 //! requests).
 //!
+//! Every operation ends within `request_timeout_ms` (a proposal, a controller request, a learner
+//! change), also when this node leads and serves it in-process: a leader that lost its quorum
+//! would otherwise wait for a commit forever, holding the propose lock.
+//!
 //! [`Controller`]: crate::controller::Controller
 
 mod api;
@@ -31,6 +35,9 @@ mod state_file;
 mod state_machine;
 pub mod types;
 pub(crate) mod wire;
+
+#[cfg(test)]
+mod bounded_tests;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -117,6 +124,15 @@ pub enum QuorumError {
     /// No active controller answered within the request timeout.
     #[error("no active controller answered within {0:?}")]
     NoController(Duration),
+    /// An operation did not finish within the request timeout (it may still take effect later:
+    /// a proposal that reached the leader can commit after its proposer gave up).
+    #[error("{what} did not complete within {after:?}")]
+    TimedOut {
+        /// What was waited for.
+        what: &'static str,
+        /// The time allowed.
+        after: Duration,
+    },
     /// A proposal lost the optimistic-concurrency race too many times.
     #[error("the proposal conflicted with concurrent writes {0} times")]
     Conflict(usize),
@@ -312,6 +328,11 @@ impl Quorum {
 
     pub(crate) fn config(&self) -> &QuorumConfig {
         &self.cfg
+    }
+
+    /// How long a request to the active controller may take (`request_timeout_ms`).
+    pub(crate) fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.cfg.request_timeout_ms)
     }
 
     pub(crate) fn raft(&self) -> &Raft<TypeConfig> {

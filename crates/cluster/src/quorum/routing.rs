@@ -35,21 +35,37 @@ impl Quorum {
         })
     }
 
-    /// Sends `req` to the Raft leader and returns its answer. `NotController` answers and
-    /// transport errors are retried (next hint, else the next voter) until the request timeout.
+    /// Sends `req` to the Raft leader and returns its answer within the request timeout.
+    /// `NotController` answers and transport errors are retried (next hint, else the next voter)
+    /// until then.
+    pub(crate) fn call_leader(&self, req: Request) -> BoxFuture<'_, Result<Response, QuorumError>> {
+        self.call_leader_until(req, Instant::now() + self.request_timeout())
+    }
+
+    /// [`Quorum::call_leader`] with an explicit deadline: every attempt, whether it goes to a peer
+    /// or is served in-process because this node leads, gets only the time left. Gives up with
+    /// `NoController` (logged) at the deadline.
     ///
     /// Boxed (and `Send` by signature): serving a controller request in-process may propose,
     /// which calls back in here, and a recursive future needs a named, sized type.
-    pub(crate) fn call_leader(&self, req: Request) -> BoxFuture<'_, Result<Response, QuorumError>> {
-        Box::pin(self.call_leader_inner(req))
+    pub(crate) fn call_leader_until(
+        &self,
+        req: Request,
+        deadline: Instant,
+    ) -> BoxFuture<'_, Result<Response, QuorumError>> {
+        Box::pin(self.call_leader_inner(req, deadline))
     }
 
-    async fn call_leader_inner(&self, req: Request) -> Result<Response, QuorumError> {
-        let timeout = Duration::from_millis(self.cfg.request_timeout_ms);
-        let deadline = Instant::now() + timeout;
+    async fn call_leader_inner(
+        &self,
+        req: Request,
+        deadline: Instant,
+    ) -> Result<Response, QuorumError> {
+        let started = Instant::now();
         let mut hint: Option<i32> = None;
         let mut next_voter = 0usize;
         let mut pause = Duration::from_millis(5);
+        let mut last_failure: String;
         loop {
             if self.is_stopped() {
                 return Err(QuorumError::Stopped);
@@ -67,21 +83,32 @@ impl Quorum {
                 });
             // A lone node (no voters configured) is always its own target.
             let target = target.unwrap_or(self.cfg.node_id);
+            let left = deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1));
             let answer = if target == self.cfg.node_id {
-                Ok(self.handle_request(req.clone()).await)
+                // Served here, but bounded like a remote call: as the leader, a proposal waits
+                // for a quorum to commit it, which may never come (peers gone, leadership lost
+                // without this node noticing), and the caller may hold the propose lock.
+                match tokio::time::timeout(left, self.handle_request(req.clone())).await {
+                    Ok(resp) => Ok(resp),
+                    Err(_) => Err(format!(
+                        "not served by this node (the leader) within {left:?}"
+                    )),
+                }
             } else {
                 match self.addr_of(target) {
-                    Some(addr) => {
-                        let left = deadline.saturating_duration_since(Instant::now());
-                        self.peers
-                            .call(&addr, &req, left.max(Duration::from_millis(1)))
-                            .await
-                    }
+                    Some(addr) => self
+                        .peers
+                        .call(&addr, &req, left)
+                        .await
+                        .map_err(|e| e.to_string()),
                     None => Ok(Response::Error(RemoteError::NotController { leader: None })),
                 }
             };
             match answer {
                 Ok(Response::Error(RemoteError::NotController { leader })) => {
+                    last_failure = format!("node {target} is not the active controller");
                     // A hint pointing back at the node that just refused means the election
                     // is still settling: wait a little before asking again.
                     if leader != Some(target) {
@@ -90,12 +117,23 @@ impl Quorum {
                 }
                 Ok(Response::Error(e)) => return Err(e.into()),
                 Ok(resp) => return Ok(resp),
-                Err(e) => tracing::debug!(target, error = %e, "controller request failed"),
+                Err(e) => {
+                    tracing::debug!(target, request = req.kind(), error = %e, "controller request failed");
+                    last_failure = e;
+                }
             }
             if Instant::now() >= deadline {
-                return Err(QuorumError::NoController(timeout));
+                let waited = started.elapsed();
+                tracing::warn!(
+                    request = req.kind(),
+                    ?waited,
+                    last_failure,
+                    "controller request gave up"
+                );
+                return Err(QuorumError::NoController(waited));
             }
-            tokio::time::sleep(pause).await;
+            let sleep = pause.min(deadline.saturating_duration_since(Instant::now()));
+            tokio::time::sleep(sleep).await;
             pause = (pause * 2).min(Duration::from_millis(100));
         }
     }

@@ -94,13 +94,24 @@ impl Quorum {
             Request::InstallSnapshot(r) => {
                 Response::InstallSnapshot(self.raft.install_snapshot(r).await)
             }
-            Request::Propose(p) => match self.raft.client_write(p).await {
-                Ok(r) => Response::Proposed {
-                    index: r.log_id.index,
-                    outcome: r.data,
-                },
-                Err(e) => forward::<ClientWriteError<u64, BasicNode>>(e),
-            },
+            Request::Propose(p) => {
+                // Bounded: a leader that lost its quorum waits for a commit that may never come,
+                // and a remote proposer has given up by then anyway.
+                let timeout = self.request_timeout();
+                match tokio::time::timeout(timeout, self.raft.client_write(p)).await {
+                    Ok(Ok(r)) => Response::Proposed {
+                        index: r.log_id.index,
+                        outcome: r.data,
+                    },
+                    Ok(Err(e)) => forward::<ClientWriteError<u64, BasicNode>>(e),
+                    Err(_) => {
+                        tracing::warn!(?timeout, "proposal not committed in time");
+                        Response::Error(RemoteError::Failed(format!(
+                            "proposal not committed within {timeout:?}"
+                        )))
+                    }
+                }
+            }
             Request::ReadIndex => match self.raft.get_read_log_id().await {
                 Ok((read, _)) => Response::ReadIndex {
                     offset: read.map_or(0, |l| i64::try_from(l.index + 1).unwrap_or(i64::MAX)),
@@ -159,21 +170,36 @@ impl Quorum {
         let node = BasicNode {
             addr: addr.to_string(),
         };
-        let result = if present {
-            // A learner that moved: replacing a learner's address cannot split a quorum.
-            let nodes = std::collections::BTreeMap::from([(id, node)]);
-            self.raft
-                .change_membership(openraft::ChangeMembers::SetNodes(nodes), true)
-                .await
-        } else {
-            self.raft.add_learner(id, node, false).await
+        let change = async {
+            if present {
+                // A learner that moved: replacing a learner's address cannot split a quorum.
+                let nodes = std::collections::BTreeMap::from([(id, node)]);
+                self.raft
+                    .change_membership(openraft::ChangeMembers::SetNodes(nodes), true)
+                    .await
+            } else {
+                self.raft.add_learner(id, node, false).await
+            }
         };
-        match result {
-            Ok(_) => {
+        // Bounded like a proposal: the membership entry needs a quorum to commit.
+        let timeout = self.request_timeout();
+        match tokio::time::timeout(timeout, change).await {
+            Ok(Ok(_)) => {
                 tracing::info!(node_id, addr, "added a metadata learner");
                 Ok(())
             }
-            Err(e) => Err(forward::<ClientWriteError<u64, BasicNode>>(e)),
+            Ok(Err(e)) => Err(forward::<ClientWriteError<u64, BasicNode>>(e)),
+            Err(_) => {
+                tracing::warn!(
+                    node_id,
+                    addr,
+                    ?timeout,
+                    "adding a metadata learner did not commit in time"
+                );
+                Err(Response::Error(RemoteError::Failed(format!(
+                    "learner change not committed within {timeout:?}"
+                ))))
+            }
         }
     }
 }

@@ -77,6 +77,24 @@ pub(crate) enum Request {
     },
 }
 
+impl Request {
+    /// The request's name, for logs (the payloads can be large).
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Request::AppendEntries(_) => "AppendEntries",
+            Request::Vote(_) => "Vote",
+            Request::InstallSnapshot(_) => "InstallSnapshot",
+            Request::Propose(_) => "Propose",
+            Request::ReadIndex => "ReadIndex",
+            Request::JoinLearner { .. } => "JoinLearner",
+            Request::RegisterBroker(_) => "RegisterBroker",
+            Request::Heartbeat(_) => "Heartbeat",
+            Request::AlterPartition(_) => "AlterPartition",
+            Request::ElectLeaders { .. } => "ElectLeaders",
+        }
+    }
+}
+
 /// Why a request was not served.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
 pub enum RemoteError {
