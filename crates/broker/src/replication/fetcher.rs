@@ -181,11 +181,15 @@ async fn run(
             continue;
         }
         let req = build_request(&config, version, &parts);
-        // The leader long-polls up to max_wait_ms; allow for that plus a margin.
-        let response = tokio::select! {
-            r = c.send(version, &req) => r,
-            _ = assignment.changed.notified() => continue,
-        };
+        // Never abandon a fetch in flight when the assignment changes: the leader still serves
+        // it, in order, long-polling up to max_wait_ms before it even looks at the next request
+        // on this connection, and it counts follower progress only as it serves a fetch. A burst
+        // of assignment changes (a topic's partitions arriving one by one) queued seconds of such
+        // empty polls, so the leader saw no fetch for the newest partitions for longer than
+        // replica.lag.time.max.ms and shrank their ISRs to itself. As in Kafka's fetcher, new
+        // partitions join the next request, at most max_wait_ms later; answers for partitions
+        // that moved meanwhile are dropped below.
+        let response = c.send(version, &req).await;
         let response: FetchResponse = match response {
             Ok(r) => r,
             Err(e) => {
