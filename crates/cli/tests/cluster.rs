@@ -268,7 +268,10 @@ async fn unreplicated_tail_of_a_dead_leader_is_truncated_when_it_returns() {
     let old = cluster.partition(TOPIC, 0).expect("partition").leader;
     let old_addr = cluster.node(old).addr().to_string();
     // Freeze the followers, write to the leader alone (acks=1), then kill it: those records exist
-    // only on the dead leader.
+    // only on the dead leader. Both followers must be in the ISR so one can take over.
+    cluster.wait_for("ISR of 3 before freezing", |c| {
+        c.partition(TOPIC, 0).is_some_and(|p| p.isr.len() == 3)
+    });
     let followers: Vec<i32> = (1..=3).filter(|&i| i != old).collect();
     for &f in &followers {
         cluster.node(f).pause();
