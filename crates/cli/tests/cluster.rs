@@ -551,3 +551,88 @@ async fn broker_only_node_joins_and_leads_replicas() {
     }
     cluster.assert_no_panic();
 }
+
+/// ElectLeaders (preferred) for `topic`-0 through node 1; the partition's error code.
+fn elect_preferred(cluster: &mut StromCluster, topic: &str) -> i16 {
+    use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
+    use kafka_protocol::messages::{ApiKey, ElectLeadersRequest, ElectLeadersResponse, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+    let addr = cluster
+        .nodes
+        .iter()
+        .find(|n| n.is_running())
+        .expect("a running node")
+        .addr()
+        .to_string();
+    let mut conn = common::RawConn::connect(&addr);
+    let resp: ElectLeadersResponse = conn.request(
+        ApiKey::ElectLeaders,
+        2,
+        9,
+        &ElectLeadersRequest::default()
+            .with_election_type(0)
+            .with_timeout_ms(10_000)
+            .with_topic_partitions(Some(vec![TopicPartitions::default()
+                .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
+                .with_partitions(vec![0])])),
+    );
+    resp.replica_election_results[0].partition_result[0].error_code
+}
+
+/// The preferred leader (first replica) is killed, comes back and catches up; ElectLeaders moves
+/// leadership back to it (then answers ELECTION_NOT_NEEDED); with `auto.leader.rebalance.enable`
+/// the controller does the same on its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leadership_returns_to_the_preferred_replica() {
+    for auto in [false, true] {
+        let mut args: Vec<&str> = FAST_FAILOVER.to_vec();
+        args.extend([
+            "--set",
+            if auto {
+                "auto.leader.rebalance.enable=true"
+            } else {
+                "auto.leader.rebalance.enable=false"
+            },
+            "--set",
+            "leader.imbalance.check.interval.seconds=1",
+        ]);
+        let mut cluster = StromCluster::start(3, &args);
+        let bootstrap = cluster.bootstrap();
+        create_replicated_topic(&bootstrap, TOPIC, 1, "1").await;
+        cluster.wait_for("ISR of 3", |c| {
+            c.partition(TOPIC, 0).is_some_and(|p| p.isr.len() == 3)
+        });
+        let preferred = cluster.partition(TOPIC, 0).expect("partition").replicas[0];
+        assert_eq!(
+            cluster.partition(TOPIC, 0).expect("partition").leader,
+            preferred
+        );
+        cluster.node(preferred).kill9();
+        cluster.wait_for("another leader", |c| {
+            c.partition(TOPIC, 0)
+                .is_some_and(|p| p.leader > 0 && p.leader != preferred)
+        });
+        cluster.node(preferred).start_again();
+        cluster.wait_for("the preferred replica back in the ISR", |c| {
+            c.partition(TOPIC, 0).is_some_and(|p| p.isr.len() == 3)
+        });
+        if auto {
+            cluster.wait_for("automatic rebalance to the preferred leader", |c| {
+                c.partition(TOPIC, 0).is_some_and(|p| p.leader == preferred)
+            });
+        } else {
+            assert_ne!(
+                cluster.partition(TOPIC, 0).expect("partition").leader,
+                preferred,
+                "moved back without being asked"
+            );
+            assert_eq!(elect_preferred(&mut cluster, TOPIC), 0);
+            cluster.wait_for("the preferred leader after ElectLeaders", |c| {
+                c.partition(TOPIC, 0).is_some_and(|p| p.leader == preferred)
+            });
+            // ELECTION_NOT_NEEDED.
+            assert_eq!(elect_preferred(&mut cluster, TOPIC), 84);
+        }
+        cluster.assert_no_panic();
+    }
+}
