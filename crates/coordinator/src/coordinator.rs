@@ -14,7 +14,7 @@
 //! partition therefore delays only the responses of that partition's groups, never another
 //! group's state transitions. Timers are tokio tasks holding a `Weak` to the coordinator.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Weak};
 
 use parking_lot::{Mutex, RwLock};
@@ -370,6 +370,11 @@ impl GroupCoordinator {
             .inner
             .group(group_id)
             .ok_or(GroupError::GroupIdNotFound)?;
+        // Kafka refuses to delete a group an open transaction has offsets for: its COMMIT marker
+        // would bring them back after the tombstones.
+        if !self.inner.pending_txn_partitions(group_id).is_empty() {
+            return Err(GroupError::NonEmptyGroup);
+        }
         let pending = {
             let mut g = group.lock();
             match g.state {
@@ -431,6 +436,16 @@ pub(crate) fn tombstones_for(g: &ClassicGroup) -> Vec<CoordinatorRecord> {
 }
 
 impl Inner {
+    /// The partitions of `group_id` with transactional offsets not yet resolved by a marker.
+    pub(crate) fn pending_txn_partitions(&self, group_id: &str) -> BTreeSet<(String, i32)> {
+        self.pending_txn
+            .lock()
+            .values()
+            .filter_map(|groups| groups.get(group_id))
+            .flat_map(|offsets| offsets.keys().cloned())
+            .collect()
+    }
+
     fn check_partition(&self, partition: i32) -> Result<(), GroupError> {
         match self.partitions.read().get(&partition) {
             Some(Owned::Loaded(_)) => Ok(()),

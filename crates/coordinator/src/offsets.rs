@@ -309,6 +309,10 @@ impl GroupCoordinator {
             i64::try_from(self.inner.config.offsets_retention.as_millis()).unwrap_or(i64::MAX);
         let mut expired_total = 0;
         for group in self.inner.all_groups() {
+            // Offsets an open transaction will commit are not expired (Kafka's rule), and a group
+            // with such offsets is not deleted. Read before locking the group (lock order).
+            let id = group.lock().group_id.clone();
+            let txn_pending = self.inner.pending_txn_partitions(&id);
             let dead = {
                 let mut guard = group.lock();
                 let g = &mut *guard;
@@ -319,14 +323,18 @@ impl GroupCoordinator {
                     (Some(_), GroupState::Empty) => g
                         .offsets
                         .iter()
-                        .filter(|(k, _)| !g.offset_writes.is_pending(k))
+                        .filter(|(k, _)| {
+                            !g.offset_writes.is_pending(k) && !txn_pending.contains(*k)
+                        })
                         .filter(|_| g.state_timestamp_ms.saturating_add(retention) <= now)
                         .map(|(k, _)| k.clone())
                         .collect(),
                     (None, _) => g
                         .offsets
                         .iter()
-                        .filter(|(k, _)| !g.offset_writes.is_pending(k))
+                        .filter(|(k, _)| {
+                            !g.offset_writes.is_pending(k) && !txn_pending.contains(*k)
+                        })
                         .filter(|(_, v)| v.commit_timestamp_ms.saturating_add(retention) <= now)
                         .map(|(k, _)| k.clone())
                         .collect(),
@@ -334,7 +342,9 @@ impl GroupCoordinator {
                         Some(subs) => g
                             .offsets
                             .iter()
-                            .filter(|(k, _)| !g.offset_writes.is_pending(k))
+                            .filter(|(k, _)| {
+                                !g.offset_writes.is_pending(k) && !txn_pending.contains(*k)
+                            })
                             .filter(|((t, _), v)| {
                                 !subs.contains(t)
                                     && v.commit_timestamp_ms.saturating_add(retention) <= now
@@ -358,7 +368,8 @@ impl GroupCoordinator {
                 expired_total += records.len();
                 let dead = g.state == GroupState::Empty
                     && g.offsets.is_empty()
-                    && g.offset_writes.pending_keys().next().is_none();
+                    && g.offset_writes.pending_keys().next().is_none()
+                    && txn_pending.is_empty();
                 if dead {
                     g.transition(GroupState::Dead, now);
                     records.push(CoordinatorRecord::GroupMetadata {

@@ -276,6 +276,51 @@ async fn txn_offsets_reach_the_group_only_on_commit() {
     assert_eq!(fetched(&c), vec![7]);
 }
 
+/// A group with offsets an open transaction will commit is not deleted (NON_EMPTY_GROUP, as
+/// Kafka) and its committed offset for that partition does not expire; once the transaction
+/// commits, its offset is the group's.
+#[tokio::test]
+async fn pending_txn_offsets_block_group_deletion_and_expiry() {
+    let markers = Arc::new(Markers::default());
+    let c = coordinator(InMemoryWriter::new(), markers, Default::default());
+    let groups = &c.inner.groups;
+    // A simple (manual) commit makes an Empty group with an offset.
+    groups
+        .commit_offsets(crate::OffsetCommitRequest {
+            group_id: "g".into(),
+            generation_id: -1,
+            member_id: String::new(),
+            group_instance_id: None,
+            offsets: vec![in_commit(3)],
+        })
+        .await
+        .expect("commit");
+    let (pid, epoch) = c.init_producer_id("t", 60_000, None).await.expect("init");
+    c.add_offsets("t", pid, epoch, "g")
+        .await
+        .expect("add offsets");
+    c.txn_offset_commit("t", "g", pid, epoch, &no_member(), vec![in_commit(5)])
+        .await
+        .expect("txn commit");
+    assert_eq!(groups.inner.pending_txn_partitions("g").len(), 1);
+    let deleted = groups.delete_groups(&["g".to_string()]).await;
+    assert!(
+        matches!(deleted[0], Err(crate::GroupError::NonEmptyGroup)),
+        "{:?}",
+        deleted[0]
+    );
+    assert_eq!(groups.expire_offsets(i64::MAX / 2), 0, "nothing expires");
+    assert_eq!(fetched(groups, "g"), vec![3]);
+    c.end_txn("t", pid, epoch, true).await.expect("commit");
+    assert_eq!(
+        fetched(groups, "g"),
+        vec![5],
+        "the committed offset arrived"
+    );
+    assert!(groups.inner.pending_txn_partitions("g").is_empty());
+    assert!(groups.delete_groups(&["g".to_string()]).await[0].is_ok());
+}
+
 /// Pending transactional offsets are durable in `__consumer_offsets` and resolved on replay:
 /// committed ones (marker in the log) are applied, aborted ones dropped, and ones whose
 /// transaction was only prepared when the broker died stay pending (invisible) until the
