@@ -636,3 +636,49 @@ async fn leadership_returns_to_the_preferred_replica() {
         cluster.assert_no_panic();
     }
 }
+
+/// A frozen follower leaves the ISR after `replica.lag.time.max.ms` (long before its session
+/// expires), acks=all continues with the rest (min.insync.replicas=2), and the follower rejoins
+/// the ISR once it catches up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lagging_follower_leaves_and_rejoins_the_isr() {
+    let mut args: Vec<&str> = FAST_FAILOVER.to_vec();
+    // Sessions outlive the lag time: the ISR shrinks because of lag, not fencing.
+    args.extend(["--set", "broker.session.timeout.ms=60000"]);
+    let mut cluster = StromCluster::start(3, &args);
+    let bootstrap = cluster.bootstrap();
+    create_replicated_topic(&bootstrap, TOPIC, 1, "2").await;
+    cluster.wait_for("ISR of 3", |c| {
+        c.partition(TOPIC, 0).is_some_and(|p| p.isr.len() == 3)
+    });
+    let view = cluster.partition(TOPIC, 0).expect("partition");
+    let controller = cluster.controller();
+    // Freeze a follower that is not the active controller (the quorum must keep its leader).
+    let follower = *view
+        .replicas
+        .iter()
+        .find(|&&r| r != view.leader && r != controller)
+        .expect("a follower that is not the controller");
+    cluster.node(follower).pause();
+    cluster.wait_for("the frozen follower out of the ISR", |c| {
+        c.partition(TOPIC, 0)
+            .is_some_and(|p| p.isr.len() == 2 && !p.isr.contains(&follower))
+    });
+    let producer = acks_all_producer(&bootstrap);
+    let acked = produce_range(&producer, 0, 200, None, &mut || {}).await;
+    assert_eq!(acked.len(), 200, "acks=all with two in-sync replicas");
+    cluster.node(follower).resume();
+    cluster.wait_for("the follower back in the ISR", |c| {
+        c.partition(TOPIC, 0).is_some_and(|p| p.isr.len() == 3)
+    });
+    let leader = cluster.partition(TOPIC, 0).expect("partition").leader;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while cluster.log_bytes(follower, TOPIC, 0) != cluster.log_bytes(leader, TOPIC, 0) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the follower did not catch up"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    cluster.assert_no_panic();
+}
