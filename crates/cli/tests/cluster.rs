@@ -682,3 +682,69 @@ async fn lagging_follower_leaves_and_rejoins_the_isr() {
     }
     cluster.assert_no_panic();
 }
+
+/// A broker that does not lead a partition answers Produce and Fetch with
+/// NOT_LEADER_OR_FOLLOWER naming the current leader (KIP-951), and Produce's node endpoints give
+/// its address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_leader_answers_name_the_leader() {
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{
+        ApiKey, FetchRequest, FetchResponse, ProduceRequest, ProduceResponse, TopicName,
+    };
+    use kafka_protocol::protocol::StrBytes;
+    let mut cluster = StromCluster::start(3, FAST_FAILOVER);
+    let bootstrap = cluster.bootstrap();
+    create_replicated_topic(&bootstrap, TOPIC, 1, "1").await;
+    let view = cluster.partition(TOPIC, 0).expect("partition");
+    let other = *view
+        .replicas
+        .iter()
+        .find(|&&r| r != view.leader)
+        .expect("a follower");
+    let leader_addr = cluster.node(view.leader).addr().to_string();
+    let mut conn = common::RawConn::connect(cluster.node(other).addr());
+    let name = TopicName(StrBytes::from_static_str(TOPIC));
+    let produce: ProduceResponse = conn.request(
+        ApiKey::Produce,
+        11,
+        1,
+        &ProduceRequest::default()
+            .with_acks(-1)
+            .with_timeout_ms(5000)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(name.clone())
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(bytes::Bytes::new()))])]),
+    );
+    let p = &produce.responses[0].partition_responses[0];
+    assert_eq!(p.error_code, 6, "NOT_LEADER_OR_FOLLOWER");
+    assert_eq!(p.current_leader.leader_id.0, view.leader);
+    let endpoint = produce
+        .node_endpoints
+        .iter()
+        .find(|n| n.node_id.0 == view.leader)
+        .expect("the leader's endpoint");
+    assert_eq!(format!("{}:{}", endpoint.host, endpoint.port), leader_addr);
+    let fetch: FetchResponse = conn.request(
+        ApiKey::Fetch,
+        12,
+        2,
+        &FetchRequest::default()
+            .with_max_wait_ms(0)
+            .with_max_bytes(1 << 20)
+            .with_session_epoch(-1)
+            .with_topics(vec![FetchTopic::default()
+                .with_topic(name)
+                .with_partitions(vec![FetchPartition::default()
+                    .with_partition(0)
+                    .with_fetch_offset(0)
+                    .with_partition_max_bytes(1 << 20)])]),
+    );
+    let p = &fetch.responses[0].partitions[0];
+    assert_eq!(p.error_code, 6, "NOT_LEADER_OR_FOLLOWER");
+    assert_eq!(p.current_leader.leader_id.0, view.leader);
+    cluster.assert_no_panic();
+}

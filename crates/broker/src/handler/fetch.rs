@@ -17,7 +17,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{
-    AbortedTransaction, EpochEndOffset, FetchableTopicResponse, PartitionData,
+    AbortedTransaction, EpochEndOffset, FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint,
+    PartitionData,
 };
 use kafka_protocol::messages::{
     ApiKey, BrokerId, FetchRequest, FetchResponse, ProducerId, TopicName,
@@ -55,6 +56,8 @@ struct Wanted {
     last_fetched_epoch: i32,
     /// Decided before reading: an error code, or the follower's log diverged at (epoch, end).
     early: Option<Early>,
+    /// The partition's leader and leader epoch, when this broker is not it (KIP-951 hint).
+    leader_hint: Option<(i32, i32)>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -110,6 +113,7 @@ async fn handle(ctx: RequestContext, req: FetchRequest) -> FetchResponseWithFile
                 current_leader_epoch: p.current_leader_epoch,
                 last_fetched_epoch: if v >= 12 { p.last_fetched_epoch } else { -1 },
                 early: None,
+                leader_hint: None,
             });
         }
         topics.push((name, id));
@@ -123,6 +127,39 @@ async fn handle(ctx: RequestContext, req: FetchRequest) -> FetchResponseWithFile
         req.replica_id.0
     };
     check_leadership(&ctx, &mut wanted, replica_id);
+    // KIP-951: clients that asked the wrong broker learn the leader without a Metadata round trip.
+    let mut node_endpoints = Vec::new();
+    for w in wanted.iter_mut() {
+        if !matches!(w.early, Some(Early::Error(_))) || v < 12 {
+            continue;
+        }
+        let Some(tp) = &w.tp else { continue };
+        let Some(part) = image
+            .topic(&tp.topic)
+            .and_then(|t| t.partitions.get(&tp.partition))
+        else {
+            continue;
+        };
+        if part.leader < 0 || part.leader == ctx.broker.config.node_id {
+            continue;
+        }
+        w.leader_hint = Some((part.leader, part.leader_epoch));
+        if v >= 16
+            && !node_endpoints
+                .iter()
+                .any(|n: &NodeEndpoint| n.node_id.0 == part.leader)
+        {
+            if let Some(b) = image.brokers.get(&part.leader) {
+                node_endpoints.push(
+                    NodeEndpoint::default()
+                        .with_node_id(BrokerId(b.id))
+                        .with_host(StrBytes::from_string(b.host.clone()))
+                        .with_port(b.port)
+                        .with_rack(b.rack.clone().map(StrBytes::from_string)),
+                );
+            }
+        }
+    }
     let bound = if replica_id >= 0 {
         ReadBound::LogEnd
     } else if req.isolation_level == READ_COMMITTED {
@@ -153,7 +190,7 @@ async fn handle(ctx: RequestContext, req: FetchRequest) -> FetchResponseWithFile
             || wanted.iter().any(|w| w.early.is_some())
             || parts.iter().any(|(p, _)| p.error_code != 0)
         {
-            return build(v, topics, &wanted, parts);
+            return build(v, topics, &wanted, parts, node_endpoints);
         }
         let changed = wait_any(
             watches
@@ -163,7 +200,7 @@ async fn handle(ctx: RequestContext, req: FetchRequest) -> FetchResponseWithFile
         );
         if tokio::time::timeout_at(deadline, changed).await.is_err() {
             let (parts, _) = read_all(&ctx, &wanted, response_max, bound);
-            return build(v, topics, &wanted, parts);
+            return build(v, topics, &wanted, parts, node_endpoints);
         }
     }
 }
@@ -240,6 +277,14 @@ fn read_all(
         };
         match w.early {
             Some(Early::Error(code)) => {
+                let base = match w.leader_hint {
+                    Some((leader, epoch)) => base.with_current_leader(
+                        LeaderIdAndEpoch::default()
+                            .with_leader_id(BrokerId(leader))
+                            .with_leader_epoch(epoch),
+                    ),
+                    None => base,
+                };
                 let base = match ctx.broker.replicas.log(tp) {
                     Some(l) if code == ResponseError::OffsetOutOfRange.code() => base
                         .with_high_watermark(l.high_watermark())
@@ -363,6 +408,7 @@ fn build(
     topics: Vec<(Option<String>, Uuid)>,
     wanted: &[Wanted],
     parts: Vec<(PartitionData, Option<FileSlice>)>,
+    node_endpoints: Vec<NodeEndpoint>,
 ) -> FetchResponseWithFiles {
     // Partitions are grouped by topic in request order, so encoding order is `wanted` order.
     let mut files = Vec::new();
@@ -386,7 +432,8 @@ fn build(
     FetchResponseWithFiles {
         response: FetchResponse::default()
             .with_session_id(0)
-            .with_responses(responses),
+            .with_responses(responses)
+            .with_node_endpoints(node_endpoints),
         files,
     }
 }
