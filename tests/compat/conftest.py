@@ -50,6 +50,10 @@ class Broker:
         return f"{self.host}:{self.port}"
 
     def start(self) -> "Broker":
+        return self.launch().wait_ready()
+
+    def launch(self) -> "Broker":
+        """Starts the process without waiting for it to serve (cluster nodes wait for each other)."""
         assert self.proc is None or self.proc.poll() is not None, "broker already running"
         self.runs += 1
         err_path = self.log_dir / f"strom-{self.runs}.stderr"
@@ -65,6 +69,10 @@ class Broker:
                 stderr=err,
                 env=env,
             )
+        return self
+
+    def wait_ready(self) -> "Broker":
+        """Waits for the `listening` line and records the address."""
         line = self._read_first_line()
         m = LISTEN_RE.match(line)
         if not m:
