@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 
 import pytest
@@ -85,3 +86,11 @@ def test_keyed_produce_then_consume_across_partitions(broker, topic_name):
     assert len(by_partition) > 1
     for offs in by_partition.values():
         assert sorted(offs) == list(range(len(offs)))
+
+
+def test_cluster_describe(broker, topic_name):
+    strom(broker, "topics", "create", topic_name, "--partitions", "2")
+    out = strom(broker, "cluster", "describe").stdout
+    assert "Controller: 1" in out, out
+    assert re.search(rf"^1\s+127\.0\.0\.1\s+{broker.port}\s+live\s*$", out, re.M), out
+    assert "Under-replicated partitions: none" in out, out
