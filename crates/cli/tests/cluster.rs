@@ -748,3 +748,44 @@ async fn not_leader_answers_name_the_leader() {
     assert_eq!(p.current_leader.leader_id.0, view.leader);
     cluster.assert_no_panic();
 }
+
+/// Every acknowledged metadata change survives kill -9 of the whole quorum: topics created (and
+/// acknowledged) before all three nodes die are there, with their partitions, after all restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_metadata_survives_killing_every_node() {
+    let mut cluster = StromCluster::start(3, FAST_FAILOVER);
+    let bootstrap = cluster.bootstrap();
+    let admin: AdminClient<DefaultClientContext> =
+        client_config(&bootstrap).create().expect("admin client");
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)));
+    let names: Vec<String> = (0..10).map(|i| format!("meta-{i}")).collect();
+    for name in &names {
+        for r in admin
+            .create_topics(&[NewTopic::new(name, 2, TopicReplication::Fixed(3))], &opts)
+            .await
+            .expect("CreateTopics")
+        {
+            r.unwrap_or_else(|(t, e)| panic!("creating {t}: {e:?}"));
+        }
+    }
+    drop(admin);
+    for id in 1..=3 {
+        cluster.node(id).kill9();
+    }
+    for id in 1..=3 {
+        cluster.node(id).launch_again();
+    }
+    for id in 1..=3 {
+        cluster.node(id).wait_ready();
+    }
+    cluster.wait_for("all brokers back", |c| c.live_brokers().len() == 3);
+    for name in &names {
+        cluster.wait_for("the topic after restart", |c| {
+            (0..2).all(|p| {
+                c.partition(name, p)
+                    .is_some_and(|v| v.replicas.len() == 3 && v.leader > 0)
+            })
+        });
+    }
+    cluster.assert_no_panic();
+}
