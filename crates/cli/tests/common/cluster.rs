@@ -28,7 +28,12 @@ pub(crate) struct StromCluster {
     pub(crate) nodes: Vec<StromProcess>,
     listen: Vec<String>,
     voters: String,
+    /// Held for the cluster's life (dropped after the nodes): one cluster per test binary at a
+    /// time, so 2 cores are not shared by a dozen debug-build nodes electing and timing out.
+    _one_at_a_time: std::sync::MutexGuard<'static, ()>,
 }
+
+static ONE_CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// A free loopback port (bound and released: the small race is acceptable in tests).
 fn free_port() -> u16 {
@@ -47,6 +52,10 @@ pub(crate) struct PartitionView {
 impl StromCluster {
     /// Starts `n` nodes (ids 1..=n) with `extra` arguments each and waits until all are ready.
     pub(crate) fn start(n: usize, extra: &[&str]) -> StromCluster {
+        // A failed test poisons the lock; the next one may still run.
+        let guard = ONE_CLUSTER
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let listen: Vec<String> = (0..n)
             .map(|_| format!("127.0.0.1:{}", free_port()))
             .collect();
@@ -80,6 +89,7 @@ impl StromCluster {
             nodes,
             listen,
             voters,
+            _one_at_a_time: guard,
         };
         c.wait_for("all brokers registered", |c| c.live_brokers().len() == n);
         c

@@ -157,7 +157,7 @@ impl StromProcess {
         let Some(rx) = self.pending.take() else {
             return;
         };
-        let line = match rx.recv_timeout(Duration::from_secs(30)) {
+        let line = match rx.recv_timeout(Duration::from_secs(60)) {
             Ok((n, line)) if n > 0 => line,
             other => {
                 if let Some(mut child) = self.child.take() {
