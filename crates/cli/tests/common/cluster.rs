@@ -4,7 +4,12 @@
 
 use std::time::{Duration, Instant};
 
+use std::collections::BTreeMap;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
 
 use super::{client_config, StromProcess};
 
@@ -234,6 +239,79 @@ impl StromCluster {
             n.assert_no_panic();
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers shared by the cluster tests
+
+/// The replicated topic most cluster tests use.
+pub(crate) const TOPIC: &str = "replicated";
+
+pub(crate) async fn create_replicated_topic(
+    bootstrap: &str,
+    name: &str,
+    partitions: i32,
+    min_isr: &str,
+) {
+    let admin: AdminClient<DefaultClientContext> =
+        client_config(bootstrap).create().expect("admin client");
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)));
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(3))
+        .set("min.insync.replicas", min_isr);
+    for r in admin
+        .create_topics(&[topic], &opts)
+        .await
+        .expect("CreateTopics")
+    {
+        r.unwrap_or_else(|(t, e)| panic!("creating {t}: {e:?}"));
+    }
+}
+
+pub(crate) fn acks_all_producer(bootstrap: &str) -> FutureProducer {
+    client_config(bootstrap)
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .set("message.timeout.ms", "60000")
+        .set("linger.ms", "2")
+        .set("retry.backoff.ms", "100")
+        .set("topic.metadata.refresh.interval.ms", "500")
+        .create()
+        .expect("producer")
+}
+
+/// Sends values `from..to` (as decimal strings) with up to 20 in flight; returns the acknowledged
+/// (value → offset) and calls `midway` once after `kill_at` acknowledgements.
+pub(crate) async fn produce_range(
+    p: &FutureProducer,
+    from: u32,
+    to: u32,
+    kill_at: Option<u32>,
+    midway: &mut dyn FnMut(),
+) -> BTreeMap<u32, i64> {
+    let mut acked = BTreeMap::new();
+    let mut in_flight = Vec::new();
+    let mut fired = kill_at.is_none();
+    for v in from..to {
+        let payload = v.to_string();
+        // send_result enqueues now and does not borrow the record afterwards.
+        let fut = p
+            .send_result(FutureRecord::to(TOPIC).key("k").payload(&payload))
+            .map_err(|(e, _)| e)
+            .expect("enqueueing a record");
+        in_flight.push((v, fut));
+        if in_flight.len() >= 20 || v + 1 == to {
+            for (v, f) in in_flight.drain(..) {
+                if let Ok(Ok(d)) = f.await {
+                    acked.insert(v, d.offset);
+                }
+            }
+            if !fired && acked.len() as u32 >= kill_at.unwrap_or(0) {
+                fired = true;
+                midway();
+            }
+        }
+    }
+    acked
 }
 
 fn tail(s: &str, lines: usize) -> String {
