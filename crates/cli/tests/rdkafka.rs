@@ -155,9 +155,18 @@ async fn codec_round_trip(codec: &str, expected: Compression) {
         .iter()
         .map(|b| (b.min_offset, b.record_count, b.compression))
         .collect();
+    // librdkafka also sends a batch uncompressed when compressing would not make it smaller,
+    // which happens to a lone small record (e.g. the first one, if it goes out alone): allow
+    // that, but every batch of more records must carry the codec.
     assert!(
-        stored.iter().all(|b| b.2 == expected),
+        stored
+            .iter()
+            .all(|b| b.2 == expected || (b.1 == 1 && b.2 == Compression::None)),
         "{codec}: stored batches (base offset, records, compression): {stored:?}"
+    );
+    assert!(
+        stored.iter().any(|b| b.2 == expected),
+        "{codec}: nothing stored with the codec: {stored:?}"
     );
     assert_eq!(
         batches
