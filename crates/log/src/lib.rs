@@ -50,7 +50,7 @@ pub use leader_epoch::{
 };
 pub use manager::{LogManager, LogManagerConfig};
 pub use partition_log::{
-    now_ms, HighWatermarkPolicy, LogAppendInfo, LogOffsetMetadata, PartitionLog,
+    now_ms, HighWatermarkPolicy, LogAppendInfo, LogOffsetMetadata, PartitionLog, VerificationGuard,
 };
 pub use producer_state::{
     control_type, increment_sequence, BatchMetadata, CompletedTxn, ControlType, ProducerBatch,

@@ -255,6 +255,13 @@ pub enum ProducerStateError {
         /// First sequence of the batch.
         sequence: i32,
     },
+    /// A transactional producer's first batch here without a verification the transaction
+    /// coordinator confirmed (KIP-890 part 1): INVALID_TXN_STATE.
+    #[error("producer {producer_id} has no verified open transaction in this partition")]
+    UnverifiedTransaction {
+        /// Producer id.
+        producer_id: i64,
+    },
 }
 
 /// The result of [`ProducerStateManager::check_append`].
@@ -274,11 +281,19 @@ pub(crate) struct PendingProducerState {
     started: BTreeMap<i64, i64>,
     /// Transactions closed by markers in this append.
     pub(crate) completed: Vec<CompletedTxn>,
+    /// Producers with a transactional batch (data or marker) in this append: their pending
+    /// verification (KIP-890) is spent once it is written.
+    pub(crate) transactional: Vec<i64>,
 }
 
 impl PendingProducerState {
     pub(crate) fn is_empty(&self) -> bool {
         self.updated.is_empty() && self.started.is_empty() && self.completed.is_empty()
+    }
+
+    /// Producers whose transaction starts in this partition with this append.
+    pub(crate) fn started_transactions(&self) -> impl Iterator<Item = i64> + '_ {
+        self.started.keys().copied()
     }
 }
 
@@ -361,6 +376,9 @@ impl ProducerStateManager {
             offset += i64::from(b.last_offset_delta.max(0)) + 1;
             if !b.is_idempotent() {
                 continue;
+            }
+            if b.transactional && !pending.transactional.contains(&b.producer_id) {
+                pending.transactional.push(b.producer_id);
             }
             if let Some(kind) = b.control {
                 self.check_marker(b, kind, first, &mut pending)?;
@@ -578,10 +596,17 @@ impl ProducerStateManager {
             .into_iter()
             .filter(|(pid, first)| before.get(pid) != Some(first))
             .collect();
+        let mut transactional: Vec<i64> = batches
+            .iter()
+            .filter(|(_, b)| b.is_idempotent() && b.transactional)
+            .map(|(_, b)| b.producer_id)
+            .collect();
+        transactional.dedup();
         PendingProducerState {
             updated: scratch.producers,
             started,
             completed,
+            transactional,
         }
     }
 

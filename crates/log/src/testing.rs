@@ -82,3 +82,54 @@ pub(crate) fn make_keyed_batch_with(
     .expect("encode");
     buf.to_vec()
 }
+
+fn encode_records(records: &[Record]) -> Vec<u8> {
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .expect("encode");
+    buf.to_vec()
+}
+
+fn record(pid: i64, seq: i32, control: bool, key: Vec<u8>, value: Vec<u8>) -> Record {
+    Record {
+        transactional: true,
+        control,
+        delete_horizon: false,
+        partition_leader_epoch: 0,
+        producer_id: pid,
+        producer_epoch: 0,
+        timestamp_type: TimestampType::Creation,
+        offset: i64::from(seq.max(0)),
+        sequence: seq,
+        timestamp: crate::now_ms(),
+        key: Some(Bytes::from(key)),
+        value: Some(Bytes::from(value)),
+        headers: Default::default(),
+    }
+}
+
+/// `count` records of a transactional producer from sequence `seq`.
+pub(crate) fn txn_batch(pid: i64, seq: i32, count: i32) -> Vec<u8> {
+    let records: Vec<Record> = (0..count)
+        .map(|i| record(pid, seq + i, false, b"k".to_vec(), b"v".to_vec()))
+        .collect();
+    encode_records(&records)
+}
+
+/// A transaction marker (control key version 0, type 0 abort / 1 commit).
+pub(crate) fn marker(pid: i64, commit: bool) -> Vec<u8> {
+    encode_records(&[record(
+        pid,
+        -1,
+        true,
+        vec![0, 0, 0, u8::from(commit)],
+        vec![0; 6],
+    )])
+}

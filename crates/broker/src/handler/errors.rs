@@ -33,6 +33,7 @@ pub(crate) fn producer_state_error_code(e: &ProducerStateError) -> i16 {
             ResponseError::InvalidProducerEpoch.code()
         }
         ProducerStateError::UnknownProducerId { .. } => ResponseError::UnknownProducerId.code(),
+        ProducerStateError::UnverifiedTransaction { .. } => ResponseError::InvalidTxnState.code(),
     }
 }
 

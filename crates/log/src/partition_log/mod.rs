@@ -42,6 +42,9 @@ mod read;
 mod replica;
 mod retention;
 mod txn;
+mod verification;
+
+pub use verification::VerificationGuard;
 
 /// An offset with the segment and byte position where it starts (Kafka's `LogOffsetMetadata`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,6 +116,8 @@ pub struct PartitionLog {
     appender: Mutex<()>,
     /// Idempotent producers' sequences and open transactions; changed only under `appender`.
     producer_state: Mutex<ProducerStateManager>,
+    /// Pending KIP-890 verifications (`verification.rs`); spent under `appender`.
+    verifications: Mutex<verification::Verifications>,
     /// Aborted transactions (`.txnindex` files); changed only under `appender`.
     txn_index: Mutex<crate::txn_index::TransactionIndex>,
     /// Serialises changes to the set of closed segments (retention, truncation, the cleaner's
@@ -197,6 +202,7 @@ impl PartitionLog {
             appender: Mutex::new(()),
             producer_state: Mutex::new(ProducerStateManager::new(l.producer_id_expiration_ms)),
             txn_index: Mutex::new(txn_index),
+            verifications: Mutex::new(Default::default()),
             segment_swap: Mutex::new(()),
             log_end: Mutex::new(end),
             log_start_offset: AtomicI64::new(start),
@@ -289,10 +295,36 @@ impl PartitionLog {
     /// epoch (recording it in the leader epoch cache when it is new), writes them, and queues a
     /// flush. Await [`PartitionLog::wait_durable`] with `last_offset + 1` before acknowledging
     /// when `needs_flush` is set.
+    ///
+    /// For the broker's own writes (coordinators, markers): transactional batches are not
+    /// verified. A client's produce goes through [`PartitionLog::append_verified`].
     pub fn append(
         self: &Arc<Self>,
         batches: &ValidatedBatches,
         leader_epoch: i32,
+    ) -> Result<LogAppendInfo> {
+        self.append_checked(batches, leader_epoch, None)
+    }
+
+    /// [`PartitionLog::append`] for a client's produce: a batch that would open a transaction
+    /// here needs the guard of a verification the coordinator confirmed (KIP-890 part 1,
+    /// `verification.rs`); without it the append fails with
+    /// [`ProducerStateError::UnverifiedTransaction`](crate::ProducerStateError).
+    pub fn append_verified(
+        self: &Arc<Self>,
+        batches: &ValidatedBatches,
+        leader_epoch: i32,
+        guard: Option<VerificationGuard>,
+    ) -> Result<LogAppendInfo> {
+        self.append_checked(batches, leader_epoch, Some(guard))
+    }
+
+    /// `verify`: `None` trusts transactional batches, `Some(guard)` demands verification.
+    fn append_checked(
+        self: &Arc<Self>,
+        batches: &ValidatedBatches,
+        leader_epoch: i32,
+        verify: Option<Option<VerificationGuard>>,
     ) -> Result<LogAppendInfo> {
         self.check_writable()?;
         let config = self.config();
@@ -315,6 +347,9 @@ impl PartitionLog {
                 return Ok(self.duplicate_append_info(dup, batches.log_append_time, &config));
             }
         };
+        if let Some(guard) = verify {
+            self.check_verified(&producers, guard)?;
+        }
         let mut segment = self.active_segment()?;
         if self.should_roll(&segment, total, &config, now)? {
             segment = self.roll_locked(&config)?;

@@ -128,7 +128,11 @@ impl PartitionLog {
     /// Removes producers idle for `producer.id.expiration.ms`; returns how many.
     pub fn remove_expired_producers(&self, now: i64) -> usize {
         let _g = self.appender.lock();
-        let n = self.producer_state.lock().remove_expired(now);
+        let n = {
+            let mut state = self.producer_state.lock();
+            self.expire_verifications(now, state.expiration_ms());
+            state.remove_expired(now)
+        };
         if n > 0 {
             tracing::debug!(partition = %self.tp, expired = n, "removed expired producers");
         }

@@ -10,9 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions};
 
-use crate::testing::make_batch;
+use crate::testing::{make_batch, marker, txn_batch};
 use crate::*;
 
 fn config(segment_bytes: u64, extra: &[(&str, &str)]) -> Arc<LogConfig> {
@@ -101,57 +100,6 @@ fn epochs(log: &PartitionLog) -> Vec<(i32, i64)> {
         .iter()
         .map(|e| (e.epoch, e.start_offset))
         .collect()
-}
-
-fn encode(records: &[Record]) -> Vec<u8> {
-    let mut buf = bytes::BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("encode");
-    buf.to_vec()
-}
-
-fn record(pid: i64, seq: i32, control: bool, key: Vec<u8>, value: Vec<u8>) -> Record {
-    Record {
-        transactional: true,
-        control,
-        delete_horizon: false,
-        partition_leader_epoch: 0,
-        producer_id: pid,
-        producer_epoch: 0,
-        timestamp_type: kafka_protocol::records::TimestampType::Creation,
-        offset: i64::from(seq.max(0)),
-        sequence: seq,
-        timestamp: now_ms(),
-        key: Some(Bytes::from(key)),
-        value: Some(Bytes::from(value)),
-        headers: Default::default(),
-    }
-}
-
-/// `count` records of a transactional producer from sequence `seq`.
-fn txn_batch(pid: i64, seq: i32, count: i32) -> Vec<u8> {
-    let records: Vec<Record> = (0..count)
-        .map(|i| record(pid, seq + i, false, b"k".to_vec(), b"v".to_vec()))
-        .collect();
-    encode(&records)
-}
-
-/// A transaction marker (control key version 0, type 0 abort / 1 commit).
-fn marker(pid: i64, commit: bool) -> Vec<u8> {
-    encode(&[record(
-        pid,
-        -1,
-        true,
-        vec![0, 0, 0, u8::from(commit)],
-        vec![0; 6],
-    )])
 }
 
 #[test]

@@ -25,6 +25,7 @@ impl PartitionLog {
         pending: PendingProducerState,
         segment_base: i64,
     ) -> Result<Vec<Arc<File>>> {
+        self.spend_verifications(&pending.transactional);
         let completed: Vec<CompletedTxn> = pending.completed.clone();
         let first_unstable = {
             let mut state = self.producer_state.lock();
