@@ -15,6 +15,7 @@ mod consumer_groups;
 mod coordinator_leadership;
 mod group_writer;
 mod handler;
+mod inter_broker;
 mod internal_topics;
 mod leaders;
 mod lifecycle;
@@ -27,6 +28,7 @@ mod server;
 mod test_broker;
 mod txn_coordinator;
 mod txn_marker_channel;
+mod txn_verifier;
 
 pub use admin_ops::{ConfigAlteration, ConfigOp};
 pub use broker::{validate_topic_name, Broker, NewTopic, StartError, TopicError};

@@ -3,8 +3,7 @@
 //! TransactionMarkerChannelManager, minus its queue: each `write_markers` call sends its own
 //! requests, one per leader, all in flight together).
 //!
-//! One cached `strom_client::Connection` per broker id, replaced when its address changes or it
-//! fails. The answer per partition decides: done, retry (the leader moved or is not ready:
+//! Connections come from the broker's shared `inter_broker::BrokerConnections`. The answer per partition decides: done, retry (the leader moved or is not ready:
 //! re-read the image), skip (the partition cannot take markers), or fail (the coordinator was
 //! fenced or the request is wrong; retrying cannot fix it). Error classes are Kafka's.
 
@@ -19,10 +18,11 @@ use kafka_protocol::messages::{
     ApiKey, ProducerId, TopicName, WriteTxnMarkersRequest, WriteTxnMarkersResponse,
 };
 use kafka_protocol::protocol::StrBytes;
-use parking_lot::Mutex;
-use strom_client::{ClientError, Connection, ConnectionConfig};
+use strom_client::ClientError;
 use strom_coordinator::txn::TxnMarker;
 use strom_coordinator::WriteError;
+
+use crate::inter_broker::BrokerConnections;
 
 /// Partitions grouped by leader: broker id → ("host:port", partitions).
 pub(crate) type ByLeader = BTreeMap<i32, (String, Vec<(String, i32)>)>;
@@ -30,8 +30,7 @@ pub(crate) type ByLeader = BTreeMap<i32, (String, Vec<(String, i32)>)>;
 /// Connections to other brokers for WriteTxnMarkers.
 #[derive(Debug)]
 pub(crate) struct MarkerChannel {
-    config: ConnectionConfig,
-    conns: Mutex<HashMap<i32, Connection>>,
+    conns: Arc<BrokerConnections>,
 }
 
 /// What to do with one partition after its leader answered.
@@ -66,16 +65,8 @@ fn verdict(code: i16) -> Verdict {
 }
 
 impl MarkerChannel {
-    pub(crate) fn new(node_id: i32) -> Self {
-        MarkerChannel {
-            config: ConnectionConfig {
-                client_id: format!("broker-{node_id}-txn-marker-sender"),
-                // A dead leader is found out quickly; the image then names its successor.
-                connect_timeout: std::time::Duration::from_secs(3),
-                ..ConnectionConfig::default()
-            },
-            conns: Mutex::new(HashMap::new()),
-        }
+    pub(crate) fn new(conns: Arc<BrokerConnections>) -> Self {
+        MarkerChannel { conns }
     }
 
     /// Sends `marker` to each leader for its partitions; returns the partitions to retry.
@@ -91,7 +82,7 @@ impl MarkerChannel {
                 Ok(p) => pending.push((id, addr, parts, p)),
                 Err(e) => {
                     tracing::debug!(broker = id, addr, error = %e, "sending WriteTxnMarkers failed");
-                    self.forget(id);
+                    self.conns.forget(id);
                     retry.extend(parts);
                 }
             }
@@ -101,7 +92,7 @@ impl MarkerChannel {
                 Ok(resp) => retry.extend(settle(marker, id, &parts, &resp)?),
                 Err(e) => {
                     tracing::debug!(broker = id, addr, error = %e, "WriteTxnMarkers got no answer");
-                    self.forget(id);
+                    self.conns.forget(id);
                     retry.extend(parts);
                 }
             }
@@ -116,24 +107,9 @@ impl MarkerChannel {
         marker: &TxnMarker,
         parts: &[(String, i32)],
     ) -> Result<strom_client::PendingResponse<WriteTxnMarkersResponse>, ClientError> {
-        let conn = self.connection(id, addr).await?;
+        let conn = self.conns.connection(id, addr).await?;
         let version = conn.version(ApiKey::WriteTxnMarkers)?;
         conn.start(version, &request(marker, parts))
-    }
-
-    async fn connection(&self, id: i32, addr: &str) -> Result<Connection, ClientError> {
-        if let Some(c) = self.conns.lock().get(&id) {
-            if c.addr() == addr && !c.is_closed() {
-                return Ok(c.clone());
-            }
-        }
-        let c = Connection::connect(addr, &self.config).await?;
-        self.conns.lock().insert(id, c.clone());
-        Ok(c)
-    }
-
-    fn forget(&self, id: i32) {
-        self.conns.lock().remove(&id);
     }
 }
 

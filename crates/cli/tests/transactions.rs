@@ -12,6 +12,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::txn::txn_batch;
 use common::{client_config, create_topic, StromProcess};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
@@ -370,43 +371,6 @@ async fn an_exactly_once_pipeline_killed_mid_way_outputs_each_record_once() {
     b.assert_no_panic();
 }
 
-/// One transactional batch of producer `pid`/`epoch`, sequences from `seq`, values `name-i`.
-fn txn_batch(pid: i64, epoch: i16, seq: i32, name: &str, n: i32) -> bytes::Bytes {
-    use kafka_protocol::records::{
-        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    };
-    let records: Vec<Record> = (0..n)
-        .map(|i| Record {
-            transactional: true,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: pid,
-            producer_epoch: epoch,
-            timestamp_type: TimestampType::Creation,
-            offset: i64::from(i),
-            sequence: seq + i,
-            timestamp: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64),
-            key: None,
-            value: Some(bytes::Bytes::from(format!("{name}-{i:04}"))),
-            headers: Default::default(),
-        })
-        .collect();
-    let mut buf = bytes::BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("encoding record batch");
-    buf.freeze()
-}
-
 /// WriteTxnMarkers sent by a client, as another broker's transaction coordinator sends it: a
 /// COMMIT marker makes transactional batches visible to read_committed, an ABORT marker hides
 /// them for good; a partition that does not exist gets its own error code.
@@ -423,7 +387,12 @@ async fn write_txn_markers_ends_transactions_in_the_partitions_led_here() {
     use kafka_protocol::protocol::StrBytes;
     use strom_client::{Connection, ConnectionConfig};
 
-    let b = StromProcess::start();
+    // The test plays a foreign transaction coordinator: nobody here knows its transactions, so
+    // the leader's KIP-890 check (tested on its own below) is turned off.
+    let b = StromProcess::start_with_args(&[
+        "--set",
+        "transaction.partition.verification.enable=false",
+    ]);
     create_topic(b.addr(), "wtm", 2).await;
     let conn = Connection::connect(b.addr(), &ConnectionConfig::default())
         .await

@@ -106,6 +106,8 @@ pub struct BrokerConfig {
     pub offsets_topic_replication_factor: i16,
     /// `transaction.state.log.replication.factor`.
     pub transaction_state_replication_factor: i16,
+    /// `transaction.partition.verification.enable` (KIP-890 part 1).
+    pub transaction_partition_verification: bool,
     /// Every key set explicitly (for DescribeConfigs and topic-config synonyms).
     pub explicit: BTreeMap<String, String>,
 }
@@ -280,6 +282,9 @@ impl BrokerConfig {
             transaction_state_replication_factor: num("transaction.state.log.replication.factor")
                 .clamp(1, i64::from(i16::MAX))
                 as i16,
+            transaction_partition_verification: bool_of(
+                "transaction.partition.verification.enable",
+            ),
             explicit: props.clone(),
         })
     }

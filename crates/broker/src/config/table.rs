@@ -246,6 +246,12 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "how often open transactions past their timeout are aborted (and idle transactional ids expired)",
     ),
     def(
+        "transaction.partition.verification.enable",
+        ConfigType::Boolean,
+        Some("true"),
+        "a partition leader checks with the transaction coordinator before a producer's first transactional batch (KIP-890)",
+    ),
+    def(
         "transactional.id.expiration.ms",
         ConfigType::Int { min: 1 },
         Some("604800000"),

@@ -15,7 +15,7 @@ mod list_offsets;
 mod metadata;
 mod offset_for_leader_epoch;
 mod produce;
-mod txn;
+pub(crate) mod txn;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -34,6 +34,21 @@ pub(crate) use api_versions::unsupported_version_response;
 pub(crate) struct RequestContext {
     pub(crate) broker: Arc<Broker>,
     pub(crate) api_version: i16,
+    /// See [`RequestContext::hold_connection`].
+    pub(crate) hold: Arc<parking_lot::Mutex<Option<tokio::sync::oneshot::Receiver<()>>>>,
+}
+
+impl RequestContext {
+    /// Keeps the connection's next request unread until the returned sender is used or
+    /// dropped. For a handler whose ordered part (normally done before it returns) must await
+    /// something first: a produce that verifies a transaction before appending must not be
+    /// overtaken by the same producer's next produce request (Kafka reads one request per
+    /// connection at a time; Strom pipelines, and this is the exception).
+    pub(crate) fn hold_connection(&self) -> tokio::sync::oneshot::Sender<()> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        *self.hold.lock() = Some(rx);
+        tx
+    }
 }
 
 /// The completion phase of a request; `None` means send nothing back (Produce with acks=0).

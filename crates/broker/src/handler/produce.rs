@@ -11,7 +11,14 @@
 //! NOT_ENOUGH_REPLICAS when the ISR is smaller than `min.insync.replicas`, answered
 //! NOT_ENOUGH_REPLICAS_AFTER_APPEND when it shrank below that while waiting, REQUEST_TIMED_OUT
 //! after the request's `timeout_ms`.
+//!
+//! Transactions (KIP-890 part 1): a producer's first transactional batch in a partition (no open
+//! transaction of its own there) is appended only after its transaction coordinator confirmed
+//! the partition is in the transaction (`txn_verifier`), with the log's verification guard
+//! (`strom_log::VerificationGuard`). Such a request appends after that round trip, and holds
+//! its connection's next request until it has appended, so the producer's order is kept.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,14 +26,20 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{
     LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse, TopicProduceResponse,
 };
-use kafka_protocol::messages::{ApiKey, BrokerId, ProduceRequest, ProduceResponse};
+use kafka_protocol::messages::{
+    ApiKey, BrokerId, ProduceRequest, ProduceResponse, TopicName, TransactionalId,
+};
 use kafka_protocol::protocol::StrBytes;
-use strom_log::{now_ms, validate_batches, LogError, TopicPartition};
+use strom_log::{
+    now_ms, validate_batches, LogError, TopicPartition, ValidatedBatches, VerificationGuard,
+};
 
 use super::errors::{log_error_code, validation_error_code};
 use super::{decode, ApiHandler, HandlerFuture, RequestContext};
+use crate::metadata::MetadataImage;
 use crate::replication::Partition;
 use crate::server::codec::ResponseBody;
+use crate::txn_verifier::{self, TxnProducer};
 
 pub(crate) const HANDLER: ApiHandler = ApiHandler {
     api_key: ApiKey::Produce,
@@ -39,9 +52,11 @@ pub(crate) const HANDLER: ApiHandler = ApiHandler {
     },
 };
 
-/// A partition's outcome after phase one: an error now, or an append waiting to become durable.
+/// A partition's outcome after phase one: an error now, an append waiting to become durable,
+/// or (before the append) checked batches waiting for their transaction's verification.
 enum Outcome {
     Done(PartitionProduceResponse),
+    Ready(Ready),
     Durable {
         partition: Arc<Partition>,
         wait_for: Option<i64>,
@@ -49,6 +64,18 @@ enum Outcome {
         response: PartitionProduceResponse,
     },
 }
+
+/// Batches that passed every check but the append itself.
+struct Ready {
+    idx: i32,
+    partition: Arc<Partition>,
+    leader_epoch: i32,
+    validated: ValidatedBatches,
+    /// KIP-890: the guard of a verification this append waits for.
+    guard: Option<VerificationGuard>,
+}
+
+type TopicOutcomes = Vec<(TopicName, Vec<Outcome>)>;
 
 fn error(version: i16, index: i32, code: i16, message: Option<String>) -> PartitionProduceResponse {
     PartitionProduceResponse::default()
@@ -67,9 +94,12 @@ fn handle(ctx: RequestContext, req: ProduceRequest) -> HandlerFuture {
     let acks = req.acks;
     let v = ctx.api_version;
     let now = now_ms();
-    let mut topics: Vec<(kafka_protocol::messages::TopicName, Vec<Outcome>)> =
-        Vec::with_capacity(req.topic_data.len());
+    let verify_enabled = broker.config.transaction_partition_verification;
+    let mut topics: TopicOutcomes = Vec::with_capacity(req.topic_data.len());
     let mut new_leaders: Vec<i32> = Vec::new();
+    // The producer whose transaction must be verified, and the partitions to ask about.
+    let mut verifying: Option<(i64, i16)> = None;
+    let mut to_verify: Vec<(String, i32)> = Vec::new();
     for topic in req.topic_data {
         let name = topic.name.0.to_string();
         let timage = image.topic(&name);
@@ -152,94 +182,212 @@ fn handle(ctx: RequestContext, req: ProduceRequest) -> HandlerFuture {
                     continue;
                 }
             }
-            match log.append(&validated, leader_epoch) {
-                Ok(info) => {
-                    let response = PartitionProduceResponse::default()
-                        .with_index(idx)
-                        .with_base_offset(info.first_offset)
-                        .with_log_append_time_ms(info.log_append_time)
-                        .with_log_start_offset(if v >= 5 { info.log_start_offset } else { -1 });
-                    outcomes.push(Outcome::Durable {
-                        wait_for: info.needs_flush.then_some(info.last_offset + 1),
-                        end: info.last_offset + 1,
-                        partition,
-                        response,
-                    });
-                }
-                Err(e) => {
-                    // Sequence and epoch refusals are the client's business, not the broker's.
-                    if matches!(e, LogError::Producer(_)) {
-                        tracing::debug!(partition = %log.topic_partition(), error = %e, "idempotent batch refused");
-                    } else {
-                        tracing::warn!(partition = %log.topic_partition(), error = %e, "append failed");
+            let guard = match transactional_producer(&req.transactional_id, &validated) {
+                Some(producer) if verify_enabled => {
+                    let guard = log.start_txn_verification(producer.0);
+                    if guard.is_some() {
+                        match verifying {
+                            None => verifying = Some(producer),
+                            Some(p) if p != producer => {
+                                outcomes.push(Outcome::Done(error(
+                                    v,
+                                    idx,
+                                    ResponseError::InvalidProducerIdMapping.code(),
+                                    Some("one producer per transactional request".into()),
+                                )));
+                                continue;
+                            }
+                            Some(_) => {}
+                        }
+                        to_verify.push((name.clone(), idx));
                     }
-                    outcomes.push(Outcome::Done(error(
-                        v,
-                        idx,
-                        log_error_code(&e),
-                        Some(e.to_string()),
-                    )));
+                    guard
                 }
-            }
+                _ => None,
+            };
+            outcomes.push(Outcome::Ready(Ready {
+                idx,
+                partition,
+                leader_epoch,
+                validated,
+                guard,
+            }));
         }
         topics.push((topic.name, outcomes));
     }
     let timeout = Duration::from_millis(u64::try_from(req.timeout_ms).unwrap_or(0));
-    Box::pin(async move {
-        let mut responses = Vec::with_capacity(topics.len());
-        for (name, outcomes) in topics {
-            let mut parts = Vec::with_capacity(outcomes.len());
-            for o in outcomes {
-                parts.push(match o {
-                    Outcome::Done(r) => r,
-                    Outcome::Durable {
-                        partition,
-                        wait_for,
-                        end,
-                        response,
-                    } => {
-                        let local = match wait_for {
-                            Some(offset) if acks != 0 => partition.log.wait_durable(offset).await,
-                            _ => Ok(()),
-                        };
-                        match local {
-                            Err(e) => {
-                                error(v, response.index, log_error_code(&e), Some(e.to_string()))
-                            }
-                            Ok(()) if acks == -1 => {
-                                wait_replicated(v, &partition, end, timeout, response).await
-                            }
-                            Ok(()) => response,
-                        }
-                    }
-                });
-            }
-            responses.push(
-                TopicProduceResponse::default()
-                    .with_name(name)
-                    .with_partition_responses(parts),
-            );
-        }
-        if acks == 0 {
-            return None;
-        }
-        let node_endpoints = new_leaders
-            .iter()
-            .filter_map(|id| image.brokers.get(id))
-            .map(|b| {
-                NodeEndpoint::default()
-                    .with_node_id(BrokerId(b.id))
-                    .with_host(StrBytes::from_string(b.host.clone()))
-                    .with_port(b.port)
-                    .with_rack(b.rack.clone().map(StrBytes::from_string))
-            })
+    let Some((producer_id, epoch)) = verifying else {
+        append_all(&mut topics, v, verify_enabled, &HashMap::new());
+        return Box::pin(respond(topics, v, acks, timeout, new_leaders, image));
+    };
+    let release = ctx.hold_connection();
+    let broker = ctx.broker.clone();
+    let transactional_id = req
+        .transactional_id
+        .map(|t| t.0.to_string())
+        .unwrap_or_default();
+    // Spawned so the verification runs now, not when the connection's writer reaches this
+    // response; the next request on the connection is read once the append is done.
+    let appended = tokio::spawn(async move {
+        let producer = TxnProducer {
+            transactional_id: &transactional_id,
+            producer_id,
+            epoch,
+        };
+        let codes = txn_verifier::verify(&broker, producer, &to_verify).await;
+        let failed: HashMap<(String, i32), i16> = to_verify
+            .into_iter()
+            .zip(codes)
+            .filter(|(_, c)| *c != 0)
             .collect();
-        Some(Box::new(
-            ProduceResponse::default()
-                .with_responses(responses)
-                .with_node_endpoints(node_endpoints),
-        ) as Box<dyn ResponseBody>)
+        append_all(&mut topics, v, verify_enabled, &failed);
+        drop(release);
+        topics
+    });
+    Box::pin(async move {
+        match appended.await {
+            Ok(topics) => respond(topics, v, acks, timeout, new_leaders, image).await,
+            Err(e) => {
+                tracing::error!(error = %e, "a verified produce failed; no response");
+                None
+            }
+        }
     })
+}
+
+/// The transactional producer of a request's batches: its (producer id, epoch) when the first
+/// batch is transactional and the request names a transactional id.
+fn transactional_producer(
+    transactional_id: &Option<TransactionalId>,
+    validated: &ValidatedBatches,
+) -> Option<(i64, i16)> {
+    transactional_id.as_ref().filter(|t| !t.0.is_empty())?;
+    let b = validated.first_batch()?;
+    (b.is_transactional() && b.producer_id() >= 0).then(|| (b.producer_id(), b.producer_epoch()))
+}
+
+/// Appends every ready partition, in request order; `failed` are partitions whose verification
+/// failed, with the coordinator's code.
+fn append_all(
+    topics: &mut TopicOutcomes,
+    v: i16,
+    verify: bool,
+    failed: &HashMap<(String, i32), i16>,
+) {
+    for (name, outcomes) in topics.iter_mut() {
+        for o in outcomes.iter_mut() {
+            let Outcome::Ready(r) = o else { continue };
+            let failure = failed.get(&(name.0.to_string(), r.idx));
+            *o = match failure {
+                Some(code) => {
+                    let (code, message) = txn_verifier::for_produce(*code);
+                    Outcome::Done(error(v, r.idx, code, message))
+                }
+                None => append(r, v, verify),
+            };
+        }
+    }
+}
+
+/// One partition's append (leader, epoch-stamped).
+fn append(r: &Ready, v: i16, verify: bool) -> Outcome {
+    let log = &r.partition.log;
+    let appended = if verify {
+        log.append_verified(&r.validated, r.leader_epoch, r.guard)
+    } else {
+        log.append(&r.validated, r.leader_epoch)
+    };
+    match appended {
+        Ok(info) => {
+            let response = PartitionProduceResponse::default()
+                .with_index(r.idx)
+                .with_base_offset(info.first_offset)
+                .with_log_append_time_ms(info.log_append_time)
+                .with_log_start_offset(if v >= 5 { info.log_start_offset } else { -1 });
+            Outcome::Durable {
+                wait_for: info.needs_flush.then_some(info.last_offset + 1),
+                end: info.last_offset + 1,
+                partition: r.partition.clone(),
+                response,
+            }
+        }
+        Err(e) => {
+            // Sequence and epoch refusals are the client's business, not the broker's.
+            if matches!(e, LogError::Producer(_)) {
+                tracing::debug!(partition = %log.topic_partition(), error = %e, "idempotent batch refused");
+            } else {
+                tracing::warn!(partition = %log.topic_partition(), error = %e, "append failed");
+            }
+            Outcome::Done(error(v, r.idx, log_error_code(&e), Some(e.to_string())))
+        }
+    }
+}
+
+/// Phase two: waits for each append's durability (and replication for acks=all) and builds the
+/// response.
+async fn respond(
+    topics: TopicOutcomes,
+    v: i16,
+    acks: i16,
+    timeout: Duration,
+    new_leaders: Vec<i32>,
+    image: Arc<MetadataImage>,
+) -> Option<Box<dyn ResponseBody>> {
+    let mut responses = Vec::with_capacity(topics.len());
+    for (name, outcomes) in topics {
+        let mut parts = Vec::with_capacity(outcomes.len());
+        for o in outcomes {
+            parts.push(match o {
+                Outcome::Done(r) => r,
+                // `append_all` ran before this.
+                Outcome::Ready(r) => {
+                    error(v, r.idx, ResponseError::UnknownServerError.code(), None)
+                }
+                Outcome::Durable {
+                    partition,
+                    wait_for,
+                    end,
+                    response,
+                } => {
+                    let local = match wait_for {
+                        Some(offset) if acks != 0 => partition.log.wait_durable(offset).await,
+                        _ => Ok(()),
+                    };
+                    match local {
+                        Err(e) => error(v, response.index, log_error_code(&e), Some(e.to_string())),
+                        Ok(()) if acks == -1 => {
+                            wait_replicated(v, &partition, end, timeout, response).await
+                        }
+                        Ok(()) => response,
+                    }
+                }
+            });
+        }
+        responses.push(
+            TopicProduceResponse::default()
+                .with_name(name)
+                .with_partition_responses(parts),
+        );
+    }
+    if acks == 0 {
+        return None;
+    }
+    let node_endpoints = new_leaders
+        .iter()
+        .filter_map(|id| image.brokers.get(id))
+        .map(|b| {
+            NodeEndpoint::default()
+                .with_node_id(BrokerId(b.id))
+                .with_host(StrBytes::from_string(b.host.clone()))
+                .with_port(b.port)
+                .with_rack(b.rack.clone().map(StrBytes::from_string))
+        })
+        .collect();
+    Some(Box::new(
+        ProduceResponse::default()
+            .with_responses(responses)
+            .with_node_endpoints(node_endpoints),
+    ) as Box<dyn ResponseBody>)
 }
 
 /// acks=all: waits until the high watermark covers `end` (every ISR member holds the batch).

@@ -80,9 +80,14 @@ pub(super) async fn serve(
             }
         };
         match dispatch(&broker, frame, peer) {
-            Ok(p) => {
+            Ok((p, hold)) => {
                 if tx.send(p).await.is_err() {
                     break;
+                }
+                if let Some(hold) = hold {
+                    // The handler's ordered part is still running (`hold_connection`); a
+                    // dropped sender releases too.
+                    let _ = hold.await;
                 }
             }
             Err(reason) => {
@@ -109,8 +114,13 @@ async fn write_response(
     wr.write_all(&frame.bytes[at..]).await
 }
 
-/// Phase one: route the frame and run the handler's ordered part.
-fn dispatch(broker: &Arc<Broker>, mut frame: Bytes, peer: SocketAddr) -> Result<Pending, String> {
+/// Phase one: route the frame and run the handler's ordered part; with the receiver to await
+/// before reading the next request when that part is not finished yet.
+fn dispatch(
+    broker: &Arc<Broker>,
+    mut frame: Bytes,
+    peer: SocketAddr,
+) -> Result<(Pending, Option<tokio::sync::oneshot::Receiver<()>>), String> {
     let prefix = peek_header(&frame).ok_or("frame shorter than a request header")?;
     let Ok(api_key) = ApiKey::try_from(prefix.api_key) else {
         return Err(format!("unknown API key {}", prefix.api_key));
@@ -122,12 +132,13 @@ fn dispatch(broker: &Arc<Broker>, mut frame: Bytes, peer: SocketAddr) -> Result<
     if version < h.min_served || version > h.max_version {
         if api_key == ApiKey::ApiVersions {
             // KIP-511: answer at v0 with UNSUPPORTED_VERSION and our ranges.
-            return Ok(Pending {
+            let p = Pending {
                 api_key,
                 version: 0,
                 correlation_id: prefix.correlation_id,
                 response: handler::ready(handler::unsupported_version_response()),
-            });
+            };
+            return Ok((p, None));
         }
         return Err(format!(
             "{api_key:?} v{version} is not supported (served {}..={})",
@@ -139,13 +150,17 @@ fn dispatch(broker: &Arc<Broker>, mut frame: Bytes, peer: SocketAddr) -> Result<
     let ctx = RequestContext {
         broker: broker.clone(),
         api_version: version,
+        hold: Default::default(),
     };
+    let hold = ctx.hold.clone();
     tracing::trace!(%peer, client = ?header.client_id, api = ?api_key, version, correlation = prefix.correlation_id, "request");
     let response = (h.handle)(ctx, frame).map_err(|e| e.to_string())?;
-    Ok(Pending {
+    let p = Pending {
         api_key,
         version,
         correlation_id: prefix.correlation_id,
         response,
-    })
+    };
+    let hold = hold.lock().take();
+    Ok((p, hold))
 }

@@ -27,6 +27,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 
 pub(crate) mod cluster;
+pub(crate) mod txn;
 
 /// How long any single client operation may take before the test fails.
 pub(crate) const TIMEOUT: Duration = Duration::from_secs(10);
@@ -583,10 +584,23 @@ pub(crate) fn list_offset(
     partition: i32,
     timestamp: i64,
 ) -> (i16, i64) {
+    list_offset_isolated(conn, topic, partition, timestamp, 0)
+}
+
+/// [`list_offset`] at an isolation level (1 = read_committed: the log end is the last stable
+/// offset).
+pub(crate) fn list_offset_isolated(
+    conn: &mut RawConn,
+    topic: &str,
+    partition: i32,
+    timestamp: i64,
+    isolation_level: i8,
+) -> (i16, i64) {
     use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
     use kafka_protocol::messages::{BrokerId, ListOffsetsRequest, ListOffsetsResponse, TopicName};
     let req = ListOffsetsRequest::default()
         .with_replica_id(BrokerId(-1))
+        .with_isolation_level(isolation_level)
         .with_topics(vec![ListOffsetsTopic::default()
             .with_name(TopicName(StrBytes::from_string(topic.into())))
             .with_partitions(vec![ListOffsetsPartition::default()

@@ -38,7 +38,7 @@ impl GroupCoordinator {
     /// Writes a transaction's offsets for `group_id` as pending transactional offsets of
     /// `producer`; completes once durable. Checks the member and generation against a classic
     /// group as Kafka does (FENCED_INSTANCE_ID, UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION).
-    pub(crate) async fn store_transactional_offsets(
+    pub async fn store_transactional_offsets(
         &self,
         group_id: &str,
         producer: (i64, i16),

@@ -2,16 +2,24 @@
 //! group's `__consumer_offsets` partition inside the producer's transaction (pending until the
 //! COMMIT marker lands there; dropped on ABORT). From v3 the group member, generation and
 //! instance id are checked against the group as Kafka does.
+//!
+//! Served by the group's coordinator, which may not be the transaction's: it first asks the
+//! transaction coordinator (`txn_verifier`, KIP-890 part 1) whether the group's
+//! `__consumer_offsets` partition is in the producer's open transaction (AddOffsetsToTxn put it
+//! there), which also fences a producer with an old epoch. Verification errors are mapped as
+//! Kafka's `maybeConvertOffsetCommitError`.
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::txn_offset_commit_response::{
     TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
 };
 use kafka_protocol::messages::{ApiKey, TxnOffsetCommitRequest, TxnOffsetCommitResponse};
-use strom_coordinator::txn::TxnCommitMember;
-use strom_coordinator::PartitionCommit;
+use strom_coordinator::txn::{TxnCommitMember, TxnError};
+use strom_coordinator::{PartitionCommit, OFFSETS_TOPIC};
 
 use super::super::{decode, later, ApiHandler, RequestContext};
 use super::code;
+use crate::txn_verifier::{self, TxnProducer};
 
 pub(crate) const HANDLER: ApiHandler = ApiHandler {
     api_key: ApiKey::TxnOffsetCommit,
@@ -60,19 +68,7 @@ async fn handle(ctx: RequestContext, req: TxnOffsetCommitRequest) -> TxnOffsetCo
             group_instance_id: None,
         }
     };
-    let r = ctx
-        .broker
-        .txn
-        .txn_offset_commit(
-            req.transactional_id.0.as_str(),
-            req.group_id.0.as_str(),
-            req.producer_id.0,
-            req.producer_epoch,
-            &member,
-            offsets,
-        )
-        .await;
-    let c = r.err().map_or(0, |e| code(&e, ctx.api_version >= 3));
+    let c = commit(&ctx, &req, &member, offsets).await;
     let topics = req
         .topics
         .iter()
@@ -92,4 +88,68 @@ async fn handle(ctx: RequestContext, req: TxnOffsetCommitRequest) -> TxnOffsetCo
         })
         .collect();
     TxnOffsetCommitResponse::default().with_topics(topics)
+}
+
+/// Verifies the transaction, then writes the offsets; the error code for every partition.
+async fn commit(
+    ctx: &RequestContext,
+    req: &TxnOffsetCommitRequest,
+    member: &TxnCommitMember,
+    offsets: Vec<PartitionCommit>,
+) -> i16 {
+    let broker = &ctx.broker;
+    let group_id = req.group_id.0.as_str();
+    if group_id.is_empty() {
+        return ResponseError::InvalidRequest.code();
+    }
+    let offsets_partition = (
+        OFFSETS_TOPIC.to_string(),
+        broker.groups.partition_for(group_id),
+    );
+    let producer = TxnProducer {
+        transactional_id: req.transactional_id.0.as_str(),
+        producer_id: req.producer_id.0,
+        epoch: req.producer_epoch,
+    };
+    let verified = txn_verifier::verify(broker, producer, &[offsets_partition]).await;
+    if let Some(c) = verified.first().copied().filter(|c| *c != 0) {
+        tracing::debug!(
+            group_id,
+            transactional_id = producer.transactional_id,
+            code = c,
+            "TxnOffsetCommit not verified"
+        );
+        return offset_commit_error(c);
+    }
+    let stored = broker
+        .groups
+        .store_transactional_offsets(
+            group_id,
+            (producer.producer_id, producer.epoch),
+            member,
+            &offsets,
+        )
+        .await;
+    stored
+        .err()
+        .map_or(0, |e| code(&TxnError::Group(e), ctx.api_version >= 3))
+}
+
+/// Kafka's mapping of a verification error for TxnOffsetCommit clients.
+fn offset_commit_error(code: i16) -> i16 {
+    let mapped = match ResponseError::try_from_code(code) {
+        // Retried by every client without a coordinator lookup.
+        Some(ResponseError::NetworkException) => ResponseError::CoordinatorLoadInProgress,
+        Some(ResponseError::ProducerFenced) => ResponseError::InvalidProducerEpoch,
+        Some(
+            ResponseError::UnknownTopicOrPartition
+            | ResponseError::NotEnoughReplicas
+            | ResponseError::NotEnoughReplicasAfterAppend,
+        ) => ResponseError::CoordinatorNotAvailable,
+        Some(ResponseError::NotLeaderOrFollower | ResponseError::KafkaStorageError) => {
+            ResponseError::NotCoordinator
+        }
+        _ => return code,
+    };
+    mapped.code()
 }

@@ -1,0 +1,49 @@
+//! Connections from this broker to the others for its own requests (WriteTxnMarkers from the
+//! transaction coordinator, AddPartitionsToTxn verification from partition leaders): one
+//! cached, multiplexed `strom_client::Connection` per broker id, replaced when the broker's
+//! address changes or the connection failed. The replica fetcher keeps its own connections
+//! (one per leader, long polls that must not queue behind these requests).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use strom_client::{ClientError, Connection, ConnectionConfig};
+
+/// Cached connections to other brokers.
+#[derive(Debug)]
+pub(crate) struct BrokerConnections {
+    config: ConnectionConfig,
+    conns: Mutex<HashMap<i32, Connection>>,
+}
+
+impl BrokerConnections {
+    pub(crate) fn new(node_id: i32) -> Self {
+        BrokerConnections {
+            config: ConnectionConfig {
+                client_id: format!("broker-{node_id}"),
+                // A dead broker is found out quickly; the image then names its successor.
+                connect_timeout: Duration::from_secs(3),
+                ..ConnectionConfig::default()
+            },
+            conns: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The connection to broker `id` at `addr`, opened if needed.
+    pub(crate) async fn connection(&self, id: i32, addr: &str) -> Result<Connection, ClientError> {
+        if let Some(c) = self.conns.lock().get(&id) {
+            if c.addr() == addr && !c.is_closed() {
+                return Ok(c.clone());
+            }
+        }
+        let c = Connection::connect(addr, &self.config).await?;
+        self.conns.lock().insert(id, c.clone());
+        Ok(c)
+    }
+
+    /// Drops the cached connection to `id` after a failure (the next call reconnects).
+    pub(crate) fn forget(&self, id: i32) {
+        self.conns.lock().remove(&id);
+    }
+}

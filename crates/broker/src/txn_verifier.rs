@@ -1,0 +1,178 @@
+//! A partition leader's questions to a transaction coordinator (Kafka's
+//! `AddPartitionsToTxnManager`, KIP-890 part 1): is this partition in the producer's open
+//! transaction? Asked before a producer's first transactional batch in a partition (Produce)
+//! and before transactional offsets are written (TxnOffsetCommit), so no write lands in a
+//! transaction the coordinator does not know about.
+//!
+//! The coordinator of a transactional id is the leader of its `__transaction_state` partition:
+//! this node answers itself when it is that leader, otherwise it sends AddPartitionsToTxn v4+
+//! with `verify_only` over the shared inter-broker connections. A coordinator too old for v4
+//! cannot verify: the write then goes ahead unverified, as Kafka does.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::add_partitions_to_txn_request::{
+    AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction,
+};
+use kafka_protocol::messages::{
+    AddPartitionsToTxnRequest, ApiKey, ProducerId, TopicName, TransactionalId,
+};
+use kafka_protocol::protocol::StrBytes;
+use strom_coordinator::txn::{TxnError, TRANSACTION_STATE_TOPIC};
+
+use crate::handler::txn::code as txn_code;
+use crate::Broker;
+
+/// The producer a question is about.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TxnProducer<'a> {
+    pub(crate) transactional_id: &'a str,
+    pub(crate) producer_id: i64,
+    pub(crate) epoch: i16,
+}
+
+/// Asks whether `partitions` are in `producer`'s open transaction. One Kafka error code per
+/// partition, in order (0 = verified), as the coordinator answered; see [`for_produce`] for
+/// what a producer is told.
+pub(crate) async fn verify(
+    broker: &Broker,
+    producer: TxnProducer<'_>,
+    partitions: &[(String, i32)],
+) -> Vec<i16> {
+    let all = |code: i16| vec![code; partitions.len()];
+    match broker.txn.check_owned(producer.transactional_id) {
+        Ok(_) => {
+            let r = broker
+                .txn
+                .add_partitions(
+                    producer.transactional_id,
+                    producer.producer_id,
+                    producer.epoch,
+                    partitions,
+                    true,
+                )
+                .await;
+            all(r.err().map_or(0, |e| txn_code(&e, true)))
+        }
+        Err(TxnError::NotCoordinator) => remote(broker, producer, partitions).await,
+        Err(e) => all(txn_code(&e, true)),
+    }
+}
+
+/// Asks the coordinator on another broker.
+async fn remote(
+    broker: &Broker,
+    producer: TxnProducer<'_>,
+    partitions: &[(String, i32)],
+) -> Vec<i16> {
+    let all = |code: ResponseError| vec![code.code(); partitions.len()];
+    let image = broker.metadata.image();
+    let p = broker.txn.partition_for(producer.transactional_id);
+    let leader = image
+        .topic(TRANSACTION_STATE_TOPIC)
+        .and_then(|t| t.partitions.get(&p))
+        .map_or(-1, |x| x.leader);
+    let Some(b) = image
+        .brokers
+        .get(&leader)
+        .filter(|_| leader != broker.config.node_id)
+    else {
+        return all(ResponseError::CoordinatorNotAvailable);
+    };
+    let addr = format!("{}:{}", b.host, b.port);
+    let conn = match broker.inter_broker.connection(leader, &addr).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::debug!(broker = leader, addr, error = %e, "transaction verification: no connection");
+            return all(ResponseError::NetworkException);
+        }
+    };
+    let version = match conn.version(ApiKey::AddPartitionsToTxn) {
+        Ok(v) if v >= 4 => v,
+        _ => {
+            tracing::warn!(broker = leader, "transaction coordinator cannot verify (AddPartitionsToTxn v4+); writing unverified");
+            return vec![0; partitions.len()];
+        }
+    };
+    let mut topics: Vec<AddPartitionsToTxnTopic> = Vec::new();
+    for (t, p) in partitions {
+        match topics.iter_mut().find(|x| x.name.0.as_str() == t) {
+            Some(x) => x.partitions.push(*p),
+            None => topics.push(
+                AddPartitionsToTxnTopic::default()
+                    .with_name(TopicName(StrBytes::from_string(t.clone())))
+                    .with_partitions(vec![*p]),
+            ),
+        }
+    }
+    let req = AddPartitionsToTxnRequest::default().with_transactions(vec![
+        AddPartitionsToTxnTransaction::default()
+            .with_transactional_id(TransactionalId(StrBytes::from_string(
+                producer.transactional_id.to_string(),
+            )))
+            .with_producer_id(ProducerId(producer.producer_id))
+            .with_producer_epoch(producer.epoch)
+            .with_verify_only(true)
+            .with_topics(topics),
+    ]);
+    let resp = match conn.send(version, &req).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::debug!(broker = leader, addr, error = %e, "transaction verification got no answer");
+            broker.inter_broker.forget(leader);
+            return all(ResponseError::NetworkException);
+        }
+    };
+    if resp.error_code != 0 {
+        return vec![resp.error_code; partitions.len()];
+    }
+    let Some(result) = resp
+        .results_by_transaction
+        .iter()
+        .find(|r| r.transactional_id.0.as_str() == producer.transactional_id)
+    else {
+        return all(ResponseError::InvalidTxnState);
+    };
+    partitions
+        .iter()
+        .map(|(t, p)| {
+            result
+                .topic_results
+                .iter()
+                .filter(|r| r.name.0.as_str() == t)
+                .flat_map(|r| &r.results_by_partition)
+                .find(|r| r.partition_index == *p)
+                // A partition the coordinator did not answer for is not verified.
+                .map_or(ResponseError::InvalidTxnState.code(), |r| {
+                    r.partition_error_code
+                })
+        })
+        .collect()
+}
+
+/// What a producer is told when verification failed (Kafka's `ReplicaManager` mapping):
+/// fencing stays fencing (as INVALID_PRODUCER_EPOCH, which producers expect here), a partition
+/// not in the transaction is INVALID_TXN_STATE, and a coordinator that is busy, moving or
+/// unreachable becomes NOT_ENOUGH_REPLICAS, which every client retries without a metadata
+/// refresh.
+pub(crate) fn for_produce(code: i16) -> (i16, Option<String>) {
+    match ResponseError::try_from_code(code) {
+        Some(ResponseError::ProducerFenced) => (ResponseError::InvalidProducerEpoch.code(), None),
+        Some(ResponseError::InvalidTxnState) => (
+            code,
+            Some("Partition was not added to the transaction".into()),
+        ),
+        Some(
+            e @ (ResponseError::ConcurrentTransactions
+            | ResponseError::NetworkException
+            | ResponseError::CoordinatorLoadInProgress
+            | ResponseError::CoordinatorNotAvailable
+            | ResponseError::NotCoordinator),
+        ) => (
+            ResponseError::NotEnoughReplicas.code(),
+            Some(format!(
+                "Unable to verify the partition has been added to the transaction. Underlying error: {e:?}"
+            )),
+        ),
+        _ => (code, None),
+    }
+}
