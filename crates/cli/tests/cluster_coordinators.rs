@@ -286,3 +286,117 @@ async fn transactions_end_in_partitions_led_by_other_brokers() {
     );
     cluster.assert_no_panic();
 }
+
+/// The group's coordinator and the transaction's are different brokers: TxnOffsetCommit (served
+/// by the group coordinator) verifies with the transaction coordinator over the network, and a
+/// partition leader that does not coordinate the transaction verifies a producer's first write
+/// the same way (KIP-890 part 1): refused before AddPartitionsToTxn, accepted after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_verify_with_a_coordinator_on_another_broker() {
+    use common::txn::{add_partition, init_producer_id, produce, txn_batch};
+    use strom_client::{Connection, ConnectionConfig};
+
+    let mut cluster = StromCluster::start(3, &args());
+    let bootstrap = cluster.bootstrap();
+    create_topic(&bootstrap, "eos-in", 1).await;
+    create_topic(&bootstrap, "eos-out", 3).await;
+    cluster.wait_for("eos-out in sync", |c| {
+        (0..3).all(|p| c.partition("eos-out", p).is_some_and(|v| v.isr.len() == 3))
+    });
+    let p = txn_producer(&bootstrap, "eos-tx");
+    let txn_coordinator = cluster
+        .partition("__transaction_state", partition_for("eos-tx"))
+        .expect("__transaction_state exists")
+        .leader;
+    // The first group commit creates __consumer_offsets; then pick a group coordinated by
+    // another broker than the transaction.
+    retry("first commit", || {
+        commit(&bootstrap, "probe", "eos-in", 0).then_some(())
+    });
+    let group = (0..100)
+        .map(|i| format!("eos-g{i}"))
+        .find(|g| {
+            cluster
+                .partition("__consumer_offsets", partition_for(g))
+                .is_some_and(|v| v.leader > 0 && v.leader != txn_coordinator)
+        })
+        .expect("a group coordinated by another broker");
+    let consumer = group_consumer(&bootstrap, &group);
+    p.begin_transaction().expect("begin");
+    for part in 0..3 {
+        let v = format!("e1-{part}");
+        p.send(
+            BaseRecord::to("eos-out")
+                .partition(part)
+                .key(&v)
+                .payload(&v),
+        )
+        .map_err(|(e, _)| e)
+        .expect("send");
+    }
+    p.flush(T).expect("flush");
+    let mut offsets = TopicPartitionList::new();
+    offsets
+        .add_partition_offset("eos-in", 0, Offset::Offset(7))
+        .expect("offset");
+    let meta = consumer.group_metadata().expect("group metadata");
+    p.send_offsets_to_transaction(&offsets, &meta, T)
+        .expect("send_offsets_to_transaction");
+    p.commit_transaction(T).expect("commit");
+    assert_eq!(committed(&bootstrap, &group, "eos-in"), Some(7));
+    assert_eq!(
+        read(&bootstrap, "eos-out", "read_committed", 3),
+        values(&["e1"])
+    );
+
+    // Raw: a partition led by another broker than this transaction's coordinator.
+    let id = "raw-tx";
+    let any = cluster.node(txn_coordinator).addr().to_string();
+    let coordinator = retry("raw-tx coordinator", || {
+        let (code, node) = find_coordinator(&any, 1, id);
+        (code == 0).then_some(node)
+    });
+    let part = (0..3)
+        .find(|p| {
+            cluster
+                .partition("eos-out", *p)
+                .is_some_and(|v| v.leader != coordinator)
+        })
+        .expect("a partition led elsewhere");
+    let leader = cluster.partition("eos-out", part).expect("p").leader;
+    let config = ConnectionConfig::default();
+    let to_coordinator = Connection::connect(cluster.node(coordinator).addr(), &config)
+        .await
+        .expect("connect");
+    let to_leader = Connection::connect(cluster.node(leader).addr(), &config)
+        .await
+        .expect("connect");
+    let producer = init_producer_id(&to_coordinator, id).await;
+    let (pid, epoch) = producer;
+    let code = produce(
+        &to_leader,
+        id,
+        "eos-out",
+        part,
+        txn_batch(pid, epoch, 0, "r", 1),
+    )
+    .await;
+    assert_eq!(
+        code,
+        kafka_protocol::error::ResponseError::InvalidTxnState.code()
+    );
+    assert_eq!(
+        add_partition(&to_coordinator, id, producer, "eos-out", part).await,
+        0
+    );
+    let code = produce(
+        &to_leader,
+        id,
+        "eos-out",
+        part,
+        txn_batch(pid, epoch, 0, "r", 1),
+    )
+    .await;
+    assert_eq!(code, 0, "verified by the remote coordinator");
+    cluster.assert_no_panic();
+}

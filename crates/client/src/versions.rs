@@ -41,8 +41,10 @@ const CLIENT_RANGES: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListTransactions, 0, 1),
     (ApiKey::DescribeTransactions, 0, 0),
     (ApiKey::DescribeProducers, 0, 0),
-    // Broker to broker: the transaction coordinator's markers (and tests of that API).
+    // Broker to broker: the transaction coordinator's markers (and tests of that API), and a
+    // partition leader's verification of a transaction (v4+: batched, `verify_only`).
     (ApiKey::WriteTxnMarkers, 0, 1),
+    (ApiKey::AddPartitionsToTxn, 4, 5),
 ];
 
 /// The negotiated version per API for one broker. Immutable after the handshake.
