@@ -26,9 +26,22 @@
 //! than `transactional.id.expiration.ms`: a tombstone in `__transaction_state`, then the id is
 //! dropped from memory (and stays gone after replay).
 //!
-//! Transactions V2 (KIP-890 part 2: epoch bump on every commit/abort) is not implemented: the
-//! broker does not advertise EndTxn v5 / Produce v12, so clients use V1. Not here yet either:
-//! the PrepareEpochFence state (fencing writes PrepareAbort with the bumped epoch directly).
+//! Transactions V2 (KIP-890 part 2, Kafka 4.0's coordinator rules) sits beside V1, chosen per
+//! request: `end_txn(.., transaction_v2)` (EndTxn v5+) bumps the producer epoch at every commit
+//! or abort — the Prepare record and the markers carry the bumped epoch, so a late write of the
+//! old epoch is fenced at the partition, and the producer is answered the id and epoch to use
+//! next (from `i16::MAX - 1` the bump moves it to a new producer id from the
+//! [`ProducerIdSource`], epoch 0, once the markers are written). A retried EndTxn carries the
+//! epoch before the bump and succeeds if that bump was its own EndTxn's (never a coordinator
+//! abort's); the other retries fail as in Kafka (table at `end_txn_v2`). V2 clients send no
+//! AddPartitionsToTxn/AddOffsetsToTxn: partition leaders add partitions for them with the
+//! producer's current epoch (`add_partitions_v2`, also for TxnOffsetCommit v5's
+//! `__consumer_offsets` partition). Each transition records the request's transaction version
+//! (`TxnMetadata::client_transaction_version`); a V2 state is stored as `TransactionLogValue`
+//! v1 with its tagged previous/next producer id, V1 states stay v0 (`record.rs`), and V1
+//! requests behave as before. Not here: the PrepareEpochFence state (fencing writes
+//! PrepareAbort with the bumped epoch directly), and Kafka's double bump when it fences a V2
+//! transaction (one bump, recorded as a coordinator abort, fences the old epoch the same way).
 //!
 //! Concurrency: one async mutex per transactional id, held for a whole operation including its
 //! writes (operations on one id are serial, as Kafka's per-id state lock); records go through
@@ -55,7 +68,7 @@ pub(crate) use offsets::PendingTxnOffsets;
 pub use offsets::TxnCommitMember;
 pub use state::{
     ProducerIdSource, SeamFuture, TransactionCoordinatorConfig, TxnError, TxnListing, TxnMarker,
-    TxnMarkerWriter, TxnMetadata, TxnState,
+    TxnMarkerWriter, TxnMetadata, TxnState, TXN_V2,
 };
 
 /// The internal topic holding transaction state.

@@ -1,25 +1,31 @@
 //! The transaction coordinator's requests: InitProducerId, AddPartitionsToTxn, AddOffsetsToTxn,
-//! TxnOffsetCommit, EndTxn, and the timeout abort. Each holds the id's lock for its whole run and
-//! persists the next state before installing it (see the module docs of `txn`).
+//! TxnOffsetCommit, EndTxn (Transactions V1 and V2), and the timeout abort. Each holds the id's
+//! lock for its whole run and persists the next state before installing it (see the module docs
+//! of `txn`).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::record;
-use super::state::{TxnError, TxnMarker, TxnMetadata, TxnState};
+use super::state::{TxnError, TxnMarker, TxnMetadata, TxnState, TXN_V2};
 use super::{TransactionCoordinator, TxnCommitMember, TxnRef};
 use crate::api::PartitionCommit;
 use crate::coordinator::now_ms;
 use crate::OFFSETS_TOPIC;
 
 /// Kafka's highest usable epoch (`Short.MAX_VALUE - 1`); past it a new producer id is issued.
+/// `i16::MAX` itself is kept for the coordinator, so it can always fence a producer (a V2 EndTxn
+/// from `MAX_EPOCH` writes its markers with `i16::MAX`, then moves to a new producer id).
 const MAX_EPOCH: i16 = i16::MAX - 1;
 
 impl TransactionCoordinator {
     /// InitProducerId with a transactional id: a new producer id (first use), or the same id with
     /// the epoch bumped, which fences every older producer of this id. An open transaction is
     /// aborted first. `expected` is KIP-360's (producer id, epoch) of a producer re-initialising:
-    /// it must be the current one, else PRODUCER_FENCED.
+    /// it must be the current one, else PRODUCER_FENCED — except, as Kafka 4.0, the epoch a V2
+    /// producer held before an EndTxn whose answer it missed (with the previous producer id if
+    /// that EndTxn overflowed the epoch): it gets the current id and epoch without a bump.
+    /// V2 producers need nothing else here: their epoch bumps come from EndTxn.
     pub async fn init_producer_id(
         &self,
         transactional_id: &str,
@@ -50,6 +56,10 @@ impl TransactionCoordinator {
                         last_update_ms: now_ms(),
                         start_ms: -1,
                         coordinator_epoch,
+                        client_transaction_version: 0,
+                        previous_producer_id: -1,
+                        next_producer_id: -1,
+                        last_producer_epoch: -1,
                     }))
                 })
                 .clone();
@@ -69,6 +79,10 @@ impl TransactionCoordinator {
                 partitions: BTreeSet::new(),
                 last_update_ms: now_ms(),
                 start_ms: -1,
+                client_transaction_version: 0,
+                previous_producer_id: -1,
+                next_producer_id: -1,
+                last_producer_epoch: -1,
                 ..m.clone()
             };
             self.persist(&next).await?;
@@ -82,7 +96,26 @@ impl TransactionCoordinator {
                 .map_err(|_| TxnError::ConcurrentTransactions)?;
         }
         if let Some((pid, epoch)) = expected.filter(|(pid, _)| *pid >= 0) {
-            if pid != m.producer_id || epoch != m.producer_epoch {
+            if pid == m.producer_id && epoch == m.producer_epoch {
+                // The current producer re-initialising: bumped below like any InitProducerId.
+            } else if missed_v2_end_txn(&m, pid, epoch) {
+                // Kafka's "retry of a successful call": the producer missed the answer of the
+                // V2 EndTxn that bumped its epoch (or moved it to a new producer id). It gets the
+                // id and epoch it would have been told, unbumped — nobody else holds them, since
+                // a new producer's InitProducerId forgets `last_producer_epoch`.
+                let next = TxnMetadata {
+                    timeout_ms,
+                    state: TxnState::Empty,
+                    partitions: BTreeSet::new(),
+                    last_update_ms: now_ms(),
+                    start_ms: -1,
+                    next_producer_id: -1,
+                    ..m.clone()
+                };
+                self.persist(&next).await?;
+                *m = next;
+                return Ok((m.producer_id, m.producer_epoch));
+            } else {
                 return Err(TxnError::ProducerFenced);
             }
         }
@@ -104,6 +137,12 @@ impl TransactionCoordinator {
             partitions: BTreeSet::new(),
             last_update_ms: now_ms(),
             start_ms: -1,
+            // A new producer (or a re-initialised one) starts afresh: no retry of an older
+            // producer's EndTxn or InitProducerId is recognised any more. The client's
+            // transaction version is kept (Kafka 4.0), though only the next request's counts.
+            previous_producer_id: -1,
+            next_producer_id: -1,
+            last_producer_epoch: -1,
             ..m.clone()
         };
         self.persist(&next).await?;
@@ -138,9 +177,9 @@ impl TransactionCoordinator {
         Ok(m)
     }
 
-    /// AddPartitionsToTxn (and AddOffsetsToTxn's offsets partition). With `verify_only`
-    /// (KIP-890 part 1) nothing is added: the call fails unless every partition is already in
-    /// the open transaction.
+    /// AddPartitionsToTxn (and AddOffsetsToTxn's offsets partition), Transactions V1. With
+    /// `verify_only` (KIP-890 part 1) nothing is added: the call fails unless every partition is
+    /// already in the open transaction.
     pub async fn add_partitions(
         &self,
         transactional_id: &str,
@@ -166,6 +205,47 @@ impl TransactionCoordinator {
         if m.state == TxnState::Ongoing && all_in {
             return Ok(());
         }
+        self.add_to_transaction(&mut m, partitions, 0).await
+    }
+
+    /// AddPartitionsToTxn for a Transactions V2 producer (KIP-890 part 2): the partition leader
+    /// adds a partition on the producer's behalf when its first transactional write arrives
+    /// (AddPartitionsToTxn v5 from a broker, not verify-only; and TxnOffsetCommit v5 for the
+    /// group's `__consumer_offsets` partition, V2 clients sending no AddOffsetsToTxn). `epoch`
+    /// is the producer's current one — after a V2 EndTxn, the bumped epoch it returned; an
+    /// older epoch is fenced (PRODUCER_FENCED), so a late write of the previous transaction
+    /// cannot reopen one. Starts a transaction from Empty/CompleteCommit/CompleteAbort and
+    /// records the transaction as V2 (the state machine is V1's otherwise).
+    ///
+    /// A separate method rather than a flag on [`TransactionCoordinator::add_partitions`]: its
+    /// callers are exactly the V2 request paths, `verify_only` means nothing for them, and the
+    /// V1 callers stay as they are.
+    pub async fn add_partitions_v2(
+        &self,
+        transactional_id: &str,
+        producer_id: i64,
+        epoch: i16,
+        partitions: &[(String, i32)],
+    ) -> Result<(), TxnError> {
+        let mut m = self.locked(transactional_id, producer_id, epoch).await?;
+        if m.state.is_preparing() {
+            return Err(TxnError::ConcurrentTransactions);
+        }
+        let all_in = partitions.iter().all(|p| m.partitions.contains(p));
+        if m.state == TxnState::Ongoing && all_in && m.is_v2() {
+            return Ok(());
+        }
+        self.add_to_transaction(&mut m, partitions, TXN_V2).await
+    }
+
+    /// Persists `m` Ongoing with `partitions` added, as a transition of a request of
+    /// `client_transaction_version` (a new transaction starts now).
+    async fn add_to_transaction(
+        &self,
+        m: &mut TxnMetadata,
+        partitions: &[(String, i32)],
+        client_transaction_version: i16,
+    ) -> Result<(), TxnError> {
         let now = now_ms();
         let mut next = m.clone();
         next.partitions.extend(partitions.iter().cloned());
@@ -173,6 +253,7 @@ impl TransactionCoordinator {
             next.state = TxnState::Ongoing;
             next.start_ms = now;
         }
+        next.client_transaction_version = client_transaction_version;
         next.last_update_ms = now;
         self.persist(&next).await?;
         *m = next;
@@ -234,14 +315,22 @@ impl TransactionCoordinator {
     }
 
     /// EndTxn: commit or abort the open transaction; completes once markers and the Complete
-    /// record are durable. A retry of a finished EndTxn succeeds.
+    /// record are durable, then answers the producer id and epoch the producer uses next.
+    /// `transaction_v2` is EndTxn v5+ (KIP-890 part 2; rules at `end_txn_v2`). V1: the id and
+    /// epoch do not change, a retry of a finished EndTxn succeeds.
     pub async fn end_txn(
         &self,
         transactional_id: &str,
         producer_id: i64,
         epoch: i16,
         commit: bool,
-    ) -> Result<(), TxnError> {
+        transaction_v2: bool,
+    ) -> Result<(i64, i16), TxnError> {
+        if transaction_v2 {
+            return self
+                .end_txn_v2(transactional_id, producer_id, epoch, commit)
+                .await;
+        }
         let mut m = self.locked(transactional_id, producer_id, epoch).await?;
         match (m.state, commit) {
             (TxnState::Ongoing, _) => {
@@ -251,30 +340,174 @@ impl TransactionCoordinator {
                 } else {
                     TxnState::PrepareAbort
                 };
+                // No epoch bump: the V2 retry rules must not read this epoch as a bumped one.
+                next.client_transaction_version = 0;
                 next.last_update_ms = now_ms();
                 self.persist(&next).await?;
                 *m = next;
-                self.complete(&mut m, commit).await
+                self.complete(&mut m, commit).await?;
             }
             (TxnState::PrepareCommit, true) | (TxnState::PrepareAbort, false) => {
-                self.complete(&mut m, commit).await
+                self.complete(&mut m, commit).await?;
             }
-            (TxnState::CompleteCommit, true) | (TxnState::CompleteAbort, false) => Ok(()),
+            (TxnState::CompleteCommit, true) | (TxnState::CompleteAbort, false) => {}
             (TxnState::PrepareCommit | TxnState::PrepareAbort, _) => {
-                Err(TxnError::ConcurrentTransactions)
+                return Err(TxnError::ConcurrentTransactions)
             }
-            _ => Err(TxnError::InvalidTxnState(
-                "no open transaction to end that way",
-            )),
+            _ => {
+                return Err(TxnError::InvalidTxnState(
+                    "no open transaction to end that way",
+                ))
+            }
         }
+        Ok((m.producer_id, m.producer_epoch))
     }
 
-    /// Writes PrepareAbort with the epoch bumped (fencing the current producer).
+    /// EndTxn v5+ (Transactions V2, Kafka 4.0's rules). Ending a transaction bumps the epoch:
+    /// the Prepare record and the markers carry the bumped epoch, so the markers fence any late
+    /// write of the old one, and the producer continues with it. From `MAX_EPOCH` the bump
+    /// reaches `i16::MAX` and a new producer id is allocated (`next_producer_id`): the producer
+    /// continues with that id and epoch 0 once the markers are written.
+    ///
+    /// Because the epoch moves, "same epoch" means the next EndTxn, and a retry carries the epoch
+    /// before the bump — accepted only if a V2 EndTxn made that bump (not a coordinator abort).
+    /// Against the state (`retry` = epoch + 1 is the current one, or the previous producer id at
+    /// `MAX_EPOCH` after an overflow; `current` = the current id and epoch; anything else is
+    /// PRODUCER_FENCED, or INVALID_PRODUCER_ID_MAPPING for an unknown id):
+    ///
+    /// ```text
+    ///                  abort: retry  current   commit: retry  current
+    /// Ongoing                 PF     bump              PF     bump
+    /// Empty                   PF     bump (*)          PF     ITS
+    /// CompleteAbort           done   bump (*)          ITS    ITS
+    /// CompleteCommit          ITS    bump (*)          done   ITS
+    /// Prepare of the same kind: retry finishes it; of the other kind: ITS
+    /// ```
+    ///
+    /// `done` answers the current id and epoch without writing; (*) aborts an empty transaction
+    /// (a producer whose writes never reached the coordinator still gets its epoch bumped).
+    async fn end_txn_v2(
+        &self,
+        transactional_id: &str,
+        producer_id: i64,
+        epoch: i16,
+        commit: bool,
+    ) -> Result<(i64, i16), TxnError> {
+        self.check_owned(transactional_id)?;
+        let t = self
+            .get(transactional_id)
+            .ok_or(TxnError::InvalidProducerIdMapping)?;
+        let mut m = t.lock_owned().await;
+        if m.state == TxnState::Dead {
+            return Err(TxnError::InvalidProducerIdMapping);
+        }
+        let completing = matches!(m.state, TxnState::PrepareCommit | TxnState::PrepareAbort);
+        let completed = matches!(m.state, TxnState::CompleteCommit | TxnState::CompleteAbort);
+        // The current epoch was bumped by a V2 EndTxn (not by a timeout or fencing abort, which
+        // record version 0): then `epoch + 1` is the producer's own EndTxn, retried.
+        let bumped_by_end_txn = m.is_v2() && (completing || completed);
+        let retry_on_bump = bumped_by_end_txn
+            && producer_id == m.producer_id
+            && i32::from(m.producer_epoch) == i32::from(epoch) + 1;
+        let retry_on_overflow = bumped_by_end_txn
+            && completed
+            && producer_id != m.producer_id
+            && producer_id == m.previous_producer_id
+            && epoch == MAX_EPOCH
+            && m.producer_epoch == 0;
+        if producer_id != m.producer_id && !retry_on_overflow {
+            return Err(TxnError::InvalidProducerIdMapping);
+        }
+        let retry = retry_on_bump || retry_on_overflow;
+        let current = epoch == m.producer_epoch && producer_id == m.producer_id;
+        let valid = if completing {
+            retry_on_bump
+        } else if completed {
+            retry || current
+        } else {
+            current
+        };
+        if !valid {
+            return Err(TxnError::ProducerFenced);
+        }
+        match (m.state, commit) {
+            (TxnState::Ongoing, _) => self.prepare_v2(&mut m, commit).await?,
+            (TxnState::PrepareCommit, true) | (TxnState::PrepareAbort, false) => {
+                // Only after a failed completion (markers not written) or before the load's
+                // resume got the lock: finish it, as V1 does.
+                self.complete(&mut m, commit).await?
+            }
+            (TxnState::CompleteCommit, true) | (TxnState::CompleteAbort, false) if retry => {
+                tracing::debug!(
+                    transactional_id,
+                    producer_id,
+                    epoch,
+                    "retried V2 EndTxn of a completed transaction"
+                );
+            }
+            (TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort, false)
+                if !retry =>
+            {
+                self.prepare_v2(&mut m, false).await?
+            }
+            _ => {
+                return Err(TxnError::InvalidTxnState(
+                    "no open transaction to end that way",
+                ))
+            }
+        }
+        Ok((m.producer_id, m.producer_epoch))
+    }
+
+    /// V2: writes PrepareCommit/PrepareAbort with the epoch bumped (and, from `MAX_EPOCH`, the
+    /// next producer id), then completes. An abort outside Ongoing aborts an empty transaction.
+    async fn prepare_v2(&self, m: &mut TxnMetadata, commit: bool) -> Result<(), TxnError> {
+        // A producer never holds `i16::MAX` (it is reached only on the way to a new id).
+        let bumped = m
+            .producer_epoch
+            .checked_add(1)
+            .ok_or(TxnError::InvalidTxnState("producer epoch exhausted"))?;
+        let next_producer_id = if m.producer_epoch >= MAX_EPOCH {
+            self.inner.ids.next_producer_id().await?
+        } else {
+            -1
+        };
+        let now = now_ms();
+        let mut next = m.clone();
+        next.state = if commit {
+            TxnState::PrepareCommit
+        } else {
+            TxnState::PrepareAbort
+        };
+        if m.state != TxnState::Ongoing {
+            // An empty abort: nothing to mark; it starts (and ends) now.
+            next.partitions.clear();
+            next.start_ms = now;
+        }
+        next.last_producer_epoch = m.producer_epoch;
+        next.producer_epoch = bumped;
+        next.next_producer_id = next_producer_id;
+        next.client_transaction_version = TXN_V2;
+        next.last_update_ms = now;
+        self.persist(&next).await?;
+        *m = next;
+        self.complete(m, commit).await
+    }
+
+    /// Writes PrepareAbort with the epoch bumped (fencing the current producer). A V2
+    /// transaction's epoch may go up to `i16::MAX`, kept for exactly this (its producer holds at
+    /// most `MAX_EPOCH`); a V1 one stops at `MAX_EPOCH`, as it always has. The record says
+    /// version 0: this bump is not the producer's EndTxn, so its old epoch is fenced, not taken
+    /// for a V2 retry.
     async fn prepare_abort_fenced(&self, m: &mut TxnMetadata) -> Result<(), TxnError> {
         let mut next = m.clone();
-        if next.producer_epoch < MAX_EPOCH {
+        let cap = if m.is_v2() { i16::MAX } else { MAX_EPOCH };
+        if next.producer_epoch < cap {
             next.producer_epoch += 1;
         }
+        next.client_transaction_version = 0;
+        next.next_producer_id = -1;
+        next.last_producer_epoch = -1;
         next.state = TxnState::PrepareAbort;
         next.last_update_ms = now_ms();
         self.persist(&next).await?;
@@ -282,7 +515,8 @@ impl TransactionCoordinator {
         Ok(())
     }
 
-    /// From a Prepare state: markers, offsets, then the Complete record.
+    /// From a Prepare state: markers (with the Prepare's id and epoch — V2: the bumped epoch),
+    /// offsets, then the Complete record (V2 overflow: on the next producer id, epoch 0).
     pub(super) async fn complete(&self, m: &mut TxnMetadata, commit: bool) -> Result<(), TxnError> {
         let marker = TxnMarker {
             transactional_id: m.transactional_id.clone(),
@@ -310,9 +544,17 @@ impl TransactionCoordinator {
         next.partitions.clear();
         next.start_ms = -1;
         next.last_update_ms = now_ms();
+        if m.is_v2() && m.next_producer_id >= 0 {
+            // The V2 bump overflowed: the markers (with the old id at `i16::MAX`) are durable,
+            // the producer continues with the new id.
+            next.previous_producer_id = m.producer_id;
+            next.producer_id = m.next_producer_id;
+            next.producer_epoch = 0;
+        }
+        next.next_producer_id = -1;
         self.persist(&next).await?;
         *m = next;
-        tracing::debug!(transactional_id = %m.transactional_id, producer_id = m.producer_id, commit, "transaction completed");
+        tracing::debug!(transactional_id = %m.transactional_id, producer_id = m.producer_id, epoch = m.producer_epoch, commit, "transaction completed");
         Ok(())
     }
 
@@ -393,4 +635,19 @@ impl TransactionCoordinator {
             }
         }
     }
+}
+
+/// True if `(producer_id, epoch)` is what a V2 producer held before the EndTxn that brought the
+/// id to its current (finished) state: the producer missed that EndTxn's answer.
+fn missed_v2_end_txn(m: &TxnMetadata, producer_id: i64, epoch: i16) -> bool {
+    let finished = matches!(
+        m.state,
+        TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort
+    );
+    // The previous producer id counts only with an exhausted epoch (the overflow case).
+    let same_producer = producer_id == m.producer_id
+        || (m.previous_producer_id >= 0
+            && producer_id == m.previous_producer_id
+            && epoch >= MAX_EPOCH);
+    finished && same_producer && m.last_producer_epoch >= 0 && epoch == m.last_producer_epoch
 }

@@ -113,6 +113,34 @@ pub struct TxnMetadata {
     /// The leader epoch of the id's `__transaction_state` partition when this node loaded it
     /// (memory only, not stored): written in markers, and checked before every state change.
     pub coordinator_epoch: i32,
+    /// Kafka's `ClientTransactionVersion`: the transaction version of the request that made the
+    /// last transition — [`TXN_V2`] for AddPartitionsToTxn v5 / EndTxn v5 (KIP-890 part 2, the
+    /// epoch is bumped at every EndTxn), 0 for the V1 requests and for aborts the coordinator
+    /// starts itself (timeout, fencing), so the V2 "epoch + 1 is my own retry" rule never
+    /// applies to an epoch the client did not bump. Stored (tag 2 of `TransactionLogValue` v1).
+    pub client_transaction_version: i16,
+    /// The producer id this transactional id used before its last producer-id rotation at a V2
+    /// EndTxn (epoch overflow), -1 if none: lets a retried EndTxn of the old id succeed.
+    /// Stored (tag 0).
+    pub previous_producer_id: i64,
+    /// In a V2 Prepare state whose epoch bump overflowed: the producer id the transaction moves to
+    /// (with epoch 0) once its markers are written, -1 otherwise. Stored (tag 1) so a restart
+    /// completes the rotation.
+    pub next_producer_id: i64,
+    /// The epoch the producer held before the last V2 EndTxn bumped it, -1 if unknown (memory
+    /// only, as Kafka's `lastProducerEpoch`: -1 after a reload): an InitProducerId that expects
+    /// it is a producer that missed that EndTxn's answer, and gets the current epoch unbumped.
+    pub last_producer_epoch: i16,
+}
+
+/// `ClientTransactionVersion` of Transactions V2 (Kafka's `TransactionVersion.TV_2`).
+pub const TXN_V2: i16 = 2;
+
+impl TxnMetadata {
+    /// True if the last transition was made by a V2 client request (epoch bumped at EndTxn).
+    pub fn is_v2(&self) -> bool {
+        self.client_transaction_version >= TXN_V2
+    }
 }
 
 /// Why a transaction request failed. Each variant is one Kafka error code.
