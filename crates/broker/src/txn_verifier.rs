@@ -4,10 +4,14 @@
 //! and before transactional offsets are written (TxnOffsetCommit), so no write lands in a
 //! transaction the coordinator does not know about.
 //!
+//! With Transactions V2 (KIP-890 part 2: Produce v12, TxnOffsetCommit v5) the question becomes
+//! an order: the client sends no AddPartitionsToTxn, the leader adds the partition to the
+//! transaction on its behalf ([`TxnCheck::Add`]).
+//!
 //! The coordinator of a transactional id is the leader of its `__transaction_state` partition:
 //! this node answers itself when it is that leader, otherwise it sends AddPartitionsToTxn v4+
-//! with `verify_only` over the shared inter-broker connections. A coordinator too old for v4
-//! cannot verify: the write then goes ahead unverified, as Kafka does.
+//! (`verify_only`) or v5 (add) over the shared inter-broker connections. A coordinator too old
+//! for v4 cannot verify: the write then goes ahead unverified, as Kafka does.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::add_partitions_to_txn_request::{
@@ -22,6 +26,26 @@ use strom_coordinator::txn::{TxnError, TRANSACTION_STATE_TOPIC};
 use crate::handler::txn::code as txn_code;
 use crate::Broker;
 
+/// What the leader asks of the coordinator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TxnCheck {
+    /// Transactions V1: are the partitions in the open transaction?
+    Verify,
+    /// Transactions V2: add them to the transaction (starting one if needed).
+    Add,
+}
+
+impl TxnCheck {
+    /// V2 for Produce v12+ and TxnOffsetCommit v5+ (Kafka sends those only with V2 enabled).
+    pub(crate) fn for_request(v2: bool) -> Self {
+        if v2 {
+            TxnCheck::Add
+        } else {
+            TxnCheck::Verify
+        }
+    }
+}
+
 /// The producer a question is about.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct TxnProducer<'a> {
@@ -30,30 +54,40 @@ pub(crate) struct TxnProducer<'a> {
     pub(crate) epoch: i16,
 }
 
-/// Asks whether `partitions` are in `producer`'s open transaction. One Kafka error code per
-/// partition, in order (0 = verified), as the coordinator answered; see [`for_produce`] for
-/// what a producer is told.
+/// Asks whether `partitions` are in `producer`'s open transaction (or adds them, `check`). One
+/// Kafka error code per partition, in order (0 = verified), as the coordinator answered; see
+/// [`for_produce`] for what a producer is told.
 pub(crate) async fn verify(
     broker: &Broker,
+    check: TxnCheck,
     producer: TxnProducer<'_>,
     partitions: &[(String, i32)],
 ) -> Vec<i16> {
     let all = |code: i16| vec![code; partitions.len()];
     match broker.txn.check_owned(producer.transactional_id) {
         Ok(_) => {
-            let r = broker
-                .txn
-                .add_partitions(
-                    producer.transactional_id,
-                    producer.producer_id,
-                    producer.epoch,
-                    partitions,
-                    true,
-                )
-                .await;
+            let (id, pid, epoch) = (
+                producer.transactional_id,
+                producer.producer_id,
+                producer.epoch,
+            );
+            let r = match check {
+                TxnCheck::Verify => {
+                    broker
+                        .txn
+                        .add_partitions(id, pid, epoch, partitions, true)
+                        .await
+                }
+                TxnCheck::Add => {
+                    broker
+                        .txn
+                        .add_partitions_v2(id, pid, epoch, partitions)
+                        .await
+                }
+            };
             all(r.err().map_or(0, |e| txn_code(&e, true)))
         }
-        Err(TxnError::NotCoordinator) => remote(broker, producer, partitions).await,
+        Err(TxnError::NotCoordinator) => remote(broker, check, producer, partitions).await,
         Err(e) => all(txn_code(&e, true)),
     }
 }
@@ -61,6 +95,7 @@ pub(crate) async fn verify(
 /// Asks the coordinator on another broker.
 async fn remote(
     broker: &Broker,
+    check: TxnCheck,
     producer: TxnProducer<'_>,
     partitions: &[(String, i32)],
 ) -> Vec<i16> {
@@ -87,6 +122,10 @@ async fn remote(
         }
     };
     let version = match conn.version(ApiKey::AddPartitionsToTxn) {
+        // Adding on the client's behalf needs v5, where it means Transactions V2.
+        Ok(v) if check == TxnCheck::Add && v < 5 => {
+            return all(ResponseError::UnsupportedVersion);
+        }
         Ok(v) if v >= 4 => v,
         _ => {
             tracing::warn!(broker = leader, "transaction coordinator cannot verify (AddPartitionsToTxn v4+); writing unverified");
@@ -111,7 +150,7 @@ async fn remote(
             )))
             .with_producer_id(ProducerId(producer.producer_id))
             .with_producer_epoch(producer.epoch)
-            .with_verify_only(true)
+            .with_verify_only(check == TxnCheck::Verify)
             .with_topics(topics),
     ]);
     let resp = match conn.send(version, &req).await {

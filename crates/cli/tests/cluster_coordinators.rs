@@ -293,7 +293,9 @@ async fn transactions_end_in_partitions_led_by_other_brokers() {
 /// the same way (KIP-890 part 1): refused before AddPartitionsToTxn, accepted after.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transactions_verify_with_a_coordinator_on_another_broker() {
-    use common::txn::{add_partition, init_producer_id, produce, txn_batch};
+    use common::txn::{
+        add_partition, end_txn_v2, init_producer_id, produce, produce_at, txn_batch,
+    };
     use strom_client::{Connection, ConnectionConfig};
 
     let mut cluster = StromCluster::start(3, &args());
@@ -398,5 +400,41 @@ async fn transactions_verify_with_a_coordinator_on_another_broker() {
     )
     .await;
     assert_eq!(code, 0, "verified by the remote coordinator");
+
+    // Transactions V2: the leader adds the partition at the remote coordinator (AddPartitionsToTxn
+    // v5 from a broker), and the commit's markers reach it with the bumped epoch.
+    let id = "raw-tx2";
+    let coordinator = retry("raw-tx2 coordinator", || {
+        let (code, node) = find_coordinator(&any, 1, id);
+        (code == 0).then_some(node)
+    });
+    let part = (0..3)
+        .find(|p| {
+            cluster
+                .partition("eos-out", *p)
+                .is_some_and(|v| v.leader != coordinator)
+        })
+        .expect("a partition led elsewhere");
+    let leader = cluster.partition("eos-out", part).expect("p").leader;
+    let to_coordinator = Connection::connect(cluster.node(coordinator).addr(), &config)
+        .await
+        .expect("connect");
+    let to_leader = Connection::connect(cluster.node(leader).addr(), &config)
+        .await
+        .expect("connect");
+    let producer = init_producer_id(&to_coordinator, id).await;
+    let (pid, epoch) = producer;
+    let batch = txn_batch(pid, epoch, 0, "v2", 1);
+    assert_eq!(
+        produce_at(&to_leader, 12, id, "eos-out", part, batch).await,
+        0
+    );
+    let (code, next) = end_txn_v2(&to_coordinator, id, producer, true).await;
+    assert_eq!((code, next), (0, (pid, epoch + 1)));
+    let late = txn_batch(pid, epoch, 1, "late", 1);
+    assert_eq!(
+        produce_at(&to_leader, 12, id, "eos-out", part, late).await,
+        kafka_protocol::error::ResponseError::InvalidProducerEpoch.code()
+    );
     cluster.assert_no_panic();
 }

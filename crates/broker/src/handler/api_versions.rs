@@ -1,8 +1,13 @@
-//! ApiVersions (v0–v4): advertises exactly the registered handlers' version ranges.
+//! ApiVersions (v0–v4): advertises exactly the registered handlers' version ranges, and (v3+,
+//! KIP-584) the cluster's features: `transaction.version` 2, which is what makes a client use
+//! Transactions V2 (KIP-890 part 2) with EndTxn v5 and Produce v12.
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::api_versions_response::{
+    ApiVersion, FinalizedFeatureKey, SupportedFeatureKey,
+};
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
+use kafka_protocol::protocol::StrBytes;
 
 use super::{decode, ready, ApiHandler, HANDLERS};
 
@@ -31,8 +36,23 @@ fn response(error_code: i16) -> ApiVersionsResponse {
     ApiVersionsResponse::default()
         .with_error_code(error_code)
         .with_api_keys(api_keys)
-        .with_finalized_features_epoch(-1)
+        .with_supported_features(vec![SupportedFeatureKey::default()
+            .with_name(StrBytes::from_static_str(TRANSACTION_VERSION))
+            .with_min_version(0)
+            .with_max_version(TRANSACTION_VERSION_LEVEL)])
+        .with_finalized_features(vec![FinalizedFeatureKey::default()
+            .with_name(StrBytes::from_static_str(TRANSACTION_VERSION))
+            .with_min_version_level(TRANSACTION_VERSION_LEVEL)
+            .with_max_version_level(TRANSACTION_VERSION_LEVEL)])
+        // Clients take finalized features only from an epoch >= 0; ours never change.
+        .with_finalized_features_epoch(FEATURES_EPOCH)
 }
+
+/// Kafka's feature name for the transaction protocol level.
+const TRANSACTION_VERSION: &str = "transaction.version";
+/// Level 2: Transactions V2 (epoch bump per transaction, implicit AddPartitionsToTxn).
+const TRANSACTION_VERSION_LEVEL: i16 = 2;
+const FEATURES_EPOCH: i64 = 0;
 
 /// The KIP-511 answer to an ApiVersions request at a version we do not know: v0, error 35.
 pub(crate) fn unsupported_version_response() -> ApiVersionsResponse {

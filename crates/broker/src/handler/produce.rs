@@ -1,4 +1,4 @@
-//! Produce (v3–v11 served; advertised from v0 because librdkafka only enables compression when
+//! Produce (v3–v12 served; advertised from v0 because librdkafka only enables compression when
 //! Produce v0 is advertised, KAFKA-18659). Two phases: batches are validated and appended in
 //! request order inside `handle`; the returned future waits for durability (group commit) before
 //! answering. acks=0 gets no response at all. Idempotent batches are checked against the
@@ -17,6 +17,8 @@
 //! the partition is in the transaction (`txn_verifier`), with the log's verification guard
 //! (`strom_log::VerificationGuard`). Such a request appends after that round trip, and holds
 //! its connection's next request until it has appended, so the producer's order is kept.
+//! Produce v12 means Transactions V2 (KIP-890 part 2): the leader adds the partition to the
+//! transaction instead of asking whether it is in.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -39,12 +41,12 @@ use super::{decode, ApiHandler, HandlerFuture, RequestContext};
 use crate::metadata::MetadataImage;
 use crate::replication::Partition;
 use crate::server::codec::ResponseBody;
-use crate::txn_verifier::{self, TxnProducer};
+use crate::txn_verifier::{self, TxnCheck, TxnProducer};
 
 pub(crate) const HANDLER: ApiHandler = ApiHandler {
     api_key: ApiKey::Produce,
     min_version: 0,
-    max_version: 11,
+    max_version: 12,
     min_served: 3,
     handle: |ctx, body| {
         let req: ProduceRequest = decode(ApiKey::Produce, ctx.api_version, body)?;
@@ -234,7 +236,8 @@ fn handle(ctx: RequestContext, req: ProduceRequest) -> HandlerFuture {
             producer_id,
             epoch,
         };
-        let codes = txn_verifier::verify(&broker, producer, &to_verify).await;
+        let check = TxnCheck::for_request(v >= 12);
+        let codes = txn_verifier::verify(&broker, check, producer, &to_verify).await;
         let failed: HashMap<(String, i32), i16> = to_verify
             .into_iter()
             .zip(codes)

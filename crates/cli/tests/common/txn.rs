@@ -102,6 +102,18 @@ pub(crate) async fn produce(
     partition: i32,
     batch: bytes::Bytes,
 ) -> i16 {
+    produce_at(conn, 9, id, topic, partition, batch).await
+}
+
+/// [`produce`] at `version` (v12: Transactions V2).
+pub(crate) async fn produce_at(
+    conn: &Connection,
+    version: i16,
+    id: &str,
+    topic: &str,
+    partition: i32,
+    batch: bytes::Bytes,
+) -> i16 {
     let req = ProduceRequest::default()
         .with_transactional_id(Some(txn_id(id)))
         .with_acks(-1)
@@ -111,7 +123,7 @@ pub(crate) async fn produce(
             .with_partition_data(vec![PartitionProduceData::default()
                 .with_index(partition)
                 .with_records(Some(batch))])]);
-    let r = conn.send(9, &req).await.expect("Produce");
+    let r = conn.send(version, &req).await.expect("Produce");
     r.responses[0].partition_responses[0].error_code
 }
 
@@ -134,4 +146,58 @@ pub(crate) async fn end_txn(
         .await
         .expect("EndTxn");
     r.error_code
+}
+
+/// EndTxn v5 (Transactions V2): the error code and the producer id and epoch to continue with.
+pub(crate) async fn end_txn_v2(
+    conn: &Connection,
+    id: &str,
+    (pid, epoch): (i64, i16),
+    commit: bool,
+) -> (i16, (i64, i16)) {
+    let r = conn
+        .send(
+            5,
+            &EndTxnRequest::default()
+                .with_transactional_id(txn_id(id))
+                .with_producer_id(ProducerId(pid))
+                .with_producer_epoch(epoch)
+                .with_committed(commit),
+        )
+        .await
+        .expect("EndTxn");
+    (r.error_code, (r.producer_id.0, r.producer_epoch))
+}
+
+/// TxnOffsetCommit at `version` of one offset for `group`: the error code.
+pub(crate) async fn txn_offset_commit(
+    conn: &Connection,
+    version: i16,
+    id: &str,
+    group: &str,
+    (pid, epoch): (i64, i16),
+    (topic, partition, offset): (&str, i32, i64),
+) -> i16 {
+    use kafka_protocol::messages::txn_offset_commit_request::{
+        TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+    };
+    use kafka_protocol::messages::{GroupId, TxnOffsetCommitRequest};
+    let r = conn
+        .send(
+            version,
+            &TxnOffsetCommitRequest::default()
+                .with_transactional_id(txn_id(id))
+                .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+                .with_producer_id(ProducerId(pid))
+                .with_producer_epoch(epoch)
+                .with_generation_id(-1)
+                .with_topics(vec![TxnOffsetCommitRequestTopic::default()
+                    .with_name(topic_name(topic))
+                    .with_partitions(vec![TxnOffsetCommitRequestPartition::default()
+                        .with_partition_index(partition)
+                        .with_committed_offset(offset)])]),
+        )
+        .await
+        .expect("TxnOffsetCommit");
+    r.topics[0].partitions[0].error_code
 }

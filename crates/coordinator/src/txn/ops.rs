@@ -8,8 +8,7 @@ use std::sync::Arc;
 
 use super::record;
 use super::state::{TxnError, TxnMarker, TxnMetadata, TxnState, TXN_V2};
-use super::{TransactionCoordinator, TxnCommitMember, TxnRef};
-use crate::api::PartitionCommit;
+use super::{TransactionCoordinator, TxnRef};
 use crate::coordinator::now_ms;
 use crate::OFFSETS_TOPIC;
 
@@ -279,38 +278,38 @@ impl TransactionCoordinator {
             .await
     }
 
-    /// TxnOffsetCommit: the offsets are written to the group's `__consumer_offsets` partition
-    /// inside the producer's transaction (durable before this returns) and become the group's
-    /// offsets when the transaction commits, dropped if it aborts. Checked against the
-    /// transactional id's current producer (zombies are fenced) and, v3+, against the group's
-    /// member and generation.
-    pub async fn txn_offset_commit(
+    /// TxnOffsetCommit as the broker serves it (on the group's coordinator, which may be
+    /// another node: `strom-broker`'s `txn_verifier`): verify that the group's
+    /// `__consumer_offsets` partition is in the producer's open transaction (which also fences
+    /// an old epoch), then write the offsets inside the transaction
+    /// ([`GroupCoordinator::store_transactional_offsets`](crate::GroupCoordinator)). Both on
+    /// this node, for the tests of the whole flow.
+    #[cfg(test)]
+    pub(crate) async fn txn_offset_commit(
         &self,
         transactional_id: &str,
         group_id: &str,
         producer_id: i64,
         epoch: i16,
-        member: &TxnCommitMember,
-        offsets: Vec<PartitionCommit>,
+        member: &super::TxnCommitMember,
+        offsets: Vec<crate::api::PartitionCommit>,
     ) -> Result<(), TxnError> {
-        if group_id.is_empty() {
-            return Err(TxnError::InvalidRequest("empty group id"));
-        }
-        let m = self.locked(transactional_id, producer_id, epoch).await?;
         let offsets_partition = (
             OFFSETS_TOPIC.to_string(),
             self.inner.groups.partition_for(group_id),
         );
-        if m.state != TxnState::Ongoing || !m.partitions.contains(&offsets_partition) {
-            return Err(TxnError::InvalidTxnState(
-                "AddOffsetsToTxn must precede TxnOffsetCommit",
-            ));
-        }
+        self.add_partitions(
+            transactional_id,
+            producer_id,
+            epoch,
+            &[offsets_partition],
+            true,
+        )
+        .await?;
         self.inner
             .groups
             .store_transactional_offsets(group_id, (producer_id, epoch), member, &offsets)
             .await?;
-        drop(m);
         Ok(())
     }
 

@@ -1,6 +1,7 @@
 //! AddPartitionsToTxn (v0–v5): partitions join a producer's open transaction before it writes to
 //! them. v0–v3 carry one transaction (clients); v4+ a batch, each optionally `verify_only`
-//! (KIP-890 part 1, sent by brokers). Unknown partitions fail the whole transaction's request:
+//! (KIP-890 part 1, sent by brokers); a v5 add that is not `verify_only` comes from the leader
+//! of a partition a Transactions V2 producer wrote to (KIP-890 part 2). Unknown partitions fail the whole transaction's request:
 //! UNKNOWN_TOPIC_OR_PARTITION for them, OPERATION_NOT_ATTEMPTED for the rest (as Kafka).
 
 use kafka_protocol::error::ResponseError;
@@ -51,12 +52,14 @@ async fn one(
     let outcome = if unknown {
         None
     } else {
-        Some(
-            ctx.broker
-                .txn
-                .add_partitions(id, pid, epoch, &partitions, verify_only)
-                .await,
-        )
+        let txn = &ctx.broker.txn;
+        Some(if verify_only || ctx.api_version < 5 {
+            txn.add_partitions(id, pid, epoch, &partitions, verify_only)
+                .await
+        } else {
+            // v5 from a partition leader: a Transactions V2 producer's first write there.
+            txn.add_partitions_v2(id, pid, epoch, &partitions).await
+        })
     };
     let fenced = ctx.api_version >= 2;
     topics

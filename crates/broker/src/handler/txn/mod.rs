@@ -4,8 +4,8 @@
 //! `strom_coordinator::txn::TransactionCoordinator`; this module is the one place its errors
 //! become Kafka error codes ([`code`]).
 //!
-//! Not advertised: EndTxn v5 / TxnOffsetCommit v5 (with Produce v12 they switch clients to
-//! KIP-890 part 2, "transactions V2", which is not implemented), InitProducerId v6 (KIP-939),
+//! Transactions V2 (KIP-890 part 2) is advertised (ApiVersions finalizes `transaction.version`
+//! 2; EndTxn v5, TxnOffsetCommit v5, Produce v12). Not advertised: InitProducerId v6 (KIP-939),
 //! ListTransactions v2.
 
 pub(crate) mod add_partitions_to_txn;

@@ -1,4 +1,4 @@
-//! TxnOffsetCommit (v0–v4): a transactional producer's consumer offsets, written at once to the
+//! TxnOffsetCommit (v0–v5): a transactional producer's consumer offsets, written at once to the
 //! group's `__consumer_offsets` partition inside the producer's transaction (pending until the
 //! COMMIT marker lands there; dropped on ABORT). From v3 the group member, generation and
 //! instance id are checked against the group as Kafka does.
@@ -6,7 +6,7 @@
 //! Served by the group's coordinator, which may not be the transaction's: it first asks the
 //! transaction coordinator (`txn_verifier`, KIP-890 part 1) whether the group's
 //! `__consumer_offsets` partition is in the producer's open transaction (AddOffsetsToTxn put it
-//! there), which also fences a producer with an old epoch. Verification errors are mapped as
+//! there; from v5, Transactions V2, it adds it), which also fences a producer with an old epoch. Verification errors are mapped as
 //! Kafka's `maybeConvertOffsetCommitError`.
 
 use kafka_protocol::error::ResponseError;
@@ -19,12 +19,12 @@ use strom_coordinator::{PartitionCommit, OFFSETS_TOPIC};
 
 use super::super::{decode, later, ApiHandler, RequestContext};
 use super::code;
-use crate::txn_verifier::{self, TxnProducer};
+use crate::txn_verifier::{self, TxnCheck, TxnProducer};
 
 pub(crate) const HANDLER: ApiHandler = ApiHandler {
     api_key: ApiKey::TxnOffsetCommit,
     min_version: 0,
-    max_version: 4,
+    max_version: 5,
     min_served: 0,
     handle: |ctx, body| {
         let req: TxnOffsetCommitRequest = decode(ApiKey::TxnOffsetCommit, ctx.api_version, body)?;
@@ -111,7 +111,9 @@ async fn commit(
         producer_id: req.producer_id.0,
         epoch: req.producer_epoch,
     };
-    let verified = txn_verifier::verify(broker, producer, &[offsets_partition]).await;
+    // v5 is Transactions V2: no AddOffsetsToTxn came first, the partition joins here.
+    let check = TxnCheck::for_request(ctx.api_version >= 5);
+    let verified = txn_verifier::verify(broker, check, producer, &[offsets_partition]).await;
     if let Some(c) = verified.first().copied().filter(|c| *c != 0) {
         tracing::debug!(
             group_id,
