@@ -340,7 +340,7 @@ mod marker_tests;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strom_log::{control_type, BatchView, ControlType};
+    use strom_log::{control_type, BatchView, ControlType, ProducerBatch};
 
     #[test]
     fn markers_are_control_batches_in_kafka_format() {
@@ -352,7 +352,13 @@ mod tests {
             (42, 3, -1)
         );
         assert_eq!(control_type(&b), Some(ControlType::Commit));
-        let a = encode_marker(42, 3, 0, false).expect("encode");
+        let a = encode_marker(42, 3, 7, false).expect("encode");
         assert_eq!(control_type(&a), Some(ControlType::Abort));
+        // The coordinator epoch in the marker's value is what partitions fence zombies by.
+        let p = ProducerBatch::from_view(&BatchView::parse(&a).expect("parse"));
+        assert_eq!(
+            (p.control, p.coordinator_epoch),
+            (Some(ControlType::Abort), 7)
+        );
     }
 }

@@ -373,7 +373,8 @@ async fn an_exactly_once_pipeline_killed_mid_way_outputs_each_record_once() {
 
 /// WriteTxnMarkers sent by a client, as another broker's transaction coordinator sends it: a
 /// COMMIT marker makes transactional batches visible to read_committed, an ABORT marker hides
-/// them for good; a partition that does not exist gets its own error code.
+/// them for good; a partition that does not exist gets its own error code; a marker from an
+/// older coordinator epoch than the partition's last is TRANSACTION_COORDINATOR_FENCED.
 #[tokio::test(flavor = "multi_thread")]
 async fn write_txn_markers_ends_transactions_in_the_partitions_led_here() {
     use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
@@ -424,7 +425,7 @@ async fn write_txn_markers_ends_transactions_in_the_partitions_led_here() {
             assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
         }
     };
-    let markers = |commit: bool, partitions: Vec<i32>| {
+    let markers_from = |coordinator_epoch: i32, commit: bool, partitions: Vec<i32>| {
         let conn = conn.clone();
         async move {
             let req =
@@ -432,7 +433,7 @@ async fn write_txn_markers_ends_transactions_in_the_partitions_led_here() {
                     .with_producer_id(ProducerId(pid))
                     .with_producer_epoch(epoch)
                     .with_transaction_result(commit)
-                    .with_coordinator_epoch(0)
+                    .with_coordinator_epoch(coordinator_epoch)
                     .with_topics(vec![WritableTxnMarkerTopic::default()
                         .with_name(topic())
                         .with_partition_indexes(partitions)])]);
@@ -446,6 +447,7 @@ async fn write_txn_markers_ends_transactions_in_the_partitions_led_here() {
                 .collect::<Vec<_>>()
         }
     };
+    let markers = |commit: bool, partitions: Vec<i32>| markers_from(0, commit, partitions);
     let parts = [("wtm", 0), ("wtm", 1)];
     // One transaction over both partitions: invisible until its COMMIT markers.
     produce(0, 0, "c1").await;
@@ -469,5 +471,16 @@ async fn write_txn_markers_ends_transactions_in_the_partitions_led_here() {
     committed.sort();
     assert_eq!(read_all(b.addr(), "read_committed", &parts, 15), committed);
     assert_eq!(read_all(b.addr(), "read_uncommitted", &parts, 20).len(), 20);
+    // A coordinator that moved to epoch 5 ends the next one; a zombie from epoch 4 (its
+    // predecessor, still sending) is fenced and cannot end the one after.
+    produce(1, 5, "c3").await;
+    assert_eq!(markers_from(5, true, vec![1]).await, vec![(1, 0)]);
+    produce(1, 10, "a3").await;
+    let fenced = kafka_protocol::error::ResponseError::TransactionCoordinatorFenced.code();
+    assert_eq!(markers_from(4, false, vec![1]).await, vec![(1, fenced)]);
+    let mut raw = common::RawConn::connect(b.addr());
+    let end = common::list_offset(&mut raw, "wtm", 1, -1).1;
+    let stable = common::list_offset_isolated(&mut raw, "wtm", 1, -1, 1).1;
+    assert_eq!(stable, end - 5, "the transaction stays open");
     b.assert_no_panic();
 }

@@ -7,7 +7,7 @@
 //! Format, all integers big-endian:
 //!
 //! ```text
-//! version: i16 (= 2; 1 is still read)
+//! version: i16 (= 3; 1 and 2 are still read)
 //! crc: u32                  CRC-32C of every byte after this field
 //! offset: i64               must equal the file name's offset
 //! producer_count: i32
@@ -15,11 +15,12 @@
 //!   producer_id: i64
 //!   epoch: i16
 //!   last_timestamp: i64
+//!   v3 only: coordinator_epoch: i32   of the producer's last transaction marker (-1: none)
 //!   batch_count: i8         1..=5 (v2: 0..=5, a producer fenced by a marker), oldest first
 //!   batch_count × { first_seq: i32, last_seq: i32, first_offset: i64, last_offset: i64,
 //!                   timestamp: i64 }
 //! }
-//! v2 only: ongoing_count: i32
+//! v2+: ongoing_count: i32
 //! ongoing_count × { producer_id: i64, first_offset: i64 }   open transactions
 //! ```
 //!
@@ -37,7 +38,7 @@ use crate::producer_state::{
     BatchMetadata, ProducerStateEntry, ProducerStateManager, NUM_BATCHES_TO_RETAIN,
 };
 
-const VERSION: i16 = 2;
+const VERSION: i16 = 3;
 /// version + crc.
 const PREFIX_LEN: usize = 6;
 const SUFFIX: &str = "snapshot";
@@ -76,6 +77,7 @@ pub(crate) fn encode(offset: i64, state: &ProducerStateManager) -> Vec<u8> {
         body.extend_from_slice(&pid.to_be_bytes());
         body.extend_from_slice(&e.epoch.to_be_bytes());
         body.extend_from_slice(&e.last_timestamp.to_be_bytes());
+        body.extend_from_slice(&e.coordinator_epoch.to_be_bytes());
         let n = e.batches.len().min(NUM_BATCHES_TO_RETAIN);
         body.push(n as u8);
         for b in e.batches.iter().skip(e.batches.len() - n) {
@@ -146,7 +148,7 @@ pub(crate) fn decode(
 ) -> Result<(i64, ProducerStateManager), SnapshotError> {
     let mut r = Reader { buf: bytes };
     let version = r.i16()?;
-    if version != VERSION && version != 1 {
+    if !(1..=VERSION).contains(&version) {
         return Err(SnapshotError::Version(version));
     }
     let min_batches = if version == 1 { 1 } else { 0 };
@@ -164,6 +166,7 @@ pub(crate) fn decode(
         let pid = r.i64()?;
         let epoch = r.i16()?;
         let last_timestamp = r.i64()?;
+        let coordinator_epoch = if version >= 3 { r.i32()? } else { -1 };
         let n = r.i8()?;
         if !(min_batches..=NUM_BATCHES_TO_RETAIN as i8).contains(&n) {
             return Err(SnapshotError::Invalid("batch count out of range"));
@@ -191,6 +194,7 @@ pub(crate) fn decode(
                 epoch,
                 batches,
                 last_timestamp,
+                coordinator_epoch,
             },
         );
     }

@@ -62,6 +62,9 @@ pub struct ProducerStateEntry {
     pub batches: VecDeque<BatchMetadata>,
     /// Timestamp of the last batch (drives expiration).
     pub last_timestamp: i64,
+    /// Coordinator epoch of the last transaction marker (-1: none yet): a marker from an older
+    /// coordinator epoch is a zombie coordinator's (TRANSACTION_COORDINATOR_FENCED).
+    pub coordinator_epoch: i32,
 }
 
 impl ProducerStateEntry {
@@ -106,6 +109,8 @@ pub struct ProducerBatch {
     pub transactional: bool,
     /// For a control batch, its marker (`None` for data batches).
     pub control: Option<ControlType>,
+    /// For a transaction marker, the coordinator epoch it was written with (-1 otherwise).
+    pub coordinator_epoch: i32,
 }
 
 /// The type of a control batch's record (Kafka's `ControlRecordType`).
@@ -133,6 +138,9 @@ impl ControlType {
 impl ProducerBatch {
     /// The producer fields of a batch; `max_timestamp` as stored in it.
     pub fn from_view(v: &BatchView<'_>) -> Self {
+        let marker = v
+            .is_control()
+            .then(|| control_marker(v.as_bytes()).unwrap_or((ControlType::Other, -1)));
         ProducerBatch {
             producer_id: v.producer_id(),
             epoch: v.producer_epoch(),
@@ -140,9 +148,8 @@ impl ProducerBatch {
             last_offset_delta: v.last_offset_delta(),
             max_timestamp: v.max_timestamp(),
             transactional: v.is_transactional(),
-            control: v
-                .is_control()
-                .then(|| control_type(v.as_bytes()).unwrap_or(ControlType::Other)),
+            control: marker.map(|(t, _)| t),
+            coordinator_epoch: marker.map_or(-1, |(_, e)| e),
         }
     }
 
@@ -170,6 +177,12 @@ impl ProducerBatch {
 /// The control record type of a control batch (the first record's key: version i16, type i16).
 /// `None` when the bytes do not hold a readable uncompressed record there.
 pub fn control_type(batch: &[u8]) -> Option<ControlType> {
+    control_marker(batch).map(|(t, _)| t)
+}
+
+/// The control record type and, for a transaction marker, the coordinator epoch in its value
+/// (version i16, coordinator epoch i32; -1 when unreadable or not a marker).
+pub(crate) fn control_marker(batch: &[u8]) -> Option<(ControlType, i32)> {
     let mut rest = batch.get(crate::batch::BATCH_HEADER_LEN..)?;
     let _len = read_varint(&mut rest)?;
     rest = rest.get(1..)?; // attributes
@@ -180,9 +193,20 @@ pub fn control_type(batch: &[u8]) -> Option<ControlType> {
         return None;
     }
     let key = rest.get(..4)?;
-    Some(ControlType::from_key_type(i16::from_be_bytes([
-        key[2], key[3],
-    ])))
+    let kind = ControlType::from_key_type(i16::from_be_bytes([key[2], key[3]]));
+    let coordinator_epoch = (|| {
+        let mut value = rest.get(usize::try_from(key_len).ok()?..)?;
+        if read_varint(&mut value)? < 6 {
+            return None;
+        }
+        let v = value.get(2..6)?;
+        Some(i32::from_be_bytes([v[0], v[1], v[2], v[3]]))
+    })();
+    let coordinator_epoch = match kind {
+        ControlType::Other => -1,
+        _ => coordinator_epoch.unwrap_or(-1),
+    };
+    Some((kind, coordinator_epoch))
 }
 
 /// A zig-zag varint (at most 10 bytes), advancing `buf`.
@@ -254,6 +278,17 @@ pub enum ProducerStateError {
         producer_id: i64,
         /// First sequence of the batch.
         sequence: i32,
+    },
+    /// A transaction marker from a coordinator epoch older than the last marker's:
+    /// TRANSACTION_COORDINATOR_FENCED.
+    #[error("producer {producer_id}: marker from coordinator epoch {coordinator_epoch}, older than {current}")]
+    TransactionCoordinatorFenced {
+        /// Producer id.
+        producer_id: i64,
+        /// The marker's coordinator epoch.
+        coordinator_epoch: i32,
+        /// The coordinator epoch of the producer's last marker here.
+        current: i32,
     },
     /// A transactional producer's first batch here without a verification the transaction
     /// coordinator confirmed (KIP-890 part 1): INVALID_TXN_STATE.
@@ -420,6 +455,7 @@ impl ProducerStateManager {
                             epoch: b.epoch,
                             batches: VecDeque::with_capacity(NUM_BATCHES_TO_RETAIN),
                             last_timestamp: b.max_timestamp,
+                            coordinator_epoch: e.coordinator_epoch,
                         }
                     } else {
                         let expected = e.last_seq().map_or(0, |s| increment_sequence(s, 1));
@@ -445,6 +481,7 @@ impl ProducerStateManager {
                         epoch: b.epoch,
                         batches: VecDeque::with_capacity(NUM_BATCHES_TO_RETAIN),
                         last_timestamp: b.max_timestamp,
+                        coordinator_epoch: -1,
                     }
                 }
             };
@@ -455,7 +492,8 @@ impl ProducerStateManager {
         Ok(AppendCheck::Append(pending))
     }
 
-    /// A transaction marker: an older epoch is refused (a zombie coordinator); a newer one
+    /// A transaction marker: an older producer epoch is refused, as is an older coordinator
+    /// epoch (a zombie coordinator: TRANSACTION_COORDINATOR_FENCED); a newer producer epoch
     /// fences the producer (its batches are forgotten, it restarts at sequence 0).
     fn check_marker(
         &self,
@@ -481,8 +519,19 @@ impl ProducerStateManager {
                 epoch: b.epoch,
                 batches: VecDeque::new(),
                 last_timestamp: b.max_timestamp,
+                coordinator_epoch: current.map_or(-1, |e| e.coordinator_epoch),
             },
         };
+        if kind != ControlType::Other {
+            if b.coordinator_epoch < entry.coordinator_epoch {
+                return Err(ProducerStateError::TransactionCoordinatorFenced {
+                    producer_id: b.producer_id,
+                    coordinator_epoch: b.coordinator_epoch,
+                    current: entry.coordinator_epoch,
+                });
+            }
+            entry.coordinator_epoch = b.coordinator_epoch;
+        }
         entry.last_timestamp = entry.last_timestamp.max(b.max_timestamp);
         pending.updated.insert(b.producer_id, entry);
         if kind == ControlType::Other {
@@ -527,6 +576,7 @@ impl ProducerStateManager {
                         epoch: batch.epoch,
                         batches: VecDeque::new(),
                         last_timestamp: batch.max_timestamp,
+                        coordinator_epoch: -1,
                     });
             if batch.epoch > entry.epoch {
                 entry.epoch = batch.epoch;
@@ -536,6 +586,7 @@ impl ProducerStateManager {
             if kind == ControlType::Other {
                 return None;
             }
+            entry.coordinator_epoch = batch.coordinator_epoch;
             let first_offset = self.ongoing.remove(&batch.producer_id)?;
             return Some(CompletedTxn {
                 producer_id: batch.producer_id,
@@ -554,6 +605,7 @@ impl ProducerStateManager {
                 epoch: batch.epoch,
                 batches: VecDeque::with_capacity(NUM_BATCHES_TO_RETAIN),
                 last_timestamp: batch.max_timestamp,
+                coordinator_epoch: -1,
             });
         if batch.epoch < entry.epoch {
             return None;

@@ -16,6 +16,23 @@ fn batch(pid: i64, epoch: i16, seq: i32, count: i32) -> ProducerBatch {
         max_timestamp: 1_000,
         transactional: false,
         control: None,
+        coordinator_epoch: -1,
+    }
+}
+
+/// A transaction marker of `pid` written by a coordinator in `coordinator_epoch`.
+fn marker(pid: i64, epoch: i16, commit: bool, coordinator_epoch: i32) -> ProducerBatch {
+    ProducerBatch {
+        transactional: true,
+        control: Some(if commit {
+            ControlType::Commit
+        } else {
+            ControlType::Abort
+        }),
+        coordinator_epoch,
+        base_sequence: -1,
+        last_offset_delta: 0,
+        ..batch(pid, epoch, -1, 1)
     }
 }
 
@@ -122,6 +139,39 @@ fn gaps_unknown_producers_and_epochs() {
     // Non-idempotent batches pass untouched.
     let c = m.check_append(&[batch(-1, -1, -1, 4)], 4);
     assert_eq!(c, Ok(AppendCheck::Append(PendingProducerState::default())));
+}
+
+#[test]
+fn a_marker_from_an_older_coordinator_epoch_is_fenced_and_snapshots_keep_the_epoch() {
+    let mut m = ProducerStateManager::default();
+    let txn = |seq| ProducerBatch {
+        transactional: true,
+        ..batch(7, 0, seq, 1)
+    };
+    assert!(is_append(&append(&mut m, txn(0), 0)));
+    assert!(is_append(&append(&mut m, marker(7, 0, true, 3), 1)));
+    assert_eq!(m.entry(7).map(|e| e.coordinator_epoch), Some(3));
+    // The next transaction; a zombie coordinator (epoch 2) tries to end it.
+    assert!(is_append(&append(&mut m, txn(1), 2)));
+    assert!(matches!(
+        append(&mut m, marker(7, 0, false, 2), 3),
+        Err(ProducerStateError::TransactionCoordinatorFenced {
+            coordinator_epoch: 2,
+            current: 3,
+            ..
+        })
+    ));
+    assert!(m.ongoing_txns().contains_key(&7), "still open");
+    // The same or a newer coordinator epoch ends it.
+    assert!(is_append(&append(&mut m, marker(7, 0, false, 3), 3)));
+    assert!(m.ongoing_txns().is_empty());
+    // Replay (recovery) takes the marker's epoch too, and snapshots keep it.
+    let mut replayed = ProducerStateManager::default();
+    replayed.replay(&txn(0), 0);
+    replayed.replay(&marker(7, 0, true, 3), 1);
+    assert_eq!(replayed.entry(7).map(|e| e.coordinator_epoch), Some(3));
+    let (_, decoded) = decode(&encode(10, &m), m.expiration_ms()).expect("decode");
+    assert_eq!(decoded, m);
 }
 
 #[test]

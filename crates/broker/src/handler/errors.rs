@@ -34,6 +34,9 @@ pub(crate) fn producer_state_error_code(e: &ProducerStateError) -> i16 {
         }
         ProducerStateError::UnknownProducerId { .. } => ResponseError::UnknownProducerId.code(),
         ProducerStateError::UnverifiedTransaction { .. } => ResponseError::InvalidTxnState.code(),
+        ProducerStateError::TransactionCoordinatorFenced { .. } => {
+            ResponseError::TransactionCoordinatorFenced.code()
+        }
     }
 }
 

@@ -23,7 +23,7 @@ use crate::config::LogConfig;
 use crate::error::{LogError, Result};
 use crate::producer_snapshot;
 use crate::producer_state::{
-    control_type, AppendCheck, BatchMetadata, ControlType, ProducerBatch, ProducerStateEntry,
+    control_marker, AppendCheck, BatchMetadata, ControlType, ProducerBatch, ProducerStateEntry,
     ProducerStateManager,
 };
 use crate::read::ReadBound;
@@ -234,8 +234,10 @@ impl PartitionLog {
                             let at = pos + off as u64;
                             file.read_exact_at(&mut head[..n], at)
                                 .map_err(|e| LogError::io(self.dir.clone(), e))?;
-                            batch.control =
-                                Some(control_type(&head[..n]).unwrap_or(ControlType::Other));
+                            let (kind, coordinator_epoch) =
+                                control_marker(&head[..n]).unwrap_or((ControlType::Other, -1));
+                            batch.control = Some(kind);
+                            batch.coordinator_epoch = coordinator_epoch;
                         }
                         visit(base, leader_epoch, batch);
                         from = next;
@@ -277,6 +279,7 @@ fn parse_header(header: &[u8]) -> (i64, i32, bool, ProducerBatch) {
         max_timestamp: i64_at(35),
         transactional: header[22] & 0x10 != 0,
         control: None,
+        coordinator_epoch: -1,
     };
     let control = header[22] & 0x20 != 0;
     (i64_at(0), i32_at(12), control, batch)
