@@ -296,7 +296,6 @@ async fn transactions_verify_with_a_coordinator_on_another_broker() {
     use common::txn::{
         add_partition, end_txn_v2, init_producer_id, produce, produce_at, txn_batch,
     };
-    use strom_client::{Connection, ConnectionConfig};
 
     let mut cluster = StromCluster::start(3, &args());
     let bootstrap = cluster.bootstrap();
@@ -352,27 +351,9 @@ async fn transactions_verify_with_a_coordinator_on_another_broker() {
     );
 
     // Raw: a partition led by another broker than this transaction's coordinator.
-    let id = "raw-tx";
     let any = cluster.node(txn_coordinator).addr().to_string();
-    let coordinator = retry("raw-tx coordinator", || {
-        let (code, node) = find_coordinator(&any, 1, id);
-        (code == 0).then_some(node)
-    });
-    let part = (0..3)
-        .find(|p| {
-            cluster
-                .partition("eos-out", *p)
-                .is_some_and(|v| v.leader != coordinator)
-        })
-        .expect("a partition led elsewhere");
-    let leader = cluster.partition("eos-out", part).expect("p").leader;
-    let config = ConnectionConfig::default();
-    let to_coordinator = Connection::connect(cluster.node(coordinator).addr(), &config)
-        .await
-        .expect("connect");
-    let to_leader = Connection::connect(cluster.node(leader).addr(), &config)
-        .await
-        .expect("connect");
+    let id = "raw-tx";
+    let (to_coordinator, to_leader, part) = split_txn(&mut cluster, &any, id).await;
     let producer = init_producer_id(&to_coordinator, id).await;
     let (pid, epoch) = producer;
     let code = produce(
@@ -404,24 +385,7 @@ async fn transactions_verify_with_a_coordinator_on_another_broker() {
     // Transactions V2: the leader adds the partition at the remote coordinator (AddPartitionsToTxn
     // v5 from a broker), and the commit's markers reach it with the bumped epoch.
     let id = "raw-tx2";
-    let coordinator = retry("raw-tx2 coordinator", || {
-        let (code, node) = find_coordinator(&any, 1, id);
-        (code == 0).then_some(node)
-    });
-    let part = (0..3)
-        .find(|p| {
-            cluster
-                .partition("eos-out", *p)
-                .is_some_and(|v| v.leader != coordinator)
-        })
-        .expect("a partition led elsewhere");
-    let leader = cluster.partition("eos-out", part).expect("p").leader;
-    let to_coordinator = Connection::connect(cluster.node(coordinator).addr(), &config)
-        .await
-        .expect("connect");
-    let to_leader = Connection::connect(cluster.node(leader).addr(), &config)
-        .await
-        .expect("connect");
+    let (to_coordinator, to_leader, part) = split_txn(&mut cluster, &any, id).await;
     let producer = init_producer_id(&to_coordinator, id).await;
     let (pid, epoch) = producer;
     let batch = txn_batch(pid, epoch, 0, "v2", 1);
@@ -437,4 +401,34 @@ async fn transactions_verify_with_a_coordinator_on_another_broker() {
         kafka_protocol::error::ResponseError::InvalidProducerEpoch.code()
     );
     cluster.assert_no_panic();
+}
+
+/// Connections to transactional id `id`'s coordinator and to the leader of an `eos-out`
+/// partition that another broker leads, and that partition.
+async fn split_txn(
+    cluster: &mut StromCluster,
+    any: &str,
+    id: &str,
+) -> (strom_client::Connection, strom_client::Connection, i32) {
+    use strom_client::{Connection, ConnectionConfig};
+    let coordinator = retry("transaction coordinator", || {
+        let (code, node) = find_coordinator(any, 1, id);
+        (code == 0).then_some(node)
+    });
+    let part = (0..3)
+        .find(|p| {
+            cluster
+                .partition("eos-out", *p)
+                .is_some_and(|v| v.leader != coordinator)
+        })
+        .expect("a partition led elsewhere");
+    let leader = cluster.partition("eos-out", part).expect("p").leader;
+    let config = ConnectionConfig::default();
+    let to_coordinator = Connection::connect(cluster.node(coordinator).addr(), &config)
+        .await
+        .expect("connect");
+    let to_leader = Connection::connect(cluster.node(leader).addr(), &config)
+        .await
+        .expect("connect");
+    (to_coordinator, to_leader, part)
 }

@@ -12,12 +12,30 @@ use strom_client::Connection;
 
 /// One transactional batch of producer `pid`/`epoch`, sequences from `seq`, values `name-i`.
 pub(crate) fn txn_batch(pid: i64, epoch: i16, seq: i32, name: &str, n: i32) -> bytes::Bytes {
+    let values = (0..n).map(|i| format!("{name}-{i:04}")).collect();
+    producer_batch(pid, epoch, seq, true, values)
+}
+
+/// One batch of an idempotent producer (transactional or not), one record per value, sequences
+/// from `seq`.
+pub(crate) fn producer_batch(
+    pid: i64,
+    epoch: i16,
+    seq: i32,
+    transactional: bool,
+    values: Vec<String>,
+) -> bytes::Bytes {
     use kafka_protocol::records::{
         Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
     };
-    let records: Vec<Record> = (0..n)
-        .map(|i| Record {
-            transactional: true,
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let records: Vec<Record> = values
+        .into_iter()
+        .zip(0..)
+        .map(|(v, i)| Record {
+            transactional,
             control: false,
             delete_horizon: false,
             partition_leader_epoch: -1,
@@ -26,11 +44,9 @@ pub(crate) fn txn_batch(pid: i64, epoch: i16, seq: i32, name: &str, n: i32) -> b
             timestamp_type: TimestampType::Creation,
             offset: i64::from(i),
             sequence: seq + i,
-            timestamp: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64),
+            timestamp: now,
             key: None,
-            value: Some(bytes::Bytes::from(format!("{name}-{i:04}"))),
+            value: Some(bytes::Bytes::from(v)),
             headers: Default::default(),
         })
         .collect();
@@ -131,33 +147,32 @@ pub(crate) async fn produce_at(
 pub(crate) async fn end_txn(
     conn: &Connection,
     id: &str,
-    (pid, epoch): (i64, i16),
+    producer: (i64, i16),
     commit: bool,
 ) -> i16 {
-    let r = conn
-        .send(
-            3,
-            &EndTxnRequest::default()
-                .with_transactional_id(txn_id(id))
-                .with_producer_id(ProducerId(pid))
-                .with_producer_epoch(epoch)
-                .with_committed(commit),
-        )
-        .await
-        .expect("EndTxn");
-    r.error_code
+    end_txn_at(conn, 3, id, producer, commit).await.0
 }
 
 /// EndTxn v5 (Transactions V2): the error code and the producer id and epoch to continue with.
 pub(crate) async fn end_txn_v2(
     conn: &Connection,
     id: &str,
+    producer: (i64, i16),
+    commit: bool,
+) -> (i16, (i64, i16)) {
+    end_txn_at(conn, 5, id, producer, commit).await
+}
+
+async fn end_txn_at(
+    conn: &Connection,
+    version: i16,
+    id: &str,
     (pid, epoch): (i64, i16),
     commit: bool,
 ) -> (i16, (i64, i16)) {
     let r = conn
         .send(
-            5,
+            version,
             &EndTxnRequest::default()
                 .with_transactional_id(txn_id(id))
                 .with_producer_id(ProducerId(pid))
