@@ -72,8 +72,8 @@ pub struct Broker {
     this: std::sync::Weak<Broker>,
     /// Which coordinator partitions this node leads (`coordinator_leadership`).
     pub(crate) coordinator_leadership: crate::coordinator_leadership::CoordinatorLeadership,
-    /// Connections to other brokers for this broker's own requests.
-    pub(crate) inter_broker: Arc<crate::inter_broker::BrokerConnections>,
+    /// Connections to other brokers for transaction verification (`txn_verifier`).
+    pub(crate) verification_connections: crate::inter_broker::BrokerConnections,
 }
 
 /// A topic to create.
@@ -206,7 +206,8 @@ impl Broker {
         );
         // The roles taken here reach the coordinators once the broker exists (below).
         let initial_roles = replicas.sync(&image)?;
-        let inter_broker = Arc::new(crate::inter_broker::BrokerConnections::new(config.node_id));
+        let verification_connections =
+            crate::inter_broker::BrokerConnections::new(config.node_id, "txn-verification");
         let broker = Arc::new_cyclic(|weak| {
             // The coordinators' writers hold the broker weakly: they check leadership in the
             // metadata image before every write.
@@ -228,7 +229,7 @@ impl Broker {
                     )),
                     Arc::new(crate::txn_coordinator::LogMarkerWriter::new(
                         weak.clone(),
-                        inter_broker.clone(),
+                        config.node_id,
                     )),
                     Arc::new(crate::txn_coordinator::BrokerProducerIds(weak.clone())),
                     groups.clone(),
@@ -245,7 +246,7 @@ impl Broker {
                 shutting_down: Default::default(),
                 this: weak.clone(),
                 coordinator_leadership: Default::default(),
-                inter_broker,
+                verification_connections,
             }
         });
         crate::replication::start_isr_expiration(

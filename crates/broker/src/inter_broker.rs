@@ -1,8 +1,13 @@
-//! Connections from this broker to the others for its own requests (WriteTxnMarkers from the
-//! transaction coordinator, AddPartitionsToTxn verification from partition leaders): one
-//! cached, multiplexed `strom_client::Connection` per broker id, replaced when the broker's
-//! address changes or the connection failed. The replica fetcher keeps its own connections
-//! (one per leader, long polls that must not queue behind these requests).
+//! Connections from this broker to the others for its own requests: one cached, multiplexed
+//! `strom_client::Connection` per broker id, replaced when the broker's address changes or the
+//! connection failed.
+//!
+//! One pool per purpose, as Kafka gives its marker channel and its verification manager their
+//! own network clients: a broker answers a connection's requests in order, and a verification
+//! can wait on a transaction's lock while that transaction's coordinator waits for markers. Were
+//! both on one connection, two brokers could each hold the other's markers behind a waiting
+//! verification. The transaction-marker channel and `txn_verifier` each own a pool; the replica
+//! fetcher keeps its own connections (long polls).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -18,10 +23,11 @@ pub(crate) struct BrokerConnections {
 }
 
 impl BrokerConnections {
-    pub(crate) fn new(node_id: i32) -> Self {
+    /// A pool whose connections name themselves `broker-<node_id>-<purpose>`.
+    pub(crate) fn new(node_id: i32, purpose: &str) -> Self {
         BrokerConnections {
             config: ConnectionConfig {
-                client_id: format!("broker-{node_id}"),
+                client_id: format!("broker-{node_id}-{purpose}"),
                 // A dead broker is found out quickly; the image then names its successor.
                 connect_timeout: Duration::from_secs(3),
                 ..ConnectionConfig::default()

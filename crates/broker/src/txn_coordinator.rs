@@ -37,7 +37,6 @@ use strom_log::{now_ms, validate_control_batches, LogError, PartitionLog, TopicP
 use crate::broker::Broker;
 use crate::config::{BrokerConfig, BROKER_CONFIGS};
 use crate::handler::errors::{log_error_code, validation_error_code};
-use crate::inter_broker::BrokerConnections;
 use crate::leaders::{check_in_sync, leader_of, wait_replicated, Incomplete, Leader};
 use crate::metadata::MetadataImage;
 use crate::txn_marker_channel::MarkerChannel;
@@ -55,10 +54,10 @@ pub(crate) struct LogMarkerWriter {
 }
 
 impl LogMarkerWriter {
-    pub(crate) fn new(broker: Weak<Broker>, conns: Arc<BrokerConnections>) -> Self {
+    pub(crate) fn new(broker: Weak<Broker>, node_id: i32) -> Self {
         LogMarkerWriter {
             broker,
-            channel: MarkerChannel::new(conns),
+            channel: MarkerChannel::new(node_id),
         }
     }
 }

@@ -3,7 +3,7 @@
 //! TransactionMarkerChannelManager, minus its queue: each `write_markers` call sends its own
 //! requests, one per leader, all in flight together).
 //!
-//! Connections come from the broker's shared `inter_broker::BrokerConnections`. The answer per partition decides: done, retry (the leader moved or is not ready:
+//! Connections: the channel's own `inter_broker::BrokerConnections` pool. The answer per partition decides: done, retry (the leader moved or is not ready:
 //! re-read the image), skip (the partition cannot take markers), or fail (the coordinator was
 //! fenced or the request is wrong; retrying cannot fix it). Error classes are Kafka's.
 
@@ -30,7 +30,7 @@ pub(crate) type ByLeader = BTreeMap<i32, (String, Vec<(String, i32)>)>;
 /// Connections to other brokers for WriteTxnMarkers.
 #[derive(Debug)]
 pub(crate) struct MarkerChannel {
-    conns: Arc<BrokerConnections>,
+    conns: BrokerConnections,
 }
 
 /// What to do with one partition after its leader answered.
@@ -65,8 +65,10 @@ fn verdict(code: i16) -> Verdict {
 }
 
 impl MarkerChannel {
-    pub(crate) fn new(conns: Arc<BrokerConnections>) -> Self {
-        MarkerChannel { conns }
+    pub(crate) fn new(node_id: i32) -> Self {
+        MarkerChannel {
+            conns: BrokerConnections::new(node_id, "txn-markers"),
+        }
     }
 
     /// Sends `marker` to each leader for its partitions; returns the partitions to retry.

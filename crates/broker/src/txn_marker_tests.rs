@@ -109,10 +109,7 @@ async fn markers_follow_the_partition_leader() {
         .await
         .unwrap();
     broker.apply_image(&image);
-    let writer = Arc::new(LogMarkerWriter::new(
-        Arc::downgrade(&broker),
-        broker.inter_broker.clone(),
-    ));
+    let writer = Arc::new(LogMarkerWriter::new(Arc::downgrade(&broker), me));
     let marker = TxnMarker {
         transactional_id: "t".into(),
         producer_id: 9,

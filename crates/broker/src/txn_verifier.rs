@@ -10,8 +10,9 @@
 //!
 //! The coordinator of a transactional id is the leader of its `__transaction_state` partition:
 //! this node answers itself when it is that leader, otherwise it sends AddPartitionsToTxn v4+
-//! (`verify_only`) or v5 (add) over the shared inter-broker connections. A coordinator too old
-//! for v4 cannot verify: the write then goes ahead unverified, as Kafka does.
+//! (`verify_only`) or v5 (add) over its own inter-broker connections (`inter_broker.rs`). A
+//! coordinator too old for v4 cannot verify: the write then goes ahead unverified, as Kafka
+//! does.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::add_partitions_to_txn_request::{
@@ -114,7 +115,11 @@ async fn remote(
         return all(ResponseError::CoordinatorNotAvailable);
     };
     let addr = format!("{}:{}", b.host, b.port);
-    let conn = match broker.inter_broker.connection(leader, &addr).await {
+    let conn = match broker
+        .verification_connections
+        .connection(leader, &addr)
+        .await
+    {
         Ok(c) => c,
         Err(e) => {
             tracing::debug!(broker = leader, addr, error = %e, "transaction verification: no connection");
@@ -157,7 +162,7 @@ async fn remote(
         Ok(r) => r,
         Err(e) => {
             tracing::debug!(broker = leader, addr, error = %e, "transaction verification got no answer");
-            broker.inter_broker.forget(leader);
+            broker.verification_connections.forget(leader);
             return all(ResponseError::NetworkException);
         }
     };
