@@ -47,6 +47,7 @@
 //! writes (operations on one id are serial, as Kafka's per-id state lock); records go through
 //! one appender task per `__transaction_state` partition. Different ids proceed in parallel.
 
+mod end;
 mod offsets;
 mod ops;
 mod record;

@@ -1,5 +1,6 @@
 //! Transactions V2 (KIP-890 part 2) in the transaction coordinator: the epoch is bumped at
-//! every EndTxn, retries and overflow, fencing, restart, implicit adds. Same fakes as `tests.rs`.
+//! every EndTxn, retries and overflow, fencing, restart, implicit adds; and the epoch limit of a
+//! V1 producer. Same fakes as `tests.rs`.
 //!
 //! Test-only: declared under #[cfg(test)] by its parent module.
 
@@ -27,6 +28,23 @@ fn history(
 async fn set_epoch(c: &TransactionCoordinator, id: &str, epoch: i16) {
     let t = c.get(id).expect("known id");
     t.lock().await.producer_epoch = epoch;
+}
+
+/// V1: a producer at the last usable epoch is fenced by an abort at `i16::MAX` (its markers
+/// fence it in the partitions), and the next InitProducerId moves to a new producer id.
+#[tokio::test]
+async fn a_producer_at_the_last_epoch_is_fenced_and_moves_to_a_new_id() {
+    let markers = Arc::new(Markers::default());
+    let c = coordinator(InMemoryWriter::new(), markers.clone(), Default::default());
+    let (pid, _) = c.init_producer_id("t", 60_000, None).await.expect("init");
+    set_epoch(&c, "t", i16::MAX - 1).await;
+    c.add_partitions("t", pid, i16::MAX - 1, &[tp("a", 0)], false)
+        .await
+        .expect("add");
+    let (next, epoch) = c.init_producer_id("t", 60_000, None).await.expect("fence");
+    assert_eq!(markers.written.lock()[0].producer_epoch, i16::MAX);
+    assert_ne!(next, pid);
+    assert_eq!(epoch, 0);
 }
 
 #[tokio::test]
