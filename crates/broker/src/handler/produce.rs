@@ -96,7 +96,9 @@ fn handle(ctx: RequestContext, req: ProduceRequest) -> HandlerFuture {
     let acks = req.acks;
     let v = ctx.api_version;
     let now = now_ms();
-    let verify_enabled = broker.config.transaction_partition_verification;
+    // Produce v12 (Transactions V2) must add the partition whatever the setting: the client
+    // relies on the leader for it.
+    let verify_enabled = broker.config.transaction_partition_verification || v >= 12;
     let mut topics: TopicOutcomes = Vec::with_capacity(req.topic_data.len());
     let mut new_leaders: Vec<i32> = Vec::new();
     // The producer whose transaction must be verified, and the partitions to ask about.
