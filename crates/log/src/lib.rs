@@ -25,6 +25,7 @@ mod index;
 mod leader_epoch;
 mod manager;
 mod partition_log;
+mod producer_batch;
 mod producer_snapshot;
 mod producer_state;
 mod read;
@@ -52,10 +53,10 @@ pub use manager::{LogManager, LogManagerConfig};
 pub use partition_log::{
     now_ms, HighWatermarkPolicy, LogAppendInfo, LogOffsetMetadata, PartitionLog, VerificationGuard,
 };
+pub use producer_batch::{control_type, ControlType, ProducerBatch};
 pub use producer_state::{
-    control_type, increment_sequence, BatchMetadata, CompletedTxn, ControlType, ProducerBatch,
-    ProducerStateEntry, ProducerStateError, ProducerStateManager,
-    DEFAULT_PRODUCER_ID_EXPIRATION_MS, NUM_BATCHES_TO_RETAIN,
+    increment_sequence, BatchMetadata, CompletedTxn, ProducerStateEntry, ProducerStateError,
+    ProducerStateManager, DEFAULT_PRODUCER_ID_EXPIRATION_MS, NUM_BATCHES_TO_RETAIN,
 };
 pub use read::{FetchDataInfo, FileSlice, ReadBound};
 pub use segment::LogSegment;

@@ -33,7 +33,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use crate::batch::BatchView;
+use crate::producer_batch::{ControlType, ProducerBatch};
 
 /// Batches remembered per producer (Kafka's `ProducerStateEntry.NUM_BATCHES_TO_RETAIN`).
 pub const NUM_BATCHES_TO_RETAIN: usize = 5;
@@ -90,137 +90,6 @@ impl ProducerStateEntry {
             .find(|b| b.first_seq == first_seq && b.last_seq == last_seq)
             .copied()
     }
-}
-
-/// The producer fields of one batch header (read without decompressing anything).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProducerBatch {
-    /// `producerId` (-1: not idempotent).
-    pub producer_id: i64,
-    /// `producerEpoch`.
-    pub epoch: i16,
-    /// `baseSequence`.
-    pub base_sequence: i32,
-    /// `lastOffsetDelta`.
-    pub last_offset_delta: i32,
-    /// Max timestamp as the batch is (or will be) written.
-    pub max_timestamp: i64,
-    /// The batch's transactional attribute bit.
-    pub transactional: bool,
-    /// For a control batch, its marker (`None` for data batches).
-    pub control: Option<ControlType>,
-    /// For a transaction marker, the coordinator epoch it was written with (-1 otherwise).
-    pub coordinator_epoch: i32,
-}
-
-/// The type of a control batch's record (Kafka's `ControlRecordType`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ControlType {
-    /// Key type 0: the transaction aborted.
-    Abort,
-    /// Key type 1: the transaction committed.
-    Commit,
-    /// Any other control record (e.g. KRaft's); closes nothing.
-    Other,
-}
-
-impl ControlType {
-    /// From the control record key's `type` field.
-    pub fn from_key_type(t: i16) -> ControlType {
-        match t {
-            0 => ControlType::Abort,
-            1 => ControlType::Commit,
-            _ => ControlType::Other,
-        }
-    }
-}
-
-impl ProducerBatch {
-    /// The producer fields of a batch; `max_timestamp` as stored in it.
-    pub fn from_view(v: &BatchView<'_>) -> Self {
-        let marker = v
-            .is_control()
-            .then(|| control_marker(v.as_bytes()).unwrap_or((ControlType::Other, -1)));
-        ProducerBatch {
-            producer_id: v.producer_id(),
-            epoch: v.producer_epoch(),
-            base_sequence: v.base_sequence(),
-            last_offset_delta: v.last_offset_delta(),
-            max_timestamp: v.max_timestamp(),
-            transactional: v.is_transactional(),
-            control: marker.map(|(t, _)| t),
-            coordinator_epoch: marker.map_or(-1, |(_, e)| e),
-        }
-    }
-
-    /// True when the batch comes from an idempotent (or transactional) producer.
-    pub fn is_idempotent(&self) -> bool {
-        self.producer_id >= 0
-    }
-
-    /// Sequence of the batch's last record.
-    pub fn last_sequence(&self) -> i32 {
-        increment_sequence(self.base_sequence, self.last_offset_delta)
-    }
-
-    fn metadata(&self, first_offset: i64) -> BatchMetadata {
-        BatchMetadata {
-            first_seq: self.base_sequence,
-            last_seq: self.last_sequence(),
-            first_offset,
-            last_offset: first_offset + i64::from(self.last_offset_delta.max(0)),
-            timestamp: self.max_timestamp,
-        }
-    }
-}
-
-/// The control record type of a control batch (the first record's key: version i16, type i16).
-/// `None` when the bytes do not hold a readable uncompressed record there.
-pub fn control_type(batch: &[u8]) -> Option<ControlType> {
-    control_marker(batch).map(|(t, _)| t)
-}
-
-/// The control record type and, for a transaction marker, the coordinator epoch in its value
-/// (version i16, coordinator epoch i32; -1 when unreadable or not a marker).
-pub(crate) fn control_marker(batch: &[u8]) -> Option<(ControlType, i32)> {
-    let mut rest = batch.get(crate::batch::BATCH_HEADER_LEN..)?;
-    let _len = read_varint(&mut rest)?;
-    rest = rest.get(1..)?; // attributes
-    let _ts = read_varint(&mut rest)?;
-    let _off = read_varint(&mut rest)?;
-    let key_len = read_varint(&mut rest)?;
-    if key_len < 4 {
-        return None;
-    }
-    let key = rest.get(..4)?;
-    let kind = ControlType::from_key_type(i16::from_be_bytes([key[2], key[3]]));
-    let coordinator_epoch = (|| {
-        let mut value = rest.get(usize::try_from(key_len).ok()?..)?;
-        if read_varint(&mut value)? < 6 {
-            return None;
-        }
-        let v = value.get(2..6)?;
-        Some(i32::from_be_bytes([v[0], v[1], v[2], v[3]]))
-    })();
-    let coordinator_epoch = match kind {
-        ControlType::Other => -1,
-        _ => coordinator_epoch.unwrap_or(-1),
-    };
-    Some((kind, coordinator_epoch))
-}
-
-/// A zig-zag varint (at most 10 bytes), advancing `buf`.
-fn read_varint(buf: &mut &[u8]) -> Option<i64> {
-    let mut v: u64 = 0;
-    for i in 0..10 {
-        let b = *buf.get(i)?;
-        v |= u64::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            *buf = &buf[i + 1..];
-            return Some(((v >> 1) as i64) ^ -((v & 1) as i64));
-        }
-    }
-    None
 }
 
 /// A transaction closed by a marker in this partition.

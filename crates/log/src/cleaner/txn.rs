@@ -15,7 +15,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::producer_state::{control_type, ControlType};
+use crate::producer_batch::{control_type, ControlType};
 use crate::txn_index::AbortedTxn;
 use crate::BatchView;
 
