@@ -9,15 +9,11 @@
 
 use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -27,7 +23,12 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 
 pub(crate) mod cluster;
+mod raw;
 pub(crate) mod txn;
+
+// Each test binary uses a different subset.
+#[allow(unused_imports)]
+pub(crate) use raw::{fetch_batches, list_offset, list_offset_isolated, RawConn};
 
 /// How long any single client operation may take before the test fails.
 pub(crate) const TIMEOUT: Duration = Duration::from_secs(10);
@@ -461,186 +462,4 @@ pub(crate) async fn assert_healthy(broker: &mut StromProcess) {
     let got = consume_exactly(&c, "health", &[d.partition], Offset::Offset(d.offset), 1);
     assert_eq!(got[0].payload(), Some(value.as_bytes()));
     broker.assert_no_panic();
-}
-
-// ---------------------------------------------------------------------------------------------
-// Raw protocol connection
-
-/// A blocking socket speaking the Kafka wire format directly.
-#[derive(Debug)]
-pub(crate) struct RawConn {
-    pub(crate) stream: TcpStream,
-}
-
-impl RawConn {
-    pub(crate) fn connect(addr: &str) -> Self {
-        let stream = TcpStream::connect(addr).expect("connecting");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .expect("read timeout");
-        stream.set_nodelay(true).expect("nodelay");
-        RawConn { stream }
-    }
-
-    pub(crate) fn send_raw(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).expect("writing to broker");
-    }
-
-    /// Encodes header and body (body at `body_version`, normally equal to `version`) and sends
-    /// the framed request.
-    pub(crate) fn send_request<R: Encodable>(
-        &mut self,
-        api_key: ApiKey,
-        version: i16,
-        body_version: i16,
-        correlation_id: i32,
-        body: &R,
-    ) {
-        let mut buf = BytesMut::new();
-        buf.put_i32(0);
-        RequestHeader::default()
-            .with_request_api_key(api_key as i16)
-            .with_request_api_version(version)
-            .with_correlation_id(correlation_id)
-            .with_client_id(Some(StrBytes::from_static_str("strom-it")))
-            .encode(&mut buf, api_key.request_header_version(version))
-            .expect("encoding request header");
-        body.encode(&mut buf, body_version)
-            .expect("encoding request body");
-        let size = (buf.len() - 4) as i32;
-        buf[0..4].copy_from_slice(&size.to_be_bytes());
-        self.send_raw(&buf);
-    }
-
-    /// Reads one response frame (without its size prefix).
-    pub(crate) fn read_frame(&mut self) -> Bytes {
-        let mut size = [0u8; 4];
-        self.stream
-            .read_exact(&mut size)
-            .expect("reading response size");
-        let size = i32::from_be_bytes(size);
-        assert!((0..=64 << 20).contains(&size), "bad response size {size}");
-        let mut buf = vec![0u8; size as usize];
-        self.stream
-            .read_exact(&mut buf)
-            .expect("reading response body");
-        Bytes::from(buf)
-    }
-
-    /// Reads a response, checks its correlation id and decodes the body.
-    pub(crate) fn read_response<R: Decodable>(
-        &mut self,
-        api_key: ApiKey,
-        version: i16,
-        correlation_id: i32,
-    ) -> R {
-        let mut frame = self.read_frame();
-        let header = ResponseHeader::decode(&mut frame, api_key.response_header_version(version))
-            .expect("decoding response header");
-        assert_eq!(header.correlation_id, correlation_id, "correlation id");
-        let body = R::decode(&mut frame, version).expect("decoding response body");
-        assert_eq!(
-            frame.remaining(),
-            0,
-            "trailing bytes after {api_key:?} v{version} response"
-        );
-        body
-    }
-
-    pub(crate) fn request<Req: Encodable, Resp: Decodable>(
-        &mut self,
-        api_key: ApiKey,
-        version: i16,
-        correlation_id: i32,
-        body: &Req,
-    ) -> Resp {
-        self.send_request(api_key, version, version, correlation_id, body);
-        self.read_response(api_key, version, correlation_id)
-    }
-
-    /// Asserts the broker closes the connection (EOF or reset) without sending anything.
-    pub(crate) fn expect_closed(&mut self) {
-        let mut buf = [0u8; 64];
-        match self.stream.read(&mut buf) {
-            Ok(0) => {}
-            Ok(n) => panic!(
-                "expected the connection closed, got {n} bytes: {:?}",
-                &buf[..n]
-            ),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted
-                ) => {}
-            Err(e) => panic!("expected the connection closed, got {e} ({:?})", e.kind()),
-        }
-    }
-}
-
-/// ListOffsets v8 for one partition: `(error_code, offset)`; `timestamp` -1 is the log end.
-pub(crate) fn list_offset(
-    conn: &mut RawConn,
-    topic: &str,
-    partition: i32,
-    timestamp: i64,
-) -> (i16, i64) {
-    list_offset_isolated(conn, topic, partition, timestamp, 0)
-}
-
-/// [`list_offset`] at an isolation level (1 = read_committed: the log end is the last stable
-/// offset).
-pub(crate) fn list_offset_isolated(
-    conn: &mut RawConn,
-    topic: &str,
-    partition: i32,
-    timestamp: i64,
-    isolation_level: i8,
-) -> (i16, i64) {
-    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-    use kafka_protocol::messages::{BrokerId, ListOffsetsRequest, ListOffsetsResponse, TopicName};
-    let req = ListOffsetsRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_isolation_level(isolation_level)
-        .with_topics(vec![ListOffsetsTopic::default()
-            .with_name(TopicName(StrBytes::from_string(topic.into())))
-            .with_partitions(vec![ListOffsetsPartition::default()
-                .with_partition_index(partition)
-                .with_current_leader_epoch(-1)
-                .with_timestamp(timestamp)])]);
-    let resp: ListOffsetsResponse = conn.request(ApiKey::ListOffsets, 8, 7001, &req);
-    let p = &resp.topics[0].partitions[0];
-    (p.error_code, p.offset)
-}
-
-/// Fetch v12 from `offset` with generous limits: the batch headers of the returned records.
-pub(crate) fn fetch_batches(
-    conn: &mut RawConn,
-    topic: &str,
-    partition: i32,
-    offset: i64,
-) -> Vec<kafka_protocol::records::BatchDecodeInfo> {
-    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-    use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
-    use kafka_protocol::records::RecordBatchDecoder;
-    let req = FetchRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_max_wait_ms(0)
-        .with_min_bytes(0)
-        .with_max_bytes(16 << 20)
-        .with_session_epoch(-1)
-        .with_topics(vec![FetchTopic::default()
-            .with_topic(TopicName(StrBytes::from_string(topic.into())))
-            .with_partitions(vec![FetchPartition::default()
-                .with_partition(partition)
-                .with_current_leader_epoch(-1)
-                .with_fetch_offset(offset)
-                .with_last_fetched_epoch(-1)
-                .with_log_start_offset(-1)
-                .with_partition_max_bytes(16 << 20)])]);
-    let resp: FetchResponse = conn.request(ApiKey::Fetch, 12, 7002, &req);
-    assert_eq!(resp.error_code, 0, "fetch error");
-    let p = &resp.responses[0].partitions[0];
-    assert_eq!(p.error_code, 0, "fetch partition error");
-    let mut records = p.records.clone().unwrap_or_default();
-    RecordBatchDecoder::decode_batch_info(&mut records).expect("decoding fetched batch headers")
 }
