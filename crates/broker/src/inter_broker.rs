@@ -9,7 +9,7 @@
 //! verification. The transaction-marker channel and `txn_verifier` each own a pool; the replica
 //! fetcher keeps its own connections (long polls).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -52,4 +52,14 @@ impl BrokerConnections {
     pub(crate) fn forget(&self, id: i32) {
         self.conns.lock().remove(&id);
     }
+}
+
+/// Partitions grouped by topic, as inter-broker requests name them (topics in name order,
+/// partitions in the given order).
+pub(crate) fn by_topic(parts: &[(String, i32)]) -> BTreeMap<&str, Vec<i32>> {
+    let mut topics: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    for (t, p) in parts {
+        topics.entry(t.as_str()).or_default().push(*p);
+    }
+    topics
 }

@@ -22,7 +22,7 @@ use strom_client::ClientError;
 use strom_coordinator::txn::TxnMarker;
 use strom_coordinator::WriteError;
 
-use crate::inter_broker::BrokerConnections;
+use crate::inter_broker::{by_topic, BrokerConnections};
 
 /// Partitions grouped by leader: broker id → ("host:port", partitions).
 pub(crate) type ByLeader = BTreeMap<i32, (String, Vec<(String, i32)>)>;
@@ -117,11 +117,7 @@ impl MarkerChannel {
 
 /// One WriteTxnMarkers request: the marker for `parts`, topics grouped.
 fn request(marker: &TxnMarker, parts: &[(String, i32)]) -> WriteTxnMarkersRequest {
-    let mut topics: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
-    for (t, p) in parts {
-        topics.entry(t.as_str()).or_default().push(*p);
-    }
-    let topics = topics
+    let topics = by_topic(parts)
         .into_iter()
         .map(|(t, ps)| {
             WritableTxnMarkerTopic::default()

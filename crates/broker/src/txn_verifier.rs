@@ -25,6 +25,7 @@ use kafka_protocol::protocol::StrBytes;
 use strom_coordinator::txn::{TxnError, TRANSACTION_STATE_TOPIC};
 
 use crate::handler::txn::code as txn_code;
+use crate::inter_broker::by_topic;
 use crate::Broker;
 
 /// What the leader asks of the coordinator.
@@ -137,17 +138,14 @@ async fn remote(
             return vec![0; partitions.len()];
         }
     };
-    let mut topics: Vec<AddPartitionsToTxnTopic> = Vec::new();
-    for (t, p) in partitions {
-        match topics.iter_mut().find(|x| x.name.0.as_str() == t) {
-            Some(x) => x.partitions.push(*p),
-            None => topics.push(
-                AddPartitionsToTxnTopic::default()
-                    .with_name(TopicName(StrBytes::from_string(t.clone())))
-                    .with_partitions(vec![*p]),
-            ),
-        }
-    }
+    let topics = by_topic(partitions)
+        .into_iter()
+        .map(|(t, ps)| {
+            AddPartitionsToTxnTopic::default()
+                .with_name(TopicName(StrBytes::from_string(t.to_string())))
+                .with_partitions(ps)
+        })
+        .collect();
     let req = AddPartitionsToTxnRequest::default().with_transactions(vec![
         AddPartitionsToTxnTransaction::default()
             .with_transactional_id(TransactionalId(StrBytes::from_string(

@@ -20,7 +20,6 @@
 //! Produce v12 means Transactions V2 (KIP-890 part 2): the leader adds the partition to the
 //! transaction instead of asking whether it is in.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -54,11 +53,16 @@ pub(crate) const HANDLER: ApiHandler = ApiHandler {
     },
 };
 
-/// A partition's outcome after phase one: an error now, an append waiting to become durable,
-/// or (before the append) checked batches waiting for their transaction's verification.
-enum Outcome {
+/// A partition after the checks: an error now, or batches ready to append (maybe after their
+/// transaction's verification).
+enum Checked {
     Done(PartitionProduceResponse),
     Ready(Ready),
+}
+
+/// A partition after the append: an error, or an append waiting to become durable.
+enum Outcome {
+    Done(PartitionProduceResponse),
     Durable {
         partition: Arc<Partition>,
         wait_for: Option<i64>,
@@ -73,11 +77,12 @@ struct Ready {
     partition: Arc<Partition>,
     leader_epoch: i32,
     validated: ValidatedBatches,
-    /// KIP-890: the guard of a verification this append waits for.
-    guard: Option<VerificationGuard>,
+    /// KIP-890: the guard of a verification this append waits for, and the partition's place
+    /// in the verification's answer.
+    guard: Option<(VerificationGuard, usize)>,
 }
 
-type TopicOutcomes = Vec<(TopicName, Vec<Outcome>)>;
+type TopicOutcomes<T> = Vec<(TopicName, Vec<T>)>;
 
 fn error(version: i16, index: i32, code: i16, message: Option<String>) -> PartitionProduceResponse {
     PartitionProduceResponse::default()
@@ -99,7 +104,7 @@ fn handle(ctx: RequestContext, req: ProduceRequest) -> HandlerFuture {
     // Produce v12 (Transactions V2) must add the partition whatever the setting: the client
     // relies on the leader for it.
     let verify_enabled = broker.config.transaction_partition_verification || v >= 12;
-    let mut topics: TopicOutcomes = Vec::with_capacity(req.topic_data.len());
+    let mut topics: TopicOutcomes<Checked> = Vec::with_capacity(req.topic_data.len());
     let mut new_leaders: Vec<i32> = Vec::new();
     // The producer whose transaction must be verified, and the partitions to ask about.
     let mut verifying: Option<(i64, i16)> = None;
@@ -111,7 +116,7 @@ fn handle(ctx: RequestContext, req: ProduceRequest) -> HandlerFuture {
         for p in topic.partition_data {
             let idx = p.index;
             if !(acks == -1 || acks == 0 || acks == 1) {
-                outcomes.push(Outcome::Done(error(
+                outcomes.push(Checked::Done(error(
                     v,
                     idx,
                     ResponseError::InvalidRequiredAcks.code(),
@@ -120,7 +125,7 @@ fn handle(ctx: RequestContext, req: ProduceRequest) -> HandlerFuture {
                 continue;
             }
             let Some(pimage) = timage.and_then(|t| t.partitions.get(&idx)) else {
-                outcomes.push(Outcome::Done(error(
+                outcomes.push(Checked::Done(error(
                     v,
                     idx,
                     ResponseError::UnknownTopicOrPartition.code(),
@@ -146,12 +151,12 @@ fn handle(ctx: RequestContext, req: ProduceRequest) -> HandlerFuture {
                         new_leaders.push(pimage.leader);
                     }
                 }
-                outcomes.push(Outcome::Done(r));
+                outcomes.push(Checked::Done(r));
                 continue;
             };
             let log = &partition.log;
             let Some(records) = p.records else {
-                outcomes.push(Outcome::Done(error(
+                outcomes.push(Checked::Done(error(
                     v,
                     idx,
                     ResponseError::CorruptMessage.code(),
@@ -163,7 +168,7 @@ fn handle(ctx: RequestContext, req: ProduceRequest) -> HandlerFuture {
                 Ok(v) => v,
                 Err(e) => {
                     tracing::debug!(partition = %log.topic_partition(), error = %e, "rejected produce batch");
-                    outcomes.push(Outcome::Done(error(
+                    outcomes.push(Checked::Done(error(
                         v,
                         idx,
                         validation_error_code(&e),
@@ -175,7 +180,7 @@ fn handle(ctx: RequestContext, req: ProduceRequest) -> HandlerFuture {
             if acks == -1 {
                 let min_isr = log.config().min_insync_replicas;
                 if partition.in_sync_replicas() < usize::try_from(min_isr).unwrap_or(1) {
-                    outcomes.push(Outcome::Done(error(
+                    outcomes.push(Checked::Done(error(
                         v,
                         idx,
                         ResponseError::NotEnoughReplicas.code(),
@@ -193,7 +198,7 @@ fn handle(ctx: RequestContext, req: ProduceRequest) -> HandlerFuture {
                         match verifying {
                             None => verifying = Some(producer),
                             Some(p) if p != producer => {
-                                outcomes.push(Outcome::Done(error(
+                                outcomes.push(Checked::Done(error(
                                     v,
                                     idx,
                                     ResponseError::InvalidProducerIdMapping.code(),
@@ -205,11 +210,11 @@ fn handle(ctx: RequestContext, req: ProduceRequest) -> HandlerFuture {
                         }
                         to_verify.push((name.clone(), idx));
                     }
-                    guard
+                    guard.map(|g| (g, to_verify.len() - 1))
                 }
                 _ => None,
             };
-            outcomes.push(Outcome::Ready(Ready {
+            outcomes.push(Checked::Ready(Ready {
                 idx,
                 partition,
                 leader_epoch,
@@ -221,7 +226,7 @@ fn handle(ctx: RequestContext, req: ProduceRequest) -> HandlerFuture {
     }
     let timeout = Duration::from_millis(u64::try_from(req.timeout_ms).unwrap_or(0));
     let Some((producer_id, epoch)) = verifying else {
-        append_all(&mut topics, v, verify_enabled, &HashMap::new());
+        let topics = append_all(topics, v, verify_enabled, &[]);
         return Box::pin(respond(topics, v, acks, timeout, new_leaders, image));
     };
     let release = ctx.hold_connection();
@@ -240,12 +245,7 @@ fn handle(ctx: RequestContext, req: ProduceRequest) -> HandlerFuture {
         };
         let check = TxnCheck::for_request(v >= 12);
         let codes = txn_verifier::verify(&broker, check, producer, &to_verify).await;
-        let failed: HashMap<(String, i32), i16> = to_verify
-            .into_iter()
-            .zip(codes)
-            .filter(|(_, c)| *c != 0)
-            .collect();
-        append_all(&mut topics, v, verify_enabled, &failed);
+        let topics = append_all(topics, v, verify_enabled, &codes);
         drop(release);
         topics
     });
@@ -271,34 +271,35 @@ fn transactional_producer(
     (b.is_transactional() && b.producer_id() >= 0).then(|| (b.producer_id(), b.producer_epoch()))
 }
 
-/// Appends every ready partition, in request order; `failed` are partitions whose verification
-/// failed, with the coordinator's code.
+/// Appends every ready partition, in request order; `verified` is the coordinator's code for
+/// each partition that was verified (non-zero: not appended).
 fn append_all(
-    topics: &mut TopicOutcomes,
+    topics: TopicOutcomes<Checked>,
     v: i16,
     verify: bool,
-    failed: &HashMap<(String, i32), i16>,
-) {
-    for (name, outcomes) in topics.iter_mut() {
-        for o in outcomes.iter_mut() {
-            let Outcome::Ready(r) = o else { continue };
-            let failure = failed.get(&(name.0.to_string(), r.idx));
-            *o = match failure {
-                Some(code) => {
-                    let (code, message) = txn_verifier::for_produce(*code);
-                    Outcome::Done(error(v, r.idx, code, message))
-                }
-                None => append(r, v, verify),
-            };
-        }
-    }
+    verified: &[i16],
+) -> TopicOutcomes<Outcome> {
+    let outcome = |c: Checked| match c {
+        Checked::Done(r) => Outcome::Done(r),
+        Checked::Ready(r) => match r.guard.and_then(|(_, slot)| verified.get(slot)) {
+            Some(&code) if code != 0 => {
+                let (code, message) = txn_verifier::for_produce(code);
+                Outcome::Done(error(v, r.idx, code, message))
+            }
+            _ => append(&r, v, verify),
+        },
+    };
+    topics
+        .into_iter()
+        .map(|(name, checked)| (name, checked.into_iter().map(outcome).collect()))
+        .collect()
 }
 
 /// One partition's append (leader, epoch-stamped).
 fn append(r: &Ready, v: i16, verify: bool) -> Outcome {
     let log = &r.partition.log;
     let appended = if verify {
-        log.append_verified(&r.validated, r.leader_epoch, r.guard)
+        log.append_verified(&r.validated, r.leader_epoch, r.guard.map(|(g, _)| g))
     } else {
         log.append(&r.validated, r.leader_epoch)
     };
@@ -331,7 +332,7 @@ fn append(r: &Ready, v: i16, verify: bool) -> Outcome {
 /// Phase two: waits for each append's durability (and replication for acks=all) and builds the
 /// response.
 async fn respond(
-    topics: TopicOutcomes,
+    topics: TopicOutcomes<Outcome>,
     v: i16,
     acks: i16,
     timeout: Duration,
@@ -344,10 +345,6 @@ async fn respond(
         for o in outcomes {
             parts.push(match o {
                 Outcome::Done(r) => r,
-                // `append_all` ran before this.
-                Outcome::Ready(r) => {
-                    error(v, r.idx, ResponseError::UnknownServerError.code(), None)
-                }
                 Outcome::Durable {
                     partition,
                     wait_for,
