@@ -32,6 +32,15 @@ async fn set_epoch(c: &TransactionCoordinator, id: &str, epoch: i16) {
 
 /// V1: a producer at the last usable epoch is fenced by an abort at `i16::MAX` (its markers
 /// fence it in the partitions), and the next InitProducerId moves to a new producer id.
+/// A V2 producer of id "t" with an open transaction on a-0 (added the V2 way): its id and epoch.
+async fn open_v2(c: &TransactionCoordinator) -> (i64, i16) {
+    let (pid, e0) = c.init_producer_id("t", 60_000, None).await.expect("init");
+    c.add_partitions_v2("t", pid, e0, &[tp("a", 0)])
+        .await
+        .expect("add");
+    (pid, e0)
+}
+
 #[tokio::test]
 async fn a_producer_at_the_last_epoch_is_fenced_and_moves_to_a_new_id() {
     let markers = Arc::new(Markers::default());
@@ -117,10 +126,7 @@ async fn v2_commit_bumps_the_epoch_markers_carry_it_and_the_next_transaction_use
 async fn v2_abort_bumps_the_epoch_and_the_next_transaction_uses_it() {
     let markers = Arc::new(Markers::default());
     let c = coordinator(InMemoryWriter::new(), markers.clone(), Default::default());
-    let (pid, e0) = c.init_producer_id("t", 60_000, None).await.expect("init");
-    c.add_partitions_v2("t", pid, e0, &[tp("a", 0)])
-        .await
-        .expect("add");
+    let (pid, e0) = open_v2(&c).await;
     let (_, e1) = c.end_txn("t", pid, e0, false, true).await.expect("abort");
     assert_eq!(e1, e0 + 1);
     {
@@ -146,10 +152,7 @@ async fn a_retried_v2_end_txn_after_completion_answers_the_current_epoch() {
     let writer = InMemoryWriter::new();
     let markers = Arc::new(Markers::default());
     let c = coordinator(writer.clone(), markers.clone(), Default::default());
-    let (pid, e0) = c.init_producer_id("t", 60_000, None).await.expect("init");
-    c.add_partitions_v2("t", pid, e0, &[tp("a", 0)])
-        .await
-        .expect("add");
+    let (pid, e0) = open_v2(&c).await;
     let (_, e1) = c.end_txn("t", pid, e0, true, true).await.expect("commit");
     let records = writer.records(c.partition_for("t")).len();
     // The answer was lost: the retry carries the old epoch and gets the current one.
@@ -230,10 +233,7 @@ async fn a_stale_producer_with_the_old_epoch_is_fenced_after_a_v2_end_txn() {
         Arc::new(Markers::default()),
         Default::default(),
     );
-    let (pid, e0) = c.init_producer_id("t", 60_000, None).await.expect("init");
-    c.add_partitions_v2("t", pid, e0, &[tp("a", 0)])
-        .await
-        .expect("add");
+    let (pid, e0) = open_v2(&c).await;
     let (_, e1) = c.end_txn("t", pid, e0, true, true).await.expect("commit");
     // A late write of the committed transaction: its leader adds the partition with e0.
     assert!(matches!(
@@ -332,10 +332,7 @@ async fn init_producer_id_after_a_missed_v2_end_txn_answer_returns_the_current_e
         Arc::new(Markers::default()),
         Default::default(),
     );
-    let (pid, e0) = c.init_producer_id("t", 60_000, None).await.expect("init");
-    c.add_partitions_v2("t", pid, e0, &[tp("a", 0)])
-        .await
-        .expect("add");
+    let (pid, e0) = open_v2(&c).await;
     let (_, e1) = c.end_txn("t", pid, e0, true, true).await.expect("commit");
     assert_eq!(
         c.init_producer_id("t", 60_000, Some((pid, e0)))
@@ -366,10 +363,7 @@ async fn init_producer_id_after_a_missed_v2_end_txn_answer_returns_the_current_e
 async fn init_producer_id_fences_an_open_v2_transaction() {
     let markers = Arc::new(Markers::default());
     let c = coordinator(InMemoryWriter::new(), markers.clone(), Default::default());
-    let (pid, e0) = c.init_producer_id("t", 60_000, None).await.expect("init");
-    c.add_partitions_v2("t", pid, e0, &[tp("a", 0)])
-        .await
-        .expect("add");
+    let (pid, e0) = open_v2(&c).await;
     let (pid2, e2) = c.init_producer_id("t", 60_000, None).await.expect("init 2");
     assert_eq!((pid2, e2), (pid, e0 + 2));
     {
@@ -391,10 +385,7 @@ async fn init_producer_id_fences_an_open_v2_transaction() {
 async fn a_timed_out_v2_transaction_is_aborted_and_its_producer_fenced() {
     let markers = Arc::new(Markers::default());
     let c = coordinator(InMemoryWriter::new(), markers.clone(), Default::default());
-    let (pid, e0) = c.init_producer_id("t", 60_000, None).await.expect("init");
-    c.add_partitions_v2("t", pid, e0, &[tp("a", 0)])
-        .await
-        .expect("add");
+    let (pid, e0) = open_v2(&c).await;
     let (_, e1) = c.end_txn("t", pid, e0, true, true).await.expect("commit");
     c.add_partitions_v2("t", pid, e1, &[tp("a", 0)])
         .await
@@ -435,10 +426,7 @@ async fn v2_state_survives_a_restart() {
         Arc::new(Markers::default()),
         Default::default(),
     );
-    let (pid, e0) = c.init_producer_id("t", 60_000, None).await.expect("init");
-    c.add_partitions_v2("t", pid, e0, &[tp("a", 0)])
-        .await
-        .expect("add");
+    let (pid, e0) = open_v2(&c).await;
     let (_, e1) = c.end_txn("t", pid, e0, true, true).await.expect("commit");
     // "o": an epoch overflow, the broker dies right after its PrepareCommit is durable.
     let (opid, _) = c.init_producer_id("o", 60_000, None).await.expect("init");
