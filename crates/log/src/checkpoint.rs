@@ -4,10 +4,9 @@
 //! either the old or the new file, never a torn one.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
 
-use crate::error::{LogError, Result};
+use crate::error::Result;
 use crate::TopicPartition;
 
 /// Reads a checkpoint; a missing or malformed file reads as empty (the log then recovers more).
@@ -48,23 +47,12 @@ pub(crate) fn write(path: &Path, entries: &BTreeMap<TopicPartition, i64>) -> Res
 /// entry count, then one line per entry (shared with `leader-epoch-checkpoint`).
 pub(crate) fn write_lines(path: &Path, lines: &[String]) -> Result<()> {
     // `<name>.tmp` beside it; the log loader deletes leftovers ending in `.tmp`.
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(".tmp");
-    let tmp = path.with_file_name(tmp_name);
     let mut text = format!("0\n{}\n", lines.len());
     for line in lines {
         text.push_str(line);
         text.push('\n');
     }
-    let io = |e| LogError::io(path, e);
-    let mut f = std::fs::File::create(&tmp).map_err(io)?;
-    f.write_all(text.as_bytes()).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)?;
-    if let Some(dir) = path.parent() {
-        crate::manager::fsync_dir(dir)?;
-    }
-    Ok(())
+    crate::durable_file::write_durably(path, text.as_bytes())
 }
 
 #[cfg(test)]

@@ -18,7 +18,9 @@
 mod batch;
 mod checkpoint;
 mod cleaner;
+mod clock;
 mod config;
+mod durable_file;
 mod error;
 mod flush;
 mod index;
@@ -40,10 +42,12 @@ pub use batch::{
     batch_size, BatchError, BatchMut, BatchView, Batches, BATCH_HEADER_LEN, LOG_OVERHEAD,
 };
 pub use cleaner::{CleanerConfig, CleanerStats};
+pub use clock::now_ms;
 pub use config::{
     topic_config, validate_topic_configs, ConfigDef, ConfigType, LogConfig, TimestampType,
     TOPIC_CONFIGS,
 };
+pub use durable_file::{fsync_dir, write_durably};
 pub use error::{LogError, Result};
 pub use flush::{FlushScheduler, LogDir};
 pub use leader_epoch::{
@@ -51,12 +55,14 @@ pub use leader_epoch::{
 };
 pub use manager::{LogManager, LogManagerConfig};
 pub use partition_log::{
-    now_ms, HighWatermarkPolicy, LogAppendInfo, LogOffsetMetadata, PartitionLog, VerificationGuard,
+    HighWatermarkPolicy, LogAppendInfo, LogOffsetMetadata, PartitionLog, VerificationGuard,
 };
-pub use producer_batch::{control_type, ControlType, ProducerBatch};
+pub use producer_batch::{
+    control_type, increment_sequence, BatchMetadata, ControlType, ProducerBatch,
+};
 pub use producer_state::{
-    increment_sequence, BatchMetadata, CompletedTxn, ProducerStateEntry, ProducerStateError,
-    ProducerStateManager, DEFAULT_PRODUCER_ID_EXPIRATION_MS, NUM_BATCHES_TO_RETAIN,
+    CompletedTxn, ProducerStateEntry, ProducerStateError, ProducerStateManager,
+    DEFAULT_PRODUCER_ID_EXPIRATION_MS, NUM_BATCHES_TO_RETAIN,
 };
 pub use read::{FetchDataInfo, FileSlice, ReadBound};
 pub use segment::LogSegment;

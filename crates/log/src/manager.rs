@@ -17,10 +17,12 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::checkpoint;
 use crate::cleaner::{CleanerConfig, CleanerStats, LogCleaner};
+use crate::clock::now_ms;
 use crate::config::LogConfig;
+use crate::durable_file::fsync_dir;
 use crate::error::{LogError, Result};
 use crate::flush::{FlushScheduler, LogDir};
-use crate::partition_log::{now_ms, HighWatermarkPolicy, LoadedLog, PartitionLog};
+use crate::partition_log::{HighWatermarkPolicy, LoadedLog, PartitionLog};
 use crate::segment::LogSegment;
 use crate::TopicPartition;
 
@@ -88,13 +90,6 @@ impl std::fmt::Debug for LogManager {
             .field("logs", &self.logs.read().len())
             .finish()
     }
-}
-
-/// fsyncs a directory so entries created, renamed or removed in it are durable.
-pub(crate) fn fsync_dir(dir: &Path) -> Result<()> {
-    fs::File::open(dir)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| LogError::io(dir, e))
 }
 
 impl LogManager {
@@ -166,9 +161,10 @@ impl LogManager {
         });
         mgr.start_background();
         if mgr.config.cleaner.enabled {
+            let weak = Arc::downgrade(&mgr);
             *mgr.cleaner.lock() = Some(LogCleaner::start(
                 mgr.config.cleaner.clone(),
-                Arc::downgrade(&mgr),
+                Box::new(move || weak.upgrade().map(|m| m.all_logs())),
                 &mgr.config.log_dirs,
             ));
         }

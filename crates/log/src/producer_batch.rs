@@ -3,7 +3,31 @@
 //! coordinator epoch of a COMMIT/ABORT), parsed from the bytes without decompressing anything.
 
 use crate::batch::BatchView;
-use crate::producer_state::{increment_sequence, BatchMetadata};
+
+/// `sequence + increment`, wrapping past `i32::MAX` to 0 (Kafka's `incrementSequence`).
+pub fn increment_sequence(sequence: i32, increment: i32) -> i32 {
+    let increment = increment.max(0);
+    if sequence > i32::MAX - increment {
+        increment - (i32::MAX - sequence) - 1
+    } else {
+        sequence + increment
+    }
+}
+
+/// One batch a producer wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchMetadata {
+    /// `baseSequence`.
+    pub first_seq: i32,
+    /// Sequence of the last record (wrapped at `i32::MAX`).
+    pub last_seq: i32,
+    /// Offset of the first record.
+    pub first_offset: i64,
+    /// Offset of the last record.
+    pub last_offset: i64,
+    /// Max timestamp of the batch as written.
+    pub timestamp: i64,
+}
 
 /// The producer fields of one batch header (read without decompressing anything).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

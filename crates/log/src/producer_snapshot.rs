@@ -34,9 +34,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::{LogError, Result};
-use crate::producer_state::{
-    BatchMetadata, ProducerStateEntry, ProducerStateManager, NUM_BATCHES_TO_RETAIN,
-};
+use crate::producer_batch::BatchMetadata;
+use crate::producer_state::{ProducerStateEntry, ProducerStateManager, NUM_BATCHES_TO_RETAIN};
 
 const VERSION: i16 = 3;
 /// version + crc.

@@ -33,25 +33,10 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use crate::producer_batch::{ControlType, ProducerBatch};
+use crate::producer_batch::{increment_sequence, BatchMetadata, ControlType, ProducerBatch};
 
 /// Batches remembered per producer (Kafka's `ProducerStateEntry.NUM_BATCHES_TO_RETAIN`).
 pub const NUM_BATCHES_TO_RETAIN: usize = 5;
-
-/// One batch a producer wrote.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BatchMetadata {
-    /// `baseSequence`.
-    pub first_seq: i32,
-    /// Sequence of the last record (wrapped at `i32::MAX`).
-    pub last_seq: i32,
-    /// Offset of the first record.
-    pub first_offset: i64,
-    /// Offset of the last record.
-    pub last_offset: i64,
-    /// Max timestamp of the batch as written.
-    pub timestamp: i64,
-}
 
 /// What is known about one producer id in one partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,16 +88,6 @@ pub struct CompletedTxn {
     pub last_offset: i64,
     /// True for ABORT.
     pub aborted: bool,
-}
-
-/// `sequence + increment`, wrapping past `i32::MAX` to 0 (Kafka's `incrementSequence`).
-pub fn increment_sequence(sequence: i32, increment: i32) -> i32 {
-    let increment = increment.max(0);
-    if sequence > i32::MAX - increment {
-        increment - (i32::MAX - sequence) - 1
-    } else {
-        sequence + increment
-    }
 }
 
 /// Why an idempotent batch was refused; the broker maps each to a Kafka error code.

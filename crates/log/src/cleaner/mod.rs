@@ -1,6 +1,6 @@
 //! `LogCleaner`: log compaction for topics with `cleanup.policy` containing `compact`.
 //!
-//! `log.cleaner.threads` background threads (started by the [`LogManager`]) repeatedly pick the
+//! `log.cleaner.threads` background threads (started by the `LogManager`) repeatedly pick the
 //! filthiest compacted log — the largest share of dirty bytes (closed segments at or past the
 //! first dirty offset) above `min.cleanable.dirty.ratio`, or any log with a dirty record older than
 //! `max.compaction.lag.ms` or a tombstone due for removal — and clean it ([`clean`]). With nothing
@@ -29,14 +29,14 @@ mod txn;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
 use crate::checkpoint;
-use crate::manager::LogManager;
-use crate::partition_log::{now_ms, PartitionLog};
+use crate::clock::now_ms;
+use crate::partition_log::PartitionLog;
 use crate::TopicPartition;
 
 pub(crate) use recovery::complete_swaps;
@@ -97,10 +97,14 @@ struct State {
     passed: HashSet<TopicPartition>,
 }
 
-#[derive(Debug)]
+/// Every log the cleaner may pick from (the log manager's, read afresh each pass); `None` once
+/// the manager is gone, which stops the threads. A function rather than the manager itself, so
+/// the cleaner does not depend on the manager that starts it.
+pub(crate) type AllLogs = Box<dyn Fn() -> Option<Vec<Arc<PartitionLog>>> + Send + Sync>;
+
 struct Shared {
     config: CleanerConfig,
-    logs: Weak<LogManager>,
+    logs: AllLogs,
     stopping: AtomicBool,
     stop_lock: Mutex<()>,
     wake: Condvar,
@@ -112,7 +116,16 @@ struct Shared {
     busy_nanos: AtomicU64,
 }
 
-/// The cleaner threads of one [`LogManager`].
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("config", &self.config)
+            .field("passes", &self.passes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The cleaner threads of one `LogManager`.
 #[derive(Debug)]
 pub(crate) struct LogCleaner {
     shared: Arc<Shared>,
@@ -129,7 +142,7 @@ struct Candidate {
 
 impl LogCleaner {
     /// Reads the cleaner checkpoints of `dirs` and starts the threads.
-    pub(crate) fn start(config: CleanerConfig, logs: Weak<LogManager>, dirs: &[PathBuf]) -> Self {
+    pub(crate) fn start(config: CleanerConfig, logs: AllLogs, dirs: &[PathBuf]) -> Self {
         let mut state = State::default();
         for d in dirs {
             state
@@ -193,8 +206,8 @@ impl LogCleaner {
 impl Shared {
     fn run(self: Arc<Self>) {
         while !self.stopping.load(Ordering::Acquire) {
-            let candidate = match self.logs.upgrade() {
-                Some(mgr) => self.grab_filthiest(&mgr),
+            let candidate = match (self.logs)() {
+                Some(all) => self.grab_filthiest(&all),
                 None => return,
             };
             match candidate {
@@ -210,11 +223,11 @@ impl Shared {
     }
 
     /// Picks the log most in need of cleaning and marks it in progress.
-    fn grab_filthiest(&self, mgr: &LogManager) -> Option<Candidate> {
+    fn grab_filthiest(&self, all: &[Arc<PartitionLog>]) -> Option<Candidate> {
         let now = now_ms();
         let mut state = self.state.lock();
         let mut best: Option<Candidate> = None;
-        for log in mgr.all_logs() {
+        for log in all {
             let tp = log.topic_partition().clone();
             let config = log.config();
             if !config.compact_enabled || log.is_closed() || state.in_progress.contains(&tp) {
@@ -279,7 +292,7 @@ impl Shared {
             let ratio = if forced { ratio + 1.0 } else { ratio };
             if best.as_ref().is_none_or(|b| ratio > b.ratio) {
                 best = Some(Candidate {
-                    log,
+                    log: log.clone(),
                     segments: view.segments,
                     first_dirty,
                     ratio,
@@ -332,8 +345,8 @@ impl Shared {
                 let dir = c.log.dir().parent().map(Path::to_path_buf);
                 let entries = state.first_dirty.clone();
                 drop(state);
-                if let (Some(dir), Some(mgr)) = (dir, self.logs.upgrade()) {
-                    self.write_checkpoint(&mgr, &dir, &entries);
+                if let (Some(dir), Some(all)) = (dir, (self.logs)()) {
+                    self.write_checkpoint(&all, &dir, &entries);
                 }
             }
             Err(e) => {
@@ -342,9 +355,13 @@ impl Shared {
         }
     }
 
-    fn write_checkpoint(&self, mgr: &LogManager, dir: &Path, all: &HashMap<TopicPartition, i64>) {
-        let entries: BTreeMap<TopicPartition, i64> = mgr
-            .all_logs()
+    fn write_checkpoint(
+        &self,
+        logs: &[Arc<PartitionLog>],
+        dir: &Path,
+        all: &HashMap<TopicPartition, i64>,
+    ) {
+        let entries: BTreeMap<TopicPartition, i64> = logs
             .iter()
             .filter(|l| l.dir().parent() == Some(dir))
             .filter_map(|l| {

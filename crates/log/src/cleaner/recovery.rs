@@ -67,7 +67,7 @@ pub(crate) fn complete_swaps(dir: &Path, config: &LogConfig) -> Result<()> {
         changed = true;
     }
     if changed {
-        crate::manager::fsync_dir(dir)?;
+        crate::durable_file::fsync_dir(dir)?;
     }
     Ok(())
 }

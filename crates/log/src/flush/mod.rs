@@ -27,8 +27,6 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::partition_log::PartitionLog;
-
 mod sync_pool;
 use sync_pool::SyncPool;
 
@@ -64,9 +62,22 @@ impl LogDir {
     }
 }
 
+/// What a flush round needs of a dirty log (`PartitionLog` implements it): its files written
+/// since the last round, then the outcome. The flusher knows logs only through this, so the
+/// dependency points one way: logs queue themselves here, this never reaches into a log's state.
+pub(crate) trait Flushable: Send + Sync + std::fmt::Debug {
+    /// Moves the files to sync into `work` and remembers what they make durable; false when
+    /// nothing is dirty (a round already took it).
+    fn take_dirty(&self, work: &mut FlushWork) -> bool;
+    /// The files taken were synced: publish the new durable end.
+    fn publish_durable(&self);
+    /// Syncing failed (the directory goes offline): fail the waiters.
+    fn publish_failure(&self);
+}
+
 #[derive(Debug, Default)]
 struct Queue {
-    logs: Vec<Arc<PartitionLog>>,
+    logs: Vec<Arc<dyn Flushable>>,
     shutdown: bool,
     /// Appends waiting for the next round (every sync append counts, queued log or not).
     waiters: u64,
@@ -133,7 +144,7 @@ impl FlushScheduler {
     }
 
     /// Queues a dirty log for the next round.
-    pub(crate) fn request(&self, log: Arc<PartitionLog>) {
+    pub(crate) fn request(&self, log: Arc<dyn Flushable>) {
         let mut q = self.queue.lock();
         q.logs.push(log);
         q.waiters += 1;
@@ -198,15 +209,15 @@ fn run(weak: Weak<FlushScheduler>) {
 }
 
 impl FlushScheduler {
-    fn flush_round(&self, mut logs: Vec<Arc<PartitionLog>>) {
-        logs.sort_by_key(|l| Arc::as_ptr(l) as usize);
+    fn flush_round(&self, mut logs: Vec<Arc<dyn Flushable>>) {
+        logs.sort_by_key(|l| Arc::as_ptr(l).cast::<()>() as usize);
         logs.dedup_by(|a, b| Arc::ptr_eq(a, b));
         // Take each log's dirty state: the files and the offset they make durable.
         let mut taken = Vec::with_capacity(logs.len());
         let mut work = FlushWork::default();
         for log in logs {
-            if let Some(upto) = log.take_dirty(&mut work) {
-                taken.push((log, upto));
+            if log.take_dirty(&mut work) {
+                taken.push(log);
             }
         }
         if taken.is_empty() {
@@ -220,13 +231,13 @@ impl FlushScheduler {
         self.rounds.fetch_add(1, Ordering::Relaxed);
         match result {
             Ok(()) => {
-                for (log, upto) in taken {
-                    log.publish_durable(upto);
+                for log in taken {
+                    log.publish_durable();
                 }
             }
             Err(e) => {
                 self.dir.mark_offline(&e);
-                for (log, _) in taken {
+                for log in taken {
                     log.publish_failure();
                 }
             }

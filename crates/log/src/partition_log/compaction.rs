@@ -107,7 +107,7 @@ impl PartitionLog {
         if let Some(m) = self.dirty.lock().upto.as_mut() {
             fix(m);
         }
-        crate::manager::fsync_dir(&self.dir)?;
+        crate::durable_file::fsync_dir(&self.dir)?;
         for p in deleted {
             let _ = std::fs::remove_file(p);
         }

@@ -25,9 +25,10 @@ use std::time::Instant;
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
 
+use crate::clock::now_ms;
 use crate::config::LogConfig;
 use crate::error::{LogError, Result};
-use crate::flush::{FlushScheduler, FlushWork};
+use crate::flush::{FlushScheduler, FlushWork, Flushable};
 use crate::leader_epoch::LeaderEpochCache;
 use crate::producer_state::ProducerStateManager;
 use crate::segment::LogSegment;
@@ -104,6 +105,9 @@ struct Dirty {
     /// `PartitionLog::truncations` when a flush round took `upto`: a round that straddles a
     /// truncation must not publish its (stale) offset.
     taken_at: u64,
+    /// What the round in progress makes durable (taken from `upto`; one round at a time per
+    /// log, as its directory has one flusher).
+    in_flight: Option<LogOffsetMetadata>,
 }
 
 /// One partition's log.
@@ -145,14 +149,6 @@ pub struct PartitionLog {
     closed: AtomicBool,
     /// Clock used for segment.ms and LogAppendTime: wall clock millis.
     clock: fn() -> i64,
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 pub(crate) struct LoadedLog {
@@ -217,6 +213,7 @@ impl PartitionLog {
                 since: None,
                 queued: false,
                 taken_at: 0,
+                in_flight: None,
             }),
             flusher: l.flusher,
             hw_policy: l.hw_policy,
@@ -290,26 +287,34 @@ impl PartitionLog {
         }
         Ok(())
     }
+}
 
-    /// Hands the dirty state to a flush round; returns the offset it will make durable.
-    pub(crate) fn take_dirty(&self, work: &mut FlushWork) -> Option<LogOffsetMetadata> {
+/// The flusher's view of a log: hand over the dirty files, then hear how the fsync went.
+impl Flushable for PartitionLog {
+    fn take_dirty(&self, work: &mut FlushWork) -> bool {
         let mut d = self.dirty.lock();
         d.queued = false;
-        let upto = d.upto.take()?;
+        let Some(upto) = d.upto.take() else {
+            return false;
+        };
         d.taken_at = self.truncations.load(Ordering::Acquire);
+        d.in_flight = Some(upto);
         work.files.append(&mut d.files);
         if std::mem::take(&mut d.dir) {
             work.dirs.push(self.dir.clone());
         }
         d.messages = 0;
         d.since = None;
-        Some(upto)
+        true
     }
 
-    pub(crate) fn publish_durable(&self, upto: LogOffsetMetadata) {
-        {
+    fn publish_durable(&self) {
+        let upto = {
             // Under `dirty`, which truncation holds while bumping the counter.
-            let d = self.dirty.lock();
+            let mut d = self.dirty.lock();
+            let Some(upto) = d.in_flight.take() else {
+                return;
+            };
             if d.taken_at != self.truncations.load(Ordering::Acquire) {
                 return; // the log was truncated since: `upto` may describe cut data
             }
@@ -317,7 +322,8 @@ impl PartitionLog {
             if upto.offset > m.offset {
                 *m = upto;
             }
-        }
+            upto
+        };
         // The durable end is recorded before the high watermark reads it (a concurrent
         // `set_high_watermark_bound` then sees one or the other), and the high watermark moves
         // before the durable watch fires, so a woken waiter already sees it.
@@ -334,10 +340,13 @@ impl PartitionLog {
         });
     }
 
-    pub(crate) fn publish_failure(&self) {
+    fn publish_failure(&self) {
+        self.dirty.lock().in_flight = None;
         self.durable_tx.send_modify(|d| d.failed = true);
     }
+}
 
+impl PartitionLog {
     /// Waits until everything below `offset` is durable, or the log directory failed.
     pub async fn wait_durable(&self, offset: i64) -> Result<()> {
         let mut rx = self.durable_tx.subscribe();

@@ -21,9 +21,10 @@ use super::{LogAppendInfo, PartitionLog};
 use crate::batch::{batch_size, BatchView, BATCH_HEADER_LEN};
 use crate::config::LogConfig;
 use crate::error::{LogError, Result};
+use crate::producer_batch::BatchMetadata;
 use crate::producer_batch::{control_marker, ControlType, ProducerBatch};
 use crate::producer_snapshot;
-use crate::producer_state::{AppendCheck, BatchMetadata, ProducerStateEntry, ProducerStateManager};
+use crate::producer_state::{AppendCheck, ProducerStateEntry, ProducerStateManager};
 use crate::read::ReadBound;
 use crate::validator::ValidatedBatches;
 

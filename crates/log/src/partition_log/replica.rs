@@ -135,7 +135,7 @@ impl PartitionLog {
             *state = ProducerStateManager::new(state.expiration_ms());
         }
         self.update_leader_epochs(|c| c.clear())?;
-        crate::manager::fsync_dir(&self.dir)?;
+        crate::durable_file::fsync_dir(&self.dir)?;
         let meta = LogOffsetMetadata {
             offset,
             segment_base: offset,

@@ -144,7 +144,7 @@ impl PartitionLog {
         }
         let start = self.log_start_offset();
         self.update_leader_epochs(|c| c.truncate_from_start(start))?;
-        crate::manager::fsync_dir(&self.dir)?;
+        crate::durable_file::fsync_dir(&self.dir)?;
         Ok(doomed.len())
     }
 }

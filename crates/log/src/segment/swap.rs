@@ -151,7 +151,7 @@ impl CleanedSegmentWriter {
             let to = with_suffix(live, SWAP_SUFFIX);
             std::fs::rename(from, &to).map_err(|e| LogError::io(from, e))?;
         }
-        crate::manager::fsync_dir(dir)?;
+        crate::durable_file::fsync_dir(dir)?;
         let seg = LogSegment {
             base_offset: self.base_offset,
             log_path: self.paths[0].clone(),
