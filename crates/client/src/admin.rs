@@ -9,14 +9,15 @@ use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::{
     ApiKey, BrokerId, CreateTopicsRequest, DeleteTopicsRequest, DescribeClusterRequest,
-    ListOffsetsRequest, TopicName,
+    ListOffsetsRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use crate::admin_configs::{ConfigEntry, ConfigResource};
 use crate::client::Client;
 use crate::error::ClientError;
-use crate::metadata::{BrokerInfo, TopicMetadata, TopicPartition};
+use crate::metadata::{topic_name, BrokerInfo, TopicMetadata, TopicPartition};
 
 /// How long the broker may take to create or delete topics before answering REQUEST_TIMED_OUT.
 const ADMIN_TIMEOUT_MS: i32 = 30_000;
@@ -54,58 +55,6 @@ pub struct ListedOffset {
     pub timestamp: i64,
     /// The leader epoch of that record (-1 if unknown).
     pub leader_epoch: i32,
-}
-
-/// Where a config value comes from (DescribeConfigs `config_source`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConfigSource {
-    /// Set on this topic (an override).
-    DynamicTopic,
-    /// Set dynamically for this broker.
-    DynamicBroker,
-    /// Set dynamically as the cluster-wide broker default.
-    DynamicDefaultBroker,
-    /// From the broker's static config file.
-    StaticBroker,
-    /// The built-in default.
-    Default,
-    /// Anything else (including unknown, -1).
-    Other(i8),
-}
-
-impl ConfigSource {
-    pub(crate) fn from_code(code: i8) -> Self {
-        match code {
-            1 => ConfigSource::DynamicTopic,
-            2 => ConfigSource::DynamicBroker,
-            3 => ConfigSource::DynamicDefaultBroker,
-            4 => ConfigSource::StaticBroker,
-            5 => ConfigSource::Default,
-            other => ConfigSource::Other(other),
-        }
-    }
-}
-
-/// One config of a resource.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigEntry {
-    /// Config name (`retention.ms`).
-    pub name: String,
-    /// Value; `None` when sensitive or unset.
-    pub value: Option<String>,
-    /// Where the value comes from.
-    pub source: ConfigSource,
-    /// Whether it can be altered.
-    pub read_only: bool,
-    /// Whether the value is hidden.
-    pub sensitive: bool,
-}
-
-impl ConfigEntry {
-    /// Whether this is a per-topic override (what `kafka-topics --describe` prints).
-    pub fn is_topic_override(&self) -> bool {
-        self.source == ConfigSource::DynamicTopic
-    }
 }
 
 /// DescribeCluster's answer.
@@ -255,10 +204,8 @@ impl Client {
         &self,
         topic: &str,
     ) -> Result<Vec<ConfigEntry>, ClientError> {
-        self.describe_configs(&crate::admin_configs::ConfigResource::Topic(
-            topic.to_owned(),
-        ))
-        .await
+        self.describe_configs(&ConfigResource::Topic(topic.to_owned()))
+            .await
     }
 
     /// ListOffsets for each partition, routed to each partition's leader; stale-leader errors are
@@ -477,8 +424,4 @@ fn retry_admin(e: &ClientError) -> bool {
         }
         None => e.is_retriable(),
     }
-}
-
-pub(crate) fn topic_name(name: &str) -> TopicName {
-    TopicName(StrBytes::from_string(name.to_owned()))
 }

@@ -16,12 +16,63 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use crate::admin::{topic_name, ConfigEntry, ConfigSource};
 use crate::client::Client;
 use crate::error::ClientError;
-use crate::metadata::TopicPartition;
+use crate::metadata::{topic_name, TopicPartition};
 
 const TIMEOUT_MS: i32 = 30_000;
+
+/// Where a config value comes from (DescribeConfigs `config_source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigSource {
+    /// Set on this topic (an override).
+    DynamicTopic,
+    /// Set dynamically for this broker.
+    DynamicBroker,
+    /// Set dynamically as the cluster-wide broker default.
+    DynamicDefaultBroker,
+    /// From the broker's static config file.
+    StaticBroker,
+    /// The built-in default.
+    Default,
+    /// Anything else (including unknown, -1).
+    Other(i8),
+}
+
+impl ConfigSource {
+    pub(crate) fn from_code(code: i8) -> Self {
+        match code {
+            1 => ConfigSource::DynamicTopic,
+            2 => ConfigSource::DynamicBroker,
+            3 => ConfigSource::DynamicDefaultBroker,
+            4 => ConfigSource::StaticBroker,
+            5 => ConfigSource::Default,
+            other => ConfigSource::Other(other),
+        }
+    }
+}
+
+/// One config of a resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigEntry {
+    /// Config name (`retention.ms`).
+    pub name: String,
+    /// Value; `None` when sensitive or unset.
+    pub value: Option<String>,
+    /// Where the value comes from.
+    pub source: ConfigSource,
+    /// Whether it can be altered.
+    pub read_only: bool,
+    /// Whether the value is hidden.
+    pub sensitive: bool,
+}
+
+impl ConfigEntry {
+    /// Whether this is a per-topic override (what `kafka-topics --describe` prints).
+    pub fn is_topic_override(&self) -> bool {
+        self.source == ConfigSource::DynamicTopic
+    }
+}
 
 /// A resource with configs.
 #[derive(Debug, Clone, PartialEq, Eq)]

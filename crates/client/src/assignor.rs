@@ -13,8 +13,8 @@ use kafka_protocol::messages::consumer_protocol_assignment::TopicPartition as As
 use kafka_protocol::messages::{ConsumerProtocolAssignment, ConsumerProtocolSubscription};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
-use crate::admin::topic_name;
 use crate::error::ClientError;
+use crate::metadata::topic_name;
 
 /// The protocol type of consumer groups.
 pub(crate) const PROTOCOL_TYPE: &str = "consumer";

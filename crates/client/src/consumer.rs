@@ -16,10 +16,11 @@ use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse};
 use kafka_protocol::ResponseError;
 
-use crate::admin::{topic_name, OffsetSpec};
+use crate::admin::OffsetSpec;
 use crate::client::Client;
 use crate::error::{is_stale_metadata_code, ClientError};
 use crate::fetch::{decode_partition, FetchDecodeError};
+use crate::metadata::topic_name;
 use crate::metadata::TopicPartition;
 use crate::PendingResponse;
 

@@ -19,11 +19,11 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
-use crate::admin::topic_name;
 use crate::assignor::decode_assignment;
 use crate::client::Client;
 use crate::connection::Connection;
 use crate::error::ClientError;
+use crate::metadata::topic_name;
 use crate::metadata::TopicPartition;
 
 /// One group of ListGroups.

@@ -16,6 +16,7 @@
 // Tests may unwrap: a panic there is a test failure, not a crash on network input.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod accumulator;
 mod admin;
 mod admin_configs;
 mod assignor;
@@ -31,12 +32,13 @@ mod group_admin;
 mod metadata;
 mod partitioner;
 mod producer;
+mod producer_config;
 mod sender;
 mod txn_admin;
 mod versions;
 
-pub use admin::{ClusterDescription, ConfigEntry, ConfigSource, ListedOffset, OffsetSpec};
-pub use admin_configs::{AlterConfigOp, ConfigResource};
+pub use admin::{ClusterDescription, ListedOffset, OffsetSpec};
+pub use admin_configs::{AlterConfigOp, ConfigEntry, ConfigResource, ConfigSource};
 pub use batch::{DeliveryFuture, RecordMetadata};
 pub use client::{Client, ClientConfig};
 pub use connection::{Connection, ConnectionConfig, PendingResponse};

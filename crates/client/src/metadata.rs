@@ -210,6 +210,13 @@ impl ClusterMetadata {
     }
 }
 
+/// A topic name as the wire carries it.
+pub(crate) fn topic_name(name: &str) -> kafka_protocol::messages::TopicName {
+    kafka_protocol::messages::TopicName(kafka_protocol::protocol::StrBytes::from_string(
+        name.to_owned(),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,10 +13,11 @@ use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProdu
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
 use tokio::sync::Semaphore;
 
-use crate::admin::topic_name;
+use crate::accumulator::ProducerShared;
 use crate::batch::ProducerBatch;
 use crate::error::ClientError;
-use crate::producer::{Acks, ProducerShared};
+use crate::metadata::topic_name;
+use crate::producer_config::Acks;
 
 /// Runs until the producer is closed and every batch is completed.
 pub(crate) async fn run(shared: Arc<ProducerShared>) {

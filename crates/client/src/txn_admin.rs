@@ -9,11 +9,11 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use crate::admin::topic_name;
 use crate::client::Client;
 use crate::connection::Connection;
 use crate::error::ClientError;
 use crate::group_admin::needs_new_coordinator;
+use crate::metadata::topic_name;
 use crate::metadata::TopicPartition;
 
 /// FindCoordinator key type for transactional ids.
