@@ -8,14 +8,14 @@
 //! many brokers are live; until then FindCoordinator answers COORDINATOR_NOT_AVAILABLE and the
 //! next request tries again.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use strom_coordinator::txn::TRANSACTION_STATE_TOPIC;
 use strom_coordinator::OFFSETS_TOPIC;
 
-use crate::broker::Broker;
-use crate::coordinator_leadership::wait_loaded;
+use crate::config::BrokerConfig;
+use crate::coordinators::Coordinators;
+use crate::topic_admin::TopicAdmin;
 
 /// How long start-up waits for the coordinators' first loads.
 const START_LOAD_TIMEOUT: Duration = Duration::from_secs(60);
@@ -35,48 +35,50 @@ pub(crate) fn replication_factor(configured: i16, voters: usize) -> i16 {
 }
 
 /// `__consumer_offsets`.
-pub(crate) fn offsets(broker: &Broker) -> InternalTopic {
+pub(crate) fn offsets(config: &BrokerConfig, coordinators: &Coordinators) -> InternalTopic {
     InternalTopic {
         name: OFFSETS_TOPIC,
-        partitions: broker.groups.config().offsets_topic_partitions,
+        partitions: coordinators.groups.config().offsets_topic_partitions,
         replication_factor: replication_factor(
-            broker.config.offsets_topic_replication_factor,
-            broker.config.voters.len(),
+            config.offsets_topic_replication_factor,
+            config.voters.len(),
         ),
     }
 }
 
 /// `__transaction_state`.
-pub(crate) fn transaction_state(broker: &Broker) -> InternalTopic {
+pub(crate) fn transaction_state(
+    config: &BrokerConfig,
+    coordinators: &Coordinators,
+) -> InternalTopic {
     InternalTopic {
         name: TRANSACTION_STATE_TOPIC,
-        partitions: broker.txn.config().partitions,
+        partitions: coordinators.txn.config().partitions,
         replication_factor: replication_factor(
-            broker.config.transaction_state_replication_factor,
-            broker.config.voters.len(),
+            config.transaction_state_replication_factor,
+            config.voters.len(),
         ),
     }
 }
 
 /// Creates `topic` if it is missing and enough brokers are live; true if it exists now. The
 /// new partitions reach the coordinators through the replica manager's leadership changes.
-pub(crate) async fn ensure(broker: &Broker, topic: &InternalTopic) -> bool {
-    if broker.metadata.image().topic(topic.name).is_some() {
-        return true;
-    }
-    broker
+pub(crate) async fn ensure(admin: &TopicAdmin, topic: &InternalTopic) -> bool {
+    admin
         .ensure_internal_topic(topic.name, topic.partitions, topic.replication_factor)
         .await
-        .is_some()
 }
 
 /// Start-up: a single node (no other voters) creates both topics now; a cluster leaves that to
 /// the first FindCoordinator, once the brokers have registered. Then waits (bounded) for the
 /// loads of the partitions this node leads, so the first requests find the coordinators ready.
-pub(crate) async fn start(broker: &Arc<Broker>) {
-    let single_node = broker.config.voters.len() <= 1;
-    for topic in [offsets(broker), transaction_state(broker)] {
-        if single_node && !ensure(broker, &topic).await {
+pub(crate) async fn start(config: &BrokerConfig, admin: &TopicAdmin, coordinators: &Coordinators) {
+    let single_node = config.voters.len() <= 1;
+    for topic in [
+        offsets(config, coordinators),
+        transaction_state(config, coordinators),
+    ] {
+        if single_node && !ensure(admin, &topic).await {
             tracing::info!(
                 topic = topic.name,
                 replication_factor = topic.replication_factor,
@@ -84,7 +86,7 @@ pub(crate) async fn start(broker: &Arc<Broker>) {
             );
         }
     }
-    if !wait_loaded(broker, START_LOAD_TIMEOUT).await {
+    if !coordinators.wait_loaded(START_LOAD_TIMEOUT).await {
         tracing::warn!("coordinator partitions still loading after start-up; serving meanwhile");
     }
 }

@@ -1,41 +1,44 @@
 //! Strom's broker: the Kafka wire-protocol server and its request handlers.
 //!
 //! `server` reads frames and writes responses in order; `handler` holds one module per API family
-//! registered in one table; `ReplicaManager` maps partitions to `strom_log` logs; `metadata` is the
-//! durable record log of topics and configs. See `docs/ARCHITECTURE.md` for how a Produce and a
-//! Fetch travel through these modules.
+//! registered in one table; `Broker` wires the parts the handlers use: `ReplicaManager` (logs and
+//! replication roles), `LocalLeaders` (who leads, the leader's internal writes), `Coordinators`
+//! (groups, transactions), `MetadataPublisher` and `TopicAdmin` (the metadata image and changes
+//! to it). See `docs/ARCHITECTURE.md` for how a Produce and a Fetch travel through these modules.
 //!
 //! This crate may depend on crates/log, never the other way round. It talks to other brokers
-//! (WriteTxnMarkers) through crates/client's `Connection`.
+//! (replica fetches, WriteTxnMarkers, verification) through crates/client's `Connection`.
 
-mod admin_ops;
 mod broker;
 mod config;
-mod consumer_groups;
-mod coordinator_leadership;
-mod group_writer;
+mod coordinators;
 mod handler;
 mod inter_broker;
 mod internal_topics;
-mod leaders;
 mod lifecycle;
+mod local_leaders;
+mod meta_properties;
 pub mod metadata;
+mod metadata_publisher;
 mod producer_ids;
 mod replica_manager;
 mod replication;
 mod server;
+mod session;
 #[cfg(test)]
 mod test_broker;
-mod txn_coordinator;
-mod txn_marker_channel;
+mod topic_admin;
 mod txn_verifier;
 
-pub use admin_ops::{ConfigAlteration, ConfigOp};
-pub use broker::{validate_topic_name, Broker, NewTopic, StartError, TopicError};
+pub use broker::{Broker, StartError};
 pub use config::{
     broker_config_kind, parse_properties, BrokerConfig, BrokerConfigDef, ConfigError,
     ACCEPTED_WITHOUT_EFFECT, BROKER_CONFIGS,
 };
+pub use coordinators::Coordinators;
 pub use producer_ids::{ProducerIdError, ProducerIdManager, PRODUCER_ID_BLOCK_SIZE};
 pub use replica_manager::ReplicaManager;
 pub use server::BrokerServer;
+pub use topic_admin::{
+    validate_topic_name, ConfigAlteration, ConfigOp, NewTopic, TopicAdmin, TopicError,
+};

@@ -66,7 +66,11 @@ pub(crate) async fn verify(
     partitions: &[(String, i32)],
 ) -> Vec<i16> {
     let all = |code: i16| vec![code; partitions.len()];
-    match broker.txn.check_owned(producer.transactional_id) {
+    match broker
+        .coordinators
+        .txn
+        .check_owned(producer.transactional_id)
+    {
         Ok(_) => {
             let (id, pid, epoch) = (
                 producer.transactional_id,
@@ -76,12 +80,14 @@ pub(crate) async fn verify(
             let r = match check {
                 TxnCheck::Verify => {
                     broker
+                        .coordinators
                         .txn
                         .add_partitions(id, pid, epoch, partitions, true)
                         .await
                 }
                 TxnCheck::Add => {
                     broker
+                        .coordinators
                         .txn
                         .add_partitions_v2(id, pid, epoch, partitions)
                         .await
@@ -103,7 +109,10 @@ async fn remote(
 ) -> Vec<i16> {
     let all = |code: ResponseError| vec![code.code(); partitions.len()];
     let image = broker.metadata.image();
-    let p = broker.txn.partition_for(producer.transactional_id);
+    let p = broker
+        .coordinators
+        .txn
+        .partition_for(producer.transactional_id);
     let leader = image
         .topic(TRANSACTION_STATE_TOPIC)
         .and_then(|t| t.partitions.get(&p))

@@ -4,7 +4,47 @@
 use bytes::Bytes;
 
 use crate::error::GroupError;
-use crate::group::GroupState;
+
+/// Kafka's classic group states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GroupState {
+    /// No members (offsets may remain).
+    Empty,
+    /// Waiting for members to (re)join.
+    PreparingRebalance,
+    /// Joined; waiting for the leader's assignment.
+    CompletingRebalance,
+    /// Every member has its assignment.
+    Stable,
+    /// Deleted.
+    Dead,
+}
+
+impl GroupState {
+    /// Kafka's name for the state (ListGroups / DescribeGroups).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupState::Empty => "Empty",
+            GroupState::PreparingRebalance => "PreparingRebalance",
+            GroupState::CompletingRebalance => "CompletingRebalance",
+            GroupState::Stable => "Stable",
+            GroupState::Dead => "Dead",
+        }
+    }
+
+    /// Parses a state name, case-insensitively (ListGroups filters).
+    pub fn parse(s: &str) -> Option<GroupState> {
+        [
+            GroupState::Empty,
+            GroupState::PreparingRebalance,
+            GroupState::CompletingRebalance,
+            GroupState::Stable,
+            GroupState::Dead,
+        ]
+        .into_iter()
+        .find(|st| st.as_str().eq_ignore_ascii_case(s))
+    }
+}
 
 /// One protocol a member supports (name, opaque metadata), in the member's preference order.
 #[derive(Debug, Clone, PartialEq, Eq)]

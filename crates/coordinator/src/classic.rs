@@ -14,12 +14,13 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use crate::api::GroupState;
 use crate::api::{
     JoinGroupRequest, JoinGroupResponse, MemberIdentity, SyncGroupRequest, SyncGroupResult,
 };
 use crate::coordinator::{GroupCoordinator, Inner};
 use crate::error::GroupError;
-use crate::group::{ClassicGroup, GroupRef, GroupState, Member};
+use crate::group::{ClassicGroup, GroupRef, Member};
 use crate::rebalance::{
     complete_sync, ms, prepare_rebalance, remove_member_and_update,
     reset_and_propagate_assignment_error, spawn_pending_expiry, spawn_session_watch,

@@ -17,21 +17,17 @@ use std::sync::{Arc, Weak};
 
 use parking_lot::{Mutex, RwLock};
 
+use strom_log::now_ms;
+
+use crate::api::GroupState;
 use crate::api::{GroupDescription, GroupListing, MemberDescription};
 use crate::config::GroupCoordinatorConfig;
 use crate::error::{GroupError, WriteError};
-use crate::group::{ClassicGroup, GroupRef, GroupState};
+use crate::group::{ClassicGroup, GroupRef};
 use crate::record::{partition_for, CoordinatorRecord, Record};
 use crate::writer::{wait, Appender, PartitionWriter, PendingWrite};
 
 mod load;
-
-/// Wall-clock milliseconds since the epoch.
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
 
 /// A `__consumer_offsets` partition this node coordinates.
 #[derive(Debug)]

@@ -11,54 +11,13 @@ use indexmap::IndexMap;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use crate::api::{JoinGroupResponse, JoinedMember, Protocol, SyncGroupResult};
+use crate::api::{GroupState, JoinGroupResponse, JoinedMember, Protocol, SyncGroupResult};
 use crate::error::GroupError;
-use crate::offsets::OffsetWrites;
+use crate::offset_writes::OffsetWrites;
 use crate::record::{subscribed_topics, GroupValue, MemberValue, OffsetAndMetadata};
 
 /// A shared, locked group.
 pub(crate) type GroupRef = Arc<parking_lot::Mutex<ClassicGroup>>;
-
-/// Kafka's classic group states.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum GroupState {
-    /// No members (offsets may remain).
-    Empty,
-    /// Waiting for members to (re)join.
-    PreparingRebalance,
-    /// Joined; waiting for the leader's assignment.
-    CompletingRebalance,
-    /// Every member has its assignment.
-    Stable,
-    /// Deleted.
-    Dead,
-}
-
-impl GroupState {
-    /// Kafka's name for the state (ListGroups / DescribeGroups).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GroupState::Empty => "Empty",
-            GroupState::PreparingRebalance => "PreparingRebalance",
-            GroupState::CompletingRebalance => "CompletingRebalance",
-            GroupState::Stable => "Stable",
-            GroupState::Dead => "Dead",
-        }
-    }
-
-    /// Parses a state name, case-insensitively (ListGroups filters).
-    pub fn parse(s: &str) -> Option<GroupState> {
-        [
-            GroupState::Empty,
-            GroupState::PreparingRebalance,
-            GroupState::CompletingRebalance,
-            GroupState::Stable,
-            GroupState::Dead,
-        ]
-        .into_iter()
-        .find(|st| st.as_str().eq_ignore_ascii_case(s))
-    }
-}
 
 pub(crate) type JoinWaiter = oneshot::Sender<JoinGroupResponse>;
 pub(crate) type SyncWaiter = oneshot::Sender<Result<SyncGroupResult, GroupError>>;

@@ -37,6 +37,7 @@ mod coordinator;
 mod durability_tests;
 mod error;
 mod group;
+mod offset_writes;
 mod offsets;
 mod rebalance;
 mod record;
@@ -45,6 +46,7 @@ mod tests;
 pub mod txn;
 mod writer;
 
+pub use api::GroupState;
 pub use api::{
     GroupDescription, GroupListing, JoinGroupRequest, JoinGroupResponse, JoinedMember,
     MemberDescription, MemberIdentity, OffsetCommitRequest, PartitionCommit, Protocol,
@@ -58,7 +60,6 @@ pub use consumer::{
 };
 pub use coordinator::{GroupCoordinator, LoadedGroups};
 pub use error::{GroupError, WriteError};
-pub use group::GroupState;
 pub use offsets::{DeletedOffsets, FetchedOffsets};
 pub use record::{partition_for, OffsetAndMetadata, Record};
 pub use writer::{AppendFuture, InMemoryWriter, LogEntry, PartitionWriter};

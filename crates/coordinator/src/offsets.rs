@@ -11,13 +11,16 @@
 //! apply runs in a spawned task, so a request dropped mid-wait (client gone) still applies its
 //! durable commit. Expiry skips partitions with a commit in flight (Kafka does the same).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use crate::api::OffsetCommitRequest;
 use crate::classic::refresh;
-use crate::coordinator::{now_ms, GroupCoordinator};
+use strom_log::now_ms;
+
+use crate::api::GroupState;
+use crate::coordinator::GroupCoordinator;
 use crate::error::{GroupError, WriteError};
-use crate::group::{GroupRef, GroupState};
+use crate::group::GroupRef;
 use crate::record::{CoordinatorRecord, OffsetAndMetadata};
 use crate::writer::{wait, PendingWrite};
 
@@ -36,52 +39,6 @@ type CommitOutcome = (
     Vec<Result<(), GroupError>>,
     Option<(GroupRef, PendingWrite, Vec<OffsetChange>)>,
 );
-
-/// The offset changes of one group that are queued but not yet applied (lives in its
-/// `ClassicGroup`, under the group mutex).
-#[derive(Debug, Default)]
-pub(crate) struct OffsetWrites {
-    next_seq: u64,
-    /// Per partition: the sequence number of the newest change applied to memory.
-    applied: HashMap<(String, i32), u64>,
-    /// Per partition: how many queued changes have not completed yet.
-    in_flight: HashMap<(String, i32), u32>,
-}
-
-impl OffsetWrites {
-    /// Registers a change of `key` about to be queued; returns its sequence number.
-    pub(crate) fn begin(&mut self, key: &(String, i32)) -> u64 {
-        self.next_seq += 1;
-        *self.in_flight.entry(key.clone()).or_default() += 1;
-        self.next_seq
-    }
-
-    /// Completes change `seq` of `key`; true if it is durable and must be applied (no later
-    /// change of `key` was applied before it).
-    pub(crate) fn finish(&mut self, key: &(String, i32), seq: u64, durable: bool) -> bool {
-        if let Some(n) = self.in_flight.get_mut(key) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.in_flight.remove(key);
-            }
-        }
-        if !durable || self.applied.get(key).is_some_and(|s| *s > seq) {
-            return false;
-        }
-        self.applied.insert(key.clone(), seq);
-        true
-    }
-
-    /// Whether a change of `key` is queued and not yet complete.
-    pub(crate) fn is_pending(&self, key: &(String, i32)) -> bool {
-        self.in_flight.contains_key(key)
-    }
-
-    /// Partitions with a change in flight (DeleteGroups tombstones them too).
-    pub(crate) fn pending_keys(&self) -> impl Iterator<Item = &(String, i32)> {
-        self.in_flight.keys()
-    }
-}
 
 /// Awaits `pending` in a task of its own, then applies `changes` to the group if durable.
 /// Resolves to the write's outcome.

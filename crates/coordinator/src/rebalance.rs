@@ -12,9 +12,12 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use crate::api::{JoinGroupResponse, SyncGroupResult};
-use crate::coordinator::{now_ms, Inner};
+use strom_log::now_ms;
+
+use crate::api::GroupState;
+use crate::coordinator::Inner;
 use crate::error::GroupError;
-use crate::group::{ClassicGroup, GroupRef, GroupState, Member};
+use crate::group::{ClassicGroup, GroupRef, Member};
 use crate::record::CoordinatorRecord;
 
 pub(crate) fn ms(v: i32) -> Duration {

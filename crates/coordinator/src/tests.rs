@@ -472,7 +472,7 @@ async fn offsets_commit_fetch_replay_delete_and_expire() {
     assert_eq!(listed, vec!["simple".to_string()]);
 
     // Expiry: the simple group's commit is older than the retention.
-    let later = coordinator::now_ms() + 8 * 24 * 3600 * 1000;
+    let later = strom_log::now_ms() + 8 * 24 * 3600 * 1000;
     assert_eq!(c2.expire_offsets(later), 1);
     assert!(c2.list_groups(&[]).is_empty());
     // Expiry writes are not awaited by anyone; let the appender run.

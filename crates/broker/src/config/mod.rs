@@ -119,6 +119,17 @@ impl Default for BrokerConfig {
     }
 }
 
+/// The value of `key` in `props`, else the default of its row in [`BROKER_CONFIGS`]: the one
+/// rule for reading a broker key by name (start-up parsing and [`BrokerConfig::value`]).
+fn lookup<'a>(props: &'a BTreeMap<String, String>, key: &str) -> Option<&'a str> {
+    props.get(key).map(String::as_str).or_else(|| {
+        BROKER_CONFIGS
+            .iter()
+            .find(|d| d.name == key)
+            .and_then(|d| d.default)
+    })
+}
+
 /// Parses Kafka `.properties` text: `key=value` or `key: value`, `#`/`!` comments.
 pub fn parse_properties(text: &str) -> Result<BTreeMap<String, String>, ConfigError> {
     let mut out = BTreeMap::new();
@@ -194,14 +205,7 @@ impl BrokerConfig {
                 reason,
             })?;
         }
-        let get = |k: &str| -> Option<String> {
-            props.get(k).cloned().or_else(|| {
-                BROKER_CONFIGS
-                    .iter()
-                    .find(|d| d.name == k)
-                    .and_then(|d| d.default.map(String::from))
-            })
-        };
+        let get = |k: &str| lookup(props, k).map(str::to_string);
         let num = |k: &str| {
             get(k)
                 .and_then(|v| v.trim().parse::<i64>().ok())
@@ -289,6 +293,17 @@ impl BrokerConfig {
         })
     }
 
+    /// The value of `key`: set explicitly, else its default in [`BROKER_CONFIGS`].
+    pub fn value(&self, key: &str) -> Option<&str> {
+        lookup(&self.explicit, key).map(str::trim)
+    }
+
+    /// [`BrokerConfig::value`] parsed as `T` (`None` when unset without default, or unparsable:
+    /// keys were validated at start-up, so that means the table has no default).
+    pub fn parsed<T: std::str::FromStr>(&self, key: &str) -> Option<T> {
+        self.value(key).and_then(|v| v.parse().ok())
+    }
+
     /// The broker-level settings that shape topic configs (synonyms like `log.segment.bytes`).
     pub fn log_overrides(&self) -> &BTreeMap<String, String> {
         &self.explicit
@@ -296,26 +311,24 @@ impl BrokerConfig {
 
     /// The log cleaner settings (`log.cleaner.*`).
     pub fn cleaner_config(&self) -> strom_log::CleanerConfig {
-        let get = |k: &str| self.explicit.get(k).map(|v| v.trim().to_string());
-        let mut c = strom_log::CleanerConfig::default();
-        if let Some(v) = get("log.cleaner.enable") {
-            c.enabled = v.eq_ignore_ascii_case("true");
+        let d = strom_log::CleanerConfig::default();
+        strom_log::CleanerConfig {
+            enabled: self
+                .value("log.cleaner.enable")
+                .map_or(d.enabled, |v| v.eq_ignore_ascii_case("true")),
+            threads: self
+                .parsed::<usize>("log.cleaner.threads")
+                .map_or(d.threads, |n| n.max(1)),
+            backoff: self
+                .parsed("log.cleaner.backoff.ms")
+                .map_or(d.backoff, std::time::Duration::from_millis),
+            io_max_bytes_per_second: self
+                .parsed("log.cleaner.io.max.bytes.per.second")
+                .unwrap_or(d.io_max_bytes_per_second),
+            dedupe_buffer_size: self
+                .parsed("log.cleaner.dedupe.buffer.size")
+                .unwrap_or(d.dedupe_buffer_size),
         }
-        if let Some(n) = get("log.cleaner.threads").and_then(|v| v.parse::<usize>().ok()) {
-            c.threads = n.max(1);
-        }
-        if let Some(n) = get("log.cleaner.backoff.ms").and_then(|v| v.parse::<u64>().ok()) {
-            c.backoff = std::time::Duration::from_millis(n);
-        }
-        if let Some(n) =
-            get("log.cleaner.io.max.bytes.per.second").and_then(|v| v.parse::<f64>().ok())
-        {
-            c.io_max_bytes_per_second = n;
-        }
-        if let Some(n) = get("log.cleaner.dedupe.buffer.size").and_then(|v| v.parse::<u64>().ok()) {
-            c.dedupe_buffer_size = n;
-        }
-        c
     }
 
     /// The controller quorum settings of this node.

@@ -1,55 +1,41 @@
-//! The broker's side of KIP-848 consumer groups: the coordinator's settings from the config
-//! table (`group.consumer.*`), and [`ImageTopics`], the [`TopicMetadata`] view the coordinator
-//! assigns from — a snapshot of the metadata image taken per heartbeat, so a new topic or more
-//! partitions are seen on the members' next heartbeat.
+//! The coordinators' settings, read from the broker's config ([`BrokerConfig::value`]: explicit
+//! keys, else the config table's defaults): the classic group coordinator
+//! (`offsets.*`, `group.*`), KIP-848 consumer groups (`group.consumer.*`) and the transaction
+//! coordinator (`transaction.*`).
 
-use std::sync::Arc;
+use std::time::Duration;
 
-use strom_coordinator::{ConsumerGroupConfig, TopicInfo, TopicMetadata};
+use strom_coordinator::txn::TransactionCoordinatorConfig;
+use strom_coordinator::{ConsumerGroupConfig, GroupCoordinatorConfig};
 
-use crate::config::{BrokerConfig, BROKER_CONFIGS};
-use crate::metadata::MetadataImage;
+use crate::config::BrokerConfig;
 
-/// A metadata image as the coordinator's topic view.
-#[derive(Debug)]
-pub(crate) struct ImageTopics(pub(crate) Arc<MetadataImage>);
+fn ms(v: u64) -> Duration {
+    Duration::from_millis(v)
+}
 
-impl TopicMetadata for ImageTopics {
-    fn topic(&self, name: &str) -> Option<TopicInfo> {
-        self.0.topic(name).map(|t| TopicInfo {
-            name: t.name.clone(),
-            id: t.id,
-            partitions: i32::try_from(t.partitions.len()).unwrap_or(i32::MAX),
-        })
-    }
-
-    fn topic_names(&self) -> Vec<String> {
-        self.0
-            .topics()
-            .filter(|t| !t.name.starts_with("__"))
-            .map(|t| t.name.clone())
-            .collect()
+/// `offsets.*` and `group.*` (classic groups and committed offsets).
+pub(crate) fn group_coordinator(config: &BrokerConfig) -> GroupCoordinatorConfig {
+    let int = |k: &str, default: i32| config.parsed::<i32>(k).unwrap_or(default);
+    let long = |k: &str| config.parsed::<u64>(k).unwrap_or(0);
+    GroupCoordinatorConfig {
+        offsets_topic_partitions: int("offsets.topic.num.partitions", 50).max(1),
+        offsets_retention: ms(long("offsets.retention.minutes").saturating_mul(60_000)),
+        offsets_retention_check_interval: ms(long("offsets.retention.check.interval.ms").max(1)),
+        initial_rebalance_delay: ms(long("group.initial.rebalance.delay.ms")),
+        min_session_timeout_ms: int("group.min.session.timeout.ms", 6000),
+        max_session_timeout_ms: int("group.max.session.timeout.ms", 1_800_000),
+        offset_metadata_max_bytes: config
+            .parsed::<usize>("offset.metadata.max.bytes")
+            .unwrap_or(4096),
     }
 }
 
-/// `group.consumer.*` settings.
-pub(crate) fn consumer_group_config(config: &BrokerConfig) -> ConsumerGroupConfig {
-    let get = |k: &str| -> Option<String> {
-        config.explicit.get(k).cloned().or_else(|| {
-            BROKER_CONFIGS
-                .iter()
-                .find(|d| d.name == k)
-                .and_then(|d| d.default)
-                .map(str::to_string)
-        })
-    };
-    let int = |k: &str, default: i32| -> i32 {
-        get(k)
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(default)
-    };
-    let defaults = ConsumerGroupConfig::default();
-    let assignors: Vec<String> = get("group.consumer.assignors")
+/// `group.consumer.*` (KIP-848 consumer groups).
+pub(crate) fn consumer_groups(config: &BrokerConfig) -> ConsumerGroupConfig {
+    let d = ConsumerGroupConfig::default();
+    let assignors: Vec<String> = config
+        .value("group.consumer.assignors")
         .map(|v| {
             v.split(',')
                 .map(|a| a.trim().to_ascii_lowercase())
@@ -58,19 +44,38 @@ pub(crate) fn consumer_group_config(config: &BrokerConfig) -> ConsumerGroupConfi
         })
         .unwrap_or_default();
     ConsumerGroupConfig {
-        heartbeat_interval_ms: int(
-            "group.consumer.heartbeat.interval.ms",
-            defaults.heartbeat_interval_ms,
-        ),
-        session_timeout_ms: int(
-            "group.consumer.session.timeout.ms",
-            defaults.session_timeout_ms,
-        ),
+        heartbeat_interval_ms: config
+            .parsed("group.consumer.heartbeat.interval.ms")
+            .unwrap_or(d.heartbeat_interval_ms),
+        session_timeout_ms: config
+            .parsed("group.consumer.session.timeout.ms")
+            .unwrap_or(d.session_timeout_ms),
         assignors: if assignors.is_empty() {
-            defaults.assignors
+            d.assignors
         } else {
             assignors
         },
-        timer_tick: defaults.timer_tick,
+        timer_tick: d.timer_tick,
+    }
+}
+
+/// `transaction.*` (the transaction coordinator).
+pub(crate) fn transactions(config: &BrokerConfig) -> TransactionCoordinatorConfig {
+    let d = TransactionCoordinatorConfig::default();
+    TransactionCoordinatorConfig {
+        partitions: config
+            .parsed::<i32>("transaction.state.log.num.partitions")
+            .unwrap_or(d.partitions)
+            .max(1),
+        max_timeout_ms: config
+            .parsed("transaction.max.timeout.ms")
+            .unwrap_or(d.max_timeout_ms),
+        abort_check_interval: config
+            .parsed::<u64>("transaction.abort.timed.out.transaction.cleanup.interval.ms")
+            .map_or(d.abort_check_interval, |v| ms(v.max(1))),
+        transactional_id_expiration_ms: config
+            .parsed::<i64>("transactional.id.expiration.ms")
+            .unwrap_or(d.transactional_id_expiration_ms)
+            .max(1),
     }
 }

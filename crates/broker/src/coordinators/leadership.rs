@@ -1,8 +1,7 @@
-//! Coordinators follow leadership: [`on_leadership_change`] is the one entry point through which
-//! the replica manager (`Broker::apply_image`, and start-up for the roles taken before the
-//! broker existed) tells the group coordinators (`__consumer_offsets`) and the transaction
-//! coordinator (`__transaction_state`) that this node became, or stopped being, the leader of
-//! one of their partitions.
+//! Coordinators follow leadership: [`Coordinators::apply`] is the one entry point through which
+//! the metadata publisher (every image the replica manager applies) tells the group
+//! coordinators (`__consumer_offsets`) and the transaction coordinator (`__transaction_state`)
+//! that this node became, or stopped being, the leader of one of their partitions.
 //!
 //! Becoming leader marks the partition loading at once (its keys answer
 //! COORDINATOR_LOAD_IN_PROGRESS) and spawns the load: the log is read on a blocking thread, then
@@ -22,7 +21,8 @@ use strom_coordinator::txn::{LoadedTxns, TRANSACTION_STATE_TOPIC};
 use strom_coordinator::{LoadedConsumerGroups, LoadedGroups, WriteError, OFFSETS_TOPIC};
 use tokio::sync::watch;
 
-use crate::broker::Broker;
+use super::Coordinators;
+use crate::replica_manager::LeadershipChange;
 
 const RETRY_MIN: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(5);
@@ -71,14 +71,14 @@ enum Decision {
 
 /// The per-partition ledger of leadership changes, and the loads in flight.
 #[derive(Debug)]
-pub(crate) struct CoordinatorLeadership {
+pub(crate) struct Leadership {
     ledger: Mutex<Ledger>,
     loads: watch::Sender<usize>,
 }
 
-impl Default for CoordinatorLeadership {
+impl Default for Leadership {
     fn default() -> Self {
-        CoordinatorLeadership {
+        Leadership {
             ledger: Mutex::new(Ledger::default()),
             loads: watch::Sender::new(0),
         }
@@ -124,73 +124,81 @@ fn is_current(ledger: &Ledger, key: (Internal, i32), gen: u64) -> bool {
         .is_some_and(|s| s.leader && s.generation == gen)
 }
 
-/// This node became (`is_leader`) or stopped being the leader of `topic`-`partition` at
-/// `leader_epoch`. Topics other than the coordinators' internal ones are ignored. Never blocks:
-/// the load runs on the current tokio runtime (call from inside one).
-pub(crate) fn on_leadership_change(
-    broker: &Arc<Broker>,
-    topic: &str,
-    partition: i32,
-    leader_epoch: i32,
-    is_leader: bool,
-) {
-    let Some(kind) = Internal::of(topic) else {
-        return;
-    };
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        tracing::error!(
-            topic,
-            partition,
-            "coordinator leadership change outside a tokio runtime; ignored"
-        );
-        return;
-    };
-    let key = (kind, partition);
-    let leadership = &broker.coordinator_leadership;
-    let mut ledger = leadership.ledger.lock();
-    match decide(&mut ledger, key, leader_epoch, is_leader) {
-        Decision::Ignore => {}
-        Decision::Unload => {
-            tracing::info!(
-                topic,
-                partition,
-                leader_epoch,
-                "unloading coordinator partition"
-            );
-            match kind {
-                Internal::Offsets => {
-                    broker.groups.unload_partition(partition);
-                    broker.consumer_groups.unload_partition(partition);
-                }
-                Internal::TxnState => broker.txn.unload_partition(partition),
-            }
-        }
-        Decision::Load(generation) => {
-            match kind {
-                Internal::Offsets => {
-                    broker.consumer_groups.unload_partition(partition);
-                    broker.groups.begin_load(partition);
-                }
-                Internal::TxnState => broker.txn.begin_load(partition),
-            }
-            leadership.loads.send_modify(|n| *n += 1);
-            let load = Load {
-                broker: broker.clone(),
-                kind,
-                partition,
-                epoch: leader_epoch,
-                generation,
-            };
-            runtime.spawn(load.run());
+impl Coordinators {
+    /// Leadership changes from the replica manager, in image order.
+    pub(crate) fn apply(self: &Arc<Self>, changes: Vec<LeadershipChange>) {
+        for c in changes {
+            self.on_leadership_change(&c.tp.topic, c.tp.partition, c.leader_epoch, c.is_leader);
         }
     }
-}
 
-/// Waits until no load is in flight (start-up), at most `timeout`; false if it passed.
-pub(crate) async fn wait_loaded(broker: &Broker, timeout: Duration) -> bool {
-    let mut rx = broker.coordinator_leadership.loads.subscribe();
-    let idle = tokio::time::timeout(timeout, rx.wait_for(|n| *n == 0)).await;
-    idle.is_ok()
+    /// This node became (`is_leader`) or stopped being the leader of `topic`-`partition` at
+    /// `leader_epoch`. Topics other than the coordinators' internal ones are ignored. Never
+    /// blocks: the load runs on the current tokio runtime (call from inside one).
+    pub(crate) fn on_leadership_change(
+        self: &Arc<Self>,
+        topic: &str,
+        partition: i32,
+        leader_epoch: i32,
+        is_leader: bool,
+    ) {
+        let Some(kind) = Internal::of(topic) else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::error!(
+                topic,
+                partition,
+                "coordinator leadership change outside a tokio runtime; ignored"
+            );
+            return;
+        };
+        let key = (kind, partition);
+        let mut ledger = self.leadership.ledger.lock();
+        match decide(&mut ledger, key, leader_epoch, is_leader) {
+            Decision::Ignore => {}
+            Decision::Unload => {
+                tracing::info!(
+                    topic,
+                    partition,
+                    leader_epoch,
+                    "unloading coordinator partition"
+                );
+                match kind {
+                    Internal::Offsets => {
+                        self.groups.unload_partition(partition);
+                        self.consumer_groups.unload_partition(partition);
+                    }
+                    Internal::TxnState => self.txn.unload_partition(partition),
+                }
+            }
+            Decision::Load(generation) => {
+                match kind {
+                    Internal::Offsets => {
+                        self.consumer_groups.unload_partition(partition);
+                        self.groups.begin_load(partition);
+                    }
+                    Internal::TxnState => self.txn.begin_load(partition),
+                }
+                self.leadership.loads.send_modify(|n| *n += 1);
+                let load = Load {
+                    coordinators: self.clone(),
+                    kind,
+                    partition,
+                    epoch: leader_epoch,
+                    generation,
+                };
+                runtime.spawn(load.run());
+            }
+        }
+    }
+
+    /// Waits until no load is in flight (start-up), at most `timeout`; false if it passed.
+    pub(crate) async fn wait_loaded(&self, timeout: Duration) -> bool {
+        let mut rx = self.leadership.loads.subscribe();
+        let idle = tokio::time::timeout(timeout, rx.wait_for(|n| *n == 0)).await;
+        idle.is_ok()
+    }
 }
 
 /// What a load read, waiting to be installed.
@@ -201,7 +209,7 @@ enum Loaded {
 
 /// One spawned load.
 struct Load {
-    broker: Arc<Broker>,
+    coordinators: Arc<Coordinators>,
     kind: Internal,
     partition: i32,
     epoch: i32,
@@ -209,16 +217,16 @@ struct Load {
 }
 
 impl Load {
-    fn read(broker: &Broker, kind: Internal, partition: i32) -> Result<Loaded, WriteError> {
+    fn read(c: &Coordinators, kind: Internal, partition: i32) -> Result<Loaded, WriteError> {
         Ok(match kind {
             Internal::Offsets => {
-                let entries = broker.groups.read_partition(partition)?;
+                let entries = c.groups.read_partition(partition)?;
                 Loaded::Groups(
-                    broker.groups.replay(partition, &entries),
-                    broker.consumer_groups.replay(partition, &entries),
+                    c.groups.replay(partition, &entries),
+                    c.consumer_groups.replay(partition, &entries),
                 )
             }
-            Internal::TxnState => Loaded::Txns(broker.txn.read_partition(partition)?),
+            Internal::TxnState => Loaded::Txns(c.txn.read_partition(partition)?),
         })
     }
 
@@ -226,12 +234,12 @@ impl Load {
         let key = (self.kind, self.partition);
         let mut backoff = RETRY_MIN;
         loop {
-            let (broker, kind, partition) = (self.broker.clone(), self.kind, self.partition);
-            let read = tokio::task::spawn_blocking(move || Load::read(&broker, kind, partition))
+            let (c, kind, partition) = (self.coordinators.clone(), self.kind, self.partition);
+            let read = tokio::task::spawn_blocking(move || Load::read(&c, kind, partition))
                 .await
                 .unwrap_or_else(|e| Err(WriteError::Storage(Arc::new(e))));
             let done = {
-                let ledger = self.broker.coordinator_leadership.ledger.lock();
+                let ledger = self.coordinators.leadership.ledger.lock();
                 if !is_current(&ledger, key, self.generation) {
                     tracing::debug!(
                         partition,
@@ -258,15 +266,15 @@ impl Load {
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(RETRY_MAX);
         }
-        self.broker
-            .coordinator_leadership
+        self.coordinators
+            .leadership
             .loads
             .send_modify(|n| *n = n.saturating_sub(1));
     }
 
     /// Starts serving what was read (call with the ledger locked, the load current).
     fn install(&self, loaded: Loaded) {
-        let b = &self.broker;
+        let b = &self.coordinators;
         match loaded {
             Loaded::Groups(classic, consumer) => {
                 // Consumer groups first: the classic install is what starts serving requests.
@@ -280,7 +288,7 @@ impl Load {
 }
 
 #[cfg(test)]
-#[path = "coordinator_leadership_tests.rs"]
+#[path = "leadership_tests.rs"]
 mod broker_tests;
 
 #[cfg(test)]

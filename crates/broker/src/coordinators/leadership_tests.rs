@@ -10,7 +10,6 @@ use std::time::Duration;
 use strom_coordinator::txn::{TxnError, TRANSACTION_STATE_TOPIC};
 use strom_coordinator::{GroupError, OffsetCommitRequest, PartitionCommit, OFFSETS_TOPIC};
 
-use super::on_leadership_change;
 use crate::test_broker::start;
 
 fn commit(group: &str, offset: i64) -> OffsetCommitRequest {
@@ -34,38 +33,48 @@ async fn coordinator_partitions_follow_leadership() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), &[]).await;
     let broker = server.broker().clone();
-    assert!((0..4).all(|p| broker.groups.is_loaded(p)));
-    assert!((0..2).all(|p| broker.txn.is_loaded(p)));
+    let c = broker.coordinators.clone();
+    assert!((0..4).all(|p| c.groups.is_loaded(p)));
+    assert!((0..2).all(|p| c.txn.is_loaded(p)));
 
-    let p = broker.groups.partition_for("g");
-    let r = broker.groups.commit_offsets(commit("g", 5)).await.unwrap();
+    let p = c.groups.partition_for("g");
+    let r = broker
+        .coordinators
+        .groups
+        .commit_offsets(commit("g", 5))
+        .await
+        .unwrap();
     assert!(r[0].is_ok());
 
-    on_leadership_change(&broker, OFFSETS_TOPIC, p, 1, false);
+    c.on_leadership_change(OFFSETS_TOPIC, p, 1, false);
     assert!(matches!(
-        broker.groups.check_owned("g"),
+        c.groups.check_owned("g"),
         Err(GroupError::NotCoordinator)
     ));
     // An election older than the resignation arrives late: ignored.
-    on_leadership_change(&broker, OFFSETS_TOPIC, p, 0, true);
-    assert!(!broker.groups.is_loaded(p));
+    c.on_leadership_change(OFFSETS_TOPIC, p, 0, true);
+    assert!(!c.groups.is_loaded(p));
     // A newer one loads the partition again, with what was committed before.
-    on_leadership_change(&broker, OFFSETS_TOPIC, p, 2, true);
-    assert!(super::wait_loaded(&broker, Duration::from_secs(10)).await);
-    assert!(broker.groups.is_loaded(p));
-    let fetched = broker.groups.fetch_offsets("g", None).unwrap();
+    c.on_leadership_change(OFFSETS_TOPIC, p, 2, true);
+    assert!(c.wait_loaded(Duration::from_secs(10)).await);
+    assert!(c.groups.is_loaded(p));
+    let fetched = c.groups.fetch_offsets("g", None).unwrap();
     assert_eq!(fetched[0].1[0].1.as_ref().map(|o| o.offset), Some(5));
 
-    let tp = broker.txn.partition_for("tx");
-    on_leadership_change(&broker, TRANSACTION_STATE_TOPIC, tp, 3, false);
+    let tp = c.txn.partition_for("tx");
+    c.on_leadership_change(TRANSACTION_STATE_TOPIC, tp, 3, false);
     assert!(matches!(
-        broker.txn.init_producer_id("tx", 60_000, None).await,
+        broker
+            .coordinators
+            .txn
+            .init_producer_id("tx", 60_000, None)
+            .await,
         Err(TxnError::NotCoordinator)
     ));
-    on_leadership_change(&broker, TRANSACTION_STATE_TOPIC, tp, 4, true);
-    assert!(super::wait_loaded(&broker, Duration::from_secs(10)).await);
-    assert_eq!(broker.txn.check_owned("tx").unwrap(), 4);
+    c.on_leadership_change(TRANSACTION_STATE_TOPIC, tp, 4, true);
+    assert!(c.wait_loaded(Duration::from_secs(10)).await);
+    assert_eq!(c.txn.check_owned("tx").unwrap(), 4);
     // Other topics are none of the coordinators' business.
-    on_leadership_change(&broker, "t", 0, 9, false);
+    c.on_leadership_change("t", 0, 9, false);
     server.shutdown().await;
 }

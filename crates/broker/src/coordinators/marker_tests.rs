@@ -1,13 +1,13 @@
 //! The marker writer on a real broker: a partition the image says another broker leads gets a
 //! WriteTxnMarkers request at that broker's endpoint (here: this same broker registered under a
-//! second id, which refuses with NOT_LEADER_OR_FOLLOWER), is retried against fresh images, and
-//! is appended here once leadership comes back, stamped with the new leader epoch; a partition
-//! whose topic is gone is skipped.
+//! second id, which refuses with NOT_LEADER_OR_FOLLOWER) and is named for a retry; once
+//! leadership comes back the next round appends it here, stamped with the new leader epoch; a
+//! partition whose topic is gone is skipped. (Retrying with backoff is the coordinator's:
+//! `strom_coordinator::txn`.)
 //!
 //! Test-only: declared under #[cfg(test)] by its parent module.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -18,10 +18,10 @@ use strom_coordinator::txn::TxnMarker;
 use strom_log::{now_ms, validate_batches, BatchView, TopicPartition};
 use uuid::Uuid;
 
-use super::LogMarkerWriter;
-use crate::broker::NewTopic;
+use super::MarkerWriter;
 use crate::metadata::MetadataRecord;
 use crate::test_broker::start;
+use crate::topic_admin::NewTopic;
 
 fn txn_batch(pid: i64, epoch: i16) -> Bytes {
     let record = Record {
@@ -77,7 +77,7 @@ async fn markers_follow_the_partition_leader() {
         replication_factor: 1,
         configs: Default::default(),
     };
-    let created = broker.create_topics(vec![topic], false).await;
+    let created = broker.topic_admin.create_topics(vec![topic], false).await;
     let topic_id = created[0].as_ref().map(|t| t.id).unwrap();
     let log = broker.replicas.log(&TopicPartition::new("x", 0)).unwrap();
     let validated = validate_batches(txn_batch(9, 0), &log.config(), now_ms()).unwrap();
@@ -109,7 +109,7 @@ async fn markers_follow_the_partition_leader() {
         .await
         .unwrap();
     broker.apply_image(&image);
-    let writer = Arc::new(LogMarkerWriter::new(Arc::downgrade(&broker), me));
+    let writer = MarkerWriter::new(broker.leaders.clone());
     let marker = TxnMarker {
         transactional_id: "t".into(),
         producer_id: 9,
@@ -118,29 +118,26 @@ async fn markers_follow_the_partition_leader() {
         commit: true,
         partitions: vec![("x".into(), 0), ("gone".into(), 0)],
     };
-    let writing = tokio::spawn({
-        let writer = writer.clone();
-        async move { writer.write(&marker).await }
-    });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(
-        !writing.is_finished(),
-        "refused by the leader it was sent to: retried"
+    let retry = writer.write_round(&marker).await.unwrap();
+    assert_eq!(
+        retry,
+        vec![("x".to_string(), 0)],
+        "refused by the leader it was sent to: retry it; the gone topic is skipped"
     );
     assert_eq!(log.last_stable_offset(), 0);
 
-    // Leadership comes back here at epoch 2: the retry appends locally.
+    // Leadership comes back here at epoch 2: the next round appends locally.
     let (_, image) = broker
         .metadata
         .propose(|_| (vec![leader_record(topic_id, vec![me, other], me, 2)], ()))
         .await
         .unwrap();
     broker.apply_image(&image);
-    tokio::time::timeout(Duration::from_secs(10), writing)
+    let retry = tokio::time::timeout(Duration::from_secs(10), writer.write_round(&marker))
         .await
         .expect("markers written once the leader is back")
-        .unwrap()
         .unwrap();
+    assert!(retry.is_empty(), "{retry:?}");
     assert_eq!(log.last_stable_offset(), log.log_end_offset());
     let read = log
         .read(1, 1 << 20, strom_log::ReadBound::LogEnd, true)

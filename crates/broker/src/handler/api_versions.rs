@@ -6,22 +6,15 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::api_versions_response::{
     ApiVersion, FinalizedFeatureKey, SupportedFeatureKey,
 };
-use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
+use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::{decode, ready, ApiHandler, HANDLERS};
+use super::{RequestContext, HANDLERS};
 
-pub(crate) const HANDLER: ApiHandler = ApiHandler {
-    api_key: ApiKey::ApiVersions,
-    min_version: 0,
-    max_version: 4,
-    min_served: 0,
-    handle: |ctx, body| {
-        // The request body carries client software name/version (v3+); nothing in it changes the answer.
-        let _req: ApiVersionsRequest = decode(ApiKey::ApiVersions, ctx.api_version, body)?;
-        Ok(ready(response(0)))
-    },
-};
+/// ApiVersions answers the same whatever the request says (its v3+ client name and version).
+pub(crate) fn handle(_ctx: &RequestContext, _req: ApiVersionsRequest) -> ApiVersionsResponse {
+    response(0)
+}
 
 fn response(error_code: i16) -> ApiVersionsResponse {
     let api_keys = HANDLERS

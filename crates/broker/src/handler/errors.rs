@@ -3,7 +3,9 @@
 use kafka_protocol::error::ResponseError;
 use strom_log::{LogError, ProducerStateError, ValidationError};
 
+use crate::local_leaders::{Leader, LeaderWriteError};
 use crate::producer_ids::ProducerIdError;
+use crate::replication::AppendError;
 
 /// Kafka error code for a storage error.
 pub(crate) fn log_error_code(e: &LogError) -> i16 {
@@ -55,5 +57,28 @@ pub(crate) fn validation_error_code(e: &ValidationError) -> i16 {
         ValidationError::TooLarge { .. } => ResponseError::MessageTooLarge.code(),
         ValidationError::InvalidRecord(_) => ResponseError::InvalidRecord.code(),
         ValidationError::InvalidTimestamp { .. } => ResponseError::InvalidTimestamp.code(),
+    }
+}
+
+/// Kafka error code for a leader's append that was refused or did not complete as acks=all.
+pub(crate) fn append_error_code(e: &AppendError) -> i16 {
+    match e {
+        AppendError::NotLeader => ResponseError::NotLeaderOrFollower.code(),
+        AppendError::Log(e) => log_error_code(e),
+        AppendError::NotEnoughReplicas => ResponseError::NotEnoughReplicas.code(),
+        AppendError::NotEnoughReplicasAfterAppend => {
+            ResponseError::NotEnoughReplicasAfterAppend.code()
+        }
+        AppendError::TimedOut => ResponseError::RequestTimedOut.code(),
+    }
+}
+
+/// Kafka error code for a write refused before or by the append (WriteTxnMarkers).
+pub(crate) fn leader_write_error_code(e: &LeaderWriteError<ValidationError>) -> i16 {
+    match e {
+        LeaderWriteError::NotHere(Leader::Unknown) => ResponseError::UnknownTopicOrPartition.code(),
+        LeaderWriteError::NotHere(_) => ResponseError::NotLeaderOrFollower.code(),
+        LeaderWriteError::Build(e) => validation_error_code(e),
+        LeaderWriteError::Append(e) => append_error_code(e),
     }
 }

@@ -20,29 +20,18 @@ use kafka_protocol::messages::fetch_response::{
     AbortedTransaction, EpochEndOffset, FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint,
     PartitionData,
 };
-use kafka_protocol::messages::{
-    ApiKey, BrokerId, FetchRequest, FetchResponse, ProducerId, TopicName,
-};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ProducerId, TopicName};
 use kafka_protocol::protocol::Encodable;
 use kafka_protocol::protocol::StrBytes;
 use strom_log::{FileSlice, LogError, ReadBound, TopicPartition};
 use uuid::Uuid;
 
 use super::errors::log_error_code;
-use super::{decode, later, ApiHandler, RequestContext};
+use super::leader_hints::LeaderHints;
+use super::RequestContext;
+use crate::metadata::MetadataImage;
 use crate::server::codec::ResponseBody;
 use crate::server::splice_buf::{placeholder, SpliceBuf};
-
-pub(crate) const HANDLER: ApiHandler = ApiHandler {
-    api_key: ApiKey::Fetch,
-    min_version: 4,
-    max_version: 16,
-    min_served: 4,
-    handle: |ctx, body| {
-        let req: FetchRequest = decode(ApiKey::Fetch, ctx.api_version, body)?;
-        Ok(later(handle(ctx, req)))
-    },
-};
 
 /// One requested partition, resolved against metadata.
 struct Wanted {
@@ -66,7 +55,7 @@ enum Early {
     Diverging(i32, i64),
 }
 
-async fn handle(ctx: RequestContext, req: FetchRequest) -> FetchResponseWithFiles {
+pub(crate) async fn handle(ctx: RequestContext, req: FetchRequest) -> FetchResponseWithFiles {
     let broker = ctx.broker.clone();
     let v = ctx.api_version;
     if v >= 7 && (req.session_id != 0 || req.session_epoch > 0) {
@@ -79,45 +68,7 @@ async fn handle(ctx: RequestContext, req: FetchRequest) -> FetchResponseWithFile
         };
     }
     let image = broker.metadata.image();
-    let mut topics: Vec<(Option<String>, Uuid)> = Vec::new();
-    let mut wanted = Vec::new();
-    for t in &req.topics {
-        let (name, id) = if v >= 13 {
-            (
-                image.topic_by_id(&t.topic_id).map(|x| x.name.clone()),
-                t.topic_id,
-            )
-        } else {
-            let n = t.topic.0.to_string();
-            let id = image.topic(&n).map_or(Uuid::nil(), |x| x.id);
-            (Some(n), id)
-        };
-        let topic_index = topics.len();
-        for p in &t.partitions {
-            let exists = name
-                .as_ref()
-                .and_then(|n| image.topic(n))
-                .is_some_and(|ti| ti.partitions.contains_key(&p.partition));
-            wanted.push(Wanted {
-                topic_index,
-                partition: p.partition,
-                fetch_offset: p.fetch_offset,
-                max_bytes: p.partition_max_bytes,
-                tp: exists
-                    .then(|| TopicPartition::new(name.clone().unwrap_or_default(), p.partition)),
-                unknown_code: if v >= 13 {
-                    ResponseError::UnknownTopicId.code()
-                } else {
-                    ResponseError::UnknownTopicOrPartition.code()
-                },
-                current_leader_epoch: p.current_leader_epoch,
-                last_fetched_epoch: if v >= 12 { p.last_fetched_epoch } else { -1 },
-                early: None,
-                leader_hint: None,
-            });
-        }
-        topics.push((name, id));
-    }
+    let (topics, mut wanted) = resolve(&image, &req, v);
     let response_max = req.max_bytes.clamp(0, broker.config.fetch_max_bytes).max(1) as u64;
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
@@ -127,39 +78,12 @@ async fn handle(ctx: RequestContext, req: FetchRequest) -> FetchResponseWithFile
         req.replica_id.0
     };
     check_leadership(&ctx, &mut wanted, replica_id);
-    // KIP-951: clients that asked the wrong broker learn the leader without a Metadata round trip.
-    let mut node_endpoints = Vec::new();
-    for w in wanted.iter_mut() {
-        if !matches!(w.early, Some(Early::Error(_))) || v < 12 {
-            continue;
-        }
-        let Some(tp) = &w.tp else { continue };
-        let Some(part) = image
-            .topic(&tp.topic)
-            .and_then(|t| t.partitions.get(&tp.partition))
-        else {
-            continue;
-        };
-        if part.leader < 0 || part.leader == ctx.broker.config.node_id {
-            continue;
-        }
-        w.leader_hint = Some((part.leader, part.leader_epoch));
-        if v >= 16
-            && !node_endpoints
-                .iter()
-                .any(|n: &NodeEndpoint| n.node_id.0 == part.leader)
-        {
-            if let Some(b) = image.brokers.get(&part.leader) {
-                node_endpoints.push(
-                    NodeEndpoint::default()
-                        .with_node_id(BrokerId(b.id))
-                        .with_host(StrBytes::from_string(b.host.clone()))
-                        .with_port(b.port)
-                        .with_rack(b.rack.clone().map(StrBytes::from_string)),
-                );
-            }
-        }
-    }
+    let hints = hint_leaders(&ctx, &image, &mut wanted);
+    let node_endpoints = if v >= 16 {
+        hints.endpoints(&image)
+    } else {
+        Vec::new()
+    };
     let bound = if replica_id >= 0 {
         ReadBound::LogEnd
     } else if req.isolation_level == READ_COMMITTED {
@@ -205,6 +129,77 @@ async fn handle(ctx: RequestContext, req: FetchRequest) -> FetchResponseWithFile
     }
 }
 
+/// The request's topics (by name, or by id from v13) and partitions, resolved against `image`.
+fn resolve(
+    image: &MetadataImage,
+    req: &FetchRequest,
+    v: i16,
+) -> (Vec<(Option<String>, Uuid)>, Vec<Wanted>) {
+    let mut topics: Vec<(Option<String>, Uuid)> = Vec::new();
+    let mut wanted = Vec::new();
+    let unknown_code = if v >= 13 {
+        ResponseError::UnknownTopicId.code()
+    } else {
+        ResponseError::UnknownTopicOrPartition.code()
+    };
+    for t in &req.topics {
+        let (name, id) = if v >= 13 {
+            (
+                image.topic_by_id(&t.topic_id).map(|x| x.name.clone()),
+                t.topic_id,
+            )
+        } else {
+            let n = t.topic.0.to_string();
+            let id = image.topic(&n).map_or(Uuid::nil(), |x| x.id);
+            (Some(n), id)
+        };
+        let topic_index = topics.len();
+        for p in &t.partitions {
+            let exists = name
+                .as_ref()
+                .and_then(|n| image.topic(n))
+                .is_some_and(|ti| ti.partitions.contains_key(&p.partition));
+            wanted.push(Wanted {
+                topic_index,
+                partition: p.partition,
+                fetch_offset: p.fetch_offset,
+                max_bytes: p.partition_max_bytes,
+                tp: exists
+                    .then(|| TopicPartition::new(name.clone().unwrap_or_default(), p.partition)),
+                unknown_code,
+                current_leader_epoch: p.current_leader_epoch,
+                last_fetched_epoch: if v >= 12 { p.last_fetched_epoch } else { -1 },
+                early: None,
+                leader_hint: None,
+            });
+        }
+        topics.push((name, id));
+    }
+    (topics, wanted)
+}
+
+/// KIP-951 (v12+): partitions refused because another broker leads them name that leader.
+fn hint_leaders(ctx: &RequestContext, image: &MetadataImage, wanted: &mut [Wanted]) -> LeaderHints {
+    let mut hints = LeaderHints::default();
+    if ctx.api_version < 12 {
+        return hints;
+    }
+    for w in wanted.iter_mut() {
+        if !matches!(w.early, Some(Early::Error(_))) {
+            continue;
+        }
+        let Some(part) = w.tp.as_ref().and_then(|tp| {
+            image
+                .topic(&tp.topic)
+                .and_then(|t| t.partitions.get(&tp.partition))
+        }) else {
+            continue;
+        };
+        w.leader_hint = hints.note(part, ctx.broker.config.node_id);
+    }
+    hints
+}
+
 /// Decides, before any read, what only the partition's leader can answer: leadership and leader
 /// epoch, a follower's divergence, and a follower's progress (which moves the high watermark).
 fn check_leadership(ctx: &RequestContext, wanted: &mut [Wanted], replica_id: i32) {
@@ -234,7 +229,7 @@ fn check_leadership(ctx: &RequestContext, wanted: &mut [Wanted], replica_id: i32
             continue;
         }
         if let Some(req) = partition.on_follower_fetch(replica_id, w.fetch_offset, now) {
-            crate::replication::send_isr_change(&ctx.broker, partition, req);
+            crate::replication::send_isr_change(&ctx.broker.metadata, partition, req);
         }
     }
 }
@@ -255,14 +250,14 @@ async fn wait_any<T>(mut futs: Vec<Pin<Box<dyn Future<Output = T> + Send + '_>>>
     .await
 }
 
+/// Reads every wanted partition within `response_max` bytes; returns the partitions' data (with
+/// the file range of their records) and the bytes of records found.
 fn read_all(
     ctx: &RequestContext,
     wanted: &[Wanted],
     response_max: u64,
     bound: ReadBound,
 ) -> (Vec<(PartitionData, Option<FileSlice>)>, u64) {
-    // log_start_offset exists from v5.
-    let lso = |o: i64| if ctx.api_version >= 5 { o } else { -1 };
     let mut total = 0u64;
     let mut out = Vec::with_capacity(wanted.len());
     for w in wanted {
@@ -271,120 +266,144 @@ fn read_all(
             .with_high_watermark(-1)
             .with_last_stable_offset(-1)
             .with_preferred_read_replica(BrokerId(-1));
-        let Some(tp) = &w.tp else {
-            out.push((base.with_error_code(w.unknown_code), None));
-            continue;
+        let part = match &w.tp {
+            None => (base.with_error_code(w.unknown_code), None),
+            Some(tp) => match w.early {
+                Some(early) => (early_answer(ctx, tp, w, early, base), None),
+                None => {
+                    let limit = (w.max_bytes.max(0) as u64).min(response_max.saturating_sub(total));
+                    // Like Kafka: the first partition with data may exceed the limits by one
+                    // whole batch, so a batch larger than max_bytes never stalls a consumer.
+                    let min_one = total == 0;
+                    let part = read_one(ctx, tp, w, limit, min_one, bound, base);
+                    total += part.0.records.as_ref().map_or(0, |r| r.len() as u64);
+                    part
+                }
+            },
         };
-        match w.early {
-            Some(Early::Error(code)) => {
-                let base = match w.leader_hint {
-                    Some((leader, epoch)) => base.with_current_leader(
-                        LeaderIdAndEpoch::default()
-                            .with_leader_id(BrokerId(leader))
-                            .with_leader_epoch(epoch),
-                    ),
-                    None => base,
-                };
-                let base = match ctx.broker.replicas.log(tp) {
-                    Some(l) if code == ResponseError::OffsetOutOfRange.code() => base
-                        .with_high_watermark(l.high_watermark())
-                        .with_log_start_offset(lso(l.log_start_offset())),
-                    _ => base,
-                };
-                out.push((base.with_error_code(code), None));
-                continue;
-            }
-            Some(Early::Diverging(epoch, end)) => {
-                let hw = ctx
-                    .broker
-                    .replicas
-                    .log(tp)
-                    .map_or(-1, |l| l.high_watermark());
-                out.push((
-                    base.with_high_watermark(hw)
-                        .with_diverging_epoch(
-                            EpochEndOffset::default()
-                                .with_epoch(epoch)
-                                .with_end_offset(end),
-                        )
-                        .with_records(Some(Bytes::new())),
-                    None,
-                ));
-                continue;
-            }
-            None => {}
-        }
-        let Some(log) = ctx.broker.replicas.log(tp) else {
-            out.push((
-                base.with_error_code(ResponseError::NotLeaderOrFollower.code()),
-                None,
-            ));
-            continue;
-        };
-        let remaining = response_max.saturating_sub(total);
-        let limit = (w.max_bytes.max(0) as u64).min(remaining);
-        // Like Kafka: the first partition with data may exceed the limits by one whole batch, so a
-        // batch larger than max_bytes never stalls a consumer.
-        let min_one = total == 0;
-        match log.read(w.fetch_offset, limit, bound, min_one) {
-            Ok(info) => {
-                // Records stay in the segment file: a placeholder of the right length goes into
-                // the response and the connection sendfiles the range in its place.
-                let (records, file) = match info.records {
-                    None => (Bytes::new(), None),
-                    Some(slice) => match placeholder(slice.len() as usize) {
-                        Some(p) => (p, Some(slice)),
-                        None => match slice.read_to_vec() {
-                            Ok(v) => (Bytes::from(v), None),
-                            Err(e) => {
-                                tracing::error!(partition = %tp, error = %e, "fetch read failed");
-                                out.push((base.with_error_code(log_error_code(&e)), None));
-                                continue;
-                            }
-                        },
-                    },
-                };
-                total += records.len() as u64;
-                let stable = log.last_stable_offset();
-                let aborted = if bound == ReadBound::LastStable {
-                    log.aborted_transactions(w.fetch_offset, stable)
-                        .into_iter()
-                        .map(|a| {
-                            AbortedTransaction::default()
-                                .with_producer_id(ProducerId(a.producer_id))
-                                .with_first_offset(a.first_offset)
-                        })
-                        .collect()
-                } else {
-                    Vec::new()
-                };
-                out.push((
-                    base.with_high_watermark(info.high_watermark)
-                        .with_last_stable_offset(stable)
-                        .with_log_start_offset(lso(info.log_start_offset))
-                        .with_aborted_transactions(Some(aborted))
-                        .with_records(Some(records)),
-                    file,
-                ));
-            }
-            Err(e @ LogError::OffsetOutOfRange { .. }) => {
-                out.push((
-                    base.with_error_code(ResponseError::OffsetOutOfRange.code())
-                        .with_high_watermark(log.high_watermark())
-                        .with_last_stable_offset(log.last_stable_offset())
-                        .with_log_start_offset(lso(log.log_start_offset()))
-                        .with_records(Some(Bytes::new())),
-                    None,
-                ));
-                tracing::debug!(partition = %tp, error = %e, "fetch out of range");
-            }
-            Err(e) => {
-                tracing::warn!(partition = %tp, error = %e, "fetch failed");
-                out.push((base.with_error_code(log_error_code(&e)), None));
-            }
-        }
+        out.push(part);
     }
     (out, total)
+}
+
+/// `log_start_offset` exists from v5.
+fn log_start(ctx: &RequestContext, offset: i64) -> i64 {
+    if ctx.api_version >= 5 {
+        offset
+    } else {
+        -1
+    }
+}
+
+/// A partition decided before reading: an error (with the leader hint, and the offsets for
+/// OFFSET_OUT_OF_RANGE), or a follower's diverging epoch.
+fn early_answer(
+    ctx: &RequestContext,
+    tp: &TopicPartition,
+    w: &Wanted,
+    early: Early,
+    base: PartitionData,
+) -> PartitionData {
+    let log = ctx.broker.replicas.log(tp);
+    match early {
+        Early::Error(code) => {
+            let base = match w.leader_hint {
+                Some((leader, epoch)) => base.with_current_leader(
+                    LeaderIdAndEpoch::default()
+                        .with_leader_id(BrokerId(leader))
+                        .with_leader_epoch(epoch),
+                ),
+                None => base,
+            };
+            let base = match log {
+                Some(l) if code == ResponseError::OffsetOutOfRange.code() => base
+                    .with_high_watermark(l.high_watermark())
+                    .with_log_start_offset(log_start(ctx, l.log_start_offset())),
+                _ => base,
+            };
+            base.with_error_code(code)
+        }
+        Early::Diverging(epoch, end) => base
+            .with_high_watermark(log.map_or(-1, |l| l.high_watermark()))
+            .with_diverging_epoch(
+                EpochEndOffset::default()
+                    .with_epoch(epoch)
+                    .with_end_offset(end),
+            )
+            .with_records(Some(Bytes::new())),
+    }
+}
+
+/// Reads one partition up to `limit` bytes below `bound`. Records stay in the segment file: a
+/// placeholder of the right length goes into the response and the connection sendfiles the
+/// range in its place.
+fn read_one(
+    ctx: &RequestContext,
+    tp: &TopicPartition,
+    w: &Wanted,
+    limit: u64,
+    min_one: bool,
+    bound: ReadBound,
+    base: PartitionData,
+) -> (PartitionData, Option<FileSlice>) {
+    let Some(log) = ctx.broker.replicas.log(tp) else {
+        return (
+            base.with_error_code(ResponseError::NotLeaderOrFollower.code()),
+            None,
+        );
+    };
+    let info = match log.read(w.fetch_offset, limit, bound, min_one) {
+        Ok(info) => info,
+        Err(e @ LogError::OffsetOutOfRange { .. }) => {
+            tracing::debug!(partition = %tp, error = %e, "fetch out of range");
+            return (
+                base.with_error_code(ResponseError::OffsetOutOfRange.code())
+                    .with_high_watermark(log.high_watermark())
+                    .with_last_stable_offset(log.last_stable_offset())
+                    .with_log_start_offset(log_start(ctx, log.log_start_offset()))
+                    .with_records(Some(Bytes::new())),
+                None,
+            );
+        }
+        Err(e) => {
+            tracing::warn!(partition = %tp, error = %e, "fetch failed");
+            return (base.with_error_code(log_error_code(&e)), None);
+        }
+    };
+    let (records, file) = match info.records {
+        None => (Bytes::new(), None),
+        Some(slice) => match placeholder(slice.len() as usize) {
+            Some(p) => (p, Some(slice)),
+            None => match slice.read_to_vec() {
+                Ok(v) => (Bytes::from(v), None),
+                Err(e) => {
+                    tracing::error!(partition = %tp, error = %e, "fetch read failed");
+                    return (base.with_error_code(log_error_code(&e)), None);
+                }
+            },
+        },
+    };
+    let stable = log.last_stable_offset();
+    let aborted = if bound == ReadBound::LastStable {
+        log.aborted_transactions(w.fetch_offset, stable)
+            .into_iter()
+            .map(|a| {
+                AbortedTransaction::default()
+                    .with_producer_id(ProducerId(a.producer_id))
+                    .with_first_offset(a.first_offset)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    (
+        base.with_high_watermark(info.high_watermark)
+            .with_last_stable_offset(stable)
+            .with_log_start_offset(log_start(ctx, info.log_start_offset))
+            .with_aborted_transactions(Some(aborted))
+            .with_records(Some(records)),
+        file,
+    )
 }
 
 /// A Fetch response whose records are file ranges, in encoding order.

@@ -6,29 +6,18 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
-use kafka_protocol::messages::{ApiKey, ListOffsetsRequest, ListOffsetsResponse};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use strom_log::TopicPartition;
 
 use super::errors::log_error_code;
-use super::{decode, ready, ApiHandler, RequestContext};
-
-pub(crate) const HANDLER: ApiHandler = ApiHandler {
-    api_key: ApiKey::ListOffsets,
-    min_version: 1,
-    max_version: 8,
-    min_served: 1,
-    handle: |ctx, body| {
-        let req: ListOffsetsRequest = decode(ApiKey::ListOffsets, ctx.api_version, body)?;
-        Ok(ready(handle(&ctx, req)))
-    },
-};
+use super::RequestContext;
 
 const EARLIEST: i64 = -2;
 const LATEST: i64 = -1;
 const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 
-fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffsetsResponse {
+pub(crate) fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffsetsResponse {
     // isolation_level exists from v2.
     let read_committed = ctx.api_version >= 2 && req.isolation_level == 1;
     let image = ctx.broker.metadata.image();

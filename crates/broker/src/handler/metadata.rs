@@ -5,25 +5,14 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
-use kafka_protocol::messages::{ApiKey, BrokerId, MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use super::{decode, later, ApiHandler, RequestContext};
-use crate::broker::{validate_topic_name, NewTopic};
+use super::RequestContext;
 use crate::metadata::{MetadataImage, TopicImage};
+use crate::topic_admin::{validate_topic_name, NewTopic};
 
-pub(crate) const HANDLER: ApiHandler = ApiHandler {
-    api_key: ApiKey::Metadata,
-    min_version: 0,
-    max_version: 12,
-    min_served: 0,
-    handle: |ctx, body| {
-        let req: MetadataRequest = decode(ApiKey::Metadata, ctx.api_version, body)?;
-        Ok(later(handle(ctx, req)))
-    },
-};
-
-async fn handle(ctx: RequestContext, req: MetadataRequest) -> MetadataResponse {
+pub(crate) async fn handle(ctx: RequestContext, req: MetadataRequest) -> MetadataResponse {
     let broker = &ctx.broker;
     let mut image = broker.metadata.image();
     // v0: an empty list means all topics; v1+: null means all.
@@ -51,7 +40,7 @@ async fn handle(ctx: RequestContext, req: MetadataRequest) -> MetadataResponse {
             })
             .collect();
         if !missing.is_empty() {
-            for r in broker.create_topics(missing, false).await {
+            for r in broker.topic_admin.create_topics(missing, false).await {
                 if let Err(e) = r {
                     tracing::debug!(error = %e.message, "auto-create skipped");
                 }

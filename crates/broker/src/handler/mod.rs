@@ -11,6 +11,7 @@ mod api_versions;
 pub(crate) mod errors;
 mod fetch;
 mod group;
+mod leader_hints;
 mod list_offsets;
 mod metadata;
 mod offset_for_leader_epoch;
@@ -26,14 +27,21 @@ use kafka_protocol::messages::ApiKey;
 
 use crate::broker::Broker;
 use crate::server::codec::ResponseBody;
+use crate::session::Session;
 
 pub(crate) use api_versions::unsupported_version_response;
 
-/// What every handler knows about its request.
+/// What every handler knows about its request: the broker's parts, the request's version and
+/// client id, and who sent it (the connection's [`Session`]: principal, listener, address), so
+/// authorization and quotas are one call per handler.
 #[derive(Debug, Clone)]
 pub(crate) struct RequestContext {
     pub(crate) broker: Arc<Broker>,
     pub(crate) api_version: i16,
+    /// The request header's client id (`None` when the client sent null).
+    pub(crate) client_id: Option<kafka_protocol::protocol::StrBytes>,
+    /// The connection the request came on.
+    pub(crate) session: Arc<Session>,
     /// See [`RequestContext::hold_connection`].
     pub(crate) hold: Arc<parking_lot::Mutex<Option<tokio::sync::oneshot::Receiver<()>>>>,
 }
@@ -77,47 +85,73 @@ pub(crate) struct ApiHandler {
     pub(crate) handle: fn(RequestContext, Bytes) -> Result<HandlerFuture, DecodeError>,
 }
 
-/// Every API this broker serves.
+/// Builds one [`ApiHandler`]: the API key, its request type, the versions advertised (and the
+/// lowest served, when lower ones are advertised but refused), and the handler, by how it
+/// completes: `sync` (a function of `&RequestContext` answering at once), `async` (an async
+/// function: the response completes later, in order), `phased` (a function doing its ordered
+/// part now and returning the [`HandlerFuture`] that completes it: Produce, WriteTxnMarkers).
+macro_rules! api {
+    (@sync $f:path, $ctx:ident, $req:ident) => { ready($f(&$ctx, $req)) };
+    (@async $f:path, $ctx:ident, $req:ident) => { later($f($ctx, $req)) };
+    (@phased $f:path, $ctx:ident, $req:ident) => { $f($ctx, $req) };
+    ($key:ident, $req:ident, $min:literal..=$max:literal, served $served:literal, $kind:ident $f:path) => {
+        ApiHandler {
+            api_key: ApiKey::$key,
+            min_version: $min,
+            max_version: $max,
+            min_served: $served,
+            handle: |ctx, body| {
+                let req: kafka_protocol::messages::$req = decode(ApiKey::$key, ctx.api_version, body)?;
+                Ok(api!(@$kind $f, ctx, req))
+            },
+        }
+    };
+    ($key:ident, $req:ident, $min:literal..=$max:literal, $kind:ident $f:path) => {
+        api!($key, $req, $min..=$max, served $min, $kind $f)
+    };
+}
+
+/// Every API this broker serves: one row each.
 pub(crate) const HANDLERS: &[ApiHandler] = &[
-    produce::HANDLER,
-    fetch::HANDLER,
-    list_offsets::HANDLER,
-    metadata::HANDLER,
-    api_versions::HANDLER,
-    admin::create_topics::HANDLER,
-    admin::delete_topics::HANDLER,
-    admin::describe_configs::HANDLER,
-    admin::describe_cluster::HANDLER,
-    admin::alter_configs::HANDLER,
-    admin::alter_configs::INCREMENTAL_HANDLER,
-    admin::create_partitions::HANDLER,
-    admin::delete_records::HANDLER,
-    admin::describe_log_dirs::HANDLER,
-    admin::describe_topic_partitions::HANDLER,
-    admin::elect_leaders::HANDLER,
-    offset_for_leader_epoch::HANDLER,
-    txn::init_producer_id::HANDLER,
-    txn::add_partitions_to_txn::HANDLER,
-    txn::end_txn::ADD_OFFSETS_HANDLER,
-    txn::end_txn::HANDLER,
-    txn::txn_offset_commit::HANDLER,
-    txn::write_txn_markers::HANDLER,
-    txn::admin::LIST_HANDLER,
-    txn::admin::DESCRIBE_HANDLER,
-    txn::admin::DESCRIBE_PRODUCERS_HANDLER,
-    group::find_coordinator::HANDLER,
-    group::join_group::HANDLER,
-    group::sync_group::HANDLER,
-    group::heartbeat::HANDLER,
-    group::leave_group::HANDLER,
-    group::offset_commit::HANDLER,
-    group::offset_fetch::HANDLER,
-    group::offset_fetch::DELETE_HANDLER,
-    group::list_groups::LIST_HANDLER,
-    group::list_groups::DESCRIBE_HANDLER,
-    group::list_groups::DELETE_HANDLER,
-    group::consumer_group_heartbeat::HANDLER,
-    group::consumer_group_describe::HANDLER,
+    api!(Produce, ProduceRequest, 0..=12, served 3, phased produce::handle),
+    api!(Fetch, FetchRequest, 4..=16, async fetch::handle),
+    api!(ListOffsets, ListOffsetsRequest, 1..=8, sync list_offsets::handle),
+    api!(Metadata, MetadataRequest, 0..=12, async metadata::handle),
+    api!(ApiVersions, ApiVersionsRequest, 0..=4, sync api_versions::handle),
+    api!(CreateTopics, CreateTopicsRequest, 2..=7, async admin::create_topics::handle),
+    api!(DeleteTopics, DeleteTopicsRequest, 1..=6, async admin::delete_topics::handle),
+    api!(DescribeConfigs, DescribeConfigsRequest, 1..=4, sync admin::describe_configs::handle),
+    api!(DescribeCluster, DescribeClusterRequest, 0..=2, sync admin::describe_cluster::handle),
+    api!(AlterConfigs, AlterConfigsRequest, 0..=2, async admin::alter_configs::alter),
+    api!(IncrementalAlterConfigs, IncrementalAlterConfigsRequest, 0..=1, async admin::alter_configs::incremental),
+    api!(CreatePartitions, CreatePartitionsRequest, 0..=3, async admin::create_partitions::handle),
+    api!(DeleteRecords, DeleteRecordsRequest, 0..=2, async admin::delete_records::handle),
+    api!(DescribeLogDirs, DescribeLogDirsRequest, 1..=4, sync admin::describe_log_dirs::handle),
+    api!(DescribeTopicPartitions, DescribeTopicPartitionsRequest, 0..=0, sync admin::describe_topic_partitions::handle),
+    api!(ElectLeaders, ElectLeadersRequest, 0..=2, async admin::elect_leaders::handle),
+    api!(OffsetForLeaderEpoch, OffsetForLeaderEpochRequest, 2..=4, sync offset_for_leader_epoch::handle),
+    api!(InitProducerId, InitProducerIdRequest, 0..=5, async txn::init_producer_id::handle),
+    api!(AddPartitionsToTxn, AddPartitionsToTxnRequest, 0..=5, async txn::add_partitions_to_txn::handle),
+    api!(AddOffsetsToTxn, AddOffsetsToTxnRequest, 0..=4, async txn::end_txn::add_offsets),
+    api!(EndTxn, EndTxnRequest, 0..=5, async txn::end_txn::end_txn),
+    api!(TxnOffsetCommit, TxnOffsetCommitRequest, 0..=5, async txn::txn_offset_commit::handle),
+    api!(WriteTxnMarkers, WriteTxnMarkersRequest, 0..=1, phased txn::write_txn_markers::handle),
+    api!(ListTransactions, ListTransactionsRequest, 0..=1, async txn::admin::list),
+    api!(DescribeTransactions, DescribeTransactionsRequest, 0..=0, async txn::admin::describe),
+    api!(DescribeProducers, DescribeProducersRequest, 0..=0, sync txn::admin::describe_producers),
+    api!(FindCoordinator, FindCoordinatorRequest, 0..=6, async group::find_coordinator::handle),
+    api!(JoinGroup, JoinGroupRequest, 0..=9, async group::join_group::handle),
+    api!(SyncGroup, SyncGroupRequest, 0..=5, async group::sync_group::handle),
+    api!(Heartbeat, HeartbeatRequest, 0..=4, sync group::heartbeat::handle),
+    api!(LeaveGroup, LeaveGroupRequest, 0..=5, sync group::leave_group::handle),
+    api!(OffsetCommit, OffsetCommitRequest, 2..=9, async group::offset_commit::handle),
+    api!(OffsetFetch, OffsetFetchRequest, 1..=9, sync group::offset_fetch::handle),
+    api!(OffsetDelete, OffsetDeleteRequest, 0..=0, async group::offset_fetch::handle_delete),
+    api!(ListGroups, ListGroupsRequest, 0..=5, sync group::list_groups::list),
+    api!(DescribeGroups, DescribeGroupsRequest, 0..=6, sync group::list_groups::describe),
+    api!(DeleteGroups, DeleteGroupsRequest, 0..=2, async group::list_groups::delete),
+    api!(ConsumerGroupHeartbeat, ConsumerGroupHeartbeatRequest, 0..=1, async group::consumer_group_heartbeat::handle),
+    api!(ConsumerGroupDescribe, ConsumerGroupDescribeRequest, 0..=1, sync group::consumer_group_describe::handle),
 ];
 
 /// The handler for an API key, if served.

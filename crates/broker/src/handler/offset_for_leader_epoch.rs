@@ -7,24 +7,15 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_for_leader_epoch_response::{
     EpochEndOffset, OffsetForLeaderTopicResult,
 };
-use kafka_protocol::messages::{ApiKey, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
+use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 use strom_log::TopicPartition;
 
-use super::{decode, ready, ApiHandler, RequestContext};
+use super::RequestContext;
 
-pub(crate) const HANDLER: ApiHandler = ApiHandler {
-    api_key: ApiKey::OffsetForLeaderEpoch,
-    min_version: 2,
-    max_version: 4,
-    min_served: 2,
-    handle: |ctx, body| {
-        let req: OffsetForLeaderEpochRequest =
-            decode(ApiKey::OffsetForLeaderEpoch, ctx.api_version, body)?;
-        Ok(ready(handle(&ctx, req)))
-    },
-};
-
-fn handle(ctx: &RequestContext, req: OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse {
+pub(crate) fn handle(
+    ctx: &RequestContext,
+    req: OffsetForLeaderEpochRequest,
+) -> OffsetForLeaderEpochResponse {
     let image = ctx.broker.metadata.image();
     let topics = req
         .topics

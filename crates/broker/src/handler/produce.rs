@@ -24,34 +24,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::produce_request::PartitionProduceData;
 use kafka_protocol::messages::produce_response::{
-    LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse, TopicProduceResponse,
+    LeaderIdAndEpoch, PartitionProduceResponse, TopicProduceResponse,
 };
-use kafka_protocol::messages::{
-    ApiKey, BrokerId, ProduceRequest, ProduceResponse, TopicName, TransactionalId,
-};
-use kafka_protocol::protocol::StrBytes;
-use strom_log::{
-    now_ms, validate_batches, LogError, TopicPartition, ValidatedBatches, VerificationGuard,
-};
+use kafka_protocol::messages::{BrokerId, ProduceRequest, ProduceResponse, TransactionalId};
+use strom_log::{now_ms, validate_batches, LogError, ValidatedBatches, VerificationGuard};
 
-use super::errors::{log_error_code, validation_error_code};
-use super::{decode, ApiHandler, HandlerFuture, RequestContext};
-use crate::metadata::MetadataImage;
-use crate::replication::Partition;
+use super::errors::{append_error_code, validation_error_code};
+use super::leader_hints::LeaderHints;
+use super::{HandlerFuture, RequestContext};
+use crate::metadata::{MetadataImage, TopicImage};
+use crate::replication::{AppendError, Partition, PendingAppend, TxnVerification};
 use crate::server::codec::ResponseBody;
 use crate::txn_verifier::{self, TxnCheck, TxnProducer};
-
-pub(crate) const HANDLER: ApiHandler = ApiHandler {
-    api_key: ApiKey::Produce,
-    min_version: 0,
-    max_version: 12,
-    min_served: 3,
-    handle: |ctx, body| {
-        let req: ProduceRequest = decode(ApiKey::Produce, ctx.api_version, body)?;
-        Ok(handle(ctx, req))
-    },
-};
 
 /// A partition after the checks: an error now, or batches ready to append (maybe after their
 /// transaction's verification).
@@ -60,29 +46,46 @@ enum Checked {
     Ready(Ready),
 }
 
-/// A partition after the append: an error, or an append waiting to become durable.
+/// A partition after the append: an error, or an append to complete.
 enum Outcome {
     Done(PartitionProduceResponse),
-    Durable {
-        partition: Arc<Partition>,
-        wait_for: Option<i64>,
-        end: i64,
-        response: PartitionProduceResponse,
-    },
+    Appended(PendingAppend, PartitionProduceResponse),
 }
 
 /// Batches that passed every check but the append itself.
 struct Ready {
     idx: i32,
     partition: Arc<Partition>,
-    leader_epoch: i32,
     validated: ValidatedBatches,
     /// KIP-890: the guard of a verification this append waits for, and the partition's place
     /// in the verification's answer.
     guard: Option<(VerificationGuard, usize)>,
 }
 
-type TopicOutcomes<T> = Vec<(TopicName, Vec<T>)>;
+type TopicOutcomes<T> = Vec<(kafka_protocol::messages::TopicName, Vec<T>)>;
+
+/// What phase one decided for a whole request.
+struct Phase1 {
+    topics: TopicOutcomes<Checked>,
+    hints: LeaderHints,
+    /// The transaction to verify before appending, if any.
+    verify: Option<ToVerify>,
+}
+
+/// The producer (id, epoch) whose transaction must be verified first, and the partitions to ask
+/// the coordinator about.
+type ToVerify = ((i64, i16), Vec<(String, i32)>);
+
+/// What every partition's checks share.
+struct Checks<'a> {
+    ctx: &'a RequestContext,
+    image: &'a MetadataImage,
+    acks: i16,
+    now: i64,
+    /// KIP-890 part 1 applies (Produce v12 always: the client relies on the leader).
+    verify_enabled: bool,
+    transactional_id: &'a Option<TransactionalId>,
+}
 
 fn error(version: i16, index: i32, code: i16, message: Option<String>) -> PartitionProduceResponse {
     PartitionProduceResponse::default()
@@ -95,139 +98,27 @@ fn error(version: i16, index: i32, code: i16, message: Option<String>) -> Partit
         .with_error_message(message.filter(|_| version >= 8).map(Into::into))
 }
 
-fn handle(ctx: RequestContext, req: ProduceRequest) -> HandlerFuture {
-    let broker = &ctx.broker;
-    let image = broker.metadata.image();
-    let acks = req.acks;
-    let v = ctx.api_version;
-    let now = now_ms();
-    // Produce v12 (Transactions V2) must add the partition whatever the setting: the client
-    // relies on the leader for it.
-    let verify_enabled = broker.config.transaction_partition_verification || v >= 12;
-    let mut topics: TopicOutcomes<Checked> = Vec::with_capacity(req.topic_data.len());
-    let mut new_leaders: Vec<i32> = Vec::new();
-    // The producer whose transaction must be verified, and the partitions to ask about.
-    let mut verifying: Option<(i64, i16)> = None;
-    let mut to_verify: Vec<(String, i32)> = Vec::new();
-    for topic in req.topic_data {
-        let name = topic.name.0.to_string();
-        let timage = image.topic(&name);
-        let mut outcomes = Vec::with_capacity(topic.partition_data.len());
-        for p in topic.partition_data {
-            let idx = p.index;
-            if !(acks == -1 || acks == 0 || acks == 1) {
-                outcomes.push(Checked::Done(error(
-                    v,
-                    idx,
-                    ResponseError::InvalidRequiredAcks.code(),
-                    None,
-                )));
-                continue;
-            }
-            let Some(pimage) = timage.and_then(|t| t.partitions.get(&idx)) else {
-                outcomes.push(Checked::Done(error(
-                    v,
-                    idx,
-                    ResponseError::UnknownTopicOrPartition.code(),
-                    None,
-                )));
-                continue;
-            };
-            let partition = broker
-                .replicas
-                .partition(&TopicPartition::new(name.clone(), idx));
-            let Some((partition, leader_epoch)) =
-                partition.and_then(|p| p.leader_epoch().map(|e| (p, e)))
-            else {
-                let mut r = error(v, idx, ResponseError::NotLeaderOrFollower.code(), None);
-                // KIP-951: tell v10+ clients who leads now, so they skip a Metadata round trip.
-                if v >= 10 && pimage.leader >= 0 {
-                    r = r.with_current_leader(
-                        LeaderIdAndEpoch::default()
-                            .with_leader_id(BrokerId(pimage.leader))
-                            .with_leader_epoch(pimage.leader_epoch),
-                    );
-                    if !new_leaders.contains(&pimage.leader) {
-                        new_leaders.push(pimage.leader);
-                    }
-                }
-                outcomes.push(Checked::Done(r));
-                continue;
-            };
-            let log = &partition.log;
-            let Some(records) = p.records else {
-                outcomes.push(Checked::Done(error(
-                    v,
-                    idx,
-                    ResponseError::CorruptMessage.code(),
-                    Some("no records".into()),
-                )));
-                continue;
-            };
-            let validated = match validate_batches(records, &log.config(), now) {
-                Ok(v) => v,
-                Err(e) => {
-                    tracing::debug!(partition = %log.topic_partition(), error = %e, "rejected produce batch");
-                    outcomes.push(Checked::Done(error(
-                        v,
-                        idx,
-                        validation_error_code(&e),
-                        Some(e.to_string()),
-                    )));
-                    continue;
-                }
-            };
-            if acks == -1 {
-                let min_isr = log.config().min_insync_replicas;
-                if partition.in_sync_replicas() < usize::try_from(min_isr).unwrap_or(1) {
-                    outcomes.push(Checked::Done(error(
-                        v,
-                        idx,
-                        ResponseError::NotEnoughReplicas.code(),
-                        Some(format!(
-                            "the in-sync replicas are fewer than min.insync.replicas={min_isr}"
-                        )),
-                    )));
-                    continue;
-                }
-            }
-            let guard = match transactional_producer(&req.transactional_id, &validated) {
-                Some(producer) if verify_enabled => {
-                    let guard = log.start_txn_verification(producer.0);
-                    if guard.is_some() {
-                        match verifying {
-                            None => verifying = Some(producer),
-                            Some(p) if p != producer => {
-                                outcomes.push(Checked::Done(error(
-                                    v,
-                                    idx,
-                                    ResponseError::InvalidProducerIdMapping.code(),
-                                    Some("one producer per transactional request".into()),
-                                )));
-                                continue;
-                            }
-                            Some(_) => {}
-                        }
-                        to_verify.push((name.clone(), idx));
-                    }
-                    guard.map(|g| (g, to_verify.len() - 1))
-                }
-                _ => None,
-            };
-            outcomes.push(Checked::Ready(Ready {
-                idx,
-                partition,
-                leader_epoch,
-                validated,
-                guard,
-            }));
-        }
-        topics.push((topic.name, outcomes));
-    }
+pub(crate) fn handle(ctx: RequestContext, req: ProduceRequest) -> HandlerFuture {
+    let image = ctx.broker.metadata.image();
+    let (v, acks) = (ctx.api_version, req.acks);
     let timeout = Duration::from_millis(u64::try_from(req.timeout_ms).unwrap_or(0));
-    let Some((producer_id, epoch)) = verifying else {
+    let checks = Checks {
+        ctx: &ctx,
+        image: &image,
+        acks,
+        now: now_ms(),
+        verify_enabled: ctx.broker.config.transaction_partition_verification || v >= 12,
+        transactional_id: &req.transactional_id,
+    };
+    let Phase1 {
+        topics,
+        hints,
+        verify,
+    } = checks.run(req.topic_data);
+    let verify_enabled = checks.verify_enabled;
+    let Some(((producer_id, epoch), to_verify)) = verify else {
         let topics = append_all(topics, v, verify_enabled, &[]);
-        return Box::pin(respond(topics, v, acks, timeout, new_leaders, image));
+        return Box::pin(respond(topics, v, acks, timeout, hints, image));
     };
     let release = ctx.hold_connection();
     let broker = ctx.broker.clone();
@@ -251,13 +142,131 @@ fn handle(ctx: RequestContext, req: ProduceRequest) -> HandlerFuture {
     });
     Box::pin(async move {
         match appended.await {
-            Ok(topics) => respond(topics, v, acks, timeout, new_leaders, image).await,
+            Ok(topics) => respond(topics, v, acks, timeout, hints, image).await,
             Err(e) => {
                 tracing::error!(error = %e, "a verified produce failed; no response");
                 None
             }
         }
     })
+}
+
+impl Checks<'_> {
+    /// Phase one, in request order: every partition checked, nothing appended yet.
+    fn run(
+        &self,
+        topic_data: Vec<kafka_protocol::messages::produce_request::TopicProduceData>,
+    ) -> Phase1 {
+        let mut out = Phase1 {
+            topics: Vec::with_capacity(topic_data.len()),
+            hints: LeaderHints::default(),
+            verify: None,
+        };
+        for topic in topic_data {
+            let name = topic.name.0.to_string();
+            let timage = self.image.topic(&name);
+            let outcomes = topic
+                .partition_data
+                .into_iter()
+                .map(|p| self.partition(&name, timage, p, &mut out))
+                .collect();
+            out.topics.push((topic.name, outcomes));
+        }
+        out
+    }
+
+    /// One partition's checks: acks, existence, leadership (with a KIP-951 hint), the batches'
+    /// validation, min.insync.replicas for acks=all, and whether its transaction needs
+    /// verifying first.
+    fn partition(
+        &self,
+        name: &str,
+        timage: Option<&TopicImage>,
+        p: PartitionProduceData,
+        out: &mut Phase1,
+    ) -> Checked {
+        let (v, idx) = (self.ctx.api_version, p.index);
+        let fail = |e: ResponseError, message: Option<String>| {
+            Checked::Done(error(v, idx, e.code(), message))
+        };
+        if !matches!(self.acks, -1..=1) {
+            return fail(ResponseError::InvalidRequiredAcks, None);
+        }
+        let Some(pimage) = timage.and_then(|t| t.partitions.get(&idx)) else {
+            return fail(ResponseError::UnknownTopicOrPartition, None);
+        };
+        let partition = self
+            .ctx
+            .broker
+            .replicas
+            .partition(&strom_log::TopicPartition::new(name, idx))
+            .filter(|p| p.is_leader());
+        let Some(partition) = partition else {
+            let mut r = error(v, idx, ResponseError::NotLeaderOrFollower.code(), None);
+            // KIP-951: tell v10+ clients who leads now, so they skip a Metadata round trip.
+            if v >= 10 {
+                if let Some((leader, epoch)) =
+                    out.hints.note(pimage, self.ctx.broker.config.node_id)
+                {
+                    r = r.with_current_leader(
+                        LeaderIdAndEpoch::default()
+                            .with_leader_id(BrokerId(leader))
+                            .with_leader_epoch(epoch),
+                    );
+                }
+            }
+            return Checked::Done(r);
+        };
+        let log = &partition.log;
+        let Some(records) = p.records else {
+            return fail(ResponseError::CorruptMessage, Some("no records".into()));
+        };
+        let validated = match validate_batches(records, &log.config(), self.now) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::debug!(partition = %log.topic_partition(), principal = %self.ctx.session.principal, client_id = ?self.ctx.client_id, error = %e, "rejected produce batch");
+                return Checked::Done(error(
+                    v,
+                    idx,
+                    validation_error_code(&e),
+                    Some(e.to_string()),
+                ));
+            }
+        };
+        if self.acks == -1 && partition.check_min_insync().is_err() {
+            let min_isr = log.config().min_insync_replicas;
+            return fail(
+                ResponseError::NotEnoughReplicas,
+                Some(format!(
+                    "the in-sync replicas are fewer than min.insync.replicas={min_isr}"
+                )),
+            );
+        }
+        let guard = match transactional_producer(self.transactional_id, &validated) {
+            Some(producer) if self.verify_enabled => match log.start_txn_verification(producer.0) {
+                None => None,
+                Some(guard) => {
+                    let (verifying, parts) =
+                        out.verify.get_or_insert_with(|| (producer, Vec::new()));
+                    if *verifying != producer {
+                        return fail(
+                            ResponseError::InvalidProducerIdMapping,
+                            Some("one producer per transactional request".into()),
+                        );
+                    }
+                    parts.push((name.to_string(), idx));
+                    Some((guard, parts.len() - 1))
+                }
+            },
+            _ => None,
+        };
+        Checked::Ready(Ready {
+            idx,
+            partition,
+            validated,
+            guard,
+        })
+    }
 }
 
 /// The transactional producer of a request's batches: its (producer id, epoch) when the first
@@ -281,12 +290,12 @@ fn append_all(
 ) -> TopicOutcomes<Outcome> {
     let outcome = |c: Checked| match c {
         Checked::Done(r) => Outcome::Done(r),
-        Checked::Ready(r) => match r.guard.and_then(|(_, slot)| verified.get(slot)) {
+        Checked::Ready(r) => match r.guard.as_ref().and_then(|(_, slot)| verified.get(*slot)) {
             Some(&code) if code != 0 => {
                 let (code, message) = txn_verifier::for_produce(code);
                 Outcome::Done(error(v, r.idx, code, message))
             }
-            _ => append(&r, v, verify),
+            _ => append(r, v, verify),
         },
     };
     topics
@@ -295,48 +304,47 @@ fn append_all(
         .collect()
 }
 
-/// One partition's append (leader, epoch-stamped).
-fn append(r: &Ready, v: i16, verify: bool) -> Outcome {
-    let log = &r.partition.log;
-    let appended = if verify {
-        log.append_verified(&r.validated, r.leader_epoch, r.guard.map(|(g, _)| g))
+/// One partition's append, as its leader.
+fn append(r: Ready, v: i16, verify: bool) -> Outcome {
+    let verification = if verify {
+        TxnVerification::Guarded(r.guard.map(|(g, _)| g))
     } else {
-        log.append(&r.validated, r.leader_epoch)
+        TxnVerification::Off
     };
-    match appended {
-        Ok(info) => {
+    match r.partition.append_as_leader(&r.validated, verification) {
+        Ok(pending) => {
+            let info = pending.info();
             let response = PartitionProduceResponse::default()
                 .with_index(r.idx)
                 .with_base_offset(info.first_offset)
                 .with_log_append_time_ms(info.log_append_time)
                 .with_log_start_offset(if v >= 5 { info.log_start_offset } else { -1 });
-            Outcome::Durable {
-                wait_for: info.needs_flush.then_some(info.last_offset + 1),
-                end: info.last_offset + 1,
-                partition: r.partition.clone(),
-                response,
-            }
+            Outcome::Appended(pending, response)
         }
         Err(e) => {
+            let tp = r.partition.log.topic_partition();
             // Sequence and epoch refusals are the client's business, not the broker's.
-            if matches!(e, LogError::Producer(_)) {
-                tracing::debug!(partition = %log.topic_partition(), error = %e, "idempotent batch refused");
+            if matches!(
+                e,
+                AppendError::Log(LogError::Producer(_)) | AppendError::NotLeader
+            ) {
+                tracing::debug!(partition = %tp, error = %e, "append refused");
             } else {
-                tracing::warn!(partition = %log.topic_partition(), error = %e, "append failed");
+                tracing::warn!(partition = %tp, error = %e, "append failed");
             }
-            Outcome::Done(error(v, r.idx, log_error_code(&e), Some(e.to_string())))
+            Outcome::Done(error(v, r.idx, append_error_code(&e), Some(e.to_string())))
         }
     }
 }
 
-/// Phase two: waits for each append's durability (and replication for acks=all) and builds the
-/// response.
+/// Phase two: waits for each append to complete as `acks` asks (durable here for acks=1,
+/// replicated to the ISR for acks=all) and builds the response.
 async fn respond(
     topics: TopicOutcomes<Outcome>,
     v: i16,
     acks: i16,
     timeout: Duration,
-    new_leaders: Vec<i32>,
+    hints: LeaderHints,
     image: Arc<MetadataImage>,
 ) -> Option<Box<dyn ResponseBody>> {
     let mut responses = Vec::with_capacity(topics.len());
@@ -345,22 +353,27 @@ async fn respond(
         for o in outcomes {
             parts.push(match o {
                 Outcome::Done(r) => r,
-                Outcome::Durable {
-                    partition,
-                    wait_for,
-                    end,
-                    response,
-                } => {
-                    let local = match wait_for {
-                        Some(offset) if acks != 0 => partition.log.wait_durable(offset).await,
-                        _ => Ok(()),
+                Outcome::Appended(pending, response) => {
+                    let done = match acks {
+                        0 => Ok(()),
+                        1 => pending.wait_durable().await.map_err(AppendError::Log),
+                        _ => pending.wait_replicated(timeout).await,
                     };
-                    match local {
-                        Err(e) => error(v, response.index, log_error_code(&e), Some(e.to_string())),
-                        Ok(()) if acks == -1 => {
-                            wait_replicated(v, &partition, end, timeout, response).await
-                        }
+                    match done {
                         Ok(()) => response,
+                        Err(e @ AppendError::Log(_)) => error(
+                            v,
+                            response.index,
+                            append_error_code(&e),
+                            Some(e.to_string()),
+                        ),
+                        Err(e @ AppendError::TimedOut | e @ AppendError::NotLeader) => error(
+                            v,
+                            response.index,
+                            append_error_code(&e),
+                            Some("not replicated in time".into()),
+                        ),
+                        Err(e) => error(v, response.index, append_error_code(&e), None),
                     }
                 }
             });
@@ -374,59 +387,9 @@ async fn respond(
     if acks == 0 {
         return None;
     }
-    let node_endpoints = new_leaders
-        .iter()
-        .filter_map(|id| image.brokers.get(id))
-        .map(|b| {
-            NodeEndpoint::default()
-                .with_node_id(BrokerId(b.id))
-                .with_host(StrBytes::from_string(b.host.clone()))
-                .with_port(b.port)
-                .with_rack(b.rack.clone().map(StrBytes::from_string))
-        })
-        .collect();
     Some(Box::new(
         ProduceResponse::default()
             .with_responses(responses)
-            .with_node_endpoints(node_endpoints),
+            .with_node_endpoints(hints.endpoints(&image)),
     ) as Box<dyn ResponseBody>)
-}
-
-/// acks=all: waits until the high watermark covers `end` (every ISR member holds the batch).
-async fn wait_replicated(
-    v: i16,
-    partition: &Partition,
-    end: i64,
-    timeout: Duration,
-    response: PartitionProduceResponse,
-) -> PartitionProduceResponse {
-    let log = &partition.log;
-    if tokio::time::timeout(timeout, log.wait_high_watermark(end))
-        .await
-        .is_err()
-    {
-        let code = if partition.is_leader() {
-            ResponseError::RequestTimedOut
-        } else {
-            ResponseError::NotLeaderOrFollower
-        };
-        return error(
-            v,
-            response.index,
-            code.code(),
-            Some("not replicated in time".into()),
-        );
-    }
-    let min_isr = log.config().min_insync_replicas;
-    if partition.in_sync_replicas() < usize::try_from(min_isr).unwrap_or(1) {
-        // Written and replicated to the ISR, but the ISR is now too small: the client cannot
-        // know if it is safe, so it is told (Kafka's NOT_ENOUGH_REPLICAS_AFTER_APPEND).
-        return error(
-            v,
-            response.index,
-            ResponseError::NotEnoughReplicasAfterAppend.code(),
-            None,
-        );
-    }
-    response
 }

@@ -1,5 +1,5 @@
-//! `ReplicaFetcherManager`: one `ReplicaFetcher` task per leader broker this broker follows
-//! partitions of (Kafka's `ReplicaFetcherThread`). A fetcher sends the leader Fetch requests as a
+//! `ReplicaFetcherManager`: one fetcher task (`run`, Kafka's `ReplicaFetcherThread`) per leader
+//! broker this broker follows partitions of. A fetcher sends the leader Fetch requests as a
 //! replica (Fetch v12+: current leader epoch and last fetched epoch per partition), appends what
 //! comes back to the local logs exactly as the leader has it, and truncates a divergent tail when
 //! the leader answers with a diverging epoch (KIP-320).

@@ -9,18 +9,19 @@ use strom_cluster::replication::{AlterPartitionError, AlterPartitionRequest};
 use strom_log::now_ms;
 
 use super::Partition;
-use crate::broker::Broker;
+use crate::metadata::Quorum;
+use crate::replica_manager::ReplicaManager;
 
 /// Sends `req` for `partition` to the controller in the background, retrying transport
 /// failures until the partition's leadership moves on. The committed change comes back through
 /// the metadata image. Only INELIGIBLE_REPLICA clears the pending change: after any other answer
 /// (or none) the change may have been applied, and the next image settles it (Kafka's rule).
 pub(crate) fn send_isr_change(
-    broker: &Arc<Broker>,
+    quorum: &Arc<Quorum>,
     partition: Arc<Partition>,
     req: AlterPartitionRequest,
 ) {
-    let broker = broker.clone();
+    let quorum = quorum.clone();
     tokio::spawn(async move {
         let tp = partition.tp.clone();
         tracing::info!(partition = %tp, isr = ?req.new_isr, leader_epoch = req.leader_epoch, "proposing ISR change");
@@ -29,8 +30,7 @@ pub(crate) fn send_isr_change(
             if partition.leader_epoch() != Some(epoch) {
                 return;
             }
-            match broker
-                .metadata
+            match quorum
                 .alter_partition(partition.topic_id, tp.partition, req.clone())
                 .await
             {
@@ -53,21 +53,26 @@ pub(crate) fn send_isr_change(
     });
 }
 
-/// Checks led partitions for lagging followers every `lag_max_ms / 2` until the broker is gone.
-pub(crate) fn start_isr_expiration(broker: Weak<Broker>, lag_max_ms: i64) {
+/// Checks led partitions for lagging followers every `lag_max_ms / 2` until the replica manager
+/// is gone.
+pub(crate) fn start_isr_expiration(
+    replicas: Weak<ReplicaManager>,
+    quorum: Arc<Quorum>,
+    lag_max_ms: i64,
+) {
     let period = Duration::from_millis((lag_max_ms / 2).max(10) as u64);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let Some(broker) = broker.upgrade() else {
+            let Some(replicas) = replicas.upgrade() else {
                 return;
             };
             let now = now_ms();
-            for p in broker.replicas.all_partitions() {
+            for p in replicas.all_partitions() {
                 if let Some(req) = p.maybe_shrink_isr(now, lag_max_ms) {
-                    send_isr_change(&broker, p, req);
+                    send_isr_change(&quorum, p, req);
                 }
             }
         }

@@ -9,4 +9,4 @@ mod partition;
 
 pub(crate) use fetcher::{BrokerAddress, FetcherConfig, ReplicaFetcherManager};
 pub(crate) use isr::{send_isr_change, start_isr_expiration};
-pub(crate) use partition::{Partition, Transition};
+pub(crate) use partition::{AppendError, Partition, PendingAppend, Transition, TxnVerification};

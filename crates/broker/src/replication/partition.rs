@@ -1,16 +1,25 @@
 //! `Partition`: a hosted partition's log plus its replication role (Kafka's `Partition`): leader
 //! (with the follower bookkeeping of `strom_cluster::replication::LeaderState`), follower of
 //! some broker, or neither. Role changes come from the metadata image; requests consult the role
-//! to accept a write, serve a replica fetch, or refuse with NOT_LEADER_OR_FOLLOWER.
+//! to serve a replica fetch or refuse with NOT_LEADER_OR_FOLLOWER.
+//!
+//! The leader's write path is here and only here: [`Partition::append_as_leader`] appends when
+//! this broker leads, stamped with its leader epoch, and hands back a [`PendingAppend`] whose
+//! [`PendingAppend::wait_replicated`] is the one acks=all wait (durable here, covered by the
+//! high watermark, ISR still at least `min.insync.replicas`). Produce, the coordinators' writes
+//! to internal topics, transaction markers and WriteTxnMarkers all use it.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
 use parking_lot::Mutex;
 use strom_cluster::metadata::PartitionImage;
 use strom_cluster::replication::election::AlterPartitionRequest;
 use strom_cluster::replication::LeaderState;
-use strom_log::{PartitionLog, TopicPartition};
+use strom_log::{
+    LogAppendInfo, LogError, PartitionLog, TopicPartition, ValidatedBatches, VerificationGuard,
+};
 use uuid::Uuid;
 
 /// What this broker is for a partition.
@@ -33,6 +42,83 @@ pub(crate) enum Transition {
     BecameFollower { leader: i32, leader_epoch: i32 },
     /// Still leader; the ISR or replicas changed.
     LeaderUpdated,
+}
+
+/// Why a leader's append was refused, or did not complete as acks=all asks.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum AppendError {
+    /// This broker does not lead the partition (any more).
+    #[error("not the leader of the partition")]
+    NotLeader,
+    /// The local append or flush failed.
+    #[error(transparent)]
+    Log(#[from] LogError),
+    /// Fewer in-sync replicas than `min.insync.replicas` (before the append).
+    #[error("fewer in-sync replicas than min.insync.replicas")]
+    NotEnoughReplicas,
+    /// Written, but the in-sync replicas shrank below `min.insync.replicas` meanwhile.
+    #[error("written, but fewer in-sync replicas than min.insync.replicas now")]
+    NotEnoughReplicasAfterAppend,
+    /// Not covered by the high watermark in time.
+    #[error("not replicated to the in-sync replicas in time")]
+    TimedOut,
+}
+
+/// KIP-890 part 1 for one append: off (a trusted writer: coordinators, markers, or
+/// `transaction.partition.verification.enable=false`), or a client's produce, which needs the
+/// guard of a confirmed verification to open a transaction here.
+#[derive(Debug)]
+pub(crate) enum TxnVerification {
+    Off,
+    Guarded(Option<VerificationGuard>),
+}
+
+/// A leader's append, written to the log, not yet complete.
+#[derive(Debug)]
+pub(crate) struct PendingAppend {
+    partition: Arc<Partition>,
+    info: LogAppendInfo,
+}
+
+impl PendingAppend {
+    /// Offsets and times the log assigned.
+    pub(crate) fn info(&self) -> &LogAppendInfo {
+        &self.info
+    }
+
+    /// acks=1: waits until the append is durable here (when the log flushes before acks).
+    pub(crate) async fn wait_durable(&self) -> Result<(), LogError> {
+        if self.info.needs_flush {
+            self.partition
+                .log
+                .wait_durable(self.info.last_offset + 1)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// acks=all: durable here, then covered by the high watermark within `timeout` (every ISR
+    /// member holds it durably), with the ISR still at least `min.insync.replicas`. A timeout
+    /// after leadership moved away is [`AppendError::NotLeader`].
+    pub(crate) async fn wait_replicated(&self, timeout: Duration) -> Result<(), AppendError> {
+        self.wait_durable().await?;
+        let log = &self.partition.log;
+        if tokio::time::timeout(timeout, log.wait_high_watermark(self.info.last_offset + 1))
+            .await
+            .is_err()
+        {
+            return Err(if self.partition.is_leader() {
+                AppendError::TimedOut
+            } else {
+                AppendError::NotLeader
+            });
+        }
+        // Written and replicated to the ISR, but an ISR now too small means the client cannot
+        // know the write is safe: it is told (Kafka's NOT_ENOUGH_REPLICAS_AFTER_APPEND).
+        self.partition
+            .check_min_insync()
+            .map_err(|_| AppendError::NotEnoughReplicasAfterAppend)
+    }
 }
 
 /// One hosted partition.
@@ -121,6 +207,35 @@ impl Partition {
             Role::Leader(s) => s.maximal_isr().len(),
             Role::Follower { .. } => 0,
         }
+    }
+
+    /// Refuses (NOT_ENOUGH_REPLICAS) when the ISR is smaller than `min.insync.replicas`: what
+    /// acks=all writes check before appending.
+    pub(crate) fn check_min_insync(&self) -> Result<(), AppendError> {
+        let min = usize::try_from(self.log.config().min_insync_replicas).unwrap_or(1);
+        if self.in_sync_replicas() >= min {
+            Ok(())
+        } else {
+            Err(AppendError::NotEnoughReplicas)
+        }
+    }
+
+    /// Appends validated batches if this broker leads, stamped with its leader epoch; the
+    /// returned [`PendingAppend`] completes acks=1 or acks=all.
+    pub(crate) fn append_as_leader(
+        self: &Arc<Self>,
+        batches: &ValidatedBatches,
+        verification: TxnVerification,
+    ) -> Result<PendingAppend, AppendError> {
+        let epoch = self.leader_epoch().ok_or(AppendError::NotLeader)?;
+        let info = match verification {
+            TxnVerification::Off => self.log.append(batches, epoch)?,
+            TxnVerification::Guarded(guard) => self.log.append_verified(batches, epoch, guard)?,
+        };
+        Ok(PendingAppend {
+            partition: self.clone(),
+            info,
+        })
     }
 
     /// Checks a request's `current_leader_epoch` (-1 = not given) against this leader's epoch,

@@ -21,6 +21,7 @@ use super::codec::{
 };
 use crate::broker::Broker;
 use crate::handler::{self, HandlerFuture, RequestContext};
+use crate::session::{Principal, Session};
 
 const MAX_IN_FLIGHT: usize = 64;
 
@@ -60,6 +61,11 @@ pub(super) async fn serve(
         }
         let _ = wr.shutdown().await;
     });
+    let session = Arc::new(Session {
+        principal: Principal::anonymous(),
+        listener: "PLAINTEXT".into(),
+        peer,
+    });
     let max = broker.config.socket_request_max_bytes;
     let idle = Duration::from_millis(broker.config.connections_max_idle_ms);
     loop {
@@ -71,15 +77,15 @@ pub(super) async fn serve(
             Ok(f) => f,
             Err(FrameError::Closed) => break,
             Err(FrameError::Idle) => {
-                tracing::debug!(%peer, "closing idle connection (connections.max.idle.ms)");
+                tracing::debug!(%peer, listener = %session.listener, "closing idle connection (connections.max.idle.ms)");
                 break;
             }
             Err(e) => {
-                tracing::warn!(%peer, error = %e, "bad frame; closing connection");
+                tracing::warn!(%peer, listener = %session.listener, principal = %session.principal, error = %e, "bad frame; closing connection");
                 break;
             }
         };
-        match dispatch(&broker, frame, peer) {
+        match dispatch(&broker, frame, &session) {
             Ok((p, hold)) => {
                 if tx.send(p).await.is_err() {
                     break;
@@ -91,7 +97,7 @@ pub(super) async fn serve(
                 }
             }
             Err(reason) => {
-                tracing::warn!(%peer, %reason, "closing connection");
+                tracing::warn!(%peer, listener = %session.listener, principal = %session.principal, %reason, "closing connection");
                 break;
             }
         }
@@ -119,7 +125,7 @@ async fn write_response(
 fn dispatch(
     broker: &Arc<Broker>,
     mut frame: Bytes,
-    peer: SocketAddr,
+    session: &Arc<Session>,
 ) -> Result<(Pending, Option<tokio::sync::oneshot::Receiver<()>>), String> {
     let prefix = peek_header(&frame).ok_or("frame shorter than a request header")?;
     let Ok(api_key) = ApiKey::try_from(prefix.api_key) else {
@@ -147,13 +153,15 @@ fn dispatch(
     }
     let header = decode_header(api_key, version, &mut frame)
         .map_err(|e| format!("malformed {api_key:?} v{version} request header: {e}"))?;
+    tracing::trace!(peer = %session.peer, principal = %session.principal, client = ?header.client_id, api = ?api_key, version, correlation = prefix.correlation_id, "request");
     let ctx = RequestContext {
         broker: broker.clone(),
         api_version: version,
+        client_id: header.client_id,
+        session: session.clone(),
         hold: Default::default(),
     };
     let hold = ctx.hold.clone();
-    tracing::trace!(%peer, client = ?header.client_id, api = ?api_key, version, correlation = prefix.correlation_id, "request");
     let response = (h.handle)(ctx, frame).map_err(|e| e.to_string())?;
     let p = Pending {
         api_key,

@@ -1,16 +1,14 @@
-//! Admin operations that change metadata after topic creation: altering topic and broker configs
-//! (IncrementalAlterConfigs, AlterConfigs) and adding partitions (CreatePartitions).
-//!
-//! Each one validates against the current image inside `MetadataStore::propose`, emits
-//! `Config`/`Partition` records (durable before the answer), then `ReplicaManager::sync` applies
-//! the new image to the local logs: configs take effect without a restart.
+//! Altering topic and broker configs (IncrementalAlterConfigs, AlterConfigs): each alteration's
+//! operations are checked key by key against the config tables (`strom_log::TOPIC_CONFIGS`, the
+//! broker's `BROKER_CONFIGS`) and the resulting override set against `LogConfig`, then written
+//! as `Config` records; the published image applies them to the local logs without a restart.
 
 use std::collections::BTreeMap;
 
 use kafka_protocol::error::ResponseError;
 use strom_log::{topic_config, ConfigType};
 
-use crate::broker::{Broker, TopicError};
+use super::{TopicAdmin, TopicError};
 use crate::config::broker_config_kind;
 use crate::metadata::{ConfigResourceType, MetadataImage, MetadataRecord};
 
@@ -41,17 +39,7 @@ pub struct ConfigAlteration {
 }
 
 fn invalid_config(msg: impl Into<String>) -> TopicError {
-    TopicError {
-        code: ResponseError::InvalidConfig.code(),
-        message: msg.into(),
-    }
-}
-
-fn err(e: ResponseError, msg: impl Into<String>) -> TopicError {
-    TopicError {
-        code: e.code(),
-        message: msg.into(),
-    }
+    TopicError::new(ResponseError::InvalidConfig, msg)
 }
 
 /// Broker keys that may change at run time: the broker-level defaults of topic configs.
@@ -78,7 +66,7 @@ fn apply_ops(
     let mut seen = Vec::new();
     for (k, _) in &alt.ops {
         if seen.contains(&k) {
-            return Err(err(
+            return Err(TopicError::new(
                 ResponseError::InvalidRequest,
                 format!("Error due to duplicate config keys: {k}"),
             ));
@@ -161,7 +149,7 @@ fn diff_records(
     out
 }
 
-impl Broker {
+impl TopicAdmin {
     /// Checks one alteration against `image`; returns its records.
     fn plan_alteration(
         &self,
@@ -171,7 +159,7 @@ impl Broker {
         match alt.resource_type {
             ConfigResourceType::Topic => {
                 let Some(topic) = image.topic(&alt.resource_name) else {
-                    return Err(err(
+                    return Err(TopicError::new(
                         ResponseError::UnknownTopicOrPartition,
                         format!("Topic {} does not exist", alt.resource_name),
                     ));
@@ -190,8 +178,8 @@ impl Broker {
             }
             ConfigResourceType::Broker => {
                 let name = alt.resource_name.as_str();
-                if !name.is_empty() && name != self.config.node_id.to_string() {
-                    return Err(err(
+                if !name.is_empty() && name != self.node_id.to_string() {
+                    return Err(TopicError::new(
                         ResponseError::InvalidRequest,
                         format!("Unknown broker id {name}"),
                     ));
@@ -201,7 +189,7 @@ impl Broker {
                     .iter()
                     .find(|(k, _)| broker_config_kind(k).is_some() && !dynamically_updatable(k))
                 {
-                    return Err(err(
+                    return Err(TopicError::new(
                         ResponseError::InvalidRequest,
                         format!("Cannot update these configs dynamically: [{k}]"),
                     ));
@@ -238,141 +226,28 @@ impl Broker {
         alterations: Vec<ConfigAlteration>,
         validate_only: bool,
     ) -> Vec<Result<(), TopicError>> {
-        let decided = self
-            .metadata
-            .propose(|image: &MetadataImage| {
-                let mut records = Vec::new();
-                let mut results = Vec::new();
-                let mut scratch = image.clone();
-                for alt in &alterations {
-                    match self.plan_alteration(&scratch, alt) {
-                        Ok(recs) => {
-                            for r in &recs {
-                                scratch.apply(r);
-                            }
-                            if !validate_only {
-                                records.extend(recs);
-                            }
-                            results.push(Ok(()));
+        self.propose_each(alterations.len(), |image: &MetadataImage| {
+            let mut records = Vec::new();
+            let mut results = Vec::new();
+            let mut scratch = image.clone();
+            for alt in &alterations {
+                match self.plan_alteration(&scratch, alt) {
+                    Ok(recs) => {
+                        for r in &recs {
+                            scratch.apply(r);
                         }
-                        Err(e) => results.push(Err(e)),
+                        if !validate_only {
+                            records.extend(recs);
+                        }
+                        results.push(Ok(()));
                     }
+                    Err(e) => results.push(Err(e)),
                 }
-                (records, results)
-            })
-            .await;
-        match decided {
-            Ok((results, image)) => {
-                self.apply_image(&image);
-                results
             }
-            Err(e) => {
-                let e = err(ResponseError::KafkaStorageError, e.to_string());
-                alterations.iter().map(|_| Err(e.clone())).collect()
-            }
-        }
+            (records, results)
+        })
+        .await
     }
-
-    /// Raises a topic's partition count to `count` (CreatePartitions). `assignments`, when given,
-    /// name the replicas of each new partition.
-    pub async fn create_partitions(
-        &self,
-        topic: &str,
-        count: i32,
-        assignments: Option<Vec<Vec<i32>>>,
-        validate_only: bool,
-    ) -> Result<(), TopicError> {
-        let live = self.live_brokers();
-        let decided = self
-            .metadata
-            .propose(|image: &MetadataImage| {
-                let plan = plan_partitions(image, topic, count, assignments.as_deref(), &live);
-                match plan {
-                    Ok(recs) if !validate_only => (recs, Ok(())),
-                    Ok(_) => (Vec::new(), Ok(())),
-                    Err(e) => (Vec::new(), Err(e)),
-                }
-            })
-            .await;
-        match decided {
-            Ok((result, image)) => {
-                if result.is_ok() && !validate_only {
-                    self.apply_image(&image);
-                }
-                result
-            }
-            Err(e) => Err(err(ResponseError::KafkaStorageError, e.to_string())),
-        }
-    }
-}
-
-fn plan_partitions(
-    image: &MetadataImage,
-    topic: &str,
-    count: i32,
-    assignments: Option<&[Vec<i32>]>,
-    live: &[i32],
-) -> Result<Vec<MetadataRecord>, TopicError> {
-    let Some(t) = image.topic(topic) else {
-        return Err(err(
-            ResponseError::UnknownTopicOrPartition,
-            format!("The topic '{topic}' does not exist."),
-        ));
-    };
-    let current = t.partitions.len() as i32;
-    if count <= current {
-        return Err(err(
-            ResponseError::InvalidPartitions,
-            format!("Topic currently has {current} partitions, which is higher than or equal to the requested {count}."),
-        ));
-    }
-    let rf = t.partitions.values().next().map_or(1, |p| p.replicas.len());
-    let added = (count - current) as usize;
-    if let Some(a) = assignments {
-        if a.len() != added {
-            return Err(err(
-                ResponseError::InvalidReplicaAssignment,
-                format!(
-                    "Increasing the number of partitions by {added} but {} assignments provided.",
-                    a.len()
-                ),
-            ));
-        }
-        if let Some(bad) = a.iter().flatten().find(|b| !live.contains(b)) {
-            return Err(err(
-                ResponseError::InvalidReplicaAssignment,
-                format!("Unknown broker id {bad} in the replica assignment."),
-            ));
-        }
-    }
-    if rf > live.len() {
-        return Err(err(
-            ResponseError::InvalidReplicationFactor,
-            format!(
-                "Replication factor {rf} is larger than the {} live brokers.",
-                live.len()
-            ),
-        ));
-    }
-    let mut recs = Vec::with_capacity(added);
-    let placed =
-        strom_cluster::replication::place_replicas(count, rf, live, t.id.as_bytes()[0] as usize);
-    for (i, p) in (current..count).enumerate() {
-        let reps: Vec<i32> = match assignments.and_then(|a| a.get(i)) {
-            Some(r) if !r.is_empty() => r.clone(),
-            _ => placed.get(p as usize).cloned().unwrap_or_default(),
-        };
-        recs.push(MetadataRecord::Partition {
-            topic_id: t.id,
-            partition: p,
-            leader: reps[0],
-            isr: reps.clone(),
-            replicas: reps,
-            leader_epoch: 0,
-            partition_epoch: 0,
-        });
-    }
-    Ok(recs)
 }
 
 #[cfg(test)]

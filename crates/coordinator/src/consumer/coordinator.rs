@@ -28,10 +28,10 @@ use super::group::ConsumerGroup;
 use super::heartbeat::{heartbeat, remove_member, Env};
 use super::reconcile::MemberState;
 use super::record::{is_consumer_record, replay, ConsumerRecord};
+use crate::api::GroupState;
 use crate::api::OffsetCommitRequest;
 use crate::coordinator::GroupCoordinator;
 use crate::error::{GroupError, WriteError};
-use crate::group::GroupState;
 use crate::record::partition_for;
 use crate::writer::{wait, LogEntry, PartitionWriter, PendingWrite};
 

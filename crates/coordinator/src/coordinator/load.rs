@@ -8,10 +8,13 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::{now_ms, GroupCoordinator, LoadedGroups, Owned};
+use strom_log::now_ms;
+
+use super::{GroupCoordinator, LoadedGroups, Owned};
+use crate::api::GroupState;
 use crate::api::Protocol;
 use crate::error::WriteError;
-use crate::group::{ClassicGroup, GroupRef, GroupState, Member};
+use crate::group::{ClassicGroup, GroupRef, Member};
 use crate::record::{partition_for, CoordinatorRecord, GroupValue};
 use crate::writer::{Appender, LogEntry};
 

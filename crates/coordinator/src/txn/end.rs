@@ -6,8 +6,8 @@
 use super::ops::MAX_EPOCH;
 use super::state::{TxnError, TxnMarker, TxnMetadata, TxnState, TXN_V2};
 use super::TransactionCoordinator;
-use crate::coordinator::now_ms;
 use crate::OFFSETS_TOPIC;
+use strom_log::now_ms;
 
 impl TransactionCoordinator {
     /// EndTxn: commit or abort the open transaction; completes once markers and the Complete
@@ -221,7 +221,7 @@ impl TransactionCoordinator {
             commit,
             partitions: m.partitions.iter().cloned().collect(),
         };
-        self.inner.markers.write_markers(marker).await?;
+        self.write_markers(marker).await?;
         // The markers are durable in the groups' `__consumer_offsets` partitions too: their
         // pending transactional offsets become visible (commit) or are dropped (abort).
         for (_, p) in m.partitions.iter().filter(|(t, _)| t == OFFSETS_TOPIC) {

@@ -48,6 +48,7 @@
 //! one appender task per `__transaction_state` partition. Different ids proceed in parallel.
 
 mod end;
+mod markers;
 mod offsets;
 mod ops;
 mod record;
@@ -60,10 +61,10 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::coordinator::now_ms;
 use crate::error::WriteError;
 use crate::writer::{wait, Appender, PartitionWriter};
 use crate::GroupCoordinator;
+use strom_log::now_ms;
 
 pub(crate) use offsets::PendingTxnOffsets;
 pub use offsets::TxnCommitMember;

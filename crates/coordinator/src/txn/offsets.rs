@@ -9,13 +9,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::api::GroupState;
 use crate::api::PartitionCommit;
-use crate::coordinator::now_ms;
 use crate::error::GroupError;
-use crate::group::GroupState;
 use crate::record::{partition_for, CoordinatorRecord, OffsetAndMetadata};
 use crate::writer::wait;
 use crate::GroupCoordinator;
+use strom_log::now_ms;
 
 /// Pending transactional offsets: producer id → group → (topic, partition) → offset.
 pub(crate) type PendingTxnOffsets = HashMap<i64, BTreeMap<String, GroupTxnOffsets>>;

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use super::record;
 use super::state::{TxnError, TxnMetadata, TxnState, TXN_V2};
 use super::{TransactionCoordinator, TxnRef};
-use crate::coordinator::now_ms;
 use crate::OFFSETS_TOPIC;
+use strom_log::now_ms;
 
 /// Kafka's highest usable epoch (`Short.MAX_VALUE - 1`); past it a new producer id is issued.
 /// `i16::MAX` itself is kept for the coordinator, so it can always fence a producer (a V2 EndTxn
@@ -38,7 +38,50 @@ impl TransactionCoordinator {
         if timeout_ms <= 0 || timeout_ms > self.inner.config.max_timeout_ms {
             return Err(TxnError::InvalidTransactionTimeout);
         }
-        let mut m = loop {
+        let mut m = self
+            .lock_or_create(transactional_id, timeout_ms, coordinator_epoch)
+            .await;
+        if m.producer_id < 0 || m.state == TxnState::Dead {
+            return self.first_producer_id(&mut m, timeout_ms).await;
+        }
+        if m.state.is_preparing() {
+            let commit = m.state == TxnState::PrepareCommit;
+            self.complete(&mut m, commit)
+                .await
+                .map_err(|_| TxnError::ConcurrentTransactions)?;
+        }
+        if let Some((pid, epoch)) = expected.filter(|(pid, _)| *pid >= 0) {
+            if pid == m.producer_id && epoch == m.producer_epoch {
+                // The current producer re-initialising: bumped below like any InitProducerId.
+            } else if missed_v2_end_txn(&m, pid, epoch) {
+                // Kafka's "retry of a successful call": the producer missed the answer of the
+                // V2 EndTxn that bumped its epoch (or moved it to a new producer id). It gets the
+                // id and epoch it would have been told, unbumped — nobody else holds them, since
+                // a new producer's InitProducerId forgets `last_producer_epoch`.
+                let next = emptied(&m, timeout_ms);
+                self.persist(&next).await?;
+                *m = next;
+                return Ok((m.producer_id, m.producer_epoch));
+            } else {
+                return Err(TxnError::ProducerFenced);
+            }
+        }
+        if m.state == TxnState::Ongoing {
+            // Fence the old producer: abort its transaction with a bumped epoch.
+            self.prepare_abort_fenced(&mut m).await?;
+            self.complete(&mut m, false).await?;
+        }
+        self.bump_producer(&mut m, timeout_ms).await
+    }
+
+    /// The id's state, locked; created (Empty, no producer yet) when the id is new.
+    async fn lock_or_create(
+        &self,
+        transactional_id: &str,
+        timeout_ms: i32,
+        coordinator_epoch: i32,
+    ) -> tokio::sync::OwnedMutexGuard<TxnMetadata> {
+        loop {
             let t: TxnRef = self
                 .inner
                 .txns
@@ -65,64 +108,37 @@ impl TransactionCoordinator {
             let m = t.clone().lock_owned().await;
             // Expired (and removed from the map) while we waited: start over with a fresh entry.
             if m.state != TxnState::Dead || self.is_current(transactional_id, &t) {
-                break m;
+                return m;
             }
+        }
+    }
+
+    /// A new (or expired) id's first producer: a fresh producer id at epoch 0.
+    async fn first_producer_id(
+        &self,
+        m: &mut TxnMetadata,
+        timeout_ms: i32,
+    ) -> Result<(i64, i16), TxnError> {
+        let pid = self.inner.ids.next_producer_id().await?;
+        let next = TxnMetadata {
+            producer_id: pid,
+            producer_epoch: 0,
+            client_transaction_version: 0,
+            previous_producer_id: -1,
+            last_producer_epoch: -1,
+            ..emptied(m, timeout_ms)
         };
-        if m.producer_id < 0 || m.state == TxnState::Dead {
-            let pid = self.inner.ids.next_producer_id().await?;
-            let next = TxnMetadata {
-                producer_id: pid,
-                producer_epoch: 0,
-                timeout_ms,
-                state: TxnState::Empty,
-                partitions: BTreeSet::new(),
-                last_update_ms: now_ms(),
-                start_ms: -1,
-                client_transaction_version: 0,
-                previous_producer_id: -1,
-                next_producer_id: -1,
-                last_producer_epoch: -1,
-                ..m.clone()
-            };
-            self.persist(&next).await?;
-            *m = next;
-            return Ok((pid, 0));
-        }
-        if m.state.is_preparing() {
-            let commit = m.state == TxnState::PrepareCommit;
-            self.complete(&mut m, commit)
-                .await
-                .map_err(|_| TxnError::ConcurrentTransactions)?;
-        }
-        if let Some((pid, epoch)) = expected.filter(|(pid, _)| *pid >= 0) {
-            if pid == m.producer_id && epoch == m.producer_epoch {
-                // The current producer re-initialising: bumped below like any InitProducerId.
-            } else if missed_v2_end_txn(&m, pid, epoch) {
-                // Kafka's "retry of a successful call": the producer missed the answer of the
-                // V2 EndTxn that bumped its epoch (or moved it to a new producer id). It gets the
-                // id and epoch it would have been told, unbumped — nobody else holds them, since
-                // a new producer's InitProducerId forgets `last_producer_epoch`.
-                let next = TxnMetadata {
-                    timeout_ms,
-                    state: TxnState::Empty,
-                    partitions: BTreeSet::new(),
-                    last_update_ms: now_ms(),
-                    start_ms: -1,
-                    next_producer_id: -1,
-                    ..m.clone()
-                };
-                self.persist(&next).await?;
-                *m = next;
-                return Ok((m.producer_id, m.producer_epoch));
-            } else {
-                return Err(TxnError::ProducerFenced);
-            }
-        }
-        if m.state == TxnState::Ongoing {
-            // Fence the old producer: abort its transaction with a bumped epoch.
-            self.prepare_abort_fenced(&mut m).await?;
-            self.complete(&mut m, false).await?;
-        }
+        self.persist(&next).await?;
+        *m = next;
+        Ok((pid, 0))
+    }
+
+    /// The next epoch of the id's producer (a new producer id once the epoch is exhausted).
+    async fn bump_producer(
+        &self,
+        m: &mut TxnMetadata,
+        timeout_ms: i32,
+    ) -> Result<(i64, i16), TxnError> {
         let (pid, epoch) = if m.producer_epoch >= MAX_EPOCH {
             (self.inner.ids.next_producer_id().await?, 0)
         } else {
@@ -131,23 +147,17 @@ impl TransactionCoordinator {
         let next = TxnMetadata {
             producer_id: pid,
             producer_epoch: epoch,
-            timeout_ms,
-            state: TxnState::Empty,
-            partitions: BTreeSet::new(),
-            last_update_ms: now_ms(),
-            start_ms: -1,
             // A new producer (or a re-initialised one) starts afresh: no retry of an older
             // producer's EndTxn or InitProducerId is recognised any more. The client's
             // transaction version is kept (Kafka 4.0), though only the next request's counts.
             previous_producer_id: -1,
-            next_producer_id: -1,
             last_producer_epoch: -1,
-            ..m.clone()
+            ..emptied(m, timeout_ms)
         };
         self.persist(&next).await?;
         *m = next;
         tracing::debug!(
-            transactional_id,
+            transactional_id = %m.transactional_id,
             producer_id = pid,
             epoch,
             "initialised transactional producer"
@@ -394,4 +404,17 @@ fn missed_v2_end_txn(m: &TxnMetadata, producer_id: i64, epoch: i16) -> bool {
             && producer_id == m.previous_producer_id
             && epoch >= MAX_EPOCH);
     finished && same_producer && m.last_producer_epoch >= 0 && epoch == m.last_producer_epoch
+}
+
+/// `m` with no transaction open: Empty, no partitions, the given timeout, no pending overflow.
+fn emptied(m: &TxnMetadata, timeout_ms: i32) -> TxnMetadata {
+    TxnMetadata {
+        timeout_ms,
+        state: TxnState::Empty,
+        partitions: BTreeSet::new(),
+        last_update_ms: now_ms(),
+        start_ms: -1,
+        next_producer_id: -1,
+        ..m.clone()
+    }
 }

@@ -215,7 +215,7 @@ impl Default for TransactionCoordinatorConfig {
 /// Markers for one partition set of one transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TxnMarker {
-    /// The transaction's id (the writer stops retrying once this node no longer coordinates it).
+    /// The transaction's id (retrying stops once this node no longer coordinates it).
     pub transactional_id: String,
     /// Producer id.
     pub producer_id: i64,
@@ -234,11 +234,16 @@ pub type SeamFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Writes transaction markers into data partitions. Implemented by the broker (partitions led
 /// here are appended to directly, the others get a WriteTxnMarkers request to their leader; a
-/// partition that no longer exists is skipped).
+/// partition that no longer exists is skipped). The coordinator retries what a round could not
+/// write (`markers.rs`).
 pub trait TxnMarkerWriter: Send + Sync + fmt::Debug + 'static {
-    /// Appends one COMMIT/ABORT control batch to every partition of `marker`; completes once
-    /// every marker is durable.
-    fn write_markers(&self, marker: TxnMarker) -> SeamFuture<'_, Result<(), WriteError>>;
+    /// One round: appends one COMMIT/ABORT control batch to every partition of `marker`;
+    /// completes once every marker written is durable and replicated, with the partitions to
+    /// try again (leader unknown, moved, not ready or unreachable).
+    fn write_markers(
+        &self,
+        marker: TxnMarker,
+    ) -> SeamFuture<'_, Result<Vec<(String, i32)>, WriteError>>;
 }
 
 /// Hands out producer ids that are never reused (the broker's durable allocator).

@@ -19,7 +19,10 @@ struct Markers {
 }
 
 impl TxnMarkerWriter for Markers {
-    fn write_markers(&self, marker: TxnMarker) -> SeamFuture<'_, Result<(), WriteError>> {
+    fn write_markers(
+        &self,
+        marker: TxnMarker,
+    ) -> SeamFuture<'_, Result<Vec<(String, i32)>, WriteError>> {
         if let Some(w) = &self.offsets {
             for (t, p) in &marker.partitions {
                 if t == crate::OFFSETS_TOPIC {
@@ -28,7 +31,7 @@ impl TxnMarkerWriter for Markers {
             }
         }
         self.written.lock().push(marker);
-        Box::pin(async { Ok(()) })
+        Box::pin(async { Ok(Vec::new()) })
     }
 }
 
@@ -371,11 +374,14 @@ struct GatedMarkers {
 }
 
 impl TxnMarkerWriter for GatedMarkers {
-    fn write_markers(&self, marker: TxnMarker) -> SeamFuture<'_, Result<(), WriteError>> {
+    fn write_markers(
+        &self,
+        marker: TxnMarker,
+    ) -> SeamFuture<'_, Result<Vec<(String, i32)>, WriteError>> {
         Box::pin(async move {
             self.open.notified().await;
             self.written.lock().push(marker);
-            Ok(())
+            Ok(Vec::new())
         })
     }
 }

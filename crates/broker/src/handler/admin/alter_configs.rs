@@ -5,37 +5,14 @@
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
     alter_configs_response, incremental_alter_configs_response, AlterConfigsRequest,
-    AlterConfigsResponse, ApiKey, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+    AlterConfigsResponse, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 
-use crate::admin_ops::{ConfigAlteration, ConfigOp};
-use crate::broker::TopicError;
-use crate::handler::{decode, later, ApiHandler, RequestContext};
+use crate::handler::RequestContext;
 use crate::metadata::ConfigResourceType;
-
-pub(crate) const INCREMENTAL_HANDLER: ApiHandler = ApiHandler {
-    api_key: ApiKey::IncrementalAlterConfigs,
-    min_version: 0,
-    max_version: 1,
-    min_served: 0,
-    handle: |ctx, body| {
-        let req: IncrementalAlterConfigsRequest =
-            decode(ApiKey::IncrementalAlterConfigs, ctx.api_version, body)?;
-        Ok(later(incremental(ctx, req)))
-    },
-};
-
-pub(crate) const HANDLER: ApiHandler = ApiHandler {
-    api_key: ApiKey::AlterConfigs,
-    min_version: 0,
-    max_version: 2,
-    min_served: 0,
-    handle: |ctx, body| {
-        let req: AlterConfigsRequest = decode(ApiKey::AlterConfigs, ctx.api_version, body)?;
-        Ok(later(alter(ctx, req)))
-    },
-};
+use crate::topic_admin::TopicError;
+use crate::topic_admin::{ConfigAlteration, ConfigOp};
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
@@ -78,7 +55,11 @@ async fn run(
             }
         }
     }
-    let results = ctx.broker.alter_configs(alterations, validate_only).await;
+    let results = ctx
+        .broker
+        .topic_admin
+        .alter_configs(alterations, validate_only)
+        .await;
     slots
         .into_iter()
         .map(
@@ -90,7 +71,7 @@ async fn run(
         .collect()
 }
 
-async fn incremental(
+pub(crate) async fn incremental(
     ctx: RequestContext,
     req: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
@@ -144,7 +125,7 @@ async fn incremental(
     IncrementalAlterConfigsResponse::default().with_responses(responses)
 }
 
-async fn alter(ctx: RequestContext, req: AlterConfigsRequest) -> AlterConfigsResponse {
+pub(crate) async fn alter(ctx: RequestContext, req: AlterConfigsRequest) -> AlterConfigsResponse {
     let resources = req
         .resources
         .iter()

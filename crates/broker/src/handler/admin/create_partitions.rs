@@ -2,23 +2,15 @@
 //! applied by `Broker::create_partitions`.
 
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
-use kafka_protocol::messages::{ApiKey, CreatePartitionsRequest, CreatePartitionsResponse};
+use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use crate::handler::{decode, later, ApiHandler, RequestContext};
+use crate::handler::RequestContext;
 
-pub(crate) const HANDLER: ApiHandler = ApiHandler {
-    api_key: ApiKey::CreatePartitions,
-    min_version: 0,
-    max_version: 3,
-    min_served: 0,
-    handle: |ctx, body| {
-        let req: CreatePartitionsRequest = decode(ApiKey::CreatePartitions, ctx.api_version, body)?;
-        Ok(later(handle(ctx, req)))
-    },
-};
-
-async fn handle(ctx: RequestContext, req: CreatePartitionsRequest) -> CreatePartitionsResponse {
+pub(crate) async fn handle(
+    ctx: RequestContext,
+    req: CreatePartitionsRequest,
+) -> CreatePartitionsResponse {
     let mut results = Vec::with_capacity(req.topics.len());
     for t in req.topics {
         let assignments = t.assignments.as_ref().map(|a| {
@@ -28,6 +20,7 @@ async fn handle(ctx: RequestContext, req: CreatePartitionsRequest) -> CreatePart
         });
         let r = ctx
             .broker
+            .topic_admin
             .create_partitions(t.name.0.as_str(), t.count, assignments, req.validate_only)
             .await;
         let base = CreatePartitionsTopicResult::default().with_name(t.name);

@@ -5,24 +5,13 @@ use std::collections::BTreeMap;
 use kafka_protocol::messages::create_topics_response::{
     CreatableTopicConfigs, CreatableTopicResult,
 };
-use kafka_protocol::messages::{ApiKey, CreateTopicsRequest, CreateTopicsResponse};
+use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use crate::broker::NewTopic;
-use crate::handler::{decode, later, ApiHandler, RequestContext};
+use crate::handler::RequestContext;
+use crate::topic_admin::NewTopic;
 
-pub(crate) const HANDLER: ApiHandler = ApiHandler {
-    api_key: ApiKey::CreateTopics,
-    min_version: 2,
-    max_version: 7,
-    min_served: 2,
-    handle: |ctx, body| {
-        let req: CreateTopicsRequest = decode(ApiKey::CreateTopics, ctx.api_version, body)?;
-        Ok(later(handle(ctx, req)))
-    },
-};
-
-async fn handle(ctx: RequestContext, req: CreateTopicsRequest) -> CreateTopicsResponse {
+pub(crate) async fn handle(ctx: RequestContext, req: CreateTopicsRequest) -> CreateTopicsResponse {
     let new: Vec<NewTopic> = req
         .topics
         .iter()
@@ -51,7 +40,11 @@ async fn handle(ctx: RequestContext, req: CreateTopicsRequest) -> CreateTopicsRe
                 .collect::<BTreeMap<_, _>>(),
         })
         .collect();
-    let results = ctx.broker.create_topics(new, req.validate_only).await;
+    let results = ctx
+        .broker
+        .topic_admin
+        .create_topics(new, req.validate_only)
+        .await;
     let topics = req
         .topics
         .into_iter()

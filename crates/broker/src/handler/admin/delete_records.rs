@@ -7,24 +7,16 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
 };
-use kafka_protocol::messages::{ApiKey, DeleteRecordsRequest, DeleteRecordsResponse};
+use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 use strom_log::TopicPartition;
 
 use super::super::errors::log_error_code;
-use crate::handler::{decode, later, ApiHandler, RequestContext};
+use crate::handler::RequestContext;
 
-pub(crate) const HANDLER: ApiHandler = ApiHandler {
-    api_key: ApiKey::DeleteRecords,
-    min_version: 0,
-    max_version: 2,
-    min_served: 0,
-    handle: |ctx, body| {
-        let req: DeleteRecordsRequest = decode(ApiKey::DeleteRecords, ctx.api_version, body)?;
-        Ok(later(handle(ctx, req)))
-    },
-};
-
-async fn handle(ctx: RequestContext, req: DeleteRecordsRequest) -> DeleteRecordsResponse {
+pub(crate) async fn handle(
+    ctx: RequestContext,
+    req: DeleteRecordsRequest,
+) -> DeleteRecordsResponse {
     let image = ctx.broker.metadata.image();
     let mut changed = false;
     let mut topics: Vec<DeleteRecordsTopicResult> = req

@@ -2,23 +2,12 @@
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
-use kafka_protocol::messages::{ApiKey, DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
+use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use crate::handler::{decode, later, ApiHandler, RequestContext};
+use crate::handler::RequestContext;
 
-pub(crate) const HANDLER: ApiHandler = ApiHandler {
-    api_key: ApiKey::DeleteTopics,
-    min_version: 1,
-    max_version: 6,
-    min_served: 1,
-    handle: |ctx, body| {
-        let req: DeleteTopicsRequest = decode(ApiKey::DeleteTopics, ctx.api_version, body)?;
-        Ok(later(handle(ctx, req)))
-    },
-};
-
-async fn handle(ctx: RequestContext, req: DeleteTopicsRequest) -> DeleteTopicsResponse {
+pub(crate) async fn handle(ctx: RequestContext, req: DeleteTopicsRequest) -> DeleteTopicsResponse {
     let image = ctx.broker.metadata.image();
     // (name if known, id as given)
     let wanted: Vec<(Option<String>, uuid::Uuid)> = if ctx.api_version >= 6 {
@@ -39,7 +28,12 @@ async fn handle(ctx: RequestContext, req: DeleteTopicsRequest) -> DeleteTopicsRe
             .collect()
     };
     let names: Vec<String> = wanted.iter().filter_map(|(n, _)| n.clone()).collect();
-    let mut results = ctx.broker.delete_topics(names).await.into_iter();
+    let mut results = ctx
+        .broker
+        .topic_admin
+        .delete_topics(names)
+        .await
+        .into_iter();
     let responses = wanted
         .into_iter()
         .map(|(name, id)| {

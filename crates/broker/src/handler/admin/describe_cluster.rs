@@ -2,52 +2,43 @@
 //! (unfenced ones; v2 with `include_fenced_brokers` also the fenced, marked so).
 
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
-use kafka_protocol::messages::{ApiKey, BrokerId, DescribeClusterRequest, DescribeClusterResponse};
+use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use crate::handler::{decode, ready, ApiHandler};
+use crate::handler::RequestContext;
 
-pub(crate) const HANDLER: ApiHandler = ApiHandler {
-    api_key: ApiKey::DescribeCluster,
-    min_version: 0,
-    max_version: 2,
-    min_served: 0,
-    handle: |ctx, body| {
-        let req: DescribeClusterRequest = decode(ApiKey::DescribeCluster, ctx.api_version, body)?;
-        let b = &ctx.broker;
-        let image = b.metadata.image();
-        let include_fenced = ctx.api_version >= 2 && req.include_fenced_brokers;
-        let mut brokers: Vec<DescribeClusterBroker> = image
-            .brokers
-            .values()
-            .filter(|x| include_fenced || !x.fenced)
-            .map(|x| {
-                DescribeClusterBroker::default()
-                    .with_broker_id(BrokerId(x.id))
-                    .with_host(StrBytes::from_string(x.host.clone()))
-                    .with_port(x.port)
-                    .with_rack(x.rack.clone().map(StrBytes::from_string))
-                    .with_is_fenced(ctx.api_version >= 2 && x.fenced)
-            })
-            .collect();
-        if image.brokers.is_empty() {
-            // Before this node's own registration is applied.
-            let (host, port) = b.advertised.clone();
-            brokers.push(
-                DescribeClusterBroker::default()
-                    .with_broker_id(BrokerId(b.config.node_id))
-                    .with_host(StrBytes::from_string(host))
-                    .with_port(port),
-            );
-        }
-        let controller = b.metadata.controller_leader().unwrap_or(-1);
-        Ok(ready(
-            DescribeClusterResponse::default()
-                .with_cluster_id(StrBytes::from_string(b.cluster_id.clone()))
-                .with_controller_id(BrokerId(controller))
-                .with_endpoint_type(1)
-                .with_cluster_authorized_operations(i32::MIN)
-                .with_brokers(brokers),
-        ))
-    },
-};
+pub(crate) fn handle(ctx: &RequestContext, req: DescribeClusterRequest) -> DescribeClusterResponse {
+    let b = &ctx.broker;
+    let image = b.metadata.image();
+    let include_fenced = ctx.api_version >= 2 && req.include_fenced_brokers;
+    let mut brokers: Vec<DescribeClusterBroker> = image
+        .brokers
+        .values()
+        .filter(|x| include_fenced || !x.fenced)
+        .map(|x| {
+            DescribeClusterBroker::default()
+                .with_broker_id(BrokerId(x.id))
+                .with_host(StrBytes::from_string(x.host.clone()))
+                .with_port(x.port)
+                .with_rack(x.rack.clone().map(StrBytes::from_string))
+                .with_is_fenced(ctx.api_version >= 2 && x.fenced)
+        })
+        .collect();
+    if image.brokers.is_empty() {
+        // Before this node's own registration is applied.
+        let (host, port) = b.advertised.clone();
+        brokers.push(
+            DescribeClusterBroker::default()
+                .with_broker_id(BrokerId(b.config.node_id))
+                .with_host(StrBytes::from_string(host))
+                .with_port(port),
+        );
+    }
+    let controller = b.metadata.controller_leader().unwrap_or(-1);
+    DescribeClusterResponse::default()
+        .with_cluster_id(StrBytes::from_string(b.cluster_id.clone()))
+        .with_controller_id(BrokerId(controller))
+        .with_endpoint_type(1)
+        .with_cluster_authorized_operations(i32::MIN)
+        .with_brokers(brokers)
+}

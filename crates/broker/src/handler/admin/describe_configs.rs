@@ -6,24 +6,13 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
-use kafka_protocol::messages::{ApiKey, DescribeConfigsRequest, DescribeConfigsResponse};
+use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 use strom_log::TOPIC_CONFIGS;
 
 use crate::config::{broker_config_kind, BROKER_CONFIGS};
-use crate::handler::{decode, ready, ApiHandler, RequestContext};
+use crate::handler::RequestContext;
 use crate::metadata::MetadataImage;
-
-pub(crate) const HANDLER: ApiHandler = ApiHandler {
-    api_key: ApiKey::DescribeConfigs,
-    min_version: 1,
-    max_version: 4,
-    min_served: 1,
-    handle: |ctx, body| {
-        let req: DescribeConfigsRequest = decode(ApiKey::DescribeConfigs, ctx.api_version, body)?;
-        Ok(ready(handle(&ctx, req)))
-    },
-};
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
@@ -38,7 +27,7 @@ fn s(v: impl Into<String>) -> StrBytes {
     StrBytes::from_string(v.into())
 }
 
-fn handle(ctx: &RequestContext, req: DescribeConfigsRequest) -> DescribeConfigsResponse {
+pub(crate) fn handle(ctx: &RequestContext, req: DescribeConfigsRequest) -> DescribeConfigsResponse {
     let image = ctx.broker.metadata.image();
     // config_type and documentation exist from v3.
     let v3 = ctx.api_version >= 3;

@@ -7,25 +7,12 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_log_dirs_response::{
     DescribeLogDirsPartition, DescribeLogDirsResult, DescribeLogDirsTopic,
 };
-use kafka_protocol::messages::{
-    ApiKey, DescribeLogDirsRequest, DescribeLogDirsResponse, TopicName,
-};
+use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use crate::handler::{decode, ready, ApiHandler, RequestContext};
+use crate::handler::RequestContext;
 
-pub(crate) const HANDLER: ApiHandler = ApiHandler {
-    api_key: ApiKey::DescribeLogDirs,
-    min_version: 1,
-    max_version: 4,
-    min_served: 1,
-    handle: |ctx, body| {
-        let req: DescribeLogDirsRequest = decode(ApiKey::DescribeLogDirs, ctx.api_version, body)?;
-        Ok(ready(handle(&ctx, req)))
-    },
-};
-
-fn handle(ctx: &RequestContext, req: DescribeLogDirsRequest) -> DescribeLogDirsResponse {
+pub(crate) fn handle(ctx: &RequestContext, req: DescribeLogDirsRequest) -> DescribeLogDirsResponse {
     let wanted = |topic: &str, partition: i32| match &req.topics {
         None => true,
         Some(ts) => ts

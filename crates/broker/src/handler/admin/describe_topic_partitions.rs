@@ -7,29 +7,17 @@ use kafka_protocol::messages::describe_topic_partitions_response::{
     Cursor, DescribeTopicPartitionsResponsePartition, DescribeTopicPartitionsResponseTopic,
 };
 use kafka_protocol::messages::{
-    ApiKey, BrokerId, DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse, TopicName,
+    BrokerId, DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 
-use crate::handler::{decode, ready, ApiHandler, RequestContext};
-
-pub(crate) const HANDLER: ApiHandler = ApiHandler {
-    api_key: ApiKey::DescribeTopicPartitions,
-    min_version: 0,
-    max_version: 0,
-    min_served: 0,
-    handle: |ctx, body| {
-        let req: DescribeTopicPartitionsRequest =
-            decode(ApiKey::DescribeTopicPartitions, ctx.api_version, body)?;
-        Ok(ready(handle(&ctx, req)))
-    },
-};
+use crate::handler::RequestContext;
 
 fn ids(v: &[i32]) -> Vec<BrokerId> {
     v.iter().map(|b| BrokerId(*b)).collect()
 }
 
-fn handle(
+pub(crate) fn handle(
     ctx: &RequestContext,
     req: DescribeTopicPartitionsRequest,
 ) -> DescribeTopicPartitionsResponse {

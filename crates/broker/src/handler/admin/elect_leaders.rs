@@ -4,27 +4,16 @@
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
-use kafka_protocol::messages::{ApiKey, ElectLeadersRequest, ElectLeadersResponse, TopicName};
+use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
-use crate::handler::{decode, later, ApiHandler, RequestContext};
-
-pub(crate) const HANDLER: ApiHandler = ApiHandler {
-    api_key: ApiKey::ElectLeaders,
-    min_version: 0,
-    max_version: 2,
-    min_served: 0,
-    handle: |ctx, body| {
-        let req: ElectLeadersRequest = decode(ApiKey::ElectLeaders, ctx.api_version, body)?;
-        Ok(later(handle(ctx, req)))
-    },
-};
+use crate::handler::RequestContext;
 
 /// `election_type` of a preferred election.
 const PREFERRED: i8 = 0;
 
-async fn handle(ctx: RequestContext, req: ElectLeadersRequest) -> ElectLeadersResponse {
+pub(crate) async fn handle(ctx: RequestContext, req: ElectLeadersRequest) -> ElectLeadersResponse {
     let image = ctx.broker.metadata.image();
     // null = every partition of every topic.
     let wanted: Vec<(String, Vec<i32>)> = match req.topic_partitions {

@@ -7,24 +7,12 @@ use kafka_protocol::messages::consumer_group_describe_response::{
     Assignment, DescribedGroup, Member, TopicPartitions,
 };
 use kafka_protocol::messages::{
-    ApiKey, ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, TopicName,
+    ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, TopicName,
 };
 use strom_coordinator::{DescribedPartitions, GroupError};
 
 use super::{code, wire};
-use crate::handler::{decode, ready, ApiHandler, RequestContext};
-
-pub(crate) const HANDLER: ApiHandler = ApiHandler {
-    api_key: ApiKey::ConsumerGroupDescribe,
-    min_version: 0,
-    max_version: 1,
-    min_served: 0,
-    handle: |ctx, body| {
-        let req: ConsumerGroupDescribeRequest =
-            decode(ApiKey::ConsumerGroupDescribe, ctx.api_version, body)?;
-        Ok(ready(handle(&ctx, req)))
-    },
-};
+use crate::handler::RequestContext;
 
 fn assignment(parts: DescribedPartitions) -> Assignment {
     Assignment::default().with_topic_partitions(
@@ -40,7 +28,7 @@ fn assignment(parts: DescribedPartitions) -> Assignment {
     )
 }
 
-fn handle(
+pub(crate) fn handle(
     ctx: &RequestContext,
     req: ConsumerGroupDescribeRequest,
 ) -> ConsumerGroupDescribeResponse {
@@ -52,7 +40,12 @@ fn handle(
                 .with_group_id(id.clone())
                 // Not computed: Kafka's "unknown" sentinel.
                 .with_authorized_operations(i32::MIN);
-            match ctx.broker.consumer_groups.describe_group(id.0.as_str()) {
+            match ctx
+                .broker
+                .coordinators
+                .consumer_groups
+                .describe_group(id.0.as_str())
+            {
                 Ok(d) => out
                     .with_group_state(wire(d.state))
                     .with_group_epoch(d.group_epoch)

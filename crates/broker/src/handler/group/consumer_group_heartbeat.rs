@@ -3,28 +3,14 @@
 //! as the topic view, and answers once the group's records are durable.
 
 use kafka_protocol::messages::consumer_group_heartbeat_response::{Assignment, TopicPartitions};
-use kafka_protocol::messages::{
-    ApiKey, ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse,
-};
+use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse};
 use strom_coordinator::HeartbeatRequest;
 
 use super::{code, s, wire};
-use crate::consumer_groups::ImageTopics;
-use crate::handler::{decode, later, ApiHandler, RequestContext};
+use crate::coordinators::ImageTopics;
+use crate::handler::RequestContext;
 
-pub(crate) const HANDLER: ApiHandler = ApiHandler {
-    api_key: ApiKey::ConsumerGroupHeartbeat,
-    min_version: 0,
-    max_version: 1,
-    min_served: 0,
-    handle: |ctx, body| {
-        let req: ConsumerGroupHeartbeatRequest =
-            decode(ApiKey::ConsumerGroupHeartbeat, ctx.api_version, body)?;
-        Ok(later(handle(ctx, req)))
-    },
-};
-
-async fn handle(
+pub(crate) async fn handle(
     ctx: RequestContext,
     req: ConsumerGroupHeartbeatRequest,
 ) -> ConsumerGroupHeartbeatResponse {
@@ -50,7 +36,13 @@ async fn handle(
         client_host: String::new(),
     };
     let topics = ImageTopics(ctx.broker.metadata.image());
-    match ctx.broker.consumer_groups.heartbeat(hb, &topics).await {
+    match ctx
+        .broker
+        .coordinators
+        .consumer_groups
+        .heartbeat(hb, &topics)
+        .await
+    {
         Ok(r) => ConsumerGroupHeartbeatResponse::default()
             .with_member_id(Some(wire(r.member_id)))
             .with_member_epoch(r.member_epoch)

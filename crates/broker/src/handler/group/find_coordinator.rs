@@ -9,24 +9,13 @@
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
-use kafka_protocol::messages::{ApiKey, BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
+use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::wire;
-use crate::handler::{decode, later, ApiHandler, RequestContext};
+use crate::handler::RequestContext;
 use crate::internal_topics;
-use crate::leaders::{endpoint, leader_of, Leader};
-
-pub(crate) const HANDLER: ApiHandler = ApiHandler {
-    api_key: ApiKey::FindCoordinator,
-    min_version: 0,
-    max_version: 6,
-    min_served: 0,
-    handle: |ctx, body| {
-        let req: FindCoordinatorRequest = decode(ApiKey::FindCoordinator, ctx.api_version, body)?;
-        Ok(later(handle(ctx, req)))
-    },
-};
+use crate::local_leaders::Leader;
 
 const GROUP: i8 = 0;
 const TRANSACTION: i8 = 1;
@@ -62,12 +51,12 @@ async fn lookup(ctx: &RequestContext, key_type: i8, key: &str) -> Found {
             return Found::error(ResponseError::InvalidRequest, "empty transactional id")
         }
         GROUP => (
-            internal_topics::offsets(broker),
-            broker.groups.partition_for(key),
+            internal_topics::offsets(&broker.config, &broker.coordinators),
+            broker.coordinators.groups.partition_for(key),
         ),
         TRANSACTION => (
-            internal_topics::transaction_state(broker),
-            broker.txn.partition_for(key),
+            internal_topics::transaction_state(&broker.config, &broker.coordinators),
+            broker.coordinators.txn.partition_for(key),
         ),
         _ => {
             return Found::error(
@@ -76,17 +65,18 @@ async fn lookup(ctx: &RequestContext, key_type: i8, key: &str) -> Found {
             )
         }
     };
-    if !internal_topics::ensure(broker, &topic).await {
+    if !internal_topics::ensure(&broker.topic_admin, &topic).await {
         return Found::error(
             ResponseError::CoordinatorNotAvailable,
             "the internal topic does not exist yet",
         );
     }
     let image = broker.metadata.image();
-    let (node, endpoint) = match leader_of(broker, &image, topic.name, partition) {
+    let leaders = &broker.leaders;
+    let (node, endpoint) = match leaders.leader_of(&image, topic.name, partition) {
         Leader::Here { .. } => {
             let node = broker.config.node_id;
-            (node, endpoint(broker, &image, node))
+            (node, leaders.endpoint(&image, node))
         }
         Leader::Remote { id, host, port } => (id, Some((host, port))),
         Leader::Unavailable | Leader::Unknown => (-1, None),
@@ -106,7 +96,10 @@ async fn lookup(ctx: &RequestContext, key_type: i8, key: &str) -> Found {
     }
 }
 
-async fn handle(ctx: RequestContext, req: FindCoordinatorRequest) -> FindCoordinatorResponse {
+pub(crate) async fn handle(
+    ctx: RequestContext,
+    req: FindCoordinatorRequest,
+) -> FindCoordinatorResponse {
     let v = ctx.api_version;
     if v >= 4 {
         let mut coordinators = Vec::with_capacity(req.coordinator_keys.len());

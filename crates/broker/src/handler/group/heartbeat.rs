@@ -1,23 +1,12 @@
 //! Heartbeat (v0–v4): keeps a member's session alive; REBALANCE_IN_PROGRESS asks it to rejoin.
 
-use kafka_protocol::messages::{ApiKey, HeartbeatRequest, HeartbeatResponse};
+use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
 use super::code;
-use crate::handler::{decode, ready, ApiHandler, RequestContext};
+use crate::handler::RequestContext;
 
-pub(crate) const HANDLER: ApiHandler = ApiHandler {
-    api_key: ApiKey::Heartbeat,
-    min_version: 0,
-    max_version: 4,
-    min_served: 0,
-    handle: |ctx, body| {
-        let req: HeartbeatRequest = decode(ApiKey::Heartbeat, ctx.api_version, body)?;
-        Ok(ready(handle(&ctx, req)))
-    },
-};
-
-fn handle(ctx: &RequestContext, req: HeartbeatRequest) -> HeartbeatResponse {
-    let r = ctx.broker.groups.heartbeat(
+pub(crate) fn handle(ctx: &RequestContext, req: HeartbeatRequest) -> HeartbeatResponse {
+    let r = ctx.broker.coordinators.groups.heartbeat(
         req.group_id.0.as_str(),
         req.generation_id,
         req.member_id.as_str(),

@@ -2,24 +2,13 @@
 //! rebalance's join phase completes. v4+ first joins get MEMBER_ID_REQUIRED (KIP-394).
 
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
-use kafka_protocol::messages::{ApiKey, JoinGroupRequest, JoinGroupResponse};
+use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 use strom_coordinator::{JoinGroupRequest as Join, Protocol};
 
 use super::{code, s, wire};
-use crate::handler::{decode, later, ApiHandler, RequestContext};
+use crate::handler::RequestContext;
 
-pub(crate) const HANDLER: ApiHandler = ApiHandler {
-    api_key: ApiKey::JoinGroup,
-    min_version: 0,
-    max_version: 9,
-    min_served: 0,
-    handle: |ctx, body| {
-        let req: JoinGroupRequest = decode(ApiKey::JoinGroup, ctx.api_version, body)?;
-        Ok(later(handle(ctx, req)))
-    },
-};
-
-async fn handle(ctx: RequestContext, req: JoinGroupRequest) -> JoinGroupResponse {
+pub(crate) async fn handle(ctx: RequestContext, req: JoinGroupRequest) -> JoinGroupResponse {
     let v = ctx.api_version;
     let join = Join {
         group_id: req.group_id.0.to_string(),
@@ -47,7 +36,7 @@ async fn handle(ctx: RequestContext, req: JoinGroupRequest) -> JoinGroupResponse
     };
     // One namespace (KIP-848): a consumer group with members cannot be joined with the classic
     // protocol; an empty one is dropped so the classic group takes the id over.
-    let consumers = &ctx.broker.consumer_groups;
+    let consumers = &ctx.broker.coordinators.consumer_groups;
     if consumers.is_consumer_group(&join.group_id) {
         let r = if consumers.has_members(&join.group_id) {
             Err(strom_coordinator::GroupError::InconsistentGroupProtocol)
@@ -62,7 +51,7 @@ async fn handle(ctx: RequestContext, req: JoinGroupRequest) -> JoinGroupResponse
                 .with_member_id(wire(join.member_id));
         }
     }
-    let r = ctx.broker.groups.join_group(join).await;
+    let r = ctx.broker.coordinators.groups.join_group(join).await;
     let members = r
         .members
         .into_iter()

@@ -1,24 +1,13 @@
 //! LeaveGroup (v0–v5): one member (v0–v2) or a batch of members by member or instance id (v3+).
 
 use kafka_protocol::messages::leave_group_response::MemberResponse;
-use kafka_protocol::messages::{ApiKey, LeaveGroupRequest, LeaveGroupResponse};
+use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 use strom_coordinator::MemberIdentity;
 
 use super::{code, s};
-use crate::handler::{decode, ready, ApiHandler, RequestContext};
+use crate::handler::RequestContext;
 
-pub(crate) const HANDLER: ApiHandler = ApiHandler {
-    api_key: ApiKey::LeaveGroup,
-    min_version: 0,
-    max_version: 5,
-    min_served: 0,
-    handle: |ctx, body| {
-        let req: LeaveGroupRequest = decode(ApiKey::LeaveGroup, ctx.api_version, body)?;
-        Ok(ready(handle(&ctx, req)))
-    },
-};
-
-fn handle(ctx: &RequestContext, req: LeaveGroupRequest) -> LeaveGroupResponse {
+pub(crate) fn handle(ctx: &RequestContext, req: LeaveGroupRequest) -> LeaveGroupResponse {
     let v = ctx.api_version;
     let members: Vec<MemberIdentity> = if v >= 3 {
         req.members
@@ -36,6 +25,7 @@ fn handle(ctx: &RequestContext, req: LeaveGroupRequest) -> LeaveGroupResponse {
     };
     let results = match ctx
         .broker
+        .coordinators
         .groups
         .leave_group(req.group_id.0.as_str(), &members)
     {

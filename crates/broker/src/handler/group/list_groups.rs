@@ -6,48 +6,15 @@ use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{
-    ApiKey, DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest,
-    DescribeGroupsResponse, GroupId, ListGroupsRequest, ListGroupsResponse,
+    DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest, DescribeGroupsResponse,
+    GroupId, ListGroupsRequest, ListGroupsResponse,
 };
 use strom_coordinator::GroupError;
 
 use super::{code, wire};
-use crate::handler::{decode, later, ready, ApiHandler, RequestContext};
+use crate::handler::RequestContext;
 
-pub(crate) const LIST_HANDLER: ApiHandler = ApiHandler {
-    api_key: ApiKey::ListGroups,
-    min_version: 0,
-    max_version: 5,
-    min_served: 0,
-    handle: |ctx, body| {
-        let req: ListGroupsRequest = decode(ApiKey::ListGroups, ctx.api_version, body)?;
-        Ok(ready(list(&ctx, req)))
-    },
-};
-
-pub(crate) const DESCRIBE_HANDLER: ApiHandler = ApiHandler {
-    api_key: ApiKey::DescribeGroups,
-    min_version: 0,
-    max_version: 6,
-    min_served: 0,
-    handle: |ctx, body| {
-        let req: DescribeGroupsRequest = decode(ApiKey::DescribeGroups, ctx.api_version, body)?;
-        Ok(ready(describe(&ctx, req)))
-    },
-};
-
-pub(crate) const DELETE_HANDLER: ApiHandler = ApiHandler {
-    api_key: ApiKey::DeleteGroups,
-    min_version: 0,
-    max_version: 2,
-    min_served: 0,
-    handle: |ctx, body| {
-        let req: DeleteGroupsRequest = decode(ApiKey::DeleteGroups, ctx.api_version, body)?;
-        Ok(later(delete(ctx, req)))
-    },
-};
-
-fn list(ctx: &RequestContext, req: ListGroupsRequest) -> ListGroupsResponse {
+pub(crate) fn list(ctx: &RequestContext, req: ListGroupsRequest) -> ListGroupsResponse {
     let v = ctx.api_version;
     let wanted: Vec<&str> = if v >= 4 {
         req.states_filter.iter().map(|s| s.as_str()).collect()
@@ -80,10 +47,10 @@ fn list(ctx: &RequestContext, req: ListGroupsRequest) -> ListGroupsResponse {
             out
         }
     };
-    let consumers = &ctx.broker.consumer_groups;
+    let consumers = &ctx.broker.coordinators.consumer_groups;
     let mut groups = Vec::new();
     if type_ok("classic") {
-        for g in ctx.broker.groups.list_groups(&[]) {
+        for g in ctx.broker.coordinators.groups.list_groups(&[]) {
             // A consumer group's offsets live in an Empty classic entry: list it once, below.
             if state_ok(g.state.as_str()) && !consumers.is_consumer_group(&g.group_id) {
                 groups.push(listed(
@@ -103,7 +70,7 @@ fn list(ctx: &RequestContext, req: ListGroupsRequest) -> ListGroupsResponse {
         }
     }
     // Kafka: the groups of partitions still loading are missing, and the answer says so.
-    let error_code = if ctx.broker.groups.load_in_progress() {
+    let error_code = if ctx.broker.coordinators.groups.load_in_progress() {
         ResponseError::CoordinatorLoadInProgress.code()
     } else {
         0
@@ -113,14 +80,19 @@ fn list(ctx: &RequestContext, req: ListGroupsRequest) -> ListGroupsResponse {
         .with_groups(groups)
 }
 
-fn describe(ctx: &RequestContext, req: DescribeGroupsRequest) -> DescribeGroupsResponse {
+pub(crate) fn describe(ctx: &RequestContext, req: DescribeGroupsRequest) -> DescribeGroupsResponse {
     let v = ctx.api_version;
     let groups = req
         .groups
         .into_iter()
         .map(|id| {
             let out = DescribedGroup::default().with_group_id(id.clone());
-            if ctx.broker.consumer_groups.is_consumer_group(id.0.as_str()) {
+            if ctx
+                .broker
+                .coordinators
+                .consumer_groups
+                .is_consumer_group(id.0.as_str())
+            {
                 // Kafka: DescribeGroups only describes classic groups.
                 return out
                     .with_error_code(ResponseError::GroupIdNotFound.code())
@@ -130,7 +102,7 @@ fn describe(ctx: &RequestContext, req: DescribeGroupsRequest) -> DescribeGroupsR
                     ))))
                     .with_group_state(wire("Dead"));
             }
-            match ctx.broker.groups.describe_group(id.0.as_str()) {
+            match ctx.broker.coordinators.groups.describe_group(id.0.as_str()) {
                 Ok(d) => out
                     .with_group_state(wire(d.state.as_str()))
                     .with_protocol_type(wire(d.protocol_type))
@@ -166,17 +138,30 @@ fn describe(ctx: &RequestContext, req: DescribeGroupsRequest) -> DescribeGroupsR
     DescribeGroupsResponse::default().with_groups(groups)
 }
 
-async fn delete(ctx: RequestContext, req: DeleteGroupsRequest) -> DeleteGroupsResponse {
+pub(crate) async fn delete(ctx: RequestContext, req: DeleteGroupsRequest) -> DeleteGroupsResponse {
     let ids: Vec<String> = req.groups_names.iter().map(|g| g.0.to_string()).collect();
     // A consumer group is deleted first (NON_EMPTY_GROUP with members); its offsets (if any)
     // are in the classic store, whose GROUP_ID_NOT_FOUND then only means "no offsets".
     let mut consumer = Vec::with_capacity(ids.len());
     for id in &ids {
-        consumer.push(if ctx.broker.consumer_groups.is_consumer_group(id) {
-            Some(ctx.broker.consumer_groups.delete_group(id).await)
-        } else {
-            None
-        });
+        consumer.push(
+            if ctx
+                .broker
+                .coordinators
+                .consumer_groups
+                .is_consumer_group(id)
+            {
+                Some(
+                    ctx.broker
+                        .coordinators
+                        .consumer_groups
+                        .delete_group(id)
+                        .await,
+                )
+            } else {
+                None
+            },
+        );
     }
     let classic_ids: Vec<String> = ids
         .iter()
@@ -188,6 +173,7 @@ async fn delete(ctx: RequestContext, req: DeleteGroupsRequest) -> DeleteGroupsRe
         .collect();
     let results: Vec<Result<(), GroupError>> = ctx
         .broker
+        .coordinators
         .groups
         .delete_groups(&classic_ids)
         .await

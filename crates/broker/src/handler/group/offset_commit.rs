@@ -7,24 +7,13 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
-use kafka_protocol::messages::{ApiKey, OffsetCommitRequest, OffsetCommitResponse};
+use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 use strom_coordinator::{OffsetCommitRequest as Commit, PartitionCommit};
 
 use super::{code, s};
-use crate::handler::{decode, later, ApiHandler, RequestContext};
+use crate::handler::RequestContext;
 
-pub(crate) const HANDLER: ApiHandler = ApiHandler {
-    api_key: ApiKey::OffsetCommit,
-    min_version: 2,
-    max_version: 9,
-    min_served: 2,
-    handle: |ctx, body| {
-        let req: OffsetCommitRequest = decode(ApiKey::OffsetCommit, ctx.api_version, body)?;
-        Ok(later(handle(ctx, req)))
-    },
-};
-
-async fn handle(ctx: RequestContext, req: OffsetCommitRequest) -> OffsetCommitResponse {
+pub(crate) async fn handle(ctx: RequestContext, req: OffsetCommitRequest) -> OffsetCommitResponse {
     let v = ctx.api_version;
     let image = ctx.broker.metadata.image();
     // Per partition, in request order: Some(code) decided here, None = sent to the coordinator.
@@ -62,7 +51,13 @@ async fn handle(ctx: RequestContext, req: OffsetCommitRequest) -> OffsetCommitRe
         Vec::new()
     } else {
         let n = commit.offsets.len();
-        match ctx.broker.consumer_groups.commit_offsets(commit).await {
+        match ctx
+            .broker
+            .coordinators
+            .consumer_groups
+            .commit_offsets(commit)
+            .await
+        {
             Ok(r) => r.iter().map(|r| r.as_ref().err().map_or(0, code)).collect(),
             Err(e) => vec![code(&e); n],
         }

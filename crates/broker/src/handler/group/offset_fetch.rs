@@ -9,45 +9,25 @@ use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
 use kafka_protocol::messages::{
-    ApiKey, OffsetDeleteRequest, OffsetDeleteResponse, OffsetFetchRequest, OffsetFetchResponse,
-    TopicName,
+    OffsetDeleteRequest, OffsetDeleteResponse, OffsetFetchRequest, OffsetFetchResponse, TopicName,
 };
 use strom_coordinator::{FetchedOffsets, GroupError};
 
 use super::{code, wire};
-use crate::handler::{decode, later, ready, ApiHandler, RequestContext};
-
-pub(crate) const HANDLER: ApiHandler = ApiHandler {
-    api_key: ApiKey::OffsetFetch,
-    min_version: 1,
-    max_version: 9,
-    min_served: 1,
-    handle: |ctx, body| {
-        let req: OffsetFetchRequest = decode(ApiKey::OffsetFetch, ctx.api_version, body)?;
-        Ok(ready(handle(&ctx, req)))
-    },
-};
-
-pub(crate) const DELETE_HANDLER: ApiHandler = ApiHandler {
-    api_key: ApiKey::OffsetDelete,
-    min_version: 0,
-    max_version: 0,
-    min_served: 0,
-    handle: |ctx, body| {
-        let req: OffsetDeleteRequest = decode(ApiKey::OffsetDelete, ctx.api_version, body)?;
-        Ok(later(handle_delete(ctx, req)))
-    },
-};
+use crate::handler::RequestContext;
 
 fn fetch(
     ctx: &RequestContext,
     group: &str,
     topics: Option<Vec<(String, Vec<i32>)>>,
 ) -> Result<FetchedOffsets, GroupError> {
-    ctx.broker.groups.fetch_offsets(group, topics.as_deref())
+    ctx.broker
+        .coordinators
+        .groups
+        .fetch_offsets(group, topics.as_deref())
 }
 
-fn handle(ctx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetchResponse {
+pub(crate) fn handle(ctx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetchResponse {
     let v = ctx.api_version;
     if v >= 8 {
         let groups = req
@@ -141,7 +121,10 @@ fn handle(ctx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetchResponse 
     }
 }
 
-async fn handle_delete(ctx: RequestContext, req: OffsetDeleteRequest) -> OffsetDeleteResponse {
+pub(crate) async fn handle_delete(
+    ctx: RequestContext,
+    req: OffsetDeleteRequest,
+) -> OffsetDeleteResponse {
     let topics: Vec<(String, Vec<i32>)> = req
         .topics
         .iter()
@@ -154,6 +137,7 @@ async fn handle_delete(ctx: RequestContext, req: OffsetDeleteRequest) -> OffsetD
         .collect();
     match ctx
         .broker
+        .coordinators
         .groups
         .delete_offsets(req.group_id.0.as_str(), &topics)
         .await

@@ -1,24 +1,13 @@
 //! SyncGroup (v0–v5): the leader's assignment is made durable, then every member gets its own
 //! bytes back unchanged; followers wait (no lock held) for the leader.
 
-use kafka_protocol::messages::{ApiKey, SyncGroupRequest, SyncGroupResponse};
+use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 use strom_coordinator::SyncGroupRequest as Sync;
 
 use super::{code, s, wire};
-use crate::handler::{decode, later, ApiHandler, RequestContext};
+use crate::handler::RequestContext;
 
-pub(crate) const HANDLER: ApiHandler = ApiHandler {
-    api_key: ApiKey::SyncGroup,
-    min_version: 0,
-    max_version: 5,
-    min_served: 0,
-    handle: |ctx, body| {
-        let req: SyncGroupRequest = decode(ApiKey::SyncGroup, ctx.api_version, body)?;
-        Ok(later(handle(ctx, req)))
-    },
-};
-
-async fn handle(ctx: RequestContext, req: SyncGroupRequest) -> SyncGroupResponse {
+pub(crate) async fn handle(ctx: RequestContext, req: SyncGroupRequest) -> SyncGroupResponse {
     let v = ctx.api_version;
     let sync = Sync {
         group_id: req.group_id.0.to_string(),
@@ -33,7 +22,7 @@ async fn handle(ctx: RequestContext, req: SyncGroupRequest) -> SyncGroupResponse
             .map(|a| (s(&a.member_id), a.assignment))
             .collect(),
     };
-    match ctx.broker.groups.sync_group(sync).await {
+    match ctx.broker.coordinators.groups.sync_group(sync).await {
         Ok(r) => SyncGroupResponse::default()
             // protocol_type and protocol_name exist from v5.
             .with_protocol_type(r.protocol_type.filter(|_| v >= 5).map(wire))

@@ -9,22 +9,10 @@ use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnT
 use kafka_protocol::messages::add_partitions_to_txn_response::{
     AddPartitionsToTxnPartitionResult, AddPartitionsToTxnResult, AddPartitionsToTxnTopicResult,
 };
-use kafka_protocol::messages::{AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, ApiKey};
+use kafka_protocol::messages::{AddPartitionsToTxnRequest, AddPartitionsToTxnResponse};
 
-use super::super::{decode, later, ApiHandler, RequestContext};
+use super::super::RequestContext;
 use super::code;
-
-pub(crate) const HANDLER: ApiHandler = ApiHandler {
-    api_key: ApiKey::AddPartitionsToTxn,
-    min_version: 0,
-    max_version: 5,
-    min_served: 0,
-    handle: |ctx, body| {
-        let req: AddPartitionsToTxnRequest =
-            decode(ApiKey::AddPartitionsToTxn, ctx.api_version, body)?;
-        Ok(later(handle(ctx, req)))
-    },
-};
 
 async fn one(
     ctx: &RequestContext,
@@ -52,7 +40,7 @@ async fn one(
     let outcome = if unknown {
         None
     } else {
-        let txn = &ctx.broker.txn;
+        let txn = &ctx.broker.coordinators.txn;
         Some(if verify_only || ctx.api_version < 5 {
             txn.add_partitions(id, pid, epoch, &partitions, verify_only)
                 .await
@@ -89,7 +77,10 @@ async fn one(
         .collect()
 }
 
-async fn handle(ctx: RequestContext, req: AddPartitionsToTxnRequest) -> AddPartitionsToTxnResponse {
+pub(crate) async fn handle(
+    ctx: RequestContext,
+    req: AddPartitionsToTxnRequest,
+) -> AddPartitionsToTxnResponse {
     if ctx.api_version <= 3 {
         let results = one(
             &ctx,

@@ -12,7 +12,7 @@ use kafka_protocol::messages::describe_transactions_response::{
 };
 use kafka_protocol::messages::list_transactions_response::TransactionState as ListedState;
 use kafka_protocol::messages::{
-    ApiKey, DescribeProducersRequest, DescribeProducersResponse, DescribeTransactionsRequest,
+    DescribeProducersRequest, DescribeProducersResponse, DescribeTransactionsRequest,
     DescribeTransactionsResponse, ListTransactionsRequest, ListTransactionsResponse, ProducerId,
     TopicName, TransactionalId,
 };
@@ -20,7 +20,7 @@ use kafka_protocol::protocol::StrBytes;
 use strom_coordinator::txn::TxnState;
 use strom_log::TopicPartition;
 
-use super::super::{decode, later, ready, ApiHandler, RequestContext};
+use super::super::RequestContext;
 use super::code;
 
 const STATES: &[TxnState] = &[
@@ -34,129 +34,116 @@ const STATES: &[TxnState] = &[
     TxnState::PrepareEpochFence,
 ];
 
-pub(crate) const LIST_HANDLER: ApiHandler = ApiHandler {
-    api_key: ApiKey::ListTransactions,
-    min_version: 0,
-    max_version: 1,
-    min_served: 0,
-    handle: |ctx, body| {
-        let req: ListTransactionsRequest = decode(ApiKey::ListTransactions, ctx.api_version, body)?;
-        Ok(later(async move {
-            let states: Vec<String> = req.state_filters.iter().map(|s| s.to_string()).collect();
-            let unknown: Vec<StrBytes> = req
-                .state_filters
-                .iter()
-                .filter(|s| !STATES.iter().any(|k| k.name() == s.as_str()))
-                .cloned()
-                .collect();
-            let pids: Vec<i64> = req.producer_id_filters.iter().map(|p| p.0).collect();
-            let now = strom_log::now_ms();
-            let mut listed = ctx.broker.txn.list_transactions(&states, &pids).await;
-            // duration_filter (v1+): only transactions open longer than this.
-            if ctx.api_version >= 1 && req.duration_filter >= 0 {
-                let mut kept = Vec::new();
-                for t in listed {
-                    if let Ok(m) = ctx
-                        .broker
-                        .txn
-                        .describe_transaction(&t.transactional_id)
-                        .await
-                    {
-                        if m.start_ms >= 0 && now - m.start_ms >= req.duration_filter {
-                            kept.push(t);
-                        }
-                    }
+pub(crate) async fn list(
+    ctx: RequestContext,
+    req: ListTransactionsRequest,
+) -> ListTransactionsResponse {
+    let states: Vec<String> = req.state_filters.iter().map(|s| s.to_string()).collect();
+    let unknown: Vec<StrBytes> = req
+        .state_filters
+        .iter()
+        .filter(|s| !STATES.iter().any(|k| k.name() == s.as_str()))
+        .cloned()
+        .collect();
+    let pids: Vec<i64> = req.producer_id_filters.iter().map(|p| p.0).collect();
+    let now = strom_log::now_ms();
+    let mut listed = ctx
+        .broker
+        .coordinators
+        .txn
+        .list_transactions(&states, &pids)
+        .await;
+    // duration_filter (v1+): only transactions open longer than this.
+    if ctx.api_version >= 1 && req.duration_filter >= 0 {
+        let mut kept = Vec::new();
+        for t in listed {
+            if let Ok(m) = ctx
+                .broker
+                .coordinators
+                .txn
+                .describe_transaction(&t.transactional_id)
+                .await
+            {
+                if m.start_ms >= 0 && now - m.start_ms >= req.duration_filter {
+                    kept.push(t);
                 }
-                listed = kept;
             }
-            // Kafka: the ids of partitions still loading are missing, and the answer says so.
-            let error_code = if ctx.broker.txn.load_in_progress() {
-                ResponseError::CoordinatorLoadInProgress.code()
-            } else {
-                0
-            };
-            ListTransactionsResponse::default()
-                .with_error_code(error_code)
-                .with_unknown_state_filters(unknown)
-                .with_transaction_states(
-                    listed
-                        .into_iter()
-                        .map(|t| {
-                            ListedState::default()
-                                .with_transactional_id(TransactionalId(StrBytes::from_string(
-                                    t.transactional_id,
-                                )))
-                                .with_producer_id(ProducerId(t.producer_id))
-                                .with_transaction_state(StrBytes::from_static_str(t.state.name()))
-                        })
-                        .collect(),
+        }
+        listed = kept;
+    }
+    // Kafka: the ids of partitions still loading are missing, and the answer says so.
+    let error_code = if ctx.broker.coordinators.txn.load_in_progress() {
+        ResponseError::CoordinatorLoadInProgress.code()
+    } else {
+        0
+    };
+    ListTransactionsResponse::default()
+        .with_error_code(error_code)
+        .with_unknown_state_filters(unknown)
+        .with_transaction_states(
+            listed
+                .into_iter()
+                .map(|t| {
+                    ListedState::default()
+                        .with_transactional_id(TransactionalId(StrBytes::from_string(
+                            t.transactional_id,
+                        )))
+                        .with_producer_id(ProducerId(t.producer_id))
+                        .with_transaction_state(StrBytes::from_static_str(t.state.name()))
+                })
+                .collect(),
+        )
+}
+
+pub(crate) async fn describe(
+    ctx: RequestContext,
+    req: DescribeTransactionsRequest,
+) -> DescribeTransactionsResponse {
+    let mut out = Vec::with_capacity(req.transactional_ids.len());
+    for id in req.transactional_ids {
+        let base = DescribedState::default()
+            .with_transactional_id(id.clone())
+            .with_transaction_state(StrBytes::from_static_str(""))
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1)
+            .with_transaction_start_time_ms(-1);
+        match ctx
+            .broker
+            .coordinators
+            .txn
+            .describe_transaction(id.0.as_str())
+            .await
+        {
+            Ok(m) => {
+                let mut topics: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+                for (t, p) in &m.partitions {
+                    topics.entry(t.clone()).or_default().push(*p);
+                }
+                out.push(
+                    base.with_transaction_state(StrBytes::from_static_str(m.state.name()))
+                        .with_transaction_timeout_ms(m.timeout_ms)
+                        .with_transaction_start_time_ms(m.start_ms)
+                        .with_producer_id(ProducerId(m.producer_id))
+                        .with_producer_epoch(m.producer_epoch)
+                        .with_topics(
+                            topics
+                                .into_iter()
+                                .map(|(t, ps)| {
+                                    TopicData::default()
+                                        .with_topic(TopicName(StrBytes::from_string(t)))
+                                        .with_partitions(ps)
+                                })
+                                .collect(),
+                        ),
                 )
-        }))
-    },
-};
-
-pub(crate) const DESCRIBE_HANDLER: ApiHandler = ApiHandler {
-    api_key: ApiKey::DescribeTransactions,
-    min_version: 0,
-    max_version: 0,
-    min_served: 0,
-    handle: |ctx, body| {
-        let req: DescribeTransactionsRequest =
-            decode(ApiKey::DescribeTransactions, ctx.api_version, body)?;
-        Ok(later(async move {
-            let mut out = Vec::with_capacity(req.transactional_ids.len());
-            for id in req.transactional_ids {
-                let base = DescribedState::default()
-                    .with_transactional_id(id.clone())
-                    .with_transaction_state(StrBytes::from_static_str(""))
-                    .with_producer_id(ProducerId(-1))
-                    .with_producer_epoch(-1)
-                    .with_transaction_start_time_ms(-1);
-                match ctx.broker.txn.describe_transaction(id.0.as_str()).await {
-                    Ok(m) => {
-                        let mut topics: BTreeMap<String, Vec<i32>> = BTreeMap::new();
-                        for (t, p) in &m.partitions {
-                            topics.entry(t.clone()).or_default().push(*p);
-                        }
-                        out.push(
-                            base.with_transaction_state(StrBytes::from_static_str(m.state.name()))
-                                .with_transaction_timeout_ms(m.timeout_ms)
-                                .with_transaction_start_time_ms(m.start_ms)
-                                .with_producer_id(ProducerId(m.producer_id))
-                                .with_producer_epoch(m.producer_epoch)
-                                .with_topics(
-                                    topics
-                                        .into_iter()
-                                        .map(|(t, ps)| {
-                                            TopicData::default()
-                                                .with_topic(TopicName(StrBytes::from_string(t)))
-                                                .with_partitions(ps)
-                                        })
-                                        .collect(),
-                                ),
-                        )
-                    }
-                    Err(e) => out.push(base.with_error_code(code(&e, true))),
-                }
             }
-            DescribeTransactionsResponse::default().with_transaction_states(out)
-        }))
-    },
-};
+            Err(e) => out.push(base.with_error_code(code(&e, true))),
+        }
+    }
+    DescribeTransactionsResponse::default().with_transaction_states(out)
+}
 
-pub(crate) const DESCRIBE_PRODUCERS_HANDLER: ApiHandler = ApiHandler {
-    api_key: ApiKey::DescribeProducers,
-    min_version: 0,
-    max_version: 0,
-    min_served: 0,
-    handle: |ctx, body| {
-        let req: DescribeProducersRequest =
-            decode(ApiKey::DescribeProducers, ctx.api_version, body)?;
-        Ok(ready(describe_producers(&ctx, req)))
-    },
-};
-
-fn describe_producers(
+pub(crate) fn describe_producers(
     ctx: &RequestContext,
     req: DescribeProducersRequest,
 ) -> DescribeProducersResponse {

@@ -7,23 +7,15 @@
 //! v6 (KIP-939 two-phase commit) is not advertised.
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::{ApiKey, InitProducerIdRequest, InitProducerIdResponse, ProducerId};
+use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
 use super::super::errors::producer_id_error_code;
-use super::super::{decode, later, ApiHandler, RequestContext};
+use super::super::RequestContext;
 
-pub(crate) const HANDLER: ApiHandler = ApiHandler {
-    api_key: ApiKey::InitProducerId,
-    min_version: 0,
-    max_version: 5,
-    min_served: 0,
-    handle: |ctx, body| {
-        let req: InitProducerIdRequest = decode(ApiKey::InitProducerId, ctx.api_version, body)?;
-        Ok(later(handle(ctx, req)))
-    },
-};
-
-async fn handle(ctx: RequestContext, req: InitProducerIdRequest) -> InitProducerIdResponse {
+pub(crate) async fn handle(
+    ctx: RequestContext,
+    req: InitProducerIdRequest,
+) -> InitProducerIdResponse {
     // ongoing_txn_* (v6 only) keep their defaults (-1), which every version may carry.
     let failed = |code: i16| {
         InitProducerIdResponse::default()
@@ -39,6 +31,7 @@ async fn handle(ctx: RequestContext, req: InitProducerIdRequest) -> InitProducer
                 (ctx.api_version >= 3).then_some((req.producer_id.0, req.producer_epoch));
             return match ctx
                 .broker
+                .coordinators
                 .txn
                 .init_producer_id(id, req.transaction_timeout_ms, expected)
                 .await
@@ -55,11 +48,7 @@ async fn handle(ctx: RequestContext, req: InitProducerIdRequest) -> InitProducer
         None => {}
     }
     let broker = &ctx.broker;
-    match broker
-        .producer_ids
-        .generate(&broker.metadata, broker.config.node_id)
-        .await
-    {
+    match broker.producer_ids.generate().await {
         Ok(id) => InitProducerIdResponse::default()
             .with_producer_id(ProducerId(id))
             .with_producer_epoch(0),

@@ -13,26 +13,18 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::txn_offset_commit_response::{
     TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
 };
-use kafka_protocol::messages::{ApiKey, TxnOffsetCommitRequest, TxnOffsetCommitResponse};
+use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 use strom_coordinator::txn::{TxnCommitMember, TxnError};
 use strom_coordinator::{PartitionCommit, OFFSETS_TOPIC};
 
-use super::super::{decode, later, ApiHandler, RequestContext};
+use super::super::RequestContext;
 use super::code;
 use crate::txn_verifier::{self, TxnCheck, TxnProducer};
 
-pub(crate) const HANDLER: ApiHandler = ApiHandler {
-    api_key: ApiKey::TxnOffsetCommit,
-    min_version: 0,
-    max_version: 5,
-    min_served: 0,
-    handle: |ctx, body| {
-        let req: TxnOffsetCommitRequest = decode(ApiKey::TxnOffsetCommit, ctx.api_version, body)?;
-        Ok(later(handle(ctx, req)))
-    },
-};
-
-async fn handle(ctx: RequestContext, req: TxnOffsetCommitRequest) -> TxnOffsetCommitResponse {
+pub(crate) async fn handle(
+    ctx: RequestContext,
+    req: TxnOffsetCommitRequest,
+) -> TxnOffsetCommitResponse {
     let mut offsets = Vec::new();
     for t in &req.topics {
         for p in &t.partitions {
@@ -104,7 +96,7 @@ async fn commit(
     }
     let offsets_partition = (
         OFFSETS_TOPIC.to_string(),
-        broker.groups.partition_for(group_id),
+        broker.coordinators.groups.partition_for(group_id),
     );
     let producer = TxnProducer {
         transactional_id: req.transactional_id.0.as_str(),
@@ -124,6 +116,7 @@ async fn commit(
         return offset_commit_error(c);
     }
     let stored = broker
+        .coordinators
         .groups
         .store_transactional_offsets(
             group_id,

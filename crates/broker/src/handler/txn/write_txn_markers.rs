@@ -1,6 +1,6 @@
 //! WriteTxnMarkers (v0–v1): another broker's transaction coordinator asks this node to end a
 //! transaction in the partitions it leads. Two phases as Produce: in request order, each marker
-//! is encoded as the coordinator's own control batch (`txn_coordinator::encode_marker`) and
+//! is encoded as the coordinator's own control batch (`coordinators::encode_marker`) and
 //! appended to every named partition this node leads (NOT_LEADER_OR_FOLLOWER otherwise,
 //! UNKNOWN_TOPIC_OR_PARTITION for a partition that does not exist); the response waits until
 //! each is complete as an acks=all produce (durable, under the high watermark; else
@@ -10,55 +10,33 @@
 //! in the groups coordinated here (Kafka's `GroupCoordinator.onTransactionCompleted`), once it
 //! is durable, before the answer.
 //!
-//! Not checked: the coordinator epoch against the partition's last marker
-//! (TRANSACTION_COORDINATOR_FENCED); the producer epoch check of the append still refuses
-//! markers of a fenced producer epoch.
+//! The partitions' producer state refuses a marker of an older producer epoch than the
+//! producer's (INVALID_PRODUCER_EPOCH) or from an older coordinator epoch than the producer's
+//! last marker (TRANSACTION_COORDINATOR_FENCED).
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::write_txn_markers_response::{
     WritableTxnMarkerPartitionResult, WritableTxnMarkerResult, WritableTxnMarkerTopicResult,
 };
-use kafka_protocol::messages::{ApiKey, WriteTxnMarkersRequest, WriteTxnMarkersResponse};
+use kafka_protocol::messages::{WriteTxnMarkersRequest, WriteTxnMarkersResponse};
 use strom_coordinator::OFFSETS_TOPIC;
 
-use super::super::{decode, ApiHandler, HandlerFuture, RequestContext};
-use crate::leaders::Incomplete;
+use super::super::{HandlerFuture, RequestContext};
+use crate::coordinators::{append_marker, encode_marker, REPLICATION_TIMEOUT};
+use crate::handler::errors::{append_error_code, leader_write_error_code};
+use crate::replication::PendingAppend;
 use crate::server::codec::ResponseBody;
-use crate::txn_coordinator::{append_marker, encode_marker, PendingMarker};
-
-pub(crate) const HANDLER: ApiHandler = ApiHandler {
-    api_key: ApiKey::WriteTxnMarkers,
-    min_version: 0,
-    max_version: 1,
-    min_served: 0,
-    handle: |ctx, body| {
-        let req: WriteTxnMarkersRequest = decode(ApiKey::WriteTxnMarkers, ctx.api_version, body)?;
-        Ok(handle(ctx, req))
-    },
-};
 
 /// One partition after phase one.
 enum Outcome {
     Done(i16),
-    Pending(PendingMarker),
+    Pending(PendingAppend),
 }
 
 /// One marker of the request after phase one: (producer id, commit, per topic its partitions).
 type MarkerOutcome = (i64, bool, Vec<(String, Vec<(i32, Outcome)>)>);
 
-/// Kafka's code for a marker written but not completed (as Produce with acks=all).
-fn incomplete_code(e: &Incomplete) -> i16 {
-    match e {
-        Incomplete::Log(e) => crate::handler::errors::log_error_code(e),
-        Incomplete::NotEnoughReplicas => ResponseError::NotEnoughReplicas.code(),
-        Incomplete::NotEnoughReplicasAfterAppend => {
-            ResponseError::NotEnoughReplicasAfterAppend.code()
-        }
-        Incomplete::TimedOut => ResponseError::RequestTimedOut.code(),
-    }
-}
-
-fn handle(ctx: RequestContext, req: WriteTxnMarkersRequest) -> HandlerFuture {
+pub(crate) fn handle(ctx: RequestContext, req: WriteTxnMarkersRequest) -> HandlerFuture {
     let broker = ctx.broker.clone();
     let image = broker.metadata.image();
     let mut markers: Vec<MarkerOutcome> = Vec::with_capacity(req.markers.len());
@@ -78,11 +56,11 @@ fn handle(ctx: RequestContext, req: WriteTxnMarkersRequest) -> HandlerFuture {
                 .map(|&p| {
                     let outcome = match &batch {
                         Err(_) => Outcome::Done(ResponseError::UnknownServerError.code()),
-                        Ok(b) => match append_marker(&broker, &image, &topic, p, b) {
+                        Ok(b) => match append_marker(&broker.leaders, &image, &topic, p, b) {
                             Ok(pending) => Outcome::Pending(pending),
                             Err(e) => {
                                 tracing::debug!(topic, partition = p, error = %e, "WriteTxnMarkers refused");
-                                Outcome::Done(e.code())
+                                Outcome::Done(leader_write_error_code(&e))
                             }
                         },
                     };
@@ -102,19 +80,22 @@ fn handle(ctx: RequestContext, req: WriteTxnMarkersRequest) -> HandlerFuture {
                 for (p, outcome) in parts {
                     let code = match outcome {
                         Outcome::Done(code) => code,
-                        Outcome::Pending(pending) => match pending.wait(&broker).await {
-                            Ok(()) => {
-                                if topic == OFFSETS_TOPIC {
-                                    // Never fails: an unloaded partition replays the marker.
-                                    let _ = broker
-                                        .groups
-                                        .complete_transactional_offsets(p, producer_id, commit)
-                                        .await;
+                        Outcome::Pending(pending) => {
+                            match pending.wait_replicated(REPLICATION_TIMEOUT).await {
+                                Ok(()) => {
+                                    if topic == OFFSETS_TOPIC {
+                                        // Never fails: an unloaded partition replays the marker.
+                                        let _ = broker
+                                            .coordinators
+                                            .groups
+                                            .complete_transactional_offsets(p, producer_id, commit)
+                                            .await;
+                                    }
+                                    0
                                 }
-                                0
+                                Err(e) => append_error_code(&e),
                             }
-                            Err(e) => incomplete_code(&e),
-                        },
+                        }
                     };
                     partitions.push(
                         WritableTxnMarkerPartitionResult::default()
