@@ -1,0 +1,40 @@
+//! Strom's security: everything between "a socket was accepted" and "this connection is
+//! `User:alice`", with Kafka's config names and semantics as the contract.
+//!
+//! - [`ListenerConfig`]: `listeners`, `advertised.listeners`, `listener.security.protocol.map`,
+//!   `inter.broker.listener.name`, `controller.listener.names`; [`ListenerProps`] looks keys up
+//!   as `listener.name.<name>.<key>` before `<key>`.
+//! - TLS ([`TlsServerSettings`] → [`TlsAcceptorHandle`], reloadable; [`TlsClientSettings`]).
+//! - Principals ([`KafkaPrincipal`], RFC 2253 subject DNs, [`SslPrincipalMapper`]).
+//! - SASL servers as sans-IO state machines driven with SaslAuthenticate bytes (PLAIN,
+//!   SCRAM-SHA-256/512, OAUTHBEARER with JWKS), created by a per-listener [`SaslServerFactory`],
+//!   and the matching clients.
+//! - [`ClientSecurity`]: a client's `--command-config` (Kafka and librdkafka keys).
+//!
+//! Dependency rule: this crate depends on no other strom crate; the broker and the client
+//! depend on it. It does no socket I/O of its own except fetching an https JWKS.
+
+mod config;
+mod error;
+mod principal;
+mod tls;
+
+#[cfg(feature = "test-support")]
+pub mod test_support;
+
+pub use config::jaas::{
+    ControlFlag, JaasConfig, JaasEntry, JaasError, OAUTHBEARER_LOGIN_MODULE, PLAIN_LOGIN_MODULE,
+    SCRAM_LOGIN_MODULE,
+};
+pub use config::listener::{
+    Listener, ListenerConfig, ListenerName, ProcessRoles, SecurityProtocol,
+};
+pub use config::listener_props::{ListenerProps, Setting};
+pub use config::properties::{Password, Properties};
+pub use error::{AuthError, AuthErrorKind, ConfigError};
+pub use principal::dn::{subject_dn_rfc2253, DnError};
+pub use principal::kafka_principal::{KafkaPrincipal, PrincipalError, SslPrincipalBuilder};
+pub use principal::mapper::{InvalidRule, NoMatchingRule, SslPrincipalMapper};
+pub use tls::acceptor::TlsAcceptorHandle;
+pub use tls::client::{server_name, ServerVerification, TlsClientSettings};
+pub use tls::server::{ClientAuth, TlsServerSettings};
