@@ -95,6 +95,9 @@ pub enum AuthErrorKind {
 pub struct AuthError {
     kind: AuthErrorKind,
     message: String,
+    /// A fuller reason for the server's log when `message` is deliberately terse (OAUTHBEARER
+    /// sends the client only `{"status":"invalid_token"}`).
+    log_detail: Option<String>,
 }
 
 impl AuthError {
@@ -103,6 +106,7 @@ impl AuthError {
         AuthError {
             kind: AuthErrorKind::Authentication,
             message: message.into(),
+            log_detail: None,
         }
     }
 
@@ -111,6 +115,7 @@ impl AuthError {
         AuthError {
             kind: AuthErrorKind::Protocol,
             message: message.into(),
+            log_detail: None,
         }
     }
 
@@ -119,6 +124,7 @@ impl AuthError {
         AuthError {
             kind: AuthErrorKind::IllegalState,
             message: message.into(),
+            log_detail: None,
         }
     }
 
@@ -127,9 +133,15 @@ impl AuthError {
         self.kind
     }
 
+    /// Adds a reason for the server's log that the client does not see.
+    pub fn with_log_detail(mut self, detail: impl Into<String>) -> Self {
+        self.log_detail = Some(detail.into());
+        self
+    }
+
     /// The full reason, for the server's log (it holds no secret).
     pub fn detail(&self) -> &str {
-        &self.message
+        self.log_detail.as_deref().unwrap_or(&self.message)
     }
 
     /// What Kafka puts in SaslAuthenticateResponse's `error_message` for this failure.

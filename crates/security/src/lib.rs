@@ -17,6 +17,7 @@
 mod config;
 mod error;
 mod principal;
+mod sasl;
 mod tls;
 
 #[cfg(feature = "test-support")]
@@ -35,6 +36,15 @@ pub use error::{AuthError, AuthErrorKind, ConfigError};
 pub use principal::dn::{subject_dn_rfc2253, DnError};
 pub use principal::kafka_principal::{KafkaPrincipal, PrincipalError, SslPrincipalBuilder};
 pub use principal::mapper::{InvalidRule, NoMatchingRule, SslPrincipalMapper};
+pub use sasl::plain::{PlainClient, PlainServer, PlainUsers};
+pub use sasl::scram::client::ScramClient;
+pub use sasl::scram::credential::{
+    DelegationTokenCredential, InMemoryScramCredentialStore, InvalidCredential, ScramCredential,
+    ScramCredentialStore,
+};
+pub use sasl::scram::server::ScramServer;
+pub use sasl::scram::ScramMechanism;
+pub use sasl::{Authenticated, ClientStep, Mechanism, SaslClient, SaslServer, Step};
 pub use tls::acceptor::TlsAcceptorHandle;
 pub use tls::client::{server_name, ServerVerification, TlsClientSettings};
 pub use tls::server::{ClientAuth, TlsServerSettings};
