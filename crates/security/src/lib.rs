@@ -36,6 +36,13 @@ pub use error::{AuthError, AuthErrorKind, ConfigError};
 pub use principal::dn::{subject_dn_rfc2253, DnError};
 pub use principal::kafka_principal::{KafkaPrincipal, PrincipalError, SslPrincipalBuilder};
 pub use principal::mapper::{InvalidRule, NoMatchingRule, SslPrincipalMapper};
+pub use sasl::factory::{SaslServerFactory, UnsupportedMechanism};
+pub use sasl::failed_login::FailedLoginLog;
+pub use sasl::oauthbearer::jwks::{
+    JwksCache, JwksError, JwksLocation, JwksRefresher, JwksSettings,
+};
+pub use sasl::oauthbearer::server::{OAuthBearerClient, OAuthBearerServer};
+pub use sasl::oauthbearer::validator::{OAuthBearerValidator, ValidatedToken, ValidatorSettings};
 pub use sasl::plain::{PlainClient, PlainServer, PlainUsers};
 pub use sasl::scram::client::ScramClient;
 pub use sasl::scram::credential::{
