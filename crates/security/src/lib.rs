@@ -14,8 +14,10 @@
 //! Dependency rule: this crate depends on no other strom crate; the broker and the client
 //! depend on it. It does no socket I/O of its own except fetching an https JWKS.
 
+mod client_security;
 mod config;
 mod error;
+mod listener_security;
 mod principal;
 mod sasl;
 mod tls;
@@ -23,6 +25,7 @@ mod tls;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 
+pub use client_security::{ClientSecurity, SaslCredentials};
 pub use config::jaas::{
     ControlFlag, JaasConfig, JaasEntry, JaasError, OAUTHBEARER_LOGIN_MODULE, PLAIN_LOGIN_MODULE,
     SCRAM_LOGIN_MODULE,
@@ -33,6 +36,7 @@ pub use config::listener::{
 pub use config::listener_props::{ListenerProps, Setting};
 pub use config::properties::{Password, Properties};
 pub use error::{AuthError, AuthErrorKind, ConfigError};
+pub use listener_security::ListenerSecurity;
 pub use principal::dn::{subject_dn_rfc2253, DnError};
 pub use principal::kafka_principal::{KafkaPrincipal, PrincipalError, SslPrincipalBuilder};
 pub use principal::mapper::{InvalidRule, NoMatchingRule, SslPrincipalMapper};

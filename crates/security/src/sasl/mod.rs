@@ -143,6 +143,15 @@ pub(crate) enum Phase {
     Failed,
 }
 
+/// Where an exchange stands after a step's result: ended (complete or failed) or still going.
+pub(crate) fn phase_after(result: &Result<Step, AuthError>) -> Option<Phase> {
+    match result {
+        Ok(Step::Done(_)) => Some(Phase::Complete),
+        Ok(Step::Continue(_)) => None,
+        Err(_) => Some(Phase::Failed),
+    }
+}
+
 pub(crate) fn after_end(phase: Phase) -> AuthError {
     let state = match phase {
         Phase::Complete => "COMPLETE",

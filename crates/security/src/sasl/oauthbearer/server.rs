@@ -14,7 +14,8 @@ use crate::principal::kafka_principal::KafkaPrincipal;
 use crate::sasl::oauthbearer::initial_response::InitialResponse;
 use crate::sasl::oauthbearer::validator::OAuthBearerValidator;
 use crate::sasl::{
-    after_end, Authenticated, ClientStep, Mechanism, Phase, SaslClient, SaslServer, Step,
+    after_end, phase_after, Authenticated, ClientStep, Mechanism, Phase, SaslClient, SaslServer,
+    Step,
 };
 
 const INVALID_TOKEN: &str = r#"{"status":"invalid_token"}"#;
@@ -86,10 +87,8 @@ impl SaslServer for OAuthBearerServer {
                 return Err(after_end(phase));
             }
         };
-        match &result {
-            Ok(Step::Done(_)) => self.state = State::Ended(Phase::Complete),
-            Ok(Step::Continue(_)) => {}
-            Err(_) => self.state = State::Ended(Phase::Failed),
+        if let Some(phase) = phase_after(&result) {
+            self.state = State::Ended(phase);
         }
         result
     }

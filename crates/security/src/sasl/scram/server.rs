@@ -21,7 +21,7 @@ use crate::principal::kafka_principal::KafkaPrincipal;
 use crate::sasl::scram::credential::{ScramCredential, ScramCredentialStore};
 use crate::sasl::scram::messages::{ClientFinal, ClientFirst, ServerFirst};
 use crate::sasl::scram::{random_nonce, xor, ScramMechanism};
-use crate::sasl::{after_end, Authenticated, Mechanism, Phase, SaslServer, Step};
+use crate::sasl::{after_end, phase_after, Authenticated, Mechanism, Phase, SaslServer, Step};
 
 #[derive(Debug)]
 enum State {
@@ -197,10 +197,8 @@ impl SaslServer for ScramServer {
                 return Err(after_end(phase));
             }
         };
-        match &result {
-            Ok(Step::Done(_)) => self.state = State::Ended(Phase::Complete),
-            Ok(Step::Continue(_)) => {}
-            Err(_) => self.state = State::Ended(Phase::Failed),
+        if let Some(phase) = phase_after(&result) {
+            self.state = State::Ended(phase);
         }
         result
     }
