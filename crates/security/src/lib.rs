@@ -9,7 +9,10 @@
 //! - SASL servers as sans-IO state machines driven with SaslAuthenticate bytes (PLAIN,
 //!   SCRAM-SHA-256/512, OAUTHBEARER with JWKS), created by a per-listener [`SaslServerFactory`],
 //!   and the matching clients.
-//! - [`ClientSecurity`]: a client's `--command-config` (Kafka and librdkafka keys).
+//! - [`ClientSecurity`]: a client's `--command-config` (Kafka and librdkafka keys), and the
+//!   broker's own inter-broker/controller logins.
+//! - [`ListenerSecurity`]: the above assembled for one bound listener, in one call.
+//! - `test_support` (feature `test-support`): CA, certificates, keystores, JWKS and JWTs made at test time.
 //!
 //! Dependency rule: this crate depends on no other strom crate; the broker and the client
 //! depend on it. It does no socket I/O of its own except fetching an https JWKS.
