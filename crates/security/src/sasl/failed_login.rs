@@ -1,5 +1,5 @@
-//! `FailedLoginLog`: logs failed authentications (Kafka's "Failed authentication with /<ip>
-//! (<reason>)" at INFO) at most `burst` lines per peer address per `window`, then one summary of
+//! `FailedLoginLog`: logs failed authentications (Kafka's "Failed authentication with /`ip`
+//! (`reason`)" at INFO) at most `burst` lines per peer address per `window`, then one summary of
 //! how many were suppressed — so a client retrying a wrong password, or a scanner, cannot flood
 //! the log. Only `AuthError::detail()` is printed, which never holds a password, proof or token.
 //!
