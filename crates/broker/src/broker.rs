@@ -104,7 +104,13 @@ impl Broker {
         let cluster_id = crate::meta_properties::read_or_create_cluster_id(&config)
             .map_err(StartError::MetaProperties)?;
         let advertised = config.advertised_host_port(bound);
-        let replicas = Arc::new(open_replicas(&config, &metadata.image(), &advertised)?);
+        let incarnation = Uuid::new_v4();
+        let replicas = Arc::new(open_replicas(
+            &config,
+            &metadata.image(),
+            &advertised,
+            &incarnation,
+        )?);
         let leaders = Arc::new(LocalLeaders::new(
             replicas.clone(),
             metadata.clone(),
@@ -137,7 +143,7 @@ impl Broker {
             verification_connections: BrokerConnections::new(config.node_id, "txn-verification"),
             config,
             metadata,
-            incarnation: Uuid::new_v4(),
+            incarnation,
             shutting_down: AtomicBool::new(false),
             replicas,
             leaders,
@@ -188,6 +194,7 @@ fn open_replicas(
     config: &BrokerConfig,
     image: &Arc<MetadataImage>,
     advertised: &(String, i32),
+    incarnation: &Uuid,
 ) -> Result<ReplicaManager, StartError> {
     let overrides = config.log_overrides().clone();
     let lm_config = LogManagerConfig {
@@ -216,6 +223,7 @@ fn open_replicas(
         overrides,
         crate::replication::FetcherConfig {
             node_id: config.node_id,
+            broker_epoch: crate::replication::broker_epoch(incarnation),
             max_wait_ms: config.replica_fetch_wait_max_ms,
             max_bytes_per_partition: config.replica_fetch_max_bytes,
             backoff: Duration::from_millis(config.replica_fetch_backoff_ms),

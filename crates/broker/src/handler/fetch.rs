@@ -77,7 +77,11 @@ pub(crate) async fn handle(ctx: RequestContext, req: FetchRequest) -> FetchRespo
     } else {
         req.replica_id.0
     };
-    check_leadership(&ctx, &mut wanted, replica_id);
+    let follower = FollowerClaim {
+        replica_id,
+        broker_epoch: (v >= 15).then_some(req.replica_state.replica_epoch),
+    };
+    check_leadership(&ctx, &image, &mut wanted, follower);
     let hints = hint_leaders(&ctx, &image, &mut wanted);
     let node_endpoints = if v >= 16 {
         hints.endpoints(&image)
@@ -202,8 +206,14 @@ fn hint_leaders(ctx: &RequestContext, image: &MetadataImage, wanted: &mut [Wante
 
 /// Decides, before any read, what only the partition's leader can answer: leadership and leader
 /// epoch, a follower's divergence, and a follower's progress (which moves the high watermark).
-fn check_leadership(ctx: &RequestContext, wanted: &mut [Wanted], replica_id: i32) {
+fn check_leadership(
+    ctx: &RequestContext,
+    image: &MetadataImage,
+    wanted: &mut [Wanted],
+    follower: FollowerClaim,
+) {
     let now = strom_log::now_ms();
+    let replica_id = follower.replica_id;
     for w in wanted.iter_mut() {
         let Some(tp) = &w.tp else { continue };
         let Some(partition) = ctx.broker.replicas.partition(tp) else {
@@ -215,6 +225,12 @@ fn check_leadership(ctx: &RequestContext, wanted: &mut [Wanted], replica_id: i32
             continue;
         }
         if replica_id < 0 {
+            continue;
+        }
+        if let Err(why) = follower.check(ctx, image, tp) {
+            // A fetch that only claims to be a follower's must not move the high watermark.
+            tracing::warn!(partition = %tp, replica_id, peer = %ctx.session.peer, why, "refusing a replica fetch");
+            w.early = Some(Early::Error(ResponseError::NotLeaderOrFollower.code()));
             continue;
         }
         let leader_end = partition
@@ -230,6 +246,45 @@ fn check_leadership(ctx: &RequestContext, wanted: &mut [Wanted], replica_id: i32
         }
         if let Some(req) = partition.on_follower_fetch(replica_id, w.fetch_offset, now) {
             crate::replication::send_isr_change(&ctx.broker.metadata, partition, req);
+        }
+    }
+}
+
+/// Who a fetch says it comes from: a consumer (replica id < 0) or a follower replica, which
+/// must prove its current broker epoch (KIP-903, Fetch v15+).
+#[derive(Debug, Clone, Copy)]
+struct FollowerClaim {
+    replica_id: i32,
+    broker_epoch: Option<i64>,
+}
+
+impl FollowerClaim {
+    /// A follower's fetch is served only from another broker that is an assigned replica of the
+    /// partition, at the broker epoch of its current registration. Strom brokers replicate with
+    /// Fetch v15+; an older follower fetch cannot prove its epoch.
+    fn check(
+        &self,
+        ctx: &RequestContext,
+        image: &MetadataImage,
+        tp: &TopicPartition,
+    ) -> Result<(), &'static str> {
+        let Some(epoch) = self.broker_epoch else {
+            return Err("a replica fetch needs Fetch v15+ (KIP-903 broker epoch)");
+        };
+        if self.replica_id == ctx.broker.config.node_id {
+            return Err("the replica id is this broker's");
+        }
+        let assigned = image
+            .topic(&tp.topic)
+            .and_then(|t| t.partitions.get(&tp.partition))
+            .is_some_and(|p| p.replicas.contains(&self.replica_id));
+        if !assigned {
+            return Err("not a replica of the partition");
+        }
+        match image.brokers.get(&self.replica_id) {
+            Some(b) if crate::replication::broker_epoch(&b.incarnation) == epoch => Ok(()),
+            Some(_) => Err("stale or wrong broker epoch"),
+            None => Err("not a registered broker"),
         }
     }
 }

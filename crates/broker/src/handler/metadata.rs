@@ -10,7 +10,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
 use crate::metadata::{MetadataImage, TopicImage};
-use crate::topic_admin::{validate_topic_name, NewTopic};
+use crate::topic_admin::{is_internal_topic, validate_topic_name, NewTopic};
 
 pub(crate) async fn handle(ctx: RequestContext, req: MetadataRequest) -> MetadataResponse {
     let broker = &ctx.broker;
@@ -31,7 +31,10 @@ pub(crate) async fn handle(ctx: RequestContext, req: MetadataRequest) -> Metadat
         let missing: Vec<NewTopic> = list
             .iter()
             .filter_map(|(n, _)| n.clone())
-            .filter(|n| image.topic(n).is_none() && validate_topic_name(n).is_ok())
+            // Internal topics are made by the coordinators, with their own shape.
+            .filter(|n| {
+                image.topic(n).is_none() && validate_topic_name(n).is_ok() && !is_internal_topic(n)
+            })
             .map(|name| NewTopic {
                 name,
                 partitions: -1,
@@ -149,9 +152,7 @@ fn topic_response(t: &TopicImage, image: &MetadataImage, version: i16) -> Metada
         } else {
             uuid::Uuid::nil()
         })
-        .with_is_internal(
-            version >= 1 && (t.name == "__consumer_offsets" || t.name == "__transaction_state"),
-        )
+        .with_is_internal(version >= 1 && is_internal_topic(&t.name))
         .with_partitions(partitions)
         .with_topic_authorized_operations(i32::MIN)
 }

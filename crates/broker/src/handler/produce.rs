@@ -37,6 +37,7 @@ use super::{HandlerFuture, RequestContext};
 use crate::metadata::{MetadataImage, TopicImage};
 use crate::replication::{AppendError, Partition, PendingAppend, TxnVerification};
 use crate::server::codec::ResponseBody;
+use crate::topic_admin::is_internal_topic;
 use crate::txn_verifier::{self, TxnCheck, TxnProducer};
 
 /// A partition after the checks: an error now, or batches ready to append (maybe after their
@@ -195,6 +196,13 @@ impl Checks<'_> {
         let Some(pimage) = timage.and_then(|t| t.partitions.get(&idx)) else {
             return fail(ResponseError::UnknownTopicOrPartition, None);
         };
+        if is_internal_topic(name) {
+            // Kafka's rule: only the broker writes its coordinators' state.
+            return fail(
+                ResponseError::InvalidTopicException,
+                Some(format!("Cannot append to internal topic {name}")),
+            );
+        }
         let partition = self
             .ctx
             .broker

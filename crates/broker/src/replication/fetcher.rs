@@ -30,6 +30,9 @@ pub(crate) type BrokerAddress = Arc<dyn Fn(i32) -> Option<String> + Send + Sync>
 #[derive(Debug, Clone)]
 pub(crate) struct FetcherConfig {
     pub(crate) node_id: i32,
+    /// This broker's epoch (KIP-903), sent with every fetch: the leader serves a replica fetch
+    /// only when it matches the registration it knows for `node_id`.
+    pub(crate) broker_epoch: i64,
     pub(crate) max_wait_ms: i32,
     pub(crate) max_bytes_per_partition: i32,
     pub(crate) backoff: Duration,
@@ -297,7 +300,7 @@ fn build_request(
         req.with_replica_state(
             ReplicaState::default()
                 .with_replica_id(BrokerId(config.node_id))
-                .with_replica_epoch(-1),
+                .with_replica_epoch(config.broker_epoch),
         )
     } else {
         req.with_replica_id(BrokerId(config.node_id))

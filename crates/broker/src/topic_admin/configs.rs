@@ -164,6 +164,13 @@ impl TopicAdmin {
                         format!("Topic {} does not exist", alt.resource_name),
                     ));
                 };
+                if super::is_internal_topic(&alt.resource_name) {
+                    return Err(super::internal_topic_error(
+                        ResponseError::TopicAuthorizationFailed,
+                        &alt.resource_name,
+                        "alter the configs of",
+                    ));
+                }
                 let kind_of = |k: &str| topic_config(k).map(|d| (d.kind, d.default.to_string()));
                 let next = apply_ops(&topic.configs, alt, &kind_of)?;
                 self.replicas

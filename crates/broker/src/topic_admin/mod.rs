@@ -70,6 +70,19 @@ pub fn validate_topic_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Kafka's internal topics: the coordinators' state, written only by the broker. Clients may read
+/// them but not produce to, delete records of, delete, add partitions to, reconfigure or create
+/// them (a client-made `__consumer_offsets` with the wrong shape would lose groups).
+pub(crate) fn is_internal_topic(name: &str) -> bool {
+    name == strom_coordinator::OFFSETS_TOPIC
+        || name == strom_coordinator::txn::TRANSACTION_STATE_TOPIC
+}
+
+/// The refusal of a client's change to an internal topic.
+pub(crate) fn internal_topic_error(code: ResponseError, name: &str, what: &str) -> TopicError {
+    TopicError::new(code, format!("Cannot {what} internal topic {name}"))
+}
+
 /// Cluster defaults of new topics (`num.partitions`, `default.replication.factor`).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct TopicDefaults {
@@ -143,25 +156,24 @@ impl TopicAdmin {
         topics: Vec<NewTopic>,
         validate_only: bool,
     ) -> Vec<Result<TopicImage, TopicError>> {
+        self.create(topics, validate_only, false).await
+    }
+
+    /// [`TopicAdmin::create_topics`]; `internal`: the broker creating its coordinators' topics.
+    async fn create(
+        &self,
+        topics: Vec<NewTopic>,
+        validate_only: bool,
+        internal: bool,
+    ) -> Vec<Result<TopicImage, TopicError>> {
         let live = self.live_brokers();
-        let default_partitions = self.defaults.num_partitions;
-        let default_rf = self.defaults.replication_factor;
-        let replicas = &self.replicas;
         let results = self
             .propose_each(topics.len(), |image: &MetadataImage| {
                 let mut records = Vec::new();
                 let mut results = Vec::new();
                 let mut seen: Vec<String> = Vec::new();
                 for t in &topics {
-                    let r = plan_topic(
-                        image,
-                        t,
-                        &seen,
-                        &live,
-                        default_partitions,
-                        default_rf,
-                        replicas,
-                    );
+                    let r = self.plan_topic(image, t, &seen, &live, internal);
                     match r {
                         Ok(recs) => {
                             seen.push(t.name.clone());
@@ -226,7 +238,7 @@ impl TopicAdmin {
             replication_factor,
             configs: BTreeMap::from([("cleanup.policy".to_string(), "compact".to_string())]),
         };
-        for r in self.create_topics(vec![topic], false).await {
+        for r in self.create(vec![topic], false, true).await {
             match r {
                 Ok(_) => tracing::info!(
                     topic = name,
@@ -263,6 +275,11 @@ impl TopicAdmin {
             let results = names
                 .iter()
                 .map(|n| match image.topic(n) {
+                    Some(_) if is_internal_topic(n) => Err(internal_topic_error(
+                        ResponseError::TopicAuthorizationFailed,
+                        n,
+                        "delete",
+                    )),
                     Some(t) => {
                         records.push(MetadataRecord::RemoveTopic { topic_id: t.id });
                         Ok(t.id)
@@ -292,85 +309,97 @@ fn new_partition(topic_id: Uuid, partition: i32, replicas: Vec<i32>) -> Metadata
     }
 }
 
-/// Checks one topic against the image and builds its records.
-fn plan_topic(
-    image: &MetadataImage,
-    t: &NewTopic,
-    seen: &[String],
-    live: &[i32],
-    default_partitions: i32,
-    default_rf: i16,
-    replicas: &ReplicaManager,
-) -> Result<Vec<MetadataRecord>, TopicError> {
-    validate_topic_name(&t.name)
-        .map_err(|m| TopicError::new(ResponseError::InvalidTopicException, m))?;
-    if image.topic(&t.name).is_some() || seen.contains(&t.name) {
-        return Err(TopicError::new(
-            ResponseError::TopicAlreadyExists,
-            format!("Topic '{}' already exists.", t.name),
-        ));
+impl TopicAdmin {
+    /// Checks one topic against the image and builds its records.
+    fn plan_topic(
+        &self,
+        image: &MetadataImage,
+        t: &NewTopic,
+        seen: &[String],
+        live: &[i32],
+        internal: bool,
+    ) -> Result<Vec<MetadataRecord>, TopicError> {
+        let (default_partitions, default_rf) = (
+            self.defaults.num_partitions,
+            self.defaults.replication_factor,
+        );
+        let replicas = &self.replicas;
+        if is_internal_topic(&t.name) && !internal {
+            return Err(TopicError::new(
+                ResponseError::InvalidRequest,
+                format!("Creation of internal topic {} is prohibited.", t.name),
+            ));
+        }
+        validate_topic_name(&t.name)
+            .map_err(|m| TopicError::new(ResponseError::InvalidTopicException, m))?;
+        if image.topic(&t.name).is_some() || seen.contains(&t.name) {
+            return Err(TopicError::new(
+                ResponseError::TopicAlreadyExists,
+                format!("Topic '{}' already exists.", t.name),
+            ));
+        }
+        // '.' and '_' collide in metric names; Kafka refuses such pairs.
+        let norm = t.name.replace('.', "_");
+        if let Some(other) = image.topics().find(|o| o.name.replace('.', "_") == norm) {
+            return Err(TopicError::new(
+                ResponseError::InvalidTopicException,
+                format!(
+                    "Topic '{}' collides with existing topic '{}'",
+                    t.name, other.name
+                ),
+            ));
+        }
+        let partitions = if t.partitions == -1 {
+            default_partitions
+        } else {
+            t.partitions
+        };
+        if partitions < 1 {
+            return Err(TopicError::new(
+                ResponseError::InvalidPartitions,
+                "Number of partitions must be larger than 0.",
+            ));
+        }
+        let rf = if t.replication_factor == -1 {
+            default_rf
+        } else {
+            t.replication_factor
+        };
+        if rf < 1 {
+            return Err(TopicError::new(
+                ResponseError::InvalidReplicationFactor,
+                "Replication factor must be larger than 0.",
+            ));
+        }
+        if rf as usize > live.len() {
+            return Err(TopicError::new(
+                ResponseError::InvalidReplicationFactor,
+                format!("Unable to replicate the partition {rf} time(s): The target replication factor of {rf} cannot be reached because only {} broker(s) are registered.", live.len()),
+            ));
+        }
+        replicas
+            .log_config(&t.configs)
+            .map_err(|e| TopicError::new(ResponseError::InvalidConfig, e.to_string()))?;
+        let topic_id = Uuid::new_v4();
+        let mut recs = vec![MetadataRecord::Topic {
+            name: t.name.clone(),
+            topic_id,
+        }];
+        // Kafka starts the round robin at a random broker; the random topic id serves.
+        let start = topic_id.as_bytes()[0] as usize;
+        let placement =
+            strom_cluster::replication::place_replicas(partitions, rf as usize, live, start);
+        for (p, reps) in (0..partitions).zip(placement) {
+            recs.push(new_partition(topic_id, p, reps));
+        }
+        for (k, v) in &t.configs {
+            recs.push(MetadataRecord::Config {
+                resource_type: ConfigResourceType::Topic,
+                resource_name: t.name.clone(),
+                name: k.clone(),
+                value: Some(v.clone()),
+            });
+        }
+        Ok(recs)
     }
-    // '.' and '_' collide in metric names; Kafka refuses such pairs.
-    let norm = t.name.replace('.', "_");
-    if let Some(other) = image.topics().find(|o| o.name.replace('.', "_") == norm) {
-        return Err(TopicError::new(
-            ResponseError::InvalidTopicException,
-            format!(
-                "Topic '{}' collides with existing topic '{}'",
-                t.name, other.name
-            ),
-        ));
-    }
-    let partitions = if t.partitions == -1 {
-        default_partitions
-    } else {
-        t.partitions
-    };
-    if partitions < 1 {
-        return Err(TopicError::new(
-            ResponseError::InvalidPartitions,
-            "Number of partitions must be larger than 0.",
-        ));
-    }
-    let rf = if t.replication_factor == -1 {
-        default_rf
-    } else {
-        t.replication_factor
-    };
-    if rf < 1 {
-        return Err(TopicError::new(
-            ResponseError::InvalidReplicationFactor,
-            "Replication factor must be larger than 0.",
-        ));
-    }
-    if rf as usize > live.len() {
-        return Err(TopicError::new(
-            ResponseError::InvalidReplicationFactor,
-            format!("Unable to replicate the partition {rf} time(s): The target replication factor of {rf} cannot be reached because only {} broker(s) are registered.", live.len()),
-        ));
-    }
-    replicas
-        .log_config(&t.configs)
-        .map_err(|e| TopicError::new(ResponseError::InvalidConfig, e.to_string()))?;
-    let topic_id = Uuid::new_v4();
-    let mut recs = vec![MetadataRecord::Topic {
-        name: t.name.clone(),
-        topic_id,
-    }];
-    // Kafka starts the round robin at a random broker; the random topic id serves.
-    let start = topic_id.as_bytes()[0] as usize;
-    let placement =
-        strom_cluster::replication::place_replicas(partitions, rf as usize, live, start);
-    for (p, reps) in (0..partitions).zip(placement) {
-        recs.push(new_partition(topic_id, p, reps));
-    }
-    for (k, v) in &t.configs {
-        recs.push(MetadataRecord::Config {
-            resource_type: ConfigResourceType::Topic,
-            resource_name: t.name.clone(),
-            name: k.clone(),
-            value: Some(v.clone()),
-        });
-    }
-    Ok(recs)
 }

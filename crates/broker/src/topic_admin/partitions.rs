@@ -44,6 +44,13 @@ fn plan_partitions(
             format!("The topic '{topic}' does not exist."),
         ));
     };
+    if super::is_internal_topic(topic) {
+        return Err(super::internal_topic_error(
+            ResponseError::InvalidTopicException,
+            topic,
+            "add partitions to",
+        ));
+    }
     let current = t.partitions.len() as i32;
     if count <= current {
         return Err(TopicError::new(

@@ -12,6 +12,7 @@ use strom_log::TopicPartition;
 
 use super::super::errors::log_error_code;
 use crate::handler::RequestContext;
+use crate::topic_admin::is_internal_topic;
 
 pub(crate) async fn handle(
     ctx: RequestContext,
@@ -37,6 +38,9 @@ pub(crate) async fn handle(
                         .is_none()
                     {
                         return res.with_error_code(ResponseError::UnknownTopicOrPartition.code());
+                    }
+                    if is_internal_topic(&name) {
+                        return res.with_error_code(ResponseError::InvalidTopicException.code());
                     }
                     let tp = TopicPartition::new(name.clone(), p.partition_index);
                     let Some(log) = ctx.broker.replicas.log(&tp) else {
