@@ -107,22 +107,8 @@ impl TopicError {
     }
 }
 
-/// Kafka's topic name rule: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
-pub fn validate_topic_name(name: &str) -> Result<(), String> {
-    if name.is_empty() || name.len() > 249 {
-        return Err("topic name must be 1 to 249 characters".into());
-    }
-    if name == "." || name == ".." {
-        return Err("topic name cannot be \".\" or \"..\"".into());
-    }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
-    {
-        return Err(format!("topic name {name:?} contains characters other than ASCII alphanumerics, '.', '_' and '-'"));
-    }
-    Ok(())
-}
+/// Kafka's topic name rule, shared with the metadata records' checks (`strom_cluster`).
+pub use strom_cluster::metadata::validate_topic_name;
 
 fn read_or_create_cluster_id(config: &BrokerConfig) -> Result<String, StartError> {
     let dir = config
@@ -263,7 +249,7 @@ impl Broker {
     /// applied: this one).
     pub fn live_brokers(&self) -> Vec<i32> {
         let image = self.metadata.image();
-        let live: Vec<i32> = image.live_brokers().map(|b| b.id).collect();
+        let live: Vec<i32> = image.live_brokers().map(|b| b.id()).collect();
         if live.is_empty() {
             vec![self.config.node_id]
         } else {
@@ -492,7 +478,7 @@ fn plan_topic(
     replicas: &ReplicaManager,
 ) -> Result<Vec<MetadataRecord>, TopicError> {
     validate_topic_name(&t.name)
-        .map_err(|m| TopicError::new(ResponseError::InvalidTopicException, m))?;
+        .map_err(|m| TopicError::new(ResponseError::InvalidTopicException, m.to_string()))?;
     if image.topic(&t.name).is_some() || seen.contains(&t.name) {
         return Err(TopicError::new(
             ResponseError::TopicAlreadyExists,

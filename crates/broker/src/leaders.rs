@@ -68,7 +68,7 @@ pub(crate) fn leader_of(
 /// The client endpoint of broker `id`: registered and unfenced in `image`, or this node.
 pub(crate) fn endpoint(broker: &Broker, image: &MetadataImage, id: i32) -> Option<(String, i32)> {
     match image.brokers.get(&id) {
-        Some(b) if !b.fenced => Some((b.host.clone(), b.port)),
+        Some(b) if !b.fenced => Some((b.registration.host.clone(), b.registration.port)),
         Some(_) => None,
         None if id == broker.config.node_id => Some(broker.advertised.clone()),
         None => None,

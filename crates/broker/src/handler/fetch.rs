@@ -152,10 +152,10 @@ async fn handle(ctx: RequestContext, req: FetchRequest) -> FetchResponseWithFile
             if let Some(b) = image.brokers.get(&part.leader) {
                 node_endpoints.push(
                     NodeEndpoint::default()
-                        .with_node_id(BrokerId(b.id))
-                        .with_host(StrBytes::from_string(b.host.clone()))
-                        .with_port(b.port)
-                        .with_rack(b.rack.clone().map(StrBytes::from_string)),
+                        .with_node_id(BrokerId(b.id()))
+                        .with_host(StrBytes::from_string(b.registration.host.clone()))
+                        .with_port(b.registration.port)
+                        .with_rack(b.registration.rack.clone().map(StrBytes::from_string)),
                 );
             }
         }

@@ -379,10 +379,10 @@ async fn respond(
         .filter_map(|id| image.brokers.get(id))
         .map(|b| {
             NodeEndpoint::default()
-                .with_node_id(BrokerId(b.id))
-                .with_host(StrBytes::from_string(b.host.clone()))
-                .with_port(b.port)
-                .with_rack(b.rack.clone().map(StrBytes::from_string))
+                .with_node_id(BrokerId(b.id()))
+                .with_host(StrBytes::from_string(b.registration.host.clone()))
+                .with_port(b.registration.port)
+                .with_rack(b.registration.rack.clone().map(StrBytes::from_string))
         })
         .collect();
     Some(Box::new(

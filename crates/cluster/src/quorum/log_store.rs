@@ -11,6 +11,13 @@
 //! Every entry after `last_purged` is also kept in memory: the metadata log is small (snapshots
 //! purge it), and replication reads then never touch the disk. The disk copy is for restarts.
 //!
+//! Sizes: an entry is one batch of at most `max.message.bytes` (`METADATA_MAX_BATCH_BYTES`), and
+//! one append call of strom-log at most that much too (well under `segment.bytes`). openraft
+//! treats any append error as fatal and stops, so a too-large entry must never get here: the
+//! leader refuses a proposal over `MAX_PROPOSAL_BYTES` before `client_write`, a follower refuses
+//! an AppendEntries holding one (`server`), and the margin between the two limits covers the
+//! entry's own JSON and the batch header. Many entries are written in several appends.
+//!
 //! Durability: `append` returns once the batches are written (readable); its callback fires after
 //! strom-log's group-commit fdatasync. Purging persists `last_purged` before deleting anything.
 //! Concurrency: openraft serialises the write methods (`&mut self`); readers (replication tasks)
@@ -38,6 +45,15 @@ use super::QuorumError;
 
 /// The metadata topic, as in Kafka.
 pub(crate) const METADATA_TOPIC: &str = "__cluster_metadata";
+
+/// `max.message.bytes` of the metadata log: the largest batch, so the largest entry.
+const METADATA_MAX_BATCH_BYTES: usize = 32 << 20;
+
+/// The largest proposal (its JSON) one entry may carry: `max.message.bytes` less room for the
+/// entry's log id and the batch header (a few hundred bytes; 64 KiB is spare). A proposal over
+/// it is refused before it is appended (`QuorumError::TooLarge`): about 190,000 partitions of
+/// replication factor 3 in one CreateTopics, more than `MAX_PARTITIONS_PER_TOPIC` allows.
+pub const MAX_PROPOSAL_BYTES: usize = METADATA_MAX_BATCH_BYTES - (64 << 10);
 
 type SResult<T> = Result<T, StorageError<NodeId>>;
 
@@ -73,6 +89,7 @@ struct Inner {
 /// The metadata log's config: never deleted by time or size (only below the purge point),
 /// fdatasync'd on every append, and segments small enough that purging frees space.
 fn metadata_log_config() -> Result<LogConfig, QuorumError> {
+    let max_batch = METADATA_MAX_BATCH_BYTES.to_string();
     let topic = BTreeMap::from(
         [
             ("retention.ms", "-1"),
@@ -80,7 +97,7 @@ fn metadata_log_config() -> Result<LogConfig, QuorumError> {
             ("cleanup.policy", "delete"),
             ("flush.messages", "1"),
             ("segment.bytes", "67108864"),
-            ("max.message.bytes", "33554432"),
+            ("max.message.bytes", max_batch.as_str()),
         ]
         .map(|(k, v)| (k.to_string(), v.to_string())),
     );
@@ -243,18 +260,13 @@ impl Inner {
         Ok(())
     }
 
-    /// Writes `entries` (consecutive, same term) as one append; returns the end offset.
+    /// Writes `group` (consecutive entries of one term), in appends of at most
+    /// `METADATA_MAX_BATCH_BYTES` each (a single entry is never larger: see the module docs);
+    /// returns the end offset.
     fn append_group(&mut self, group: &[Entry]) -> std::io::Result<i64> {
         let Some(first) = group.first() else {
             return Ok(self.log.log_end_offset());
         };
-        let now = now_ms();
-        let mut buf = BytesMut::new();
-        for e in group {
-            buf.extend_from_slice(&entry_codec::encode(e, now).map_err(std::io::Error::other)?);
-        }
-        let validated =
-            validate_batches(buf.freeze(), &self.config, now).map_err(std::io::Error::other)?;
         let expected = to_i64(first.log_id.index) - self.base;
         let end = self.log.log_end_offset();
         if end != expected {
@@ -264,6 +276,33 @@ impl Inner {
             )));
         }
         let term = i32::try_from(first.log_id.leader_id.term).unwrap_or(i32::MAX);
+        let now = now_ms();
+        let mut buf = BytesMut::new();
+        let mut end = end;
+        for e in group {
+            let batch = entry_codec::encode(e, now).map_err(std::io::Error::other)?;
+            if batch.len() > METADATA_MAX_BATCH_BYTES {
+                return Err(std::io::Error::other(format!(
+                    "metadata entry {} is {} bytes, over the {METADATA_MAX_BATCH_BYTES} limit",
+                    e.log_id,
+                    batch.len()
+                )));
+            }
+            if !buf.is_empty() && buf.len() + batch.len() > METADATA_MAX_BATCH_BYTES {
+                end = self.append_batches(std::mem::take(&mut buf), term, now)?;
+            }
+            buf.extend_from_slice(&batch);
+        }
+        if !buf.is_empty() {
+            end = self.append_batches(buf, term, now)?;
+        }
+        Ok(end)
+    }
+
+    /// One strom-log append of whole encoded entries; returns the end offset.
+    fn append_batches(&mut self, buf: BytesMut, term: i32, now: i64) -> std::io::Result<i64> {
+        let validated =
+            validate_batches(buf.freeze(), &self.config, now).map_err(std::io::Error::other)?;
         let info = self
             .log
             .append(&validated, term)

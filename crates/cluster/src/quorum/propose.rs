@@ -1,13 +1,19 @@
 //! `Quorum::propose`: decide on the local image, append through the Raft leader, retry on an
 //! optimistic-concurrency conflict, and answer with the local image that holds the result.
+//!
+//! Checked before anything is sent: the records pass `MetadataImage::check` on the image they
+//! were decided on, and the proposal fits one metadata log entry (`MAX_PROPOSAL_BYTES`). Records
+//! are never split across entries: a proposal is what readers see appear at once (a topic with
+//! all its partitions), so one too large is refused with `TooLarge`, not cut.
 
 use std::sync::Arc;
 
 use tokio::time::Instant;
 
+use super::server::check_proposal_size;
 use super::types::{ApplyOutcome, Proposal};
 use super::wire::{Request, Response};
-use super::{Quorum, QuorumError};
+use super::{Quorum, QuorumError, RemoteError};
 use crate::metadata::{MetadataImage, MetadataRecord};
 
 /// How many times a proposal is re-decided after losing a race before giving up. Each loss means
@@ -16,7 +22,9 @@ const MAX_ATTEMPTS: usize = 32;
 
 impl Quorum {
     /// Runs `decide` against this node's current image and writes the records it returns as one
-    /// entry, applied atomically. If another write changed the image first, waits for this node
+    /// entry, applied atomically. Records that break the metadata rules are refused with
+    /// `Invalid`, a proposal over `MAX_PROPOSAL_BYTES` with `TooLarge`, before anything is
+    /// written. If another write changed the image first, waits for this node
     /// to see it and runs `decide` again (bounded). Returns `decide`'s value and this node's
     /// image once the entry is applied here. An empty record list returns at once, unwritten.
     ///
@@ -50,14 +58,32 @@ impl Quorum {
             if records.is_empty() {
                 return Ok((value, image));
             }
+            image.check(&records)?;
             let proposal = Proposal {
                 based_on: image.offset,
                 records,
             };
-            let (index, outcome) = match self
-                .call_leader_until(Request::Propose(proposal), deadline)
-                .await?
+            if let Err(RemoteError::ProposalTooLarge { bytes, limit }) =
+                check_proposal_size(&proposal)
             {
+                tracing::warn!(
+                    bytes,
+                    limit,
+                    "proposal too large for one metadata entry; refused"
+                );
+                return Err(QuorumError::TooLarge { bytes, limit });
+            }
+            let answer = self
+                .call_leader_until(Request::Propose(proposal), deadline)
+                .await
+                .map_err(|e| match e {
+                    QuorumError::Remote(RemoteError::Invalid(r)) => QuorumError::Invalid(r),
+                    QuorumError::Remote(RemoteError::ProposalTooLarge { bytes, limit }) => {
+                        QuorumError::TooLarge { bytes, limit }
+                    }
+                    other => other,
+                })?;
+            let (index, outcome) = match answer {
                 Response::Proposed { index, outcome } => (index, outcome),
                 other => return Err(QuorumError::Protocol(format!("{other:?}"))),
             };
@@ -76,6 +102,10 @@ impl Quorum {
                 ApplyOutcome::Applied => return Ok((value, image)),
                 ApplyOutcome::Conflict => {
                     tracing::debug!(attempt, index, "proposal conflicted; deciding again");
+                }
+                ApplyOutcome::Invalid => {
+                    tracing::warn!(index, "proposal refused when applied");
+                    return Err(QuorumError::RefusedOnApply(index));
                 }
                 ApplyOutcome::NotProposal => {
                     return Err(QuorumError::Protocol(

@@ -1,62 +1,169 @@
-//! The server side of the controller RPC: the accept loop on `controller.listen`, and
-//! `handle_request`, which serves one request whether it came over TCP or from this node itself
-//! (`call_leader` short-circuits to it when this node leads).
+//! The server side of the controller RPC: the accept loop on `controller.listen`, each
+//! connection's hello and per-request checks (`peer`), and `handle_request`, which serves one
+//! request whether it came over TCP or from this node itself (`call_leader` short-circuits to it
+//! when this node leads; those are trusted).
 //!
 //! Raft RPCs go straight to openraft; proposals and read-index requests need this node to be the
 //! Raft leader; broker requests need the active controller. Anything that needs the leader gets
 //! `NotController` with a hint elsewhere.
+//!
+//! Bounds on what a peer costs: at most `MAX_CONNECTIONS` connections, a hello within
+//! `HELLO_TIMEOUT` under `MAX_HELLO_FRAME`, frames under `MAX_FRAME` read as they arrive. A
+//! proposal is checked here before openraft sees it (size, `based_on`, each record's rules), and
+//! the entries of an AppendEntries too, so nothing a peer sends can make this node's log append
+//! fail (which would stop openraft). A refused request is answered with the reason and logged.
 
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use openraft::error::{ClientWriteError, RaftError};
-use openraft::BasicNode;
-use tokio::net::{TcpListener, TcpStream};
+use openraft::{BasicNode, EntryPayload};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
 
-use super::types::{kafka_id, raft_id};
-use super::wire::{read_frame, write_frame, Request, Response};
+use super::log_store::MAX_PROPOSAL_BYTES;
+use super::peer::{Accepted, Acceptor, Peer};
+use super::types::{kafka_id, raft_id, Proposal};
+use super::wire::{
+    json_len, read_frame, write_frame, PeerRefusal, Request, Response, MAX_FRAME, MAX_HELLO_FRAME,
+};
 use super::{Quorum, RemoteError};
 
+/// Most connections served at once; more are closed at accept (each pooled peer keeps a few).
+const MAX_CONNECTIONS: usize = 1024;
+/// How long a new connection has for its transport handshake and hello.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Accepts connections until the quorum is dropped or its task aborted (shutdown).
-pub(crate) async fn serve(listener: TcpListener, quorum: Weak<Quorum>) {
+pub(crate) async fn serve<A: Acceptor>(listener: TcpListener, acceptor: A, quorum: Weak<Quorum>) {
+    let acceptor = Arc::new(acceptor);
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
-        let (stream, peer) = match listener.accept().await {
+        let (stream, from) = match listener.accept().await {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "controller listener accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
         if quorum.strong_count() == 0 {
             return;
         }
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(%from, limit = MAX_CONNECTIONS, "controller connection refused: too many");
+            continue;
+        };
         let _ = stream.set_nodelay(true);
-        tracing::trace!(%peer, "controller connection");
-        tokio::spawn(connection(stream, quorum.clone()));
+        let acceptor = acceptor.clone();
+        let quorum = quorum.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            match tokio::time::timeout(HELLO_TIMEOUT, acceptor.accept(stream, from)).await {
+                Ok(Ok(accepted)) => connection(accepted, from, quorum).await,
+                Ok(Err(e)) => tracing::info!(%from, error = %e, "controller handshake failed"),
+                Err(_) => tracing::info!(%from, "controller handshake timed out"),
+            }
+        });
     }
 }
 
-async fn connection(mut stream: TcpStream, quorum: Weak<Quorum>) {
+/// Reads the hello and checks it; answers and returns the peer, or refuses (logged).
+async fn hello<S>(
+    stream: &mut S,
+    from: std::net::SocketAddr,
+    proven_node: Option<i32>,
+    quorum: &Weak<Quorum>,
+) -> Option<Peer>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let first = tokio::time::timeout(
+        HELLO_TIMEOUT,
+        read_frame::<_, Request>(stream, MAX_HELLO_FRAME),
+    );
+    let node_id = match first.await {
+        Ok(Ok(Some(Request::Hello { node_id }))) => node_id,
+        Ok(Ok(Some(other))) => {
+            tracing::warn!(%from, request = other.kind(), "controller request before a hello; closed");
+            let refusal = RemoteError::Unauthorized {
+                node_id: -1,
+                reason: PeerRefusal::NoHello,
+            };
+            let _ = write_frame(stream, &Response::Error(refusal)).await;
+            return None;
+        }
+        Ok(Ok(None)) => return None,
+        Ok(Err(e)) => {
+            tracing::info!(%from, error = %e, "unreadable controller hello; closed");
+            return None;
+        }
+        Err(_) => {
+            tracing::info!(%from, "no controller hello in time; closed");
+            return None;
+        }
+    };
+    let checked = match quorum.upgrade() {
+        Some(q) => q.hello(node_id, from, proven_node).await,
+        None => return None,
+    };
+    match checked {
+        Ok(peer) => {
+            tracing::debug!(%from, node_id, "controller peer said hello");
+            write_frame(stream, &Response::Hello).await.ok()?;
+            Some(peer)
+        }
+        Err(reason) => {
+            tracing::warn!(%from, node_id, ?reason, "controller hello refused; closed");
+            let refusal = RemoteError::Unauthorized { node_id, reason };
+            let _ = write_frame(stream, &Response::Error(refusal)).await;
+            None
+        }
+    }
+}
+
+async fn connection<S>(accepted: Accepted<S>, from: std::net::SocketAddr, quorum: Weak<Quorum>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let Accepted {
+        mut stream,
+        proven_node,
+    } = accepted;
     // Connections end with the node: a stopped node must look like a dead peer (peers then
     // back off and reconnect to whatever listens next), not like one answering `Stopped`.
     let mut stopped = match quorum.upgrade() {
         Some(q) => q.stopped.subscribe(),
         None => return,
     };
+    let Some(mut peer) = hello(&mut stream, from, proven_node, &quorum).await else {
+        return;
+    };
     loop {
         let req: Request = tokio::select! {
-            r = read_frame(&mut stream) => match r {
+            r = read_frame(&mut stream, MAX_FRAME) => match r {
                 Ok(Some(r)) => r,
                 Ok(None) => return,
                 Err(e) => {
-                    tracing::debug!(error = %e, "controller connection closed");
+                    tracing::info!(%from, node_id = peer.node_id, error = %e, "controller connection closed");
                     return;
                 }
             },
             _ = stopped.wait_for(|s| *s) => return,
         };
         let resp = match quorum.upgrade() {
-            Some(q) if !q.is_stopped() => q.handle_request(req).await,
+            Some(q) if !q.is_stopped() => match q.authorize(&mut peer, &req).await {
+                Ok(()) => q.serve_peer(req).await,
+                Err(reason) => {
+                    tracing::warn!(%from, node_id = peer.node_id, request = req.kind(), ?reason, "controller request refused");
+                    Response::Error(RemoteError::Unauthorized {
+                        node_id: peer.node_id,
+                        reason,
+                    })
+                }
+            },
             _ => return,
         };
         if let Err(e) = write_frame(&mut stream, &resp).await {
@@ -85,10 +192,73 @@ where
     }
 }
 
+/// A proposal's size as it would be stored, or the refusal.
+pub(crate) fn check_proposal_size(p: &Proposal) -> Result<(), RemoteError> {
+    let bytes = json_len(p).map_err(|e| RemoteError::Failed(e.to_string()))?;
+    if bytes > MAX_PROPOSAL_BYTES {
+        return Err(RemoteError::ProposalTooLarge {
+            bytes,
+            limit: MAX_PROPOSAL_BYTES,
+        });
+    }
+    Ok(())
+}
+
 impl Quorum {
+    /// Serves a peer's request that passed `authorize`: entries of an AppendEntries are
+    /// checked against the size this node's log can store before openraft sees them.
+    async fn serve_peer(&self, req: Request) -> Response {
+        if let Request::AppendEntries(r) = &req {
+            for e in &r.entries {
+                if let EntryPayload::Normal(p) = &e.payload {
+                    if let Err(refusal) = check_proposal_size(p) {
+                        tracing::error!(log_id = %e.log_id, error = %refusal, "refusing an entry too large for the metadata log");
+                        return Response::Error(refusal);
+                    }
+                }
+            }
+        }
+        self.handle_request(req).await
+    }
+
+    /// Checks a proposal before it reaches openraft: its size, each record's own rules, and
+    /// `based_on` (a real offset: not negative, and one this leader has applied, waiting a little
+    /// for entries it has but not yet applied).
+    async fn check_proposal(&self, p: &Proposal, deadline: Instant) -> Result<(), RemoteError> {
+        check_proposal_size(p)?;
+        for r in &p.records {
+            r.validate().map_err(RemoteError::Invalid)?;
+        }
+        let applied = self.image().offset;
+        let log_end = self
+            .raft
+            .metrics()
+            .borrow()
+            .last_log_index
+            .map_or(0, |i| i64::try_from(i + 1).unwrap_or(i64::MAX));
+        let refused = RemoteError::InvalidBasedOn {
+            based_on: p.based_on,
+            applied,
+        };
+        if p.based_on < 0 || p.based_on > log_end {
+            return Err(refused);
+        }
+        if p.based_on > applied {
+            let left = deadline.saturating_duration_since(Instant::now());
+            self.wait_for_offset(p.based_on, left)
+                .await
+                .map_err(|_| refused)?;
+        }
+        Ok(())
+    }
+
     /// Serves one request (see the module docs).
     pub(crate) async fn handle_request(&self, req: Request) -> Response {
         match req {
+            Request::Hello { .. } => Response::Error(RemoteError::Unauthorized {
+                node_id: -1,
+                reason: PeerRefusal::NoHello,
+            }),
             Request::AppendEntries(r) => Response::AppendEntries(self.raft.append_entries(r).await),
             Request::Vote(r) => Response::Vote(self.raft.vote(r).await),
             Request::InstallSnapshot(r) => {
@@ -98,7 +268,13 @@ impl Quorum {
                 // Bounded: a leader that lost its quorum waits for a commit that may never come,
                 // and a remote proposer has given up by then anyway.
                 let timeout = self.request_timeout();
-                match tokio::time::timeout(timeout, self.raft.client_write(p)).await {
+                let deadline = Instant::now() + timeout;
+                if let Err(refusal) = self.check_proposal(&p, deadline).await {
+                    tracing::warn!(error = %refusal, "proposal refused");
+                    return Response::Error(refusal);
+                }
+                let left = deadline.saturating_duration_since(Instant::now());
+                match tokio::time::timeout(left, self.raft.client_write(p)).await {
                     Ok(Ok(r)) => Response::Proposed {
                         index: r.log_id.index,
                         outcome: r.data,
@@ -118,12 +294,6 @@ impl Quorum {
                 },
                 Err(e) => forward(e),
             },
-            Request::JoinLearner { node_id, addr } => {
-                match self.ensure_learner(node_id, &addr).await {
-                    Ok(()) => Response::Joined,
-                    Err(r) => r,
-                }
-            }
             Request::RegisterBroker(reg) => match self.controller() {
                 Some(c) => c.register_broker(reg).await,
                 None => self.not_controller(),
@@ -149,8 +319,9 @@ impl Quorum {
         })
     }
 
-    /// Adds `node_id` as a Raft learner at `addr` unless the membership already has it there.
-    /// Only the leader can change membership; others answer `NotController`.
+    /// Adds `node_id` as a Raft learner at `addr` unless the membership already has it there
+    /// (called by the controller for a registered broker-only node, whose registration proved
+    /// the address). Only the leader can change membership; others answer `NotController`.
     pub(crate) async fn ensure_learner(&self, node_id: i32, addr: &str) -> Result<(), Response> {
         let id = raft_id(node_id);
         let (present, same_addr, voter) = {

@@ -8,6 +8,11 @@
 //! last entry that changed the image; a proposal decided on an image older than that is refused
 //! (`ApplyOutcome::Conflict`). It is part of the snapshot, so every replica decides alike.
 //!
+//! Every proposal is checked again here (`based_on` precedes the entry, the records pass
+//! `MetadataImage::check`): one that fails is skipped with an error log and answered
+//! `ApplyOutcome::Invalid`, never applied in part, never a storage error (which would stop
+//! openraft). Every replica decides alike, since the check depends only on the image.
+//!
 //! `image.offset` is the index of the last applied entry + 1 (blank and membership entries
 //! included), i.e. the next metadata offset, as Kafka's `MetadataImage` offset.
 
@@ -68,7 +73,13 @@ impl StateMachine {
     }
 
     fn restore(&mut self, meta: &Meta, payload: SnapshotPayload) {
-        self.image = Arc::new(payload.image);
+        let mut image = payload.image;
+        // A snapshot from before apply checked the rules may hold what no record may make now.
+        let dropped = image.drop_invalid();
+        if dropped > 0 {
+            tracing::error!(dropped, snapshot = %meta, "invalid entries dropped from the metadata snapshot");
+        }
+        self.image = Arc::new(image);
         self.last_modified = payload.last_modified;
         self.last_applied = meta.last_log_id;
         self.last_membership = meta.last_membership.clone();
@@ -136,16 +147,36 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     ApplyOutcome::NotProposal
                 }
                 EntryPayload::Normal(p) => {
-                    if p.based_on >= self.last_modified {
-                        for r in &p.records {
-                            image.apply(r);
-                        }
-                        if !p.records.is_empty() {
-                            self.last_modified = offset;
-                        }
-                        ApplyOutcome::Applied
-                    } else {
+                    // The image offset just before this entry is its index: a proposal can only
+                    // have been decided on an image up to there. Anything later (i64::MAX) would
+                    // pass every conflict check, so it is refused like invalid records.
+                    let before = to_offset(entry.log_id.index) - 1;
+                    if p.based_on < 0 || p.based_on > before {
+                        tracing::error!(
+                            index = entry.log_id.index,
+                            based_on = p.based_on,
+                            "metadata entry based on an offset that does not precede it; skipped"
+                        );
+                        ApplyOutcome::Invalid
+                    } else if p.based_on < self.last_modified {
                         ApplyOutcome::Conflict
+                    } else {
+                        match image.apply_records(&p.records) {
+                            Ok(()) => {
+                                if !p.records.is_empty() {
+                                    self.last_modified = offset;
+                                }
+                                ApplyOutcome::Applied
+                            }
+                            Err(e) => {
+                                tracing::error!(
+                                    index = entry.log_id.index,
+                                    error = %e,
+                                    "invalid metadata entry skipped; nothing of it applied"
+                                );
+                                ApplyOutcome::Invalid
+                            }
+                        }
                     }
                 }
             };

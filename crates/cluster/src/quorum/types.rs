@@ -31,7 +31,8 @@ openraft::declare_raft_types!(
 /// lock, and an entry committed twice (a retry after a lost answer) cannot apply twice.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Proposal {
-    /// `MetadataImage::offset` of the image the records were decided on.
+    /// `MetadataImage::offset` of the image the records were decided on: a real offset, at most
+    /// the entry's own index (the image offset just before it); anything else is invalid.
     pub based_on: i64,
     /// The records; applied together or not at all.
     pub records: Vec<MetadataRecord>,
@@ -44,6 +45,11 @@ pub enum ApplyOutcome {
     Applied,
     /// Another entry changed the image after `based_on`: nothing applied.
     Conflict,
+    /// `based_on` is not an offset before the entry, or the records break the metadata rules
+    /// (`MetadataImage::check`): nothing applied, the entry skipped with an error log. Only a
+    /// forged entry or one written before the rules were checked gets here: proposals are
+    /// checked before they are appended.
+    Invalid,
     /// Not a proposal (blank or membership entry).
     NotProposal,
 }
