@@ -39,7 +39,7 @@ use strom_log::{
 };
 
 use super::entry_codec::{self, Entry};
-use super::state_file::{QuorumState, StateFiles};
+use super::state_file::{create_dir_durable, QuorumState, StateFiles};
 use super::types::{NodeId, TypeConfig};
 use super::QuorumError;
 
@@ -119,7 +119,7 @@ fn to_i64(v: u64) -> i64 {
 impl LogStore {
     /// Opens (or creates) the log and state under `dir`, loading every unpurged entry.
     pub(crate) fn open(dir: &Path) -> Result<LogStore, QuorumError> {
-        std::fs::create_dir_all(dir).map_err(|e| QuorumError::io(dir, e))?;
+        create_dir_durable(dir).map_err(|e| QuorumError::io(dir, e))?;
         let files = StateFiles::new(dir);
         let state = files.load().map_err(|e| QuorumError::io(dir, e))?;
         let config = Arc::new(metadata_log_config()?);
