@@ -17,16 +17,18 @@ pub const MAX_TOPIC_NAME_LEN: usize = 249;
 /// The metadata topic: Kafka refuses to create a topic of that name.
 pub const CLUSTER_METADATA_TOPIC: &str = "__cluster_metadata";
 /// Most partitions one topic may have; partition ids are `0..MAX_PARTITIONS_PER_TOPIC`. Kafka has
-/// no hard cap; ours keeps one topic's creation inside one metadata entry (about 170 bytes of
-/// JSON per partition, see `MAX_PROPOSAL_BYTES`).
+/// no hard cap; ours keeps one topic's creation (about 170 bytes of JSON per partition) inside
+/// one proposal (`quorum::MAX_PROPOSAL_BYTES`), which is split across entries but applied at once.
 pub const MAX_PARTITIONS_PER_TOPIC: i32 = 100_000;
 /// Most partitions in the cluster. Every node holds the whole image in memory (and copies it per
 /// applied batch of entries), so this bounds each node's memory, not only the log.
 pub const MAX_PARTITIONS_PER_CLUSTER: usize = 1_000_000;
 /// Most topics in the cluster (a topic has at least one partition, so the same bound).
 pub const MAX_TOPICS: usize = MAX_PARTITIONS_PER_CLUSTER;
-/// Most replicas of one partition: Kafka's replication factor is an INT16 on the wire.
-pub const MAX_REPLICATION_FACTOR: usize = i16::MAX as usize;
+/// Most replicas of one partition. Kafka's replication factor is an INT16 on the wire with no
+/// smaller cap; ours keeps a partition record (replicas and ISR) inside one metadata entry
+/// (`quorum::MAX_ENTRY_BYTES`).
+pub const MAX_REPLICATION_FACTOR: usize = 1000;
 /// Most registered brokers. Registration is open to any peer (as in Kafka without
 /// authentication), and each broker-only registration adds a Raft learner, so it is capped.
 pub const MAX_BROKERS: usize = 10_000;
@@ -36,8 +38,10 @@ pub const MAX_HOST_LEN: usize = 255;
 pub const MAX_RACK_LEN: usize = 255;
 /// Longest config name.
 pub const MAX_CONFIG_NAME_LEN: usize = 255;
-/// Longest config value (throttled-replica lists of large topics are the long ones).
-pub const MAX_CONFIG_VALUE_LEN: usize = 1 << 20;
+/// Longest config value, in bytes. Kafka has no cap; ours keeps a config record inside one
+/// metadata entry (`quorum::MAX_ENTRY_BYTES`) even with every byte escaped in JSON, which is why
+/// values may hold no control characters but tab, newline and carriage return.
+pub const MAX_CONFIG_VALUE_LEN: usize = 16 << 10;
 
 /// Why a topic name is not a Kafka topic name. The messages are Kafka's.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
@@ -189,8 +193,9 @@ pub enum InvalidRecord {
         /// Its length.
         len: usize,
     },
-    /// A config value longer than [`MAX_CONFIG_VALUE_LEN`].
-    #[error("config value of {len} bytes is longer than {MAX_CONFIG_VALUE_LEN}")]
+    /// A config value longer than [`MAX_CONFIG_VALUE_LEN`], or with control characters other
+    /// than tab, newline and carriage return.
+    #[error("config value of {len} bytes is longer than {MAX_CONFIG_VALUE_LEN} or has control characters")]
     ConfigValue {
         /// Its length.
         len: usize,
@@ -296,8 +301,9 @@ fn check_config(
     {
         return Err(InvalidRecord::ConfigName { len: name.len() });
     }
+    let control = |c: char| c.is_control() && !matches!(c, '\t' | '\n' | '\r');
     match value {
-        Some(v) if v.len() > MAX_CONFIG_VALUE_LEN => {
+        Some(v) if v.len() > MAX_CONFIG_VALUE_LEN || v.chars().any(control) => {
             Err(InvalidRecord::ConfigValue { len: v.len() })
         }
         _ => Ok(()),

@@ -56,6 +56,11 @@ fn partitions_need_sane_replicas_isr_and_leader() {
     assert_eq!(partition(vec![1, 2, 3], vec![3, 1], 3).validate(), Ok(()));
     assert_eq!(partition(vec![1, 2], vec![2], -1).validate(), Ok(()));
     assert_eq!(problem(&partition(vec![], vec![], -1)), Some(P::NoReplicas));
+    let many: Vec<i32> = (0..).take(MAX_REPLICATION_FACTOR + 1).collect();
+    assert_eq!(
+        problem(&partition(many, vec![], -1)),
+        Some(P::TooManyReplicas)
+    );
     assert_eq!(
         problem(&partition(vec![1, -2], vec![1], 1)),
         Some(P::NegativeReplica)
@@ -117,6 +122,15 @@ fn configs_topics_and_ids_are_checked() {
             len: MAX_CONFIG_VALUE_LEN + 1
         })
     );
+    let with = |v: &str| MetadataRecord::Config {
+        resource_type: Topic,
+        resource_name: "t".into(),
+        name: "x".into(),
+        value: Some(v.into()),
+    };
+    assert_eq!(with("-----BEGIN\r\nabc\tdef\n").validate(), Ok(()));
+    assert!(with("a\u{0}b").validate().is_err());
+    assert!(with("a\u{1b}[31m").validate().is_err());
     let topic = |name: &str, id| MetadataRecord::Topic {
         name: name.into(),
         topic_id: id,

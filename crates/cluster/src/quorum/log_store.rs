@@ -14,9 +14,10 @@
 //! Sizes: an entry is one batch of at most `max.message.bytes` (`METADATA_MAX_BATCH_BYTES`), and
 //! one append call of strom-log at most that much too (well under `segment.bytes`). openraft
 //! treats any append error as fatal and stops, so a too-large entry must never get here: the
-//! leader refuses a proposal over `MAX_PROPOSAL_BYTES` before `client_write`, a follower refuses
-//! an AppendEntries holding one (`server`), and the margin between the two limits covers the
-//! entry's own JSON and the batch header. Many entries are written in several appends.
+//! leader refuses an entry over `MAX_ENTRY_BYTES` before `client_write`, a follower refuses an
+//! AppendEntries holding one over `MAX_STORED_ENTRY_BYTES` (`server`), and the margin below
+//! `max.message.bytes` covers the entry's own JSON and the batch header. Many entries are
+//! written in several appends.
 //!
 //! Durability: `append` returns once the batches are written (readable); its callback fires after
 //! strom-log's group-commit fdatasync. Purging persists `last_purged` before deleting anything.
@@ -46,14 +47,15 @@ use super::QuorumError;
 /// The metadata topic, as in Kafka.
 pub(crate) const METADATA_TOPIC: &str = "__cluster_metadata";
 
-/// `max.message.bytes` of the metadata log: the largest batch, so the largest entry.
+/// `max.message.bytes` of the metadata log: the largest batch, so the largest entry. New
+/// entries are far smaller (`MAX_ENTRY_BYTES`); this keeps logs written before proposals were
+/// split (entries up to this size) readable and replicable.
 const METADATA_MAX_BATCH_BYTES: usize = 32 << 20;
 
-/// The largest proposal (its JSON) one entry may carry: `max.message.bytes` less room for the
-/// entry's log id and the batch header (a few hundred bytes; 64 KiB is spare). A proposal over
-/// it is refused before it is appended (`QuorumError::TooLarge`): about 190,000 partitions of
-/// replication factor 3 in one CreateTopics, more than `MAX_PARTITIONS_PER_TOPIC` allows.
-pub const MAX_PROPOSAL_BYTES: usize = METADATA_MAX_BATCH_BYTES - (64 << 10);
+/// The largest entry (its proposal's JSON) this log can store: `max.message.bytes` less room for
+/// the entry's log id and the batch header (a few hundred bytes; 64 KiB is spare). A follower
+/// refuses an AppendEntries holding a larger one rather than fail the append.
+pub(crate) const MAX_STORED_ENTRY_BYTES: usize = METADATA_MAX_BATCH_BYTES - (64 << 10);
 
 type SResult<T> = Result<T, StorageError<NodeId>>;
 
@@ -308,6 +310,24 @@ impl Inner {
             .append(&validated, term)
             .map_err(std::io::Error::other)?;
         Ok(info.last_offset + 1)
+    }
+}
+
+#[cfg(test)]
+impl LogStore {
+    /// Writes entries (consecutive, one term, continuing the log) as if openraft appended them:
+    /// for tests that need a log no checked proposer would write.
+    pub(crate) async fn append_for_test(&self, entries: Vec<Entry>) -> std::io::Result<()> {
+        let (log, upto) = {
+            let mut inner = self.inner.lock();
+            let upto = inner.append_group(&entries)?;
+            inner.entries.extend(entries);
+            (inner.log.clone(), upto)
+        };
+        log.wait_durable(upto)
+            .await
+            .map_err(std::io::Error::other)?;
+        Ok(())
     }
 }
 

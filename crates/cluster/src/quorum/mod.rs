@@ -28,6 +28,7 @@
 //!
 //! [`Controller`]: crate::controller::Controller
 
+mod admit;
 mod api;
 mod config;
 mod entry_codec;
@@ -38,6 +39,7 @@ mod propose;
 mod routing;
 mod server;
 mod snapshot_store;
+mod staging;
 mod state_file;
 mod state_machine;
 pub mod types;
@@ -45,6 +47,8 @@ pub(crate) mod wire;
 
 #[cfg(test)]
 mod bounded_tests;
+#[cfg(test)]
+mod replay_tests;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -63,11 +67,11 @@ pub use crate::metadata::BrokerRegistration;
 use crate::metadata::MetadataImage;
 pub use config::QuorumConfig;
 use log_store::LogStore;
-pub use log_store::MAX_PROPOSAL_BYTES;
 use network::{Network, Peers};
 use snapshot_store::SnapshotStore;
 use state_machine::StateMachine;
 use types::{kafka_id, raft_id, TypeConfig};
+pub use types::{MAX_ENTRY_BYTES, MAX_PROPOSAL_BYTES, MAX_PROPOSAL_PARTS};
 pub use wire::{PeerRefusal, RemoteError};
 
 /// The active controller's answer to a heartbeat.
@@ -128,13 +132,13 @@ pub enum QuorumError {
     /// The proposed records break the metadata rules; nothing was written.
     #[error("invalid metadata records: {0}")]
     Invalid(#[from] crate::metadata::InvalidRecord),
-    /// The proposal is larger than one metadata log entry may be (`MAX_PROPOSAL_BYTES`);
-    /// nothing was written.
+    /// The proposal is larger than `MAX_PROPOSAL_BYTES`, or holds one record larger than an
+    /// entry (`MAX_ENTRY_BYTES`); nothing was written.
     #[error("the proposal is {bytes} bytes; the limit is {limit}")]
     TooLarge {
         /// Its size as JSON.
         bytes: usize,
-        /// `MAX_PROPOSAL_BYTES`.
+        /// The limit it broke.
         limit: usize,
     },
     /// The entry was skipped when applied (it broke the rules on the image it met).

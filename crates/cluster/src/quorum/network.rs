@@ -3,8 +3,11 @@
 //!
 //! A new connection first says `Hello` with this node's id (see `peer`); a refused hello comes
 //! back as that refusal (`Response::Error`), so a caller sees why rather than a transport error.
-//! A request too large for one frame is refused before connecting; for AppendEntries that is
-//! openraft's `PayloadTooLarge`, and the leader resends fewer entries at a time.
+//! openraft gives each AppendEntries only the heartbeat interval to complete, and does not send
+//! fewer entries after a timeout; so an AppendEntries whose entries come to more than
+//! `MAX_APPEND_BYTES` (estimated without encoding them) is answered with openraft's
+//! `PayloadTooLarge` at once, and the leader resends fewer entries at a time. A request over one
+//! frame is refused before connecting the same way.
 //!
 //! A call takes a connection out of the pool (or connects), sends one frame, reads one frame and
 //! puts the connection back only on success; a call abandoned midway (openraft drops RPC futures
@@ -27,6 +30,7 @@ use openraft::BasicNode;
 use parking_lot::Mutex;
 use tokio::net::TcpStream;
 
+use super::entry_codec::approx_entry_len;
 use super::types::{NodeId, TypeConfig};
 use super::wire::{
     encode_frame, read_frame, write_encoded, FrameError, Request, Response, MAX_FRAME,
@@ -34,6 +38,10 @@ use super::wire::{
 
 /// Idle connections kept per address.
 const MAX_IDLE: usize = 4;
+
+/// The entries one AppendEntries carries, estimated: enough to catch a follower up quickly, small
+/// enough to travel, decode and be stored within a heartbeat interval (as `MAX_ENTRY_BYTES`).
+const MAX_APPEND_BYTES: usize = 128 << 10;
 
 /// Why a call failed in transport.
 #[derive(Debug, thiserror::Error)]
@@ -206,6 +214,16 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         option: RPCOption,
     ) -> RpcResult<AppendEntriesResponse<NodeId>> {
         let entries = u64::try_from(rpc.entries.len()).unwrap_or(u64::MAX);
+        let estimate: usize = rpc.entries.iter().map(approx_entry_len).sum();
+        if entries > 1 && estimate > MAX_APPEND_BYTES {
+            // Proportionally fewer, at least one: a single entry is at most MAX_ENTRY_BYTES.
+            let to_u64 = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+            let fit = entries.saturating_mul(to_u64(MAX_APPEND_BYTES)) / to_u64(estimate.max(1));
+            tracing::debug!(entries, estimate, fit, "AppendEntries too large; splitting");
+            return Err(RPCError::PayloadTooLarge(
+                PayloadTooLarge::new_entries_hint(fit.clamp(1, entries - 1)),
+            ));
+        }
         match self.call(Request::AppendEntries(rpc), &option).await {
             Ok(Response::AppendEntries(Ok(r))) => Ok(r),
             Ok(Response::AppendEntries(Err(e))) => {
@@ -213,7 +231,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
             }
             Ok(other) => Err(unexpected(&other)),
             // Several entries over one frame: openraft resends with at most the hinted number.
-            // A single entry always fits (MAX_PROPOSAL_BYTES < MAX_FRAME), so this ends.
+            // A single entry always fits (MAX_STORED_ENTRY_BYTES < MAX_FRAME), so this ends.
             Err(CallError::TooLarge(e)) if entries > 1 => {
                 tracing::debug!(entries, error = %e, "AppendEntries too large; splitting");
                 Err(RPCError::PayloadTooLarge(

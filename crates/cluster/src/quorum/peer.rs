@@ -10,7 +10,8 @@
 //! - anyone else is a newcomer, who may only register itself.
 //!
 //! Per request: Raft RPCs only from voters, speaking for themselves (the vote's leader id is the
-//! sender); `Propose`, `ReadIndex` and `ElectLeaders` from voters and registered brokers;
+//! sender); `Propose`, `ProposeGroup`, `ReadIndex` and `ElectLeaders` from voters and
+//! registered brokers;
 //! `Heartbeat`, `AlterPartition` and `RegisterBroker` only for the sender's own broker id, and a
 //! registration only with an address the connection comes from (a voter's is known already).
 //!
@@ -263,12 +264,17 @@ impl Quorum {
             Request::AppendEntries(r) => raft_rpc(&r.vote),
             Request::Vote(r) => raft_rpc(&r.vote),
             Request::InstallSnapshot(r) => raft_rpc(&r.vote),
-            Request::Propose(_) | Request::ReadIndex | Request::ElectLeaders { .. } => known(),
+            Request::Propose(_)
+            | Request::ProposeGroup(_)
+            | Request::ReadIndex
+            | Request::ElectLeaders { .. } => known(),
             Request::Heartbeat(h) => known().and(own(h.broker_id)),
             Request::AlterPartition(a) => known().and(own(a.broker)),
             Request::RegisterBroker(reg) => {
                 own(reg.broker_id)?;
-                if role == Role::Voter || peer.proven {
+                // An invalid registration goes on to the controller, which refuses it with the
+                // reason; its host is never looked up.
+                if role == Role::Voter || peer.proven || reg.validate().is_err() {
                     return Ok(());
                 }
                 match self.registration_is_from(reg, peer.from.ip()).await {

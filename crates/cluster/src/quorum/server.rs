@@ -9,9 +9,9 @@
 //!
 //! Bounds on what a peer costs: at most `MAX_CONNECTIONS` connections, a hello within
 //! `HELLO_TIMEOUT` under `MAX_HELLO_FRAME`, frames under `MAX_FRAME` read as they arrive. A
-//! proposal is checked here before openraft sees it (size, `based_on`, each record's rules), and
-//! the entries of an AppendEntries too, so nothing a peer sends can make this node's log append
-//! fail (which would stop openraft). A refused request is answered with the reason and logged.
+//! proposal is checked before openraft sees it (`admit`), and the entries of an AppendEntries
+//! here, so nothing a peer sends can make this node's log append fail (which would stop
+//! openraft). A refused request is answered with the reason and logged.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -21,13 +21,14 @@ use openraft::{BasicNode, EntryPayload};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use tokio::time::Instant;
 
-use super::log_store::MAX_PROPOSAL_BYTES;
+use super::admit::entry_bytes;
+use super::entry_codec::approx_entry_len;
+use super::log_store::MAX_STORED_ENTRY_BYTES;
 use super::peer::{Accepted, Acceptor, Peer};
-use super::types::{kafka_id, raft_id, Proposal};
+use super::types::{kafka_id, raft_id};
 use super::wire::{
-    json_len, read_frame, write_frame, PeerRefusal, Request, Response, MAX_FRAME, MAX_HELLO_FRAME,
+    read_frame, write_frame, PeerRefusal, Request, Response, MAX_FRAME, MAX_HELLO_FRAME,
 };
 use super::{Quorum, RemoteError};
 
@@ -174,7 +175,7 @@ where
 }
 
 /// The answer for a refused Raft call: a leader hint, or why it failed.
-fn forward<E>(e: RaftError<u64, E>) -> Response
+pub(super) fn forward<E>(e: RaftError<u64, E>) -> Response
 where
     E: std::fmt::Display + openraft::TryAsRef<openraft::error::ForwardToLeader<u64, BasicNode>>,
 {
@@ -192,26 +193,26 @@ where
     }
 }
 
-/// A proposal's size as it would be stored, or the refusal.
-pub(crate) fn check_proposal_size(p: &Proposal) -> Result<(), RemoteError> {
-    let bytes = json_len(p).map_err(|e| RemoteError::Failed(e.to_string()))?;
-    if bytes > MAX_PROPOSAL_BYTES {
-        return Err(RemoteError::ProposalTooLarge {
-            bytes,
-            limit: MAX_PROPOSAL_BYTES,
-        });
-    }
-    Ok(())
-}
-
 impl Quorum {
     /// Serves a peer's request that passed `authorize`: entries of an AppendEntries are
     /// checked against the size this node's log can store before openraft sees them.
     async fn serve_peer(&self, req: Request) -> Response {
         if let Request::AppendEntries(r) = &req {
             for e in &r.entries {
+                // The exact size only when the cheap upper estimate is in doubt.
+                if approx_entry_len(e) <= MAX_STORED_ENTRY_BYTES {
+                    continue;
+                }
                 if let EntryPayload::Normal(p) = &e.payload {
-                    if let Err(refusal) = check_proposal_size(p) {
+                    let bytes = match entry_bytes(p) {
+                        Ok(b) => b,
+                        Err(refusal) => return Response::Error(refusal),
+                    };
+                    if bytes > MAX_STORED_ENTRY_BYTES {
+                        let refusal = RemoteError::ProposalTooLarge {
+                            bytes,
+                            limit: MAX_STORED_ENTRY_BYTES,
+                        };
                         tracing::error!(log_id = %e.log_id, error = %refusal, "refusing an entry too large for the metadata log");
                         return Response::Error(refusal);
                     }
@@ -219,37 +220,6 @@ impl Quorum {
             }
         }
         self.handle_request(req).await
-    }
-
-    /// Checks a proposal before it reaches openraft: its size, each record's own rules, and
-    /// `based_on` (a real offset: not negative, and one this leader has applied, waiting a little
-    /// for entries it has but not yet applied).
-    async fn check_proposal(&self, p: &Proposal, deadline: Instant) -> Result<(), RemoteError> {
-        check_proposal_size(p)?;
-        for r in &p.records {
-            r.validate().map_err(RemoteError::Invalid)?;
-        }
-        let applied = self.image().offset;
-        let log_end = self
-            .raft
-            .metrics()
-            .borrow()
-            .last_log_index
-            .map_or(0, |i| i64::try_from(i + 1).unwrap_or(i64::MAX));
-        let refused = RemoteError::InvalidBasedOn {
-            based_on: p.based_on,
-            applied,
-        };
-        if p.based_on < 0 || p.based_on > log_end {
-            return Err(refused);
-        }
-        if p.based_on > applied {
-            let left = deadline.saturating_duration_since(Instant::now());
-            self.wait_for_offset(p.based_on, left)
-                .await
-                .map_err(|_| refused)?;
-        }
-        Ok(())
     }
 
     /// Serves one request (see the module docs).
@@ -264,30 +234,8 @@ impl Quorum {
             Request::InstallSnapshot(r) => {
                 Response::InstallSnapshot(self.raft.install_snapshot(r).await)
             }
-            Request::Propose(p) => {
-                // Bounded: a leader that lost its quorum waits for a commit that may never come,
-                // and a remote proposer has given up by then anyway.
-                let timeout = self.request_timeout();
-                let deadline = Instant::now() + timeout;
-                if let Err(refusal) = self.check_proposal(&p, deadline).await {
-                    tracing::warn!(error = %refusal, "proposal refused");
-                    return Response::Error(refusal);
-                }
-                let left = deadline.saturating_duration_since(Instant::now());
-                match tokio::time::timeout(left, self.raft.client_write(p)).await {
-                    Ok(Ok(r)) => Response::Proposed {
-                        index: r.log_id.index,
-                        outcome: r.data,
-                    },
-                    Ok(Err(e)) => forward::<ClientWriteError<u64, BasicNode>>(e),
-                    Err(_) => {
-                        tracing::warn!(?timeout, "proposal not committed in time");
-                        Response::Error(RemoteError::Failed(format!(
-                            "proposal not committed within {timeout:?}"
-                        )))
-                    }
-                }
-            }
+            Request::Propose(p) => self.serve_propose(p).await,
+            Request::ProposeGroup(parts) => self.serve_propose_group(parts).await,
             Request::ReadIndex => match self.raft.get_read_log_id().await {
                 Ok((read, _)) => Response::ReadIndex {
                     offset: read.map_or(0, |l| i64::try_from(l.index + 1).unwrap_or(i64::MAX)),

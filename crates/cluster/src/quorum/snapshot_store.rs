@@ -17,6 +17,7 @@ use openraft::SnapshotMeta;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
+use super::staging::StagedProposals;
 use super::state_file::create_dir_durable;
 use super::types::NodeId;
 use crate::metadata::MetadataImage;
@@ -33,6 +34,9 @@ pub(crate) struct SnapshotPayload {
     pub(crate) image: MetadataImage,
     /// `last_modified` of the state machine (optimistic concurrency; see `Proposal`).
     pub(crate) last_modified: i64,
+    /// Parts of split proposals waiting for their last part (absent in older snapshots).
+    #[serde(default)]
+    pub(crate) staged: StagedProposals,
 }
 
 /// The snapshot directory.

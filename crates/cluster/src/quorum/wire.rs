@@ -69,6 +69,9 @@ pub(crate) enum Request {
     InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
     /// Append a proposal (to the Raft leader).
     Propose(Proposal),
+    /// Append the parts of a split proposal, in order, without waiting for each to commit (to
+    /// the Raft leader); answered like `Propose` for the entry that decided it.
+    ProposeGroup(Vec<Proposal>),
     /// The applied index a reader must reach to see everything committed (to the Raft leader).
     ReadIndex,
     /// Broker registration, to the active controller.
@@ -93,6 +96,7 @@ impl Request {
             Request::Vote(_) => "Vote",
             Request::InstallSnapshot(_) => "InstallSnapshot",
             Request::Propose(_) => "Propose",
+            Request::ProposeGroup(_) => "ProposeGroup",
             Request::ReadIndex => "ReadIndex",
             Request::RegisterBroker(_) => "RegisterBroker",
             Request::Heartbeat(_) => "Heartbeat",
@@ -188,7 +192,8 @@ pub(crate) enum Response {
     ),
     /// The hello was accepted.
     Hello,
-    /// The proposal's entry index and what applying it did.
+    /// The proposal's entry index and what applying it did (for a group: the last part, or the
+    /// first that did not stage).
     Proposed {
         index: u64,
         outcome: ApplyOutcome,
