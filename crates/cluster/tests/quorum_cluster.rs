@@ -316,6 +316,9 @@ async fn a_lone_voter_starts_after_its_timeout_and_joins_later() {
         "returned after {waited:?}"
     );
     assert!(lone.controller_leader().is_none());
+    // Started without a quorum: its image is not confirmed current.
+    assert!(!lone.caught_up());
+    let mut caught_up = lone.subscribe_caught_up();
     let others = common::start_all(vec![
         common::voter(2, dirs[1].path(), &addrs),
         common::voter(3, dirs[2].path(), &addrs),
@@ -327,6 +330,13 @@ async fn a_lone_voter_starts_after_its_timeout_and_joins_later() {
         lone.image().topic("x").is_some()
     })
     .await;
+    // Once the quorum answers, its image is confirmed current, and stays so.
+    let img = lone.wait_caught_up(WAIT).await.expect("caught up");
+    assert!(img.offset > 0 && lone.caught_up());
+    assert!(*caught_up.wait_for(|c| *c).await.expect("watch"));
+    for n in &others {
+        assert!(n.caught_up(), "started with a quorum: caught up");
+    }
     lone.shutdown().await;
     for n in others {
         n.shutdown().await;
