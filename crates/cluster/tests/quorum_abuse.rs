@@ -213,6 +213,18 @@ async fn a_registered_broker_cannot_forge_offsets_names_or_other_ids() {
         ),
         "{answer:?}"
     );
+    // Registering or unfencing brokers is the controller's.
+    for record in [
+        MetadataRecord::UnfenceBroker { broker_id: 5 },
+        registration(6, "127.0.0.1").to_record(),
+    ] {
+        let answer = raw.call(&propose(applied, &[record])).await;
+        assert_eq!(
+            refusal(&answer),
+            Some(PeerRefusal::ControllerOnly),
+            "{answer:?}"
+        );
+    }
     // Speaking for another broker, or as a voter.
     let answer = raw.call(&heartbeat(6, Uuid::new_v4(), applied)).await;
     assert_eq!(

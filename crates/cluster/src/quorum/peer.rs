@@ -11,7 +11,8 @@
 //!
 //! Per request: Raft RPCs only from voters, speaking for themselves (the vote's leader id is the
 //! sender); `Propose`, `ProposeGroup`, `ReadIndex` and `ElectLeaders` from voters and
-//! registered brokers;
+//! registered brokers (a broker's proposals may not register, fence or unfence brokers: that is
+//! the controller's);
 //! `Heartbeat`, `AlterPartition` and `RegisterBroker` only for the sender's own broker id, and a
 //! registration only with an address the connection comes from (a voter's is known already).
 //!
@@ -37,7 +38,7 @@ use uuid::Uuid;
 use super::types::{raft_id, NodeId};
 use super::wire::{PeerRefusal, Request};
 use super::Quorum;
-use crate::metadata::BrokerRegistration;
+use crate::metadata::{BrokerRegistration, MetadataRecord};
 
 /// How long resolving a peer's host name may take before the check fails.
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -115,6 +116,24 @@ fn host_of(addr: &str) -> &str {
     host.strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
         .unwrap_or(host)
+}
+
+/// A broker proposes what its admin requests decide (topics, partitions, configs, producer
+/// ids); broker registrations and fencing are the controller's. A voter may forward those (its
+/// controller lost leadership mid-proposal).
+fn proposable(role: Role, records: &[MetadataRecord]) -> Result<(), PeerRefusal> {
+    let controllers = |r: &MetadataRecord| {
+        matches!(
+            r,
+            MetadataRecord::RegisterBroker { .. }
+                | MetadataRecord::FenceBroker { .. }
+                | MetadataRecord::UnfenceBroker { .. }
+        )
+    };
+    match role != Role::Voter && records.iter().any(controllers) {
+        true => Err(PeerRefusal::ControllerOnly),
+        false => Ok(()),
+    }
 }
 
 fn same_ip(a: IpAddr, b: IpAddr) -> bool {
@@ -264,10 +283,11 @@ impl Quorum {
             Request::AppendEntries(r) => raft_rpc(&r.vote),
             Request::Vote(r) => raft_rpc(&r.vote),
             Request::InstallSnapshot(r) => raft_rpc(&r.vote),
-            Request::Propose(_)
-            | Request::ProposeGroup(_)
-            | Request::ReadIndex
-            | Request::ElectLeaders { .. } => known(),
+            Request::Propose(p) => known().and(proposable(role, &p.records)),
+            Request::ProposeGroup(parts) => {
+                known().and(parts.iter().try_for_each(|p| proposable(role, &p.records)))
+            }
+            Request::ReadIndex | Request::ElectLeaders { .. } => known(),
             Request::Heartbeat(h) => known().and(own(h.broker_id)),
             Request::AlterPartition(a) => known().and(own(a.broker)),
             Request::RegisterBroker(reg) => {

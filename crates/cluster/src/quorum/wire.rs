@@ -24,9 +24,11 @@ use super::types::{ApplyOutcome, NodeId, Proposal, TypeConfig};
 use super::HeartbeatReply;
 use crate::metadata::{BrokerRegistration, InvalidRecord, PartitionImage};
 
-/// Largest frame accepted after the hello: an AppendEntries holding one entry of the largest
-/// proposal (`MAX_PROPOSAL_BYTES`, 32 MiB less a margin) fits, and a sender splits larger batches
-/// of entries (openraft's `PayloadTooLarge`). Snapshot chunks are 1 MiB before JSON's ~4x.
+/// Largest frame accepted after the hello. New entries are small (`MAX_ENTRY_BYTES`), but a
+/// `ProposeGroup` carries a whole split proposal (`MAX_PROPOSAL_BYTES`, 32 MiB), and a log
+/// written before proposals were split may hold entries up to the metadata log's 32 MiB batch
+/// limit, which an AppendEntries must still carry one at a time. Snapshot chunks are 1 MiB
+/// before JSON's ~4x. Bodies are read as they arrive, so the limit is not an allocation.
 pub(crate) const MAX_FRAME: u32 = 64 << 20;
 
 /// Largest first frame (the hello) of a connection: a stranger costs at most this much memory.
@@ -123,6 +125,9 @@ pub enum PeerRefusal {
     WrongSender,
     /// The transport proved another identity than the hello claims.
     IdentityMismatch,
+    /// Registering, fencing or unfencing brokers is the controller's: a broker may not propose
+    /// such records.
+    ControllerOnly,
 }
 
 /// Why a request was not served.
@@ -162,12 +167,12 @@ pub enum RemoteError {
         /// The leader's image offset.
         applied: i64,
     },
-    /// A proposal larger than one metadata log entry may be.
+    /// An entry larger than one metadata log entry may be.
     #[error("proposal of {bytes} bytes exceeds the limit of {limit} bytes")]
     ProposalTooLarge {
         /// Its JSON size.
         bytes: usize,
-        /// `MAX_PROPOSAL_BYTES`.
+        /// The limit it broke (`MAX_ENTRY_BYTES` for one entry).
         limit: usize,
     },
     /// Another incarnation of the broker is registered, unfenced and its session alive (Kafka's
