@@ -47,23 +47,22 @@ pub(crate) async fn join(broker: &Arc<Broker>, limit: Duration) {
     start_heartbeats(Arc::downgrade(broker), None);
     let me = broker.config.node_id;
     let mut images = broker.metadata.subscribe();
-    let unfenced = async {
-        loop {
-            {
-                let image = images.borrow_and_update();
-                if image
-                    .brokers
-                    .get(&me)
-                    .is_some_and(|b| !b.fenced && b.incarnation == broker.incarnation)
+    let unfenced =
+        async {
+            loop {
                 {
+                    let image = images.borrow_and_update();
+                    if image.brokers.get(&me).is_some_and(|b| {
+                        !b.fenced && b.registration.incarnation == broker.incarnation
+                    }) {
+                        break;
+                    }
+                }
+                if images.changed().await.is_err() {
                     break;
                 }
             }
-            if images.changed().await.is_err() {
-                break;
-            }
-        }
-    };
+        };
     if tokio::time::timeout_at(deadline, unfenced).await.is_err() {
         tracing::warn!("not unfenced yet; serving anyway (partitions stay with other leaders)");
     }

@@ -120,7 +120,7 @@ impl LocalLeaders {
     /// The client endpoint of broker `id`: registered and unfenced in `image`, or this node.
     pub(crate) fn endpoint(&self, image: &MetadataImage, id: i32) -> Option<(String, i32)> {
         match image.brokers.get(&id) {
-            Some(b) if !b.fenced => Some((b.host.clone(), b.port)),
+            Some(b) if !b.fenced => Some((b.registration.host.clone(), b.registration.port)),
             Some(_) => None,
             None if id == self.node_id => Some(self.advertised.clone()),
             None => None,

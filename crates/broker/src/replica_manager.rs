@@ -58,7 +58,7 @@ impl ReplicaManager {
         let address: BrokerAddress = Arc::new(move |id| {
             let image = img.read().clone();
             match image.brokers.get(&id) {
-                Some(b) => Some(format!("{}:{}", b.host, b.port)),
+                Some(b) => Some(format!("{}:{}", b.registration.host, b.registration.port)),
                 // Ourselves before registration (one node): the advertised listener.
                 None if id == node_id => Some(format!("{}:{}", advertised.0, advertised.1)),
                 None => None,

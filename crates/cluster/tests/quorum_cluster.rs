@@ -6,7 +6,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{agreed_leader, create_topic, eventually, Cluster};
-use strom_cluster::{Quorum, QuorumConfig};
+use strom_cluster::quorum::PeerRefusal;
+use strom_cluster::quorum::RemoteError;
+use strom_cluster::{Quorum, QuorumConfig, QuorumError};
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -236,26 +238,21 @@ async fn broker_only_learner_receives_the_log() {
     cfg.controller_listen = Some(common::free_addrs(1)[0]);
     cfg.voter = false;
     let learner = Quorum::start(cfg).await.expect("learner start");
-    eventually(WAIT, "the learner to catch up", || {
-        learner.image().topic("early").is_some()
-    })
-    .await;
-    c.node(2)
-        .propose(create_topic("later"))
-        .await
-        .expect("propose");
-    eventually(WAIT, "the learner to receive new entries", || {
-        learner.image().topic("later").is_some()
-    })
-    .await;
-    // A learner may propose too (forwarded to the leader).
-    let (created, img) = learner
-        .propose(create_topic("from-learner"))
-        .await
-        .expect("learner propose");
-    assert!(created && img.topic("from-learner").is_some());
-    assert!(learner.controller_leader().is_some());
-    // Its broker registers (not a voter) and is unfenced like any other.
+    // Not a member yet: nobody serves it until its broker registers, so it is not caught up.
+    assert!(!learner.caught_up());
+    // A broker-only node may not propose before it registers.
+    let early = learner.propose(create_topic("too-early")).await;
+    assert!(
+        matches!(
+            early,
+            Err(QuorumError::Remote(RemoteError::Unauthorized {
+                node_id: 4,
+                reason: PeerRefusal::NotRegistered
+            }))
+        ),
+        "{early:?}"
+    );
+    // Its broker registers (not a voter): that makes the node a learner, which catches up.
     let inc = uuid::Uuid::new_v4();
     let addr = learner.controller_addr().expect("listener").to_string();
     learner
@@ -270,6 +267,25 @@ async fn broker_only_learner_receives_the_log() {
         })
         .await
         .expect("register");
+    let img = learner.wait_caught_up(WAIT).await.expect("caught up");
+    assert!(img.topic("early").is_some());
+    assert!(learner.caught_up());
+    c.node(2)
+        .propose(create_topic("later"))
+        .await
+        .expect("propose");
+    eventually(WAIT, "the learner to receive new entries", || {
+        learner.image().topic("later").is_some()
+    })
+    .await;
+    // A registered learner may propose (forwarded to the leader).
+    let (created, img) = learner
+        .propose(create_topic("from-learner"))
+        .await
+        .expect("learner propose");
+    assert!(created && img.topic("from-learner").is_some());
+    assert!(learner.controller_leader().is_some());
+    // It is unfenced like any other broker.
     let reply = learner
         .heartbeat(4, inc, learner.image().offset, false)
         .await
@@ -300,6 +316,9 @@ async fn a_lone_voter_starts_after_its_timeout_and_joins_later() {
         "returned after {waited:?}"
     );
     assert!(lone.controller_leader().is_none());
+    // Started without a quorum: its image is not confirmed current.
+    assert!(!lone.caught_up());
+    let mut caught_up = lone.subscribe_caught_up();
     let others = common::start_all(vec![
         common::voter(2, dirs[1].path(), &addrs),
         common::voter(3, dirs[2].path(), &addrs),
@@ -311,6 +330,13 @@ async fn a_lone_voter_starts_after_its_timeout_and_joins_later() {
         lone.image().topic("x").is_some()
     })
     .await;
+    // Once the quorum answers, its image is confirmed current, and stays so.
+    let img = lone.wait_caught_up(WAIT).await.expect("caught up");
+    assert!(img.offset > 0 && lone.caught_up());
+    assert!(*caught_up.wait_for(|c| *c).await.expect("watch"));
+    for n in &others {
+        assert!(n.caught_up(), "started with a quorum: caught up");
+    }
     lone.shutdown().await;
     for n in others {
         n.shutdown().await;

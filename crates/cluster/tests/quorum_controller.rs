@@ -138,6 +138,7 @@ async fn session_expiry_fences_and_the_controller_manages_partitions() {
     let ka1 = keep_alive(c.node(1).clone(), 1, incs[0]);
 
     // The leader (2) adds 1 back to the ISR; a request from an old partition epoch is refused.
+    // (A node speaks only for its own broker: broker 2's requests go through node 2.)
     let add = AlterPartitionRequest {
         broker: 2,
         leader_epoch: 1,
@@ -145,7 +146,7 @@ async fn session_expiry_fences_and_the_controller_manages_partitions() {
         new_isr: vec![2, 3, 1],
     };
     let grown = c
-        .node(3)
+        .node(2)
         .alter_partition(topic_id, 0, add.clone())
         .await
         .expect("reach")
@@ -153,7 +154,7 @@ async fn session_expiry_fences_and_the_controller_manages_partitions() {
     assert_eq!(grown.isr, vec![2, 3, 1]);
     assert_eq!(grown.partition_epoch, p.partition_epoch + 1);
     let refused = c
-        .node(3)
+        .node(2)
         .alter_partition(topic_id, 0, add)
         .await
         .expect("reach");

@@ -14,6 +14,7 @@ async fn propose_restart_and_replay() {
     let dir = tempfile::tempdir().expect("tempdir");
     let q = Quorum::start(single(dir.path())).await.expect("start");
     assert_eq!(q.controller_leader(), Some(1));
+    assert!(q.caught_up(), "a lone node leads: its image is current");
     let (created, img) = q.propose(create_topic("a")).await.expect("propose");
     assert!(created);
     assert!(img.topic("a").is_some());
@@ -42,6 +43,7 @@ async fn propose_restart_and_replay() {
     drop(q);
 
     let q = Quorum::start(single(dir.path())).await.expect("restart");
+    assert!(q.caught_up());
     let img = q.image();
     assert!(img.topic("a").is_some(), "topic replayed");
     assert_eq!(img.next_producer_id, 1000);

@@ -282,7 +282,9 @@ impl FollowerClaim {
             return Err("not a replica of the partition");
         }
         match image.brokers.get(&self.replica_id) {
-            Some(b) if crate::replication::broker_epoch(&b.incarnation) == epoch => Ok(()),
+            Some(b) if crate::replication::broker_epoch(&b.registration.incarnation) == epoch => {
+                Ok(())
+            }
             Some(_) => Err("stale or wrong broker epoch"),
             None => Err("not a registered broker"),
         }

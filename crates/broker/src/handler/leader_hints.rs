@@ -33,7 +33,14 @@ impl LeaderHints {
         self.leaders
             .iter()
             .filter_map(|id| image.brokers.get(id))
-            .map(|b| T::endpoint_of(b.id, &b.host, b.port, b.rack.as_deref()))
+            .map(|b| {
+                T::endpoint_of(
+                    b.id(),
+                    &b.registration.host,
+                    b.registration.port,
+                    b.registration.rack.as_deref(),
+                )
+            })
             .collect()
     }
 }

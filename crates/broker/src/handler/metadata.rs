@@ -92,10 +92,10 @@ pub(crate) async fn handle(ctx: RequestContext, req: MetadataRequest) -> Metadat
         .live_brokers()
         .map(|b| {
             MetadataResponseBroker::default()
-                .with_node_id(BrokerId(b.id))
-                .with_host(StrBytes::from_string(b.host.clone()))
-                .with_port(b.port)
-                .with_rack(b.rack.clone().map(StrBytes::from_string))
+                .with_node_id(BrokerId(b.id()))
+                .with_host(StrBytes::from_string(b.registration.host.clone()))
+                .with_port(b.registration.port)
+                .with_rack(b.registration.rack.clone().map(StrBytes::from_string))
         })
         .collect();
     if !brokers.iter().any(|b| b.node_id.0 == broker.config.node_id) && image.brokers.is_empty() {

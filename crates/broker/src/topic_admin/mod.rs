@@ -53,22 +53,7 @@ impl TopicError {
     }
 }
 
-/// Kafka's topic name rule: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
-pub fn validate_topic_name(name: &str) -> Result<(), String> {
-    if name.is_empty() || name.len() > 249 {
-        return Err("topic name must be 1 to 249 characters".into());
-    }
-    if name == "." || name == ".." {
-        return Err("topic name cannot be \".\" or \"..\"".into());
-    }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
-    {
-        return Err(format!("topic name {name:?} contains characters other than ASCII alphanumerics, '.', '_' and '-'"));
-    }
-    Ok(())
-}
+pub use strom_cluster::metadata::validate_topic_name;
 
 /// Kafka's internal topics: the coordinators' state, written only by the broker. Clients may read
 /// them but not produce to, delete records of, delete, add partitions to, reconfigure or create
@@ -142,7 +127,7 @@ impl TopicAdmin {
     /// applied: this one).
     pub fn live_brokers(&self) -> Vec<i32> {
         let image = self.quorum.image();
-        let live: Vec<i32> = image.live_brokers().map(|b| b.id).collect();
+        let live: Vec<i32> = image.live_brokers().map(|b| b.id()).collect();
         if live.is_empty() {
             vec![self.node_id]
         } else {
@@ -331,7 +316,7 @@ impl TopicAdmin {
             ));
         }
         validate_topic_name(&t.name)
-            .map_err(|m| TopicError::new(ResponseError::InvalidTopicException, m))?;
+            .map_err(|m| TopicError::new(ResponseError::InvalidTopicException, m.to_string()))?;
         if image.topic(&t.name).is_some() || seen.contains(&t.name) {
             return Err(TopicError::new(
                 ResponseError::TopicAlreadyExists,

@@ -9,7 +9,7 @@ use crate::replication::election::{
 };
 use uuid::Uuid;
 
-use crate::quorum::BrokerRegistration;
+use crate::metadata::BrokerRegistration;
 
 /// Kafka's `UNKNOWN_TOPIC_OR_PARTITION`.
 pub(crate) const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
@@ -75,7 +75,7 @@ pub(crate) fn fence(
     let Some(b) = img.brokers.get(&broker) else {
         return Vec::new();
     };
-    if b.fenced || incarnation.is_some_and(|i| i != b.incarnation) {
+    if b.fenced || incarnation.is_some_and(|i| i != b.registration.incarnation) {
         return Vec::new();
     }
     let is_live = |r: i32| r != broker && live(img, r);
@@ -116,7 +116,7 @@ pub(crate) fn unfence(
     let Some(b) = img.brokers.get(&broker) else {
         return Vec::new();
     };
-    if !b.fenced || b.incarnation != incarnation {
+    if !b.fenced || b.registration.incarnation != incarnation {
         return Vec::new();
     }
     let is_live = |r: i32| r == broker || live(img, r);
@@ -127,35 +127,32 @@ pub(crate) fn unfence(
     records
 }
 
+/// Kafka's DUPLICATE_BROKER_REGISTRATION: another incarnation of `reg`'s broker is registered,
+/// unfenced, and its session (`session_live`, from the controller's heartbeat tracking) has not
+/// expired. A fenced or expired one may be replaced at once.
+pub(crate) fn is_duplicate(
+    img: &MetadataImage,
+    reg: &BrokerRegistration,
+    session_live: bool,
+) -> bool {
+    img.brokers
+        .get(&reg.broker_id)
+        .is_some_and(|b| b.registration.incarnation != reg.incarnation && !b.fenced && session_live)
+}
+
 /// Registers a broker. A retry of the same registration writes nothing; a new incarnation of a
-/// live broker also moves its partitions away (the registration fences it: the new process has
-/// to catch up before it leads again).
+/// broker still unfenced (its session expired, not fenced yet) also moves its partitions away
+/// (the registration fences it: the new process has to catch up before it leads again).
 pub(crate) fn register(
     img: &MetadataImage,
     reg: &BrokerRegistration,
     unclean_default: bool,
 ) -> Vec<MetadataRecord> {
     let existing = img.brokers.get(&reg.broker_id);
-    if let Some(b) = existing {
-        let same = b.incarnation == reg.incarnation
-            && b.host == reg.host
-            && b.port == reg.port
-            && b.rack == reg.rack
-            && b.controller_addr == reg.controller_addr
-            && b.voter == reg.voter;
-        if same {
-            return Vec::new();
-        }
+    if existing.is_some_and(|b| b.registration == *reg) {
+        return Vec::new();
     }
-    let mut records = vec![MetadataRecord::RegisterBroker {
-        broker_id: reg.broker_id,
-        incarnation: reg.incarnation,
-        host: reg.host.clone(),
-        port: reg.port,
-        rack: reg.rack.clone(),
-        controller_addr: reg.controller_addr.clone(),
-        voter: reg.voter,
-    }];
+    let mut records = vec![reg.to_record()];
     if existing.is_some_and(|b| !b.fenced) {
         let broker = reg.broker_id;
         let is_live = |r: i32| r != broker && live(img, r);

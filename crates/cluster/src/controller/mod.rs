@@ -20,7 +20,8 @@ use parking_lot::Mutex;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use crate::quorum::{BrokerRegistration, HeartbeatReply, Quorum, QuorumError, RemoteError};
+use crate::metadata::{BrokerRegistration, InvalidRecord, RegistrationProblem};
+use crate::quorum::{HeartbeatReply, Quorum, QuorumError, RemoteError};
 use crate::replication::election::AlterPartitionRequest;
 use sessions::BrokerSessions;
 
@@ -37,6 +38,7 @@ pub struct Controller {
 fn failed(e: QuorumError) -> Response {
     match e {
         QuorumError::Remote(r) => Response::Error(r),
+        QuorumError::Invalid(r) => Response::Error(RemoteError::Invalid(r)),
         QuorumError::Stopped => Response::Error(RemoteError::Stopped),
         other => Response::Error(RemoteError::Failed(other.to_string())),
     }
@@ -80,17 +82,47 @@ impl Controller {
         }
     }
 
+    /// Registers a broker as Kafka's controller does: the registration must be sane, only a
+    /// configured voter registers as a voter, and a new incarnation is refused while another one
+    /// is registered, unfenced and within its session (DUPLICATE_BROKER_REGISTRATION).
     pub(crate) async fn register_broker(&self, reg: BrokerRegistration) -> Response {
         let q = match self.quorum() {
             Ok(q) => q,
             Err(e) => return Response::Error(e),
         };
+        let mut checked = reg.validate();
+        if checked.is_ok() && reg.voter && !q.is_voter_id(reg.broker_id) {
+            checked = Err(InvalidRecord::Registration {
+                broker_id: reg.broker_id,
+                problem: RegistrationProblem::NotAVoter,
+            });
+        }
+        if let Err(e) = checked {
+            tracing::warn!(broker = reg.broker_id, error = %e, "broker registration refused");
+            return Response::Error(RemoteError::Invalid(e));
+        }
+        let timeout = Duration::from_millis(q.config().session_timeout_ms);
+        let session_live = !self
+            .sessions
+            .lock()
+            .expired(reg.broker_id, Instant::now(), timeout);
         let unclean = q.config().unclean_leader_election_default;
         let result = q
-            .propose(|img| (decisions::register(img, &reg, unclean), ()))
+            .propose(|img| {
+                if decisions::is_duplicate(img, &reg, session_live) {
+                    return (Vec::new(), false);
+                }
+                (decisions::register(img, &reg, unclean), true)
+            })
             .await;
         let image = match result {
-            Ok(((), image)) => image,
+            Ok((true, image)) => image,
+            Ok((false, _)) => {
+                tracing::warn!(broker = reg.broker_id, incarnation = %reg.incarnation, "broker registration refused: another incarnation is live");
+                return Response::Error(RemoteError::DuplicateBrokerRegistration {
+                    broker_id: reg.broker_id,
+                });
+            }
             Err(e) => return failed(e),
         };
         self.sessions
@@ -119,7 +151,7 @@ impl Controller {
         let Some(b) = img.brokers.get(&h.broker_id) else {
             return stale;
         };
-        if b.incarnation != h.incarnation {
+        if b.registration.incarnation != h.incarnation {
             return stale;
         }
         let unclean = q.config().unclean_leader_election_default;
@@ -233,8 +265,8 @@ impl Controller {
             let s = self.sessions.lock();
             img.brokers
                 .values()
-                .filter(|b| !b.fenced && s.expired(b.id, now, timeout))
-                .map(|b| (b.id, b.incarnation))
+                .filter(|b| !b.fenced && s.expired(b.id(), now, timeout))
+                .map(|b| (b.id(), b.registration.incarnation))
                 .collect()
         };
         for (broker, incarnation) in expired {

@@ -1,12 +1,18 @@
 //! `MetadataImage`: the state the metadata records build, immutable once published (readers hold
 //! an `Arc` to a consistent snapshot; a change makes a new image).
+//!
+//! Records are applied only after they pass [`MetadataImage::check`]: a record that breaks
+//! Kafka's rules (a topic name such as `../x`, a leader outside the replicas) is skipped with an
+//! error log, never applied, whatever wrote it (an old log, a forged entry).
 
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::broker::BrokerImage;
 use super::record::{ConfigResourceType, MetadataRecord};
+use super::validate::{check_partition, InvalidRecord};
 
 /// One partition's replica state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -21,27 +27,6 @@ pub struct PartitionImage {
     pub leader_epoch: i32,
     /// Partition epoch (bumped on every change).
     pub partition_epoch: i32,
-}
-
-/// One registered broker.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BrokerImage {
-    /// Broker id.
-    pub id: i32,
-    /// Incarnation of the last registration.
-    pub incarnation: Uuid,
-    /// Advertised host.
-    pub host: String,
-    /// Advertised port.
-    pub port: i32,
-    /// Rack.
-    pub rack: Option<String>,
-    /// Controller quorum address, or empty.
-    pub controller_addr: String,
-    /// Votes in the quorum.
-    pub voter: bool,
-    /// Fenced: heartbeats lapsed or not yet started.
-    pub fenced: bool,
 }
 
 /// One topic.
@@ -89,10 +74,79 @@ impl MetadataImage {
     pub fn topics(&self) -> impl Iterator<Item = &TopicImage> {
         self.topics.values()
     }
+    /// How many topics there are.
+    pub fn topic_count(&self) -> usize {
+        self.topics.len()
+    }
+    /// How many partitions the cluster has (walks every topic: O(topics)). With
+    /// [`MAX_PARTITIONS_PER_CLUSTER`](super::MAX_PARTITIONS_PER_CLUSTER), what CreateTopics and
+    /// CreatePartitions check before building records.
+    pub fn partition_count(&self) -> usize {
+        self.topics.values().map(|t| t.partitions.len()).sum()
+    }
 
-    /// Applies one record (replay). Unknown references are ignored: a record about a removed
-    /// topic can follow its removal in a racing history and must not break replay.
+    /// Applies `records` together if they pass [`MetadataImage::check`], else none of them.
+    pub fn apply_records(&mut self, records: &[MetadataRecord]) -> Result<(), InvalidRecord> {
+        self.check(records)?;
+        for r in records {
+            self.apply_unchecked(r);
+        }
+        Ok(())
+    }
+
+    /// Applies one record if it passes [`MetadataImage::check`]; an invalid one is skipped with
+    /// an error log (replay must go on). For planning on a scratch copy of the image.
     pub fn apply(&mut self, record: &MetadataRecord) {
+        if let Err(e) = self.apply_records(std::slice::from_ref(record)) {
+            tracing::error!(error = %e, ?record, "invalid metadata record skipped");
+        }
+    }
+
+    /// Drops what no valid record could have made (topics with a name or id that breaks the
+    /// rules, partitions that do): a snapshot written before the rules were checked on apply
+    /// may hold them. Each drop is logged; returns how many there were.
+    pub(crate) fn drop_invalid(&mut self) -> usize {
+        let mut dropped = 0;
+        let bad_topics: Vec<(String, Uuid)> = self
+            .topics
+            .values()
+            .filter(|t| {
+                let r = MetadataRecord::Topic {
+                    name: t.name.clone(),
+                    topic_id: t.id,
+                };
+                r.validate().is_err() || self.names_by_id.get(&t.id) != Some(&t.name)
+            })
+            .map(|t| (t.name.clone(), t.id))
+            .collect();
+        for (name, id) in bad_topics {
+            tracing::error!(topic = ?name, %id, "invalid topic in the metadata snapshot dropped");
+            self.topics.remove(&name);
+            if self.names_by_id.get(&id) == Some(&name) {
+                self.names_by_id.remove(&id);
+            }
+            dropped += 1;
+        }
+        let topics = &self.topics;
+        self.names_by_id.retain(|_, name| topics.contains_key(name));
+        for t in self.topics.values_mut() {
+            t.partitions.retain(|p, img| {
+                let epochs = [img.leader_epoch, img.partition_epoch];
+                let r = check_partition(*p, &img.replicas, &img.isr, img.leader, epochs);
+                let ok = r.is_ok();
+                if !ok {
+                    tracing::error!(topic = %t.name, partition = p, "invalid partition in the metadata snapshot dropped");
+                    dropped += 1;
+                }
+                ok
+            });
+        }
+        dropped
+    }
+
+    /// Applies one record that passed `check`. Unknown references are ignored: a record about a
+    /// removed topic does nothing.
+    fn apply_unchecked(&mut self, record: &MetadataRecord) {
         match record {
             MetadataRecord::Topic { name, topic_id } => {
                 self.names_by_id.insert(*topic_id, name.clone());
@@ -162,28 +216,16 @@ impl MetadataImage {
                     self.topics.remove(&name);
                 }
             }
-            MetadataRecord::RegisterBroker {
-                broker_id,
-                incarnation,
-                host,
-                port,
-                rack,
-                controller_addr,
-                voter,
-            } => {
-                self.brokers.insert(
-                    *broker_id,
-                    BrokerImage {
-                        id: *broker_id,
-                        incarnation: *incarnation,
-                        host: host.clone(),
-                        port: *port,
-                        rack: rack.clone(),
-                        controller_addr: controller_addr.clone(),
-                        voter: *voter,
-                        fenced: true,
-                    },
-                );
+            MetadataRecord::RegisterBroker { broker_id, .. } => {
+                if let Some(registration) = record.registration() {
+                    self.brokers.insert(
+                        *broker_id,
+                        BrokerImage {
+                            registration,
+                            fenced: true,
+                        },
+                    );
+                }
             }
             MetadataRecord::FenceBroker { broker_id } => {
                 if let Some(b) = self.brokers.get_mut(broker_id) {

@@ -1,7 +1,18 @@
-//! Cluster metadata: the records of `__cluster_metadata` and the immutable image they build.
+//! Cluster metadata: the records of `__cluster_metadata`, the rules they must follow, and the
+//! immutable image they build.
 
+mod broker;
+mod check;
 mod image;
 mod record;
+mod validate;
 
-pub use image::{BrokerImage, MetadataImage, PartitionImage, TopicImage};
+pub use broker::{BrokerImage, BrokerRegistration};
+pub use image::{MetadataImage, PartitionImage, TopicImage};
 pub use record::{ConfigResourceType, MetadataRecord};
+pub use validate::{
+    valid_host, valid_host_port, valid_port, validate_topic_name, InvalidRecord,
+    RegistrationProblem, ReplicaProblem, TopicNameError, CLUSTER_METADATA_TOPIC, MAX_BROKERS,
+    MAX_CONFIG_NAME_LEN, MAX_CONFIG_VALUE_LEN, MAX_HOST_LEN, MAX_PARTITIONS_PER_CLUSTER,
+    MAX_PARTITIONS_PER_TOPIC, MAX_RACK_LEN, MAX_REPLICATION_FACTOR, MAX_TOPICS, MAX_TOPIC_NAME_LEN,
+};

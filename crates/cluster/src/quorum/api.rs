@@ -4,7 +4,7 @@
 use uuid::Uuid;
 
 use super::wire::{AlterPartition, Heartbeat, Request, Response};
-use super::{BrokerRegistration, HeartbeatReply, Quorum, QuorumError};
+use super::{BrokerRegistration, HeartbeatReply, Quorum, QuorumError, RemoteError};
 use crate::metadata::PartitionImage;
 use crate::replication::election::{AlterPartitionError, AlterPartitionRequest};
 
@@ -30,8 +30,23 @@ impl Quorum {
     /// fenced; a broker-only node is also added as a Raft learner at `controller_addr`.
     /// Returns once this node's image shows the registration, so the broker's next heartbeat
     /// (with this image's offset) is caught up.
+    ///
+    /// Refused with `Invalid` when the registration breaks the rules
+    /// ([`BrokerRegistration::validate`], or `voter` for an id that is not a configured voter),
+    /// and with `Remote(DuplicateBrokerRegistration)` while another incarnation of the id is
+    /// registered, unfenced and within its session (retry once it expires, as Kafka's brokers
+    /// do). Over the network the registration's controller address or host must be where the
+    /// request comes from (see `peer`).
     pub async fn register_broker(&self, reg: BrokerRegistration) -> Result<(), QuorumError> {
-        match self.call_leader(Request::RegisterBroker(reg)).await? {
+        reg.validate()?;
+        let answer = self
+            .call_leader(Request::RegisterBroker(reg))
+            .await
+            .map_err(|e| match e {
+                QuorumError::Remote(RemoteError::Invalid(r)) => QuorumError::Invalid(r),
+                other => other,
+            })?;
+        match answer {
             Response::Registered { offset } => {
                 self.wait_for_offset(offset, self.request_timeout()).await?;
                 Ok(())

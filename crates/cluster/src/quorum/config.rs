@@ -44,6 +44,11 @@ pub struct QuorumConfig {
     /// How long a request to the active controller (propose, heartbeat...) may take, retries
     /// across leader changes included.
     pub request_timeout_ms: u64,
+    /// Check that a peer connects from the address its node id is known by (a voter's
+    /// configured host, a broker's registered hosts). On by default; turn it off only where
+    /// source addresses are rewritten (NAT, service virtual IPs). See `quorum::peer`: without
+    /// TLS this is a fence against mistakes and strangers, not authentication.
+    pub check_peer_addresses: bool,
 }
 
 impl QuorumConfig {
@@ -66,6 +71,7 @@ impl QuorumConfig {
             snapshot_keep_entries: 1000,
             startup_timeout_ms: 5000,
             request_timeout_ms: 10_000,
+            check_peer_addresses: true,
         }
     }
 

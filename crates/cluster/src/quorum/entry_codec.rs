@@ -8,7 +8,10 @@ use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 
+use openraft::EntryPayload;
+
 use super::types::TypeConfig;
+use crate::metadata::MetadataRecord;
 
 /// A Raft entry of the metadata quorum.
 pub(crate) type Entry = openraft::Entry<TypeConfig>;
@@ -25,6 +28,40 @@ pub(crate) enum CodecError {
     /// The batch does not hold exactly one record with a value.
     #[error("batch holds {0} records, expected one entry")]
     Shape(usize),
+}
+
+/// An upper estimate of a record's JSON size, from its lengths alone (no encoding).
+pub(crate) fn approx_record_len(r: &MetadataRecord) -> usize {
+    const ID: usize = 12; // an i32 and a comma
+    match r {
+        MetadataRecord::Partition { replicas, isr, .. } => 160 + (replicas.len() + isr.len()) * ID,
+        MetadataRecord::Topic { name, .. } => 100 + name.len(),
+        MetadataRecord::Config {
+            resource_name,
+            name,
+            value,
+            ..
+        } => 150 + resource_name.len() + name.len() + 2 * value.as_ref().map_or(0, String::len),
+        MetadataRecord::RegisterBroker {
+            host,
+            rack,
+            controller_addr,
+            ..
+        } => 250 + host.len() + rack.as_ref().map_or(0, String::len) + controller_addr.len(),
+        MetadataRecord::RemoveTopic { .. }
+        | MetadataRecord::FenceBroker { .. }
+        | MetadataRecord::UnfenceBroker { .. }
+        | MetadataRecord::ProducerIds { .. } => 100,
+    }
+}
+
+/// An upper estimate of an entry's JSON size.
+pub(crate) fn approx_entry_len(e: &Entry) -> usize {
+    200 + match &e.payload {
+        EntryPayload::Normal(p) => p.records.iter().map(approx_record_len).sum(),
+        EntryPayload::Membership(m) => 100 * m.nodes().count(),
+        EntryPayload::Blank => 0,
+    }
 }
 
 /// Encodes one entry as one record batch (offsets relative; the log assigns them).
@@ -72,9 +109,9 @@ pub(crate) fn decode(batch: &[u8]) -> Result<Entry, CodecError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metadata::MetadataRecord;
     use crate::quorum::types::Proposal;
-    use openraft::{CommittedLeaderId, EntryPayload, LogId};
+    use crate::quorum::wire::json_len;
+    use openraft::{CommittedLeaderId, LogId};
 
     #[test]
     fn entry_round_trips_through_a_batch() {
@@ -83,6 +120,7 @@ mod tests {
             payload: EntryPayload::Normal(Proposal {
                 based_on: 7,
                 records: vec![MetadataRecord::FenceBroker { broker_id: 2 }],
+                part: None,
             }),
         };
         let bytes = encode(&entry, 1).expect("encode");
@@ -92,5 +130,67 @@ mod tests {
         let back = decode(&bytes).expect("decode");
         assert_eq!(back.log_id, entry.log_id);
         assert_eq!(back.payload, entry.payload);
+    }
+
+    #[test]
+    fn the_size_estimate_is_an_upper_bound() {
+        let id = uuid::Uuid::new_v4();
+        let records = vec![
+            MetadataRecord::Topic {
+                name: "t".repeat(249),
+                topic_id: id,
+            },
+            MetadataRecord::Partition {
+                topic_id: id,
+                partition: i32::MAX,
+                replicas: vec![i32::MAX; 1000],
+                isr: vec![i32::MAX; 1000],
+                leader: i32::MAX,
+                leader_epoch: i32::MAX,
+                partition_epoch: i32::MAX,
+            },
+            MetadataRecord::Config {
+                resource_type: crate::metadata::ConfigResourceType::Topic,
+                resource_name: "t".into(),
+                name: "n".repeat(255),
+                value: Some("\"\n".repeat(8000)),
+            },
+            MetadataRecord::RegisterBroker {
+                broker_id: i32::MAX,
+                incarnation: id,
+                host: "h".repeat(255),
+                port: 65535,
+                rack: Some("r".repeat(255)),
+                controller_addr: format!("{}:65535", "c".repeat(255)),
+                voter: false,
+            },
+            MetadataRecord::ProducerIds {
+                broker_id: i32::MAX,
+                next_producer_id: i64::MAX,
+            },
+        ];
+        for r in &records {
+            assert!(approx_record_len(r) >= json_len(r).expect("len"), "{r:?}");
+        }
+        let entry = Entry {
+            log_id: LogId::new(CommittedLeaderId::new(u64::MAX, u64::MAX), u64::MAX),
+            payload: EntryPayload::Normal(Proposal {
+                based_on: i64::MAX,
+                records,
+                part: None,
+            }),
+        };
+        assert!(approx_entry_len(&entry) >= json_len(&entry).expect("len"));
+    }
+
+    #[test]
+    fn an_entry_written_before_parts_existed_decodes_as_whole() {
+        let old = r#"{"log_id":{"leader_id":{"term":4,"node_id":1},"index":9},
+            "payload":{"Normal":{"based_on":7,"records":[{"type":"FenceBroker","broker_id":2}]}}}"#;
+        let entry: Entry = serde_json::from_str(old).expect("old entry");
+        match entry.payload {
+            EntryPayload::Normal(p) => assert_eq!((p.based_on, p.part), (7, None)),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -11,6 +11,14 @@
 //! Every entry after `last_purged` is also kept in memory: the metadata log is small (snapshots
 //! purge it), and replication reads then never touch the disk. The disk copy is for restarts.
 //!
+//! Sizes: an entry is one batch of at most `max.message.bytes` (`METADATA_MAX_BATCH_BYTES`), and
+//! one append call of strom-log at most that much too (well under `segment.bytes`). openraft
+//! treats any append error as fatal and stops, so a too-large entry must never get here: the
+//! leader refuses an entry over `MAX_ENTRY_BYTES` before `client_write`, a follower refuses an
+//! AppendEntries holding one over `MAX_STORED_ENTRY_BYTES` (`server`), and the margin below
+//! `max.message.bytes` covers the entry's own JSON and the batch header. Many entries are
+//! written in several appends.
+//!
 //! Durability: `append` returns once the batches are written (readable); its callback fires after
 //! strom-log's group-commit fdatasync. Purging persists `last_purged` before deleting anything.
 //! Concurrency: openraft serialises the write methods (`&mut self`); readers (replication tasks)
@@ -32,12 +40,22 @@ use strom_log::{
 };
 
 use super::entry_codec::{self, Entry};
-use super::state_file::{QuorumState, StateFiles};
+use super::state_file::{create_dir_durable, QuorumState, StateFiles};
 use super::types::{NodeId, TypeConfig};
 use super::QuorumError;
 
 /// The metadata topic, as in Kafka.
 pub(crate) const METADATA_TOPIC: &str = "__cluster_metadata";
+
+/// `max.message.bytes` of the metadata log: the largest batch, so the largest entry. New
+/// entries are far smaller (`MAX_ENTRY_BYTES`); this keeps logs written before proposals were
+/// split (entries up to this size) readable and replicable.
+const METADATA_MAX_BATCH_BYTES: usize = 32 << 20;
+
+/// The largest entry (its proposal's JSON) this log can store: `max.message.bytes` less room for
+/// the entry's log id and the batch header (a few hundred bytes; 64 KiB is spare). A follower
+/// refuses an AppendEntries holding a larger one rather than fail the append.
+pub(crate) const MAX_STORED_ENTRY_BYTES: usize = METADATA_MAX_BATCH_BYTES - (64 << 10);
 
 type SResult<T> = Result<T, StorageError<NodeId>>;
 
@@ -73,6 +91,7 @@ struct Inner {
 /// The metadata log's config: never deleted by time or size (only below the purge point),
 /// fdatasync'd on every append, and segments small enough that purging frees space.
 fn metadata_log_config() -> Result<LogConfig, QuorumError> {
+    let max_batch = METADATA_MAX_BATCH_BYTES.to_string();
     let topic = BTreeMap::from(
         [
             ("retention.ms", "-1"),
@@ -80,7 +99,7 @@ fn metadata_log_config() -> Result<LogConfig, QuorumError> {
             ("cleanup.policy", "delete"),
             ("flush.messages", "1"),
             ("segment.bytes", "67108864"),
-            ("max.message.bytes", "33554432"),
+            ("max.message.bytes", max_batch.as_str()),
         ]
         .map(|(k, v)| (k.to_string(), v.to_string())),
     );
@@ -102,7 +121,7 @@ fn to_i64(v: u64) -> i64 {
 impl LogStore {
     /// Opens (or creates) the log and state under `dir`, loading every unpurged entry.
     pub(crate) fn open(dir: &Path) -> Result<LogStore, QuorumError> {
-        std::fs::create_dir_all(dir).map_err(|e| QuorumError::io(dir, e))?;
+        create_dir_durable(dir).map_err(|e| QuorumError::io(dir, e))?;
         let files = StateFiles::new(dir);
         let state = files.load().map_err(|e| QuorumError::io(dir, e))?;
         let config = Arc::new(metadata_log_config()?);
@@ -243,18 +262,13 @@ impl Inner {
         Ok(())
     }
 
-    /// Writes `entries` (consecutive, same term) as one append; returns the end offset.
+    /// Writes `group` (consecutive entries of one term), in appends of at most
+    /// `METADATA_MAX_BATCH_BYTES` each (a single entry is never larger: see the module docs);
+    /// returns the end offset.
     fn append_group(&mut self, group: &[Entry]) -> std::io::Result<i64> {
         let Some(first) = group.first() else {
             return Ok(self.log.log_end_offset());
         };
-        let now = now_ms();
-        let mut buf = BytesMut::new();
-        for e in group {
-            buf.extend_from_slice(&entry_codec::encode(e, now).map_err(std::io::Error::other)?);
-        }
-        let validated =
-            validate_batches(buf.freeze(), &self.config, now).map_err(std::io::Error::other)?;
         let expected = to_i64(first.log_id.index) - self.base;
         let end = self.log.log_end_offset();
         if end != expected {
@@ -264,11 +278,56 @@ impl Inner {
             )));
         }
         let term = i32::try_from(first.log_id.leader_id.term).unwrap_or(i32::MAX);
+        let now = now_ms();
+        let mut buf = BytesMut::new();
+        let mut end = end;
+        for e in group {
+            let batch = entry_codec::encode(e, now).map_err(std::io::Error::other)?;
+            if batch.len() > METADATA_MAX_BATCH_BYTES {
+                return Err(std::io::Error::other(format!(
+                    "metadata entry {} is {} bytes, over the {METADATA_MAX_BATCH_BYTES} limit",
+                    e.log_id,
+                    batch.len()
+                )));
+            }
+            if !buf.is_empty() && buf.len() + batch.len() > METADATA_MAX_BATCH_BYTES {
+                end = self.append_batches(std::mem::take(&mut buf), term, now)?;
+            }
+            buf.extend_from_slice(&batch);
+        }
+        if !buf.is_empty() {
+            end = self.append_batches(buf, term, now)?;
+        }
+        Ok(end)
+    }
+
+    /// One strom-log append of whole encoded entries; returns the end offset.
+    fn append_batches(&mut self, buf: BytesMut, term: i32, now: i64) -> std::io::Result<i64> {
+        let validated =
+            validate_batches(buf.freeze(), &self.config, now).map_err(std::io::Error::other)?;
         let info = self
             .log
             .append(&validated, term)
             .map_err(std::io::Error::other)?;
         Ok(info.last_offset + 1)
+    }
+}
+
+#[cfg(test)]
+impl LogStore {
+    /// Writes entries (consecutive, one term, continuing the log) as if openraft appended them:
+    /// for tests that need a log no checked proposer would write.
+    pub(crate) async fn append_for_test(&self, entries: Vec<Entry>) -> std::io::Result<()> {
+        let (log, upto) = {
+            let mut inner = self.inner.lock();
+            let upto = inner.append_group(&entries)?;
+            inner.entries.extend(entries);
+            (inner.log.clone(), upto)
+        };
+        log.wait_durable(upto)
+            .await
+            .map_err(std::io::Error::other)?;
+        Ok(())
     }
 }
 

@@ -13,8 +13,14 @@
 //!
 //! Modules: `types` (openraft types), `log_store` + `entry_codec` + `state_file` (the durable Raft
 //! log and vote), `state_machine` + `snapshot_store` (image and snapshots), `wire` + `network` +
-//! `server` (the RPC), `routing` (finding the leader, read index), `propose`, `api` (controller
-//! requests).
+//! `server` + `peer` (the RPC and who may use it), `routing` (finding the leader, read index),
+//! `propose`, `api` (controller requests).
+//!
+//! Start-up and the image: [`Quorum::start`] returns once the image is confirmed current or after
+//! `startup_timeout_ms`, so the image it leaves may be older than the node's partition logs.
+//! [`Quorum::caught_up`] / [`Quorum::wait_caught_up`] say when it has been confirmed current (it
+//! then stays so); anything that deletes local data because the image lacks it must wait for
+//! that first.
 //!
 //! Every operation ends within `request_timeout_ms` (a proposal, a controller request, a learner
 //! change), also when this node leads and serves it in-process: a leader that lost its quorum
@@ -22,15 +28,18 @@
 //!
 //! [`Controller`]: crate::controller::Controller
 
+mod admit;
 mod api;
 mod config;
 mod entry_codec;
 mod log_store;
 mod network;
+mod peer;
 mod propose;
 mod routing;
 mod server;
 mod snapshot_store;
+mod staging;
 mod state_file;
 mod state_machine;
 pub mod types;
@@ -38,6 +47,8 @@ pub(crate) mod wire;
 
 #[cfg(test)]
 mod bounded_tests;
+#[cfg(test)]
+mod replay_tests;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -50,9 +61,9 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use uuid::Uuid;
 
 use crate::controller::Controller;
+pub use crate::metadata::BrokerRegistration;
 use crate::metadata::MetadataImage;
 pub use config::QuorumConfig;
 use log_store::LogStore;
@@ -60,26 +71,8 @@ use network::{Network, Peers};
 use snapshot_store::SnapshotStore;
 use state_machine::StateMachine;
 use types::{kafka_id, raft_id, TypeConfig};
-pub use wire::RemoteError;
-
-/// A broker's registration (the fields of `MetadataRecord::RegisterBroker`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BrokerRegistration {
-    /// Broker id (`node.id`).
-    pub broker_id: i32,
-    /// A new value each process start.
-    pub incarnation: Uuid,
-    /// Host advertised to clients.
-    pub host: String,
-    /// Port advertised to clients.
-    pub port: i32,
-    /// Rack, if configured.
-    pub rack: Option<String>,
-    /// The node's controller listener `host:port`, or empty.
-    pub controller_addr: String,
-    /// True when the node votes in the quorum.
-    pub voter: bool,
-}
+pub use types::{MAX_ENTRY_BYTES, MAX_PROPOSAL_BYTES, MAX_PROPOSAL_PARTS};
+pub use wire::{PeerRefusal, RemoteError};
 
 /// The active controller's answer to a heartbeat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,6 +129,21 @@ pub enum QuorumError {
     /// A proposal lost the optimistic-concurrency race too many times.
     #[error("the proposal conflicted with concurrent writes {0} times")]
     Conflict(usize),
+    /// The proposed records break the metadata rules; nothing was written.
+    #[error("invalid metadata records: {0}")]
+    Invalid(#[from] crate::metadata::InvalidRecord),
+    /// The proposal is larger than `MAX_PROPOSAL_BYTES`, or holds one record larger than an
+    /// entry (`MAX_ENTRY_BYTES`); nothing was written.
+    #[error("the proposal is {bytes} bytes; the limit is {limit}")]
+    TooLarge {
+        /// Its size as JSON.
+        bytes: usize,
+        /// The limit it broke.
+        limit: usize,
+    },
+    /// The entry was skipped when applied (it broke the rules on the image it met).
+    #[error("the proposal was refused when applied at index {0}")]
+    RefusedOnApply(u64),
     /// The local image did not reach an applied entry in time.
     #[error("the metadata image did not reach offset {0} in time")]
     CatchUp(i64),
@@ -178,6 +186,8 @@ pub struct Quorum {
     propose_lock: tokio::sync::Mutex<()>,
     /// The active controller, while this node is the Raft leader.
     controller: Mutex<Option<Arc<Controller>>>,
+    /// Set once the image has been confirmed to hold everything committed (see `caught_up`).
+    caught_up: watch::Sender<bool>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     stopped: watch::Sender<bool>,
 }
@@ -194,8 +204,11 @@ impl std::fmt::Debug for Quorum {
 
 impl Quorum {
     /// Binds the controller listener (if any), opens the metadata log, starts Raft, forms the
-    /// cluster on a fresh voter set, and returns once this node's image has caught up with the
-    /// committed log, or after `startup_timeout_ms` (Raft keeps trying in the background).
+    /// cluster on a fresh voter set, and returns once this node's image is confirmed current
+    /// (caught up with the leader's commit index), or after `startup_timeout_ms` with a warning
+    /// (Raft and the confirmation keep trying in the background; see [`Quorum::caught_up`]).
+    /// A broker-only node that is not in the quorum yet returns at once: it joins when its
+    /// broker registers, and only then can catch up.
     pub async fn start(cfg: QuorumConfig) -> Result<Arc<Quorum>, QuorumError> {
         cfg.validate()?;
         let listener = match cfg.controller_listen {
@@ -225,7 +238,7 @@ impl Quorum {
         let image_tx = Arc::new(watch::channel(Arc::new(MetadataImage::default())).0);
         let sm = StateMachine::open(snapshots, image_tx.clone())
             .map_err(|e| QuorumError::io(&snap_dir, e))?;
-        let peers = Arc::new(Peers::default());
+        let peers = Arc::new(Peers::new(cfg.node_id));
         let raft = Raft::new(
             raft_id(cfg.node_id),
             Arc::new(cfg.raft_config()?),
@@ -245,30 +258,74 @@ impl Quorum {
             listen_addr,
             propose_lock: tokio::sync::Mutex::new(()),
             controller: Mutex::new(None),
+            caught_up: watch::channel(false).0,
             tasks: Mutex::new(Vec::new()),
             stopped: watch::channel(false).0,
         });
         if let Some(l) = listener {
-            let t = tokio::spawn(server::serve(l, Arc::downgrade(&quorum)));
-            quorum.tasks.lock().push(t);
+            let serve = server::serve(l, peer::PlainTcp, Arc::downgrade(&quorum));
+            quorum.tasks.lock().push(tokio::spawn(serve));
         }
         let t = tokio::spawn(watch_leadership(Arc::downgrade(&quorum)));
         quorum.tasks.lock().push(t);
         quorum.form_cluster().await?;
+        let t = tokio::spawn(routing::confirm_caught_up(Arc::downgrade(&quorum)));
+        quorum.tasks.lock().push(t);
+        if !quorum.can_catch_up() {
+            tracing::info!("broker-only node not in the metadata quorum yet: it catches up once its broker registers");
+            return Ok(quorum);
+        }
         let timeout = Duration::from_millis(quorum.cfg.startup_timeout_ms);
-        if let Err(e) = quorum.catch_up(timeout).await {
-            tracing::warn!(error = %e, "metadata quorum not caught up at start-up; continuing");
+        if let Err(e) = quorum.wait_caught_up(timeout).await {
+            tracing::warn!(error = %e, "metadata image not confirmed current at start-up; continuing (Quorum::caught_up stays false until it is)");
         }
         Ok(quorum)
     }
 
+    /// True once this node's image has been confirmed to hold everything the quorum had committed
+    /// at some moment after start-up. It then stays true: such an image is at least as new as any
+    /// metadata this node's local data was written under before it started. Until then the image
+    /// may be older than the local logs (a node restarted without a quorum, a lagging learner),
+    /// so nothing may be deleted for being absent from it.
+    pub fn caught_up(&self) -> bool {
+        *self.caught_up.borrow()
+    }
+
+    /// A watch of [`Quorum::caught_up`] (false, then true once).
+    pub fn subscribe_caught_up(&self) -> watch::Receiver<bool> {
+        self.caught_up.subscribe()
+    }
+
+    /// Waits until [`Quorum::caught_up`] is true, for at most `timeout`, and returns the image
+    /// then current (confirmed current, or newer). `TimedOut` after `timeout`; `Stopped` if the
+    /// quorum stops first.
+    pub async fn wait_caught_up(
+        &self,
+        timeout: Duration,
+    ) -> Result<Arc<MetadataImage>, QuorumError> {
+        let mut rx = self.caught_up.subscribe();
+        let mut stopped = self.stopped.subscribe();
+        let wait = async {
+            tokio::select! {
+                r = rx.wait_for(|c| *c) => r.map(|_| ()).map_err(|_| QuorumError::Stopped),
+                _ = stopped.wait_for(|s| *s) => Err(QuorumError::Stopped),
+            }
+        };
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(Ok(())) => Ok(self.image()),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(QuorumError::TimedOut {
+                what: "confirming the metadata image is current",
+                after: timeout,
+            }),
+        }
+    }
+
     /// A fresh voter initializes Raft with the configured voters (all voters may do so with the
-    /// same membership); a node with any Raft state, and a learner, never does.
+    /// same membership); a node with any Raft state, and a learner, never does (a broker-only
+    /// node is added as a learner when its broker registers).
     async fn form_cluster(self: &Arc<Self>) -> Result<(), QuorumError> {
         if !self.cfg.voter {
-            let me = Arc::clone(self);
-            let t = tokio::spawn(async move { me.join_as_learner().await });
-            self.tasks.lock().push(t);
             return Ok(());
         }
         if self.raft.is_initialized().await? {

@@ -1,6 +1,14 @@
 //! The client side of the controller RPC: `Peers`, a pool of idle TCP connections per address,
 //! and openraft's `RaftNetworkFactory`/`RaftNetwork` on top of it.
 //!
+//! A new connection first says `Hello` with this node's id (see `peer`); a refused hello comes
+//! back as that refusal (`Response::Error`), so a caller sees why rather than a transport error.
+//! openraft gives each AppendEntries only the heartbeat interval to complete, and does not send
+//! fewer entries after a timeout; so an AppendEntries whose entries come to more than
+//! `MAX_APPEND_BYTES` (estimated without encoding them) is answered with openraft's
+//! `PayloadTooLarge` at once, and the leader resends fewer entries at a time. A request over one
+//! frame is refused before connecting the same way.
+//!
 //! A call takes a connection out of the pool (or connects), sends one frame, reads one frame and
 //! puts the connection back only on success; a call abandoned midway (openraft drops RPC futures
 //! past their TTL) drops its connection, so a late answer can never be read by the next call.
@@ -10,7 +18,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use openraft::error::{InstallSnapshotError, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::error::{
+    InstallSnapshotError, PayloadTooLarge, RPCError, RaftError, RemoteError, Unreachable,
+};
 use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
@@ -20,11 +30,18 @@ use openraft::BasicNode;
 use parking_lot::Mutex;
 use tokio::net::TcpStream;
 
+use super::entry_codec::approx_entry_len;
 use super::types::{NodeId, TypeConfig};
-use super::wire::{read_frame, write_frame, Request, Response};
+use super::wire::{
+    encode_frame, read_frame, write_encoded, FrameError, Request, Response, MAX_FRAME,
+};
 
 /// Idle connections kept per address.
 const MAX_IDLE: usize = 4;
+
+/// The entries one AppendEntries carries, estimated: enough to catch a follower up quickly, small
+/// enough to travel, decode and be stored within a heartbeat interval (as `MAX_ENTRY_BYTES`).
+const MAX_APPEND_BYTES: usize = 128 << 10;
 
 /// Why a call failed in transport.
 #[derive(Debug, thiserror::Error)]
@@ -48,39 +65,65 @@ pub(crate) enum CallError {
     /// The peer closed the connection without answering.
     #[error("{0}: connection closed")]
     Closed(String),
+    /// The request does not fit in one frame.
+    #[error("request does not fit in a frame: {0}")]
+    TooLarge(FrameError),
 }
 
 /// Pooled connections to quorum peers.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Peers {
+    /// This node's id, said in every connection's hello.
+    node_id: i32,
     idle: Mutex<HashMap<String, Vec<TcpStream>>>,
 }
 
 impl Peers {
-    /// Sends `req` to `addr` and returns its answer, within `timeout`.
+    pub(crate) fn new(node_id: i32) -> Peers {
+        Peers {
+            node_id,
+            idle: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Sends `req` to `addr` and returns its answer, within `timeout`. A refused hello is
+    /// returned as the peer's answer.
     pub(crate) async fn call(
         &self,
         addr: &str,
         req: &Request,
         timeout: Duration,
     ) -> Result<Response, CallError> {
+        let frame = encode_frame(req).map_err(CallError::TooLarge)?;
         let pooled = self.idle.lock().get_mut(addr).and_then(Vec::pop);
         let fut = async {
             if let Some(conn) = pooled {
                 // A pooled connection may have died with its peer (restart): one fresh retry.
-                match self.exchange(addr, conn, req).await {
+                match self.exchange(addr, conn, &frame).await {
                     Ok(r) => return Ok(r),
                     Err(e) => tracing::debug!(error = %e, "pooled connection failed, reconnecting"),
                 }
             }
-            let conn = TcpStream::connect(addr)
-                .await
-                .map_err(|source| CallError::Io {
-                    addr: addr.to_string(),
-                    source,
-                })?;
+            let io = |source| CallError::Io {
+                addr: addr.to_string(),
+                source,
+            };
+            let mut conn = TcpStream::connect(addr).await.map_err(io)?;
             let _ = conn.set_nodelay(true);
-            self.exchange(addr, conn, req).await
+            let hello = encode_frame(&Request::Hello {
+                node_id: self.node_id,
+            })
+            .map_err(CallError::TooLarge)?;
+            write_encoded(&mut conn, &hello).await.map_err(io)?;
+            match read_frame::<_, Response>(&mut conn, MAX_FRAME)
+                .await
+                .map_err(io)?
+            {
+                Some(Response::Hello) => {}
+                Some(refused) => return Ok(refused),
+                None => return Err(CallError::Closed(addr.to_string())),
+            }
+            self.exchange(addr, conn, &frame).await
         };
         tokio::time::timeout(timeout, fut)
             .await
@@ -94,14 +137,14 @@ impl Peers {
         &self,
         addr: &str,
         mut conn: TcpStream,
-        req: &Request,
+        frame: &[u8],
     ) -> Result<Response, CallError> {
         let io = |source| CallError::Io {
             addr: addr.to_string(),
             source,
         };
-        write_frame(&mut conn, req).await.map_err(io)?;
-        let resp: Response = read_frame(&mut conn)
+        write_encoded(&mut conn, frame).await.map_err(io)?;
+        let resp: Response = read_frame(&mut conn, MAX_FRAME)
             .await
             .map_err(io)?
             .ok_or_else(|| CallError::Closed(addr.to_string()))?;
@@ -170,12 +213,31 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> RpcResult<AppendEntriesResponse<NodeId>> {
+        let entries = u64::try_from(rpc.entries.len()).unwrap_or(u64::MAX);
+        let estimate: usize = rpc.entries.iter().map(approx_entry_len).sum();
+        if entries > 1 && estimate > MAX_APPEND_BYTES {
+            // Proportionally fewer, at least one: a single entry is at most MAX_ENTRY_BYTES.
+            let to_u64 = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+            let fit = entries.saturating_mul(to_u64(MAX_APPEND_BYTES)) / to_u64(estimate.max(1));
+            tracing::debug!(entries, estimate, fit, "AppendEntries too large; splitting");
+            return Err(RPCError::PayloadTooLarge(
+                PayloadTooLarge::new_entries_hint(fit.clamp(1, entries - 1)),
+            ));
+        }
         match self.call(Request::AppendEntries(rpc), &option).await {
             Ok(Response::AppendEntries(Ok(r))) => Ok(r),
             Ok(Response::AppendEntries(Err(e))) => {
                 Err(RPCError::RemoteError(RemoteError::new(self.target, e)))
             }
             Ok(other) => Err(unexpected(&other)),
+            // Several entries over one frame: openraft resends with at most the hinted number.
+            // A single entry always fits (MAX_STORED_ENTRY_BYTES < MAX_FRAME), so this ends.
+            Err(CallError::TooLarge(e)) if entries > 1 => {
+                tracing::debug!(entries, error = %e, "AppendEntries too large; splitting");
+                Err(RPCError::PayloadTooLarge(
+                    PayloadTooLarge::new_entries_hint(entries / 2).with_source_error(&e),
+                ))
+            }
             Err(e) => Err(unreachable(&e)),
         }
     }

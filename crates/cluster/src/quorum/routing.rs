@@ -1,9 +1,9 @@
 //! Reaching the Raft leader: `call_leader` sends a request to whichever node leads (handling it
 //! in-process when that is this node), following `NotController` hints and retrying across
-//! elections until the request timeout; plus the read index used to catch up, and a learner's
-//! join.
+//! elections until the request timeout; plus the read index used to confirm that this node's
+//! image is current (`confirm_caught_up`).
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -165,44 +165,62 @@ impl Quorum {
         }
     }
 
-    /// Waits (up to `timeout`) until this node's image holds everything committed.
-    pub(crate) async fn catch_up(&self, timeout: Duration) -> Result<(), QuorumError> {
+    /// Waits (up to `timeout`) until this node's image holds everything committed; returns the
+    /// offset it reached.
+    pub(crate) async fn catch_up(&self, timeout: Duration) -> Result<i64, QuorumError> {
         let deadline = Instant::now() + timeout;
         let offset = tokio::time::timeout(timeout, self.read_index())
             .await
             .map_err(|_| QuorumError::NoController(timeout))??;
         let left = deadline.saturating_duration_since(Instant::now());
         self.wait_for_offset(offset, left).await?;
-        Ok(())
+        Ok(offset)
     }
 
-    /// A broker-only node asks the leader to add it as a Raft learner, retrying until it is
-    /// part of the membership (the leader may not be elected yet).
-    pub(crate) async fn join_as_learner(self: Arc<Self>) {
-        let Some(addr) = self.listen_addr else { return };
-        let me = raft_id(self.cfg.node_id);
-        loop {
-            let member = self
+    /// True when this node can catch up: a voter, or a learner already in the membership (a
+    /// broker-only node joins when its broker registers; before that no leader serves it).
+    pub(crate) fn can_catch_up(&self) -> bool {
+        self.cfg.voter
+            || self
                 .raft
                 .metrics()
                 .borrow()
                 .membership_config
                 .membership()
-                .get_node(&me)
-                .is_some();
-            if member || self.is_stopped() {
+                .get_node(&raft_id(self.cfg.node_id))
+                .is_some()
+    }
+}
+
+/// Confirms, retrying until it succeeds or the quorum stops, that this node's image holds
+/// everything the leader had committed when asked (a read index: the leader confirms its
+/// leadership with a quorum first), then sets `caught_up` for good: an image confirmed current
+/// once is at least as new as anything written before this process started.
+pub(crate) async fn confirm_caught_up(quorum: Weak<Quorum>) {
+    let mut pause = Duration::from_millis(50);
+    let mut reported = false;
+    loop {
+        {
+            let Some(q) = quorum.upgrade() else { return };
+            if q.is_stopped() {
                 return;
             }
-            let req = Request::JoinLearner {
-                node_id: self.cfg.node_id,
-                addr: addr.to_string(),
-            };
-            match self.call_leader(req).await {
-                Ok(Response::Joined) => return,
-                Ok(other) => tracing::warn!(answer = ?other, "unexpected answer to JoinLearner"),
-                Err(e) => tracing::info!(error = %e, "joining the metadata quorum as a learner"),
+            if q.can_catch_up() {
+                match q.catch_up(q.request_timeout()).await {
+                    Ok(offset) => {
+                        q.caught_up.send_replace(true);
+                        tracing::info!(offset, "metadata image confirmed current");
+                        return;
+                    }
+                    Err(e) if !reported => {
+                        reported = true;
+                        tracing::info!(error = %e, "metadata image not confirmed current yet; retrying");
+                    }
+                    Err(e) => tracing::debug!(error = %e, "catching up with the metadata leader"),
+                }
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
         }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(1));
     }
 }

@@ -1,62 +1,170 @@
-//! The server side of the controller RPC: the accept loop on `controller.listen`, and
-//! `handle_request`, which serves one request whether it came over TCP or from this node itself
-//! (`call_leader` short-circuits to it when this node leads).
+//! The server side of the controller RPC: the accept loop on `controller.listen`, each
+//! connection's hello and per-request checks (`peer`), and `handle_request`, which serves one
+//! request whether it came over TCP or from this node itself (`call_leader` short-circuits to it
+//! when this node leads; those are trusted).
 //!
 //! Raft RPCs go straight to openraft; proposals and read-index requests need this node to be the
 //! Raft leader; broker requests need the active controller. Anything that needs the leader gets
 //! `NotController` with a hint elsewhere.
+//!
+//! Bounds on what a peer costs: at most `MAX_CONNECTIONS` connections, a hello within
+//! `HELLO_TIMEOUT` under `MAX_HELLO_FRAME`, frames under `MAX_FRAME` read as they arrive. A
+//! proposal is checked before openraft sees it (`admit`), and the entries of an AppendEntries
+//! here, so nothing a peer sends can make this node's log append fail (which would stop
+//! openraft). A refused request is answered with the reason and logged.
 
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use openraft::error::{ClientWriteError, RaftError};
-use openraft::BasicNode;
-use tokio::net::{TcpListener, TcpStream};
+use openraft::{BasicNode, EntryPayload};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
+use super::admit::entry_bytes;
+use super::entry_codec::approx_entry_len;
+use super::log_store::MAX_STORED_ENTRY_BYTES;
+use super::peer::{Accepted, Acceptor, Peer};
 use super::types::{kafka_id, raft_id};
-use super::wire::{read_frame, write_frame, Request, Response};
+use super::wire::{
+    read_frame, write_frame, PeerRefusal, Request, Response, MAX_FRAME, MAX_HELLO_FRAME,
+};
 use super::{Quorum, RemoteError};
 
+/// Most connections served at once; more are closed at accept (each pooled peer keeps a few).
+const MAX_CONNECTIONS: usize = 1024;
+/// How long a new connection has for its transport handshake and hello.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Accepts connections until the quorum is dropped or its task aborted (shutdown).
-pub(crate) async fn serve(listener: TcpListener, quorum: Weak<Quorum>) {
+pub(crate) async fn serve<A: Acceptor>(listener: TcpListener, acceptor: A, quorum: Weak<Quorum>) {
+    let acceptor = Arc::new(acceptor);
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
-        let (stream, peer) = match listener.accept().await {
+        let (stream, from) = match listener.accept().await {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "controller listener accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
         if quorum.strong_count() == 0 {
             return;
         }
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(%from, limit = MAX_CONNECTIONS, "controller connection refused: too many");
+            continue;
+        };
         let _ = stream.set_nodelay(true);
-        tracing::trace!(%peer, "controller connection");
-        tokio::spawn(connection(stream, quorum.clone()));
+        let acceptor = acceptor.clone();
+        let quorum = quorum.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            match tokio::time::timeout(HELLO_TIMEOUT, acceptor.accept(stream, from)).await {
+                Ok(Ok(accepted)) => connection(accepted, from, quorum).await,
+                Ok(Err(e)) => tracing::info!(%from, error = %e, "controller handshake failed"),
+                Err(_) => tracing::info!(%from, "controller handshake timed out"),
+            }
+        });
     }
 }
 
-async fn connection(mut stream: TcpStream, quorum: Weak<Quorum>) {
+/// Reads the hello and checks it; answers and returns the peer, or refuses (logged).
+async fn hello<S>(
+    stream: &mut S,
+    from: std::net::SocketAddr,
+    proven_node: Option<i32>,
+    quorum: &Weak<Quorum>,
+) -> Option<Peer>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let first = tokio::time::timeout(
+        HELLO_TIMEOUT,
+        read_frame::<_, Request>(stream, MAX_HELLO_FRAME),
+    );
+    let node_id = match first.await {
+        Ok(Ok(Some(Request::Hello { node_id }))) => node_id,
+        Ok(Ok(Some(other))) => {
+            tracing::warn!(%from, request = other.kind(), "controller request before a hello; closed");
+            let refusal = RemoteError::Unauthorized {
+                node_id: -1,
+                reason: PeerRefusal::NoHello,
+            };
+            let _ = write_frame(stream, &Response::Error(refusal)).await;
+            return None;
+        }
+        Ok(Ok(None)) => return None,
+        Ok(Err(e)) => {
+            tracing::info!(%from, error = %e, "unreadable controller hello; closed");
+            return None;
+        }
+        Err(_) => {
+            tracing::info!(%from, "no controller hello in time; closed");
+            return None;
+        }
+    };
+    let checked = match quorum.upgrade() {
+        Some(q) => q.hello(node_id, from, proven_node).await,
+        None => return None,
+    };
+    match checked {
+        Ok(peer) => {
+            tracing::debug!(%from, node_id, "controller peer said hello");
+            write_frame(stream, &Response::Hello).await.ok()?;
+            Some(peer)
+        }
+        Err(reason) => {
+            tracing::warn!(%from, node_id, ?reason, "controller hello refused; closed");
+            let refusal = RemoteError::Unauthorized { node_id, reason };
+            let _ = write_frame(stream, &Response::Error(refusal)).await;
+            None
+        }
+    }
+}
+
+async fn connection<S>(accepted: Accepted<S>, from: std::net::SocketAddr, quorum: Weak<Quorum>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let Accepted {
+        mut stream,
+        proven_node,
+    } = accepted;
     // Connections end with the node: a stopped node must look like a dead peer (peers then
     // back off and reconnect to whatever listens next), not like one answering `Stopped`.
     let mut stopped = match quorum.upgrade() {
         Some(q) => q.stopped.subscribe(),
         None => return,
     };
+    let Some(mut peer) = hello(&mut stream, from, proven_node, &quorum).await else {
+        return;
+    };
     loop {
         let req: Request = tokio::select! {
-            r = read_frame(&mut stream) => match r {
+            r = read_frame(&mut stream, MAX_FRAME) => match r {
                 Ok(Some(r)) => r,
                 Ok(None) => return,
                 Err(e) => {
-                    tracing::debug!(error = %e, "controller connection closed");
+                    tracing::info!(%from, node_id = peer.node_id, error = %e, "controller connection closed");
                     return;
                 }
             },
             _ = stopped.wait_for(|s| *s) => return,
         };
         let resp = match quorum.upgrade() {
-            Some(q) if !q.is_stopped() => q.handle_request(req).await,
+            Some(q) if !q.is_stopped() => match q.authorize(&mut peer, &req).await {
+                Ok(()) => q.serve_peer(req).await,
+                Err(reason) => {
+                    tracing::warn!(%from, node_id = peer.node_id, request = req.kind(), ?reason, "controller request refused");
+                    Response::Error(RemoteError::Unauthorized {
+                        node_id: peer.node_id,
+                        reason,
+                    })
+                }
+            },
             _ => return,
         };
         if let Err(e) = write_frame(&mut stream, &resp).await {
@@ -67,7 +175,7 @@ async fn connection(mut stream: TcpStream, quorum: Weak<Quorum>) {
 }
 
 /// The answer for a refused Raft call: a leader hint, or why it failed.
-fn forward<E>(e: RaftError<u64, E>) -> Response
+pub(super) fn forward<E>(e: RaftError<u64, E>) -> Response
 where
     E: std::fmt::Display + openraft::TryAsRef<openraft::error::ForwardToLeader<u64, BasicNode>>,
 {
@@ -86,44 +194,54 @@ where
 }
 
 impl Quorum {
+    /// Serves a peer's request that passed `authorize`: entries of an AppendEntries are
+    /// checked against the size this node's log can store before openraft sees them.
+    async fn serve_peer(&self, req: Request) -> Response {
+        if let Request::AppendEntries(r) = &req {
+            for e in &r.entries {
+                // The exact size only when the cheap upper estimate is in doubt.
+                if approx_entry_len(e) <= MAX_STORED_ENTRY_BYTES {
+                    continue;
+                }
+                if let EntryPayload::Normal(p) = &e.payload {
+                    let bytes = match entry_bytes(p) {
+                        Ok(b) => b,
+                        Err(refusal) => return Response::Error(refusal),
+                    };
+                    if bytes > MAX_STORED_ENTRY_BYTES {
+                        let refusal = RemoteError::ProposalTooLarge {
+                            bytes,
+                            limit: MAX_STORED_ENTRY_BYTES,
+                        };
+                        tracing::error!(log_id = %e.log_id, error = %refusal, "refusing an entry too large for the metadata log");
+                        return Response::Error(refusal);
+                    }
+                }
+            }
+        }
+        self.handle_request(req).await
+    }
+
     /// Serves one request (see the module docs).
     pub(crate) async fn handle_request(&self, req: Request) -> Response {
         match req {
+            Request::Hello { .. } => Response::Error(RemoteError::Unauthorized {
+                node_id: -1,
+                reason: PeerRefusal::NoHello,
+            }),
             Request::AppendEntries(r) => Response::AppendEntries(self.raft.append_entries(r).await),
             Request::Vote(r) => Response::Vote(self.raft.vote(r).await),
             Request::InstallSnapshot(r) => {
                 Response::InstallSnapshot(self.raft.install_snapshot(r).await)
             }
-            Request::Propose(p) => {
-                // Bounded: a leader that lost its quorum waits for a commit that may never come,
-                // and a remote proposer has given up by then anyway.
-                let timeout = self.request_timeout();
-                match tokio::time::timeout(timeout, self.raft.client_write(p)).await {
-                    Ok(Ok(r)) => Response::Proposed {
-                        index: r.log_id.index,
-                        outcome: r.data,
-                    },
-                    Ok(Err(e)) => forward::<ClientWriteError<u64, BasicNode>>(e),
-                    Err(_) => {
-                        tracing::warn!(?timeout, "proposal not committed in time");
-                        Response::Error(RemoteError::Failed(format!(
-                            "proposal not committed within {timeout:?}"
-                        )))
-                    }
-                }
-            }
+            Request::Propose(p) => self.serve_propose(p).await,
+            Request::ProposeGroup(parts) => self.serve_propose_group(parts).await,
             Request::ReadIndex => match self.raft.get_read_log_id().await {
                 Ok((read, _)) => Response::ReadIndex {
                     offset: read.map_or(0, |l| i64::try_from(l.index + 1).unwrap_or(i64::MAX)),
                 },
                 Err(e) => forward(e),
             },
-            Request::JoinLearner { node_id, addr } => {
-                match self.ensure_learner(node_id, &addr).await {
-                    Ok(()) => Response::Joined,
-                    Err(r) => r,
-                }
-            }
             Request::RegisterBroker(reg) => match self.controller() {
                 Some(c) => c.register_broker(reg).await,
                 None => self.not_controller(),
@@ -149,8 +267,9 @@ impl Quorum {
         })
     }
 
-    /// Adds `node_id` as a Raft learner at `addr` unless the membership already has it there.
-    /// Only the leader can change membership; others answer `NotController`.
+    /// Adds `node_id` as a Raft learner at `addr` unless the membership already has it there
+    /// (called by the controller for a registered broker-only node, whose registration proved
+    /// the address). Only the leader can change membership; others answer `NotController`.
     pub(crate) async fn ensure_learner(&self, node_id: i32, addr: &str) -> Result<(), Response> {
         let id = raft_id(node_id);
         let (present, same_addr, voter) = {

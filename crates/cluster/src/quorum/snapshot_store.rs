@@ -4,7 +4,9 @@
 //! File format: `STROMSNAP1\n`, a big-endian u32 length, the openraft `SnapshotMeta` as JSON, then
 //! the snapshot data (a JSON `SnapshotPayload`), which is also exactly what is sent to followers.
 //! Files are written to `.tmp`, fsync'd, renamed and the directory fsync'd, so a crash leaves the
-//! previous snapshot intact. Saving never replaces a newer snapshot with an older one (a build that
+//! previous snapshot intact; a `.tmp` left by a crash is removed at open. The directory itself is
+//! created durably (its entry fsync'd in the parent): the log before a snapshot is purged once
+//! the snapshot is saved, so losing the directory in a crash would lose the metadata. Saving never replaces a newer snapshot with an older one (a build that
 //! finishes after an install must not win).
 
 use std::fs;
@@ -15,6 +17,8 @@ use openraft::SnapshotMeta;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
+use super::staging::StagedProposals;
+use super::state_file::create_dir_durable;
 use super::types::NodeId;
 use crate::metadata::MetadataImage;
 
@@ -30,6 +34,9 @@ pub(crate) struct SnapshotPayload {
     pub(crate) image: MetadataImage,
     /// `last_modified` of the state machine (optimistic concurrency; see `Proposal`).
     pub(crate) last_modified: i64,
+    /// Parts of split proposals waiting for their last part (absent in older snapshots).
+    #[serde(default)]
+    pub(crate) staged: StagedProposals,
 }
 
 /// The snapshot directory.
@@ -51,9 +58,19 @@ fn io_err(e: impl std::fmt::Display) -> std::io::Error {
 impl SnapshotStore {
     /// Opens `dir`, keeping the newest readable snapshot as current.
     pub(crate) fn open(dir: &Path) -> std::io::Result<SnapshotStore> {
-        fs::create_dir_all(dir)?;
-        let mut files: Vec<PathBuf> = fs::read_dir(dir)?
+        create_dir_durable(dir)?;
+        let all: Vec<PathBuf> = fs::read_dir(dir)?
             .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        for tmp in all
+            .iter()
+            .filter(|p| p.extension().is_some_and(|x| x == "tmp"))
+        {
+            tracing::info!(file = %tmp.display(), "removing an unfinished snapshot");
+            let _ = fs::remove_file(tmp);
+        }
+        let mut files: Vec<PathBuf> = all
+            .into_iter()
             .filter(|p| p.extension().is_some_and(|x| x == "checkpoint"))
             .collect();
         files.sort();
@@ -131,7 +148,7 @@ fn read_file(path: &Path) -> std::io::Result<(Meta, Vec<u8>)> {
     let (len, rest) = rest
         .split_first_chunk::<4>()
         .ok_or_else(|| io_err(format!("{}: truncated", path.display())))?;
-    let len = u32::from_be_bytes(*len) as usize;
+    let len = usize::try_from(u32::from_be_bytes(*len)).map_err(io_err)?;
     if rest.len() < len {
         return Err(io_err(format!("{}: truncated", path.display())));
     }
@@ -170,5 +187,20 @@ mod tests {
         assert_eq!(store.current_meta(), Some(meta(20)));
         let files = fs::read_dir(dir.path()).expect("ls").count();
         assert_eq!(files, 1);
+    }
+
+    #[test]
+    fn an_unfinished_snapshot_is_removed_at_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SnapshotStore::open(dir.path()).expect("open");
+        store.save(&meta(10), b"ten").expect("save");
+        drop(store);
+        let tmp = dir
+            .path()
+            .join("00000000000000000020-0000000002.checkpoint.tmp");
+        fs::write(&tmp, b"STROMSNAP1\n\0\0").expect("a crash mid-save");
+        let store = SnapshotStore::open(dir.path()).expect("reopen");
+        assert_eq!(store.current_meta(), Some(meta(10)));
+        assert!(!tmp.exists());
     }
 }

@@ -6,9 +6,17 @@
 //! be durable before a vote answer leaves the node; `last_purged` must be durable before any log
 //! entry is deleted (the log start is derived from it at open).
 //!
-//! `quorum-committed` is written without fsync on every commit: losing or garbling it only means
-//! a restarted node replays less of its log at start-up and waits for the leader for the rest
-//! (openraft treats the committed id as optional). It is clamped to the local log at open.
+//! `quorum-committed` is written without fsync on every commit: losing it only means a restarted
+//! node replays less of its log at start-up and waits for the leader for the rest (openraft
+//! treats the committed id as optional). It is clamped to the local log at open. Written in
+//! place, a crash can tear it into a mix of two values that reads as a third, higher one, which
+//! would make the node apply entries that were never committed; so it carries a checksum
+//! (`<16 hex digits of FNV-1a-64> <json>`), and anything that does not check out (a torn write,
+//! the old format without a checksum) reads as no hint.
+//!
+//! Directories the node's state lives in are created with [`create_dir_durable`]: a new
+//! directory's entry is fsync'd in its parent, so a file made durable inside it stays reachable
+//! after a crash.
 
 use std::fs;
 use std::io::Write;
@@ -30,9 +38,35 @@ pub(crate) struct QuorumState {
     pub(crate) last_purged: Option<LogId>,
 }
 
-/// Size of the `quorum-committed` record: the JSON, space-padded, rewritten in place so the
-/// file never changes size (no metadata to journal on each commit).
-const COMMITTED_LEN: usize = 128;
+/// Size of the `quorum-committed` record: checksum and JSON, space-padded, rewritten in place so
+/// the file never changes size (no metadata to journal on each commit).
+const COMMITTED_LEN: usize = 256;
+
+/// FNV-1a, 64 bits: detects a torn record (not an adversary; the file is local).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Creates `dir` and any missing parents, fsyncing each new directory's parent, so the new
+/// entries survive a crash.
+pub(crate) fn create_dir_durable(dir: &Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    create_dir_durable(&parent)?;
+    match fs::create_dir(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    fs::File::open(&parent)?.sync_all()
+}
 
 /// Reads and writes the state files in one directory.
 #[derive(Debug)]
@@ -85,16 +119,24 @@ impl StateFiles {
         fs::File::open(&self.dir)?.sync_all()
     }
 
-    /// The committed hint, if readable.
+    /// The committed hint, if readable and its checksum checks out.
     pub(crate) fn load_committed(&self) -> Option<LogId> {
         let bytes = fs::read(self.committed_path()).ok()?;
-        serde_json::from_slice(&bytes).ok()
+        let text = std::str::from_utf8(&bytes).ok()?.trim_end_matches(' ');
+        let (sum, json) = text.split_once(' ')?;
+        if u64::from_str_radix(sum, 16).ok()? != fnv1a(json.as_bytes()) {
+            tracing::info!("quorum-committed does not check out (torn or old); ignored");
+            return None;
+        }
+        serde_json::from_str::<Option<LogId>>(json).ok()?
     }
 
     /// Writes the committed hint (no fsync: see the module docs).
     pub(crate) fn store_committed(&self, committed: &Option<LogId>) -> std::io::Result<()> {
         use std::os::unix::fs::FileExt;
-        let mut bytes = serde_json::to_vec(committed).map_err(std::io::Error::other)?;
+        let json = serde_json::to_vec(committed).map_err(std::io::Error::other)?;
+        let mut bytes = format!("{:016x} ", fnv1a(&json)).into_bytes();
+        bytes.extend_from_slice(&json);
         if bytes.len() > COMMITTED_LEN {
             return Err(std::io::Error::other("committed log id too long"));
         }
@@ -136,5 +178,34 @@ mod tests {
             .store_committed(&state.last_purged)
             .expect("committed");
         assert_eq!(files.load_committed(), state.last_purged);
+    }
+
+    #[test]
+    fn a_torn_or_old_committed_hint_reads_as_none() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let files = StateFiles::new(dir.path());
+        let id = |index| Some(LogId::new(openraft::CommittedLeaderId::new(3, 2), index));
+        files.store_committed(&id(1199)).expect("store");
+        assert_eq!(files.load_committed(), id(1199));
+        // Half of a later write landed: the digits now read 1299, above both real values.
+        let path = dir.path().join("quorum-committed");
+        let text = fs::read_to_string(&path).expect("read");
+        let torn = text.replacen("1199", "1299", 1);
+        assert_ne!(torn, text);
+        fs::write(&path, torn).expect("write");
+        assert_eq!(files.load_committed(), None);
+        // The format before the checksum: plain JSON.
+        let old = serde_json::to_vec(&id(1199)).expect("json");
+        fs::write(&path, old).expect("write");
+        assert_eq!(files.load_committed(), None);
+    }
+
+    #[test]
+    fn new_directories_are_created_with_their_parents() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let deep = dir.path().join("a").join("b").join("c");
+        create_dir_durable(&deep).expect("create");
+        assert!(deep.is_dir());
+        create_dir_durable(&deep).expect("again");
     }
 }

@@ -8,6 +8,12 @@
 //! last entry that changed the image; a proposal decided on an image older than that is refused
 //! (`ApplyOutcome::Conflict`). It is part of the snapshot, so every replica decides alike.
 //!
+//! Every proposal is checked again here (`based_on` precedes the entry, the records pass
+//! `MetadataImage::check`): one that fails is skipped with an error log and answered
+//! `ApplyOutcome::Invalid`, never applied in part, never a storage error (which would stop
+//! openraft). Every replica decides alike, since the check depends only on the image. Parts of a
+//! split proposal are staged (`staging`) and applied together at the last one.
+//!
 //! `image.offset` is the index of the last applied entry + 1 (blank and membership entries
 //! included), i.e. the next metadata offset, as Kafka's `MetadataImage` offset.
 
@@ -23,7 +29,8 @@ use tokio::sync::watch;
 
 use super::entry_codec::Entry;
 use super::snapshot_store::{Meta, SnapshotPayload, SnapshotStore};
-use super::types::{ApplyOutcome, NodeId, TypeConfig};
+use super::staging::{StagedProposals, Staging};
+use super::types::{ApplyOutcome, NodeId, Proposal, TypeConfig};
 use crate::metadata::MetadataImage;
 
 type SResult<T> = Result<T, StorageError<NodeId>>;
@@ -36,12 +43,72 @@ pub(crate) struct StateMachine {
     last_applied: Option<LogId<NodeId>>,
     last_membership: Membership,
     last_modified: i64,
+    /// Parts of split proposals not complete yet.
+    staged: StagedProposals,
     snapshots: Arc<SnapshotStore>,
     image_tx: Arc<watch::Sender<Arc<MetadataImage>>>,
 }
 
 fn to_offset(index: u64) -> i64 {
     i64::try_from(index.saturating_add(1)).unwrap_or(i64::MAX)
+}
+
+/// Applies the proposal of entry `index` (see the module docs): checks `based_on`, stages a part
+/// of a split proposal, applies whole ones, and answers what it did. Never fails: whatever an
+/// entry holds, the outcome says so and replay goes on.
+fn apply_proposal(
+    image: &mut MetadataImage,
+    last_modified: &mut i64,
+    staged: &mut StagedProposals,
+    index: u64,
+    p: Proposal,
+) -> ApplyOutcome {
+    let offset = to_offset(index);
+    // The image offset just before this entry is its index: a proposal can only have been
+    // decided on an image up to there. Anything later (i64::MAX) would pass every conflict
+    // check, so it is refused like invalid records.
+    let before = offset - 1;
+    if p.based_on < 0 || p.based_on > before {
+        tracing::error!(
+            index,
+            based_on = p.based_on,
+            "metadata entry based on an offset that does not precede it; skipped"
+        );
+        if let Some(part) = &p.part {
+            staged.drop_group(&part.group);
+        }
+        return ApplyOutcome::Invalid;
+    }
+    if p.based_on < *last_modified {
+        if let Some(part) = &p.part {
+            staged.drop_group(&part.group);
+        }
+        return ApplyOutcome::Conflict;
+    }
+    let records = match p.part {
+        None => p.records,
+        Some(part) => match staged.add(index, p.based_on, part, p.records) {
+            Staging::Staged => return ApplyOutcome::Staged,
+            Staging::Complete(records) => records,
+            Staging::Invalid(why) => {
+                tracing::error!(index, group = %part.group, why, "invalid part of a split proposal; the proposal is dropped");
+                return ApplyOutcome::Invalid;
+            }
+        },
+    };
+    match image.apply_records(&records) {
+        Ok(()) => {
+            if !records.is_empty() {
+                *last_modified = offset;
+                staged.drop_stale(offset);
+            }
+            ApplyOutcome::Applied
+        }
+        Err(e) => {
+            tracing::error!(index, error = %e, "invalid metadata entry skipped; nothing of it applied");
+            ApplyOutcome::Invalid
+        }
+    }
 }
 
 impl StateMachine {
@@ -55,6 +122,7 @@ impl StateMachine {
             last_applied: None,
             last_membership: Membership::default(),
             last_modified: 0,
+            staged: StagedProposals::default(),
             snapshots,
             image_tx,
         };
@@ -68,8 +136,15 @@ impl StateMachine {
     }
 
     fn restore(&mut self, meta: &Meta, payload: SnapshotPayload) {
-        self.image = Arc::new(payload.image);
+        let mut image = payload.image;
+        // A snapshot from before apply checked the rules may hold what no record may make now.
+        let dropped = image.drop_invalid();
+        if dropped > 0 {
+            tracing::error!(dropped, snapshot = %meta, "invalid entries dropped from the metadata snapshot");
+        }
+        self.image = Arc::new(image);
         self.last_modified = payload.last_modified;
+        self.staged = payload.staged;
         self.last_applied = meta.last_log_id;
         self.last_membership = meta.last_membership.clone();
         self.image_tx.send_replace(self.image.clone());
@@ -83,6 +158,7 @@ pub(crate) struct SnapshotBuilder {
     last_applied: Option<LogId<NodeId>>,
     last_membership: Membership,
     last_modified: i64,
+    staged: StagedProposals,
     snapshots: Arc<SnapshotStore>,
 }
 
@@ -91,6 +167,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         let payload = SnapshotPayload {
             image: (*self.image).clone(),
             last_modified: self.last_modified,
+            staged: self.staged.clone(),
         };
         let data =
             serde_json::to_vec(&payload).map_err(|e| StorageIOError::write_snapshot(None, &e))?;
@@ -135,19 +212,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     self.last_membership = Membership::new(Some(entry.log_id), m);
                     ApplyOutcome::NotProposal
                 }
-                EntryPayload::Normal(p) => {
-                    if p.based_on >= self.last_modified {
-                        for r in &p.records {
-                            image.apply(r);
-                        }
-                        if !p.records.is_empty() {
-                            self.last_modified = offset;
-                        }
-                        ApplyOutcome::Applied
-                    } else {
-                        ApplyOutcome::Conflict
-                    }
-                }
+                EntryPayload::Normal(p) => apply_proposal(
+                    image,
+                    &mut self.last_modified,
+                    &mut self.staged,
+                    entry.log_id.index,
+                    p,
+                ),
             };
             image.offset = offset;
             self.last_applied = Some(entry.log_id);
@@ -163,6 +234,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             last_applied: self.last_applied,
             last_membership: self.last_membership.clone(),
             last_modified: self.last_modified,
+            staged: self.staged.clone(),
             snapshots: self.snapshots.clone(),
         }
     }

@@ -2,9 +2,12 @@
 //! brokers and other quorum nodes send to the active controller.
 //!
 //! Framing: a big-endian u32 length, then that many bytes of JSON (one `Request` or one
-//! `Response`). One request at a time per connection, answered in order; the length is checked
-//! against `MAX_FRAME` before anything is allocated. JSON keeps the protocol debuggable and needs
-//! no schema crate; the metadata traffic is small next to the data plane.
+//! `Response`). One request at a time per connection, answered in order. The first request of a
+//! connection is a `Hello` naming the sender's node id (see `peer`), read under
+//! `MAX_HELLO_FRAME`; later frames under `MAX_FRAME`. A length over the limit closes the
+//! connection before anything is allocated, and a body is read as it arrives (the buffer grows
+//! with the bytes received, not with the length the peer announced). JSON keeps the protocol
+//! debuggable and needs no schema crate; the metadata traffic is small next to the data plane.
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -18,11 +21,18 @@ use openraft::raft::{
 };
 
 use super::types::{ApplyOutcome, NodeId, Proposal, TypeConfig};
-use super::{BrokerRegistration, HeartbeatReply};
-use crate::metadata::PartitionImage;
+use super::HeartbeatReply;
+use crate::metadata::{BrokerRegistration, InvalidRecord, PartitionImage};
 
-/// Largest frame accepted (snapshot chunks are 1 MiB before JSON's ~4x).
+/// Largest frame accepted after the hello. New entries are small (`MAX_ENTRY_BYTES`), but a
+/// `ProposeGroup` carries a whole split proposal (`MAX_PROPOSAL_BYTES`, 32 MiB), and a log
+/// written before proposals were split may hold entries up to the metadata log's 32 MiB batch
+/// limit, which an AppendEntries must still carry one at a time. Snapshot chunks are 1 MiB
+/// before JSON's ~4x. Bodies are read as they arrive, so the limit is not an allocation.
 pub(crate) const MAX_FRAME: u32 = 64 << 20;
+
+/// Largest first frame (the hello) of a connection: a stranger costs at most this much memory.
+pub(crate) const MAX_HELLO_FRAME: u32 = 1024;
 
 /// A broker heartbeat (Kafka's `BrokerHeartbeatRequest`, the parts Strom uses).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -47,6 +57,12 @@ pub(crate) struct AlterPartition {
 /// A request to a quorum node.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) enum Request {
+    /// The first request of every connection: who is calling. Checked against the voters and the
+    /// registered brokers and the connection's address (see `peer`).
+    Hello {
+        /// The sender's node id.
+        node_id: i32,
+    },
     /// Raft: replicate entries / heartbeat.
     AppendEntries(AppendEntriesRequest<TypeConfig>),
     /// Raft: request a vote.
@@ -55,15 +71,11 @@ pub(crate) enum Request {
     InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
     /// Append a proposal (to the Raft leader).
     Propose(Proposal),
+    /// Append the parts of a split proposal, in order, without waiting for each to commit (to
+    /// the Raft leader); answered like `Propose` for the entry that decided it.
+    ProposeGroup(Vec<Proposal>),
     /// The applied index a reader must reach to see everything committed (to the Raft leader).
     ReadIndex,
-    /// Add the sender as a Raft learner (broker-only node), to the Raft leader.
-    JoinLearner {
-        /// Kafka node id.
-        node_id: i32,
-        /// Its controller listener `host:port`.
-        addr: String,
-    },
     /// Broker registration, to the active controller.
     RegisterBroker(BrokerRegistration),
     /// Broker heartbeat, to the active controller.
@@ -81,18 +93,41 @@ impl Request {
     /// The request's name, for logs (the payloads can be large).
     pub(crate) fn kind(&self) -> &'static str {
         match self {
+            Request::Hello { .. } => "Hello",
             Request::AppendEntries(_) => "AppendEntries",
             Request::Vote(_) => "Vote",
             Request::InstallSnapshot(_) => "InstallSnapshot",
             Request::Propose(_) => "Propose",
+            Request::ProposeGroup(_) => "ProposeGroup",
             Request::ReadIndex => "ReadIndex",
-            Request::JoinLearner { .. } => "JoinLearner",
             Request::RegisterBroker(_) => "RegisterBroker",
             Request::Heartbeat(_) => "Heartbeat",
             Request::AlterPartition(_) => "AlterPartition",
             Request::ElectLeaders { .. } => "ElectLeaders",
         }
     }
+}
+
+/// Why a peer's request was refused before it was served (see `peer`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PeerRefusal {
+    /// The first request of a connection was not a `Hello`, or a second one came.
+    NoHello,
+    /// The hello named a negative id, or this node's own.
+    BadNodeId,
+    /// The id is a voter's, but the connection does not come from that voter's address.
+    AddressMismatch,
+    /// Raft RPCs come from voters only.
+    NotAVoter,
+    /// Neither a voter nor a broker registered from this address: only `RegisterBroker`.
+    NotRegistered,
+    /// The request speaks for another node than the one that said hello.
+    WrongSender,
+    /// The transport proved another identity than the hello claims.
+    IdentityMismatch,
+    /// Registering, fencing or unfencing brokers is the controller's: a broker may not propose
+    /// such records.
+    ControllerOnly,
 }
 
 /// Why a request was not served.
@@ -113,6 +148,40 @@ pub enum RemoteError {
     /// The node is shutting down.
     #[error("the quorum node is shutting down")]
     Stopped,
+    /// The peer may not send this request.
+    #[error("node {node_id} may not send this request: {reason:?}")]
+    Unauthorized {
+        /// The node id the peer claimed.
+        node_id: i32,
+        /// Why.
+        reason: PeerRefusal,
+    },
+    /// The records break the metadata rules.
+    #[error("invalid metadata records: {0}")]
+    Invalid(InvalidRecord),
+    /// A proposal's `based_on` is not an offset the leader has applied (or is negative).
+    #[error("proposal based on offset {based_on}, but the leader's image is at {applied}")]
+    InvalidBasedOn {
+        /// The proposal's `based_on`.
+        based_on: i64,
+        /// The leader's image offset.
+        applied: i64,
+    },
+    /// An entry larger than one metadata log entry may be.
+    #[error("proposal of {bytes} bytes exceeds the limit of {limit} bytes")]
+    ProposalTooLarge {
+        /// Its JSON size.
+        bytes: usize,
+        /// The limit it broke (`MAX_ENTRY_BYTES` for one entry).
+        limit: usize,
+    },
+    /// Another incarnation of the broker is registered, unfenced and its session alive (Kafka's
+    /// DUPLICATE_BROKER_REGISTRATION): retry once that session expires.
+    #[error("broker {broker_id} is registered by another live incarnation")]
+    DuplicateBrokerRegistration {
+        /// The broker.
+        broker_id: i32,
+    },
     /// Anything else, with the remote node's description.
     #[error("remote failure: {0}")]
     Failed(String),
@@ -126,7 +195,10 @@ pub(crate) enum Response {
     InstallSnapshot(
         Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>,
     ),
-    /// The proposal's entry index and what applying it did.
+    /// The hello was accepted.
+    Hello,
+    /// The proposal's entry index and what applying it did (for a group: the last part, or the
+    /// first that did not stage).
     Proposed {
         index: u64,
         outcome: ApplyOutcome,
@@ -135,7 +207,6 @@ pub(crate) enum Response {
     ReadIndex {
         offset: i64,
     },
-    Joined,
     /// The registration is in the log; the image shows it from this offset on.
     Registered {
         offset: i64,
@@ -158,26 +229,53 @@ pub(crate) enum Response {
     Error(RemoteError),
 }
 
+/// Why a message could not be framed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FrameError {
+    /// JSON encoding failed.
+    #[error("encoding a frame: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The message is larger than `MAX_FRAME`.
+    #[error("frame of {0} bytes exceeds {MAX_FRAME}")]
+    TooLarge(usize),
+}
+
+/// Encodes one frame (length prefix included), refusing one over `MAX_FRAME`.
+pub(crate) fn encode_frame<T: Serialize>(msg: &T) -> Result<Vec<u8>, FrameError> {
+    let mut buf = vec![0u8; 4];
+    serde_json::to_writer(&mut buf, msg)?;
+    let body = buf.len() - 4;
+    let len = u32::try_from(body)
+        .ok()
+        .filter(|l| *l <= MAX_FRAME)
+        .ok_or(FrameError::TooLarge(body))?;
+    buf[..4].copy_from_slice(&len.to_be_bytes());
+    Ok(buf)
+}
+
 /// Writes one frame.
 pub(crate) async fn write_frame<W, T>(w: &mut W, msg: &T) -> std::io::Result<()>
 where
     W: AsyncWrite + Unpin,
     T: Serialize,
 {
-    let body = serde_json::to_vec(msg).map_err(std::io::Error::other)?;
-    let len = u32::try_from(body.len())
-        .ok()
-        .filter(|l| *l <= MAX_FRAME)
-        .ok_or_else(|| std::io::Error::other(format!("frame of {} bytes", body.len())))?;
-    let mut buf = Vec::with_capacity(4 + body.len());
-    buf.extend_from_slice(&len.to_be_bytes());
-    buf.extend_from_slice(&body);
-    w.write_all(&buf).await?;
+    let buf = encode_frame(msg).map_err(std::io::Error::other)?;
+    write_encoded(w, &buf).await
+}
+
+/// Writes a frame made by `encode_frame`.
+pub(crate) async fn write_encoded<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    frame: &[u8],
+) -> std::io::Result<()> {
+    w.write_all(frame).await?;
     w.flush().await
 }
 
-/// Reads one frame; `None` on a clean end of stream before a frame starts.
-pub(crate) async fn read_frame<R, T>(r: &mut R) -> std::io::Result<Option<T>>
+/// Reads one frame of at most `max` bytes; `None` on a clean end of stream before a frame
+/// starts. The body buffer grows as bytes arrive, so a peer announcing `max` and sending little
+/// costs little.
+pub(crate) async fn read_frame<R, T>(r: &mut R, max: u32) -> std::io::Result<Option<T>>
 where
     R: AsyncRead + Unpin,
     T: DeserializeOwned,
@@ -189,17 +287,44 @@ where
         Err(e) => return Err(e),
     }
     let len = u32::from_be_bytes(len);
-    if len > MAX_FRAME {
+    if len > max {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
-            format!("frame of {len} bytes exceeds {MAX_FRAME}"),
+            format!("frame of {len} bytes exceeds {max}"),
         ));
     }
-    let mut body = vec![0u8; len as usize];
-    r.read_exact(&mut body).await?;
+    const FIRST_CHUNK: u32 = 64 << 10;
+    let mut body = Vec::with_capacity(usize::try_from(len.min(FIRST_CHUNK)).unwrap_or(0));
+    let read = (&mut *r)
+        .take(u64::from(len))
+        .read_to_end(&mut body)
+        .await?;
+    if read != usize::try_from(len).unwrap_or(usize::MAX) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("frame cut at {read} of {len} bytes"),
+        ));
+    }
     serde_json::from_slice(&body)
         .map(Some)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
+/// The size of `value` as JSON, without building it.
+pub(crate) fn json_len<T: Serialize>(value: &T) -> Result<usize, serde_json::Error> {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    serde_json::to_writer(&mut c, value)?;
+    Ok(c.0)
 }
 
 #[cfg(test)]
@@ -212,15 +337,54 @@ mod tests {
         write_frame(&mut a, &Request::ReadIndex)
             .await
             .expect("write");
-        let got: Option<Request> = read_frame(&mut b).await.expect("read");
+        let got: Option<Request> = read_frame(&mut b, MAX_FRAME).await.expect("read");
         assert!(matches!(got, Some(Request::ReadIndex)));
         a.write_all(&(MAX_FRAME + 1).to_be_bytes())
             .await
             .expect("write");
-        let err = read_frame::<_, Request>(&mut b).await.expect_err("too big");
+        let err = read_frame::<_, Request>(&mut b, MAX_FRAME)
+            .await
+            .expect_err("too big");
         assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
         drop(a);
-        let end: Option<Request> = read_frame(&mut b).await.expect("eof");
+        let end: Option<Request> = read_frame(&mut b, MAX_FRAME).await.expect("eof");
         assert!(end.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_hello_sized_limit_and_a_short_body_are_refused() {
+        let (mut a, mut b) = tokio::io::duplex(1 << 16);
+        write_frame(&mut a, &Request::Hello { node_id: 7 })
+            .await
+            .expect("write");
+        let got: Option<Request> = read_frame(&mut b, MAX_HELLO_FRAME).await.expect("read");
+        assert!(matches!(got, Some(Request::Hello { node_id: 7 })));
+        // A frame over the hello limit is refused from its length alone.
+        a.write_all(&(MAX_HELLO_FRAME + 1).to_be_bytes())
+            .await
+            .expect("write");
+        let err = read_frame::<_, Request>(&mut b, MAX_HELLO_FRAME)
+            .await
+            .expect_err("over the hello limit");
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+        // A body that ends before its announced length is an error, not a hang or a panic.
+        let (mut a, mut b) = tokio::io::duplex(1 << 16);
+        a.write_all(&(MAX_FRAME).to_be_bytes()).await.expect("len");
+        a.write_all(b"{\"Hello\":").await.expect("body");
+        drop(a);
+        let err = read_frame::<_, Request>(&mut b, MAX_FRAME)
+            .await
+            .expect_err("cut");
+        assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
+    }
+
+    #[test]
+    fn oversized_messages_are_not_framed() {
+        let big = Request::ElectLeaders {
+            partitions: vec![(Uuid::nil(), 0); usize::try_from(MAX_FRAME / 40).expect("fits")],
+        };
+        assert!(matches!(encode_frame(&big), Err(FrameError::TooLarge(_))));
+        let small = encode_frame(&Request::ReadIndex).expect("small");
+        assert_eq!(json_len(&Request::ReadIndex).expect("len") + 4, small.len());
     }
 }

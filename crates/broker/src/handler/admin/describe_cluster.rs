@@ -17,10 +17,10 @@ pub(crate) fn handle(ctx: &RequestContext, req: DescribeClusterRequest) -> Descr
         .filter(|x| include_fenced || !x.fenced)
         .map(|x| {
             DescribeClusterBroker::default()
-                .with_broker_id(BrokerId(x.id))
-                .with_host(StrBytes::from_string(x.host.clone()))
-                .with_port(x.port)
-                .with_rack(x.rack.clone().map(StrBytes::from_string))
+                .with_broker_id(BrokerId(x.id()))
+                .with_host(StrBytes::from_string(x.registration.host.clone()))
+                .with_port(x.registration.port)
+                .with_rack(x.registration.rack.clone().map(StrBytes::from_string))
                 .with_is_fenced(ctx.api_version >= 2 && x.fenced)
         })
         .collect();
