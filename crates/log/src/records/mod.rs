@@ -169,6 +169,7 @@ pub struct RecordIter<'r> {
 }
 
 impl<'r> RecordIter<'r> {
+    #[inline]
     fn next_record(&mut self) -> Result<Option<Record<'r>>, RecordError> {
         if self.rest.is_empty() {
             return if self.read == self.declared {

@@ -24,15 +24,37 @@ use super::RecordError;
 
 const CORRUPT_VARINT: RecordError = RecordError::Corrupt("varint is truncated or overflows");
 
-/// Reads an unsigned LEB128 of at most `max_bytes` bytes whose value fits in `bits` bits.
-#[inline]
-fn read_unsigned(buf: &mut &[u8], max_bytes: usize, bits: u32) -> Result<u64, RecordError> {
+/// Reads an unsigned LEB128 of at most `MAX_BYTES` bytes whose value fits in `BITS` bits.
+#[inline(always)]
+fn read_unsigned<'r, const MAX_BYTES: usize, const BITS: u32>(
+    buf: &mut &'r [u8],
+) -> Result<u64, RecordError> {
+    // One or two bytes are by far the most common cases (lengths and deltas below 8192): the
+    // produce path reads about eight varints per record.
+    let whole: &'r [u8] = buf;
+    match whole {
+        [b0, rest @ ..] if b0 & 0x80 == 0 => {
+            *buf = rest;
+            Ok(u64::from(*b0))
+        }
+        [b0, b1, rest @ ..] if b1 & 0x80 == 0 => {
+            *buf = rest;
+            Ok(u64::from(b0 & 0x7f) | u64::from(*b1) << 7)
+        }
+        _ => read_unsigned_long::<MAX_BYTES, BITS>(buf),
+    }
+}
+
+#[inline(never)]
+fn read_unsigned_long<const MAX_BYTES: usize, const BITS: u32>(
+    buf: &mut &[u8],
+) -> Result<u64, RecordError> {
     let mut value = 0u64;
-    for (i, &b) in buf.iter().take(max_bytes).enumerate() {
+    for (i, &b) in buf.iter().take(MAX_BYTES).enumerate() {
         let shift = 7 * i as u32;
         let chunk = u64::from(b & 0x7f);
         // In the last byte that may carry bits, anything above the width is an overflow.
-        if shift + 7 > bits && chunk >> (bits - shift) != 0 {
+        if shift + 7 > BITS && chunk >> (BITS - shift) != 0 {
             return Err(CORRUPT_VARINT);
         }
         value |= chunk << shift;
@@ -45,28 +67,21 @@ fn read_unsigned(buf: &mut &[u8], max_bytes: usize, bits: u32) -> Result<u64, Re
 }
 
 /// Kafka's varint: a zig-zag `i32` in at most 5 bytes.
-#[inline]
+#[inline(always)]
 pub(crate) fn read_varint(buf: &mut &[u8]) -> Result<i32, RecordError> {
-    // One byte is by far the most common case (small lengths and deltas).
-    if let Some(&b) = buf.first() {
-        if b & 0x80 == 0 {
-            *buf = &buf[1..];
-            return Ok(i32::from(b >> 1) ^ -i32::from(b & 1));
-        }
-    }
-    let v = read_unsigned(buf, 5, 32)? as u32;
+    let v = read_unsigned::<5, 32>(buf)? as u32;
     Ok((v >> 1) as i32 ^ -((v & 1) as i32))
 }
 
 /// Kafka's varlong: a zig-zag `i64` in at most 10 bytes.
-#[inline]
+#[inline(always)]
 pub(crate) fn read_varlong(buf: &mut &[u8]) -> Result<i64, RecordError> {
-    let v = read_unsigned(buf, 10, 64)?;
+    let v = read_unsigned::<10, 64>(buf)?;
     Ok((v >> 1) as i64 ^ -((v & 1) as i64))
 }
 
 /// Splits `n` bytes off the front of `buf`, or fails with `what`.
-#[inline]
+#[inline(always)]
 fn take<'r>(buf: &mut &'r [u8], n: usize, what: &'static str) -> Result<&'r [u8], RecordError> {
     if n > buf.len() {
         return Err(RecordError::Corrupt(what));
@@ -77,7 +92,7 @@ fn take<'r>(buf: &mut &'r [u8], n: usize, what: &'static str) -> Result<&'r [u8]
 }
 
 /// A length-prefixed byte string whose length may be -1 (null).
-#[inline]
+#[inline(always)]
 fn read_nullable<'r>(
     buf: &mut &'r [u8],
     what: &'static str,
@@ -154,6 +169,7 @@ pub(crate) struct RawRecord<'r> {
 
 /// Parses the record at the front of `buf`, checking every field against the record's length
 /// and the length against `buf`; returns the record and the bytes after it.
+#[inline]
 pub(crate) fn parse_record(buf: &[u8]) -> Result<(RawRecord<'_>, &[u8]), RecordError> {
     let mut rest = buf;
     let len = usize::try_from(read_varint(&mut rest)?)
