@@ -412,7 +412,7 @@ impl LogManager {
 
 /// Opens one partition directory: lists segments, removes leftovers, recovers if needed.
 #[allow(clippy::too_many_arguments)]
-fn load_log(
+pub(crate) fn load_log(
     path: &Path,
     tp: TopicPartition,
     config: Arc<LogConfig>,

@@ -47,7 +47,7 @@ pub struct AbortedTxn {
 }
 
 impl AbortedTxn {
-    fn encode(&self) -> [u8; ENTRY_LEN] {
+    pub(crate) fn encode(&self) -> [u8; ENTRY_LEN] {
         let mut b = [0u8; ENTRY_LEN];
         b[0..2].copy_from_slice(&VERSION.to_be_bytes());
         b[2..10].copy_from_slice(&self.producer_id.to_be_bytes());
@@ -57,7 +57,7 @@ impl AbortedTxn {
         b
     }
 
-    fn decode(b: &[u8]) -> Option<AbortedTxn> {
+    pub(crate) fn decode(b: &[u8]) -> Option<AbortedTxn> {
         let i64_at = |at: usize| -> Option<i64> {
             Some(i64::from_be_bytes(b.get(at..at + 8)?.try_into().ok()?))
         };

@@ -233,3 +233,125 @@ pub fn record_batch_seeds() -> Vec<Vec<u8>> {
     seeds.push(append_time);
     seeds
 }
+
+/// The batch seeds laid end to end as a segment from `base`, each given its offsets.
+fn segment(base: i64) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut next = base;
+    for mut batch in record_batch_seeds() {
+        let Ok(view) = crate::batch::BatchView::parse(&batch) else {
+            continue;
+        };
+        let delta = i64::from(view.last_offset_delta());
+        crate::batch::BatchMut::new(&mut batch).set_base_offset(next);
+        next += delta + 1;
+        out.extend_from_slice(&batch);
+    }
+    out
+}
+
+/// The producer-state snapshot at `offset` of the seed segment from 0: every batch ending below
+/// it replayed.
+fn snapshot(offset: i64) -> Vec<u8> {
+    let bytes = segment(0);
+    let mut state = crate::ProducerStateManager::new(60_000);
+    for view in crate::batch::Batches::new(&bytes).flatten() {
+        if view.next_offset() <= offset {
+            state.replay(&crate::ProducerBatch::from_view(&view), view.base_offset());
+        }
+    }
+    crate::producer_snapshot::encode(offset, &state)
+}
+
+fn aborted(producer_id: i64, first_offset: i64, last_offset: i64) -> [u8; 34] {
+    crate::txn_index::AbortedTxn {
+        producer_id,
+        first_offset,
+        last_offset,
+        last_stable_offset: last_offset + 1,
+    }
+    .encode()
+}
+
+/// One well-formed input of each kind [`super::disk_files`] reads (kind byte first).
+pub fn disk_file_seeds() -> Vec<Vec<u8>> {
+    let offsets = crate::index::OffsetIndex::new(1 << 20);
+    let times = crate::index::TimeIndex::new(1 << 20);
+    for i in 1..4u32 {
+        offsets.append(i * 10, i * 4096);
+        times.maybe_append(1_700_000_000_000 + i64::from(i), i * 10);
+    }
+    let with_kind = |kind: u8, bytes: &[u8]| [&[kind][..], bytes].concat();
+    vec![
+        with_kind(0, &offsets.to_bytes()),
+        with_kind(1, &times.to_bytes()),
+        with_kind(2, &snapshot(i64::MAX)),
+        with_kind(3, b"0\n2\n0 0\n3 1200\n"),
+        with_kind(4, b"0\n2\ntopic-a 0 42\ntopic b 3 7\n"),
+        with_kind(5, &[aborted(7, 0, 5), aborted(8, 3, 9)].concat()),
+    ]
+}
+
+/// The offset of the snapshot in [`super::PARTITION_FILES`]: a batch boundary of the seed segment.
+const SNAPSHOT_OFFSET: i64 = 3;
+
+/// Partition directories for [`super::partition_dir`]: the seed batches as segments 0 and 10
+/// with their indexes, a snapshot, a leader-epoch checkpoint, a transaction index, loaded
+/// after a clean shutdown and after a crash.
+pub fn partition_dir_seeds() -> Vec<Vec<u8>> {
+    let log = segment(0);
+    let idx = crate::index::OffsetIndex::new(1 << 20);
+    let times = crate::index::TimeIndex::new(1 << 20);
+    for view in crate::batch::Batches::new(&log)
+        .flatten()
+        .skip(1)
+        .step_by(3)
+    {
+        let at = view.as_bytes().as_ptr() as usize - log.as_ptr() as usize;
+        idx.append(view.last_offset() as u32, at as u32);
+        times.maybe_append(view.max_timestamp(), view.last_offset() as u32);
+    }
+    let files: [(u8, Vec<u8>); 7] = [
+        (0, log),
+        (1, idx.to_bytes()),
+        (2, times.to_bytes()),
+        (3, segment(10)),
+        (4, snapshot(SNAPSHOT_OFFSET)),
+        (5, b"0\n1\n0 0\n".to_vec()),
+        (6, aborted(43, 2, 9).to_vec()),
+    ];
+    let mut dir = Vec::new();
+    for (kind, bytes) in &files {
+        dir.push(*kind);
+        dir.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
+        dir.extend_from_slice(bytes);
+    }
+    [1u8, 0]
+        .iter()
+        .map(|clean| {
+            let mut seed = dir.clone();
+            seed.extend_from_slice(&[8, 0, 17, *clean]);
+            seed.extend_from_slice(&[0; 16]);
+            seed
+        })
+        .collect()
+}
+
+/// Recomputes the CRC of every whole batch in `data` (a mutation hook: most mutations would
+/// otherwise stop at the CRC check and never reach the records).
+pub fn fix_crcs(data: &mut [u8]) {
+    let mut at = 0usize;
+    while let Some(rest) = data.get_mut(at..) {
+        let Ok(Some(size)) = crate::batch::batch_size(rest) else {
+            return;
+        };
+        let Some(batch) = rest.get_mut(..size) else {
+            return;
+        };
+        if batch.len() >= BATCH_HEADER_LEN {
+            let crc = crc32c::crc32c(&batch[21..]);
+            batch[17..21].copy_from_slice(&crc.to_be_bytes());
+        }
+        at += size;
+    }
+}
