@@ -396,6 +396,8 @@ fn filter_batch(
     ))
 }
 
+const DELETE_HORIZON_BIT: i16 = 0x40;
+
 /// The encoder's codec for a batch's compression id (the reader refused any other).
 fn compression(id: i16) -> Compression {
     match id {
@@ -432,7 +434,8 @@ fn encodable(
     Ok(KRecord {
         transactional: view.is_transactional(),
         control: false,
-        delete_horizon: false,
+        // KIP-534's delete-horizon attribute, kept as the batch had it.
+        delete_horizon: view.attributes() & DELETE_HORIZON_BIT != 0,
         partition_leader_epoch: view.partition_leader_epoch(),
         producer_id: view.producer_id(),
         producer_epoch: view.producer_epoch(),
