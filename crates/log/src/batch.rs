@@ -168,13 +168,15 @@ impl<'a> BatchView<'a> {
     pub fn base_offset(&self) -> i64 {
         be_i64(self.bytes, 0)
     }
-    /// Last offset of the batch.
+    /// Last offset of the batch (saturating: the header is not trusted; the segment scan
+    /// refuses a batch whose offsets overflow, and the broker assigns its own).
     pub fn last_offset(&self) -> i64 {
-        self.base_offset() + i64::from(self.last_offset_delta())
+        self.base_offset()
+            .saturating_add(i64::from(self.last_offset_delta()))
     }
-    /// The offset after this batch.
+    /// The offset after this batch (saturating, as [`BatchView::last_offset`]).
     pub fn next_offset(&self) -> i64 {
-        self.last_offset() + 1
+        self.last_offset().saturating_add(1)
     }
     /// `lastOffsetDelta`.
     pub fn last_offset_delta(&self) -> i32 {

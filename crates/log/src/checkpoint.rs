@@ -11,14 +11,22 @@ use crate::TopicPartition;
 
 /// Reads a checkpoint; a missing or malformed file reads as empty (the log then recovers more).
 pub(crate) fn read(path: &Path) -> BTreeMap<TopicPartition, i64> {
-    let mut out = BTreeMap::new();
     let Ok(text) = std::fs::read_to_string(path) else {
-        return out;
+        return BTreeMap::new();
     };
+    parse(&text).unwrap_or_else(|| {
+        tracing::warn!(file = %path.display(), "unknown checkpoint version; ignoring");
+        BTreeMap::new()
+    })
+}
+
+/// The entries of a checkpoint's text; `None` for an unknown version. Malformed lines are
+/// skipped.
+pub(crate) fn parse(text: &str) -> Option<BTreeMap<TopicPartition, i64>> {
+    let mut out = BTreeMap::new();
     let mut lines = text.lines();
     if lines.next().map(str::trim) != Some("0") {
-        tracing::warn!(file = %path.display(), "unknown checkpoint version; ignoring");
-        return out;
+        return None;
     }
     let _count = lines.next();
     for line in lines {
@@ -31,7 +39,7 @@ pub(crate) fn read(path: &Path) -> BTreeMap<TopicPartition, i64> {
             out.insert(TopicPartition::new(topic, p), o);
         }
     }
-    out
+    Some(out)
 }
 
 /// Atomically replaces a checkpoint file.

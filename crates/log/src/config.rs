@@ -298,6 +298,12 @@ impl LogConfig {
         self.flush_messages <= 1
     }
 
+    /// How many bytes one of this topic's compressed batches may inflate to when its records are
+    /// read: [`crate::decompression_limit`] of `max.message.bytes`.
+    pub fn max_decompressed_bytes(&self) -> usize {
+        crate::records::decompression_limit(self.max_message_bytes)
+    }
+
     fn long_value(&self, name: &str, default: i64) -> i64 {
         self.values
             .get(name)

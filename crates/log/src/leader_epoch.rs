@@ -247,7 +247,7 @@ impl LeaderEpochCache {
 }
 
 /// Parses the checkpoint text; `None` when anything is off.
-fn parse(text: &str) -> Option<Vec<EpochEntry>> {
+pub(crate) fn parse(text: &str) -> Option<Vec<EpochEntry>> {
     let mut lines = text.lines();
     if lines.next()?.trim() != "0" {
         return None;

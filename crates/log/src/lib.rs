@@ -23,6 +23,8 @@ mod config;
 mod durable_file;
 mod error;
 mod flush;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 mod index;
 mod leader_epoch;
 mod manager;
@@ -31,6 +33,7 @@ mod producer_batch;
 mod producer_snapshot;
 mod producer_state;
 mod read;
+mod records;
 mod segment;
 #[cfg(test)]
 mod testing;
@@ -65,6 +68,9 @@ pub use producer_state::{
     DEFAULT_PRODUCER_ID_EXPIRATION_MS, NUM_BATCHES_TO_RETAIN,
 };
 pub use read::{FetchDataInfo, FileSlice, ReadBound};
+pub use records::{
+    decompression_limit, BatchRecords, Header, Headers, Record, RecordError, RecordIter,
+};
 pub use segment::LogSegment;
 pub use topic_partition::TopicPartition;
 pub use txn_index::AbortedTxn;

@@ -23,7 +23,7 @@ use crate::durable_file::fsync_dir;
 use crate::error::{LogError, Result};
 use crate::flush::{FlushScheduler, LogDir};
 use crate::partition_log::{HighWatermarkPolicy, LoadedLog, PartitionLog};
-use crate::segment::LogSegment;
+use crate::segment::{parse_file_stem, LogSegment};
 use crate::TopicPartition;
 
 const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
@@ -412,7 +412,7 @@ impl LogManager {
 
 /// Opens one partition directory: lists segments, removes leftovers, recovers if needed.
 #[allow(clippy::too_many_arguments)]
-fn load_log(
+pub(crate) fn load_log(
     path: &Path,
     tp: TopicPartition,
     config: Arc<LogConfig>,
@@ -433,11 +433,12 @@ fn load_log(
             continue;
         };
         match ext {
-            "log" => {
-                if let Ok(b) = stem.parse::<i64>() {
-                    bases.push(b);
+            "log" => match parse_file_stem(stem) {
+                Some(b) => bases.push(b),
+                None => {
+                    tracing::warn!(file = %entry.path().display(), "ignoring a segment file not named by its base offset")
                 }
-            }
+            },
             "index" | "timeindex" if !path.join(format!("{stem}.log")).exists() => {
                 let _ = fs::remove_file(entry.path());
             }

@@ -3,6 +3,7 @@
 //! coordinator epoch of a COMMIT/ABORT), parsed from the bytes without decompressing anything.
 
 use crate::batch::BatchView;
+use crate::records::parse_record;
 
 /// `sequence + increment`, wrapping past `i32::MAX` to 0 (Kafka's `incrementSequence`).
 pub fn increment_sequence(sequence: i32, increment: i32) -> i32 {
@@ -118,44 +119,18 @@ pub fn control_type(batch: &[u8]) -> Option<ControlType> {
 }
 
 /// The control record type and, for a transaction marker, the coordinator epoch in its value
-/// (version i16, coordinator epoch i32; -1 when unreadable or not a marker).
+/// (version i16, coordinator epoch i32; -1 when unreadable or not a marker). The first record
+/// must be whole in `batch` (which may be cut short after it).
 pub(crate) fn control_marker(batch: &[u8]) -> Option<(ControlType, i32)> {
-    let mut rest = batch.get(crate::batch::BATCH_HEADER_LEN..)?;
-    let _len = read_varint(&mut rest)?;
-    rest = rest.get(1..)?; // attributes
-    let _ts = read_varint(&mut rest)?;
-    let _off = read_varint(&mut rest)?;
-    let key_len = read_varint(&mut rest)?;
-    if key_len < 4 {
-        return None;
-    }
-    let key = rest.get(..4)?;
-    let kind = ControlType::from_key_type(i16::from_be_bytes([key[2], key[3]]));
-    let coordinator_epoch = (|| {
-        let mut value = rest.get(usize::try_from(key_len).ok()?..)?;
-        if read_varint(&mut value)? < 6 {
-            return None;
-        }
-        let v = value.get(2..6)?;
-        Some(i32::from_be_bytes([v[0], v[1], v[2], v[3]]))
-    })();
-    let coordinator_epoch = match kind {
-        ControlType::Other => -1,
-        _ => coordinator_epoch.unwrap_or(-1),
+    let (record, _) = parse_record(batch.get(crate::batch::BATCH_HEADER_LEN..)?).ok()?;
+    let kind = match record.key? {
+        [_, _, t0, t1, ..] => ControlType::from_key_type(i16::from_be_bytes([*t0, *t1])),
+        _ => return None,
+    };
+    let coordinator_epoch = match (kind, record.value) {
+        (ControlType::Other, _) => -1,
+        (_, Some([_, _, e0, e1, e2, e3, ..])) => i32::from_be_bytes([*e0, *e1, *e2, *e3]),
+        _ => -1,
     };
     Some((kind, coordinator_epoch))
-}
-
-/// A zig-zag varint (at most 10 bytes), advancing `buf`.
-fn read_varint(buf: &mut &[u8]) -> Option<i64> {
-    let mut v: u64 = 0;
-    for i in 0..10 {
-        let b = *buf.get(i)?;
-        v |= u64::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            *buf = &buf[i + 1..];
-            return Some(((v >> 1) as i64) ^ -((v & 1) as i64));
-        }
-    }
-    None
 }

@@ -36,6 +36,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{LogError, Result};
 use crate::producer_batch::BatchMetadata;
 use crate::producer_state::{ProducerStateEntry, ProducerStateManager, NUM_BATCHES_TO_RETAIN};
+use crate::segment::parse_file_stem;
 
 const VERSION: i16 = 3;
 /// version + crc.
@@ -57,7 +58,7 @@ pub(crate) fn list_snapshots(dir: &Path) -> Result<Vec<i64>> {
             continue;
         };
         if ext == SUFFIX {
-            if let Ok(o) = stem.parse::<i64>() {
+            if let Some(o) = parse_file_stem(stem) {
                 out.push(o);
             }
         }

@@ -8,10 +8,9 @@ use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use kafka_protocol::records::RecordBatchDecoder;
-
+use crate::batch::BatchView;
 use crate::error::{LogError, Result};
+use crate::records::{BatchRecords, RecordError};
 
 /// How far a read may go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,26 +83,30 @@ pub struct FetchDataInfo {
 }
 
 /// Offset and timestamp of the first record in `batch` whose timestamp is ≥ `target` and whose
-/// offset is ≥ `min_offset`. Decodes (and decompresses) the one batch.
+/// offset is ≥ `min_offset`, reading (and decompressing, within `limit` bytes) the one batch.
 pub(crate) fn first_record_at_or_after(
     batch: &[u8],
     target: i64,
     min_offset: i64,
-) -> Option<(i64, i64)> {
-    let mut buf = Bytes::copy_from_slice(batch);
-    let set = RecordBatchDecoder::decode(&mut buf).ok()?;
-    set.records
-        .iter()
-        .find(|r| r.timestamp >= target && r.offset >= min_offset)
-        .map(|r| (r.offset, r.timestamp))
+    limit: usize,
+) -> std::result::Result<Option<(i64, i64)>, RecordError> {
+    let view = BatchView::parse(batch).map_err(|_| RecordError::Corrupt("unreadable batch"))?;
+    for r in &BatchRecords::new(view, limit)? {
+        let r = r?;
+        if r.timestamp >= target && r.offset >= min_offset {
+            return Ok(Some((r.offset, r.timestamp)));
+        }
+    }
+    Ok(None)
 }
 
-/// Offset and timestamp of the record with the largest timestamp in `batch` (first on ties).
-pub(crate) fn record_with_max_timestamp(batch: &[u8]) -> Option<(i64, i64)> {
-    let mut buf = Bytes::copy_from_slice(batch);
-    let set = RecordBatchDecoder::decode(&mut buf).ok()?;
+/// Offset and timestamp of the record with the largest timestamp in `batch` (first on ties);
+/// `None` when the batch's records cannot be read within `limit` bytes.
+pub(crate) fn record_with_max_timestamp(batch: &[u8], limit: usize) -> Option<(i64, i64)> {
+    let records = BatchRecords::new(BatchView::parse(batch).ok()?, limit).ok()?;
     let mut best: Option<(i64, i64)> = None;
-    for r in &set.records {
+    for r in &records {
+        let r = r.ok()?;
         if best.is_none_or(|(_, t)| r.timestamp > t) {
             best = Some((r.offset, r.timestamp));
         }

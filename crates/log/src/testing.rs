@@ -2,10 +2,10 @@
 //!
 //! Test-only: declared under #[cfg(test)] by its parent module.
 
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+pub(crate) use crate::fuzzing::{compress, encode, raw_record, RawBatch};
+
+use bytes::Bytes;
+use kafka_protocol::records::{Compression, Record, TimestampType};
 
 /// A batch of `count` records of `value_len` bytes; record i has timestamp `timestamp + i`.
 pub(crate) fn make_batch(count: i32, value_len: usize, timestamp: i64) -> Vec<u8> {
@@ -27,17 +27,7 @@ pub(crate) fn make_batch(count: i32, value_len: usize, timestamp: i64) -> Vec<u8
             headers: Default::default(),
         })
         .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("encode");
-    buf.to_vec()
+    encode(&records, Compression::None)
 }
 
 /// A batch of keyed records (value `None` = tombstone), record i at `timestamp + i`.
@@ -70,31 +60,11 @@ pub(crate) fn make_keyed_batch_with(
             headers: Default::default(),
         })
         .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression,
-        },
-    )
-    .expect("encode");
-    buf.to_vec()
+    encode(&records, compression)
 }
 
 fn encode_records(records: &[Record]) -> Vec<u8> {
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("encode");
-    buf.to_vec()
+    encode(records, Compression::None)
 }
 
 fn record(pid: i64, seq: i32, control: bool, key: Vec<u8>, value: Vec<u8>) -> Record {

@@ -27,6 +27,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::{LogError, Result};
+use crate::segment::parse_file_stem;
 
 const ENTRY_LEN: usize = 34;
 const VERSION: i16 = 0;
@@ -46,7 +47,7 @@ pub struct AbortedTxn {
 }
 
 impl AbortedTxn {
-    fn encode(&self) -> [u8; ENTRY_LEN] {
+    pub(crate) fn encode(&self) -> [u8; ENTRY_LEN] {
         let mut b = [0u8; ENTRY_LEN];
         b[0..2].copy_from_slice(&VERSION.to_be_bytes());
         b[2..10].copy_from_slice(&self.producer_id.to_be_bytes());
@@ -56,7 +57,7 @@ impl AbortedTxn {
         b
     }
 
-    fn decode(b: &[u8]) -> Option<AbortedTxn> {
+    pub(crate) fn decode(b: &[u8]) -> Option<AbortedTxn> {
         let i64_at = |at: usize| -> Option<i64> {
             Some(i64::from_be_bytes(b.get(at..at + 8)?.try_into().ok()?))
         };
@@ -106,7 +107,7 @@ impl TransactionIndex {
             let Some((stem, ext)) = name.to_str().and_then(|n| n.split_once('.')) else {
                 continue;
             };
-            let Ok(base) = stem.parse::<i64>() else {
+            let Some(base) = parse_file_stem(stem) else {
                 continue;
             };
             if ext != SUFFIX {
@@ -117,9 +118,7 @@ impl TransactionIndex {
             let mut dropped = bytes.len() % ENTRY_LEN != 0;
             for chunk in bytes.chunks_exact(ENTRY_LEN) {
                 match AbortedTxn::decode(chunk) {
-                    Some(e) if e.last_offset < log_end => {
-                        idx.push(base, e);
-                    }
+                    Some(e) if e.last_offset < log_end => idx.entries.push((base, e)),
                     _ => dropped = true,
                 }
             }
@@ -127,7 +126,13 @@ impl TransactionIndex {
                 rewrite.push(base);
             }
         }
-        idx.entries.sort_by_key(|(_, e)| e.last_offset);
+        // Sorted, then de-duplicated in one pass: files may repeat entries (a crash during a
+        // cleaner swap), and checking each against all before it was quadratic in the files'
+        // length.
+        idx.entries
+            .sort_by_key(|(_, e)| (e.last_offset, e.producer_id));
+        idx.entries
+            .dedup_by_key(|(_, e)| (e.last_offset, e.producer_id));
         for base in rewrite {
             idx.rewrite(base)?;
         }
@@ -326,5 +331,19 @@ mod tests {
         std::fs::write(&path, bytes).expect("write");
         let idx = TransactionIndex::load(dir.path(), 100).expect("reload");
         assert_eq!(idx.all(), vec![e(1, 0, 5)]);
+    }
+
+    #[test]
+    fn entries_repeated_across_files_load_once_in_marker_order() {
+        let dir = tempfile::tempdir().expect("tmp");
+        // Many entries, in descending order in one file, each repeated in a second file.
+        let n = 20_000i64;
+        let entries: Vec<u8> = (0..n).rev().flat_map(|i| e(i, i, i).encode()).collect();
+        std::fs::write(txn_index_path(dir.path(), 0), &entries).expect("write");
+        std::fs::write(txn_index_path(dir.path(), 5), &entries).expect("write");
+        let idx = TransactionIndex::load(dir.path(), n).expect("load");
+        let all = idx.all();
+        assert_eq!(all.len(), n as usize);
+        assert!(all.windows(2).all(|w| w[0].last_offset < w[1].last_offset));
     }
 }

@@ -2,14 +2,19 @@
 //!
 //! Parse, then validate, then act: the broker hands the raw `records` bytes of a produce request
 //! here; what comes back is a [`ValidatedBatches`] the log can append without looking again.
-//! Validation never decompresses: CRC-32C covers the compressed bytes, so a batch that passes is
-//! exactly what the producer built. Uncompressed batches are walked record by record (lengths
-//! only, no allocation) to catch a `recordCount` that lies.
+//! CRC-32C covers the compressed bytes, so a batch that passes is exactly what the producer
+//! built. Uncompressed batches are walked record by record in place with the bounded reader
+//! ([`BatchRecords`]): every length, header count and varint is checked against the batch, so a
+//! record that lies about its structure is refused here rather than met later by a reader (the
+//! coordinators' loads, the cleaner). Compressed batches are decompressed only on compacted
+//! topics, which need a key on every record, and only up to
+//! [`crate::decompression_limit`].
 
 use bytes::Bytes;
 
 use crate::batch::{BatchError, BatchView, Batches, BATCH_HEADER_LEN};
 use crate::config::LogConfig;
+use crate::records::{BatchRecords, RecordError};
 
 /// Why a produce batch was refused; the broker maps each to a Kafka error code.
 #[derive(Debug, thiserror::Error)]
@@ -113,6 +118,7 @@ fn validate(
 ) -> Result<ValidatedBatches, ValidationError> {
     let mut batches = Vec::with_capacity(1);
     let mut start = 0usize;
+    let limit = config.max_decompressed_bytes();
     for view in Batches::new(&records) {
         let view = view?;
         view.validate()?;
@@ -135,13 +141,11 @@ fn validate(
                 "idempotent batch without a sequence number or epoch",
             ));
         }
-        if view.compression() == 0 {
-            check_uncompressed_records(&view)?;
-        } else if view.compression() > 4 {
-            return Err(ValidationError::InvalidRecord("unknown compression codec"));
-        }
-        if config.compact_enabled {
-            check_keys(&view)?;
+        match view.compression() {
+            0 => check_uncompressed_records(&view, config.compact_enabled)?,
+            1..=4 if config.compact_enabled => check_compressed_keys(&view, limit)?,
+            1..=4 => {}
+            _ => return Err(ValidationError::InvalidRecord("unknown compression codec")),
         }
         let max_ts = view.max_timestamp();
         if config.message_timestamp_type == crate::config::TimestampType::CreateTime && max_ts >= 0
@@ -185,83 +189,60 @@ fn validate(
     })
 }
 
-/// Reads a zig-zag varint; `None` when the buffer ends first or it is too long.
-fn read_varint(buf: &[u8], pos: &mut usize) -> Option<i64> {
-    let mut value: u64 = 0;
-    for shift in (0..70).step_by(7) {
-        let b = *buf.get(*pos)?;
-        *pos += 1;
-        value |= u64::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            return Some(((value >> 1) as i64) ^ -((value & 1) as i64));
+/// Walks every record of an uncompressed batch in place (no allocation): each length, count and
+/// varint checked against the batch, `recordCount` records filling it exactly, and on compacted
+/// topics a key on each.
+fn check_uncompressed_records(
+    view: &BatchView<'_>,
+    need_keys: bool,
+) -> Result<(), ValidationError> {
+    // Uncompressed: read in place, so the decompression limit plays no part.
+    for record in &BatchRecords::new(*view, 0)? {
+        let record = record?;
+        if need_keys && record.key.is_none() {
+            return Err(MISSING_KEY);
         }
-    }
-    None
-}
-
-/// Walks the records of an uncompressed batch by their length prefixes: the count must match and
-/// the records must fill the batch exactly.
-fn check_uncompressed_records(view: &BatchView<'_>) -> Result<(), ValidationError> {
-    let body = &view.as_bytes()[BATCH_HEADER_LEN..];
-    let mut pos = 0usize;
-    let mut n = 0i32;
-    while pos < body.len() {
-        let len = read_varint(body, &mut pos)
-            .ok_or(ValidationError::InvalidRecord("truncated record length"))?;
-        if len <= 0 || pos as i64 + len > body.len() as i64 {
-            return Err(ValidationError::InvalidRecord(
-                "record length out of bounds",
-            ));
-        }
-        pos += len as usize;
-        n += 1;
-    }
-    if n != view.record_count() {
-        return Err(ValidationError::InvalidRecord(
-            "recordCount does not match the records",
-        ));
     }
     Ok(())
 }
 
 /// Compacted topics need a key on every record (Kafka's `LogValidator` rejects the batch with
-/// INVALID_RECORD). Uncompressed batches are walked in place; compressed ones are decoded.
-fn check_keys(view: &BatchView<'_>) -> Result<(), ValidationError> {
-    const MISSING: ValidationError =
-        ValidationError::InvalidRecord("compacted topic records must have a key");
-    if view.compression() != 0 {
-        let mut raw = Bytes::copy_from_slice(view.as_bytes());
-        let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut raw)
-            .map_err(|_| ValidationError::InvalidRecord("undecodable compressed batch"))?;
-        return if set.records.iter().all(|r| r.key.is_some()) {
-            Ok(())
-        } else {
-            Err(MISSING)
-        };
-    }
-    let body = &view.as_bytes()[BATCH_HEADER_LEN..];
-    let mut pos = 0usize;
-    while pos < body.len() {
-        let len = read_varint(body, &mut pos)
-            .ok_or(ValidationError::InvalidRecord("truncated record length"))?;
-        let end = pos.saturating_add(usize::try_from(len).unwrap_or(0));
-        let mut p = pos + 1; // attributes
-        let parsed = read_varint(body, &mut p)
-            .and_then(|_| read_varint(body, &mut p))
-            .and_then(|_| read_varint(body, &mut p));
-        match parsed {
-            Some(key_len) if key_len >= 0 => {}
-            _ => return Err(MISSING),
+/// INVALID_RECORD); a compressed batch is inflated for it, within `limit` bytes.
+fn check_compressed_keys(view: &BatchView<'_>, limit: usize) -> Result<(), ValidationError> {
+    for record in &BatchRecords::new(*view, limit)? {
+        if record?.key.is_none() {
+            return Err(MISSING_KEY);
         }
-        pos = end;
     }
     Ok(())
+}
+
+const MISSING_KEY: ValidationError =
+    ValidationError::InvalidRecord("compacted topic records must have a key");
+
+/// Broken record structure is CORRUPT_MESSAGE; a codec or size the broker will not take is
+/// INVALID_RECORD.
+impl From<RecordError> for ValidationError {
+    fn from(e: RecordError) -> Self {
+        match e {
+            RecordError::Corrupt(why) => ValidationError::Corrupt(BatchError::InvalidRecords(why)),
+            RecordError::Decompress { .. } => ValidationError::Corrupt(BatchError::InvalidRecords(
+                "compressed records do not decompress",
+            )),
+            RecordError::UnknownCompression(_) => {
+                ValidationError::InvalidRecord("unknown compression codec")
+            }
+            RecordError::TooLarge { .. } => {
+                ValidationError::InvalidRecord("records decompress past the decompression limit")
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::make_batch;
+    use crate::testing::{make_batch, raw_record, RawBatch};
 
     #[test]
     fn accepts_good_batches_and_counts() {
@@ -311,5 +292,99 @@ mod tests {
         let mut t = make_batch(1, 10, 1);
         t.push(0);
         assert!(validate_batches(Bytes::from(t), &LogConfig::default(), 0).is_err());
+    }
+
+    fn compacted() -> LogConfig {
+        LogConfig::build(
+            &Default::default(),
+            &[("cleanup.policy".to_string(), "compact".to_string())].into(),
+        )
+        .expect("valid")
+    }
+
+    fn corrupt(records: &[u8], count: i32) -> bool {
+        let batch = RawBatch {
+            record_count: count,
+            last_offset_delta: count - 1,
+            ..RawBatch::default()
+        }
+        .encode(records);
+        matches!(
+            validate_batches(Bytes::from(batch), &LogConfig::default(), 0),
+            Err(ValidationError::Corrupt(BatchError::InvalidRecords(_)))
+        )
+    }
+
+    #[test]
+    fn record_structure_is_checked_against_the_batch() {
+        let good = raw_record(0, 0, Some(b"k"), Some(b"v"), &[(b"h", Some(b"x"))]);
+        assert!(!corrupt(&good, 1));
+        assert!(corrupt(&[good.clone(), good.clone()].concat(), 1), "count");
+        // Header count 2^31 - 1 in place of 1 (record length grows by 4).
+        let mut huge = good.clone();
+        let at = huge.len() - 5; // count, key length, key, value length, value
+        huge.splice(at..at + 1, [0xfe, 0xff, 0xff, 0xff, 0x0f]);
+        huge[0] += 8;
+        assert!(corrupt(&huge, 1), "header count");
+        // Header key length past the record.
+        let mut key = good.clone();
+        let n = key.len();
+        key[n - 4] = 0x7e;
+        assert!(corrupt(&key, 1), "header key length");
+        // A record length whose varint overflows 32 bits.
+        let mut long = vec![0xff, 0xff, 0xff, 0xff, 0x7f];
+        long.extend_from_slice(&good[1..]);
+        assert!(corrupt(&long, 1), "varint");
+        // Key length -2, value length past the record.
+        let mut key_len = raw_record(0, 0, None, None, &[]);
+        key_len[4] = 3;
+        assert!(corrupt(&key_len, 1), "key length");
+        let mut value = raw_record(0, 0, None, Some(b"v"), &[]);
+        value[5] = 0x20;
+        assert!(corrupt(&value, 1), "value length");
+    }
+
+    #[test]
+    fn control_batches_are_walked_too() {
+        let mut marker = raw_record(0, 0, Some(&[0, 0, 0, 1]), Some(&[0; 6]), &[]);
+        let n = marker.len();
+        marker[n - 1] = 0x10; // 8 headers in zero bytes
+        let batch = RawBatch {
+            attributes: 0x30,
+            producer_id: 1,
+            producer_epoch: 0,
+            ..RawBatch::default()
+        }
+        .encode(&marker);
+        assert!(matches!(
+            validate_control_batches(Bytes::from(batch), &LogConfig::default(), 0),
+            Err(ValidationError::Corrupt(_))
+        ));
+    }
+
+    #[test]
+    fn compressed_keys_are_read_within_the_decompression_limit() {
+        let cfg = compacted();
+        let batch = |value: &[u8], key: Option<&[u8]>| {
+            let record = raw_record(0, 0, key, Some(value), &[]);
+            RawBatch {
+                attributes: 4,
+                ..RawBatch::default()
+            }
+            .encode(&crate::testing::compress(4, &record))
+        };
+        let ok = batch(b"v", Some(b"k"));
+        assert!(validate_batches(Bytes::from(ok), &cfg, 0).is_ok());
+        assert!(matches!(
+            validate_batches(Bytes::from(batch(b"v", None)), &cfg, 0),
+            Err(ValidationError::InvalidRecord(_))
+        ));
+        // 32 MiB of zeros: a few KiB on the wire, past 16 × max.message.bytes.
+        let bomb = batch(&vec![0; 32 << 20], Some(b"k"));
+        assert!(bomb.len() < cfg.max_message_bytes as usize);
+        assert!(matches!(
+            validate_batches(Bytes::from(bomb), &cfg, 0),
+            Err(ValidationError::InvalidRecord(_))
+        ));
     }
 }

@@ -33,8 +33,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
+use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{
-    Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
+    Compression, Record as KRecord, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 
 use super::offset_map::OffsetMap;
@@ -43,6 +44,7 @@ use super::txn::TxnTracker;
 use crate::batch::{BatchMut, BatchView};
 use crate::error::{LogError, Result};
 use crate::partition_log::PartitionLog;
+use crate::records::{BatchRecords, Record, RecordError};
 use crate::segment::{CleanedSegmentWriter, LogSegment};
 use crate::txn_index::AbortedTxn;
 
@@ -80,12 +82,23 @@ fn codec_err(log: &PartitionLog, seg: &LogSegment, e: impl std::fmt::Display) ->
     }
 }
 
-/// Decodes a batch's records (decompressing).
-fn decode(log: &PartitionLog, seg: &LogSegment, bytes: &[u8]) -> Result<Vec<Record>> {
-    let mut buf = Bytes::copy_from_slice(bytes);
-    RecordBatchDecoder::decode(&mut buf)
-        .map(|s| s.records)
-        .map_err(|e| codec_err(log, seg, e))
+/// The batch's records, or `None` when they inflate past the topic's decompression limit: such a
+/// batch is kept whole and its keys stay out of the offset map, so it is never compacted and
+/// never loses a record (the validator refuses such batches on compacted topics; one can still
+/// arrive from a follower's fetch or from before the topic turned compacted).
+fn read_records<'a>(
+    log: &PartitionLog,
+    seg: &LogSegment,
+    view: BatchView<'a>,
+) -> Result<Option<BatchRecords<'a>>> {
+    match BatchRecords::new(view, log.config().max_decompressed_bytes()) {
+        Ok(records) => Ok(Some(records)),
+        Err(e @ RecordError::TooLarge { .. }) => {
+            tracing::warn!(partition = %log.topic_partition(), offset = view.base_offset(), error = %e, "batch kept uncompacted");
+            Ok(None)
+        }
+        Err(e) => Err(codec_err(log, seg, e)),
+    }
 }
 
 /// Runs one pass. Errors leave the log as it was (nothing is swapped in half).
@@ -143,8 +156,12 @@ pub(crate) fn clean(p: &CleanParams<'_>) -> Result<CleanResult> {
             if txns.on_data(&view) {
                 return Ok(true);
             }
-            for r in decode(p.log, seg, bytes)? {
-                if let Some(k) = &r.key {
+            let Some(records) = read_records(p.log, seg, view)? else {
+                return Ok(true);
+            };
+            for r in &records {
+                let r = r.map_err(|e| codec_err(p.log, seg, e))?;
+                if let Some(k) = r.key {
                     map.put(k, r.offset);
                 }
             }
@@ -305,20 +322,28 @@ fn filter_batch(
     if txns.on_data(&view) {
         return Ok((Filtered::Drop, None)); // an aborted transaction's data
     }
-    let records = decode(p.log, seg, bytes)?;
-    let total = records.len();
-    let mut kept: Vec<Record> = records
-        .into_iter()
-        .filter(|r| {
-            let Some(key) = &r.key else { return false };
-            if map.get(key).is_some_and(|latest| r.offset < latest) {
-                return false;
-            }
-            // A tombstone goes once it has been through a pass (it is in the clean section) and
-            // its batch is older than delete.retention.ms.
-            !(r.value.is_none() && r.offset < p.first_dirty && max_timestamp < delete_horizon)
-        })
-        .collect();
+    let Some(records) = read_records(p.log, seg, view)? else {
+        if view.is_transactional() {
+            txns.kept_data(view.producer_id());
+        }
+        return Ok((Filtered::Keep, None));
+    };
+    let mut total = 0usize;
+    let mut kept: Vec<Record<'_>> = Vec::new();
+    for r in &records {
+        let r = r.map_err(|e| codec_err(p.log, seg, e))?;
+        total += 1;
+        let Some(key) = r.key else { continue };
+        if map.get(key).is_some_and(|latest| r.offset < latest) {
+            continue;
+        }
+        // A tombstone goes once it has been through a pass (it is in the clean section) and
+        // its batch is older than delete.retention.ms.
+        if r.value.is_none() && r.offset < p.first_dirty && max_timestamp < delete_horizon {
+            continue;
+        }
+        kept.push(r);
+    }
     if view.is_transactional() && !kept.is_empty() {
         txns.kept_data(view.producer_id());
     }
@@ -331,29 +356,21 @@ fn filter_batch(
     if kept.len() == total {
         return Ok((Filtered::Keep, deadline));
     }
-    if kept.is_empty() {
+    let Some(first) = kept.first().map(|r| r.offset) else {
         return Ok((Filtered::Drop, None));
-    }
-    // The encoder starts a new batch whenever offset - sequence changes. Decoded records carry
-    // base_sequence + delta, constant per batch; for non-idempotent batches (base sequence -1)
-    // renumber from -1 so the new batch's base sequence stays -1.
-    if view.base_sequence() == -1 {
-        let first = kept[0].offset;
-        for r in &mut kept {
-            r.sequence = (r.offset - first) as i32 - 1;
-        }
-    }
-    let compression = match RecordBatchDecoder::decode(&mut Bytes::copy_from_slice(bytes)) {
-        Ok(set) => set.compression,
-        Err(e) => return Err(codec_err(p.log, seg, e)),
     };
+    let kept = kept
+        .iter()
+        .map(|r| encodable(&view, r, first))
+        .collect::<std::result::Result<Vec<KRecord>, _>>()
+        .map_err(|e| codec_err(p.log, seg, e))?;
     let mut out = BytesMut::new();
     RecordBatchEncoder::encode(
         &mut out,
         &kept,
         &RecordEncodeOptions {
             version: 2,
-            compression,
+            compression: compression(view.compression()),
         },
     )
     .map_err(|e| codec_err(p.log, seg, e))?;
@@ -377,4 +394,57 @@ fn filter_batch(
         },
         deadline,
     ))
+}
+
+const DELETE_HORIZON_BIT: i16 = 0x40;
+
+/// The encoder's codec for a batch's compression id (the reader refused any other).
+fn compression(id: i16) -> Compression {
+    match id {
+        1 => Compression::Gzip,
+        2 => Compression::Snappy,
+        3 => Compression::Lz4,
+        4 => Compression::Zstd,
+        _ => Compression::None,
+    }
+}
+
+/// A kept record as the encoder takes it, with the batch's producer fields. The encoder starts a
+/// new batch whenever offset − sequence changes, so sequences follow offsets: the producer's
+/// (`baseSequence + offsetDelta`) for idempotent batches, and for others numbered from −1 at
+/// `first` so the new batch's base sequence stays −1. Timestamps are the producer's create
+/// times; LogAppendTime is restored on the encoded batch.
+fn encodable(
+    view: &BatchView<'_>,
+    r: &Record<'_>,
+    first: i64,
+) -> std::result::Result<KRecord, std::str::Utf8Error> {
+    let sequence = if view.base_sequence() == -1 {
+        ((r.offset - first) as i32).wrapping_sub(1)
+    } else {
+        view.base_sequence().wrapping_add(r.offset_delta)
+    };
+    let headers = r
+        .headers()
+        .map(|h| {
+            let key = StrBytes::from_utf8(Bytes::copy_from_slice(h.key))?;
+            Ok((key, h.value.map(Bytes::copy_from_slice)))
+        })
+        .collect::<std::result::Result<_, std::str::Utf8Error>>()?;
+    Ok(KRecord {
+        transactional: view.is_transactional(),
+        control: false,
+        // KIP-534's delete-horizon attribute, kept as the batch had it.
+        delete_horizon: view.attributes() & DELETE_HORIZON_BIT != 0,
+        partition_leader_epoch: view.partition_leader_epoch(),
+        producer_id: view.producer_id(),
+        producer_epoch: view.producer_epoch(),
+        timestamp_type: TimestampType::Creation,
+        offset: r.offset,
+        sequence,
+        timestamp: view.base_timestamp().saturating_add(r.timestamp_delta),
+        key: r.key.map(Bytes::copy_from_slice),
+        value: r.value.map(Bytes::copy_from_slice),
+        headers,
+    })
 }

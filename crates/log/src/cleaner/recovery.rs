@@ -8,7 +8,7 @@ use std::path::Path;
 
 use crate::config::LogConfig;
 use crate::error::{LogError, Result};
-use crate::segment::{LogSegment, CLEANED_SUFFIX, DELETED_SUFFIX, SWAP_SUFFIX};
+use crate::segment::{parse_file_stem, LogSegment, CLEANED_SUFFIX, DELETED_SUFFIX, SWAP_SUFFIX};
 
 /// Finishes or rolls back every interrupted swap in one partition directory.
 pub(crate) fn complete_swaps(dir: &Path, config: &LogConfig) -> Result<()> {
@@ -21,10 +21,11 @@ pub(crate) fn complete_swaps(dir: &Path, config: &LogConfig) -> Result<()> {
         if name.ends_with(CLEANED_SUFFIX) || name.ends_with(DELETED_SUFFIX) {
             let _ = fs::remove_file(entry.path());
             changed = true;
-        } else if let Some(stem) = name.strip_suffix(&format!(".log{SWAP_SUFFIX}")) {
-            if let Ok(base) = stem.parse::<i64>() {
-                swaps.push(base);
-            }
+        } else if let Some(base) = name
+            .strip_suffix(&format!(".log{SWAP_SUFFIX}"))
+            .and_then(parse_file_stem)
+        {
+            swaps.push(base);
         } else if name.ends_with(SWAP_SUFFIX) {
             stray_swaps.push(entry.path());
         }
@@ -42,10 +43,7 @@ pub(crate) fn complete_swaps(dir: &Path, config: &LogConfig) -> Result<()> {
             if !matches!(ext, "log" | "index" | "timeindex") {
                 continue;
             }
-            if stem
-                .parse::<i64>()
-                .is_ok_and(|b| b >= *base && (b < next || b == *base))
-            {
+            if parse_file_stem(stem).is_some_and(|b| b >= *base && (b < next || b == *base)) {
                 fs::remove_file(entry.path()).map_err(|e| LogError::io(entry.path(), e))?;
             }
         }

@@ -21,17 +21,23 @@ use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-/// Reads a whole index file, or `None` when it does not exist.
-pub(crate) fn read_index_file(path: &Path) -> io::Result<Option<Vec<u8>>> {
-    match File::open(path) {
-        Ok(mut f) => {
-            let mut buf = Vec::new();
-            f.read_to_end(&mut buf)?;
-            Ok(Some(buf))
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
+/// Reads a whole index file, or `None` when it does not exist or is longer than `max_len`
+/// (`segment.index.bytes`, which no index of ours outgrows): such a file is rebuilt from the
+/// log rather than read into memory whatever its size.
+pub(crate) fn read_index_file(path: &Path, max_len: u64) -> io::Result<Option<Vec<u8>>> {
+    let f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let len = f.metadata()?.len();
+    if len > max_len {
+        return Ok(None);
     }
+    let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    // `take`: the file may have grown since its length was read.
+    f.take(max_len.saturating_add(1)).read_to_end(&mut buf)?;
+    Ok((buf.len() as u64 <= max_len).then_some(buf))
 }
 
 /// Replaces an index file with `bytes` (written in place; the caller fsyncs when it matters).

@@ -224,7 +224,13 @@ impl PartitionLog {
                         return Ok(()); // recovery already cut the log at anything unreadable
                     };
                     let (base, leader_epoch, control, mut batch) = parse_header(header);
-                    let next = base + i64::from(batch.last_offset_delta.max(0)) + 1;
+                    // Header bytes from disk: an offset past i64::MAX ends the scan, as a
+                    // truncated header does.
+                    let Some(next) =
+                        base.checked_add(i64::from(batch.last_offset_delta.max(0)) + 1)
+                    else {
+                        return Ok(());
+                    };
                     if next > from {
                         if control {
                             // The marker's type is in its first record, just past the header.

@@ -110,6 +110,7 @@ impl PartitionLog {
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>> {
         let hw = *self.high_watermark.lock();
         let start = self.log_start_offset();
+        let limit = self.config().max_decompressed_bytes();
         for seg in self.segments_snapshot() {
             if seg.base_offset() > hw.segment_base {
                 break;
@@ -121,10 +122,16 @@ impl PartitionLog {
             };
             if let Some(loc) = seg.locate_timestamp(timestamp, max_pos)? {
                 let bytes = seg.read_bytes(loc.position, loc.size as usize)?;
-                if let Some((o, t)) =
-                    crate::read::first_record_at_or_after(&bytes, timestamp, start)
-                {
-                    return Ok(Some((o, t)));
+                match crate::read::first_record_at_or_after(&bytes, timestamp, start, limit) {
+                    Ok(Some(found)) => return Ok(Some(found)),
+                    Ok(None) => {}
+                    // The batch's max timestamp reaches the target, so the answer is in it; when
+                    // its records cannot be read, its first offset is the safe answer (a
+                    // consumer re-reads a little rather than skips).
+                    Err(e) => {
+                        tracing::warn!(partition = %self.topic_partition(), offset = loc.base_offset, error = %e, "unreadable batch in a timestamp lookup");
+                        return Ok(Some((loc.base_offset.max(start), loc.max_timestamp)));
+                    }
                 }
             }
         }
@@ -149,7 +156,8 @@ impl PartitionLog {
             return Ok(None);
         };
         let bytes = seg.read_bytes(loc.position, loc.size as usize)?;
-        Ok(crate::read::record_with_max_timestamp(&bytes).or(Some((loc.last_offset, ts))))
+        let limit = self.config().max_decompressed_bytes();
+        Ok(crate::read::record_with_max_timestamp(&bytes, limit).or(Some((loc.last_offset, ts))))
     }
 }
 

@@ -28,6 +28,17 @@ pub(crate) fn file_stem(base_offset: i64) -> String {
     format!("{base_offset:020}")
 }
 
+/// The offset a file stem names, accepted only in the form [`file_stem`] writes (20 ASCII
+/// digits). Any other name (`5.log`, `-1.snapshot`) is not ours: every reader opens files by
+/// the canonical name of the offset it parsed, so a stray one must be passed over, not opened as
+/// a name that does not exist (which failed the whole log directory's load).
+pub(crate) fn parse_file_stem(stem: &str) -> Option<i64> {
+    if stem.len() != 20 || !stem.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    stem.parse().ok()
+}
+
 /// The sparse indexes of a segment, loaded lazily so start-up reads no index it does not use.
 #[derive(Debug)]
 pub(crate) struct Indexes {
@@ -192,8 +203,9 @@ impl LogSegment {
     fn load_indexes(&self) -> Result<Indexes> {
         let (_, ipath, tpath) = Self::paths(self.dir(), self.base_offset);
         let size = self.size();
-        let off = read_index_file(&ipath).map_err(|e| LogError::io(&ipath, e))?;
-        let time = read_index_file(&tpath).map_err(|e| LogError::io(&tpath, e))?;
+        let max = self.index_max_bytes;
+        let off = read_index_file(&ipath, max).map_err(|e| LogError::io(&ipath, e))?;
+        let time = read_index_file(&tpath, max).map_err(|e| LogError::io(&tpath, e))?;
         let parsed = match (off, time) {
             (Some(o), Some(t)) => OffsetIndex::parse(&o, self.index_max_bytes, size.max(1))
                 .zip(TimeIndex::parse(&t, self.index_max_bytes)),
@@ -314,7 +326,9 @@ impl LogSegment {
             if let Some(e) = entries_max {
                 if e.timestamp > max_ts {
                     max_ts = e.timestamp;
-                    max_off = self.base_offset + i64::from(e.relative_offset);
+                    max_off = self
+                        .base_offset
+                        .saturating_add(i64::from(e.relative_offset));
                 }
             }
         }

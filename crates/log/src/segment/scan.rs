@@ -10,8 +10,10 @@ use crate::error::{LogError, Result};
 
 impl LogSegment {
     /// Visits batches in `[from, to)` in order. With `check_crc`, stops at the first batch that is
-    /// truncated or fails its CRC and returns the position where valid data ends; otherwise stops
-    /// at the first incomplete header. `visit` returns false to stop early.
+    /// truncated, fails its CRC or starts below the segment's base offset, and returns the
+    /// position where valid data ends; otherwise stops at the first incomplete header. Either way
+    /// it stops at a batch whose offsets cannot be real (see `location`), so every visited
+    /// location has `base ≤ last < i64::MAX`. `visit` returns false to stop early.
     pub(crate) fn scan(
         &self,
         from: u64,
@@ -47,7 +49,7 @@ impl LogSegment {
                     stop = true;
                     break;
                 }
-                let view = if rest.len() >= size {
+                let whole = if rest.len() >= size {
                     match BatchView::parse(rest) {
                         Ok(v) => Some(v),
                         Err(_) => {
@@ -60,21 +62,13 @@ impl LogSegment {
                 } else {
                     break; // refill from this batch
                 };
-                let loc = match view {
-                    Some(v) => {
-                        if check_crc && (!v.crc_ok() || v.base_offset() < self.base_offset) {
-                            stop = true;
-                            break;
-                        }
-                        BatchLocation {
-                            position: pos + off as u64,
-                            size: size as u64,
-                            base_offset: v.base_offset(),
-                            last_offset: v.last_offset(),
-                            max_timestamp: v.max_timestamp(),
-                        }
-                    }
-                    None => header_location(rest, pos + off as u64, size),
+                if check_crc && whole.is_some_and(|v| !v.crc_ok()) {
+                    stop = true;
+                    break;
+                }
+                let Some(loc) = self.location(rest, pos + off as u64, size, check_crc) else {
+                    stop = true;
+                    break;
                 };
                 if !visit(&loc) {
                     return Ok(loc.position);
@@ -95,15 +89,11 @@ impl LogSegment {
                 let Ok(v) = BatchView::parse(&buf) else {
                     return Ok(pos);
                 };
-                if check_crc && (!v.crc_ok() || v.base_offset() < self.base_offset) {
+                if check_crc && !v.crc_ok() {
                     return Ok(pos);
                 }
-                let loc = BatchLocation {
-                    position: pos,
-                    size: size as u64,
-                    base_offset: v.base_offset(),
-                    last_offset: v.last_offset(),
-                    max_timestamp: v.max_timestamp(),
+                let Some(loc) = self.location(&buf, pos, size, check_crc) else {
+                    return Ok(pos);
                 };
                 if !visit(&loc) {
                     return Ok(pos);
@@ -122,15 +112,45 @@ impl LogSegment {
     }
 }
 
-fn header_location(rest: &[u8], position: u64, size: usize) -> BatchLocation {
-    let base = i64::from_be_bytes(rest[0..8].try_into().unwrap_or([0; 8]));
-    let delta = i32::from_be_bytes(rest[23..27].try_into().unwrap_or([0; 4]));
-    let max_ts = i64::from_be_bytes(rest[35..43].try_into().unwrap_or([0; 8]));
-    BatchLocation {
-        position,
-        size: size as u64,
-        base_offset: base,
-        last_offset: base + i64::from(delta),
-        max_timestamp: max_ts,
+const BASE_OFFSET_AT: usize = 0;
+const LAST_OFFSET_DELTA_AT: usize = 23;
+const MAX_TIMESTAMP_AT: usize = 35;
+
+impl LogSegment {
+    /// Where the batch whose header starts `header` (at least [`BATCH_HEADER_LEN`] bytes) lies,
+    /// or `None` when its offsets cannot be real: a negative `lastOffsetDelta`, or a last offset
+    /// with no offset after it, which every reader computes (`last + 1`). Recovery (`strict`)
+    /// also refuses a base offset below the segment's.
+    fn location(
+        &self,
+        header: &[u8],
+        position: u64,
+        size: usize,
+        strict: bool,
+    ) -> Option<BatchLocation> {
+        let field = |at: usize| {
+            header
+                .get(at..at + 8)?
+                .try_into()
+                .ok()
+                .map(i64::from_be_bytes)
+        };
+        let base_offset = field(BASE_OFFSET_AT)?;
+        let delta = header
+            .get(LAST_OFFSET_DELTA_AT..LAST_OFFSET_DELTA_AT + 4)?
+            .try_into()
+            .ok()
+            .map(i32::from_be_bytes)?;
+        let last_offset = base_offset.checked_add(i64::from(delta))?;
+        if delta < 0 || last_offset == i64::MAX || (strict && base_offset < self.base_offset) {
+            return None;
+        }
+        Some(BatchLocation {
+            position,
+            size: size as u64,
+            base_offset,
+            last_offset,
+            max_timestamp: field(MAX_TIMESTAMP_AT)?,
+        })
     }
 }

@@ -9,6 +9,8 @@ use proptest::prelude::*;
 use crate::testing::make_batch;
 use crate::*;
 
+mod hostile_disk;
+
 fn small_config(segment_bytes: u64, index_interval: u64) -> Arc<LogConfig> {
     let topic = BTreeMap::from([
         ("segment.bytes".to_string(), segment_bytes.to_string()),
