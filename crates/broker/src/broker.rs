@@ -120,6 +120,7 @@ impl Broker {
         let producer_ids = Arc::new(ProducerIdManager::new(metadata.clone(), config.node_id));
         let coordinators = Coordinators::new(&config, &leaders, producer_ids.clone());
         let publisher = Arc::new(MetadataPublisher::new(
+            metadata.clone(),
             replicas.clone(),
             coordinators.clone(),
         ));

@@ -102,13 +102,20 @@ fn start_heartbeats(broker: Weak<Broker>, mut pending: Option<BrokerRegistration
     });
 }
 
-/// Applies every image the quorum publishes to this broker (roles, logs, coordinators).
+/// Applies every image the quorum publishes to this broker (roles, logs, coordinators), and the
+/// current one again when the quorum confirms it caught up (logs an unconfirmed image lacked
+/// may go then).
 pub(crate) fn start_metadata_listener(broker: Weak<Broker>) {
     let Some(b) = broker.upgrade() else { return };
     let mut images = b.metadata.subscribe();
+    let mut caught_up = b.metadata.subscribe_caught_up();
     drop(b);
     tokio::spawn(async move {
-        while images.changed().await.is_ok() {
+        loop {
+            tokio::select! {
+                r = images.changed() => if r.is_err() { return },
+                r = caught_up.changed() => if r.is_err() { return },
+            }
             let image = images.borrow_and_update().clone();
             let Some(b) = broker.upgrade() else { return };
             // Syncing opens and deletes files: keep it off the async workers' hot path.

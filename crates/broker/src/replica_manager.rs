@@ -132,11 +132,13 @@ impl ReplicaManager {
     }
 
     /// Brings local logs and roles in line with `image`: creates missing logs, applies config
-    /// changes, becomes leader or follower as the image says, deletes logs of partitions that are
-    /// no longer hosted here. Returns the leadership changes.
+    /// changes, becomes leader or follower as the image says, and — only when the image is
+    /// `confirmed` current (the quorum caught up with its leader) — deletes logs of partitions
+    /// that are no longer hosted here. Returns the leadership changes.
     pub(crate) fn sync(
         &self,
         image: &Arc<MetadataImage>,
+        confirmed: bool,
     ) -> Result<Vec<LeadershipChange>, LogError> {
         let _one = self.syncing.lock();
         *self.image.write() = image.clone();
@@ -211,22 +213,37 @@ impl ReplicaManager {
                 wanted.insert(tp);
             }
         }
-        for log in self.logs.all_logs() {
-            let tp = log.topic_partition().clone();
-            if !wanted.contains(&tp) {
-                tracing::info!(partition = %tp, "deleting log of removed partition");
-                self.fetchers.remove(&tp);
-                if let Some(p) = self.partitions.write().remove(&tp) {
-                    if p.is_leader() {
-                        changes.push(LeadershipChange {
-                            tp: tp.clone(),
-                            leader_epoch: -1,
-                            is_leader: false,
-                        });
-                    }
-                }
-                self.logs.delete(&tp)?;
+        let unwanted: Vec<TopicPartition> = self
+            .logs
+            .all_logs()
+            .iter()
+            .map(|l| l.topic_partition().clone())
+            .filter(|tp| !wanted.contains(tp))
+            .collect();
+        if !confirmed {
+            // The image may be older than the logs (a node that restarted while the quorum
+            // moved on, or before it caught up): what it lacks may be data it never heard of.
+            if !unwanted.is_empty() {
+                tracing::info!(
+                    logs = unwanted.len(),
+                    "keeping local logs the metadata image does not name until the image is confirmed current"
+                );
             }
+            return Ok(changes);
+        }
+        for tp in unwanted {
+            tracing::info!(partition = %tp, "deleting log of removed partition");
+            self.fetchers.remove(&tp);
+            if let Some(p) = self.partitions.write().remove(&tp) {
+                if p.is_leader() {
+                    changes.push(LeadershipChange {
+                        tp: tp.clone(),
+                        leader_epoch: -1,
+                        is_leader: false,
+                    });
+                }
+            }
+            self.logs.delete(&tp)?;
         }
         Ok(changes)
     }

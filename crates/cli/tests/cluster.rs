@@ -2,7 +2,8 @@
 //! loopback): acks=all writes survive the partition leader's and the controller leader's
 //! `kill -9`, a restarted node catches up and rejoins the ISR, replicas end byte-identical, two
 //! dead nodes stop acks=all but not acks=1, and a leader's unreplicated tail is truncated when it
-//! comes back as a follower; groups and transactions survive a coordinator failover. The
+//! comes back as a follower; a client posing as the dead followers cannot make acks=all succeed;
+//! groups and transactions survive a coordinator failover. The
 //! cluster's administration and edge cases are in `cluster_admin.rs`.
 
 mod common;
@@ -189,6 +190,98 @@ async fn two_nodes_down_stop_acks_all_but_not_acks_1() {
         .expect("acks=1 on the surviving leader");
     assert!(d.offset >= 0);
     cluster.assert_no_panic();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_follower_fetches_cannot_complete_acks_all_while_the_followers_are_down() {
+    use common::{forged_follower_fetch, RawConn};
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+
+    let mut cluster = StromCluster::start(3, FAST_FAILOVER);
+    let bootstrap = cluster.bootstrap();
+    create_replicated_topic(&bootstrap, TOPIC, 1, "2").await;
+    cluster.wait_for("ISR of 3", |c| {
+        c.partition(TOPIC, 0).is_some_and(|p| p.isr.len() == 3)
+    });
+    let leader = cluster.partition(TOPIC, 0).expect("partition").leader;
+    let leader_addr = cluster.node(leader).addr().to_string();
+    let followers: Vec<i32> = (1..=3).filter(|id| *id != leader).collect();
+    for id in &followers {
+        cluster.node(*id).kill9();
+    }
+    // The quorum is gone with them: the ISR stays {1,2,3}, so only the followers' fetches could
+    // move the high watermark over a new write.
+    let mut producer = RawConn::connect(&leader_addr);
+    let batch = {
+        use kafka_protocol::records::{
+            Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+        };
+        let r = Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: 0,
+            sequence: -1,
+            timestamp: strom_now_ms(),
+            key: None,
+            value: Some(bytes::Bytes::from_static(b"forged-ack?")),
+            headers: Default::default(),
+        };
+        let mut buf = bytes::BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            [&r],
+            &RecordEncodeOptions {
+                version: 2,
+                compression: Compression::None,
+            },
+        )
+        .expect("batch");
+        buf.freeze()
+    };
+    let req = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(4000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_static_str(TOPIC)))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(batch))])]);
+    producer.send_request(ApiKey::Produce, 9, 9, 1, &req);
+    // Pose as each dead follower: with no epoch (v12), a guessed one (v15), and none (v15, -1).
+    let mut forger = RawConn::connect(&leader_addr);
+    for id in &followers {
+        for (version, epoch) in [(12, -1), (15, 1), (15, -1), (15, i64::MAX)] {
+            let code = forged_follower_fetch(&mut forger, TOPIC, *id, version, epoch);
+            assert_ne!(
+                code, 0,
+                "a forged fetch as broker {id} (v{version}) was served"
+            );
+        }
+    }
+    producer
+        .stream
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .expect("timeout");
+    let resp: ProduceResponse = producer.read_response(ApiKey::Produce, 9, 1);
+    let code = resp.responses[0].partition_responses[0].error_code;
+    assert_ne!(
+        code, 0,
+        "acks=all was acknowledged with both followers dead: forged fetches moved the high watermark"
+    );
+    cluster.assert_no_panic();
+}
+
+fn strom_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

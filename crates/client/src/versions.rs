@@ -15,8 +15,9 @@ const CLIENT_RANGES: &[(ApiKey, i16, i16)] = &[
     // v1+: a null topic list means "all topics"; v10+ carries topic ids (needed by Fetch v13).
     (ApiKey::Metadata, 1, 12),
     (ApiKey::Produce, 3, 12),
-    // v12 names topics, v13 uses topic ids (taken from Metadata v10+).
-    (ApiKey::Fetch, 4, 13),
+    // v12 names topics, v13 uses topic ids (taken from Metadata v10+), v15 carries the
+    // replica's broker epoch in `replica_state` (KIP-903: the broker's replica fetcher needs it).
+    (ApiKey::Fetch, 4, 15),
     (ApiKey::ListOffsets, 1, 10),
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 6),
@@ -106,7 +107,7 @@ mod tests {
             v(ApiKey::Produce, 3, 9),
             v(ApiKey::Metadata, 0, 4),
         ]);
-        assert_eq!(t.get(ApiKey::Fetch), Some(13));
+        assert_eq!(t.get(ApiKey::Fetch), Some(15));
         assert_eq!(t.get(ApiKey::Produce), Some(9));
         assert_eq!(t.get(ApiKey::Metadata), Some(4));
         assert_eq!(t.get(ApiKey::ListOffsets), None, "not advertised");

@@ -31,8 +31,8 @@ async fn negotiates_versions_and_falls_back_to_api_versions_v0() {
         .unwrap();
         assert_eq!(
             conn.version(ApiKey::Fetch).unwrap(),
-            13,
-            "min(client 13, broker 16)"
+            15,
+            "min(client 15, broker 16)"
         );
         assert_eq!(conn.version(ApiKey::Produce).unwrap(), 11);
         assert!(

@@ -78,6 +78,14 @@ impl GroupCoordinator {
             if !g.supports(&req.protocol_type, &req.protocols, None) {
                 return Err(GroupError::InconsistentGroupProtocol);
             }
+            let replaces_static = instance
+                .as_ref()
+                .is_some_and(|i| g.static_members.contains_key(i));
+            if !replaces_static
+                && g.members.len() + g.pending_members.len() >= inner.config.max_size
+            {
+                return Err(GroupError::GroupMaxSizeReached);
+            }
             match instance {
                 Some(i) => match g.static_members.get(&i).cloned() {
                     Some(old) => replace_static_member(inner, &group, g, &old, req, tx),

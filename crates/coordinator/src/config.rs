@@ -20,6 +20,9 @@ pub struct GroupCoordinatorConfig {
     pub max_session_timeout_ms: i32,
     /// `offset.metadata.max.bytes` (Kafka default 4096).
     pub offset_metadata_max_bytes: usize,
+    /// `group.max.size`: members of one classic group, pending (KIP-394) ones counted, so a
+    /// flood of JoinGroups cannot grow a group (and its timers) without bound.
+    pub max_size: usize,
 }
 
 impl Default for GroupCoordinatorConfig {
@@ -32,6 +35,7 @@ impl Default for GroupCoordinatorConfig {
             min_session_timeout_ms: 6000,
             max_session_timeout_ms: 1_800_000,
             offset_metadata_max_bytes: 4096,
+            max_size: usize::MAX,
         }
     }
 }

@@ -13,6 +13,9 @@ pub enum GroupError {
     /// This node leads the group's partition but is still replaying it.
     #[error("the coordinator is loading the group's partition")]
     CoordinatorLoadInProgress,
+    /// The group has `group.max.size` (or `group.consumer.max.size`) members already.
+    #[error("the group has reached its maximum size")]
+    GroupMaxSizeReached,
     /// The group id is empty or otherwise invalid.
     #[error("invalid group id")]
     InvalidGroupId,

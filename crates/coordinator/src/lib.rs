@@ -66,3 +66,11 @@ pub use writer::{AppendFuture, InMemoryWriter, LogEntry, PartitionWriter};
 
 /// The internal topic holding committed offsets and group metadata.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// Kafka's internal topics (Kafka's `Topic.isInternal`): the coordinators' state, written only by
+/// the broker. Clients may read them, but not produce to, delete records of, delete, add
+/// partitions to, reconfigure or create them: a client-made `__consumer_offsets` of the wrong
+/// shape would lose groups.
+pub fn is_internal_topic(name: &str) -> bool {
+    name == OFFSETS_TOPIC || name == txn::TRANSACTION_STATE_TOPIC
+}

@@ -597,3 +597,41 @@ async fn a_write_queued_before_an_unload_fails_not_coordinator() {
         Err(WriteError::NotCoordinator(q)) if q == p
     ));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_group_stops_growing_at_group_max_size_pending_members_counted() {
+    let w = InMemoryWriter::new();
+    let c = GroupCoordinator::new(
+        GroupCoordinatorConfig {
+            max_size: 3,
+            ..config()
+        },
+        w.clone(),
+    );
+    for p in 0..P {
+        c.load_partition(p).unwrap();
+    }
+    // Three first JoinGroups (KIP-394): three pending members, nobody joined yet.
+    for _ in 0..3 {
+        let r = c.join_group(join_req("g", "", None, &["range"])).await;
+        assert!(
+            matches!(r.error, Some(GroupError::MemberIdRequired)),
+            "{:?}",
+            r.error
+        );
+    }
+    let r = c.join_group(join_req("g", "", None, &["range"])).await;
+    assert!(
+        matches!(r.error, Some(GroupError::GroupMaxSizeReached)),
+        "{:?}",
+        r.error
+    );
+    // Once the pending members expire (their session timeout), there is room again.
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let r = c.join_group(join_req("g", "", None, &["range"])).await;
+    assert!(
+        matches!(r.error, Some(GroupError::MemberIdRequired)),
+        "{:?}",
+        r.error
+    );
+}

@@ -1,4 +1,4 @@
-//! `LogValidator`: checks a producer's record batches before anything touches the log.
+//! `validate_batches` (Kafka's LogValidator): checks a producer's record batches before anything touches the log.
 //!
 //! Parse, then validate, then act: the broker hands the raw `records` bytes of a produce request
 //! here; what comes back is a [`ValidatedBatches`] the log can append without looking again.

@@ -66,6 +66,14 @@ pub struct BrokerConfig {
     pub socket_request_max_bytes: usize,
     /// `connections.max.idle.ms`.
     pub connections_max_idle_ms: u64,
+    /// `max.connections`.
+    pub max_connections: usize,
+    /// `max.connections.per.ip`.
+    pub max_connections_per_ip: usize,
+    /// `max.connections.per.ip.overrides` (`ip:count,...`).
+    pub max_connections_per_ip_overrides: String,
+    /// `queued.max.request.bytes` (< 0: no broker-wide limit).
+    pub queued_max_request_bytes: i64,
     /// `log.retention.check.interval.ms`.
     pub retention_check_interval_ms: u64,
     /// `log.flush.offset.checkpoint.interval.ms`.
@@ -256,6 +264,12 @@ impl BrokerConfig {
                 .clamp(1, i64::from(i16::MAX)) as i16,
             socket_request_max_bytes: num("socket.request.max.bytes").max(1) as usize,
             connections_max_idle_ms: num("connections.max.idle.ms").max(1) as u64,
+            max_connections: usize::try_from(num("max.connections").max(1)).unwrap_or(usize::MAX),
+            max_connections_per_ip: usize::try_from(num("max.connections.per.ip").max(1))
+                .unwrap_or(usize::MAX),
+            max_connections_per_ip_overrides: get("max.connections.per.ip.overrides")
+                .unwrap_or_default(),
+            queued_max_request_bytes: num("queued.max.request.bytes"),
             retention_check_interval_ms: num("log.retention.check.interval.ms").max(1) as u64,
             checkpoint_interval_ms: num("log.flush.offset.checkpoint.interval.ms").max(1) as u64,
             flush_scheduler_interval_ms: num("log.flush.scheduler.interval.ms").max(1) as u64,

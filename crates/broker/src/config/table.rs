@@ -99,7 +99,31 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "connections.max.idle.ms",
         ConfigType::Long { min: 1 },
         Some("600000"),
-        "idle connections are closed after this",
+        "connections idle this long are closed, and so is one whose request frame is not complete this long after its first byte",
+    ),
+    def(
+        "max.connections",
+        ConfigType::Int { min: 1 },
+        Some("2147483647"),
+        "client connections at most, all listeners together (also capped below the process's open-file limit); more are closed at once",
+    ),
+    def(
+        "max.connections.per.ip",
+        ConfigType::Int { min: 1 },
+        Some("2147483647"),
+        "client connections at most from one IP address; more are closed at once",
+    ),
+    def(
+        "max.connections.per.ip.overrides",
+        STR,
+        Some(""),
+        "per-IP exceptions to max.connections.per.ip: ip:count,ip:count",
+    ),
+    def(
+        "queued.max.request.bytes",
+        ConfigType::Long { min: -1 },
+        Some("1073741824"),
+        "bytes of requests read and not yet answered, all connections together (-1: no limit; raised to socket.request.max.bytes if lower); a connection waits to read its next request until there is room",
     ),
     def(
         "log.retention.check.interval.ms",
@@ -286,6 +310,18 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         ConfigType::Int { min: 1 },
         Some("6000"),
         "smallest session timeout a group member may ask for",
+    ),
+    def(
+        "group.max.size",
+        ConfigType::Int { min: 1 },
+        Some("10000"),
+        "members one classic group may have, those still to rejoin with their member id counted; more get GROUP_MAX_SIZE_REACHED (Kafka's default is unlimited)",
+    ),
+    def(
+        "group.consumer.max.size",
+        ConfigType::Int { min: 1 },
+        Some("10000"),
+        "members one KIP-848 consumer group may have; more get GROUP_MAX_SIZE_REACHED (Kafka's default is unlimited)",
     ),
     def(
         "group.max.session.timeout.ms",

@@ -28,6 +28,9 @@ pub(crate) fn group_coordinator(config: &BrokerConfig) -> GroupCoordinatorConfig
         offset_metadata_max_bytes: config
             .parsed::<usize>("offset.metadata.max.bytes")
             .unwrap_or(4096),
+        max_size: config
+            .parsed::<usize>("group.max.size")
+            .unwrap_or(usize::MAX),
     }
 }
 
@@ -56,6 +59,9 @@ pub(crate) fn consumer_groups(config: &BrokerConfig) -> ConsumerGroupConfig {
             assignors
         },
         timer_tick: d.timer_tick,
+        max_size: config
+            .parsed::<usize>("group.consumer.max.size")
+            .unwrap_or(d.max_size),
     }
 }
 

@@ -16,11 +16,13 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::{
-    Compression, Record as KafkaRecord, RecordBatchDecoder, RecordBatchEncoder,
-    RecordEncodeOptions, TimestampType,
+    Compression, Record as KafkaRecord, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 use strom_coordinator::{AppendFuture, LogEntry, PartitionWriter, Record, WriteError};
-use strom_log::{now_ms, validate_batches, Batches, LogError, PartitionLog, ReadBound};
+use strom_log::{
+    now_ms, validate_batches, BatchRecords, BatchView, Batches, LogError, PartitionLog, ReadBound,
+    RecordError,
+};
 
 use crate::local_leaders::{LeaderWriteError, LocalLeaders};
 use crate::replication::AppendError;
@@ -158,43 +160,13 @@ impl InternalTopicWriter {
             let Some(slice) = info.records else { break };
             let bytes = slice.read_to_vec().map_err(storage)?;
             let mut progressed = false;
+            let limit = log.config().max_decompressed_bytes();
             for b in Batches::new(&bytes) {
                 let Ok(b) = b else { break };
-                let offset = b.base_offset();
-                let mut raw = Bytes::copy_from_slice(b.as_bytes());
-                let set =
-                    RecordBatchDecoder::decode(&mut raw).map_err(|_| WriteError::Corrupt {
-                        partition,
-                        offset,
-                        reason: "record batch does not decode",
-                    })?;
-                for r in set.records {
-                    if r.offset < from {
-                        continue;
-                    }
-                    if r.control {
-                        // Key: version (i16), type (i16: 0 ABORT, 1 COMMIT).
-                        let kind = r
-                            .key
-                            .as_ref()
-                            .filter(|k| k.len() >= 4)
-                            .map(|k| i16::from_be_bytes([k[2], k[3]]));
-                        if let Some(kind @ (0 | 1)) = kind {
-                            out.push(LogEntry::Marker {
-                                producer_id: r.producer_id,
-                                commit: kind == 1,
-                            });
-                        }
-                        continue;
-                    }
-                    out.push(LogEntry::Record {
-                        producer_id: (r.transactional && r.producer_id >= 0)
-                            .then_some(r.producer_id),
-                        record: Record {
-                            key: r.key,
-                            value: r.value,
-                        },
-                    });
+                if let Err(e) = entries_of(&b, from, limit, &mut out) {
+                    // One bad batch must not cost every group of the partition: skip it, as
+                    // Kafka's coordinator loader skips records it cannot read.
+                    tracing::error!(topic = self.topic, partition, offset = b.base_offset(), error = %e, "skipping a coordinator batch that does not decode");
                 }
                 from = b.last_offset() + 1;
                 progressed = true;
@@ -205,6 +177,47 @@ impl InternalTopicWriter {
         }
         Ok(out)
     }
+}
+
+/// The records and transaction markers of one batch at or above `from`, appended to `out`; a
+/// batch that does not decode adds nothing.
+fn entries_of(
+    b: &BatchView<'_>,
+    from: i64,
+    limit: usize,
+    out: &mut Vec<LogEntry>,
+) -> Result<(), RecordError> {
+    let records = BatchRecords::new(*b, limit)?;
+    let mut entries = Vec::new();
+    for r in &records {
+        let r = r?;
+        if r.offset < from {
+            continue;
+        }
+        if b.is_control() {
+            // Key: version (i16), type (i16: 0 ABORT, 1 COMMIT).
+            let kind = r
+                .key
+                .filter(|k| k.len() >= 4)
+                .map(|k| i16::from_be_bytes([k[2], k[3]]));
+            if let Some(kind @ (0 | 1)) = kind {
+                entries.push(LogEntry::Marker {
+                    producer_id: b.producer_id(),
+                    commit: kind == 1,
+                });
+            }
+            continue;
+        }
+        entries.push(LogEntry::Record {
+            producer_id: (b.is_transactional() && b.producer_id() >= 0).then_some(b.producer_id()),
+            record: Record {
+                key: r.key.map(Bytes::copy_from_slice),
+                value: r.value.map(Bytes::copy_from_slice),
+            },
+        });
+    }
+    out.append(&mut entries);
+    Ok(())
 }
 
 impl PartitionWriter for InternalTopicWriter {

@@ -100,7 +100,7 @@ impl TopicMetadata for ImageTopics {
     fn topic_names(&self) -> Vec<String> {
         self.0
             .topics()
-            .filter(|t| !crate::topic_admin::is_internal_topic(&t.name))
+            .filter(|t| !strom_coordinator::is_internal_topic(&t.name))
             .map(|t| t.name.clone())
             .collect()
     }

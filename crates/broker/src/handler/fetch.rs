@@ -214,6 +214,13 @@ fn check_leadership(
 ) {
     let now = strom_log::now_ms();
     let replica_id = follower.replica_id;
+    // Who the follower is, checked once per request; whether it replicates each partition, below.
+    let proven = if replica_id >= 0 {
+        follower.check_broker(ctx, image)
+    } else {
+        Ok(())
+    };
+    let mut refused = 0usize;
     for w in wanted.iter_mut() {
         let Some(tp) = &w.tp else { continue };
         let Some(partition) = ctx.broker.replicas.partition(tp) else {
@@ -227,9 +234,9 @@ fn check_leadership(
         if replica_id < 0 {
             continue;
         }
-        if let Err(why) = follower.check(ctx, image, tp) {
+        if proven.is_err() || !follower.replicates(image, tp) {
             // A fetch that only claims to be a follower's must not move the high watermark.
-            tracing::warn!(partition = %tp, replica_id, peer = %ctx.session.peer, why, "refusing a replica fetch");
+            refused += 1;
             w.early = Some(Early::Error(ResponseError::NotLeaderOrFollower.code()));
             continue;
         }
@@ -248,6 +255,10 @@ fn check_leadership(
             crate::replication::send_isr_change(&ctx.broker.metadata, partition, req);
         }
     }
+    if refused > 0 {
+        let why = proven.err().unwrap_or("not a replica of the partitions");
+        tracing::warn!(replica_id, peer = %ctx.session.peer, partitions = refused, why, "refusing a replica fetch");
+    }
 }
 
 /// Who a fetch says it comes from: a consumer (replica id < 0) or a follower replica, which
@@ -259,27 +270,19 @@ struct FollowerClaim {
 }
 
 impl FollowerClaim {
-    /// A follower's fetch is served only from another broker that is an assigned replica of the
-    /// partition, at the broker epoch of its current registration. Strom brokers replicate with
-    /// Fetch v15+; an older follower fetch cannot prove its epoch.
-    fn check(
+    /// A follower's fetch is served only from another broker, at the broker epoch of its
+    /// current registration. Strom brokers replicate with Fetch v15+; an older follower fetch
+    /// cannot prove its epoch.
+    fn check_broker(
         &self,
         ctx: &RequestContext,
         image: &MetadataImage,
-        tp: &TopicPartition,
     ) -> Result<(), &'static str> {
         let Some(epoch) = self.broker_epoch else {
             return Err("a replica fetch needs Fetch v15+ (KIP-903 broker epoch)");
         };
         if self.replica_id == ctx.broker.config.node_id {
             return Err("the replica id is this broker's");
-        }
-        let assigned = image
-            .topic(&tp.topic)
-            .and_then(|t| t.partitions.get(&tp.partition))
-            .is_some_and(|p| p.replicas.contains(&self.replica_id));
-        if !assigned {
-            return Err("not a replica of the partition");
         }
         match image.brokers.get(&self.replica_id) {
             Some(b) if crate::replication::broker_epoch(&b.registration.incarnation) == epoch => {
@@ -288,6 +291,14 @@ impl FollowerClaim {
             Some(_) => Err("stale or wrong broker epoch"),
             None => Err("not a registered broker"),
         }
+    }
+
+    /// Whether the follower is an assigned replica of `tp`.
+    fn replicates(&self, image: &MetadataImage, tp: &TopicPartition) -> bool {
+        image
+            .topic(&tp.topic)
+            .and_then(|t| t.partitions.get(&tp.partition))
+            .is_some_and(|p| p.replicas.contains(&self.replica_id))
     }
 }
 

@@ -10,7 +10,9 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::RequestContext;
 use crate::metadata::{MetadataImage, TopicImage};
-use crate::topic_admin::{is_internal_topic, validate_topic_name, NewTopic};
+use strom_coordinator::is_internal_topic;
+
+use crate::topic_admin::{validate_topic_name, NewTopic};
 
 pub(crate) async fn handle(ctx: RequestContext, req: MetadataRequest) -> MetadataResponse {
     let broker = &ctx.broker;

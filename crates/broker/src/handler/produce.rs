@@ -37,8 +37,8 @@ use super::{HandlerFuture, RequestContext};
 use crate::metadata::{MetadataImage, TopicImage};
 use crate::replication::{AppendError, Partition, PendingAppend, TxnVerification};
 use crate::server::codec::ResponseBody;
-use crate::topic_admin::is_internal_topic;
 use crate::txn_verifier::{self, TxnCheck, TxnProducer};
+use strom_coordinator::is_internal_topic;
 
 /// A partition after the checks: an error now, or batches ready to append (maybe after their
 /// transaction's verification).

@@ -19,6 +19,8 @@ pub(crate) enum FrameError {
     Closed,
     #[error("idle timeout")]
     Idle,
+    #[error("request frame of {size} bytes not complete within connections.max.idle.ms ({got} bytes came)")]
+    Stalled { size: usize, got: usize },
     #[error("frame size {0} is negative or zero")]
     BadSize(i32),
     #[error("frame size {size} exceeds socket.request.max.bytes {max}")]
@@ -27,12 +29,13 @@ pub(crate) enum FrameError {
     Io(#[from] std::io::Error),
 }
 
-/// Reads one frame. `idle` bounds the wait for its first byte.
-pub(crate) async fn read_frame<R: AsyncRead + Unpin>(
+/// Reads the next frame's size. `idle` bounds the wait for it; sizes ≤ 0 or over `max` are
+/// refused before anything is allocated.
+pub(crate) async fn read_frame_size<R: AsyncRead + Unpin>(
     r: &mut R,
     max: usize,
     idle: std::time::Duration,
-) -> Result<Bytes, FrameError> {
+) -> Result<usize, FrameError> {
     let mut size = [0u8; 4];
     match tokio::time::timeout(idle, r.read_exact(&mut size)).await {
         Err(_) => return Err(FrameError::Idle),
@@ -46,19 +49,46 @@ pub(crate) async fn read_frame<R: AsyncRead + Unpin>(
     if size <= 0 {
         return Err(FrameError::BadSize(size));
     }
-    if size as usize > max {
+    let len = usize::try_from(size).unwrap_or(usize::MAX);
+    if len > max {
         return Err(FrameError::TooLarge { size, max });
     }
+    Ok(len)
+}
+
+/// Buffer allocated up front for a frame body; a larger frame's buffer grows as its bytes
+/// arrive, so a size that lies costs no memory.
+const INITIAL_BODY_BUFFER: usize = 1 << 20;
+
+/// Reads a frame body of `size` bytes, which must all arrive within `within`.
+pub(crate) async fn read_frame_body<R: AsyncRead + Unpin>(
+    r: &mut R,
+    size: usize,
+    within: std::time::Duration,
+) -> Result<Bytes, FrameError> {
     // Read into uninitialised capacity: no memset of a frame that is about to be overwritten.
-    let size = size as usize;
-    let mut buf = BytesMut::with_capacity(size);
-    while buf.len() < size {
-        let mut limited = (&mut *r).take((size - buf.len()) as u64);
-        if limited.read_buf(&mut buf).await? == 0 {
-            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+    let mut buf = BytesMut::with_capacity(size.min(INITIAL_BODY_BUFFER));
+    let read = async {
+        while buf.len() < size {
+            if buf.len() == buf.capacity() {
+                // Doubling: few copies for a real large frame.
+                buf.reserve((size - buf.len()).min(buf.capacity().max(4096)));
+            }
+            let mut limited = (&mut *r).take((size - buf.len()) as u64);
+            if limited.read_buf(&mut buf).await? == 0 {
+                return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
+            }
         }
+        Ok(())
+    };
+    match tokio::time::timeout(within, read).await {
+        Ok(Ok(())) => Ok(buf.freeze()),
+        Ok(Err(e)) => Err(e.into()),
+        Err(_) => Err(FrameError::Stalled {
+            size,
+            got: buf.len(),
+        }),
     }
-    Ok(buf.freeze())
 }
 
 /// The fixed start of every request header: enough to route and to answer errors.
@@ -145,4 +175,72 @@ pub(crate) fn encode_response(
         bytes: buf.buf.freeze(),
         splices,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::AsyncWriteExt;
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_frame_that_stalls_midway_is_refused_at_the_deadline() {
+        let (mut client, mut server) = tokio::io::duplex(64);
+        client
+            .write_all(&1000i32.to_be_bytes())
+            .await
+            .expect("size");
+        client
+            .write_all(&[7u8; 10])
+            .await
+            .expect("some of the body");
+        let size = read_frame_size(&mut server, 1 << 20, Duration::from_secs(60))
+            .await
+            .expect("size read");
+        assert_eq!(size, 1000);
+        let r = read_frame_body(&mut server, size, Duration::from_secs(60)).await;
+        assert!(
+            matches!(
+                r,
+                Err(FrameError::Stalled {
+                    size: 1000,
+                    got: 10
+                })
+            ),
+            "{r:?}"
+        );
+        drop(client);
+    }
+
+    #[tokio::test]
+    async fn a_large_frame_arriving_in_pieces_is_read_whole() {
+        let (mut client, mut server) = tokio::io::duplex(4096);
+        let body: Vec<u8> = (0..(3 << 20)).map(|i| (i % 251) as u8).collect();
+        let sent = body.clone();
+        let writer = tokio::spawn(async move {
+            client.write_all(&sent).await.expect("body");
+            client
+        });
+        let got = read_frame_body(&mut server, body.len(), Duration::from_secs(60))
+            .await
+            .expect("whole frame");
+        assert_eq!(&got[..], &body[..]);
+        drop(writer.await);
+    }
+
+    #[tokio::test]
+    async fn sizes_are_checked_before_anything_is_allocated() {
+        for (bytes, want_too_large) in [(0i32, false), (-5, false), (i32::MAX, true)] {
+            let (mut client, mut server) = tokio::io::duplex(64);
+            client.write_all(&bytes.to_be_bytes()).await.expect("size");
+            let r = read_frame_size(&mut server, 1 << 20, Duration::from_secs(1)).await;
+            match r {
+                Err(FrameError::TooLarge { .. }) => assert!(want_too_large),
+                Err(FrameError::BadSize(_)) => assert!(!want_too_large),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
 }

@@ -3,8 +3,12 @@
 //! (up to `MAX_IN_FLIGHT` requests) are served without reordering.
 //!
 //! Bad input never panics and never affects other connections: an oversized or negative frame,
-//! an unknown API key, an unsupported version or an undecodable request closes this connection
-//! with a log line; ApiVersions at an unknown version gets Kafka's v0 error answer (KIP-511).
+//! a frame not complete within `connections.max.idle.ms`, an unknown API key, an unsupported
+//! version or an undecodable request closes this connection with a log line; ApiVersions at an
+//! unknown version gets Kafka's v0 error answer (KIP-511). Each frame's bytes are reserved in
+//! the request memory pools (`limits.rs`) before its body is read and released once its
+//! response is written, so neither one connection's pipeline nor all connections together can
+//! queue more than their limits.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,8 +21,10 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
 use super::codec::{
-    decode_header, encode_response, peek_header, read_frame, EncodedResponse, FrameError,
+    decode_header, encode_response, peek_header, read_frame_body, read_frame_size, EncodedResponse,
+    FrameError,
 };
+use super::limits::{ConnectionPermit, RequestMemory, Reserved};
 use crate::broker::Broker;
 use crate::handler::{self, HandlerFuture, RequestContext};
 use crate::session::{Principal, Session};
@@ -30,6 +36,8 @@ struct Pending {
     version: i16,
     correlation_id: i32,
     response: HandlerFuture,
+    /// The request's bytes in the memory pools, released with this after the response.
+    _reserved: Reserved,
 }
 
 pub(super) async fn serve(
@@ -37,6 +45,8 @@ pub(super) async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
     mut stop: watch::Receiver<bool>,
+    memory: RequestMemory,
+    _admitted: ConnectionPermit,
 ) {
     let (mut rd, mut wr) = stream.into_split();
     let (tx, mut rx) = mpsc::channel::<Pending>(MAX_IN_FLIGHT);
@@ -68,12 +78,25 @@ pub(super) async fn serve(
     });
     let max = broker.config.socket_request_max_bytes;
     let idle = Duration::from_millis(broker.config.connections_max_idle_ms);
+    let own_pool = RequestMemory::connection_pool(max);
     loop {
-        let frame = tokio::select! {
+        let size = tokio::select! {
             _ = stop.changed() => break,
-            f = read_frame(&mut rd, max, idle) => f,
+            s = read_frame_size(&mut rd, max, idle) => s,
         };
-        let frame = match frame {
+        let frame = match size {
+            Ok(size) => {
+                let reserved = tokio::select! {
+                    _ = stop.changed() => break,
+                    r = memory.reserve(&own_pool, size) => r,
+                };
+                read_frame_body(&mut rd, size, idle)
+                    .await
+                    .map(|f| (f, reserved))
+            }
+            Err(e) => Err(e),
+        };
+        let (frame, reserved) = match frame {
             Ok(f) => f,
             Err(FrameError::Closed) => break,
             Err(FrameError::Idle) => {
@@ -85,7 +108,7 @@ pub(super) async fn serve(
                 break;
             }
         };
-        match dispatch(&broker, frame, &session) {
+        match dispatch(&broker, frame, &session, reserved) {
             Ok((p, hold)) => {
                 if tx.send(p).await.is_err() {
                     break;
@@ -126,6 +149,7 @@ fn dispatch(
     broker: &Arc<Broker>,
     mut frame: Bytes,
     session: &Arc<Session>,
+    reserved: Reserved,
 ) -> Result<(Pending, Option<tokio::sync::oneshot::Receiver<()>>), String> {
     let prefix = peek_header(&frame).ok_or("frame shorter than a request header")?;
     let Ok(api_key) = ApiKey::try_from(prefix.api_key) else {
@@ -143,6 +167,7 @@ fn dispatch(
                 version: 0,
                 correlation_id: prefix.correlation_id,
                 response: handler::ready(handler::unsupported_version_response()),
+                _reserved: reserved,
             };
             return Ok((p, None));
         }
@@ -168,6 +193,7 @@ fn dispatch(
         version,
         correlation_id: prefix.correlation_id,
         response,
+        _reserved: reserved,
     };
     let hold = hold.lock().take();
     Ok((p, hold))

@@ -2,6 +2,7 @@
 
 pub(crate) mod codec;
 mod connection;
+mod limits;
 mod sendfile;
 pub(crate) mod splice_buf;
 
@@ -14,6 +15,7 @@ use tokio::task::JoinSet;
 
 use crate::broker::{Broker, StartError};
 use crate::config::BrokerConfig;
+use limits::{ConnectionLimits, RequestMemory};
 
 /// A running broker: its address, and the way to stop it.
 #[derive(Debug)]
@@ -42,7 +44,31 @@ impl BrokerServer {
         let quorum = crate::metadata::Quorum::start(quorum_config).await?;
         let broker = tokio::task::block_in_place(|| Broker::open(config, local_addr, quorum))?;
         let (stop, stop_rx) = watch::channel(false);
-        let accept = tokio::spawn(accept_loop(listener, broker.clone(), stop_rx));
+        let limits = Arc::new(
+            ConnectionLimits::new(
+                broker.config.max_connections,
+                broker.config.max_connections_per_ip,
+                &broker.config.max_connections_per_ip_overrides,
+            )
+            .map_err(|reason| {
+                StartError::Config(crate::config::ConfigError::Invalid {
+                    name: "max.connections.per.ip.overrides".into(),
+                    value: broker.config.max_connections_per_ip_overrides.clone(),
+                    reason,
+                })
+            })?,
+        );
+        let memory = RequestMemory::new(
+            broker.config.queued_max_request_bytes,
+            broker.config.socket_request_max_bytes,
+        );
+        let accept = tokio::spawn(accept_loop(
+            listener,
+            broker.clone(),
+            stop_rx,
+            limits,
+            memory,
+        ));
         crate::lifecycle::start_metadata_listener(std::sync::Arc::downgrade(&broker));
         // Registered and unfenced (so leading what it should) before clients are told the
         // address; a node whose quorum is not up yet goes on after the limit.
@@ -84,15 +110,37 @@ impl BrokerServer {
     }
 }
 
-async fn accept_loop(listener: TcpListener, broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    broker: Arc<Broker>,
+    mut stop: watch::Receiver<bool>,
+    limits: Arc<ConnectionLimits>,
+    memory: RequestMemory,
+) {
     let mut conns = JoinSet::new();
+    let mut refusals = RefusalLog::default();
     loop {
         tokio::select! {
             _ = stop.changed() => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    let admitted = match limits.admit(peer.ip()) {
+                        Ok(p) => p,
+                        Err(why) => {
+                            refusals.log(peer, why);
+                            drop(stream);
+                            continue;
+                        }
+                    };
                     let _ = stream.set_nodelay(true);
-                    conns.spawn(connection::serve(broker.clone(), stream, peer, stop.clone()));
+                    conns.spawn(connection::serve(
+                        broker.clone(),
+                        stream,
+                        peer,
+                        stop.clone(),
+                        memory.clone(),
+                        admitted,
+                    ));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
@@ -111,5 +159,29 @@ async fn accept_loop(listener: TcpListener, broker: Arc<Broker>, mut stop: watch
     {
         tracing::warn!("connections did not finish within 10 s; closing them");
         conns.abort_all();
+    }
+}
+
+/// Refused connections are logged at most once a second (with how many were refused since), so a
+/// flood cannot flood the log too.
+#[derive(Debug, Default)]
+struct RefusalLog {
+    last: Option<std::time::Instant>,
+    since: u64,
+}
+
+impl RefusalLog {
+    fn log(&mut self, peer: SocketAddr, why: limits::Refused) {
+        self.since += 1;
+        let now = std::time::Instant::now();
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < std::time::Duration::from_secs(1))
+        {
+            return;
+        }
+        tracing::warn!(%peer, refused = self.since, reason = %why, "closing new connection over the connection limits");
+        self.last = Some(now);
+        self.since = 0;
     }
 }

@@ -16,7 +16,11 @@ use std::sync::Arc;
 use kafka_protocol::error::ResponseError;
 use uuid::Uuid;
 
-use crate::metadata::{ConfigResourceType, MetadataImage, MetadataRecord, Quorum, TopicImage};
+use strom_cluster::metadata::{MAX_PARTITIONS_PER_CLUSTER, MAX_PARTITIONS_PER_TOPIC};
+
+use crate::metadata::{
+    ConfigResourceType, MetadataImage, MetadataRecord, Quorum, QuorumError, TopicImage,
+};
 use crate::metadata_publisher::MetadataPublisher;
 use crate::replica_manager::ReplicaManager;
 
@@ -55,13 +59,7 @@ impl TopicError {
 
 pub use strom_cluster::metadata::validate_topic_name;
 
-/// Kafka's internal topics: the coordinators' state, written only by the broker. Clients may read
-/// them but not produce to, delete records of, delete, add partitions to, reconfigure or create
-/// them (a client-made `__consumer_offsets` with the wrong shape would lose groups).
-pub(crate) fn is_internal_topic(name: &str) -> bool {
-    name == strom_coordinator::OFFSETS_TOPIC
-        || name == strom_coordinator::txn::TRANSACTION_STATE_TOPIC
-}
+pub(crate) use strom_coordinator::is_internal_topic;
 
 /// The refusal of a client's change to an internal topic.
 pub(crate) fn internal_topic_error(code: ResponseError, name: &str, what: &str) -> TopicError {
@@ -116,8 +114,18 @@ impl TopicAdmin {
                 results
             }
             Err(e) => {
-                tracing::error!(error = %e, "metadata write failed");
-                let err = TopicError::new(ResponseError::KafkaStorageError, e.to_string());
+                let code = match &e {
+                    // Refused by the metadata rules or the proposal size: the request's fault.
+                    QuorumError::Invalid(_) | QuorumError::TooLarge { .. } => {
+                        tracing::info!(error = %e, "metadata change refused");
+                        ResponseError::PolicyViolation
+                    }
+                    _ => {
+                        tracing::error!(error = %e, "metadata write failed");
+                        ResponseError::KafkaStorageError
+                    }
+                };
+                let err = TopicError::new(code, e.to_string());
                 (0..items).map(|_| Err(err.clone())).collect()
             }
         }
@@ -157,8 +165,9 @@ impl TopicAdmin {
                 let mut records = Vec::new();
                 let mut results = Vec::new();
                 let mut seen: Vec<String> = Vec::new();
+                let mut budget = PartitionBudget::of(image);
                 for t in &topics {
-                    let r = self.plan_topic(image, t, &seen, &live, internal);
+                    let r = self.plan_topic(image, t, &seen, &live, internal, &mut budget);
                     match r {
                         Ok(recs) => {
                             seen.push(t.name.clone());
@@ -281,6 +290,72 @@ impl TopicAdmin {
     }
 }
 
+/// How many partitions one request may still create: at most [`MAX_PARTITIONS_PER_REQUEST`], and
+/// no more than the cluster has room for under `MAX_PARTITIONS_PER_CLUSTER`. Checked before any
+/// record is built, so a count read off the wire never sizes an allocation.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PartitionBudget {
+    request: i64,
+    cluster: i64,
+}
+
+/// Most partitions one CreateTopics or CreatePartitions request may create, all topics together.
+pub(crate) const MAX_PARTITIONS_PER_REQUEST: i32 = MAX_PARTITIONS_PER_TOPIC;
+
+impl PartitionBudget {
+    pub(crate) fn of(image: &MetadataImage) -> Self {
+        let used = i64::try_from(image.partition_count()).unwrap_or(i64::MAX);
+        PartitionBudget {
+            request: i64::from(MAX_PARTITIONS_PER_REQUEST),
+            cluster: i64::try_from(MAX_PARTITIONS_PER_CLUSTER)
+                .unwrap_or(i64::MAX)
+                .saturating_sub(used),
+        }
+    }
+}
+
+/// `count` new partitions of one topic whose total becomes `total`, within the limits (Kafka's
+/// codes: INVALID_PARTITIONS for one topic's count, POLICY_VIOLATION for the request's or the
+/// cluster's); takes them from `budget`.
+pub(crate) fn check_partition_limits(
+    total: i32,
+    budget: &mut PartitionBudget,
+) -> Result<(), TopicError> {
+    check_added_partitions(total, total, budget)
+}
+
+/// As [`check_partition_limits`] for `added` new partitions of a topic that will have `total`.
+pub(crate) fn check_added_partitions(
+    added: i32,
+    total: i32,
+    budget: &mut PartitionBudget,
+) -> Result<(), TopicError> {
+    if total > MAX_PARTITIONS_PER_TOPIC {
+        return Err(TopicError::new(
+            ResponseError::InvalidPartitions,
+            format!(
+                "Number of partitions {total} exceeds the limit of {MAX_PARTITIONS_PER_TOPIC} per topic."
+            ),
+        ));
+    }
+    let added = i64::from(added);
+    if added > budget.request {
+        return Err(TopicError::new(
+            ResponseError::PolicyViolation,
+            format!("The request would create more than {MAX_PARTITIONS_PER_REQUEST} partitions."),
+        ));
+    }
+    if added > budget.cluster {
+        return Err(TopicError::new(
+            ResponseError::PolicyViolation,
+            format!("The cluster would have more than {MAX_PARTITIONS_PER_CLUSTER} partitions."),
+        ));
+    }
+    budget.request -= added;
+    budget.cluster -= added;
+    Ok(())
+}
+
 /// A new partition's record: `replicas` in order, the first the leader, all in sync, epoch 0.
 fn new_partition(topic_id: Uuid, partition: i32, replicas: Vec<i32>) -> MetadataRecord {
     MetadataRecord::Partition {
@@ -303,6 +378,7 @@ impl TopicAdmin {
         seen: &[String],
         live: &[i32],
         internal: bool,
+        budget: &mut PartitionBudget,
     ) -> Result<Vec<MetadataRecord>, TopicError> {
         let (default_partitions, default_rf) = (
             self.defaults.num_partitions,
@@ -345,6 +421,7 @@ impl TopicAdmin {
                 "Number of partitions must be larger than 0.",
             ));
         }
+        check_partition_limits(partitions, budget)?;
         let rf = if t.replication_factor == -1 {
             default_rf
         } else {

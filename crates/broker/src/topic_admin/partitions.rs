@@ -58,6 +58,11 @@ fn plan_partitions(
             format!("Topic currently has {current} partitions, which is higher than or equal to the requested {count}."),
         ));
     }
+    super::check_added_partitions(
+        count - current,
+        count,
+        &mut super::PartitionBudget::of(image),
+    )?;
     let rf = t.partitions.values().next().map_or(1, |p| p.replicas.len());
     let added = (count - current) as usize;
     if let Some(a) = assignments {

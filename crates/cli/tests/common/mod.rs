@@ -28,7 +28,9 @@ pub(crate) mod txn;
 
 // Each test binary uses a different subset.
 #[allow(unused_imports)]
-pub(crate) use raw::{fetch_batches, list_offset, list_offset_isolated, RawConn};
+pub(crate) use raw::{
+    fetch_batches, forged_follower_fetch, list_offset, list_offset_isolated, RawConn,
+};
 
 /// How long any single client operation may take before the test fails.
 pub(crate) const TIMEOUT: Duration = Duration::from_secs(10);
@@ -152,6 +154,17 @@ impl StromProcess {
         });
         self.child = Some(child);
         self.pending = Some(rx);
+    }
+
+    /// The broker's resident memory in KiB (Linux `/proc/<pid>/status`).
+    pub(crate) fn rss_kib(&self) -> u64 {
+        let pid = self.child.as_ref().expect("broker running").id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .expect("VmRSS")
     }
 
     /// Waits for a launched broker to print its address (it is then serving).

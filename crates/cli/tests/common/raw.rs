@@ -189,3 +189,64 @@ pub(crate) fn fetch_batches(
     let mut records = p.records.clone().unwrap_or_default();
     RecordBatchDecoder::decode_batch_info(&mut records).expect("decoding fetched batch headers")
 }
+
+/// A Fetch of partition 0 of `topic` claiming to come from follower `replica_id` at an offset
+/// past anything written (v15+: with broker `epoch`; below: none); the partition's error code.
+pub(crate) fn forged_follower_fetch(
+    conn: &mut RawConn,
+    topic: &str,
+    replica_id: i32,
+    version: i16,
+    epoch: i64,
+) -> i16 {
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
+    use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
+    let part = FetchPartition::default()
+        .with_partition(0)
+        .with_current_leader_epoch(-1)
+        .with_fetch_offset(i64::MAX)
+        .with_last_fetched_epoch(-1)
+        .with_log_start_offset(-1)
+        .with_partition_max_bytes(1 << 20);
+    let req = FetchRequest::default()
+        .with_max_wait_ms(0)
+        .with_min_bytes(0)
+        .with_session_epoch(-1)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
+            .with_partitions(vec![part])]);
+    let req = if version >= 15 {
+        req.with_replica_state(
+            ReplicaState::default()
+                .with_replica_id(BrokerId(replica_id))
+                .with_replica_epoch(epoch),
+        )
+    } else {
+        req.with_replica_id(BrokerId(replica_id))
+    };
+    // v13+ names topics by id.
+    let req = if version >= 13 {
+        let id = topic_id(conn, topic);
+        let topics = req
+            .topics
+            .iter()
+            .cloned()
+            .map(|t| t.with_topic_id(id))
+            .collect();
+        req.with_topics(topics)
+    } else {
+        req
+    };
+    let resp: FetchResponse = conn.request(ApiKey::Fetch, version, 8, &req);
+    resp.responses[0].partitions[0].error_code
+}
+
+/// The id of `topic` (Metadata v12).
+pub(crate) fn topic_id(conn: &mut RawConn, topic: &str) -> uuid::Uuid {
+    use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+    use kafka_protocol::messages::{MetadataRequest, MetadataResponse, TopicName};
+    let req = MetadataRequest::default().with_topics(Some(vec![MetadataRequestTopic::default()
+        .with_name(Some(TopicName(StrBytes::from_string(topic.to_string()))))]));
+    let resp: MetadataResponse = conn.request(ApiKey::Metadata, 12, 9, &req);
+    resp.topics[0].topic_id
+}

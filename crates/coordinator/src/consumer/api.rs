@@ -17,6 +17,8 @@ pub struct ConsumerGroupConfig {
     pub assignors: Vec<String>,
     /// How often expired sessions and overdue revocations are checked.
     pub timer_tick: Duration,
+    /// `group.consumer.max.size`: members of one consumer group.
+    pub max_size: usize,
 }
 
 impl Default for ConsumerGroupConfig {
@@ -26,6 +28,7 @@ impl Default for ConsumerGroupConfig {
             session_timeout_ms: 45_000,
             assignors: vec!["uniform".into(), "range".into()],
             timer_tick: Duration::from_millis(250),
+            max_size: usize::MAX,
         }
     }
 }

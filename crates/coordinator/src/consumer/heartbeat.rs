@@ -217,6 +217,9 @@ fn join(
             Ok(false)
         }
         None => {
+            if g.members.len() >= env.config.max_size {
+                return Err(GroupError::GroupMaxSizeReached);
+            }
             let mut m = ConsumerMember::new(member_id.to_string(), deadline);
             m.instance_id = req.instance_id.clone();
             if let Some(i) = &req.instance_id {

@@ -108,7 +108,36 @@ pub(crate) fn clean(p: &CleanParams<'_>) -> Result<CleanResult> {
         tombstone_deadline: i64::MAX,
         ..Default::default()
     };
-    // Nothing at or above the last stable offset is touched: open transactions are undecided.
+    let Some((all_segments, end_of_view)) = stable_segments(p) else {
+        return Ok(result);
+    };
+    // 1. The offset map over the dirty section.
+    let Some(mapped) = map_dirty_keys(p, all_segments, end_of_view)? else {
+        return Ok(result);
+    };
+    let segments = &all_segments[..mapped.cleaned_upto];
+    // 2. Rewrite in groups.
+    let config = p.log.config();
+    let mut txns = TxnTracker::new(
+        segments
+            .first()
+            .map(|s| p.log.aborted_transactions(s.base_offset(), mapped.map_end))
+            .unwrap_or_default(),
+    );
+    for group in group_segments(segments, config.segment_bytes) {
+        if !rewrite_group(p, group, &mapped.map, &mut txns, &mut result)? {
+            return Ok(result);
+        }
+    }
+    result.next_dirty = mapped.map_end;
+    result.completed = true;
+    tracing::debug!(partition = %p.log.topic_partition(), keys = mapped.map.len(), next_dirty = mapped.map_end, "cleaned");
+    Ok(result)
+}
+
+/// The closed segments below the last stable offset (open transactions are undecided: nothing at
+/// or above it is touched), and the offset where that view ends; `None` when there are none.
+fn stable_segments<'p>(p: &'p CleanParams<'_>) -> Option<(&'p [Arc<LogSegment>], i64)> {
     let lso = p.log.last_stable_offset();
     let below_lso = p
         .segments
@@ -116,11 +145,25 @@ pub(crate) fn clean(p: &CleanParams<'_>) -> Result<CleanResult> {
         .take_while(|s| s.next_offset() <= lso)
         .count();
     let all_segments = &p.segments[..below_lso];
-    let Some(last) = all_segments.last() else {
-        return Ok(result);
-    };
-    let end_of_view = last.next_offset().max(last.base_offset());
-    // 1. The offset map over the dirty section.
+    let last = all_segments.last()?;
+    Some((all_segments, last.next_offset().max(last.base_offset())))
+}
+
+/// What phase one found: the key → latest offset map, where it ends, and how many of the
+/// segments the pass covers.
+struct Mapped {
+    map: OffsetMap,
+    map_end: i64,
+    cleaned_upto: usize,
+}
+
+/// Phase one: maps every key of the dirty section to its latest offset, segment by segment,
+/// until the map is full; `None` when the cleaner is stopping.
+fn map_dirty_keys(
+    p: &CleanParams<'_>,
+    all_segments: &[Arc<LogSegment>],
+    end_of_view: i64,
+) -> Result<Option<Mapped>> {
     let mut map = OffsetMap::new(p.map_limit);
     let mut map_end = all_segments.first().map_or(0, |s| s.base_offset());
     let mut cleaned_upto = 0usize; // segments [0, cleaned_upto) are in the pass
@@ -169,96 +212,100 @@ pub(crate) fn clean(p: &CleanParams<'_>) -> Result<CleanResult> {
         })?;
     }
     if p.stopping.load(Ordering::Acquire) {
-        return Ok(result);
+        return Ok(None);
     }
-    let segments = &all_segments[..cleaned_upto];
-    // 2. Rewrite in groups.
+    Ok(Some(Mapped {
+        map,
+        map_end,
+        cleaned_upto,
+    }))
+}
+
+/// Phase two for one group of segments: writes the batches the map keeps into one cleaned
+/// segment and swaps it in for the group. False when the pass must end (stopping, or the log
+/// changed underneath); nothing is swapped in half.
+fn rewrite_group(
+    p: &CleanParams<'_>,
+    group: &[Arc<LogSegment>],
+    map: &OffsetMap,
+    txns: &mut TxnTracker,
+    result: &mut CleanResult,
+) -> Result<bool> {
     let config = p.log.config();
     let retention = config.delete_retention_ms();
-    let mut txns = TxnTracker::new(
-        segments
-            .first()
-            .map(|s| p.log.aborted_transactions(s.base_offset(), map_end))
-            .unwrap_or_default(),
-    );
-    for group in group_segments(segments, config.segment_bytes) {
-        let base = group[0].base_offset();
-        let mut writer = CleanedSegmentWriter::create(p.log.dir(), base, &config)?;
-        let mut changed = false;
-        let mut kept_aborted: Vec<AbortedTxn> = Vec::new();
-        let outcome = (|| -> Result<bool> {
-            for seg in group {
-                seg.for_each_batch(|loc, bytes| {
-                    if p.stopping.load(Ordering::Acquire) {
-                        return Ok(false);
-                    }
-                    p.throttler.maybe_throttle(bytes.len() as u64);
-                    result.bytes_read += bytes.len() as u64;
-                    let (filtered, deadline) = filter_batch(
-                        p,
-                        seg,
-                        loc.max_timestamp,
-                        bytes,
-                        &map,
-                        retention,
-                        &mut txns,
-                        &mut kept_aborted,
-                    )?;
-                    if let Some(d) = deadline {
-                        result.tombstone_deadline = result.tombstone_deadline.min(d);
-                    }
-                    match filtered {
-                        Filtered::Keep => {
-                            writer.append_batch(bytes, loc.last_offset, loc.max_timestamp)?
-                        }
-                        Filtered::Drop => changed = true,
-                        Filtered::Rewritten {
-                            bytes: out,
-                            last_offset,
-                            max_timestamp,
-                        } => {
-                            changed = true;
-                            writer.append_batch(&out, last_offset, max_timestamp)?;
-                        }
-                    }
-                    Ok(true)
-                })?;
+    let base = group[0].base_offset();
+    let mut writer = CleanedSegmentWriter::create(p.log.dir(), base, &config)?;
+    let mut changed = false;
+    let mut kept_aborted: Vec<AbortedTxn> = Vec::new();
+    let outcome = (|| -> Result<bool> {
+        for seg in group {
+            seg.for_each_batch(|loc, bytes| {
                 if p.stopping.load(Ordering::Acquire) {
                     return Ok(false);
                 }
-            }
-            Ok(true)
-        })();
-        match outcome {
-            Ok(true) => {}
-            Ok(false) => {
-                writer.abort();
-                return Ok(result);
-            }
-            Err(e) => {
-                writer.abort();
-                return Err(e);
+                p.throttler.maybe_throttle(bytes.len() as u64);
+                result.bytes_read += bytes.len() as u64;
+                let (filtered, deadline) = filter_batch(
+                    p,
+                    seg,
+                    loc.max_timestamp,
+                    bytes,
+                    map,
+                    retention,
+                    txns,
+                    &mut kept_aborted,
+                )?;
+                if let Some(d) = deadline {
+                    result.tombstone_deadline = result.tombstone_deadline.min(d);
+                }
+                match filtered {
+                    Filtered::Keep => {
+                        writer.append_batch(bytes, loc.last_offset, loc.max_timestamp)?
+                    }
+                    Filtered::Drop => changed = true,
+                    Filtered::Rewritten {
+                        bytes: out,
+                        last_offset,
+                        max_timestamp,
+                    } => {
+                        changed = true;
+                        writer.append_batch(&out, last_offset, max_timestamp)?;
+                    }
+                }
+                Ok(true)
+            })?;
+            if p.stopping.load(Ordering::Acquire) {
+                return Ok(false);
             }
         }
-        if !changed && group.len() == 1 {
+        Ok(true)
+    })();
+    match outcome {
+        Ok(true) => {}
+        Ok(false) => {
             writer.abort();
-            continue;
+            return Ok(false);
         }
-        result.bytes_written += writer.size();
-        let new = Arc::new(writer.commit(p.log.dir())?);
-        if !p.log.swap_cleaned(group, new)? {
-            tracing::info!(partition = %p.log.topic_partition(), "log changed while cleaning; pass abandoned");
-            return Ok(result);
+        Err(e) => {
+            writer.abort();
+            return Err(e);
         }
-        // The transaction index follows the swap (derived data; a crash in between leaves extra
-        // entries, which only name producers whose markers are still there or gone with their data).
-        let old: Vec<i64> = group.iter().map(|s| s.base_offset()).collect();
-        p.log.replace_cleaned_txn_index(&old, base, kept_aborted)?;
     }
-    result.next_dirty = map_end;
-    result.completed = true;
-    tracing::debug!(partition = %p.log.topic_partition(), keys = map.len(), next_dirty = map_end, "cleaned");
-    Ok(result)
+    if !changed && group.len() == 1 {
+        writer.abort();
+        return Ok(true);
+    }
+    result.bytes_written += writer.size();
+    let new = Arc::new(writer.commit(p.log.dir())?);
+    if !p.log.swap_cleaned(group, new)? {
+        tracing::info!(partition = %p.log.topic_partition(), "log changed while cleaning; pass abandoned");
+        return Ok(false);
+    }
+    // The transaction index follows the swap (derived data; a crash in between leaves extra
+    // entries, which only name producers whose markers are still there or gone with their data).
+    let old: Vec<i64> = group.iter().map(|s| s.base_offset()).collect();
+    p.log.replace_cleaned_txn_index(&old, base, kept_aborted)?;
+    Ok(true)
 }
 
 /// Groups consecutive segments so each group's total size fits `max_bytes` and its offsets fit a

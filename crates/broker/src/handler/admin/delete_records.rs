@@ -12,7 +12,7 @@ use strom_log::TopicPartition;
 
 use super::super::errors::log_error_code;
 use crate::handler::RequestContext;
-use crate::topic_admin::is_internal_topic;
+use strom_coordinator::is_internal_topic;
 
 pub(crate) async fn handle(
     ctx: RequestContext,

@@ -85,7 +85,7 @@ pub(crate) fn handle(
         }
         topics.push(
             base.with_topic_id(t.id)
-                .with_is_internal(crate::topic_admin::is_internal_topic(&name))
+                .with_is_internal(strom_coordinator::is_internal_topic(&name))
                 .with_partitions(partitions),
         );
         if next_cursor.is_some() {

@@ -29,6 +29,7 @@ pub(crate) fn code(e: &GroupError) -> i16 {
         GroupError::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
         GroupError::CoordinatorLoadInProgress => ResponseError::CoordinatorLoadInProgress,
         GroupError::InvalidGroupId => ResponseError::InvalidGroupId,
+        GroupError::GroupMaxSizeReached => ResponseError::GroupMaxSizeReached,
         GroupError::UnknownMemberId => ResponseError::UnknownMemberId,
         GroupError::MemberIdRequired => ResponseError::MemberIdRequired,
         GroupError::IllegalGeneration => ResponseError::IllegalGeneration,
