@@ -16,9 +16,8 @@ use openraft::error::{ClientWriteError, RaftError};
 use openraft::BasicNode;
 use tokio::time::Instant;
 
-use super::server::forward;
 use super::types::{ApplyOutcome, Proposal, MAX_ENTRY_BYTES, MAX_PROPOSAL_PARTS};
-use super::wire::{json_len, Response};
+use super::wire::{forward, json_len, Response};
 use super::{Quorum, RemoteError};
 
 /// A proposal's size as an entry carries it (its JSON).

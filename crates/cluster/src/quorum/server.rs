@@ -16,7 +16,7 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use openraft::error::{ClientWriteError, RaftError};
+use openraft::error::ClientWriteError;
 use openraft::{BasicNode, EntryPayload};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
@@ -26,9 +26,9 @@ use super::admit::entry_bytes;
 use super::entry_codec::approx_entry_len;
 use super::log_store::MAX_STORED_ENTRY_BYTES;
 use super::peer::{Accepted, Acceptor, Peer};
-use super::types::{kafka_id, raft_id};
+use super::types::raft_id;
 use super::wire::{
-    read_frame, write_frame, PeerRefusal, Request, Response, MAX_FRAME, MAX_HELLO_FRAME,
+    forward, read_frame, write_frame, PeerRefusal, Request, Response, MAX_FRAME, MAX_HELLO_FRAME,
 };
 use super::{Quorum, RemoteError};
 
@@ -170,25 +170,6 @@ where
         if let Err(e) = write_frame(&mut stream, &resp).await {
             tracing::debug!(error = %e, "controller connection write failed");
             return;
-        }
-    }
-}
-
-/// The answer for a refused Raft call: a leader hint, or why it failed.
-pub(super) fn forward<E>(e: RaftError<u64, E>) -> Response
-where
-    E: std::fmt::Display + openraft::TryAsRef<openraft::error::ForwardToLeader<u64, BasicNode>>,
-{
-    match e {
-        RaftError::APIError(api) => match api.try_as_ref() {
-            Some(f) => Response::Error(RemoteError::NotController {
-                leader: f.leader_id.map(kafka_id),
-            }),
-            None => Response::Error(RemoteError::Failed(api.to_string())),
-        },
-        RaftError::Fatal(f) => {
-            tracing::warn!(error = %f, "raft stopped");
-            Response::Error(RemoteError::Stopped)
         }
     }
 }

@@ -8,6 +8,9 @@
 //! connection before anything is allocated, and a body is read as it arrives (the buffer grows
 //! with the bytes received, not with the length the peer announced). JSON keeps the protocol
 //! debuggable and needs no schema crate; the metadata traffic is small next to the data plane.
+//!
+//! `forward` turns a refused Raft call into the answer a requester gets (a leader hint), for
+//! every part of the quorum that serves one (`server`, `admit`).
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -19,8 +22,9 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
+use openraft::BasicNode;
 
-use super::types::{ApplyOutcome, NodeId, Proposal, TypeConfig};
+use super::types::{kafka_id, ApplyOutcome, NodeId, Proposal, TypeConfig};
 use super::HeartbeatReply;
 use crate::metadata::{BrokerRegistration, InvalidRecord, PartitionImage};
 
@@ -227,6 +231,25 @@ pub(crate) enum Response {
         offset: i64,
     },
     Error(RemoteError),
+}
+
+/// The answer for a refused Raft call: a leader hint, or why it failed.
+pub(crate) fn forward<E>(e: RaftError<u64, E>) -> Response
+where
+    E: std::fmt::Display + openraft::TryAsRef<openraft::error::ForwardToLeader<u64, BasicNode>>,
+{
+    match e {
+        RaftError::APIError(api) => match api.try_as_ref() {
+            Some(f) => Response::Error(RemoteError::NotController {
+                leader: f.leader_id.map(kafka_id),
+            }),
+            None => Response::Error(RemoteError::Failed(api.to_string())),
+        },
+        RaftError::Fatal(f) => {
+            tracing::warn!(error = %f, "raft stopped");
+            Response::Error(RemoteError::Stopped)
+        }
+    }
 }
 
 /// Why a message could not be framed.
