@@ -7,9 +7,15 @@
 //! partition leader applies (follower progress, ISR shrink/expand, high watermark), shared by the
 //! broker's data plane and the deterministic simulation tests.
 //!
+//! Inside, dependencies point one way: `quorum` → `controller` → {`replication`, `metadata`},
+//! and all of them → `error` (the crate's error types). The controller reaches the quorum only
+//! through the `ControllerHost` trait it defines and the quorum implements, so no module imports
+//! one that imports it back.
+//!
 //! This crate does not depend on crates/broker: the broker drives it.
 
 pub mod controller;
+mod error;
 pub mod metadata;
 pub mod quorum;
 pub mod replication;

@@ -248,4 +248,4 @@ pub(crate) fn rebalance(img: &MetadataImage) -> Vec<MetadataRecord> {
 
 #[cfg(test)]
 #[path = "decisions_tests.rs"]
-mod tests;
+pub(super) mod tests;

@@ -2,7 +2,7 @@
 
 use super::*;
 
-fn reg(id: i32, incarnation: Uuid) -> BrokerRegistration {
+pub(crate) fn reg(id: i32, incarnation: Uuid) -> BrokerRegistration {
     BrokerRegistration {
         broker_id: id,
         incarnation,

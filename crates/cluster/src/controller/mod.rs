@@ -2,96 +2,91 @@
 //! stopped by the quorum on leadership changes.
 //!
 //! It serves broker registration, heartbeats (session tracking, unfencing, controlled shutdown),
-//! AlterPartition and preferred elections, and runs a periodic tick that fences brokers whose
-//! sessions lapsed and, when enabled, rebalances leaders. Every decision is a pure function in
-//! `decisions` run inside `Quorum::propose`, so it is made on the current image and retried if
-//! another write got in first. Heartbeat state is in memory (`sessions`).
+//! AlterPartition and preferred elections, and has a clock (`Controller::tick`) that fences
+//! brokers whose sessions lapsed and, when enabled, rebalances leaders. Every decision is a pure
+//! function in `decisions` run inside its host's `propose`, so it is made on the current image
+//! and retried if another write got in first. Heartbeat state is in memory (`sessions`).
+//!
+//! Dependencies point one way: the quorum hosts and owns the controller, and the controller does
+//! not know the quorum. What it needs of its node is the `ControllerHost` trait (`host`), lent
+//! to every call; the requests and answers it serves are its own (`requests`), and its errors are
+//! the crate's (`crate::error`). The controller keeps no reference to its host and spawns no
+//! task: the quorum runs the clock (every `Controller::tick_period`) in a task it owns and
+//! aborts when leadership ends or the quorum shuts down, so nothing here can outlive its host or
+//! needs a `Weak` to find out whether it did.
 //!
 //! Thread-safety: handlers run concurrently on RPC tasks; `sessions` is a short-held mutex and all
-//! metadata changes are serialised by `propose`.
+//! metadata changes are serialised by the host's `propose`. `tick` runs on one task at a time.
 
 mod decisions;
+pub(crate) mod host;
+pub(crate) mod requests;
 mod sessions;
 
-use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use crate::metadata::{BrokerRegistration, InvalidRecord, RegistrationProblem};
-use crate::quorum::{HeartbeatReply, Quorum, QuorumError, RemoteError};
+use crate::error::{QuorumError, RemoteError};
+use crate::metadata::{BrokerRegistration, InvalidRecord, PartitionImage, RegistrationProblem};
 use crate::replication::election::AlterPartitionRequest;
+use host::{ControllerHost, ControllerSettings};
+use requests::{AlterPartition, Decided, Heartbeat, HeartbeatReply};
 use sessions::BrokerSessions;
-
-use crate::quorum::wire::{AlterPartition, Heartbeat, Response};
 
 /// The active controller of this node's term of leadership.
 #[derive(Debug)]
 pub struct Controller {
-    quorum: Weak<Quorum>,
     sessions: Mutex<BrokerSessions>,
-    tick: Mutex<Option<JoinHandle<()>>>,
+    /// When the clock last rebalanced leaders (activation at first). Only `tick` uses it.
+    last_rebalance: Mutex<Instant>,
 }
 
-fn failed(e: QuorumError) -> Response {
+/// A failed proposal as the requester is told.
+fn failed(e: QuorumError) -> RemoteError {
     match e {
-        QuorumError::Remote(r) => Response::Error(r),
-        QuorumError::Invalid(r) => Response::Error(RemoteError::Invalid(r)),
-        QuorumError::Stopped => Response::Error(RemoteError::Stopped),
-        other => Response::Error(RemoteError::Failed(other.to_string())),
+        QuorumError::Remote(r) => r,
+        QuorumError::Invalid(r) => RemoteError::Invalid(r),
+        QuorumError::Stopped => RemoteError::Stopped,
+        other => RemoteError::Failed(other.to_string()),
+    }
+}
+
+/// `Ok` while the host leads, else `NotController` with its leader hint.
+fn leading(host: &impl ControllerHost) -> Result<(), RemoteError> {
+    if host.is_leader() {
+        Ok(())
+    } else {
+        Err(RemoteError::NotController {
+            leader: host.controller_leader(),
+        })
     }
 }
 
 impl Controller {
-    /// Activates the controller on the new Raft leader: every registered broker gets a fresh
-    /// session timeout from now.
-    pub(crate) fn start(quorum: &Arc<Quorum>) -> Arc<Controller> {
-        let log_end = quorum
-            .raft()
-            .metrics()
-            .borrow()
-            .last_log_index
-            .map_or(0, |i| i64::try_from(i + 1).unwrap_or(i64::MAX));
-        let c = Arc::new(Controller {
-            quorum: Arc::downgrade(quorum),
-            sessions: Mutex::new(BrokerSessions::new(Instant::now(), log_end)),
-            tick: Mutex::new(None),
-        });
-        let handle = tokio::spawn(tick_loop(Arc::downgrade(&c)));
-        *c.tick.lock() = Some(handle);
-        c
-    }
-
-    /// Deactivates (leadership lost, or shutdown).
-    pub(crate) fn stop(&self) {
-        if let Some(t) = self.tick.lock().take() {
-            t.abort();
-        }
-    }
-
-    /// The quorum, while this node still leads.
-    fn quorum(&self) -> Result<Arc<Quorum>, RemoteError> {
-        match self.quorum.upgrade() {
-            Some(q) if q.is_leader() => Ok(q),
-            Some(q) => Err(RemoteError::NotController {
-                leader: q.controller_leader(),
-            }),
-            None => Err(RemoteError::Stopped),
+    /// Activates the controller on the new Raft leader, whose log ends at `log_end`: every
+    /// registered broker gets a fresh session timeout from now.
+    pub(crate) fn start(log_end: i64) -> Controller {
+        let now = Instant::now();
+        Controller {
+            sessions: Mutex::new(BrokerSessions::new(now, log_end)),
+            last_rebalance: Mutex::new(now),
         }
     }
 
     /// Registers a broker as Kafka's controller does: the registration must be sane, only a
     /// configured voter registers as a voter, and a new incarnation is refused while another one
-    /// is registered, unfenced and within its session (DUPLICATE_BROKER_REGISTRATION).
-    pub(crate) async fn register_broker(&self, reg: BrokerRegistration) -> Response {
-        let q = match self.quorum() {
-            Ok(q) => q,
-            Err(e) => return Response::Error(e),
-        };
+    /// is registered, unfenced and within its session (DUPLICATE_BROKER_REGISTRATION). Answers
+    /// with the offset from which the image shows the registration.
+    pub(crate) async fn register_broker(
+        &self,
+        host: &impl ControllerHost,
+        reg: BrokerRegistration,
+    ) -> Result<Decided<()>, RemoteError> {
+        leading(host)?;
         let mut checked = reg.validate();
-        if checked.is_ok() && reg.voter && !q.is_voter_id(reg.broker_id) {
+        if checked.is_ok() && reg.voter && !host.is_voter_id(reg.broker_id) {
             checked = Err(InvalidRecord::Registration {
                 broker_id: reg.broker_id,
                 problem: RegistrationProblem::NotAVoter,
@@ -99,15 +94,16 @@ impl Controller {
         }
         if let Err(e) = checked {
             tracing::warn!(broker = reg.broker_id, error = %e, "broker registration refused");
-            return Response::Error(RemoteError::Invalid(e));
+            return Err(RemoteError::Invalid(e));
         }
-        let timeout = Duration::from_millis(q.config().session_timeout_ms);
+        let settings = host.settings();
+        let timeout = Duration::from_millis(settings.session_timeout_ms);
         let session_live = !self
             .sessions
             .lock()
             .expired(reg.broker_id, Instant::now(), timeout);
-        let unclean = q.config().unclean_leader_election_default;
-        let result = q
+        let unclean = settings.unclean_leader_election_default;
+        let result = host
             .propose(|img| {
                 if decisions::is_duplicate(img, &reg, session_live) {
                     return (Vec::new(), false);
@@ -119,42 +115,49 @@ impl Controller {
             Ok((true, image)) => image,
             Ok((false, _)) => {
                 tracing::warn!(broker = reg.broker_id, incarnation = %reg.incarnation, "broker registration refused: another incarnation is live");
-                return Response::Error(RemoteError::DuplicateBrokerRegistration {
+                return Err(RemoteError::DuplicateBrokerRegistration {
                     broker_id: reg.broker_id,
                 });
             }
-            Err(e) => return failed(e),
+            Err(e) => return Err(failed(e)),
         };
         self.sessions
             .lock()
             .registered(reg.broker_id, image.offset, Instant::now());
         tracing::info!(broker = reg.broker_id, incarnation = %reg.incarnation, offset = image.offset, "broker registered");
         if !reg.voter && !reg.controller_addr.is_empty() {
-            if let Err(r) = q.ensure_learner(reg.broker_id, &reg.controller_addr).await {
+            if let Err(r) = host
+                .ensure_learner(reg.broker_id, &reg.controller_addr)
+                .await
+            {
                 tracing::warn!(broker = reg.broker_id, answer = ?r, "adding the broker as a learner failed");
             }
         }
-        Response::Registered {
+        Ok(Decided {
+            value: (),
             offset: image.offset,
-        }
+        })
     }
 
-    pub(crate) async fn heartbeat(&self, h: Heartbeat) -> Response {
-        let q = match self.quorum() {
-            Ok(q) => q,
-            Err(e) => return Response::Error(e),
-        };
-        let stale = Response::Error(RemoteError::StaleBroker {
+    /// A broker heartbeat: keeps its session, unfences it once it caught up with its
+    /// registration, or runs its controlled shutdown.
+    pub(crate) async fn heartbeat(
+        &self,
+        host: &impl ControllerHost,
+        h: Heartbeat,
+    ) -> Result<Decided<HeartbeatReply>, RemoteError> {
+        leading(host)?;
+        let stale = RemoteError::StaleBroker {
             broker_id: h.broker_id,
-        });
-        let img = q.image();
+        };
+        let img = host.image();
         let Some(b) = img.brokers.get(&h.broker_id) else {
-            return stale;
+            return Err(stale);
         };
         if b.registration.incarnation != h.incarnation {
-            return stale;
+            return Err(stale);
         }
-        let unclean = q.config().unclean_leader_election_default;
+        let unclean = host.settings().unclean_leader_election_default;
         let (shutting_down, registered_offset) = {
             let mut s = self.sessions.lock();
             s.touch(h.broker_id, Instant::now());
@@ -167,7 +170,7 @@ impl Controller {
             )
         };
         if shutting_down {
-            let fenced = q
+            let fenced = host
                 .propose(|img| {
                     (
                         decisions::fence(img, h.broker_id, Some(h.incarnation), unclean),
@@ -178,21 +181,21 @@ impl Controller {
             return match fenced {
                 Ok(((), image)) => {
                     tracing::info!(broker = h.broker_id, "controlled shutdown complete");
-                    Response::Heartbeat {
-                        reply: HeartbeatReply {
+                    Ok(Decided {
+                        value: HeartbeatReply {
                             fenced: true,
                             should_shut_down: true,
                         },
                         offset: image.offset,
-                    }
+                    })
                 }
-                Err(e) => failed(e),
+                Err(e) => Err(failed(e)),
             };
         }
         let mut fenced = b.fenced;
         let mut offset = img.offset;
         if fenced && h.metadata_offset >= registered_offset {
-            let result = q
+            let result = host
                 .propose(|img| {
                     (
                         decisions::unfence(img, h.broker_id, h.incarnation, unclean),
@@ -206,60 +209,94 @@ impl Controller {
                     offset = image.offset;
                     tracing::info!(broker = h.broker_id, fenced, "broker unfenced");
                 }
-                Err(e) => return failed(e),
+                Err(e) => return Err(failed(e)),
             }
         }
-        Response::Heartbeat {
-            reply: HeartbeatReply {
+        Ok(Decided {
+            value: HeartbeatReply {
                 fenced,
                 should_shut_down: false,
             },
             offset,
-        }
+        })
     }
 
-    pub(crate) async fn alter_partition(&self, a: AlterPartition) -> Response {
-        let q = match self.quorum() {
-            Ok(q) => q,
-            Err(e) => return Response::Error(e),
-        };
+    /// An ISR change from a partition leader: the new partition state, or the refusal's Kafka
+    /// error code.
+    pub(crate) async fn alter_partition(
+        &self,
+        host: &impl ControllerHost,
+        a: AlterPartition,
+    ) -> Result<Decided<Result<PartitionImage, i16>>, RemoteError> {
+        leading(host)?;
         let req = AlterPartitionRequest {
             broker: a.broker,
             leader_epoch: a.leader_epoch,
             partition_epoch: a.partition_epoch,
             new_isr: a.new_isr.clone(),
         };
-        match q
+        match host
             .propose(|img| decisions::alter(img, a.topic_id, a.partition, &req))
             .await
         {
-            Ok((result, image)) => Response::AlterPartition {
-                result,
+            Ok((value, image)) => Ok(Decided {
+                value,
                 offset: image.offset,
-            },
-            Err(e) => failed(e),
+            }),
+            Err(e) => Err(failed(e)),
         }
     }
 
-    pub(crate) async fn elect_leaders(&self, partitions: Vec<(Uuid, i32)>) -> Response {
-        let q = match self.quorum() {
-            Ok(q) => q,
-            Err(e) => return Response::Error(e),
-        };
-        match q.propose(|img| decisions::elect(img, &partitions)).await {
-            Ok((results, image)) => Response::ElectLeaders {
-                results,
+    /// Preferred leader election: per partition `Ok` or a Kafka error code.
+    pub(crate) async fn elect_leaders(
+        &self,
+        host: &impl ControllerHost,
+        partitions: Vec<(Uuid, i32)>,
+    ) -> Result<Decided<Vec<Result<(), i16>>>, RemoteError> {
+        leading(host)?;
+        match host.propose(|img| decisions::elect(img, &partitions)).await {
+            Ok((value, image)) => Ok(Decided {
+                value,
                 offset: image.offset,
-            },
-            Err(e) => failed(e),
+            }),
+            Err(e) => Err(failed(e)),
+        }
+    }
+
+    /// How often the host runs [`Controller::tick`]: a quarter session timeout (10 ms to 1 s),
+    /// so a lapsed session is fenced within a quarter timeout of lapsing.
+    pub(crate) fn tick_period(settings: &ControllerSettings) -> Duration {
+        Duration::from_millis((settings.session_timeout_ms / 4).clamp(10, 1000))
+    }
+
+    /// The controller's clock: fences brokers whose sessions lapsed and, every
+    /// `leader_imbalance_check_interval_ms` when `auto_leader_rebalance` is on, rebalances
+    /// leaders. Does nothing while the host does not lead.
+    pub(crate) async fn tick(&self, host: &impl ControllerHost) {
+        if leading(host).is_err() {
+            return;
+        }
+        let settings = host.settings();
+        self.fence_expired(host, &settings).await;
+        let every = Duration::from_millis(settings.leader_imbalance_check_interval_ms.max(1));
+        let due = settings.auto_leader_rebalance && {
+            let mut last = self.last_rebalance.lock();
+            let due = last.elapsed() >= every;
+            if due {
+                *last = Instant::now();
+            }
+            due
+        };
+        if due {
+            self.rebalance(host).await;
         }
     }
 
     /// Fences every unfenced broker whose session lapsed.
-    async fn fence_expired(&self, q: &Quorum) {
-        let timeout = Duration::from_millis(q.config().session_timeout_ms);
-        let unclean = q.config().unclean_leader_election_default;
-        let img = q.image();
+    async fn fence_expired(&self, host: &impl ControllerHost, settings: &ControllerSettings) {
+        let timeout = Duration::from_millis(settings.session_timeout_ms);
+        let unclean = settings.unclean_leader_election_default;
+        let img = host.image();
         let now = Instant::now();
         let expired: Vec<(i32, Uuid)> = {
             let s = self.sessions.lock();
@@ -271,7 +308,7 @@ impl Controller {
         };
         for (broker, incarnation) in expired {
             tracing::warn!(broker, ?timeout, "broker session expired; fencing it");
-            let r = q
+            let r = host
                 .propose(|img| {
                     let records = decisions::fence(img, broker, Some(incarnation), unclean);
                     // None: nothing to write (fenced or re-registered meanwhile).
@@ -299,40 +336,13 @@ impl Controller {
         }
     }
 
-    async fn rebalance(&self, q: &Quorum) {
-        match q.propose(|img| (decisions::rebalance(img), ())).await {
+    async fn rebalance(&self, host: &impl ControllerHost) {
+        match host.propose(|img| (decisions::rebalance(img), ())).await {
             Ok(((), img)) => tracing::debug!(offset = img.offset, "auto leader rebalance checked"),
             Err(e) => tracing::warn!(error = %e, "auto leader rebalance failed"),
         }
     }
 }
 
-/// The controller's clock: session expiry every quarter session timeout, leader rebalance every
-/// `leader_imbalance_check_interval_ms`.
-async fn tick_loop(controller: Weak<Controller>) {
-    let mut last_rebalance = Instant::now();
-    loop {
-        let (period, rebalance_every, rebalance_on) = {
-            let Some(c) = controller.upgrade() else {
-                return;
-            };
-            let Some(q) = c.quorum.upgrade() else { return };
-            let cfg = q.config();
-            (
-                Duration::from_millis((cfg.session_timeout_ms / 4).clamp(10, 1000)),
-                Duration::from_millis(cfg.leader_imbalance_check_interval_ms.max(1)),
-                cfg.auto_leader_rebalance,
-            )
-        };
-        tokio::time::sleep(period).await;
-        let Some(c) = controller.upgrade() else {
-            return;
-        };
-        let Ok(q) = c.quorum() else { continue };
-        c.fence_expired(&q).await;
-        if rebalance_on && last_rebalance.elapsed() >= rebalance_every {
-            last_rebalance = Instant::now();
-            c.rebalance(&q).await;
-        }
-    }
-}
+#[cfg(test)]
+mod tests;

@@ -16,9 +16,8 @@ use openraft::error::{ClientWriteError, RaftError};
 use openraft::BasicNode;
 use tokio::time::Instant;
 
-use super::server::forward;
 use super::types::{ApplyOutcome, Proposal, MAX_ENTRY_BYTES, MAX_PROPOSAL_PARTS};
-use super::wire::{json_len, Response};
+use super::wire::{forward, json_len, Response};
 use super::{Quorum, RemoteError};
 
 /// A proposal's size as an entry carries it (its JSON).
@@ -81,13 +80,7 @@ impl Quorum {
         }
         // Raft's metrics are published after the state machine's image, so they can lag it;
         // only an offset past both is certainly not in this leader's log.
-        let log_end = self
-            .raft
-            .metrics()
-            .borrow()
-            .last_log_index
-            .map_or(0, |i| i64::try_from(i + 1).unwrap_or(i64::MAX));
-        if based_on > log_end {
+        if based_on > self.log_end() {
             return Err(refused);
         }
         let left = deadline.saturating_duration_since(Instant::now());

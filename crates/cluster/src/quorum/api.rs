@@ -3,8 +3,9 @@
 
 use uuid::Uuid;
 
-use super::wire::{AlterPartition, Heartbeat, Request, Response};
+use super::wire::{Request, Response};
 use super::{BrokerRegistration, HeartbeatReply, Quorum, QuorumError, RemoteError};
+use crate::controller::requests::{AlterPartition, Heartbeat};
 use crate::metadata::PartitionImage;
 use crate::replication::election::{AlterPartitionError, AlterPartitionRequest};
 

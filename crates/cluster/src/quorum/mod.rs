@@ -9,12 +9,16 @@
 //! Raft leader (over the controller RPC when this node is not it) as one entry tagged with the
 //! image offset they were decided on, and the state machine applies them only if nothing changed
 //! the image since (optimistic concurrency; see [`types::Proposal`]). Controller requests
-//! (registration, heartbeats, AlterPartition, elections) go to the leader's [`Controller`].
+//! (registration, heartbeats, AlterPartition, elections) go to the leader's [`Controller`], which
+//! the quorum starts, hosts (it implements the controller's `ControllerHost`) and stops; the
+//! controller never refers back to the quorum (see `leadership`).
 //!
 //! Modules: `types` (openraft types), `log_store` + `entry_codec` + `state_file` (the durable Raft
 //! log and vote), `state_machine` + `snapshot_store` (image and snapshots), `wire` + `network` +
-//! `server` + `peer` (the RPC and who may use it), `routing` (finding the leader, read index),
-//! `propose`, `api` (controller requests).
+//! `server` + `peer` (the RPC and who may use it), `admit` (the leader's checks on proposals),
+//! `routing` (finding the leader, read index), `propose`, `leadership` (the active controller's
+//! start, stop, clock and host), `api` (controller requests). The error types are the crate's
+//! (`crate::error`), re-exported here.
 //!
 //! Start-up and the image: [`Quorum::start`] returns once the image is confirmed current or after
 //! `startup_timeout_ms`, so the image it leaves may be older than the node's partition logs.
@@ -32,6 +36,7 @@ mod admit;
 mod api;
 mod config;
 mod entry_codec;
+mod leadership;
 mod log_store;
 mod network;
 mod peer;
@@ -52,126 +57,26 @@ mod replay_tests;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::{BasicNode, Raft, ServerState};
 use parking_lot::Mutex;
-use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::controller::Controller;
+pub use crate::controller::requests::HeartbeatReply;
+pub use crate::error::{PeerRefusal, QuorumError, RemoteError};
 pub use crate::metadata::BrokerRegistration;
 use crate::metadata::MetadataImage;
 pub use config::QuorumConfig;
+use leadership::ActiveController;
 use log_store::LogStore;
 use network::{Network, Peers};
 use snapshot_store::SnapshotStore;
 use state_machine::StateMachine;
 use types::{kafka_id, raft_id, TypeConfig};
 pub use types::{MAX_ENTRY_BYTES, MAX_PROPOSAL_BYTES, MAX_PROPOSAL_PARTS};
-pub use wire::{PeerRefusal, RemoteError};
-
-/// The active controller's answer to a heartbeat.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HeartbeatReply {
-    /// The broker is fenced (may not lead or join ISRs).
-    pub fenced: bool,
-    /// Controlled shutdown is complete: the broker may exit.
-    pub should_shut_down: bool,
-}
-
-/// Why a quorum operation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum QuorumError {
-    /// The configuration is inconsistent.
-    #[error("invalid quorum config: {0}")]
-    Config(String),
-    /// A file could not be read or written.
-    #[error("I/O error on {path}: {source}")]
-    Io {
-        /// The file or directory.
-        path: PathBuf,
-        /// The failure.
-        source: std::io::Error,
-    },
-    /// The metadata log failed.
-    #[error("metadata log: {0}")]
-    Log(#[from] strom_log::LogError),
-    /// Stored metadata does not decode.
-    #[error("corrupt metadata: {0}")]
-    Corrupt(String),
-    /// The controller listener could not be bound.
-    #[error("binding the controller listener {addr}: {source}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// The failure.
-        source: std::io::Error,
-    },
-    /// openraft stopped (storage failure, panic, shutdown).
-    #[error("raft: {0}")]
-    Raft(Box<openraft::error::Fatal<types::NodeId>>),
-    /// No active controller answered within the request timeout.
-    #[error("no active controller answered within {0:?}")]
-    NoController(Duration),
-    /// An operation did not finish within the request timeout (it may still take effect later:
-    /// a proposal that reached the leader can commit after its proposer gave up).
-    #[error("{what} did not complete within {after:?}")]
-    TimedOut {
-        /// What was waited for.
-        what: &'static str,
-        /// The time allowed.
-        after: Duration,
-    },
-    /// A proposal lost the optimistic-concurrency race too many times.
-    #[error("the proposal conflicted with concurrent writes {0} times")]
-    Conflict(usize),
-    /// The proposed records break the metadata rules; nothing was written.
-    #[error("invalid metadata records: {0}")]
-    Invalid(#[from] crate::metadata::InvalidRecord),
-    /// The proposal is larger than `MAX_PROPOSAL_BYTES`, or holds one record larger than an
-    /// entry (`MAX_ENTRY_BYTES`); nothing was written.
-    #[error("the proposal is {bytes} bytes; the limit is {limit}")]
-    TooLarge {
-        /// Its size as JSON.
-        bytes: usize,
-        /// The limit it broke.
-        limit: usize,
-    },
-    /// The entry was skipped when applied (it broke the rules on the image it met).
-    #[error("the proposal was refused when applied at index {0}")]
-    RefusedOnApply(u64),
-    /// The local image did not reach an applied entry in time.
-    #[error("the metadata image did not reach offset {0} in time")]
-    CatchUp(i64),
-    /// The active controller refused the request.
-    #[error(transparent)]
-    Remote(#[from] RemoteError),
-    /// A peer answered with something that does not fit the request.
-    #[error("unexpected answer from the controller: {0}")]
-    Protocol(String),
-    /// The quorum is shut down.
-    #[error("the quorum is shut down")]
-    Stopped,
-}
-
-impl From<openraft::error::Fatal<types::NodeId>> for QuorumError {
-    fn from(e: openraft::error::Fatal<types::NodeId>) -> QuorumError {
-        QuorumError::Raft(Box::new(e))
-    }
-}
-
-impl QuorumError {
-    pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> QuorumError {
-        QuorumError::Io {
-            path: path.to_path_buf(),
-            source,
-        }
-    }
-}
 
 /// This node's membership in the controller quorum. Shared as `Arc<Quorum>`.
 pub struct Quorum {
@@ -184,8 +89,8 @@ pub struct Quorum {
     listen_addr: Option<SocketAddr>,
     /// Serialises this node's proposals, so they never conflict with each other.
     propose_lock: tokio::sync::Mutex<()>,
-    /// The active controller, while this node is the Raft leader.
-    controller: Mutex<Option<Arc<Controller>>>,
+    /// The active controller and its clock, while this node is the Raft leader (`leadership`).
+    controller: Mutex<Option<ActiveController>>,
     /// Set once the image has been confirmed to hold everything committed (see `caught_up`).
     caught_up: watch::Sender<bool>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -266,7 +171,7 @@ impl Quorum {
             let serve = server::serve(l, peer::PlainTcp, Arc::downgrade(&quorum));
             quorum.tasks.lock().push(tokio::spawn(serve));
         }
-        let t = tokio::spawn(watch_leadership(Arc::downgrade(&quorum)));
+        let t = tokio::spawn(leadership::watch_leadership(Arc::downgrade(&quorum)));
         quorum.tasks.lock().push(t);
         quorum.form_cluster().await?;
         let t = tokio::spawn(routing::confirm_caught_up(Arc::downgrade(&quorum)));
@@ -383,21 +288,18 @@ impl Quorum {
         self.raft.metrics().borrow().state == ServerState::Leader
     }
 
-    pub(crate) fn config(&self) -> &QuorumConfig {
-        &self.cfg
-    }
-
     /// How long a request to the active controller may take (`request_timeout_ms`).
     pub(crate) fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.cfg.request_timeout_ms)
     }
 
-    pub(crate) fn raft(&self) -> &Raft<TypeConfig> {
-        &self.raft
-    }
-
-    pub(crate) fn controller(&self) -> Option<Arc<Controller>> {
-        self.controller.lock().clone()
+    /// The offset just past this node's Raft log (Raft's metrics, which can lag the image).
+    pub(crate) fn log_end(&self) -> i64 {
+        self.raft
+            .metrics()
+            .borrow()
+            .last_log_index
+            .map_or(0, |i| i64::try_from(i + 1).unwrap_or(i64::MAX))
     }
 
     fn is_stopped(&self) -> bool {
@@ -421,42 +323,5 @@ impl Quorum {
         self.peers.clear();
         self.log_store.shutdown();
         tracing::info!(node = self.cfg.node_id, "metadata quorum stopped");
-    }
-}
-
-/// Starts the controller when this node becomes the Raft leader and stops it when it no longer
-/// is (Kafka's QuorumController activates on `handleLeaderChange`).
-async fn watch_leadership(quorum: std::sync::Weak<Quorum>) {
-    let mut rx = match quorum.upgrade() {
-        Some(q) => q.raft.metrics(),
-        None => return,
-    };
-    loop {
-        let leading = rx.borrow_and_update().state == ServerState::Leader;
-        {
-            let Some(q) = quorum.upgrade() else { return };
-            let mut slot = q.controller.lock();
-            // Checked under the lock: `shutdown` sets `stopped` before it empties the slot, so
-            // no controller can be started after it.
-            if q.is_stopped() {
-                return;
-            }
-            match (leading, slot.is_some()) {
-                (true, false) => {
-                    tracing::info!(node = q.cfg.node_id, "became the active controller");
-                    *slot = Some(Controller::start(&q));
-                }
-                (false, true) => {
-                    tracing::info!(node = q.cfg.node_id, "no longer the active controller");
-                    if let Some(c) = slot.take() {
-                        c.stop();
-                    }
-                }
-                _ => {}
-            }
-        }
-        if rx.changed().await.is_err() {
-            return;
-        }
     }
 }

@@ -36,8 +36,8 @@ use tokio::net::TcpStream;
 use uuid::Uuid;
 
 use super::types::{raft_id, NodeId};
-use super::wire::{PeerRefusal, Request};
-use super::Quorum;
+use super::wire::Request;
+use super::{PeerRefusal, Quorum};
 use crate::metadata::{BrokerRegistration, MetadataRecord};
 
 /// How long resolving a peer's host name may take before the check fails.

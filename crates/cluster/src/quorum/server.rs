@@ -4,8 +4,9 @@
 //! when this node leads; those are trusted).
 //!
 //! Raft RPCs go straight to openraft; proposals and read-index requests need this node to be the
-//! Raft leader; broker requests need the active controller. Anything that needs the leader gets
-//! `NotController` with a hint elsewhere.
+//! Raft leader (served by `admit`); broker requests need the active controller, which is lent
+//! this quorum as its host and whose typed answers become `Response`s here. Anything that needs
+//! the leader gets `NotController` with a hint elsewhere.
 //!
 //! Bounds on what a peer costs: at most `MAX_CONNECTIONS` connections, a hello within
 //! `HELLO_TIMEOUT` under `MAX_HELLO_FRAME`, frames under `MAX_FRAME` read as they arrive. A
@@ -16,8 +17,7 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use openraft::error::{ClientWriteError, RaftError};
-use openraft::{BasicNode, EntryPayload};
+use openraft::EntryPayload;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -26,11 +26,11 @@ use super::admit::entry_bytes;
 use super::entry_codec::approx_entry_len;
 use super::log_store::MAX_STORED_ENTRY_BYTES;
 use super::peer::{Accepted, Acceptor, Peer};
-use super::types::{kafka_id, raft_id};
 use super::wire::{
-    read_frame, write_frame, PeerRefusal, Request, Response, MAX_FRAME, MAX_HELLO_FRAME,
+    forward, read_frame, write_frame, Request, Response, MAX_FRAME, MAX_HELLO_FRAME,
 };
-use super::{Quorum, RemoteError};
+use super::{PeerRefusal, Quorum, RemoteError};
+use crate::controller::requests::Decided;
 
 /// Most connections served at once; more are closed at accept (each pooled peer keeps a few).
 const MAX_CONNECTIONS: usize = 1024;
@@ -174,22 +174,14 @@ where
     }
 }
 
-/// The answer for a refused Raft call: a leader hint, or why it failed.
-pub(super) fn forward<E>(e: RaftError<u64, E>) -> Response
-where
-    E: std::fmt::Display + openraft::TryAsRef<openraft::error::ForwardToLeader<u64, BasicNode>>,
-{
-    match e {
-        RaftError::APIError(api) => match api.try_as_ref() {
-            Some(f) => Response::Error(RemoteError::NotController {
-                leader: f.leader_id.map(kafka_id),
-            }),
-            None => Response::Error(RemoteError::Failed(api.to_string())),
-        },
-        RaftError::Fatal(f) => {
-            tracing::warn!(error = %f, "raft stopped");
-            Response::Error(RemoteError::Stopped)
-        }
+/// A controller decision as the RPC answers it.
+fn decided<T>(
+    d: Result<Decided<T>, RemoteError>,
+    answer: impl FnOnce(T, i64) -> Response,
+) -> Response {
+    match d {
+        Ok(Decided { value, offset }) => answer(value, offset),
+        Err(e) => Response::Error(e),
     }
 }
 
@@ -243,19 +235,28 @@ impl Quorum {
                 Err(e) => forward(e),
             },
             Request::RegisterBroker(reg) => match self.controller() {
-                Some(c) => c.register_broker(reg).await,
+                Some(c) => decided(c.register_broker(self, reg).await, |(), offset| {
+                    Response::Registered { offset }
+                }),
                 None => self.not_controller(),
             },
             Request::Heartbeat(h) => match self.controller() {
-                Some(c) => c.heartbeat(h).await,
+                Some(c) => decided(c.heartbeat(self, h).await, |reply, offset| {
+                    Response::Heartbeat { reply, offset }
+                }),
                 None => self.not_controller(),
             },
             Request::AlterPartition(a) => match self.controller() {
-                Some(c) => c.alter_partition(a).await,
+                Some(c) => decided(c.alter_partition(self, a).await, |result, offset| {
+                    Response::AlterPartition { result, offset }
+                }),
                 None => self.not_controller(),
             },
             Request::ElectLeaders { partitions } => match self.controller() {
-                Some(c) => c.elect_leaders(partitions).await,
+                Some(c) => decided(
+                    c.elect_leaders(self, partitions).await,
+                    |results, offset| Response::ElectLeaders { results, offset },
+                ),
                 None => self.not_controller(),
             },
         }
@@ -265,60 +266,5 @@ impl Quorum {
         Response::Error(RemoteError::NotController {
             leader: self.controller_leader(),
         })
-    }
-
-    /// Adds `node_id` as a Raft learner at `addr` unless the membership already has it there
-    /// (called by the controller for a registered broker-only node, whose registration proved
-    /// the address). Only the leader can change membership; others answer `NotController`.
-    pub(crate) async fn ensure_learner(&self, node_id: i32, addr: &str) -> Result<(), Response> {
-        let id = raft_id(node_id);
-        let (present, same_addr, voter) = {
-            let m = self.raft.metrics();
-            let m = m.borrow();
-            let membership = m.membership_config.membership();
-            let node = membership.get_node(&id);
-            (
-                node.is_some(),
-                node.is_some_and(|n| n.addr == addr),
-                membership.voter_ids().any(|v| v == id),
-            )
-        };
-        if present && (same_addr || voter) {
-            return Ok(());
-        }
-        let node = BasicNode {
-            addr: addr.to_string(),
-        };
-        let change = async {
-            if present {
-                // A learner that moved: replacing a learner's address cannot split a quorum.
-                let nodes = std::collections::BTreeMap::from([(id, node)]);
-                self.raft
-                    .change_membership(openraft::ChangeMembers::SetNodes(nodes), true)
-                    .await
-            } else {
-                self.raft.add_learner(id, node, false).await
-            }
-        };
-        // Bounded like a proposal: the membership entry needs a quorum to commit.
-        let timeout = self.request_timeout();
-        match tokio::time::timeout(timeout, change).await {
-            Ok(Ok(_)) => {
-                tracing::info!(node_id, addr, "added a metadata learner");
-                Ok(())
-            }
-            Ok(Err(e)) => Err(forward::<ClientWriteError<u64, BasicNode>>(e)),
-            Err(_) => {
-                tracing::warn!(
-                    node_id,
-                    addr,
-                    ?timeout,
-                    "adding a metadata learner did not commit in time"
-                );
-                Err(Response::Error(RemoteError::Failed(format!(
-                    "learner change not committed within {timeout:?}"
-                ))))
-            }
-        }
     }
 }

@@ -8,21 +8,29 @@
 //! connection before anything is allocated, and a body is read as it arrives (the buffer grows
 //! with the bytes received, not with the length the peer announced). JSON keeps the protocol
 //! debuggable and needs no schema crate; the metadata traffic is small next to the data plane.
+//!
+//! The controller's own requests and replies (`controller::requests`) and the errors
+//! (`crate::error`) are defined below this module and carried in `Request`/`Response` as they
+//! are. `forward` (and `raft_refusal`, its error alone) turns a refused Raft call into the answer
+//! a requester gets (a leader hint), for every part of the quorum that serves one (`server`,
+//! `admit`, `leadership`).
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use uuid::Uuid;
 
-use openraft::error::{InstallSnapshotError, RaftError};
+use openraft::error::{ForwardToLeader, InstallSnapshotError, RaftError};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
+use openraft::BasicNode;
 
-use super::types::{ApplyOutcome, NodeId, Proposal, TypeConfig};
-use super::HeartbeatReply;
-use crate::metadata::{BrokerRegistration, InvalidRecord, PartitionImage};
+use super::types::{kafka_id, ApplyOutcome, NodeId, Proposal, TypeConfig};
+use crate::controller::requests::{AlterPartition, Heartbeat, HeartbeatReply};
+use crate::error::RemoteError;
+use crate::metadata::{BrokerRegistration, PartitionImage};
 
 /// Largest frame accepted after the hello. New entries are small (`MAX_ENTRY_BYTES`), but a
 /// `ProposeGroup` carries a whole split proposal (`MAX_PROPOSAL_BYTES`, 32 MiB), and a log
@@ -33,26 +41,6 @@ pub(crate) const MAX_FRAME: u32 = 64 << 20;
 
 /// Largest first frame (the hello) of a connection: a stranger costs at most this much memory.
 pub(crate) const MAX_HELLO_FRAME: u32 = 1024;
-
-/// A broker heartbeat (Kafka's `BrokerHeartbeatRequest`, the parts Strom uses).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct Heartbeat {
-    pub(crate) broker_id: i32,
-    pub(crate) incarnation: Uuid,
-    pub(crate) metadata_offset: i64,
-    pub(crate) want_shutdown: bool,
-}
-
-/// An AlterPartition request on the wire (mirrors `election::AlterPartitionRequest`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct AlterPartition {
-    pub(crate) topic_id: Uuid,
-    pub(crate) partition: i32,
-    pub(crate) broker: i32,
-    pub(crate) leader_epoch: i32,
-    pub(crate) partition_epoch: i32,
-    pub(crate) new_isr: Vec<i32>,
-}
 
 /// A request to a quorum node.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -108,85 +96,6 @@ impl Request {
     }
 }
 
-/// Why a peer's request was refused before it was served (see `peer`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum PeerRefusal {
-    /// The first request of a connection was not a `Hello`, or a second one came.
-    NoHello,
-    /// The hello named a negative id, or this node's own.
-    BadNodeId,
-    /// The id is a voter's, but the connection does not come from that voter's address.
-    AddressMismatch,
-    /// Raft RPCs come from voters only.
-    NotAVoter,
-    /// Neither a voter nor a broker registered from this address: only `RegisterBroker`.
-    NotRegistered,
-    /// The request speaks for another node than the one that said hello.
-    WrongSender,
-    /// The transport proved another identity than the hello claims.
-    IdentityMismatch,
-    /// Registering, fencing or unfencing brokers is the controller's: a broker may not propose
-    /// such records.
-    ControllerOnly,
-}
-
-/// Why a request was not served.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
-pub enum RemoteError {
-    /// This node is not the Raft leader / active controller; `leader` is its best guess.
-    #[error("not the active controller (leader hint {leader:?})")]
-    NotController {
-        /// The leader this node knows of.
-        leader: Option<i32>,
-    },
-    /// The broker's registration is unknown or has another incarnation.
-    #[error("broker {broker_id} is not registered with this incarnation")]
-    StaleBroker {
-        /// The broker.
-        broker_id: i32,
-    },
-    /// The node is shutting down.
-    #[error("the quorum node is shutting down")]
-    Stopped,
-    /// The peer may not send this request.
-    #[error("node {node_id} may not send this request: {reason:?}")]
-    Unauthorized {
-        /// The node id the peer claimed.
-        node_id: i32,
-        /// Why.
-        reason: PeerRefusal,
-    },
-    /// The records break the metadata rules.
-    #[error("invalid metadata records: {0}")]
-    Invalid(InvalidRecord),
-    /// A proposal's `based_on` is not an offset the leader has applied (or is negative).
-    #[error("proposal based on offset {based_on}, but the leader's image is at {applied}")]
-    InvalidBasedOn {
-        /// The proposal's `based_on`.
-        based_on: i64,
-        /// The leader's image offset.
-        applied: i64,
-    },
-    /// An entry larger than one metadata log entry may be.
-    #[error("proposal of {bytes} bytes exceeds the limit of {limit} bytes")]
-    ProposalTooLarge {
-        /// Its JSON size.
-        bytes: usize,
-        /// The limit it broke (`MAX_ENTRY_BYTES` for one entry).
-        limit: usize,
-    },
-    /// Another incarnation of the broker is registered, unfenced and its session alive (Kafka's
-    /// DUPLICATE_BROKER_REGISTRATION): retry once that session expires.
-    #[error("broker {broker_id} is registered by another live incarnation")]
-    DuplicateBrokerRegistration {
-        /// The broker.
-        broker_id: i32,
-    },
-    /// Anything else, with the remote node's description.
-    #[error("remote failure: {0}")]
-    Failed(String),
-}
-
 /// The answer to a `Request`.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Response {
@@ -227,6 +136,33 @@ pub(crate) enum Response {
         offset: i64,
     },
     Error(RemoteError),
+}
+
+/// Why a Raft call was refused, as the requester is told: a leader hint, or why it failed.
+pub(crate) fn raft_refusal<E>(e: RaftError<NodeId, E>) -> RemoteError
+where
+    E: std::fmt::Display + openraft::TryAsRef<ForwardToLeader<NodeId, BasicNode>>,
+{
+    match e {
+        RaftError::APIError(api) => match api.try_as_ref() {
+            Some(f) => RemoteError::NotController {
+                leader: f.leader_id.map(kafka_id),
+            },
+            None => RemoteError::Failed(api.to_string()),
+        },
+        RaftError::Fatal(f) => {
+            tracing::warn!(error = %f, "raft stopped");
+            RemoteError::Stopped
+        }
+    }
+}
+
+/// The answer for a refused Raft call (see [`raft_refusal`]).
+pub(crate) fn forward<E>(e: RaftError<NodeId, E>) -> Response
+where
+    E: std::fmt::Display + openraft::TryAsRef<ForwardToLeader<NodeId, BasicNode>>,
+{
+    Response::Error(raft_refusal(e))
 }
 
 /// Why a message could not be framed.
