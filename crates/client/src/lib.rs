@@ -1,6 +1,7 @@
 //! A small async Kafka client on kafka-protocol, used by the `strom` CLI, tests and benches.
 //!
-//! - [`Connection`]: one broker, ApiVersions negotiation, pipelined requests.
+//! - [`Connection`]: one broker, ApiVersions negotiation, pipelined requests; TLS and SASL
+//!   (PLAIN, SCRAM, OAUTHBEARER) with KIP-368 re-authentication as [`Security`] says.
 //! - [`Client`]: bootstrap, metadata, a connection per broker, leader routing with bounded
 //!   retries; also the admin operations (topics, configs, ListOffsets, DescribeCluster).
 //! - [`Producer`]: Java-compatible partitioning, batching with linger, compression, acks.
@@ -33,9 +34,13 @@ mod metadata;
 mod partitioner;
 mod producer;
 mod producer_config;
+mod sasl_authenticator;
+mod security;
 mod sender;
+mod transport;
 mod txn_admin;
 mod versions;
+mod wire;
 
 pub use admin::{ClusterDescription, ListedOffset, OffsetSpec};
 pub use admin_configs::{AlterConfigOp, ConfigEntry, ConfigResource, ConfigSource};
@@ -50,4 +55,10 @@ pub use kafka_protocol::records::{Compression, TimestampType};
 pub use metadata::{BrokerInfo, ClusterMetadata, PartitionMetadata, TopicMetadata, TopicPartition};
 pub use partitioner::{murmur2, partition_for_key, to_positive};
 pub use producer::{Acks, Producer, ProducerConfig};
+pub use security::{SaslLogin, Security};
+// The security types callers configure connections with, so they need not depend on strom-security.
+pub use strom_security::{
+    ClientSecurity, ConfigError, Mechanism, Password, SaslCredentials, ScramMechanism,
+    SecurityProtocol,
+};
 pub use txn_admin::{ProducerDescription, TransactionDescription, TransactionListing};
