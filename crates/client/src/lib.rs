@@ -9,6 +9,7 @@
 //! - [`GroupConsumer`]: a consumer-group member (classic protocol, range assignor, commits);
 //!   group admin (list, describe, delete, offsets) on [`Client`].
 //! - Transaction admin (ListTransactions, DescribeTransactions, DescribeProducers) on [`Client`].
+//! - SCRAM credential admin (AlterUserScramCredentials, DescribeUserScramCredentials) on [`Client`].
 //!
 //! Every request/response struct and the record-batch codec come from `kafka-protocol`; this crate
 //! owns framing, version choice, routing and batching. It must not depend on the broker crates:
@@ -35,6 +36,7 @@ mod partitioner;
 mod producer;
 mod producer_config;
 mod sasl_authenticator;
+mod scram_admin;
 mod security;
 mod sender;
 mod transport;
@@ -55,6 +57,7 @@ pub use kafka_protocol::records::{Compression, TimestampType};
 pub use metadata::{BrokerInfo, ClusterMetadata, PartitionMetadata, TopicMetadata, TopicPartition};
 pub use partitioner::{murmur2, partition_for_key, to_positive};
 pub use producer::{Acks, Producer, ProducerConfig};
+pub use scram_admin::{PerUser, ScramCredentialInfo, UserScramCredentialAlteration};
 pub use security::{SaslLogin, Security};
 // The security types callers configure connections with, so they need not depend on strom-security.
 pub use strom_security::{

@@ -49,6 +49,9 @@ const CLIENT_RANGES: &[(ApiKey, i16, i16)] = &[
     // SaslAuthenticate v1+ carries the KIP-368 session lifetime.
     (ApiKey::SaslHandshake, 1, 1),
     (ApiKey::SaslAuthenticate, 0, 2),
+    // SCRAM credential admin (KIP-554).
+    (ApiKey::DescribeUserScramCredentials, 0, 0),
+    (ApiKey::AlterUserScramCredentials, 0, 0),
 ];
 
 /// The negotiated version per API for one broker. Immutable after the handshake.

@@ -2,8 +2,8 @@
 //! `TestPki` certificates and SASL with strom-security's servers: SCRAM over TLS then requests on
 //! the bootstrap and broker connections, the broker's message on a wrong password, an untrusted
 //! CA refused in the handshake, UNSUPPORTED_SASL_MECHANISM naming the enabled mechanisms, PLAIN
-//! and OAUTHBEARER logins, and KIP-368 re-authentication on the same connection with pipelined
-//! requests.
+//! and OAUTHBEARER logins, KIP-368 re-authentication on the same connection with pipelined
+//! requests, and SCRAM users created and deleted through the admin APIs.
 
 #![allow(clippy::unwrap_used)]
 
@@ -301,4 +301,84 @@ async fn reauthenticates_on_the_same_connection_between_pipelined_requests() {
         mock.connections.load(std::sync::atomic::Ordering::SeqCst),
         1
     );
+}
+
+#[tokio::test]
+async fn scram_users_created_described_and_deleted() {
+    let pki = TestPki::new();
+    let mock = start_mock_with(MockOptions {
+        sasl: Some(MockSasl::with_users(None)),
+        ..MockOptions::default()
+    })
+    .await;
+    let as_user = |user: &str, password: &str| {
+        let mut lines = scram_file("SCRAM-SHA-512", user, password);
+        lines.push("security.protocol=SASL_PLAINTEXT".into());
+        load(&pki, &format!("{user}.properties"), &lines)
+    };
+    let admin = connect(&mock, as_user("alice", "alice-secret"))
+        .await
+        .unwrap();
+    let results = admin
+        .alter_user_scram_credentials(&[
+            UserScramCredentialAlteration::Upsertion {
+                user: "carol".into(),
+                mechanism: ScramMechanism::Sha512,
+                iterations: 8192,
+                password: Password::new("carol-secret"),
+                salt: None,
+            },
+            UserScramCredentialAlteration::Upsertion {
+                user: "".into(),
+                mechanism: ScramMechanism::Sha512,
+                iterations: 8192,
+                password: Password::new("x"),
+                salt: None,
+            },
+        ])
+        .await
+        .unwrap();
+    results["carol"].as_ref().unwrap();
+    assert_eq!(
+        results[""].as_ref().unwrap_err().kafka_code(),
+        Some(93),
+        "UNACCEPTABLE_CREDENTIAL"
+    );
+
+    let described = admin
+        .describe_user_scram_credentials(Some(&["carol"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        described["carol"].as_ref().unwrap(),
+        &vec![ScramCredentialInfo {
+            mechanism: ScramMechanism::Sha512,
+            iterations: 8192
+        }]
+    );
+    // The salted password the client sent is what the broker's SCRAM server checks logins with.
+    connect(&mock, as_user("carol", "carol-secret"))
+        .await
+        .unwrap();
+
+    let deleted = admin
+        .alter_user_scram_credentials(&[UserScramCredentialAlteration::Deletion {
+            user: "carol".into(),
+            mechanism: ScramMechanism::Sha512,
+        }])
+        .await
+        .unwrap();
+    deleted["carol"].as_ref().unwrap();
+    let described = admin
+        .describe_user_scram_credentials(Some(&["carol"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        described["carol"].as_ref().unwrap_err().kafka_code(),
+        Some(91)
+    );
+    let err = connect(&mock, as_user("carol", "carol-secret"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kafka_code(), Some(58), "{err}");
 }

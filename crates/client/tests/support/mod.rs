@@ -145,6 +145,17 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mock: Arc<Mock>, mut socket: S
         }
         let out = match api {
             ApiKey::ApiVersions => api_versions(&mock, v),
+            ApiKey::AlterUserScramCredentials => {
+                let req = AlterUserScramCredentialsRequest::decode(&mut buf, v).unwrap();
+                encode(&security::alter_scram(mock.sasl.as_ref().unwrap(), req), v)
+            }
+            ApiKey::DescribeUserScramCredentials => {
+                let req = DescribeUserScramCredentialsRequest::decode(&mut buf, v).unwrap();
+                encode(
+                    &security::describe_scram(mock.sasl.as_ref().unwrap(), req),
+                    v,
+                )
+            }
             ApiKey::Metadata => {
                 mock.state.lock().metadata_requests += 1;
                 encode(&metadata(&mock), v)
@@ -224,6 +235,8 @@ fn api_versions(mock: &Mock, v: i16) -> Bytes {
         (ApiKey::ListOffsets, 1, 8),
         (ApiKey::SaslHandshake, 0, 1),
         (ApiKey::SaslAuthenticate, 0, 2),
+        (ApiKey::DescribeUserScramCredentials, 0, 0),
+        (ApiKey::AlterUserScramCredentials, 0, 0),
     ]
     .iter()
     .map(|&(k, min, max)| {

@@ -4,18 +4,29 @@
 //! `session_lifetime_ms`, and — like Kafka's broker — closes the connection on any other request
 //! before authentication, during a re-authentication, or after the session expired. Each such
 //! refusal is recorded as a violation, so a test can assert the client never caused one.
+//!
+//! AlterUserScramCredentials and DescribeUserScramCredentials work on the same credential store
+//! the SCRAM server reads, so a user created through the client can log in at once.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use hmac::{Hmac, Mac};
+use kafka_protocol::messages::alter_user_scram_credentials_response::AlterUserScramCredentialsResult;
+use kafka_protocol::messages::describe_user_scram_credentials_response::{
+    CredentialInfo, DescribeUserScramCredentialsResult,
+};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, StrBytes};
 use parking_lot::Mutex;
+use sha2::{Digest, Sha256, Sha512};
 use strom_security::test_support::TestPki;
 use strom_security::{
     InMemoryScramCredentialStore, ListenerName, ListenerProps, Mechanism, OAuthBearerServer,
     OAuthBearerValidator, PlainServer, PlainUsers, Properties, SaslServer, ScramCredential,
-    ScramMechanism, ScramServer, SecurityProtocol, Step, TlsAcceptorHandle, TlsServerSettings,
+    ScramCredentialStore, ScramMechanism, ScramServer, SecurityProtocol, Step, TlsAcceptorHandle,
+    TlsServerSettings,
 };
 use tokio::time::Instant;
 
@@ -25,7 +36,7 @@ use super::encode;
 pub struct MockSasl {
     /// What SaslHandshake accepts.
     pub enabled: Vec<Mechanism>,
-    /// SCRAM users.
+    /// SCRAM users (also what the credential admin APIs change).
     pub scram: Arc<InMemoryScramCredentialStore>,
     /// PLAIN users.
     pub plain: Arc<PlainUsers>,
@@ -206,4 +217,109 @@ fn strom_now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// AlterUserScramCredentials against the store: the credential is derived from the salted
+/// password as Kafka's controller does (StoredKey = H(HMAC(salted, "Client Key"))).
+pub fn alter_scram(
+    sasl: &MockSasl,
+    req: AlterUserScramCredentialsRequest,
+) -> AlterUserScramCredentialsResponse {
+    let mut results: BTreeMap<String, i16> = BTreeMap::new();
+    for d in req.deletions {
+        let m = mechanism(d.mechanism);
+        let code = if sasl.scram.credential(m, &d.name).is_some() {
+            sasl.scram.remove(m, &d.name);
+            0
+        } else {
+            91 // RESOURCE_NOT_FOUND
+        };
+        results.insert(d.name.to_string(), code);
+    }
+    for u in req.upsertions {
+        let m = mechanism(u.mechanism);
+        let client_key = hmac(m, &u.salted_password, b"Client Key");
+        let server_key = hmac(m, &u.salted_password, b"Server Key");
+        let stored_key = match m {
+            ScramMechanism::Sha256 => Sha256::digest(&client_key).to_vec(),
+            ScramMechanism::Sha512 => Sha512::digest(&client_key).to_vec(),
+        };
+        let credential = ScramCredential {
+            salt: u.salt.to_vec(),
+            stored_key,
+            server_key,
+            iterations: u.iterations as u32,
+        };
+        sasl.scram.insert(m, &u.name, credential);
+        results.entry(u.name.to_string()).or_insert(0);
+    }
+    AlterUserScramCredentialsResponse::default().with_results(
+        results
+            .into_iter()
+            .map(|(user, code)| {
+                AlterUserScramCredentialsResult::default()
+                    .with_user(StrBytes::from_string(user))
+                    .with_error_code(code)
+            })
+            .collect(),
+    )
+}
+
+/// DescribeUserScramCredentials for named users (the store cannot list, so "all" is unsupported).
+pub fn describe_scram(
+    sasl: &MockSasl,
+    req: DescribeUserScramCredentialsRequest,
+) -> DescribeUserScramCredentialsResponse {
+    let results = req
+        .users
+        .unwrap_or_default()
+        .into_iter()
+        .map(|u| {
+            let infos: Vec<CredentialInfo> = [ScramMechanism::Sha256, ScramMechanism::Sha512]
+                .into_iter()
+                .filter_map(|m| {
+                    let c = sasl.scram.credential(m, &u.name)?;
+                    Some(
+                        CredentialInfo::default()
+                            .with_mechanism(if m == ScramMechanism::Sha256 { 1 } else { 2 })
+                            .with_iterations(c.iterations as i32),
+                    )
+                })
+                .collect();
+            let r = DescribeUserScramCredentialsResult::default().with_user(u.name.clone());
+            if infos.is_empty() {
+                r.with_error_code(91)
+                    .with_error_message(Some(StrBytes::from_string(format!(
+                        "Attempt to describe a user credential that does not exist: {}",
+                        u.name
+                    ))))
+            } else {
+                r.with_credential_infos(infos)
+            }
+        })
+        .collect();
+    DescribeUserScramCredentialsResponse::default().with_results(results)
+}
+
+fn mechanism(t: i8) -> ScramMechanism {
+    if t == 1 {
+        ScramMechanism::Sha256
+    } else {
+        ScramMechanism::Sha512
+    }
+}
+
+fn hmac(m: ScramMechanism, key: &[u8], data: &[u8]) -> Vec<u8> {
+    match m {
+        ScramMechanism::Sha256 => {
+            let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
+            mac.update(data);
+            mac.finalize().into_bytes().to_vec()
+        }
+        ScramMechanism::Sha512 => {
+            let mut mac = Hmac::<Sha512>::new_from_slice(key).unwrap();
+            mac.update(data);
+            mac.finalize().into_bytes().to_vec()
+        }
+    }
 }
