@@ -42,6 +42,8 @@ enum Command {
     Transactions(cmd::transactions::TransactionsArgs),
     /// Describe the cluster: brokers, controller, fenced brokers, under-replicated partitions.
     Cluster(cmd::cluster::ClusterArgs),
+    /// Create, list and delete SCRAM users (kafka-configs --entity-type users).
+    Users(cmd::users::UsersArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -57,6 +59,7 @@ fn main() -> std::process::ExitCode {
         Command::Groups(args) => cmd::groups::run(args),
         Command::Transactions(args) => cmd::transactions::run(args),
         Command::Cluster(args) => cmd::cluster::run(args),
+        Command::Users(args) => cmd::users::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

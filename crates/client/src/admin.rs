@@ -383,15 +383,15 @@ impl Client {
 
     /// Runs an admin request against the controller, retrying after a metadata refresh when the
     /// broker says NOT_CONTROLLER or the connection failed.
-    async fn with_controller_retry<'a, F, Fut>(
+    pub(crate) async fn with_controller_retry<'a, T, F, Fut>(
         &'a self,
         context: &str,
         op: F,
         api: ApiKey,
-    ) -> Result<(), ClientError>
+    ) -> Result<T, ClientError>
     where
         F: Fn(crate::connection::Connection, i16) -> Fut,
-        Fut: std::future::Future<Output = Result<(), ClientError>> + 'a,
+        Fut: std::future::Future<Output = Result<T, ClientError>> + 'a,
     {
         let mut attempt = 0;
         loop {

@@ -17,6 +17,7 @@ use parking_lot::RwLock;
 use crate::connection::{Connection, ConnectionConfig};
 use crate::error::ClientError;
 use crate::metadata::{ClusterMetadata, TopicMetadata};
+use crate::security::Security;
 
 /// Settings shared by admin, producer and consumer.
 #[derive(Debug, Clone)]
@@ -25,6 +26,9 @@ pub struct ClientConfig {
     pub bootstrap_servers: String,
     /// Per-connection settings.
     pub connection: ConnectionConfig,
+    /// How every connection is secured — bootstrap and each broker alike (Kafka:
+    /// `security.protocol`, `ssl.*`, `sasl.*`). PLAINTEXT by default.
+    pub security: Security,
     /// How many times a request hitting stale metadata (NOT_LEADER_OR_FOLLOWER, ...) is retried
     /// after a metadata refresh (Kafka: retries, bounded here).
     pub retries: u32,
@@ -38,6 +42,7 @@ impl ClientConfig {
         ClientConfig {
             bootstrap_servers: bootstrap_servers.into(),
             connection: ConnectionConfig::default(),
+            security: Security::plaintext(),
             retries: 5,
             retry_backoff: Duration::from_millis(100),
         }
@@ -115,6 +120,9 @@ impl Client {
             }
             let conn = match self.any_connection().await {
                 Ok(conn) => conn,
+                // A refused login or certificate fails the same way on every try (and retrying
+                // a wrong password only fills the broker's failed-login log).
+                Err(e) if e.is_authentication() => return Err(e),
                 Err(e) => {
                     last_err = Some(e);
                     continue;
@@ -202,7 +210,7 @@ impl Client {
                 "broker {broker_id} is not in the metadata"
             )));
         };
-        let conn = Connection::connect(&broker.addr(), &self.inner.config.connection).await?;
+        let conn = self.dial(&broker.addr()).await?;
         pool.insert(broker_id, conn.clone());
         Ok(conn)
     }
@@ -270,11 +278,12 @@ impl Client {
         }
         let mut last_err = None;
         for addr in bootstrap_addrs(&self.inner.config.bootstrap_servers) {
-            match Connection::connect(addr, &self.inner.config.connection).await {
+            match self.dial(addr).await {
                 Ok(conn) => {
                     *bootstrap = Some(conn.clone());
                     return Ok(conn);
                 }
+                Err(e) if e.is_authentication() => return Err(e),
                 Err(e) => {
                     tracing::debug!(addr, error = %e, "bootstrap connection failed");
                     last_err = Some(e);
@@ -284,6 +293,11 @@ impl Client {
         Err(last_err.unwrap_or_else(|| {
             ClientError::NoBrokerAvailable(self.inner.config.bootstrap_servers.clone())
         }))
+    }
+
+    async fn dial(&self, addr: &str) -> Result<Connection, ClientError> {
+        let config = &self.inner.config;
+        Connection::connect_with_security(addr, &config.connection, &config.security).await
     }
 
     /// Sleeps before retry `attempt` (1-based): linear backoff, capped at 10x the base.

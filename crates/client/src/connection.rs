@@ -1,18 +1,15 @@
-//! `Connection`: one TCP connection to one broker, shared by clones, with pipelined requests.
+//! `Connection`: one connection to one broker, shared by clones, with pipelined requests.
 //!
 //! Requests are encoded by the caller and queued to a writer task in call order, so the order of
 //! [`Connection::start`] calls is the order on the wire (the producer relies on this for per-partition
-//! ordering). A single reader task routes each response frame by correlation id to the oneshot of the
-//! request that is waiting for it; decoding happens in the waiting task, keeping the reader cheap.
+//! ordering); a reader task routes responses by correlation id (both in `wire.rs`).
 //!
-//! Concurrency: `InFlight` is the only shared mutable state; it is locked briefly and never across
-//! `.await`. Once `closed` is set (by whichever task sees the socket fail first) no new waiter is
-//! registered and every existing waiter has been answered with the error.
+//! Connecting is Kafka's sequence: TCP, TLS for SSL/SASL_SSL (`transport.rs`), ApiVersions, then
+//! for SASL_PLAINTEXT/SASL_SSL the SASL exchange (`sasl_authenticator.rs`), which the writer task
+//! repeats on this connection when the broker's session lifetime asks for it (KIP-368).
 
-use std::collections::HashMap;
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,24 +17,25 @@ use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
 use kafka_protocol::protocol::{Decodable, Request, StrBytes};
 use kafka_protocol::ResponseError;
-use parking_lot::Mutex;
-use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
 
 use crate::codec;
 use crate::error::ClientError;
+use crate::sasl_authenticator::SaslVersions;
+use crate::security::Security;
+use crate::transport;
 use crate::versions::ApiVersionTable;
+use crate::wire::{ResponseReceiver, Wire};
 
-/// Settings of one connection.
+/// Settings of one connection. How it is secured is an argument of
+/// [`Connection::connect_with_security`] (and [`crate::ClientConfig::security`]) rather than a
+/// field here, so the struct literals that build this type elsewhere keep compiling.
 #[derive(Debug, Clone)]
 pub struct ConnectionConfig {
     /// Sent in every request header (Kafka: client.id).
     pub client_id: String,
     /// How long to wait for a response (Kafka: request.timeout.ms).
     pub request_timeout: Duration,
-    /// How long to wait for the TCP handshake (Kafka: socket.connection.setup.timeout.ms).
+    /// How long to wait for the TCP and TLS handshakes (Kafka: socket.connection.setup.timeout.ms).
     pub connect_timeout: Duration,
 }
 
@@ -48,52 +46,6 @@ impl Default for ConnectionConfig {
             request_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
         }
-    }
-}
-
-type Waiter = oneshot::Sender<Result<Bytes, ClientError>>;
-
-/// Waiters by correlation id, plus whether the socket is gone.
-#[derive(Default)]
-struct InFlight {
-    closed: bool,
-    waiting: HashMap<i32, Waiter>,
-}
-
-/// State shared by the handle, the reader task and the writer task.
-struct Shared {
-    addr: String,
-    in_flight: Mutex<InFlight>,
-}
-
-impl Shared {
-    /// Marks the connection dead and answers every waiter with `err`.
-    fn fail_all(&self, err: &ClientError) {
-        let waiting = {
-            let mut state = self.in_flight.lock();
-            state.closed = true;
-            std::mem::take(&mut state.waiting)
-        };
-        for (_, waiter) in waiting {
-            let _ = waiter.send(Err(err.clone()));
-        }
-    }
-}
-
-/// The handle side; dropping the last clone stops both tasks.
-struct Wire {
-    shared: Arc<Shared>,
-    client_id: StrBytes,
-    next_correlation_id: AtomicI32,
-    request_timeout: Duration,
-    writer: mpsc::UnboundedSender<Bytes>,
-    reader: tokio::task::AbortHandle,
-}
-
-impl Drop for Wire {
-    fn drop(&mut self) {
-        // The writer ends when `writer` is dropped; the reader would wait for the broker to close.
-        self.reader.abort();
     }
 }
 
@@ -115,21 +67,26 @@ impl fmt::Debug for Connection {
 }
 
 impl Connection {
-    /// Connects to `addr` ("host:port") and negotiates API versions: ApiVersions v3 first, and v0
-    /// when the broker answers UNSUPPORTED_VERSION (older brokers reply in v0 format then).
+    /// Connects to `addr` ("host:port") over PLAINTEXT and negotiates API versions: ApiVersions v3
+    /// first, and v0 when the broker answers UNSUPPORTED_VERSION (older brokers reply in v0 format then).
     pub async fn connect(addr: &str, config: &ConnectionConfig) -> Result<Connection, ClientError> {
-        let stream = tokio::time::timeout(config.connect_timeout, TcpStream::connect(addr))
-            .await
-            .map_err(|_| ClientError::Timeout {
-                api: ApiKey::ApiVersions,
-                addr: addr.to_owned(),
-            })?
-            .map_err(|e| ClientError::io(addr, e))?;
-        stream
-            .set_nodelay(true)
-            .map_err(|e| ClientError::io(addr, e))?;
-        let wire = Arc::new(Wire::spawn(stream, addr, config));
+        Connection::connect_with_security(addr, config, &Security::plaintext()).await
+    }
+
+    /// Connects as `security` says: TLS first when it has a TLS config, then ApiVersions, then the
+    /// SASL login when it has one. Fails with the broker's SASL error (SASL_AUTHENTICATION_FAILED,
+    /// UNSUPPORTED_SASL_MECHANISM) or [`ClientError::Tls`]; neither is retriable.
+    pub async fn connect_with_security(
+        addr: &str,
+        config: &ConnectionConfig,
+        security: &Security,
+    ) -> Result<Connection, ClientError> {
+        let wire = Arc::new(transport::open(addr, config, security).await?);
         let versions = negotiate(&wire).await?;
+        if let Some(login) = security.sasl() {
+            let sasl_versions = SaslVersions::negotiated(&versions, addr)?;
+            wire.authenticate(login.clone(), sasl_versions).await?;
+        }
         Ok(Connection {
             wire,
             versions: Arc::new(versions),
@@ -143,7 +100,7 @@ impl Connection {
 
     /// Whether the socket has failed or closed; a closed connection fails every request.
     pub fn is_closed(&self) -> bool {
-        self.wire.shared.in_flight.lock().closed
+        self.wire.shared.is_closed()
     }
 
     /// The version negotiated for `api`, or `UnsupportedApi`.
@@ -202,7 +159,7 @@ fn api_key<R: Request>() -> Result<ApiKey, ClientError> {
 /// A response not yet received; see [`Connection::start`].
 pub struct PendingResponse<T> {
     wire: Arc<Wire>,
-    rx: oneshot::Receiver<Result<Bytes, ClientError>>,
+    rx: ResponseReceiver,
     api: ApiKey,
     version: i16,
     correlation_id: i32,
@@ -229,25 +186,10 @@ impl<T: Decodable> PendingResponse<T> {
 
     /// Waits and returns the body with the header stripped, undecoded.
     async fn wait_body(self) -> Result<Bytes, ClientError> {
-        let addr = &self.wire.shared.addr;
-        let frame = match tokio::time::timeout(self.wire.request_timeout, self.rx).await {
-            Ok(Ok(result)) => result?,
-            Ok(Err(_)) => return Err(ClientError::ConnectionClosed { addr: addr.clone() }),
-            Err(_) => {
-                // Forget the waiter so a late response is dropped by the reader, not leaked.
-                self.wire
-                    .shared
-                    .in_flight
-                    .lock()
-                    .waiting
-                    .remove(&self.correlation_id);
-                return Err(ClientError::Timeout {
-                    api: self.api,
-                    addr: addr.clone(),
-                });
-            }
-        };
-        codec::strip_response_header(frame, self.api, self.version)
+        self.wire
+            .shared
+            .wait_body(self.rx, self.api, self.version, self.correlation_id)
+            .await
     }
 }
 
@@ -264,138 +206,6 @@ fn response_name(api: ApiKey) -> &'static str {
         ApiKey::DescribeCluster => "decode DescribeCluster response",
         _ => "decode response",
     }
-}
-
-impl Wire {
-    fn spawn(stream: TcpStream, addr: &str, config: &ConnectionConfig) -> Wire {
-        let (read_half, write_half) = stream.into_split();
-        let shared = Arc::new(Shared {
-            addr: addr.to_owned(),
-            in_flight: Mutex::new(InFlight::default()),
-        });
-        let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(write_loop(write_half, rx, shared.clone()));
-        let reader = tokio::spawn(read_loop(read_half, shared.clone())).abort_handle();
-        Wire {
-            shared,
-            client_id: StrBytes::from_string(config.client_id.clone()),
-            next_correlation_id: AtomicI32::new(0),
-            request_timeout: config.request_timeout,
-            writer: tx,
-            reader,
-        }
-    }
-
-    fn encode<R: Request>(
-        &self,
-        api: ApiKey,
-        version: i16,
-        req: &R,
-    ) -> Result<(i32, Bytes), ClientError> {
-        // fetch_add wraps at i32::MAX, which Kafka allows; ids only need to be unique among waiters.
-        let correlation_id = self.next_correlation_id.fetch_add(1, Ordering::Relaxed);
-        let frame = codec::encode_request(api, version, correlation_id, &self.client_id, req)?;
-        Ok((correlation_id, frame))
-    }
-
-    fn start<R: Request>(
-        &self,
-        api: ApiKey,
-        version: i16,
-        req: &R,
-    ) -> Result<(i32, oneshot::Receiver<Result<Bytes, ClientError>>), ClientError> {
-        let (correlation_id, frame) = self.encode(api, version, req)?;
-        let (tx, rx) = oneshot::channel();
-        {
-            let mut state = self.shared.in_flight.lock();
-            if state.closed {
-                return Err(self.closed());
-            }
-            state.waiting.insert(correlation_id, tx);
-            // Queue while still holding the lock so the wire order is the registration order.
-            if self.writer.send(frame).is_err() {
-                state.waiting.remove(&correlation_id);
-                return Err(self.closed());
-            }
-        }
-        Ok((correlation_id, rx))
-    }
-
-    fn send_without_response<R: Request>(
-        &self,
-        api: ApiKey,
-        version: i16,
-        req: &R,
-    ) -> Result<(), ClientError> {
-        let (_, frame) = self.encode(api, version, req)?;
-        let state = self.shared.in_flight.lock();
-        if state.closed || self.writer.send(frame).is_err() {
-            return Err(self.closed());
-        }
-        Ok(())
-    }
-
-    fn closed(&self) -> ClientError {
-        ClientError::ConnectionClosed {
-            addr: self.shared.addr.clone(),
-        }
-    }
-}
-
-/// Writes queued frames, coalescing whatever is already queued into one flush.
-async fn write_loop(
-    write_half: OwnedWriteHalf,
-    mut rx: mpsc::UnboundedReceiver<Bytes>,
-    shared: Arc<Shared>,
-) {
-    let mut writer = BufWriter::with_capacity(64 * 1024, write_half);
-    let result: Result<(), std::io::Error> = async {
-        while let Some(frame) = rx.recv().await {
-            writer.write_all(&frame).await?;
-            while let Ok(frame) = rx.try_recv() {
-                writer.write_all(&frame).await?;
-            }
-            writer.flush().await?;
-        }
-        writer.shutdown().await
-    }
-    .await;
-    if let Err(e) = result {
-        let err = ClientError::io(&shared.addr, e);
-        tracing::debug!(addr = %shared.addr, error = %err, "connection write failed");
-        shared.fail_all(&err);
-    }
-}
-
-/// Routes response frames to waiters until the socket closes or fails.
-async fn read_loop(read_half: OwnedReadHalf, shared: Arc<Shared>) {
-    let mut reader = BufReader::with_capacity(64 * 1024, read_half);
-    let err = loop {
-        match codec::read_frame(&mut reader, &shared.addr).await {
-            Ok(Some(frame)) => {
-                let Some(correlation_id) = codec::correlation_id(&frame) else {
-                    continue; // read_frame guarantees 4 bytes; kept total for clarity
-                };
-                let waiter = shared.in_flight.lock().waiting.remove(&correlation_id);
-                match waiter {
-                    Some(waiter) => {
-                        let _ = waiter.send(Ok(frame));
-                    }
-                    // A request that timed out; its late answer has nowhere to go.
-                    None => {
-                        tracing::debug!(addr = %shared.addr, correlation_id, "response for unknown request")
-                    }
-                }
-            }
-            Ok(None) => {
-                break ClientError::ConnectionClosed {
-                    addr: shared.addr.clone(),
-                }
-            }
-            Err(e) => break e,
-        }
-    };
-    shared.fail_all(&err);
 }
 
 /// ApiVersions handshake; see [`Connection::connect`].

@@ -56,6 +56,23 @@ pub enum ClientError {
         /// What was wrong.
         reason: &'static str,
     },
+    /// The TLS handshake failed: an untrusted or mismatched certificate, no common protocol version.
+    #[error("TLS handshake with {addr} failed: {cause}")]
+    Tls {
+        /// The broker address.
+        addr: String,
+        /// rustls' reason, as tokio-rustls reports it.
+        cause: Arc<std::io::Error>,
+    },
+    /// This client ended a SASL exchange: the broker's answer did not verify (a SCRAM server
+    /// signature), or it kept challenging. Errors the broker reports are [`ClientError::Broker`].
+    #[error("{context}: {reason}")]
+    Authentication {
+        /// `SASL/<mechanism> authentication to <addr>`.
+        context: String,
+        /// Why the client refused.
+        reason: String,
+    },
     /// The broker and this client share no version of an API.
     #[error("broker {addr} does not support a version of {api:?} that this client speaks")]
     UnsupportedApi {
@@ -143,6 +160,23 @@ impl ClientError {
         match self {
             ClientError::Broker { code, .. } => Some(*code),
             _ => None,
+        }
+    }
+
+    /// Whether this is a failure to establish who is who — TLS, SASL (SASL_AUTHENTICATION_FAILED,
+    /// UNSUPPORTED_SASL_MECHANISM, ILLEGAL_SASL_STATE) — which no retry fixes.
+    pub fn is_authentication(&self) -> bool {
+        match self {
+            ClientError::Tls { .. } | ClientError::Authentication { .. } => true,
+            ClientError::Broker { code, .. } => matches!(
+                ResponseError::try_from_code(*code),
+                Some(
+                    ResponseError::SaslAuthenticationFailed
+                        | ResponseError::UnsupportedSaslMechanism
+                        | ResponseError::IllegalSaslState
+                )
+            ),
+            _ => false,
         }
     }
 

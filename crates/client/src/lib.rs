@@ -1,6 +1,7 @@
 //! A small async Kafka client on kafka-protocol, used by the `strom` CLI, tests and benches.
 //!
-//! - [`Connection`]: one broker, ApiVersions negotiation, pipelined requests.
+//! - [`Connection`]: one broker, ApiVersions negotiation, pipelined requests; TLS and SASL
+//!   (PLAIN, SCRAM, OAUTHBEARER) with KIP-368 re-authentication as [`Security`] says.
 //! - [`Client`]: bootstrap, metadata, a connection per broker, leader routing with bounded
 //!   retries; also the admin operations (topics, configs, ListOffsets, DescribeCluster).
 //! - [`Producer`]: Java-compatible partitioning, batching with linger, compression, acks.
@@ -8,6 +9,7 @@
 //! - [`GroupConsumer`]: a consumer-group member (classic protocol, range assignor, commits);
 //!   group admin (list, describe, delete, offsets) on [`Client`].
 //! - Transaction admin (ListTransactions, DescribeTransactions, DescribeProducers) on [`Client`].
+//! - SCRAM credential admin (AlterUserScramCredentials, DescribeUserScramCredentials) on [`Client`].
 //!
 //! Every request/response struct and the record-batch codec come from `kafka-protocol`; this crate
 //! owns framing, version choice, routing and batching. It must not depend on the broker crates:
@@ -33,9 +35,14 @@ mod metadata;
 mod partitioner;
 mod producer;
 mod producer_config;
+mod sasl_authenticator;
+mod scram_admin;
+mod security;
 mod sender;
+mod transport;
 mod txn_admin;
 mod versions;
+mod wire;
 
 pub use admin::{ClusterDescription, ListedOffset, OffsetSpec};
 pub use admin_configs::{AlterConfigOp, ConfigEntry, ConfigResource, ConfigSource};
@@ -50,4 +57,11 @@ pub use kafka_protocol::records::{Compression, TimestampType};
 pub use metadata::{BrokerInfo, ClusterMetadata, PartitionMetadata, TopicMetadata, TopicPartition};
 pub use partitioner::{murmur2, partition_for_key, to_positive};
 pub use producer::{Acks, Producer, ProducerConfig};
+pub use scram_admin::{PerUser, ScramCredentialInfo, UserScramCredentialAlteration};
+pub use security::{SaslLogin, Security};
+// The security types callers configure connections with, so they need not depend on strom-security.
+pub use strom_security::{
+    ClientSecurity, ConfigError, Mechanism, Password, SaslCredentials, ScramMechanism,
+    SecurityProtocol,
+};
 pub use txn_admin::{ProducerDescription, TransactionDescription, TransactionListing};

@@ -46,6 +46,13 @@ const CLIENT_RANGES: &[(ApiKey, i16, i16)] = &[
     // partition leader's verification of a transaction (v4+: batched, `verify_only`).
     (ApiKey::WriteTxnMarkers, 0, 1),
     (ApiKey::AddPartitionsToTxn, 4, 5),
+    // SASL: the handshake only in v1 (mechanism bytes inside SaslAuthenticate, not raw frames);
+    // SaslAuthenticate v1+ carries the KIP-368 session lifetime.
+    (ApiKey::SaslHandshake, 1, 1),
+    (ApiKey::SaslAuthenticate, 0, 2),
+    // SCRAM credential admin (KIP-554).
+    (ApiKey::DescribeUserScramCredentials, 0, 0),
+    (ApiKey::AlterUserScramCredentials, 0, 0),
 ];
 
 /// The negotiated version per API for one broker. Immutable after the handshake.

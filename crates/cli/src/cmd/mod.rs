@@ -1,6 +1,6 @@
-//! One module per `strom` subcommand, plus the bits they share: the `--bootstrap-server` flag,
-//! the `--acks`/`--compression` value types, and a tokio runtime for the client commands
-//! (`serve` runs its own).
+//! One module per `strom` subcommand, plus the bits they share: the connection flags
+//! (`--bootstrap-server`, `--command-config`), the `--acks`/`--compression` value types, and a
+//! tokio runtime for the client commands (`serve` runs its own).
 
 use anyhow::Context;
 
@@ -14,8 +14,11 @@ pub(crate) mod records;
 pub(crate) mod serve;
 pub(crate) mod topics;
 pub(crate) mod transactions;
+pub(crate) mod users;
 
-/// `--bootstrap-server`, accepted by every client command (at any subcommand level).
+/// How every client command reaches the cluster, accepted at any subcommand level. Each command
+/// makes its connections through [`ConnectArgs::connect`], so the security settings apply to the
+/// bootstrap connection and to every broker connection alike.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct ConnectArgs {
     /// Broker to bootstrap from (Kafka: bootstrap.servers); a comma-separated list also works.
@@ -26,11 +29,27 @@ pub(crate) struct ConnectArgs {
         default_value = "127.0.0.1:9092"
     )]
     pub(crate) bootstrap_server: String,
+    /// Client properties file, as Kafka's tools take it: security.protocol, sasl.mechanism,
+    /// sasl.jaas.config (PlainLoginModule / ScramLoginModule username="…" password="…"),
+    /// ssl.truststore.location (PEM), ssl.keystore.location; librdkafka's sasl.username,
+    /// sasl.password and ssl.ca.location too.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) command_config: Option<std::path::PathBuf>,
 }
 
 impl ConnectArgs {
+    /// The client settings these flags describe (the properties file read and checked).
+    pub(crate) fn client_config(&self) -> anyhow::Result<strom_client::ClientConfig> {
+        let mut config = strom_client::ClientConfig::new(&self.bootstrap_server);
+        if let Some(path) = &self.command_config {
+            config.security = strom_client::Security::load(path)
+                .with_context(|| format!("invalid --command-config {}", path.display()))?;
+        }
+        Ok(config)
+    }
+
     pub(crate) async fn connect(&self) -> anyhow::Result<strom_client::Client> {
-        strom_client::Client::connect(&self.bootstrap_server)
+        strom_client::Client::with_config(self.client_config()?)
             .await
             .with_context(|| format!("cannot connect to {}", self.bootstrap_server))
     }

@@ -2,7 +2,7 @@
 //!
 //! It keeps one in-memory log per partition as a list of record batches and answers ApiVersions,
 //! Metadata, Produce, Fetch and ListOffsets: just enough broker to exercise the client, not a
-//! model of the real one.
+//! model of the real one. With [`MockOptions`] it listens with TLS and/or SASL (`security.rs`).
 
 #![allow(clippy::unwrap_used, dead_code, unreachable_pub)]
 
@@ -26,8 +26,13 @@ use kafka_protocol::protocol::{decode_request_header_from_buffer, Decodable, Enc
 use kafka_protocol::records::RecordBatchDecoder;
 use parking_lot::Mutex;
 use strom_client::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+pub mod security;
+
+pub use security::MockSasl;
+use security::{SaslGate, Verdict};
 
 #[derive(Default)]
 pub struct MockState {
@@ -44,6 +49,20 @@ pub struct Mock {
     /// When true, ApiVersions v3 is refused (an "old broker").
     pub old_api_versions: bool,
     pub produces_seen: AtomicUsize,
+    /// Connections accepted (and, with TLS, whose handshake completed).
+    pub connections: AtomicUsize,
+    pub sasl: Option<MockSasl>,
+}
+
+/// How the mock listens.
+#[derive(Default)]
+pub struct MockOptions {
+    /// Refuse ApiVersions v3 (an "old broker").
+    pub old_api_versions: bool,
+    /// Speak TLS with this acceptor.
+    pub tls: Option<strom_security::TlsAcceptorHandle>,
+    /// Require SASL.
+    pub sasl: Option<MockSasl>,
 }
 
 pub const TOPIC: &str = "t";
@@ -51,37 +70,92 @@ pub const PARTITIONS: i32 = 3;
 pub const TOPIC_ID: uuid::Uuid = uuid::Uuid::from_u128(0x1234);
 
 pub async fn start_mock(old_api_versions: bool) -> Arc<Mock> {
+    start_mock_with(MockOptions {
+        old_api_versions,
+        ..MockOptions::default()
+    })
+    .await
+}
+
+pub async fn start_mock_with(options: MockOptions) -> Arc<Mock> {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let mock = Arc::new(Mock {
         port,
         state: Arc::default(),
-        old_api_versions,
+        old_api_versions: options.old_api_versions,
         produces_seen: AtomicUsize::new(0),
+        connections: AtomicUsize::new(0),
+        sasl: options.sasl,
     });
     let m = mock.clone();
+    let tls = options.tls;
     tokio::spawn(async move {
         while let Ok((socket, _)) = listener.accept().await {
-            tokio::spawn(serve(m.clone(), socket));
+            let m = m.clone();
+            match &tls {
+                None => {
+                    m.connections.fetch_add(1, Ordering::SeqCst);
+                    tokio::spawn(serve(m, socket));
+                }
+                Some(tls) => {
+                    let acceptor = tls.acceptor();
+                    tokio::spawn(async move {
+                        // A client that refuses our certificate ends the handshake: no connection.
+                        if let Ok(stream) = acceptor.accept(socket).await {
+                            m.connections.fetch_add(1, Ordering::SeqCst);
+                            serve(m, stream).await;
+                        }
+                    });
+                }
+            }
         }
     });
     mock
 }
 
-async fn serve(mock: Arc<Mock>, mut socket: TcpStream) {
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mock: Arc<Mock>, mut socket: S) {
+    let mut gate = SaslGate::default();
     loop {
         let mut size = [0u8; 4];
         if socket.read_exact(&mut size).await.is_err() {
             return;
         }
         let mut frame = vec![0u8; i32::from_be_bytes(size) as usize];
-        socket.read_exact(&mut frame).await.unwrap();
+        if socket.read_exact(&mut frame).await.is_err() {
+            return;
+        }
         let mut buf = Bytes::from(frame);
         let header = decode_request_header_from_buffer(&mut buf).unwrap();
         let api = ApiKey::try_from(header.request_api_key).unwrap();
         let v = header.request_api_version;
+        if let Some(sasl) = &mock.sasl {
+            match gate.check(sasl, api, v, &mut buf) {
+                Verdict::Pass => {}
+                Verdict::Answer(body) => {
+                    respond(&mut socket, api, v, header.correlation_id, &body).await;
+                    continue;
+                }
+                Verdict::AnswerThenClose(body) => {
+                    respond(&mut socket, api, v, header.correlation_id, &body).await;
+                    return;
+                }
+                Verdict::Close => return,
+            }
+        }
         let out = match api {
             ApiKey::ApiVersions => api_versions(&mock, v),
+            ApiKey::AlterUserScramCredentials => {
+                let req = AlterUserScramCredentialsRequest::decode(&mut buf, v).unwrap();
+                encode(&security::alter_scram(mock.sasl.as_ref().unwrap(), req), v)
+            }
+            ApiKey::DescribeUserScramCredentials => {
+                let req = DescribeUserScramCredentialsRequest::decode(&mut buf, v).unwrap();
+                encode(
+                    &security::describe_scram(mock.sasl.as_ref().unwrap(), req),
+                    v,
+                )
+            }
             ApiKey::Metadata => {
                 mock.state.lock().metadata_requests += 1;
                 encode(&metadata(&mock), v)
@@ -113,22 +187,33 @@ async fn serve(mock: Arc<Mock>, mut socket: TcpStream) {
             }
             other => panic!("mock does not handle {other:?}"),
         };
-        let header_version = if api == ApiKey::ApiVersions {
-            0
-        } else {
-            api.response_header_version(v)
-        };
-        let mut frame = BytesMut::new();
-        frame.put_i32(0);
-        ResponseHeader::default()
-            .with_correlation_id(header.correlation_id)
-            .encode(&mut frame, header_version)
-            .unwrap();
-        frame.put_slice(&out);
-        let len = (frame.len() - 4) as i32;
-        frame[..4].copy_from_slice(&len.to_be_bytes());
-        socket.write_all(&frame).await.unwrap();
+        respond(&mut socket, api, v, header.correlation_id, &out).await;
     }
+}
+
+async fn respond<S: AsyncWrite + Unpin>(
+    socket: &mut S,
+    api: ApiKey,
+    v: i16,
+    correlation_id: i32,
+    body: &[u8],
+) {
+    let header_version = if api == ApiKey::ApiVersions {
+        0
+    } else {
+        api.response_header_version(v)
+    };
+    let mut frame = BytesMut::new();
+    frame.put_i32(0);
+    ResponseHeader::default()
+        .with_correlation_id(correlation_id)
+        .encode(&mut frame, header_version)
+        .unwrap();
+    frame.put_slice(body);
+    let len = (frame.len() - 4) as i32;
+    frame[..4].copy_from_slice(&len.to_be_bytes());
+    // The client may have hung up (a refused login); that ends this connection, not the test.
+    let _ = socket.write_all(&frame).await;
 }
 
 pub fn encode<T: Encodable>(body: &T, version: i16) -> Bytes {
@@ -148,6 +233,10 @@ fn api_versions(mock: &Mock, v: i16) -> Bytes {
         (ApiKey::Produce, 3, 11),
         (ApiKey::Fetch, 4, 16),
         (ApiKey::ListOffsets, 1, 8),
+        (ApiKey::SaslHandshake, 0, 1),
+        (ApiKey::SaslAuthenticate, 0, 2),
+        (ApiKey::DescribeUserScramCredentials, 0, 0),
+        (ApiKey::AlterUserScramCredentials, 0, 0),
     ]
     .iter()
     .map(|&(k, min, max)| {
