@@ -896,7 +896,7 @@ impl Record {
         let num_headers = num_headers as usize;
 
         // Strom patch: a header takes at least 2 bytes (two varint lengths).
-        let mut headers = IndexMap::with_capacity(num_headers.min(buf.remaining() / 2));
+        let mut headers = IndexMap::with_capacity(num_headers.min(bytes::Buf::remaining(buf) / 2));
         for _ in 0..num_headers {
             // Key len
             let key_len: i32 = types::VarInt.decode(buf)?;
