@@ -118,6 +118,14 @@ pub struct BrokerConfig {
     pub transaction_partition_verification: bool,
     /// Every key set explicitly (for DescribeConfigs and topic-config synonyms).
     pub explicit: BTreeMap<String, String>,
+    /// `listeners`, `advertised.listeners`, `listener.security.protocol.map`,
+    /// `inter.broker.listener.name`, `controller.listener.names`.
+    pub listeners: strom_security::ListenerConfig,
+    /// The explicit keys as the security crate reads them (`ssl.*`, `sasl.*`, and their
+    /// `listener.name.<name>.` forms), for each listener's TLS and SASL.
+    pub security: strom_security::Properties,
+    /// `connections.max.reauth.ms` (KIP-368): 0 = no re-authentication required.
+    pub connections_max_reauth_ms: i64,
 }
 
 impl Default for BrokerConfig {
@@ -155,26 +163,73 @@ pub fn parse_properties(text: &str) -> Result<BTreeMap<String, String>, ConfigEr
     Ok(out)
 }
 
-/// Strips `PLAINTEXT://` (or any `NAME://`) and takes the first listener that is not the
-/// CONTROLLER listener.
-fn listener_address(v: &str) -> String {
-    let first = v
-        .split(',')
-        .map(str::trim)
-        .find(|l| !l.starts_with("CONTROLLER://"))
-        .unwrap_or("");
-    first
-        .split_once("://")
-        .map_or(first, |(_, a)| a)
-        .to_string()
+/// Keys read by the security crate rather than the config table: TLS (`ssl.*`), SASL
+/// (`sasl.*`), their per-listener forms (`listener.name.<name>.<key>`), and the inter-broker
+/// login choices. Their values are checked when a listener is built.
+fn is_security_key(key: &str) -> bool {
+    key.starts_with("ssl.")
+        || key.starts_with("sasl.")
+        || key.starts_with("listener.name.")
+        || matches!(
+            key,
+            "security.inter.broker.protocol"
+                | "listener.security.protocol.map"
+                | "inter.broker.listener.name"
+                | "controller.listener.names"
+        )
 }
 
-/// The address of the `CONTROLLER://host:port` entry of `listeners`, if any.
-fn controller_listener(v: &str) -> Option<String> {
-    v.split(',')
-        .map(str::trim)
-        .find_map(|l| l.strip_prefix("CONTROLLER://"))
-        .map(str::to_string)
+/// The explicit keys for the security crate, with Strom's listener conventions made Kafka's:
+/// a bare `host:port` listener is `PLAINTEXT://host:port`, and a listener named `CONTROLLER`
+/// (`--controller-listen`) is the controller listener unless `controller.listener.names` says
+/// otherwise. `process.roles` is left out: a Strom broker-only node also binds a controller
+/// listener (the quorum replicates the metadata log to it), which Kafka's listener rules forbid.
+fn security_properties(
+    props: &BTreeMap<String, String>,
+    listeners: &str,
+) -> strom_security::Properties {
+    let with_scheme = |v: &str| {
+        v.split(',')
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                if l.contains("://") {
+                    l.to_string()
+                } else {
+                    format!("PLAINTEXT://{l}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let mut out: strom_security::Properties = props
+        .iter()
+        .filter(|(k, _)| k.as_str() != "process.roles")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let listeners = with_scheme(listeners);
+    if !props.contains_key("controller.listener.names")
+        && listeners.split(',').any(|l| l.starts_with("CONTROLLER://"))
+    {
+        out.insert("controller.listener.names", "CONTROLLER");
+        let map = props
+            .get("listener.security.protocol.map")
+            .cloned()
+            .unwrap_or_else(|| {
+                "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL".into()
+            });
+        if !map.split(',').any(|e| e.trim().starts_with("CONTROLLER:")) {
+            out.insert(
+                "listener.security.protocol.map",
+                format!("{map},CONTROLLER:PLAINTEXT"),
+            );
+        }
+    }
+    out.insert("listeners", listeners);
+    if let Some(a) = props.get("advertised.listeners") {
+        out.insert("advertised.listeners", with_scheme(a));
+    }
+    out
 }
 
 /// Parses `controller.quorum.voters`: `id@host:port,...`.
@@ -202,6 +257,10 @@ impl BrokerConfig {
     /// Builds and validates a config from explicit key/values.
     pub fn from_properties(props: &BTreeMap<String, String>) -> Result<BrokerConfig, ConfigError> {
         for (k, v) in props {
+            if is_security_key(k) {
+                // Read and checked by the security crate when the listener is built.
+                continue;
+            }
             if ACCEPTED_WITHOUT_EFFECT.contains(&k.as_str()) {
                 tracing::info!(key = %k, "config accepted for compatibility; it has no effect in Strom");
                 continue;
@@ -219,15 +278,36 @@ impl BrokerConfig {
                 .and_then(|v| v.trim().parse::<i64>().ok())
                 .unwrap_or(0)
         };
-        let listen = listener_address(&get("listeners").unwrap_or_default());
-        if listen.parse::<SocketAddr>().is_err() && !listen.contains(':') {
-            return Err(ConfigError::Invalid {
+        let security = security_properties(props, &get("listeners").unwrap_or_default());
+        let listener_config =
+            strom_security::ListenerConfig::from_props(&security).map_err(|e| {
+                ConfigError::Invalid {
+                    name: e.key().to_string(),
+                    value: security.get(e.key()).unwrap_or_default().to_string(),
+                    reason: e.to_string(),
+                }
+            })?;
+        let client_listener = listener_config
+            .listeners
+            .iter()
+            .find(|l| !listener_config.is_controller_listener(&l.name))
+            .ok_or_else(|| ConfigError::Invalid {
                 name: "listeners".into(),
-                value: listen,
-                reason: "expected host:port".into(),
-            });
-        }
-        let listeners = get("listeners").unwrap_or_default();
+                value: get("listeners").unwrap_or_default(),
+                reason: "no listener for clients (every listener is a controller listener)".into(),
+            })?;
+        let listen = client_listener.bind_address();
+        let controller_listen = listener_config
+            .listeners
+            .iter()
+            .find(|l| listener_config.is_controller_listener(&l.name))
+            .map(|l| l.bind_address());
+        let advertised = listener_config
+            .advertised_listeners
+            .iter()
+            .find(|l| l.name == client_listener.name)
+            .filter(|l| l.host.is_some() && l.port != 0)
+            .map(|l| l.bind_address());
         let voters = match get("controller.quorum.voters") {
             Some(v) => parse_voters(&v).map_err(|reason| ConfigError::Invalid {
                 name: "controller.quorum.voters".into(),
@@ -250,7 +330,7 @@ impl BrokerConfig {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(1),
             listen,
-            advertised: get("advertised.listeners").map(|v| listener_address(&v)),
+            advertised,
             log_dirs: dirs
                 .split(',')
                 .map(str::trim)
@@ -280,7 +360,7 @@ impl BrokerConfig {
                 "producer.id.expiration.check.interval.ms",
             )
             .max(1) as u64,
-            controller_listen: controller_listener(&listeners),
+            controller_listen,
             voters,
             is_controller: get("process.roles")
                 .is_some_and(|r| r.split(',').any(|x| x.trim() == "controller")),
@@ -304,6 +384,9 @@ impl BrokerConfig {
                 "transaction.partition.verification.enable",
             ),
             explicit: props.clone(),
+            listeners: listener_config,
+            security,
+            connections_max_reauth_ms: num("connections.max.reauth.ms").max(0),
         })
     }
 
@@ -417,13 +500,37 @@ mod tests {
     }
 
     #[test]
+    fn named_listeners_and_the_controller_listener() {
+        let c = BrokerConfig::from_properties(&props(&[
+            (
+                "listeners",
+                "PLAINTEXT://127.0.0.1:9092,SASL_SSL://127.0.0.1:9093,CONTROLLER://127.0.0.1:9094",
+            ),
+            ("inter.broker.listener.name", "SASL_SSL"),
+        ]))
+        .expect("valid");
+        assert_eq!(c.listen, "127.0.0.1:9092");
+        assert_eq!(c.controller_listen.as_deref(), Some("127.0.0.1:9094"));
+        assert_eq!(c.listeners.listeners.len(), 3);
+        // The shorthand of `--listen`: a bare host:port is PLAINTEXT.
+        let c = BrokerConfig::from_properties(&props(&[("listeners", "127.0.0.1:7777")]))
+            .expect("valid");
+        assert_eq!(c.listen, "127.0.0.1:7777");
+    }
+
+    #[test]
     fn properties_file_and_listeners() {
         let p = parse_properties(
-            "# c\nlisteners=PLAINTEXT://0.0.0.0:9999\nnum.partitions = 3\nnum.io.threads=8\n",
+            "# c\nlisteners=PLAINTEXT://0.0.0.0:9999\nadvertised.listeners=PLAINTEXT://broker1:9999\nnum.partitions = 3\nnum.io.threads=8\n",
         )
         .expect("parse");
         let c = BrokerConfig::from_properties(&p).expect("valid");
         assert_eq!(c.listen, "0.0.0.0:9999");
+        assert_eq!(c.advertised.as_deref(), Some("broker1:9999"));
+        // Kafka's rule: 0.0.0.0 binds everywhere but is no address to give clients.
+        let e = BrokerConfig::from_properties(&props(&[("listeners", "PLAINTEXT://0.0.0.0:9999")]))
+            .unwrap_err();
+        assert!(e.to_string().contains("0.0.0.0"), "{e}");
         assert_eq!(c.num_partitions, 3);
     }
 }

@@ -401,9 +401,6 @@ pub const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
     "transaction.state.log.min.isr",
     "zookeeper.connect",
     "zookeeper.connection.timeout.ms",
-    "controller.listener.names",
-    "inter.broker.listener.name",
-    "listener.security.protocol.map",
     "controller.quorum.bootstrap.servers",
     "num.replica.fetchers",
 ];

@@ -6,24 +6,34 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::api_versions_response::{
     ApiVersion, FinalizedFeatureKey, SupportedFeatureKey,
 };
-use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::{RequestContext, HANDLERS};
 
 /// ApiVersions answers the same whatever the request says (its v3+ client name and version).
-pub(crate) fn handle(_ctx: &RequestContext, _req: ApiVersionsRequest) -> ApiVersionsResponse {
-    response(0)
+pub(crate) fn handle(ctx: &RequestContext, _req: ApiVersionsRequest) -> ApiVersionsResponse {
+    response(0, ctx.session.sasl())
 }
 
-fn response(error_code: i16) -> ApiVersionsResponse {
+/// The SASL APIs, served by the connection itself (`server/sasl.rs`) and advertised only on
+/// SASL listeners, as Kafka does.
+const SASL_APIS: [(ApiKey, i16, i16); 2] = [
+    (ApiKey::SaslHandshake, 0, 1),
+    (ApiKey::SaslAuthenticate, 0, 2),
+];
+
+fn response(error_code: i16, sasl: bool) -> ApiVersionsResponse {
+    let sasl_apis = SASL_APIS.iter().filter(|_| sasl).copied();
     let api_keys = HANDLERS
         .iter()
-        .map(|h| {
+        .map(|h| (h.api_key, h.min_version, h.max_version))
+        .chain(sasl_apis)
+        .map(|(key, min, max)| {
             ApiVersion::default()
-                .with_api_key(h.api_key as i16)
-                .with_min_version(h.min_version)
-                .with_max_version(h.max_version)
+                .with_api_key(key as i16)
+                .with_min_version(min)
+                .with_max_version(max)
         })
         .collect();
     ApiVersionsResponse::default()
@@ -48,6 +58,6 @@ const TRANSACTION_VERSION_LEVEL: i16 = 2;
 const FEATURES_EPOCH: i64 = 0;
 
 /// The KIP-511 answer to an ApiVersions request at a version we do not know: v0, error 35.
-pub(crate) fn unsupported_version_response() -> ApiVersionsResponse {
-    response(ResponseError::UnsupportedVersion.code())
+pub(crate) fn unsupported_version_response(sasl: bool) -> ApiVersionsResponse {
+    response(ResponseError::UnsupportedVersion.code(), sasl)
 }

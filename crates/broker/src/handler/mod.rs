@@ -83,6 +83,8 @@ pub(crate) struct ApiHandler {
     /// (Produce v0–v2, advertised for librdkafka's sake; see KAFKA-18659).
     pub(crate) min_served: i16,
     pub(crate) handle: fn(RequestContext, Bytes) -> Result<HandlerFuture, DecodeError>,
+    /// Decodes a body only (the fuzz harness: every decoder, no broker needed).
+    pub(crate) decode_only: fn(i16, Bytes) -> Result<(), DecodeError>,
 }
 
 /// Builds one [`ApiHandler`]: the API key, its request type, the versions advertised (and the
@@ -103,6 +105,9 @@ macro_rules! api {
             handle: |ctx, body| {
                 let req: kafka_protocol::messages::$req = decode(ApiKey::$key, ctx.api_version, body)?;
                 Ok(api!(@$kind $f, ctx, req))
+            },
+            decode_only: |version, body| {
+                decode::<kafka_protocol::messages::$req>(ApiKey::$key, version, body).map(drop)
             },
         }
     };

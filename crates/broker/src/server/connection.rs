@@ -14,68 +14,91 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::ApiKey;
-use tokio::io::AsyncWriteExt;
+use strom_security::FailedLoginLog;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
 use super::codec::{
-    decode_header, encode_response, peek_header, read_frame_body, read_frame_size, EncodedResponse,
-    FrameError,
+    decode_header, encode_response, peek_header, read_frame_body, read_frame_size, FrameError,
 };
 use super::limits::{ConnectionPermit, RequestMemory, Reserved};
+use super::listener::BoundListener;
+use super::sasl::{Answer, Authenticator, Outcome};
+use super::transport::{self, Writer};
 use crate::broker::Broker;
-use crate::handler::{self, HandlerFuture, RequestContext};
-use crate::session::{Principal, Session};
+use crate::handler::{self, ApiHandler, HandlerFuture, RequestContext};
+use crate::session::Session;
 
 const MAX_IN_FLIGHT: usize = 64;
 
+/// What the writer task sends for one request.
+enum Reply {
+    /// A Kafka response, completed by the handler's future.
+    Response {
+        api_key: ApiKey,
+        version: i16,
+        correlation_id: i32,
+        response: HandlerFuture,
+    },
+    /// A raw SASL token (after a SaslHandshake v0): its size, then its bytes.
+    Raw(Bytes),
+}
+
 struct Pending {
-    api_key: ApiKey,
-    version: i16,
-    correlation_id: i32,
-    response: HandlerFuture,
+    reply: Reply,
     /// The request's bytes in the memory pools, released with this after the response.
     _reserved: Reserved,
 }
 
+/// What a connection shares with the others of its listener.
+#[derive(Debug, Clone)]
+pub(super) struct ConnectionContext {
+    pub(super) broker: Arc<Broker>,
+    pub(super) listener: Arc<BoundListener>,
+    pub(super) memory: RequestMemory,
+    pub(super) failed_logins: Arc<FailedLoginLog>,
+}
+
 pub(super) async fn serve(
-    broker: Arc<Broker>,
+    cx: ConnectionContext,
     stream: TcpStream,
     peer: SocketAddr,
     mut stop: watch::Receiver<bool>,
-    memory: RequestMemory,
     _admitted: ConnectionPermit,
 ) {
-    let (mut rd, mut wr) = stream.into_split();
-    let (tx, mut rx) = mpsc::channel::<Pending>(MAX_IN_FLIGHT);
-    let writer = tokio::spawn(async move {
-        while let Some(p) = rx.recv().await {
-            let Some(body) = p.response.await else {
-                continue;
-            };
-            let frame = match encode_response(p.api_key, p.version, p.correlation_id, body.as_ref())
-            {
-                Ok(f) => f,
-                Err(e) => {
-                    tracing::error!(%peer, api = ?p.api_key, error = %e, "encoding response failed; closing connection");
-                    break;
-                }
-            };
-            if let Err(e) = write_response(&mut wr, &frame).await {
-                tracing::debug!(%peer, error = %e, "write failed; closing connection");
-                break;
-            }
-            tracing::trace!(%peer, api = ?p.api_key, correlation = p.correlation_id, "response written");
+    let accepted = tokio::select! {
+        _ = stop.changed() => return,
+        a = transport::accept(&cx.listener, stream, peer) => a,
+    };
+    let accepted = match accepted {
+        Ok(a) => a,
+        Err(reason) => {
+            // Handshake failures are a client's (a plaintext client on a TLS port, an untrusted
+            // certificate): logged once per peer and minute at most.
+            tracing::debug!(%peer, listener = %cx.listener.name, %reason, "connection refused");
+            return;
         }
-        let _ = wr.shutdown().await;
-    });
-    let session = Arc::new(Session {
-        principal: Principal::anonymous(),
-        listener: "PLAINTEXT".into(),
+    };
+    let mut session = Arc::new(Session {
+        principal: accepted.principal,
+        listener: cx.listener.name.clone(),
+        protocol: cx.listener.protocol,
         peer,
     });
+    let mut auth = cx.listener.security.sasl.as_ref().map(|factory| {
+        Authenticator::new(
+            factory.clone(),
+            cx.failed_logins.clone(),
+            peer.ip(),
+            cx.broker.config.connections_max_reauth_ms,
+        )
+    });
+    let (tx, rx) = mpsc::channel::<Pending>(MAX_IN_FLIGHT);
+    let writer = tokio::spawn(write_replies(rx, accepted.writer, peer));
+    let mut rd = accepted.reader;
+    let broker = &cx.broker;
     let max = broker.config.socket_request_max_bytes;
     let idle = Duration::from_millis(broker.config.connections_max_idle_ms);
     let own_pool = RequestMemory::connection_pool(max);
@@ -88,7 +111,7 @@ pub(super) async fn serve(
             Ok(size) => {
                 let reserved = tokio::select! {
                     _ = stop.changed() => break,
-                    r = memory.reserve(&own_pool, size) => r,
+                    r = cx.memory.reserve(&own_pool, size) => r,
                 };
                 read_frame_body(&mut rd, size, idle)
                     .await
@@ -108,50 +131,206 @@ pub(super) async fn serve(
                 break;
             }
         };
-        match dispatch(&broker, frame, &session, reserved) {
-            Ok((p, hold)) => {
-                if tx.send(p).await.is_err() {
-                    break;
+        let step = match auth.as_mut() {
+            Some(a) => authenticate(a, &mut session, frame, reserved),
+            None => Step::Dispatch(frame, reserved),
+        };
+        let (p, close) = match step {
+            Step::Dispatch(frame, reserved) => match dispatch(broker, frame, &session, reserved) {
+                Ok((p, hold)) => {
+                    if tx.send(p).await.is_err() {
+                        break;
+                    }
+                    if let Some(hold) = hold {
+                        // The handler's ordered part is still running (`hold_connection`); a
+                        // dropped sender releases too.
+                        let _ = hold.await;
+                    }
+                    continue;
                 }
-                if let Some(hold) = hold {
-                    // The handler's ordered part is still running (`hold_connection`); a
-                    // dropped sender releases too.
-                    let _ = hold.await;
-                }
-            }
-            Err(reason) => {
-                tracing::warn!(%peer, listener = %session.listener, principal = %session.principal, %reason, "closing connection");
+                Err(reason) => (None, Some(reason)),
+            },
+            Step::Reply(p, close) => (Some(p), close),
+            Step::Close(reason) => (None, Some(reason)),
+        };
+        if let Some(p) = p {
+            if tx.send(p).await.is_err() {
                 break;
             }
+        }
+        if let Some(reason) = close {
+            tracing::warn!(%peer, listener = %session.listener, principal = %session.principal, %reason, "closing connection");
+            break;
         }
     }
     drop(tx);
     let _ = writer.await;
 }
 
-/// Writes encoded bytes, sending spliced file ranges with sendfile between them.
-async fn write_response(
-    wr: &mut tokio::net::tcp::OwnedWriteHalf,
-    frame: &EncodedResponse,
-) -> std::io::Result<()> {
-    let mut at = 0;
-    for (offset, file) in &frame.splices {
-        wr.write_all(&frame.bytes[at..*offset]).await?;
-        super::sendfile::send_file(wr.as_ref(), file.file(), file.position(), file.len()).await?;
-        at = *offset;
+/// Writes each reply in request order as its response completes.
+async fn write_replies(mut rx: mpsc::Receiver<Pending>, mut wr: Writer, peer: SocketAddr) {
+    while let Some(p) = rx.recv().await {
+        let written = match p.reply {
+            Reply::Raw(token) => {
+                let mut framed = BytesMut::with_capacity(4 + token.len());
+                framed.put_i32(i32::try_from(token.len()).unwrap_or(i32::MAX));
+                framed.put_slice(&token);
+                wr.write_raw(&framed).await
+            }
+            Reply::Response {
+                api_key,
+                version,
+                correlation_id,
+                response,
+            } => {
+                let Some(body) = response.await else {
+                    continue;
+                };
+                let frame = match encode_response(api_key, version, correlation_id, body.as_ref()) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        tracing::error!(%peer, api = ?api_key, error = %e, "encoding response failed; closing connection");
+                        break;
+                    }
+                };
+                let r = wr.write_response(&frame).await;
+                tracing::trace!(%peer, api = ?api_key, correlation = correlation_id, "response written");
+                r
+            }
+        };
+        if let Err(e) = written {
+            tracing::debug!(%peer, error = %e, "write failed; closing connection");
+            break;
+        }
     }
-    wr.write_all(&frame.bytes[at..]).await
+    wr.shutdown().await;
 }
 
-/// Phase one: route the frame and run the handler's ordered part; with the receiver to await
-/// before reading the next request when that part is not finished yet.
-fn dispatch(
-    broker: &Arc<Broker>,
-    mut frame: Bytes,
-    session: &Arc<Session>,
+/// What a frame on a SASL listener leads to.
+enum Step {
+    /// A request the client may make now: dispatch it.
+    Dispatch(Bytes, Reserved),
+    /// A SASL answer, and a reason to close after it when there is one.
+    Reply(Pending, Option<String>),
+    /// Close the connection without an answer.
+    Close(String),
+}
+
+/// The SASL gate of one frame: SASL requests (and raw tokens after a v0 handshake) are answered
+/// here and may authenticate the session; other requests pass only once authenticated.
+fn authenticate(
+    auth: &mut Authenticator,
+    session: &mut Arc<Session>,
+    frame: Bytes,
     reserved: Reserved,
-) -> Result<(Pending, Option<tokio::sync::oneshot::Receiver<()>>), String> {
-    let prefix = peek_header(&frame).ok_or("frame shorter than a request header")?;
+) -> Step {
+    let (outcome, correlation_id, version) = match sasl_step(auth, frame) {
+        Gate::Pass(frame) => return Step::Dispatch(frame, reserved),
+        Gate::Close(reason) => return Step::Close(reason),
+        Gate::Sasl(outcome, correlation_id, version) => (outcome, correlation_id, version),
+    };
+    let reply = |answer: Answer, close: Option<String>| {
+        let reply = match answer {
+            Answer::Raw(token) => Reply::Raw(token),
+            Answer::Handshake(r) => Reply::Response {
+                api_key: ApiKey::SaslHandshake,
+                version,
+                correlation_id,
+                response: handler::ready(r),
+            },
+            Answer::Authenticate(r) => Reply::Response {
+                api_key: ApiKey::SaslAuthenticate,
+                version,
+                correlation_id,
+                response: handler::ready(r),
+            },
+        };
+        Step::Reply(
+            Pending {
+                reply,
+                _reserved: reserved,
+            },
+            close,
+        )
+    };
+    match outcome {
+        Outcome::Answer(a) => reply(a, None),
+        Outcome::AnswerAndClose(a, why) => reply(a, Some(why)),
+        Outcome::Close(why) => Step::Close(why),
+        Outcome::Authenticated(a, principal) => {
+            *session = Arc::new(Session {
+                principal,
+                ..(**session).clone()
+            });
+            reply(a, None)
+        }
+    }
+}
+
+/// A frame on a SASL listener, as the authenticator sees it.
+enum Gate {
+    /// A request the client may make now.
+    Pass(Bytes),
+    Close(String),
+    /// A SASL step's outcome, with the request's correlation id and version.
+    Sasl(Outcome, i32, i16),
+}
+
+fn sasl_step(auth: &mut Authenticator, mut frame: Bytes) -> Gate {
+    if auth.expects_raw_token() {
+        return Gate::Sasl(auth.raw_token(&frame), 0, 0);
+    }
+    let Some(prefix) = peek_header(&frame) else {
+        return Gate::Close("frame shorter than a request header".into());
+    };
+    let api = ApiKey::try_from(prefix.api_key).ok();
+    if !matches!(
+        api,
+        Some(ApiKey::SaslHandshake) | Some(ApiKey::SaslAuthenticate)
+    ) {
+        return match auth.admit(api.unwrap_or(ApiKey::ApiVersions)) {
+            Ok(()) => Gate::Pass(frame),
+            Err(reason) => Gate::Close(reason),
+        };
+    }
+    let version = prefix.api_version;
+    let served = match api {
+        Some(ApiKey::SaslHandshake) => (0..=1).contains(&version),
+        _ => (0..=2).contains(&version),
+    };
+    let header_ok = served && api.is_some_and(|a| decode_header(a, version, &mut frame).is_ok());
+    if !header_ok {
+        return Gate::Close(format!(
+            "malformed or unsupported {api:?} v{version} request"
+        ));
+    }
+    let decoded = match api {
+        Some(ApiKey::SaslHandshake) => auth.handshake(version, frame),
+        _ => auth.authenticate(version, frame),
+    };
+    match decoded {
+        Ok(o) => Gate::Sasl(o, prefix.correlation_id, version),
+        Err(e) => Gate::Close(e.to_string()),
+    }
+}
+
+/// Where a frame goes: its handler, version and header, the body left in `frame`.
+pub(crate) enum Route {
+    Handler {
+        handler: &'static ApiHandler,
+        api_key: ApiKey,
+        version: i16,
+        correlation_id: i32,
+        header: kafka_protocol::messages::RequestHeader,
+    },
+    /// KIP-511: ApiVersions at a version we do not know gets our ranges at v0.
+    UnsupportedApiVersions { correlation_id: i32 },
+}
+
+/// Routes a frame by its header (the part of dispatch that reads only the frame): an unknown
+/// API key, an unsupported version or a malformed header is the reason to close the connection.
+pub(crate) fn route(frame: &mut Bytes) -> Result<Route, String> {
+    let prefix = peek_header(frame).ok_or("frame shorter than a request header")?;
     let Ok(api_key) = ApiKey::try_from(prefix.api_key) else {
         return Err(format!("unknown API key {}", prefix.api_key));
     };
@@ -161,24 +340,54 @@ fn dispatch(
     let version = prefix.api_version;
     if version < h.min_served || version > h.max_version {
         if api_key == ApiKey::ApiVersions {
-            // KIP-511: answer at v0 with UNSUPPORTED_VERSION and our ranges.
-            let p = Pending {
-                api_key,
-                version: 0,
+            return Ok(Route::UnsupportedApiVersions {
                 correlation_id: prefix.correlation_id,
-                response: handler::ready(handler::unsupported_version_response()),
-                _reserved: reserved,
-            };
-            return Ok((p, None));
+            });
         }
         return Err(format!(
             "{api_key:?} v{version} is not supported (served {}..={})",
             h.min_served, h.max_version
         ));
     }
-    let header = decode_header(api_key, version, &mut frame)
+    let header = decode_header(api_key, version, frame)
         .map_err(|e| format!("malformed {api_key:?} v{version} request header: {e}"))?;
-    tracing::trace!(peer = %session.peer, principal = %session.principal, client = ?header.client_id, api = ?api_key, version, correlation = prefix.correlation_id, "request");
+    Ok(Route::Handler {
+        handler: h,
+        api_key,
+        version,
+        correlation_id: prefix.correlation_id,
+        header,
+    })
+}
+
+fn dispatch(
+    broker: &Arc<Broker>,
+    mut frame: Bytes,
+    session: &Arc<Session>,
+    reserved: Reserved,
+) -> Result<(Pending, Option<tokio::sync::oneshot::Receiver<()>>), String> {
+    let (h, api_key, version, correlation_id, header) = match route(&mut frame)? {
+        Route::UnsupportedApiVersions { correlation_id } => {
+            let p = Pending {
+                reply: Reply::Response {
+                    api_key: ApiKey::ApiVersions,
+                    version: 0,
+                    correlation_id,
+                    response: handler::ready(handler::unsupported_version_response(session.sasl())),
+                },
+                _reserved: reserved,
+            };
+            return Ok((p, None));
+        }
+        Route::Handler {
+            handler,
+            api_key,
+            version,
+            correlation_id,
+            header,
+        } => (handler, api_key, version, correlation_id, header),
+    };
+    tracing::trace!(peer = %session.peer, principal = %session.principal, client = ?header.client_id, api = ?api_key, version, correlation = correlation_id, "request");
     let ctx = RequestContext {
         broker: broker.clone(),
         api_version: version,
@@ -189,10 +398,12 @@ fn dispatch(
     let hold = ctx.hold.clone();
     let response = (h.handle)(ctx, frame).map_err(|e| e.to_string())?;
     let p = Pending {
-        api_key,
-        version,
-        correlation_id: prefix.correlation_id,
-        response,
+        reply: Reply::Response {
+            api_key,
+            version,
+            correlation_id,
+            response,
+        },
         _reserved: reserved,
     };
     let hold = hold.lock().take();

@@ -1,10 +1,16 @@
-//! The network server: accepts connections and runs one task per connection.
+//! The network server: one accept loop per client listener (`listeners`, each with its
+//! security protocol: `listener.rs`, `transport.rs`, `sasl.rs`) and one task per connection.
 
 pub(crate) mod codec;
 mod connection;
 mod limits;
+mod listener;
+mod sasl;
 mod sendfile;
 pub(crate) mod splice_buf;
+mod transport;
+
+pub(crate) use connection::{route, Route};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,33 +19,46 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use strom_security::FailedLoginLog;
+
 use crate::broker::{Broker, StartError};
 use crate::config::BrokerConfig;
+use connection::ConnectionContext;
 use limits::{ConnectionLimits, RequestMemory};
+use listener::BoundListener;
 
 /// A running broker: its address, and the way to stop it.
 #[derive(Debug)]
 pub struct BrokerServer {
     broker: Arc<Broker>,
-    local_addr: SocketAddr,
+    /// Each client listener's name and bound address, in `listeners` order.
+    local_addrs: Vec<(String, SocketAddr)>,
     stop: watch::Sender<bool>,
-    accept: tokio::task::JoinHandle<()>,
+    accept: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl BrokerServer {
-    /// Binds the listener, opens storage and starts accepting. Must run inside a tokio runtime.
+    /// Binds the client listeners, opens storage and starts accepting. Must run inside a tokio
+    /// runtime.
     pub async fn start(config: BrokerConfig) -> Result<BrokerServer, StartError> {
-        let listener =
-            TcpListener::bind(&config.listen)
-                .await
-                .map_err(|source| StartError::Bind {
-                    addr: config.listen.clone(),
-                    source,
-                })?;
-        let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
-            addr: config.listen.clone(),
-            source,
-        })?;
+        let client_listeners: Vec<strom_security::Listener> = config
+            .listeners
+            .listeners
+            .iter()
+            .filter(|l| !config.listeners.is_controller_listener(&l.name))
+            .cloned()
+            .collect();
+        let mut sockets = Vec::with_capacity(client_listeners.len());
+        for l in &client_listeners {
+            sockets.push(BoundListener::bind(l).await?);
+        }
+        let Some(&(_, local_addr)) = sockets.first() else {
+            return Err(StartError::Config(crate::config::ConfigError::Invalid {
+                name: "listeners".into(),
+                value: String::new(),
+                reason: "no client listener".into(),
+            }));
+        };
         let quorum_config = config.quorum_config()?;
         let quorum = crate::metadata::Quorum::start(quorum_config).await?;
         let broker = tokio::task::block_in_place(|| Broker::open(config, local_addr, quorum))?;
@@ -62,29 +81,46 @@ impl BrokerServer {
             broker.config.queued_max_request_bytes,
             broker.config.socket_request_max_bytes,
         );
-        let accept = tokio::spawn(accept_loop(
-            listener,
-            broker.clone(),
-            stop_rx,
-            limits,
-            memory,
-        ));
+        let failed_logins = Arc::new(FailedLoginLog::default());
+        let mut accept = Vec::new();
+        let mut local_addrs = Vec::new();
+        for (l, (tcp, addr)) in client_listeners.iter().zip(sockets) {
+            let bound = BoundListener::secure(&broker.config, l, None).await?;
+            local_addrs.push((bound.name.clone(), addr));
+            let cx = ConnectionContext {
+                broker: broker.clone(),
+                listener: Arc::new(bound),
+                memory: memory.clone(),
+                failed_logins: failed_logins.clone(),
+            };
+            accept.push(tokio::spawn(accept_loop(
+                tcp,
+                cx,
+                stop_rx.clone(),
+                limits.clone(),
+            )));
+        }
         crate::lifecycle::start_metadata_listener(std::sync::Arc::downgrade(&broker));
         // Registered and unfenced (so leading what it should) before clients are told the
         // address; a node whose quorum is not up yet goes on after the limit.
         crate::lifecycle::join(&broker, std::time::Duration::from_secs(20)).await;
-        tracing::info!(listener = %local_addr, advertised = ?broker.advertised, cluster_id = %broker.cluster_id, "strom broker started");
+        tracing::info!(listeners = ?local_addrs, advertised = ?broker.advertised, cluster_id = %broker.cluster_id, "strom broker started");
         Ok(BrokerServer {
             broker,
-            local_addr,
+            local_addrs,
             stop,
             accept,
         })
     }
 
+    /// Every client listener's name and bound address (useful with port 0).
+    pub fn local_addrs(&self) -> &[(String, SocketAddr)] {
+        &self.local_addrs
+    }
+
     /// The bound address (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.local_addrs[0].1
     }
 
     /// The shared broker state.
@@ -102,7 +138,9 @@ impl BrokerServer {
                 .await;
         }
         let _ = self.stop.send(true);
-        let _ = self.accept.await;
+        for a in self.accept {
+            let _ = a.await;
+        }
         let quorum = broker.metadata.clone();
         let _ = tokio::task::spawn_blocking(move || broker.shutdown()).await;
         quorum.shutdown().await;
@@ -112,10 +150,9 @@ impl BrokerServer {
 
 async fn accept_loop(
     listener: TcpListener,
-    broker: Arc<Broker>,
+    cx: ConnectionContext,
     mut stop: watch::Receiver<bool>,
     limits: Arc<ConnectionLimits>,
-    memory: RequestMemory,
 ) {
     let mut conns = JoinSet::new();
     let mut refusals = RefusalLog::default();
@@ -134,11 +171,10 @@ async fn accept_loop(
                     };
                     let _ = stream.set_nodelay(true);
                     conns.spawn(connection::serve(
-                        broker.clone(),
+                        cx.clone(),
                         stream,
                         peer,
                         stop.clone(),
-                        memory.clone(),
                         admitted,
                     ));
                 }

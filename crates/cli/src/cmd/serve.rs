@@ -13,7 +13,9 @@ pub(crate) struct ServeArgs {
     /// Directory holding partition logs and metadata (Kafka: log.dirs) [default: ./data].
     #[arg(long)]
     pub(crate) data_dir: Option<PathBuf>,
-    /// Kafka listener address HOST:PORT (Kafka: listeners) [default: 127.0.0.1:9092].
+    /// One PLAINTEXT listener at HOST:PORT, the shorthand of Kafka's `listeners` (which, set with
+    /// --set or --config, names any number of listeners and their security) [default:
+    /// 127.0.0.1:9092].
     #[arg(long)]
     pub(crate) listen: Option<String>,
     /// Address advertised to clients in Metadata (Kafka: advertised.listeners).
@@ -96,6 +98,10 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         // A stable line on stdout so scripts and tests started with `--listen 127.0.0.1:0`
         // learn the port.
         println!("strom: listening on {}", server.local_addr());
+        // Then every client listener by name (tests with several listeners on port 0).
+        for (name, addr) in server.local_addrs() {
+            println!("strom: listener {name} on {addr}");
+        }
         wait_for_signal().await?;
         tracing::info!("shutting down");
         server.shutdown().await;
