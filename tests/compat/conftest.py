@@ -1,7 +1,9 @@
 """Fixtures for the compatibility tests: each test gets its own `strom serve` child process.
 
 The broker listens on an ephemeral port (`--listen 127.0.0.1:0`) in a fresh temp data dir; the port is
-read from the single stdout line `strom: listening on HOST:PORT`. After the test the broker is stopped
+read from the first stdout line `strom: listening on HOST:PORT`. A broker started with its own
+`listeners` (`listen=False`) prints one more line per listener, `strom: listener NAME on HOST:PORT`,
+read into `Broker.listeners`. After the test the broker is stopped
 (SIGTERM, then SIGKILL) and the test fails if the broker's stderr shows a panic.
 """
 
@@ -20,6 +22,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 LISTEN_RE = re.compile(r"^strom: listening on (\S+):(\d+)\s*$")
+LISTENER_RE = re.compile(r"^strom: listener (\S+) on (\S+:\d+)\s*$")
 START_TIMEOUT_S = 30
 SHUTDOWN_TIMEOUT_S = 20
 
@@ -35,10 +38,16 @@ def strom_bin() -> str:
 class Broker:
     """One `strom serve` child process; `start()` can be called again after `stop()`/`kill()`."""
 
-    def __init__(self, data_dir: Path, log_dir: Path, extra_args: list[str] | None = None):
+    def __init__(self, data_dir: Path, log_dir: Path, extra_args: list[str] | None = None,
+                 listen: bool = True):
         self.data_dir = data_dir
         self.log_dir = log_dir
         self.extra_args = extra_args or []
+        # False: the broker's `listeners` come from extra_args (--set/--config), not --listen.
+        self.listen = listen
+        self.listeners: dict[str, str] = {}
+        # Extra environment of the process (e.g. a finer STROM_LOG).
+        self.extra_env: dict[str, str] = {}
         self.proc: subprocess.Popen | None = None
         self.host = ""
         self.port = 0
@@ -60,10 +69,11 @@ class Broker:
         self.stderr_paths.append(err_path)
         env = dict(os.environ)
         env.setdefault("STROM_LOG", "info")
+        env.update(self.extra_env)
         with open(err_path, "wb") as err:
             self.proc = subprocess.Popen(
-                [strom_bin(), "serve", "--data-dir", str(self.data_dir), "--listen", "127.0.0.1:0",
-                 *self.extra_args],
+                [strom_bin(), "serve", "--data-dir", str(self.data_dir),
+                 *(["--listen", "127.0.0.1:0"] if self.listen else []), *self.extra_args],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=err,
@@ -79,7 +89,24 @@ class Broker:
             self.kill()
             pytest.fail(f"unexpected first stdout line from strom serve: {line!r}\n{self.stderr_text()}")
         self.host, self.port = m.group(1), int(m.group(2))
+        # One line per client listener follows at once.
+        self.listeners = {}
+        while len(self.listeners) < self.expected_listeners():
+            m = LISTENER_RE.match(self._read_first_line())
+            if not m:
+                break
+            self.listeners[m.group(1)] = m.group(2)
         return self
+
+    def expected_listeners(self) -> int:
+        """How many client listeners the broker was given (1 for --listen)."""
+        if self.listen:
+            return 1
+        for a in self.extra_args:
+            if a.startswith("listeners="):
+                entries = [e.strip() for e in a.split("=", 1)[1].split(",") if e.strip()]
+                return sum(1 for e in entries if not e.startswith("CONTROLLER"))
+        return 1
 
     def _read_first_line(self) -> str:
         assert self.proc is not None and self.proc.stdout is not None
@@ -119,13 +146,14 @@ def broker_factory(tmp_path):
     """Makes brokers (not yet started); all are killed at teardown and checked for panics."""
     brokers: list[Broker] = []
 
-    def make(extra_args: list[str] | None = None, data_dir: Path | None = None) -> Broker:
+    def make(extra_args: list[str] | None = None, data_dir: Path | None = None,
+             listen: bool = True) -> Broker:
         n = len(brokers)
         d = data_dir or tmp_path / f"data{n}"
         d.mkdir(parents=True, exist_ok=True)
         logs = tmp_path / f"logs{n}"
         logs.mkdir(exist_ok=True)
-        b = Broker(d, logs, extra_args)
+        b = Broker(d, logs, extra_args, listen)
         brokers.append(b)
         return b
 

@@ -25,6 +25,7 @@ use uuid::Uuid;
 
 use crate::config::BrokerConfig;
 use crate::coordinators::Coordinators;
+use crate::endpoints::Endpoints;
 use crate::inter_broker::BrokerConnections;
 use crate::local_leaders::LocalLeaders;
 use crate::metadata::{MetadataImage, Quorum};
@@ -79,8 +80,10 @@ pub struct Broker {
     pub(crate) leaders: Arc<LocalLeaders>,
     /// Cluster id (from meta.properties).
     pub cluster_id: String,
-    /// Host and port advertised to clients.
+    /// Host and port advertised to clients on the first listener.
     pub advertised: (String, i32),
+    /// Every listener's advertised endpoint, and other brokers' (`endpoints.rs`).
+    pub(crate) endpoints: Endpoints,
     /// Group and transaction coordinators.
     pub coordinators: Arc<Coordinators>,
     /// Producer ids for InitProducerId (durably reserved in the metadata log).
@@ -98,24 +101,25 @@ impl Broker {
     /// address. Called inside `block_in_place` on the runtime (`BrokerServer::start`).
     pub(crate) fn open(
         config: BrokerConfig,
-        bound: SocketAddr,
+        bound: &[(String, SocketAddr)],
         metadata: Arc<Quorum>,
     ) -> Result<Arc<Broker>, StartError> {
         let cluster_id = crate::meta_properties::read_or_create_cluster_id(&config)
             .map_err(StartError::MetaProperties)?;
-        let advertised = config.advertised_host_port(bound);
+        let endpoints = Endpoints::new(&config, bound);
+        let advertised = endpoints.default_own();
         let incarnation = Uuid::new_v4();
         let replicas = Arc::new(open_replicas(
             &config,
             &metadata.image(),
-            &advertised,
+            &endpoints,
             &incarnation,
         )?);
         let leaders = Arc::new(LocalLeaders::new(
             replicas.clone(),
             metadata.clone(),
             config.node_id,
-            advertised.clone(),
+            endpoints.clone(),
         ));
         let producer_ids = Arc::new(ProducerIdManager::new(metadata.clone(), config.node_id));
         let coordinators = Coordinators::new(&config, &leaders, producer_ids.clone());
@@ -150,6 +154,7 @@ impl Broker {
             leaders,
             cluster_id,
             advertised,
+            endpoints,
             coordinators,
             producer_ids,
             publisher,
@@ -194,7 +199,7 @@ impl Broker {
 fn open_replicas(
     config: &BrokerConfig,
     image: &Arc<MetadataImage>,
-    advertised: &(String, i32),
+    endpoints: &Endpoints,
     incarnation: &Uuid,
 ) -> Result<ReplicaManager, StartError> {
     let overrides = config.log_overrides().clone();
@@ -229,6 +234,6 @@ fn open_replicas(
             max_bytes_per_partition: config.replica_fetch_max_bytes,
             backoff: Duration::from_millis(config.replica_fetch_backoff_ms),
         },
-        advertised.clone(),
+        endpoints.clone(),
     ))
 }

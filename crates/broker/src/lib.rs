@@ -12,6 +12,7 @@
 mod broker;
 mod config;
 mod coordinators;
+mod endpoints;
 pub mod fuzzing;
 mod handler;
 mod inter_broker;

@@ -7,13 +7,14 @@
 //! what.
 //!
 //! A single node registers no broker for itself before its quorum applies the registration: a
-//! leader id equal to this node's `node.id` is this node, endpoint `advertised`, whether
+//! leader id equal to this node's `node.id` is this node, with its own endpoints, whether
 //! registered or not.
 
 use std::sync::Arc;
 
 use strom_log::{PartitionLog, TopicPartition, ValidatedBatches};
 
+use crate::endpoints::Endpoints;
 use crate::metadata::{MetadataImage, Quorum};
 use crate::replica_manager::ReplicaManager;
 use crate::replication::{AppendError, Partition, PendingAppend, TxnVerification};
@@ -23,8 +24,8 @@ use crate::replication::{AppendError, Partition, PendingAppend, TxnVerification}
 pub(crate) enum Leader {
     /// This node, at the leader epoch of the role its replica manager took.
     Here { epoch: i32 },
-    /// Another broker, reachable at host:port.
-    Remote { id: i32, host: String, port: i32 },
+    /// Another broker (its endpoint: [`LocalLeaders::endpoint`] on the caller's listener).
+    Remote { id: i32 },
     /// No leader right now, or its broker is fenced or unknown: try again later.
     Unavailable,
     /// The topic or partition does not exist.
@@ -51,7 +52,7 @@ pub(crate) struct LocalLeaders {
     replicas: Arc<ReplicaManager>,
     quorum: Arc<Quorum>,
     node_id: i32,
-    advertised: (String, i32),
+    endpoints: Endpoints,
 }
 
 impl LocalLeaders {
@@ -59,13 +60,13 @@ impl LocalLeaders {
         replicas: Arc<ReplicaManager>,
         quorum: Arc<Quorum>,
         node_id: i32,
-        advertised: (String, i32),
+        endpoints: Endpoints,
     ) -> Self {
         LocalLeaders {
             replicas,
             quorum,
             node_id,
-            advertised,
+            endpoints,
         }
     }
 
@@ -107,24 +108,31 @@ impl LocalLeaders {
         if part.leader < 0 {
             return Leader::Unavailable;
         }
-        match self.endpoint(image, part.leader) {
-            Some((host, port)) => Leader::Remote {
-                id: part.leader,
-                host,
-                port,
-            },
-            None => Leader::Unavailable,
+        match image.brokers.get(&part.leader) {
+            Some(b) if !b.fenced => Leader::Remote { id: part.leader },
+            _ => Leader::Unavailable,
         }
     }
 
-    /// The client endpoint of broker `id`: registered and unfenced in `image`, or this node.
-    pub(crate) fn endpoint(&self, image: &MetadataImage, id: i32) -> Option<(String, i32)> {
+    /// The endpoint of broker `id` on `listener`: registered and unfenced in `image`, or this
+    /// node.
+    pub(crate) fn endpoint(
+        &self,
+        image: &MetadataImage,
+        id: i32,
+        listener: &str,
+    ) -> Option<(String, i32)> {
         match image.brokers.get(&id) {
-            Some(b) if !b.fenced => Some((b.registration.host.clone(), b.registration.port)),
+            Some(b) if !b.fenced => Some(self.endpoints.of(b, listener)),
             Some(_) => None,
-            None if id == self.node_id => Some(self.advertised.clone()),
+            None if id == self.node_id => Some(self.endpoints.own_on(listener)),
             None => None,
         }
+    }
+
+    /// `inter.broker.listener.name`: how this broker reaches the others.
+    pub(crate) fn inter_broker_listener(&self) -> &str {
+        self.endpoints.inter_broker_listener()
     }
 
     /// The local partition of `topic`-`partition` when `image` says this node leads it.

@@ -14,6 +14,7 @@ use parking_lot::{Mutex, RwLock};
 
 use strom_log::{now_ms, LogConfig, LogError, LogManager, PartitionLog, TopicPartition};
 
+use crate::endpoints::Endpoints;
 use crate::metadata::{MetadataImage, TopicImage};
 use crate::replication::{
     BrokerAddress, FetcherConfig, Partition, ReplicaFetcherManager, Transition,
@@ -50,17 +51,21 @@ impl ReplicaManager {
         logs: Arc<LogManager>,
         broker_overrides: BTreeMap<String, String>,
         fetcher: FetcherConfig,
-        advertised: (String, i32),
+        endpoints: Endpoints,
     ) -> Self {
         let image: Arc<RwLock<Arc<MetadataImage>>> = Arc::default();
         let node_id = fetcher.node_id;
         let img = image.clone();
+        // Followers fetch from their leaders on the inter-broker listener.
         let address: BrokerAddress = Arc::new(move |id| {
             let image = img.read().clone();
             match image.brokers.get(&id) {
-                Some(b) => Some(format!("{}:{}", b.registration.host, b.registration.port)),
-                // Ourselves before registration (one node): the advertised listener.
-                None if id == node_id => Some(format!("{}:{}", advertised.0, advertised.1)),
+                Some(b) => Some(endpoints.inter_broker_addr(b)),
+                // Ourselves before registration (one node).
+                None if id == node_id => {
+                    let (host, port) = endpoints.own_on(endpoints.inter_broker_listener());
+                    Some(format!("{host}:{port}"))
+                }
                 None => None,
             }
         });

@@ -124,7 +124,7 @@ async fn remote(
     else {
         return all(ResponseError::CoordinatorNotAvailable);
     };
-    let addr = format!("{}:{}", b.registration.host, b.registration.port);
+    let addr = broker.endpoints.inter_broker_addr(b);
     let conn = match broker
         .verification_connections
         .connection(leader, &addr)

@@ -8,7 +8,6 @@
 //! sizes, socket buffers, ZooKeeper-era settings), listed in [`ACCEPTED_WITHOUT_EFFECT`].
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 mod table;
@@ -454,18 +453,6 @@ impl BrokerConfig {
             .get("unclean.leader.election.enable")
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
         Ok(q)
-    }
-
-    /// Host and port given to clients.
-    pub fn advertised_host_port(&self, bound: SocketAddr) -> (String, i32) {
-        let addr = self.advertised.clone().unwrap_or_else(|| bound.to_string());
-        match addr.rsplit_once(':') {
-            Some((h, p)) => (
-                h.trim_matches(['[', ']']).to_string(),
-                p.parse().unwrap_or(i32::from(bound.port())),
-            ),
-            None => (addr, i32::from(bound.port())),
-        }
     }
 }
 

@@ -148,11 +148,17 @@ impl MarkerWriter {
                         Err(e) => return Err(storage(e)),
                     }
                 }
-                Leader::Remote { id, host, port } => remote
-                    .entry(id)
-                    .or_insert_with(|| (format!("{host}:{port}"), Vec::new()))
-                    .1
-                    .push((topic, partition)),
+                Leader::Remote { id } => {
+                    let listener = self.leaders.inter_broker_listener();
+                    match self.leaders.endpoint(&image, id, listener) {
+                        Some((host, port)) => remote
+                            .entry(id)
+                            .or_insert_with(|| (format!("{host}:{port}"), Vec::new()))
+                            .1
+                            .push((topic, partition)),
+                        None => retry.push((topic, partition)),
+                    }
+                }
             }
         }
         // The local appends are flushing while the remote leaders answer.

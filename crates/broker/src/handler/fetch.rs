@@ -84,7 +84,7 @@ pub(crate) async fn handle(ctx: RequestContext, req: FetchRequest) -> FetchRespo
     check_leadership(&ctx, &image, &mut wanted, follower);
     let hints = hint_leaders(&ctx, &image, &mut wanted);
     let node_endpoints = if v >= 16 {
-        hints.endpoints(&image)
+        hints.endpoints(&image, &broker.endpoints, &ctx.session.listener)
     } else {
         Vec::new()
     };

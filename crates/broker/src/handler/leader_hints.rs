@@ -7,6 +7,7 @@
 use kafka_protocol::messages::{fetch_response, produce_response, BrokerId};
 use kafka_protocol::protocol::StrBytes;
 
+use crate::endpoints::Endpoints;
 use crate::metadata::{MetadataImage, PartitionImage};
 
 /// The leaders named in one response's hints.
@@ -28,18 +29,19 @@ impl LeaderHints {
         Some((part.leader, part.leader_epoch))
     }
 
-    /// The endpoints of every leader noted, as registered in `image`.
-    pub(crate) fn endpoints<T: EndpointOf>(&self, image: &MetadataImage) -> Vec<T> {
+    /// The endpoints of every leader noted, as registered in `image`, on `listener`.
+    pub(crate) fn endpoints<T: EndpointOf>(
+        &self,
+        image: &MetadataImage,
+        endpoints: &Endpoints,
+        listener: &str,
+    ) -> Vec<T> {
         self.leaders
             .iter()
             .filter_map(|id| image.brokers.get(id))
             .map(|b| {
-                T::endpoint_of(
-                    b.id(),
-                    &b.registration.host,
-                    b.registration.port,
-                    b.registration.rack.as_deref(),
-                )
+                let (host, port) = endpoints.of(b, listener);
+                T::endpoint_of(b.id(), &host, port, b.registration.rack.as_deref())
             })
             .collect()
     }

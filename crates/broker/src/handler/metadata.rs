@@ -93,15 +93,17 @@ pub(crate) async fn handle(ctx: RequestContext, req: MetadataRequest) -> Metadat
     let mut brokers: Vec<MetadataResponseBroker> = image
         .live_brokers()
         .map(|b| {
+            // The endpoint of the listener the client came in on.
+            let (host, port) = broker.endpoints.of(b, &ctx.session.listener);
             MetadataResponseBroker::default()
                 .with_node_id(BrokerId(b.id()))
-                .with_host(StrBytes::from_string(b.registration.host.clone()))
-                .with_port(b.registration.port)
+                .with_host(StrBytes::from_string(host))
+                .with_port(port)
                 .with_rack(b.registration.rack.clone().map(StrBytes::from_string))
         })
         .collect();
     if !brokers.iter().any(|b| b.node_id.0 == broker.config.node_id) && image.brokers.is_empty() {
-        let (host, port) = broker.advertised.clone();
+        let (host, port) = broker.endpoints.own_on(&ctx.session.listener);
         brokers.push(
             MetadataResponseBroker::default()
                 .with_node_id(BrokerId(broker.config.node_id))

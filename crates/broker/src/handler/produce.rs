@@ -77,6 +77,14 @@ struct Phase1 {
 /// the coordinator about.
 type ToVerify = ((i64, i16), Vec<(String, i32)>);
 
+/// KIP-951 hints and what naming their endpoints takes (the client's listener).
+struct Hints {
+    hints: LeaderHints,
+    image: Arc<MetadataImage>,
+    endpoints: crate::endpoints::Endpoints,
+    listener: String,
+}
+
 /// What every partition's checks share.
 struct Checks<'a> {
     ctx: &'a RequestContext,
@@ -117,9 +125,15 @@ pub(crate) fn handle(ctx: RequestContext, req: ProduceRequest) -> HandlerFuture 
         verify,
     } = checks.run(req.topic_data);
     let verify_enabled = checks.verify_enabled;
+    let hints = Hints {
+        hints,
+        image,
+        endpoints: ctx.broker.endpoints.clone(),
+        listener: ctx.session.listener.clone(),
+    };
     let Some(((producer_id, epoch), to_verify)) = verify else {
         let topics = append_all(topics, v, verify_enabled, &[]);
-        return Box::pin(respond(topics, v, acks, timeout, hints, image));
+        return Box::pin(respond(topics, v, acks, timeout, hints));
     };
     let release = ctx.hold_connection();
     let broker = ctx.broker.clone();
@@ -143,7 +157,7 @@ pub(crate) fn handle(ctx: RequestContext, req: ProduceRequest) -> HandlerFuture 
     });
     Box::pin(async move {
         match appended.await {
-            Ok(topics) => respond(topics, v, acks, timeout, hints, image).await,
+            Ok(topics) => respond(topics, v, acks, timeout, hints).await,
             Err(e) => {
                 tracing::error!(error = %e, "a verified produce failed; no response");
                 None
@@ -352,9 +366,14 @@ async fn respond(
     v: i16,
     acks: i16,
     timeout: Duration,
-    hints: LeaderHints,
-    image: Arc<MetadataImage>,
+    hints: Hints,
 ) -> Option<Box<dyn ResponseBody>> {
+    let Hints {
+        hints,
+        image,
+        endpoints,
+        listener,
+    } = hints;
     let mut responses = Vec::with_capacity(topics.len());
     for (name, outcomes) in topics {
         let mut parts = Vec::with_capacity(outcomes.len());
@@ -398,6 +417,6 @@ async fn respond(
     Some(Box::new(
         ProduceResponse::default()
             .with_responses(responses)
-            .with_node_endpoints(hints.endpoints(&image)),
+            .with_node_endpoints(hints.endpoints(&image, &endpoints, &listener)),
     ) as Box<dyn ResponseBody>)
 }

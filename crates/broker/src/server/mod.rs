@@ -52,16 +52,21 @@ impl BrokerServer {
         for l in &client_listeners {
             sockets.push(BoundListener::bind(l).await?);
         }
-        let Some(&(_, local_addr)) = sockets.first() else {
+        let bound: Vec<(String, SocketAddr)> = client_listeners
+            .iter()
+            .zip(&sockets)
+            .map(|(l, (_, addr))| (l.name.as_str().to_string(), *addr))
+            .collect();
+        if bound.is_empty() {
             return Err(StartError::Config(crate::config::ConfigError::Invalid {
                 name: "listeners".into(),
                 value: String::new(),
                 reason: "no client listener".into(),
             }));
-        };
+        }
         let quorum_config = config.quorum_config()?;
         let quorum = crate::metadata::Quorum::start(quorum_config).await?;
-        let broker = tokio::task::block_in_place(|| Broker::open(config, local_addr, quorum))?;
+        let broker = tokio::task::block_in_place(|| Broker::open(config, &bound, quorum))?;
         let (stop, stop_rx) = watch::channel(false);
         let limits = Arc::new(
             ConnectionLimits::new(

@@ -101,7 +101,7 @@ pub(crate) async fn accept(
         // SASL_SSL: the SASL exchange names the principal.
         None => Principal::anonymous(),
     };
-    tracing::trace!(%peer, listener = %listener.name, %principal, "TLS connection");
+    tracing::debug!(%peer, listener = %listener.name, %principal, "TLS connection");
     let (r, w) = tokio::io::split(tls_stream);
     Ok(Accepted {
         reader: Reader::Tls(r),

@@ -16,17 +16,18 @@ pub(crate) fn handle(ctx: &RequestContext, req: DescribeClusterRequest) -> Descr
         .values()
         .filter(|x| include_fenced || !x.fenced)
         .map(|x| {
+            let (host, port) = b.endpoints.of(x, &ctx.session.listener);
             DescribeClusterBroker::default()
                 .with_broker_id(BrokerId(x.id()))
-                .with_host(StrBytes::from_string(x.registration.host.clone()))
-                .with_port(x.registration.port)
+                .with_host(StrBytes::from_string(host))
+                .with_port(port)
                 .with_rack(x.registration.rack.clone().map(StrBytes::from_string))
                 .with_is_fenced(ctx.api_version >= 2 && x.fenced)
         })
         .collect();
     if image.brokers.is_empty() {
         // Before this node's own registration is applied.
-        let (host, port) = b.advertised.clone();
+        let (host, port) = b.endpoints.own_on(&ctx.session.listener);
         brokers.push(
             DescribeClusterBroker::default()
                 .with_broker_id(BrokerId(b.config.node_id))

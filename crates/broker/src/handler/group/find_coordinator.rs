@@ -76,9 +76,9 @@ async fn lookup(ctx: &RequestContext, key_type: i8, key: &str) -> Found {
     let (node, endpoint) = match leaders.leader_of(&image, topic.name, partition) {
         Leader::Here { .. } => {
             let node = broker.config.node_id;
-            (node, leaders.endpoint(&image, node))
+            (node, leaders.endpoint(&image, node, &ctx.session.listener))
         }
-        Leader::Remote { id, host, port } => (id, Some((host, port))),
+        Leader::Remote { id } => (id, leaders.endpoint(&image, id, &ctx.session.listener)),
         Leader::Unavailable | Leader::Unknown => (-1, None),
     };
     match endpoint {

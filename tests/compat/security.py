@@ -1,0 +1,107 @@
+"""Security material made at test time (no private key is committed): a CA with a server
+certificate for 127.0.0.1/localhost and client certificates (trustme), a second, untrusted CA,
+an RSA key with its JWKS file and signed JWTs (PyJWT), and the `--set` arguments of a broker
+with PLAINTEXT, SASL_PLAINTEXT (PLAIN), SASL_SSL (SCRAM-SHA-512), SSL (mTLS) and an OAUTHBEARER
+listener, as a Kafka operator would write them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import jwt
+import trustme
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+AUDIENCE = "strom"
+ISSUER = "strom-test-issuer"
+KID = "test-key-1"
+PLAIN_USERS = {"admin": "admin-secret", "alice": "alice-secret"}
+
+
+@dataclass
+class Pki:
+    dir: Path
+    ca: Path            # the trusted CA (PEM)
+    keystore: Path      # the broker's certificate chain and key (Kafka's PEM keystore)
+    other_ca: Path      # a CA nobody trusts
+    alice_cert: Path    # a client certificate, CN=alice, from the trusted CA
+    alice_key: Path
+    mallory_cert: Path  # a client certificate from the untrusted CA
+    mallory_key: Path
+    jwks: Path
+    jwt_key: rsa.RSAPrivateKey
+    forged_key: rsa.RSAPrivateKey
+
+    def token(self, sub: str = "carol", audience: str = AUDIENCE, expires_in: int = 300,
+              key: rsa.RSAPrivateKey | None = None, issuer: str = ISSUER) -> str:
+        now = int(time.time())
+        claims = {"sub": sub, "aud": audience, "iss": issuer, "iat": now, "exp": now + expires_in}
+        return jwt.encode(claims, key or self.jwt_key, algorithm="RS256", headers={"kid": KID})
+
+
+def make_pki(dir: Path) -> Pki:
+    dir.mkdir(parents=True, exist_ok=True)
+    ca = trustme.CA()
+    other = trustme.CA()
+    server = ca.issue_cert("localhost", "127.0.0.1")
+    alice = ca.issue_cert("alice.example", common_name="alice")
+    mallory = other.issue_cert("mallory.example", common_name="mallory")
+
+    def write(name: str, data: bytes) -> Path:
+        p = dir / name
+        p.write_bytes(data)
+        return p
+
+    keystore = b"".join(b.bytes() for b in server.cert_chain_pems) + server.private_key_pem.bytes()
+    jwt_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    forged_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(jwt_key.public_key()))
+    jwk.update({"kid": KID, "alg": "RS256", "use": "sig"})
+    return Pki(
+        dir=dir,
+        ca=write("ca.pem", ca.cert_pem.bytes()),
+        keystore=write("server.keystore.pem", keystore),
+        other_ca=write("other-ca.pem", other.cert_pem.bytes()),
+        alice_cert=write("alice.pem", alice.cert_chain_pems[0].bytes()),
+        alice_key=write("alice.key", alice.private_key_pem.bytes()),
+        mallory_cert=write("mallory.pem", mallory.cert_chain_pems[0].bytes()),
+        mallory_key=write("mallory.key", mallory.private_key_pem.bytes()),
+        jwks=write("jwks.json", json.dumps({"keys": [jwk]}).encode()),
+        jwt_key=jwt_key,
+        forged_key=forged_key,
+    )
+
+
+def secured_broker_args(pki: Pki) -> list[str]:
+    """`strom serve` arguments for a broker with every kind of listener (ports chosen at bind)."""
+    plain_jaas = ("org.apache.kafka.common.security.plain.PlainLoginModule required "
+                  + " ".join(f'user_{u}="{p}"' for u, p in PLAIN_USERS.items()) + ";")
+    settings = {
+        "listeners": "PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0,"
+                     "SASL_SSL://127.0.0.1:0,SSL://127.0.0.1:0,OAUTH://127.0.0.1:0",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,"
+                                          "SASL_SSL:SASL_SSL,SSL:SSL,OAUTH:SASL_PLAINTEXT",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": str(pki.keystore),
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": str(pki.ca),
+        "listener.name.ssl.ssl.client.auth": "required",
+        "ssl.principal.mapping.rules": "RULE:^CN=([a-zA-Z0-9]+),.*$/$1/,DEFAULT",
+        "listener.name.sasl_plaintext.sasl.enabled.mechanisms": "PLAIN",
+        "listener.name.sasl_plaintext.plain.sasl.jaas.config": plain_jaas,
+        "listener.name.sasl_ssl.sasl.enabled.mechanisms": "PLAIN",
+        "listener.name.sasl_ssl.plain.sasl.jaas.config": plain_jaas,
+        "listener.name.oauth.sasl.enabled.mechanisms": "OAUTHBEARER",
+        "sasl.oauthbearer.jwks.endpoint.url": pki.jwks.as_uri(),
+        "sasl.oauthbearer.expected.audience": AUDIENCE,
+        "sasl.oauthbearer.expected.issuer": ISSUER,
+    }
+    args: list[str] = []
+    for k, v in settings.items():
+        args += ["--set", f"{k}={v}"]
+    return args
