@@ -107,6 +107,7 @@ impl Broker {
         let cluster_id = crate::meta_properties::read_or_create_cluster_id(&config)
             .map_err(StartError::MetaProperties)?;
         let endpoints = Endpoints::new(&config, bound);
+        let inter_broker = inter_broker_security(&config)?;
         let advertised = endpoints.default_own();
         let incarnation = Uuid::new_v4();
         let replicas = Arc::new(open_replicas(
@@ -114,12 +115,14 @@ impl Broker {
             &metadata.image(),
             &endpoints,
             &incarnation,
+            &inter_broker,
         )?);
         let leaders = Arc::new(LocalLeaders::new(
             replicas.clone(),
             metadata.clone(),
             config.node_id,
             endpoints.clone(),
+            inter_broker.clone(),
         ));
         let producer_ids = Arc::new(ProducerIdManager::new(metadata.clone(), config.node_id));
         let coordinators = Coordinators::new(&config, &leaders, producer_ids.clone());
@@ -145,7 +148,11 @@ impl Broker {
         );
         publisher.publish(&metadata.image());
         let broker = Arc::new(Broker {
-            verification_connections: BrokerConnections::new(config.node_id, "txn-verification"),
+            verification_connections: BrokerConnections::new(
+                config.node_id,
+                "txn-verification",
+                inter_broker,
+            ),
             config,
             metadata,
             incarnation,
@@ -201,6 +208,7 @@ fn open_replicas(
     image: &Arc<MetadataImage>,
     endpoints: &Endpoints,
     incarnation: &Uuid,
+    inter_broker: &Arc<strom_client::Security>,
 ) -> Result<ReplicaManager, StartError> {
     let overrides = config.log_overrides().clone();
     let lm_config = LogManagerConfig {
@@ -230,10 +238,33 @@ fn open_replicas(
         crate::replication::FetcherConfig {
             node_id: config.node_id,
             broker_epoch: crate::replication::broker_epoch(incarnation),
+            security: inter_broker.clone(),
             max_wait_ms: config.replica_fetch_wait_max_ms,
             max_bytes_per_partition: config.replica_fetch_max_bytes,
             backoff: Duration::from_millis(config.replica_fetch_backoff_ms),
         },
         endpoints.clone(),
+    ))
+}
+
+/// The TLS and SASL of this broker's connections to the others: the inter-broker listener's
+/// protocol, its `ssl.*` keys and `sasl.mechanism.inter.broker.protocol` with that mechanism's
+/// JAAS `username`/`password` (Kafka's keys); plaintext when there is no such listener.
+fn inter_broker_security(config: &BrokerConfig) -> Result<Arc<strom_client::Security>, StartError> {
+    if config.listeners.inter_broker_listener_name.is_none() {
+        return Ok(Arc::new(strom_client::Security::plaintext()));
+    }
+    let invalid = |e: strom_security::ConfigError| {
+        StartError::Config(crate::config::ConfigError::Invalid {
+            name: e.key().to_string(),
+            value: String::new(),
+            reason: e.to_string(),
+        })
+    };
+    let client =
+        strom_security::ClientSecurity::for_inter_broker(&config.security, &config.listeners)
+            .map_err(invalid)?;
+    Ok(Arc::new(
+        strom_client::Security::try_from(client).map_err(invalid)?,
     ))
 }

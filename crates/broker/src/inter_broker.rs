@@ -12,20 +12,25 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use parking_lot::Mutex;
-use strom_client::{ClientError, Connection, ConnectionConfig};
+use strom_client::{ClientError, Connection, ConnectionConfig, Security};
 
 /// Cached connections to other brokers.
 #[derive(Debug)]
 pub(crate) struct BrokerConnections {
     config: ConnectionConfig,
+    /// TLS and SASL of the inter-broker listener.
+    security: Arc<Security>,
     conns: Mutex<HashMap<i32, Connection>>,
 }
 
 impl BrokerConnections {
     /// A pool whose connections name themselves `broker-<node_id>-<purpose>`.
-    pub(crate) fn new(node_id: i32, purpose: &str) -> Self {
+    pub(crate) fn new(node_id: i32, purpose: &str, security: Arc<Security>) -> Self {
         BrokerConnections {
+            security,
             config: ConnectionConfig {
                 client_id: format!("broker-{node_id}-{purpose}"),
                 // A dead broker is found out quickly; the image then names its successor.
@@ -43,7 +48,7 @@ impl BrokerConnections {
                 return Ok(c.clone());
             }
         }
-        let c = Connection::connect(addr, &self.config).await?;
+        let c = Connection::connect_with_security(addr, &self.config, &self.security).await?;
         self.conns.lock().insert(id, c.clone());
         Ok(c)
     }

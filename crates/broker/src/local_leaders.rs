@@ -53,6 +53,8 @@ pub(crate) struct LocalLeaders {
     quorum: Arc<Quorum>,
     node_id: i32,
     endpoints: Endpoints,
+    /// TLS and SASL of this broker's connections to the others.
+    inter_broker: Arc<strom_client::Security>,
 }
 
 impl LocalLeaders {
@@ -61,12 +63,14 @@ impl LocalLeaders {
         quorum: Arc<Quorum>,
         node_id: i32,
         endpoints: Endpoints,
+        inter_broker: Arc<strom_client::Security>,
     ) -> Self {
         LocalLeaders {
             replicas,
             quorum,
             node_id,
             endpoints,
+            inter_broker,
         }
     }
 
@@ -128,6 +132,11 @@ impl LocalLeaders {
             None if id == self.node_id => Some(self.endpoints.own_on(listener)),
             None => None,
         }
+    }
+
+    /// The TLS and SASL of this broker's connections to the others.
+    pub(crate) fn inter_broker_security(&self) -> Arc<strom_client::Security> {
+        self.inter_broker.clone()
     }
 
     /// `inter.broker.listener.name`: how this broker reaches the others.

@@ -65,9 +65,9 @@ fn verdict(code: i16) -> Verdict {
 }
 
 impl MarkerChannel {
-    pub(crate) fn new(node_id: i32) -> Self {
+    pub(crate) fn new(node_id: i32, security: Arc<strom_client::Security>) -> Self {
         MarkerChannel {
-            conns: BrokerConnections::new(node_id, "txn-markers"),
+            conns: BrokerConnections::new(node_id, "txn-markers", security),
         }
     }
 

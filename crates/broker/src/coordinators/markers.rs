@@ -41,7 +41,7 @@ pub(crate) struct MarkerWriter {
 
 impl MarkerWriter {
     pub(crate) fn new(leaders: Arc<LocalLeaders>) -> Self {
-        let channel = MarkerChannel::new(leaders.node_id());
+        let channel = MarkerChannel::new(leaders.node_id(), leaders.inter_broker_security());
         MarkerWriter { leaders, channel }
     }
 }

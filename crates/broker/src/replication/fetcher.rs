@@ -33,6 +33,8 @@ pub(crate) struct FetcherConfig {
     /// This broker's epoch (KIP-903), sent with every fetch: the leader serves a replica fetch
     /// only when it matches the registration it knows for `node_id`.
     pub(crate) broker_epoch: i64,
+    /// TLS and SASL of the inter-broker listener.
+    pub(crate) security: Arc<strom_client::Security>,
     pub(crate) max_wait_ms: i32,
     pub(crate) max_bytes_per_partition: i32,
     pub(crate) backoff: Duration,
@@ -246,7 +248,7 @@ async fn connect(
         request_timeout: Duration::from_millis(config.max_wait_ms.max(0) as u64 + 30_000),
         connect_timeout: Duration::from_secs(5),
     };
-    match Connection::connect(&addr, &cc).await {
+    match Connection::connect_with_security(&addr, &cc, &config.security).await {
         Ok(c) => Some(c),
         Err(e) => {
             tracing::debug!(leader, addr, error = %e, "connecting to leader failed");
