@@ -4,6 +4,8 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::endpoint::BrokerEndpoint;
+
 /// What a config record applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ConfigResourceType {
@@ -77,6 +79,10 @@ pub enum MetadataRecord {
         controller_addr: String,
         /// True when the node votes in the quorum (combined mode); false for broker-only nodes.
         voter: bool,
+        /// One endpoint per advertised listener (Kafka's `endPoints`); absent in records written
+        /// before listeners were recorded, and not written when empty.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        endpoints: Vec<BrokerEndpoint>,
     },
     /// A broker's heartbeats lapsed (or it shut down): it leads nothing and is left out of
     /// Metadata responses (Kafka's `FenceBrokerRecord`).

@@ -36,6 +36,11 @@ pub const MAX_BROKERS: usize = 10_000;
 pub const MAX_HOST_LEN: usize = 255;
 /// Longest rack id.
 pub const MAX_RACK_LEN: usize = 255;
+/// Most listeners one broker registers. Kafka has no cap; real brokers have a handful, and the
+/// cap keeps a registration inside one metadata entry (`quorum::MAX_ENTRY_BYTES`).
+pub const MAX_LISTENERS_PER_BROKER: usize = 32;
+/// Longest listener name.
+pub const MAX_LISTENER_NAME_LEN: usize = 255;
 /// Longest config name.
 pub const MAX_CONFIG_NAME_LEN: usize = 255;
 /// Longest config value, in bytes. Kafka has no cap; ours keeps a config record inside one
@@ -124,6 +129,19 @@ pub enum RegistrationProblem {
     Rack,
     /// The controller address is not `host:port`.
     ControllerAddr,
+    /// More than [`MAX_LISTENERS_PER_BROKER`] endpoints.
+    TooManyListeners,
+    /// A listener name that is empty, longer than [`MAX_LISTENER_NAME_LEN`] or not printable
+    /// ASCII.
+    ListenerName,
+    /// Two endpoints of the same listener name (compared case-insensitively).
+    DuplicateListener,
+    /// An endpoint's host, by the rule of the advertised host.
+    ListenerHost,
+    /// An endpoint's port is outside 1..=65535.
+    ListenerPort,
+    /// An endpoint's security protocol id is none of Kafka's.
+    SecurityProtocol,
     /// Only a configured voter registers as one.
     NotAVoter,
 }

@@ -46,8 +46,19 @@ pub(crate) fn approx_record_len(r: &MetadataRecord) -> usize {
             host,
             rack,
             controller_addr,
+            endpoints,
             ..
-        } => 250 + host.len() + rack.as_ref().map_or(0, String::len) + controller_addr.len(),
+        } => {
+            // A listener name may hold `"` and `\`, which JSON escapes: twice its length.
+            let endpoints: usize = endpoints
+                .iter()
+                .map(|e| 100 + 2 * e.name.len() + e.host.len())
+                .sum();
+            250 + host.len()
+                + rack.as_ref().map_or(0, String::len)
+                + controller_addr.len()
+                + endpoints
+        }
         MetadataRecord::RemoveTopic { .. }
         | MetadataRecord::FenceBroker { .. }
         | MetadataRecord::UnfenceBroker { .. }
@@ -163,6 +174,14 @@ mod tests {
                 rack: Some("r".repeat(255)),
                 controller_addr: format!("{}:65535", "c".repeat(255)),
                 voter: false,
+                endpoints: (0..crate::metadata::MAX_LISTENERS_PER_BROKER)
+                    .map(|i| crate::metadata::BrokerEndpoint {
+                        name: format!("{i}{}", "\"".repeat(254)),
+                        host: "h".repeat(255),
+                        port: i32::MAX,
+                        security_protocol: i16::MIN,
+                    })
+                    .collect(),
             },
             MetadataRecord::ProducerIds {
                 broker_id: i32::MAX,
