@@ -59,6 +59,15 @@ pub(crate) fn approx_record_len(r: &MetadataRecord) -> usize {
                 + controller_addr.len()
                 + endpoints
         }
+        MetadataRecord::UserScramCredential {
+            name, credential, ..
+        } => {
+            // base64: 4 characters per 3 bytes, padded.
+            let b64 = |b: &crate::metadata::SecretBytes| 4 * b.as_slice().len().div_ceil(3);
+            let c = credential;
+            200 + 2 * name.len() + b64(&c.salt) + b64(&c.stored_key) + b64(&c.server_key)
+        }
+        MetadataRecord::RemoveUserScramCredential { name, .. } => 100 + 2 * name.len(),
         MetadataRecord::RemoveTopic { .. }
         | MetadataRecord::FenceBroker { .. }
         | MetadataRecord::UnfenceBroker { .. }
@@ -186,6 +195,20 @@ mod tests {
             MetadataRecord::ProducerIds {
                 broker_id: i32::MAX,
                 next_producer_id: i64::MAX,
+            },
+            MetadataRecord::UserScramCredential {
+                name: "\"".repeat(255),
+                mechanism: i8::MIN,
+                credential: crate::metadata::StoredScramCredential {
+                    salt: vec![0xff; 1025].into(),
+                    stored_key: vec![0xff; 64].into(),
+                    server_key: vec![0xff; 65].into(),
+                    iterations: i32::MIN,
+                },
+            },
+            MetadataRecord::RemoveUserScramCredential {
+                name: "\\".repeat(255),
+                mechanism: i8::MIN,
             },
         ];
         for r in &records {
