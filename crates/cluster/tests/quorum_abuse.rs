@@ -43,6 +43,7 @@ fn registration(id: i32, host: &str) -> BrokerRegistration {
         port: 9092,
         rack: None,
         controller_addr: String::new(),
+        endpoints: Vec::new(),
         voter: false,
     }
 }

@@ -263,6 +263,7 @@ async fn broker_only_learner_receives_the_log() {
             port: 9004,
             rack: None,
             controller_addr: addr,
+            endpoints: Vec::new(),
             voter: false,
         })
         .await

@@ -29,6 +29,7 @@ fn registration(id: i32, incarnation: Uuid) -> BrokerRegistration {
         port: 9000 + id,
         rack: None,
         controller_addr: String::new(),
+        endpoints: Vec::new(),
         voter: true,
     }
 }

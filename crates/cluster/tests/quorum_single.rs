@@ -3,7 +3,7 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use common::{create_topic, single};
 use strom_cluster::metadata::MetadataRecord;
@@ -99,11 +99,7 @@ async fn snapshots_purge_the_log_and_restore() {
             .await
             .expect("propose");
     }
-    let snaps = dir.path().join("metadata").join("snapshots");
-    common::eventually(Duration::from_secs(5), "a snapshot file", || {
-        std::fs::read_dir(&snaps).is_ok_and(|d| d.count() > 0)
-    })
-    .await;
+    common::wait_for_snapshot(dir.path()).await;
     q.shutdown().await;
     drop(q);
     let q = Quorum::start(cfg).await.expect("restart");

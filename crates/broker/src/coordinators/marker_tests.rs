@@ -100,6 +100,7 @@ async fn markers_follow_the_partition_leader() {
                     rack: None,
                     controller_addr: String::new(),
                     voter: false,
+                    endpoints: Vec::new(),
                 },
                 MetadataRecord::UnfenceBroker { broker_id: other },
                 leader_record(topic_id, vec![me, other], other, 1),

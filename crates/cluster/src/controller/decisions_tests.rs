@@ -10,6 +10,7 @@ pub(crate) fn reg(id: i32, incarnation: Uuid) -> BrokerRegistration {
         port: 9092 + id,
         rack: None,
         controller_addr: String::new(),
+        endpoints: Vec::new(),
         voter: true,
     }
 }

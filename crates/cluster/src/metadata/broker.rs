@@ -2,18 +2,48 @@
 //! ([`BrokerRegistration`]) and what the image holds about it ([`BrokerImage`]: the registration
 //! plus `fenced`, which only the controller decides).
 //!
+//! Listeners: like Kafka's `RegisterBrokerRecord`, a registration carries one [`BrokerEndpoint`]
+//! per advertised listener (name, host, port, security protocol), so a broker answers each client
+//! with the endpoints of the listener the client came in on, and brokers reach each other on
+//! `inter.broker.listener.name` ([`BrokerRegistration::endpoint`]). `host`/`port` stay as the
+//! default endpoint: a registration written before listeners were recorded has none, and then
+//! its one address serves every listener name (it had one listener).
+//!
 //! On-disk compatibility: snapshots written before the two were one struct hold a broker as
 //! `{"id":…,"incarnation":…,…,"fenced":…}`. `BrokerImage` flattens the registration into the same
 //! object and `broker_id` also reads `id`, so those snapshots still load; new snapshots write
-//! `broker_id`. The `RegisterBroker` record keeps its own, unchanged JSON.
+//! `broker_id`. `endpoints` defaults to none when absent and is not written when empty, so the
+//! `RegisterBroker` record of a broker without listeners keeps its old JSON.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::endpoint::BrokerEndpoint;
 use super::record::MetadataRecord;
 use super::validate::{
-    valid_host, valid_host_port, valid_port, InvalidRecord, RegistrationProblem, MAX_RACK_LEN,
+    valid_host, valid_host_port, valid_port, InvalidRecord, RegistrationProblem,
+    MAX_LISTENERS_PER_BROKER, MAX_LISTENER_NAME_LEN, MAX_RACK_LEN,
 };
+
+/// What is wrong with one endpoint, if anything.
+fn endpoint_problem(e: &BrokerEndpoint) -> Option<RegistrationProblem> {
+    if e.name.is_empty()
+        || e.name.len() > MAX_LISTENER_NAME_LEN
+        || !e.name.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Some(RegistrationProblem::ListenerName);
+    }
+    if !valid_host(&e.host) {
+        return Some(RegistrationProblem::ListenerHost);
+    }
+    if !valid_port(e.port) {
+        return Some(RegistrationProblem::ListenerPort);
+    }
+    if e.protocol().is_none() {
+        return Some(RegistrationProblem::SecurityProtocol);
+    }
+    None
+}
 
 /// A broker's registration (the fields of `MetadataRecord::RegisterBroker`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,11 +63,31 @@ pub struct BrokerRegistration {
     pub controller_addr: String,
     /// True when the node votes in the quorum.
     pub voter: bool,
+    /// One endpoint per advertised listener; none in registrations written before listeners
+    /// were recorded (then `host`/`port` serve every listener name: see [`Self::endpoint`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<BrokerEndpoint>,
 }
 
 impl BrokerRegistration {
+    /// Where clients of listener `listener_name` reach this broker: the endpoint of that name
+    /// (compared case-insensitively), or `None` when the broker has no such listener (Kafka
+    /// leaves such a broker out of the answer). A registration without endpoints (written before
+    /// they were recorded) had one listener, so its `host`/`port` answer every name.
+    pub fn endpoint(&self, listener_name: &str) -> Option<(&str, i32)> {
+        if self.endpoints.is_empty() {
+            return Some((self.host.as_str(), self.port));
+        }
+        self.endpoints
+            .iter()
+            .find(|e| e.name.eq_ignore_ascii_case(listener_name))
+            .map(|e| (e.host.as_str(), e.port))
+    }
+
     /// Checks the registration on its own: id ≥ 0, a real incarnation, a sane host, a port in
-    /// 1..=65535, a short printable rack, and a controller address that is empty or `host:port`.
+    /// 1..=65535, a short printable rack, a controller address that is empty or `host:port`, and
+    /// at most `MAX_LISTENERS_PER_BROKER` endpoints with distinct printable names (≤ 255
+    /// bytes), sane hosts and ports and a known security protocol.
     /// Whether the id may register now (voters, a live incarnation) is the controller's call.
     pub fn validate(&self) -> Result<(), InvalidRecord> {
         let bad = |problem| {
@@ -68,6 +118,21 @@ impl BrokerRegistration {
         if !self.controller_addr.is_empty() && !valid_host_port(&self.controller_addr) {
             return bad(RegistrationProblem::ControllerAddr);
         }
+        if self.endpoints.len() > MAX_LISTENERS_PER_BROKER {
+            return bad(RegistrationProblem::TooManyListeners);
+        }
+        for (i, e) in self.endpoints.iter().enumerate() {
+            if let Some(problem) = endpoint_problem(e) {
+                return bad(problem);
+            }
+            // Few endpoints (bounded above): a quadratic scan is cheaper than a set.
+            if self.endpoints[..i]
+                .iter()
+                .any(|o| o.name.eq_ignore_ascii_case(&e.name))
+            {
+                return bad(RegistrationProblem::DuplicateListener);
+            }
+        }
         Ok(())
     }
 
@@ -81,6 +146,7 @@ impl BrokerRegistration {
             rack: self.rack.clone(),
             controller_addr: self.controller_addr.clone(),
             voter: self.voter,
+            endpoints: self.endpoints.clone(),
         }
     }
 }
@@ -97,6 +163,7 @@ impl MetadataRecord {
                 rack,
                 controller_addr,
                 voter,
+                endpoints,
             } => Some(BrokerRegistration {
                 broker_id: *broker_id,
                 incarnation: *incarnation,
@@ -105,6 +172,7 @@ impl MetadataRecord {
                 rack: rack.clone(),
                 controller_addr: controller_addr.clone(),
                 voter: *voter,
+                endpoints: endpoints.clone(),
             }),
             _ => None,
         }
@@ -132,6 +200,7 @@ impl BrokerImage {
 mod tests {
     use super::*;
     use crate::metadata::MetadataImage;
+    use strom_security::SecurityProtocol;
 
     fn reg() -> BrokerRegistration {
         BrokerRegistration {
@@ -142,6 +211,24 @@ mod tests {
             rack: Some("r1".into()),
             controller_addr: "10.0.0.3:9093".into(),
             voter: false,
+            endpoints: Vec::new(),
+        }
+    }
+
+    /// A broker with three listeners (the first one also its default address).
+    fn with_listeners() -> BrokerRegistration {
+        BrokerRegistration {
+            endpoints: vec![
+                BrokerEndpoint::new(
+                    "EXTERNAL",
+                    "broker-3.example",
+                    9092,
+                    SecurityProtocol::SaslSsl,
+                ),
+                BrokerEndpoint::new("INTERNAL", "10.0.0.3", 9094, SecurityProtocol::Ssl),
+                BrokerEndpoint::new("REPLICATION", "10.1.0.3", 9095, SecurityProtocol::Plaintext),
+            ],
+            ..reg()
         }
     }
 
@@ -252,5 +339,90 @@ mod tests {
         v6.host = "::1".into();
         v6.controller_addr = "[::1]:9093".into();
         assert_eq!(v6.validate(), Ok(()));
+    }
+
+    #[test]
+    fn endpoints_are_looked_up_by_listener_name() {
+        let r = with_listeners();
+        assert_eq!(r.endpoint("EXTERNAL"), Some(("broker-3.example", 9092)));
+        assert_eq!(r.endpoint("internal"), Some(("10.0.0.3", 9094)));
+        assert_eq!(r.endpoint("Replication"), Some(("10.1.0.3", 9095)));
+        assert_eq!(r.endpoint("CONTROLLER"), None);
+        assert_eq!(r.endpoints[0].protocol(), Some(SecurityProtocol::SaslSsl));
+        assert_eq!(r.endpoints[1].security_protocol, 1);
+        // Without endpoints (an old registration) the one address answers every listener.
+        assert_eq!(reg().endpoint("ANY"), Some(("broker-3.example", 9092)));
+    }
+
+    #[test]
+    fn endpoints_round_trip_through_the_record_and_the_image() {
+        let r = with_listeners();
+        assert_eq!(r.validate(), Ok(()));
+        let json = serde_json::to_string(&r.to_record()).expect("encode");
+        assert!(json
+            .contains(r#""name":"INTERNAL","host":"10.0.0.3","port":9094,"security_protocol":1"#));
+        let record: MetadataRecord = serde_json::from_str(&json).expect("decode");
+        assert_eq!(record.registration(), Some(r.clone()));
+        let mut img = MetadataImage::default();
+        img.apply_records(&[record]).expect("valid");
+        let snapshot = serde_json::to_string(&img).expect("snapshot");
+        let back: MetadataImage = serde_json::from_str(&snapshot).expect("restore");
+        assert_eq!(back.brokers[&3].registration, r);
+        assert_eq!(
+            back.brokers[&3].registration.endpoint("internal"),
+            Some(("10.0.0.3", 9094))
+        );
+    }
+
+    #[test]
+    fn old_register_record_json_loads_without_endpoints() {
+        let old = r#"{"type":"RegisterBroker","broker_id":2,
+            "incarnation":"6f1c1b7e-8d3a-4f55-9a59-2f0d7e1c0b11","host":"h","port":9002,
+            "rack":null,"controller_addr":"","voter":false}"#;
+        let record: MetadataRecord = serde_json::from_str(old).expect("old record");
+        let reg = record.registration().expect("registration");
+        assert!(reg.endpoints.is_empty());
+        assert_eq!(reg.endpoint("PLAINTEXT"), Some(("h", 9002)));
+    }
+
+    #[test]
+    fn endpoints_are_checked() {
+        let problem = |f: &dyn Fn(&mut BrokerRegistration)| {
+            let mut r = with_listeners();
+            f(&mut r);
+            match r.validate() {
+                Err(InvalidRecord::Registration { problem, .. }) => Some(problem),
+                _ => None,
+            }
+        };
+        use RegistrationProblem as P;
+        let name = |n: &str| {
+            let n = n.to_string();
+            move |r: &mut BrokerRegistration| r.endpoints[1].name = n.clone()
+        };
+        assert_eq!(problem(&name("")), Some(P::ListenerName));
+        assert_eq!(problem(&name("A B")), Some(P::ListenerName));
+        assert_eq!(problem(&name("A\nB")), Some(P::ListenerName));
+        assert_eq!(problem(&name("É")), Some(P::ListenerName));
+        assert_eq!(problem(&name(&"L".repeat(256))), Some(P::ListenerName));
+        assert_eq!(problem(&name("external")), Some(P::DuplicateListener));
+        assert_eq!(
+            problem(&|r| r.endpoints[2].host = "a/b".into()),
+            Some(P::ListenerHost)
+        );
+        assert_eq!(problem(&|r| r.endpoints[2].port = 0), Some(P::ListenerPort));
+        assert_eq!(
+            problem(&|r| r.endpoints[0].security_protocol = 4),
+            Some(P::SecurityProtocol)
+        );
+        let many = |r: &mut BrokerRegistration| {
+            r.endpoints = (0..=MAX_LISTENERS_PER_BROKER)
+                .map(|i| BrokerEndpoint::new(format!("L{i}"), "h", 1, SecurityProtocol::Ssl))
+                .collect()
+        };
+        assert_eq!(problem(&many), Some(P::TooManyListeners));
+        let mut ok = with_listeners();
+        ok.endpoints[1].name = "L".repeat(MAX_LISTENER_NAME_LEN);
+        assert_eq!(ok.validate(), Ok(()));
     }
 }

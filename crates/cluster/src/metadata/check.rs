@@ -1,6 +1,6 @@
 //! `MetadataImage::check`: the rules that depend on the image, for records applied together (a
 //! proposal): a new topic's name and id are free, and the cluster stays within `MAX_TOPICS`,
-//! `MAX_PARTITIONS_PER_CLUSTER` and `MAX_BROKERS`. Each record's own rules run first
+//! `MAX_PARTITIONS_PER_CLUSTER`, `MAX_BROKERS` and `MAX_SCRAM_CREDENTIALS`. Each record's own rules run first
 //! (`MetadataRecord::validate`).
 //!
 //! The records are checked in order against the image plus what the earlier records of the same
@@ -16,7 +16,9 @@ use uuid::Uuid;
 
 use super::image::MetadataImage;
 use super::record::MetadataRecord;
-use super::validate::{InvalidRecord, MAX_BROKERS, MAX_PARTITIONS_PER_CLUSTER, MAX_TOPICS};
+use super::validate::{
+    InvalidRecord, MAX_BROKERS, MAX_PARTITIONS_PER_CLUSTER, MAX_SCRAM_CREDENTIALS, MAX_TOPICS,
+};
 
 /// What the records checked so far changed, on top of the image.
 struct Overlay<'a> {
@@ -33,6 +35,11 @@ struct Overlay<'a> {
     partitions: Option<usize>,
     topics: usize,
     brokers: usize,
+    /// SCRAM credentials (user, mechanism type) earlier records set or removed, and whether
+    /// each exists after them.
+    scram: HashMap<(String, i8), bool>,
+    /// SCRAM credential count after the earlier records; computed on first need.
+    scram_count: Option<usize>,
 }
 
 impl<'a> Overlay<'a> {
@@ -46,7 +53,24 @@ impl<'a> Overlay<'a> {
             partitions: None,
             topics: image.topic_count(),
             brokers: image.brokers.len(),
+            scram: HashMap::new(),
+            scram_count: None,
         }
+    }
+
+    /// True when (user, mechanism) has a credential after the earlier records.
+    fn scram_exists(&self, user: &str, mechanism: i8) -> bool {
+        match self.scram.get(&(user.to_string(), mechanism)) {
+            Some(exists) => *exists,
+            None => self.image.has_scram_credential(user, mechanism),
+        }
+    }
+
+    /// The SCRAM credential count after the earlier records.
+    fn scram_count(&mut self) -> &mut usize {
+        let image = self.image;
+        self.scram_count
+            .get_or_insert_with(|| image.scram_credential_count())
     }
 
     fn image_has_id(&self, id: &Uuid) -> bool {
@@ -141,6 +165,25 @@ impl<'a> Overlay<'a> {
                     }
                 }
             }
+            MetadataRecord::UserScramCredential {
+                name, mechanism, ..
+            } => {
+                if !self.scram_exists(name, *mechanism) {
+                    let count = self.scram_count();
+                    if *count >= MAX_SCRAM_CREDENTIALS {
+                        return Err(InvalidRecord::TooManyScramCredentials);
+                    }
+                    *count += 1;
+                    self.scram.insert((name.clone(), *mechanism), true);
+                }
+            }
+            MetadataRecord::RemoveUserScramCredential { name, mechanism } => {
+                if self.scram_exists(name, *mechanism) {
+                    let count = self.scram_count();
+                    *count = count.saturating_sub(1);
+                    self.scram.insert((name.clone(), *mechanism), false);
+                }
+            }
             MetadataRecord::Config { .. }
             | MetadataRecord::FenceBroker { .. }
             | MetadataRecord::UnfenceBroker { .. }
@@ -220,6 +263,46 @@ mod tests {
         assert!(img.apply_records(&bad).is_err());
         assert_eq!(img.topic_count(), before);
         assert!(img.topic("c").is_none());
+    }
+
+    fn scram(user: &str) -> MetadataRecord {
+        MetadataRecord::UserScramCredential {
+            name: user.into(),
+            mechanism: 1,
+            credential: crate::metadata::StoredScramCredential {
+                salt: vec![7; 16].into(),
+                stored_key: vec![1; 32].into(),
+                server_key: vec![2; 32].into(),
+                iterations: 4096,
+            },
+        }
+    }
+
+    #[test]
+    fn scram_credentials_are_counted_against_the_limit() {
+        let mut img = MetadataImage::default();
+        img.apply_records(&[scram("old")]).expect("valid");
+        let mut o = Overlay::new(&img);
+        o.scram_count = Some(MAX_SCRAM_CREDENTIALS - 1);
+        o.check(&scram("a")).expect("the last credential allowed");
+        o.check(&scram("a"))
+            .expect("a replacement is no new credential");
+        o.check(&scram("old")).expect("nor is one the image has");
+        let full = Err(InvalidRecord::TooManyScramCredentials);
+        assert_eq!(o.check(&scram("b")), full);
+        let remove = |user: &str| MetadataRecord::RemoveUserScramCredential {
+            name: user.into(),
+            mechanism: 1,
+        };
+        // Removing what does not exist makes no room; removing what does, makes one.
+        o.check(&remove("nobody")).expect("valid");
+        assert_eq!(o.check(&scram("c")), full);
+        o.check(&remove("old")).expect("valid");
+        o.check(&scram("c")).expect("room made by the removal");
+        assert_eq!(o.check(&scram("d")), full);
+        o.check(&remove("a")).expect("valid");
+        o.check(&scram("old"))
+            .expect("re-created after its removal");
     }
 
     #[test]

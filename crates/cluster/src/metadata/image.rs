@@ -8,11 +8,13 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
+use strom_security::{ScramCredential, ScramMechanism};
 use uuid::Uuid;
 
 use super::broker::BrokerImage;
 use super::record::{ConfigResourceType, MetadataRecord};
-use super::validate::{check_partition, InvalidRecord};
+use super::scram::{ScramCredentialInfo, ScramCredentials};
+use super::validate::{check_partition, check_scram_credential, InvalidRecord};
 
 /// One partition's replica state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,6 +57,9 @@ pub struct MetadataImage {
     pub offset: i64,
     /// First producer id not yet reserved by any broker (from `ProducerIds` records).
     pub next_producer_id: i64,
+    /// SCRAM credentials by user and mechanism (absent from snapshots written before them).
+    #[serde(default)]
+    scram_credentials: ScramCredentials,
 }
 
 impl MetadataImage {
@@ -85,6 +90,36 @@ impl MetadataImage {
         self.topics.values().map(|t| t.partitions.len()).sum()
     }
 
+    /// A user's SCRAM credential for `mechanism` (what `strom_security::ScramCredentialStore`
+    /// answers).
+    pub fn scram_credential(
+        &self,
+        mechanism: ScramMechanism,
+        user: &str,
+    ) -> Option<ScramCredential> {
+        self.scram_credentials.credential(mechanism, user)
+    }
+    /// The users that have SCRAM credentials, sorted (DescribeUserScramCredentials without users).
+    pub fn scram_users(&self) -> impl Iterator<Item = &str> {
+        self.scram_credentials.users()
+    }
+    /// A user's SCRAM mechanisms and iteration counts; empty when the user has none (Kafka then
+    /// answers RESOURCE_NOT_FOUND).
+    pub fn scram_credential_infos(
+        &self,
+        user: &str,
+    ) -> impl Iterator<Item = ScramCredentialInfo> + '_ {
+        self.scram_credentials.infos(user)
+    }
+    /// True when `user` has a credential of the Kafka mechanism type (for `check`).
+    pub(crate) fn has_scram_credential(&self, user: &str, mechanism: i8) -> bool {
+        self.scram_credentials.contains(user, mechanism)
+    }
+    /// How many SCRAM credentials there are (walks the users).
+    pub(crate) fn scram_credential_count(&self) -> usize {
+        self.scram_credentials.len()
+    }
+
     /// Applies `records` together if they pass [`MetadataImage::check`], else none of them.
     pub fn apply_records(&mut self, records: &[MetadataRecord]) -> Result<(), InvalidRecord> {
         self.check(records)?;
@@ -103,7 +138,7 @@ impl MetadataImage {
     }
 
     /// Drops what no valid record could have made (topics with a name or id that breaks the
-    /// rules, partitions that do): a snapshot written before the rules were checked on apply
+    /// rules, partitions and SCRAM credentials that do): a snapshot written before the rules were checked on apply
     /// may hold them. Each drop is logged; returns how many there were.
     pub(crate) fn drop_invalid(&mut self) -> usize {
         let mut dropped = 0;
@@ -141,6 +176,17 @@ impl MetadataImage {
                 ok
             });
         }
+        dropped += self.scram_credentials.retain(|user, mechanism, c| {
+            let ok = check_scram_credential(user, mechanism, c).is_ok();
+            if !ok {
+                // The user name is not logged: it failed the rules, so it may hold anything.
+                tracing::error!(
+                    mechanism,
+                    "invalid SCRAM credential in the metadata snapshot dropped"
+                );
+            }
+            ok
+        });
         dropped
     }
 
@@ -241,6 +287,17 @@ impl MetadataImage {
                 next_producer_id, ..
             } => {
                 self.next_producer_id = self.next_producer_id.max(*next_producer_id);
+            }
+            MetadataRecord::UserScramCredential {
+                name,
+                mechanism,
+                credential,
+            } => {
+                self.scram_credentials
+                    .upsert(name, *mechanism, credential.clone());
+            }
+            MetadataRecord::RemoveUserScramCredential { name, mechanism } => {
+                self.scram_credentials.remove(name, *mechanism);
             }
         }
     }

@@ -3,16 +3,28 @@
 
 mod broker;
 mod check;
+mod endpoint;
 mod image;
 mod record;
+mod scram;
 mod validate;
 
+#[cfg(test)]
+mod scram_tests;
+
 pub use broker::{BrokerImage, BrokerRegistration};
+pub use endpoint::{security_protocol_id, BrokerEndpoint};
 pub use image::{MetadataImage, PartitionImage, TopicImage};
 pub use record::{ConfigResourceType, MetadataRecord};
+pub use scram::{
+    scram_mechanism_of_type, scram_mechanism_type, ScramCredentialInfo, SecretBytes,
+    StoredScramCredential,
+};
 pub use validate::{
     valid_host, valid_host_port, valid_port, validate_topic_name, InvalidRecord,
-    RegistrationProblem, ReplicaProblem, TopicNameError, CLUSTER_METADATA_TOPIC, MAX_BROKERS,
-    MAX_CONFIG_NAME_LEN, MAX_CONFIG_VALUE_LEN, MAX_HOST_LEN, MAX_PARTITIONS_PER_CLUSTER,
-    MAX_PARTITIONS_PER_TOPIC, MAX_RACK_LEN, MAX_REPLICATION_FACTOR, MAX_TOPICS, MAX_TOPIC_NAME_LEN,
+    RegistrationProblem, ReplicaProblem, ScramProblem, TopicNameError, CLUSTER_METADATA_TOPIC,
+    MAX_BROKERS, MAX_CONFIG_NAME_LEN, MAX_CONFIG_VALUE_LEN, MAX_HOST_LEN, MAX_LISTENERS_PER_BROKER,
+    MAX_LISTENER_NAME_LEN, MAX_PARTITIONS_PER_CLUSTER, MAX_PARTITIONS_PER_TOPIC, MAX_RACK_LEN,
+    MAX_REPLICATION_FACTOR, MAX_SCRAM_CREDENTIALS, MAX_SCRAM_SALT_LEN, MAX_SCRAM_USER_NAME_LEN,
+    MAX_TOPICS, MAX_TOPIC_NAME_LEN,
 };

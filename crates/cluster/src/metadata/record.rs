@@ -2,7 +2,11 @@
 //! so the metadata log is readable with any Kafka tool that can dump a segment.
 
 use serde::{Deserialize, Serialize};
+use strom_security::{ScramCredential, ScramMechanism};
 use uuid::Uuid;
+
+use super::endpoint::BrokerEndpoint;
+use super::scram::{scram_mechanism_type, StoredScramCredential};
 
 /// What a config record applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,6 +81,10 @@ pub enum MetadataRecord {
         controller_addr: String,
         /// True when the node votes in the quorum (combined mode); false for broker-only nodes.
         voter: bool,
+        /// One endpoint per advertised listener (Kafka's `endPoints`); absent in records written
+        /// before listeners were recorded, and not written when empty.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        endpoints: Vec<BrokerEndpoint>,
     },
     /// A broker's heartbeats lapsed (or it shut down): it leads nothing and is left out of
     /// Metadata responses (Kafka's `FenceBrokerRecord`).
@@ -97,4 +105,40 @@ pub enum MetadataRecord {
         /// First id after the reserved block.
         next_producer_id: i64,
     },
+    /// A user's SCRAM credential for one mechanism, created or replaced (Kafka's
+    /// `UserScramCredentialRecord`, KIP-554). Never the password: what the server needs to check
+    /// a login, derived from it.
+    UserScramCredential {
+        /// The user name.
+        name: String,
+        /// Kafka's `ScramMechanism` type: 1 SCRAM-SHA-256, 2 SCRAM-SHA-512.
+        mechanism: i8,
+        /// Salt, keys and iterations, in the record's own object (Kafka's flat fields).
+        #[serde(flatten)]
+        credential: StoredScramCredential,
+    },
+    /// A user's SCRAM credential for one mechanism is gone (Kafka's
+    /// `RemoveUserScramCredentialRecord`).
+    RemoveUserScramCredential {
+        /// The user name.
+        name: String,
+        /// Kafka's `ScramMechanism` type.
+        mechanism: i8,
+    },
+}
+
+impl MetadataRecord {
+    /// The `UserScramCredential` record that stores `credential` as `user`'s for `mechanism`
+    /// (what AlterUserScramCredentials proposes for an upsertion).
+    pub fn user_scram_credential(
+        user: &str,
+        mechanism: ScramMechanism,
+        credential: &ScramCredential,
+    ) -> MetadataRecord {
+        MetadataRecord::UserScramCredential {
+            name: user.to_string(),
+            mechanism: scram_mechanism_type(mechanism),
+            credential: StoredScramCredential::new(credential),
+        }
+    }
 }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::record::{ConfigResourceType, MetadataRecord};
+use super::scram::{scram_key_len, scram_mechanism_of_type, StoredScramCredential};
 
 /// Kafka's longest topic name (`Topic.MAX_NAME_LENGTH`).
 pub const MAX_TOPIC_NAME_LEN: usize = 249;
@@ -36,12 +37,25 @@ pub const MAX_BROKERS: usize = 10_000;
 pub const MAX_HOST_LEN: usize = 255;
 /// Longest rack id.
 pub const MAX_RACK_LEN: usize = 255;
+/// Most listeners one broker registers. Kafka has no cap; real brokers have a handful, and the
+/// cap keeps a registration inside one metadata entry (`quorum::MAX_ENTRY_BYTES`).
+pub const MAX_LISTENERS_PER_BROKER: usize = 32;
+/// Longest listener name.
+pub const MAX_LISTENER_NAME_LEN: usize = 255;
 /// Longest config name.
 pub const MAX_CONFIG_NAME_LEN: usize = 255;
 /// Longest config value, in bytes. Kafka has no cap; ours keeps a config record inside one
 /// metadata entry (`quorum::MAX_ENTRY_BYTES`) even with every byte escaped in JSON, which is why
 /// values may hold no control characters but tab, newline and carriage return.
 pub const MAX_CONFIG_VALUE_LEN: usize = 16 << 10;
+
+/// Longest SCRAM user name, in characters.
+pub const MAX_SCRAM_USER_NAME_LEN: usize = 255;
+/// Longest SCRAM salt. Kafka has no cap; clients draw 16 to 64 random bytes.
+pub const MAX_SCRAM_SALT_LEN: usize = 1024;
+/// Most SCRAM credentials (user × mechanism) in the cluster. Kafka has no cap; every node keeps
+/// them in its image, so this bounds each node's memory (a credential is a few hundred bytes).
+pub const MAX_SCRAM_CREDENTIALS: usize = 100_000;
 
 /// Why a topic name is not a Kafka topic name. The messages are Kafka's.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
@@ -124,8 +138,37 @@ pub enum RegistrationProblem {
     Rack,
     /// The controller address is not `host:port`.
     ControllerAddr,
+    /// More than [`MAX_LISTENERS_PER_BROKER`] endpoints.
+    TooManyListeners,
+    /// A listener name that is empty, longer than [`MAX_LISTENER_NAME_LEN`] or not printable
+    /// ASCII.
+    ListenerName,
+    /// Two endpoints of the same listener name (compared case-insensitively).
+    DuplicateListener,
+    /// An endpoint's host, by the rule of the advertised host.
+    ListenerHost,
+    /// An endpoint's port is outside 1..=65535.
+    ListenerPort,
+    /// An endpoint's security protocol id is none of Kafka's.
+    SecurityProtocol,
     /// Only a configured voter registers as one.
     NotAVoter,
+}
+
+/// What is wrong with a SCRAM credential record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ScramProblem {
+    /// The user name is empty, longer than [`MAX_SCRAM_USER_NAME_LEN`] characters or holds
+    /// control characters.
+    UserName,
+    /// The mechanism type is neither 1 (SCRAM-SHA-256) nor 2 (SCRAM-SHA-512).
+    Mechanism,
+    /// The iteration count is outside Kafka's 4096..=16384.
+    Iterations,
+    /// The salt is empty or longer than [`MAX_SCRAM_SALT_LEN`].
+    Salt,
+    /// StoredKey or ServerKey is not as long as the mechanism's hash output.
+    KeyLength,
 }
 
 /// Why a metadata record, or a set of records proposed together, is refused.
@@ -206,6 +249,12 @@ pub enum InvalidRecord {
     /// A negative next producer id.
     #[error("next producer id {0} is negative")]
     ProducerId(i64),
+    /// A SCRAM credential record (the user name is not repeated: it is the peer's input).
+    #[error("SCRAM credential: {0:?}")]
+    ScramCredential(ScramProblem),
+    /// More than [`MAX_SCRAM_CREDENTIALS`] SCRAM credentials.
+    #[error("more than {MAX_SCRAM_CREDENTIALS} SCRAM credentials")]
+    TooManyScramCredentials,
 }
 
 /// A host name or IP literal, as advertised: 1..=255 bytes of letters, digits, `.-_:%[]`
@@ -310,6 +359,55 @@ fn check_config(
     }
 }
 
+/// A SCRAM record's user and mechanism (both records).
+fn check_scram_user(name: &str, mechanism: i8) -> Result<(), InvalidRecord> {
+    let bad = |p| Err(InvalidRecord::ScramCredential(p));
+    // Bytes bound the characters from above: a long name is refused before it is walked.
+    if name.is_empty()
+        || name.len() > 4 * MAX_SCRAM_USER_NAME_LEN
+        || name.chars().count() > MAX_SCRAM_USER_NAME_LEN
+        || name.chars().any(char::is_control)
+    {
+        return bad(ScramProblem::UserName);
+    }
+    match scram_mechanism_of_type(mechanism) {
+        Some(_) => Ok(()),
+        None => bad(ScramProblem::Mechanism),
+    }
+}
+
+/// A stored SCRAM credential's own rules (shared with the snapshot clean-up in `image`).
+pub(crate) fn check_scram_credential(
+    name: &str,
+    mechanism: i8,
+    credential: &StoredScramCredential,
+) -> Result<(), InvalidRecord> {
+    let StoredScramCredential {
+        salt,
+        stored_key,
+        server_key,
+        iterations,
+    } = credential;
+    check_scram_user(name, mechanism)?;
+    let bad = |p| Err(InvalidRecord::ScramCredential(p));
+    let min = i64::from(strom_security::ScramMechanism::MIN_ITERATIONS);
+    let max = i64::from(strom_security::ScramMechanism::MAX_ITERATIONS);
+    if !(min..=max).contains(&i64::from(*iterations)) {
+        return bad(ScramProblem::Iterations);
+    }
+    if salt.as_slice().is_empty() || salt.as_slice().len() > MAX_SCRAM_SALT_LEN {
+        return bad(ScramProblem::Salt);
+    }
+    let key_len = scram_mechanism_of_type(mechanism).map_or(0, scram_key_len);
+    if [stored_key, server_key]
+        .iter()
+        .any(|k| k.as_slice().len() != key_len)
+    {
+        return bad(ScramProblem::KeyLength);
+    }
+    Ok(())
+}
+
 impl MetadataRecord {
     /// Checks what the record says on its own (names, ids, replica lists, sizes); what depends on
     /// the image is checked by [`MetadataImage::check`](super::MetadataImage::check).
@@ -375,6 +473,14 @@ impl MetadataRecord {
                     return Err(InvalidRecord::ProducerId(*next_producer_id));
                 }
                 Ok(())
+            }
+            MetadataRecord::UserScramCredential {
+                name,
+                mechanism,
+                credential,
+            } => check_scram_credential(name, *mechanism, credential),
+            MetadataRecord::RemoveUserScramCredential { name, mechanism } => {
+                check_scram_user(name, *mechanism)
             }
         }
     }

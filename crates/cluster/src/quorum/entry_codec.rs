@@ -46,8 +46,28 @@ pub(crate) fn approx_record_len(r: &MetadataRecord) -> usize {
             host,
             rack,
             controller_addr,
+            endpoints,
             ..
-        } => 250 + host.len() + rack.as_ref().map_or(0, String::len) + controller_addr.len(),
+        } => {
+            // A listener name may hold `"` and `\`, which JSON escapes: twice its length.
+            let endpoints: usize = endpoints
+                .iter()
+                .map(|e| 100 + 2 * e.name.len() + e.host.len())
+                .sum();
+            250 + host.len()
+                + rack.as_ref().map_or(0, String::len)
+                + controller_addr.len()
+                + endpoints
+        }
+        MetadataRecord::UserScramCredential {
+            name, credential, ..
+        } => {
+            // base64: 4 characters per 3 bytes, padded.
+            let b64 = |b: &crate::metadata::SecretBytes| 4 * b.as_slice().len().div_ceil(3);
+            let c = credential;
+            200 + 2 * name.len() + b64(&c.salt) + b64(&c.stored_key) + b64(&c.server_key)
+        }
+        MetadataRecord::RemoveUserScramCredential { name, .. } => 100 + 2 * name.len(),
         MetadataRecord::RemoveTopic { .. }
         | MetadataRecord::FenceBroker { .. }
         | MetadataRecord::UnfenceBroker { .. }
@@ -163,10 +183,32 @@ mod tests {
                 rack: Some("r".repeat(255)),
                 controller_addr: format!("{}:65535", "c".repeat(255)),
                 voter: false,
+                endpoints: (0..crate::metadata::MAX_LISTENERS_PER_BROKER)
+                    .map(|i| crate::metadata::BrokerEndpoint {
+                        name: format!("{i}{}", "\"".repeat(254)),
+                        host: "h".repeat(255),
+                        port: i32::MAX,
+                        security_protocol: i16::MIN,
+                    })
+                    .collect(),
             },
             MetadataRecord::ProducerIds {
                 broker_id: i32::MAX,
                 next_producer_id: i64::MAX,
+            },
+            MetadataRecord::UserScramCredential {
+                name: "\"".repeat(255),
+                mechanism: i8::MIN,
+                credential: crate::metadata::StoredScramCredential {
+                    salt: vec![0xff; 1025].into(),
+                    stored_key: vec![0xff; 64].into(),
+                    server_key: vec![0xff; 65].into(),
+                    iterations: i32::MIN,
+                },
+            },
+            MetadataRecord::RemoveUserScramCredential {
+                name: "\\".repeat(255),
+                mechanism: i8::MIN,
             },
         ];
         for r in &records {

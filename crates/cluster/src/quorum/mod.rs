@@ -325,3 +325,16 @@ impl Quorum {
         tracing::info!(node = self.cfg.node_id, "metadata quorum stopped");
     }
 }
+
+/// SCRAM logins read the newest applied image, so a credential altered through the quorum
+/// (AlterUserScramCredentials) is used by the next login, on every node. Cheap and non-blocking,
+/// as the trait asks: one `Arc` clone and two map lookups.
+impl strom_security::ScramCredentialStore for Quorum {
+    fn credential(
+        &self,
+        mechanism: strom_security::ScramMechanism,
+        username: &str,
+    ) -> Option<strom_security::ScramCredential> {
+        self.image().scram_credential(mechanism, username)
+    }
+}

@@ -174,10 +174,27 @@ impl Quorum {
         }
     }
 
-    /// True when the connection comes from an address `reg` names.
+    /// True when the connection comes from an address `reg` names: its controller address, its
+    /// default host or the host of one of its listeners (each distinct host looked up once; a
+    /// registration has at most `MAX_LISTENERS_PER_BROKER` of them).
     pub(crate) async fn registration_is_from(&self, reg: &BrokerRegistration, ip: IpAddr) -> bool {
-        (!reg.controller_addr.is_empty() && self.host_is(host_of(&reg.controller_addr), ip).await)
-            || self.host_is(&reg.host, ip).await
+        let controller = (!reg.controller_addr.is_empty()).then(|| host_of(&reg.controller_addr));
+        let mut hosts: Vec<&str> = Vec::new();
+        let listeners = reg.endpoints.iter().map(|e| e.host.as_str());
+        for host in controller
+            .into_iter()
+            .chain([reg.host.as_str()])
+            .chain(listeners)
+        {
+            if hosts.contains(&host) {
+                continue;
+            }
+            hosts.push(host);
+            if self.host_is(host, ip).await {
+                return true;
+            }
+        }
+        false
     }
 
     /// Checks a hello: the id and, for a voter, the address. A broker's address is checked per

@@ -94,6 +94,15 @@ pub async fn eventually(timeout: Duration, what: &str, mut check: impl FnMut() -
     }
 }
 
+/// Waits until the node under `dir` has written a metadata snapshot.
+pub async fn wait_for_snapshot(dir: &Path) {
+    let snaps = dir.join("metadata").join("snapshots");
+    eventually(Duration::from_secs(5), "a snapshot file", || {
+        std::fs::read_dir(&snaps).is_ok_and(|d| d.count() > 0)
+    })
+    .await;
+}
+
 /// The node that currently leads, once all given nodes agree on one.
 pub async fn agreed_leader(nodes: &[&Arc<Quorum>], timeout: Duration) -> i32 {
     let mut leader = None;
