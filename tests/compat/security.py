@@ -20,6 +20,8 @@ AUDIENCE = "strom"
 ISSUER = "strom-test-issuer"
 KID = "test-key-1"
 PLAIN_USERS = {"admin": "admin-secret", "alice": "alice-secret"}
+# Created at start with `--add-scram` (SCRAM-SHA-512 and SCRAM-SHA-256).
+SCRAM_ADMIN = ("admin", "scram-admin-secret")
 
 
 @dataclass
@@ -94,8 +96,7 @@ def secured_broker_args(pki: Pki) -> list[str]:
         "ssl.principal.mapping.rules": "RULE:^CN=([a-zA-Z0-9]+),.*$/$1/,DEFAULT",
         "listener.name.sasl_plaintext.sasl.enabled.mechanisms": "PLAIN",
         "listener.name.sasl_plaintext.plain.sasl.jaas.config": plain_jaas,
-        "listener.name.sasl_ssl.sasl.enabled.mechanisms": "PLAIN",
-        "listener.name.sasl_ssl.plain.sasl.jaas.config": plain_jaas,
+        "listener.name.sasl_ssl.sasl.enabled.mechanisms": "SCRAM-SHA-512,SCRAM-SHA-256",
         "listener.name.oauth.sasl.enabled.mechanisms": "OAUTHBEARER",
         "sasl.oauthbearer.jwks.endpoint.url": pki.jwks.as_uri(),
         "sasl.oauthbearer.expected.audience": AUDIENCE,
@@ -104,4 +105,7 @@ def secured_broker_args(pki: Pki) -> list[str]:
     args: list[str] = []
     for k, v in settings.items():
         args += ["--set", f"{k}={v}"]
+    user, password = SCRAM_ADMIN
+    for mechanism in ("SCRAM-SHA-512", "SCRAM-SHA-256"):
+        args += ["--add-scram", f"{mechanism}=[name={user},password={password}]"]
     return args

@@ -1,21 +1,32 @@
 """Authentication with real clients over real sockets: SASL/PLAIN on SASL_PLAINTEXT, mTLS with
 principal mapping on SSL, OAUTHBEARER with JWTs checked against a JWKS, SCRAM-SHA-512 on
-SASL_SSL (confluent-kafka, kcat, kafka-python, aiokafka), and the refusals: a wrong password, a
+SASL_SSL (confluent-kafka, kcat, kafka-python, aiokafka, KafkaJS) with the credential made by
+`--add-scram`, SCRAM users made with `strom users` surviving a restart, and the refusals: a wrong password, a
 wrong mechanism, a forged, expired or misdirected token, a plaintext client on a TLS port, a
 client without a certificate, a client trusting another CA.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
 import subprocess
 import time
 import uuid
+from pathlib import Path
 
 import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import TopicPartition as AioTopicPartition
+from aiokafka.helpers import create_ssl_context
 from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from security import PLAIN_USERS, make_pki, secured_broker_args
+from conftest import strom_bin
+from security import PLAIN_USERS, SCRAM_ADMIN, make_pki, secured_broker_args
+
+JS_DIR = Path(__file__).parent / "js"
 
 TIMEOUT = 20
 
@@ -134,3 +145,121 @@ def test_oauthbearer_tokens_are_checked_against_the_jwks(secured, pki, topic_nam
                 lambda: pki.token(audience="someone-else"),    # for another audience
                 lambda: pki.token(issuer="another-issuer")):   # from another issuer
         refused(oauth_conf(secured, bad))
+
+
+def scram_conf(secured, pki, user: str, password: str, mechanism: str = "SCRAM-SHA-512") -> dict:
+    return {"bootstrap.servers": secured.listeners["SASL_SSL"], "security.protocol": "SASL_SSL",
+            "sasl.mechanism": mechanism, "sasl.username": user, "sasl.password": password,
+            "ssl.ca.location": str(pki.ca)}
+
+
+def kafka_python_roundtrip(secured, pki, topic: str, user: str, password: str) -> None:
+    sasl = {"bootstrap_servers": secured.listeners["SASL_SSL"], "security_protocol": "SASL_SSL",
+            "sasl_mechanism": "SCRAM-SHA-512", "sasl_plain_username": user,
+            "sasl_plain_password": password, "ssl_cafile": str(pki.ca)}
+    p = KafkaProducer(acks="all", enable_idempotence=False, **sasl)
+    try:
+        meta = p.send(topic, value=b"from-kafka-python").get(timeout=TIMEOUT)
+    finally:
+        p.close(timeout=5)
+    c = KafkaConsumer(group_id=None, enable_auto_commit=False, consumer_timeout_ms=10000, **sasl)
+    try:
+        tp = TopicPartition(topic, meta.partition)
+        c.assign([tp])
+        c.seek(tp, meta.offset)
+        got = next(iter(c))
+    finally:
+        c.close()
+    assert got.value == b"from-kafka-python"
+
+
+async def aiokafka_roundtrip(secured, pki, topic: str, user: str, password: str) -> None:
+    sasl = {"bootstrap_servers": secured.listeners["SASL_SSL"], "security_protocol": "SASL_SSL",
+            "sasl_mechanism": "SCRAM-SHA-512", "sasl_plain_username": user,
+            "sasl_plain_password": password,
+            "ssl_context": create_ssl_context(cafile=str(pki.ca))}
+    p = AIOKafkaProducer(acks="all", **sasl)
+    await p.start()
+    try:
+        meta = await p.send_and_wait(topic, b"from-aiokafka")
+    finally:
+        await p.stop()
+    c = AIOKafkaConsumer(group_id=None, enable_auto_commit=False, **sasl)
+    await c.start()
+    try:
+        tp = AioTopicPartition(topic, meta.partition)
+        c.assign([tp])
+        c.seek(tp, meta.offset)
+        batch = await c.getmany(tp, timeout_ms=TIMEOUT * 1000)
+        values = [m.value for m in batch.get(tp, [])]
+    finally:
+        await c.stop()
+    assert values[:1] == [b"from-aiokafka"]
+
+
+def kafkajs_roundtrip(secured, pki, topic: str, user: str, password: str) -> None:
+    env = {**os.environ, "STROM_BROKER": secured.listeners["SASL_SSL"], "STROM_TOPIC": topic,
+           "STROM_CA": str(pki.ca), "STROM_SASL_MECHANISM": "scram-sha-512",
+           "STROM_SASL_USER": user, "STROM_SASL_PASSWORD": password}
+    out = subprocess.run(["node", str(JS_DIR / "roundtrip.js")], env=env, capture_output=True,
+                         text=True, timeout=90)
+    assert out.returncode == 0, out.stderr
+
+
+def test_scram_sha512_over_sasl_ssl_with_every_client(secured, pki, topic_name):
+    """The `--add-scram` admin logs in with SCRAM-SHA-512 over TLS from each client."""
+    user, password = SCRAM_ADMIN
+    roundtrip(scram_conf(secured, pki, user, password), topic_name)
+    out = subprocess.run(
+        ["kcat", "-b", secured.listeners["SASL_SSL"], "-X", "security.protocol=SASL_SSL",
+         "-X", "sasl.mechanisms=SCRAM-SHA-512", "-X", f"sasl.username={user}",
+         "-X", f"sasl.password={password}", "-X", f"ssl.ca.location={pki.ca}",
+         "-C", "-t", topic_name, "-o", "beginning", "-e", "-q"],
+        capture_output=True, timeout=60, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().startswith("v-")
+    kafka_python_roundtrip(secured, pki, topic_name, user, password)
+    asyncio.run(asyncio.wait_for(aiokafka_roundtrip(secured, pki, topic_name, user, password),
+                                 2 * TIMEOUT))
+    kafkajs_roundtrip(secured, pki, topic_name, user, password)
+    # The wrong password, and a PLAIN user SCRAM does not know, are refused.
+    refused(scram_conf(secured, pki, user, "wrong"))
+    refused(scram_conf(secured, pki, "alice", PLAIN_USERS["alice"]))
+
+
+def strom_users(secured, pki, tmp_path, *args: str) -> str:
+    """Runs `strom users ...` as the SCRAM admin over SASL_SSL (a Kafka client properties file)."""
+    user, password = SCRAM_ADMIN
+    props = tmp_path / "admin.properties"
+    props.write_text(
+        "security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-512\n"
+        "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f'username="{user}" password="{password}";\n'
+        f"ssl.truststore.type=PEM\nssl.truststore.location={pki.ca}\n")
+    out = subprocess.run([strom_bin(), "users", *args, "--bootstrap-server",
+                          secured.listeners["SASL_SSL"], "--command-config", str(props)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_scram_users_made_through_the_admin_api_survive_a_restart(secured, pki, topic_name,
+                                                                 tmp_path):
+    strom_users(secured, pki, tmp_path, "create", "bob", "--password", "bob-secret")
+    listed = strom_users(secured, pki, tmp_path, "list")
+    assert "bob" in listed and "SCRAM-SHA-256" in listed and "SCRAM-SHA-512" in listed, listed
+    bob = scram_conf(secured, pki, "bob", "bob-secret", "SCRAM-SHA-256")
+    roundtrip(bob, topic_name)
+    # The password never reaches the broker's log, nor does the salted form.
+    assert "bob-secret" not in secured.stderr_text()
+
+    secured.stop()
+    secured.start()
+    roundtrip(scram_conf(secured, pki, "bob", "bob-secret", "SCRAM-SHA-256"), topic_name)
+    # Restarting with the same --add-scram did not reset anything, and the admin still logs in.
+    admin, admin_password = SCRAM_ADMIN
+    roundtrip(scram_conf(secured, pki, admin, admin_password), topic_name)
+
+    strom_users(secured, pki, tmp_path, "delete", "bob")
+    assert "bob" not in strom_users(secured, pki, tmp_path, "list")
+    refused(scram_conf(secured, pki, "bob", "bob-secret", "SCRAM-SHA-256"))

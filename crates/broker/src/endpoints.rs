@@ -8,6 +8,9 @@
 
 use std::net::SocketAddr;
 
+use strom_cluster::metadata::BrokerEndpoint;
+use strom_security::{ListenerName, SecurityProtocol};
+
 use crate::config::BrokerConfig;
 use crate::metadata::BrokerImage;
 
@@ -17,6 +20,7 @@ pub(crate) struct Endpoint {
     pub(crate) listener: String,
     pub(crate) host: String,
     pub(crate) port: i32,
+    pub(crate) protocol: SecurityProtocol,
 }
 
 /// This node's advertised endpoints, and how to find another broker's.
@@ -48,10 +52,17 @@ impl Endpoints {
                     .map(|l| l.port)
                     .filter(|p| *p != 0)
                     .unwrap_or(addr.port());
+                let protocol = config
+                    .listeners
+                    .protocol_map
+                    .get(&ListenerName::new(name))
+                    .copied()
+                    .unwrap_or(SecurityProtocol::Plaintext);
                 Endpoint {
                     listener: name.clone(),
                     host,
                     port: i32::from(port),
+                    protocol,
                 }
             })
             .collect::<Vec<_>>();
@@ -76,6 +87,14 @@ impl Endpoints {
             .map_or((String::new(), 0), |e| (e.host.clone(), e.port))
     }
 
+    /// This node's endpoints as its registration records them.
+    pub(crate) fn registration_endpoints(&self) -> Vec<BrokerEndpoint> {
+        self.own
+            .iter()
+            .map(|e| BrokerEndpoint::new(&e.listener, &e.host, e.port, e.protocol))
+            .collect()
+    }
+
     /// `inter.broker.listener.name`.
     pub(crate) fn inter_broker_listener(&self) -> &str {
         &self.inter_broker
@@ -96,7 +115,10 @@ impl Endpoints {
             return self.own_on(listener);
         }
         let r = &b.registration;
-        (r.host.clone(), r.port)
+        match r.endpoint(listener) {
+            Some((host, port)) => (host.to_string(), port),
+            None => (r.host.clone(), r.port),
+        }
     }
 
     /// Broker `b`'s `host:port` on the inter-broker listener.

@@ -25,6 +25,7 @@ mod metadata_publisher;
 mod producer_ids;
 mod replica_manager;
 mod replication;
+mod scram_bootstrap;
 mod server;
 mod session;
 #[cfg(test)]
@@ -40,6 +41,7 @@ pub use config::{
 pub use coordinators::Coordinators;
 pub use producer_ids::{ProducerIdError, ProducerIdManager, PRODUCER_ID_BLOCK_SIZE};
 pub use replica_manager::ReplicaManager;
+pub use scram_bootstrap::add_scram_if_absent;
 pub use server::BrokerServer;
 pub use topic_admin::{
     validate_topic_name, ConfigAlteration, ConfigOp, NewTopic, TopicAdmin, TopicError,

@@ -22,7 +22,7 @@ pub(crate) fn registration(broker: &Broker, incarnation: Uuid) -> BrokerRegistra
         rack: broker.config.explicit.get("broker.rack").cloned(),
         controller_addr: broker.config.controller_listen.clone().unwrap_or_default(),
         voter: broker.config.is_controller,
-        endpoints: Vec::new(),
+        endpoints: broker.endpoints.registration_endpoints(),
     }
 }
 

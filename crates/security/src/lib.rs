@@ -51,6 +51,7 @@ pub use sasl::oauthbearer::jwks::{
 pub use sasl::oauthbearer::server::{OAuthBearerClient, OAuthBearerServer};
 pub use sasl::oauthbearer::validator::{OAuthBearerValidator, ValidatedToken, ValidatorSettings};
 pub use sasl::plain::{PlainClient, PlainServer, PlainUsers};
+pub use sasl::scram::bootstrap::BootstrapScramCredential;
 pub use sasl::scram::client::ScramClient;
 pub use sasl::scram::credential::{
     DelegationTokenCredential, InMemoryScramCredentialStore, InvalidCredential, ScramCredential,

@@ -89,8 +89,10 @@ impl BrokerServer {
         let failed_logins = Arc::new(FailedLoginLog::default());
         let mut accept = Vec::new();
         let mut local_addrs = Vec::new();
+        // SCRAM logins check the credentials in the metadata image (KIP-554).
+        let scram: Arc<dyn strom_security::ScramCredentialStore> = broker.metadata.clone();
         for (l, (tcp, addr)) in client_listeners.iter().zip(sockets) {
-            let bound = BoundListener::secure(&broker.config, l, None).await?;
+            let bound = BoundListener::secure(&broker.config, l, Some(scram.clone())).await?;
             local_addrs.push((bound.name.clone(), addr));
             let cx = ConnectionContext {
                 broker: broker.clone(),

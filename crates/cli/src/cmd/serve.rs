@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use strom_broker::{parse_properties, BrokerConfig, BrokerServer};
+use strom_broker::{add_scram_if_absent, parse_properties, BrokerConfig, BrokerServer};
+use strom_security::BootstrapScramCredential;
 
 /// Flags of `strom serve` (a contract: scripts drive the binary by them).
 #[derive(Debug, clap::Args)]
@@ -37,6 +38,13 @@ pub(crate) struct ServeArgs {
     /// A Kafka-style server.properties file.
     #[arg(long)]
     pub(crate) config: Option<PathBuf>,
+    /// A SCRAM credential to create at start when the user has none for that mechanism, in
+    /// Kafka's `kafka-storage format --add-scram` form:
+    /// `SCRAM-SHA-512=[name=admin,password=admin-secret]` (also `iterations=`, `salt=`);
+    /// repeatable.
+    #[arg(long = "add-scram", value_name = "MECHANISM=[name=..,password=..]",
+          value_parser = |s: &str| BootstrapScramCredential::parse(s).map_err(|e| e.to_string()))]
+    pub(crate) add_scram: Vec<BootstrapScramCredential>,
 }
 
 /// Merges --config, then --set, then the dedicated flags into Kafka properties.
@@ -95,6 +103,9 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         .context("starting the runtime")?;
     rt.block_on(async move {
         let server = BrokerServer::start(config).await?;
+        // Before the listening line, so a script that waits for it can log in with them (a
+        // node whose quorum is not up yet writes them in the background).
+        add_scram_if_absent(server.broker().metadata.clone(), args.add_scram).await;
         // A stable line on stdout so scripts and tests started with `--listen 127.0.0.1:0`
         // learn the port.
         println!("strom: listening on {}", server.local_addr());

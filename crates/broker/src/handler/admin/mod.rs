@@ -10,3 +10,4 @@ pub(crate) mod describe_configs;
 pub(crate) mod describe_log_dirs;
 pub(crate) mod describe_topic_partitions;
 pub(crate) mod elect_leaders;
+pub(crate) mod scram_credentials;

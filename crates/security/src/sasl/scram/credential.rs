@@ -38,6 +38,12 @@ impl fmt::Debug for ScramCredential {
 #[error("{0}")]
 pub struct InvalidCredential(String);
 
+impl InvalidCredential {
+    pub(crate) fn new(why: impl Into<String>) -> Self {
+        InvalidCredential(why.into())
+    }
+}
+
 impl ScramCredential {
     /// Derives the credential for `password` (Kafka's `ScramFormatter.generateCredential`).
     /// `iterations` must be within Kafka's bounds (4096..=16384); without a salt a random
@@ -77,10 +83,22 @@ impl ScramCredential {
         salt: Vec<u8>,
     ) -> Self {
         let salted = mechanism.salted_password(password, &salt, iterations);
-        let client_key = mechanism.client_key(&salted);
+        Self::from_salted_password(mechanism, &salted, iterations, salt)
+    }
+
+    /// The credential of an already salted password: what AlterUserScramCredentials carries
+    /// (the client runs PBKDF2, so the password itself never reaches the broker). The caller
+    /// checks the iteration count and salt (Kafka's bounds).
+    pub fn from_salted_password(
+        mechanism: ScramMechanism,
+        salted_password: &[u8],
+        iterations: u32,
+        salt: Vec<u8>,
+    ) -> Self {
+        let client_key = mechanism.client_key(salted_password);
         ScramCredential {
             stored_key: mechanism.hash(&client_key),
-            server_key: mechanism.server_key(&salted),
+            server_key: mechanism.server_key(salted_password),
             salt,
             iterations,
         }

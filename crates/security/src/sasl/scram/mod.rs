@@ -3,6 +3,7 @@
 //! ([`ScramServer`], Kafka's `ScramSaslServer`) and client ([`ScramClient`]), and the stored
 //! credential ([`ScramCredential`]) behind a store trait the broker implements over its metadata.
 
+pub(crate) mod bootstrap;
 pub(crate) mod client;
 pub(crate) mod credential;
 pub(crate) mod messages;

@@ -4,7 +4,7 @@
 //!
 //! Kafka's checks and messages: an unknown user fails at once ("Authentication failed: Invalid
 //! user credentials"); an authzid other than the user is refused; credentials below the
-//! mechanism's minimum iterations are refused; the final nonce must be the server's; the proof
+//! mechanism's minimum iterations are refused; the final nonce must be the server's (or librdkafka's old doubled form, as Kafka 3.9 accepts); the proof
 //! is checked by recomputing StoredKey, compared in constant time. Beyond Kafka (which ignores
 //! it) the channel binding must be the base64 of the gs2 header, as RFC 5802 requires. The
 //! AuthMessage uses the messages exactly as received, per the RFC.
@@ -139,7 +139,7 @@ impl ScramServer {
 
     fn client_final(&self, exchange: Exchange, bytes: &[u8]) -> Result<Step, AuthError> {
         let client_final = ClientFinal::parse(bytes)?;
-        if client_final.nonce != exchange.nonce {
+        if !nonce_matches(&client_final.nonce, &exchange) {
             return Err(AuthError::protocol(
                 "Invalid client nonce in the final client message.",
             ));
@@ -202,4 +202,15 @@ impl SaslServer for ScramServer {
         }
         result
     }
+}
+
+fn nonce_matches(sent: &str, exchange: &Exchange) -> bool {
+    // RFC 5802: the client echoes the nonce of server-first. librdkafka before 2.6.1
+    // (Debian's kcat among them) prefixes its own nonce once more (librdkafka#4895);
+    // Kafka 3.8.1-3.9 accept that form, and so do we: the server nonce is still all
+    // there, so a replayed exchange still fails.
+    sent == exchange.nonce
+        || sent
+            .strip_prefix(exchange.client_first.nonce.as_str())
+            .is_some_and(|rest| rest == exchange.nonce)
 }

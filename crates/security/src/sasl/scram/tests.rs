@@ -192,6 +192,46 @@ fn replayed_final_message_is_refused() {
     );
 }
 
+/// librdkafka before 2.6.1 (librdkafka#4895) sends `r=<client nonce><server-first nonce>`:
+/// accepted, as Kafka 3.8.1-3.9 accept it; the RFC form stays accepted (the vector above), and a
+/// nonce that lacks the server part is refused.
+#[test]
+fn old_librdkafka_doubled_client_nonce_is_accepted() {
+    let m = ScramMechanism::Sha256;
+    let final_with_nonce = |nonce: &str| {
+        let without_proof = format!("c=biws,r={nonce}");
+        let auth_message = format!(
+            "{},{RFC_SERVER_FIRST},{without_proof}",
+            RFC_CLIENT_FIRST.trim_start_matches("n,,")
+        );
+        let salt = STANDARD.decode("W22ZaJ0SNY7soEsUEjb6gQ==").unwrap();
+        let salted = m.salted_password(b"pencil", &salt, 4096);
+        let client_key = m.client_key(&salted);
+        let signature = m.hmac(&m.hash(&client_key), auth_message.as_bytes());
+        let proof = STANDARD.encode(super::xor(&client_key, &signature));
+        format!("{without_proof},p={proof}")
+    };
+    let step = |nonce: &str| {
+        let mut server = ScramServer::new(m, rfc_store()).with_server_nonce(RFC_SERVER_NONCE);
+        server.step(RFC_CLIENT_FIRST.as_bytes()).unwrap();
+        server.step(final_with_nonce(nonce).as_bytes())
+    };
+    let rfc_nonce = "rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0";
+    assert!(matches!(step(rfc_nonce), Ok(Step::Done(_))));
+    let doubled = format!("rOprNGfwEbeRWgbNEkqO{rfc_nonce}");
+    assert!(matches!(step(&doubled), Ok(Step::Done(_))));
+    for bad in [
+        "rOprNGfwEbeRWgbNEkqO",
+        "rOprNGfwEbeRWgbNEkqOrOprNGfwEbeRWgbNEkqO",
+    ] {
+        let err = step(bad).unwrap_err();
+        assert_eq!(
+            err.detail(),
+            "Invalid client nonce in the final client message."
+        );
+    }
+}
+
 #[test]
 fn garbled_messages_fail() {
     let m = ScramMechanism::Sha256;
