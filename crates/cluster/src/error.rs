@@ -37,6 +37,9 @@ pub enum QuorumError {
     /// Stored metadata does not decode.
     #[error("corrupt metadata: {0}")]
     Corrupt(String),
+    /// The controller listener's TLS material could not be read or used.
+    #[error("controller listener TLS: {0}")]
+    Tls(#[from] strom_security::ConfigError),
     /// The controller listener could not be bound.
     #[error("binding the controller listener {addr}: {source}")]
     Bind {

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use super::tls::ControllerTls;
 use super::QuorumError;
 
 /// Settings of one quorum node.
@@ -49,6 +50,11 @@ pub struct QuorumConfig {
     /// source addresses are rewritten (NAT, service virtual IPs). See `quorum::peer`: without
     /// TLS this is a fence against mistakes and strangers, not authentication.
     pub check_peer_addresses: bool,
+    /// The controller listener's security: `None` keeps it plaintext (as Kafka's PLAINTEXT);
+    /// `Some` makes the listener TLS with required client certificates that prove each peer's
+    /// node id, and every outbound controller connection TLS with this node's certificate.
+    /// The broker builds it from the controller listener's keys ([`ControllerTls::from_listener`]).
+    pub tls: Option<ControllerTls>,
 }
 
 impl QuorumConfig {
@@ -72,6 +78,7 @@ impl QuorumConfig {
             startup_timeout_ms: 5000,
             request_timeout_ms: 10_000,
             check_peer_addresses: true,
+            tls: None,
         }
     }
 
@@ -95,6 +102,9 @@ impl QuorumConfig {
             if self.voters.len() > 1 && self.controller_listen.is_none() {
                 return bad("a voter of a multi-node quorum needs a controller listener".into());
             }
+        }
+        if let Some(Err(e)) = self.tls.as_ref().map(ControllerTls::validate) {
+            return bad(e);
         }
         if self.voters.iter().any(|(id, _)| *id < 0) {
             return bad("voter ids must not be negative".into());

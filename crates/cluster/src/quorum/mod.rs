@@ -15,7 +15,8 @@
 //!
 //! Modules: `types` (openraft types), `log_store` + `entry_codec` + `state_file` (the durable Raft
 //! log and vote), `state_machine` + `snapshot_store` (image and snapshots), `wire` + `network` +
-//! `server` + `peer` (the RPC and who may use it), `admit` (the leader's checks on proposals),
+//! `server` + `peer` (the RPC and who may use it), `transport` + `tls` (plain TCP or mTLS proving
+//! node ids, both directions; `QuorumConfig::tls`), `admit` (the leader's checks on proposals),
 //! `routing` (finding the leader, read index), `propose`, `leadership` (the active controller's
 //! start, stop, clock and host), `api` (controller requests). The error types are the crate's
 //! (`crate::error`), re-exported here.
@@ -47,6 +48,8 @@ mod snapshot_store;
 mod staging;
 mod state_file;
 mod state_machine;
+mod tls;
+mod transport;
 pub mod types;
 pub(crate) mod wire;
 
@@ -75,6 +78,7 @@ use log_store::LogStore;
 use network::{Network, Peers};
 use snapshot_store::SnapshotStore;
 use state_machine::StateMachine;
+pub use tls::{node_principal_name, ControllerTls, NODE_PRINCIPAL_PREFIX};
 use types::{kafka_id, raft_id, TypeConfig};
 pub use types::{MAX_ENTRY_BYTES, MAX_PROPOSAL_BYTES, MAX_PROPOSAL_PARTS};
 
@@ -116,6 +120,15 @@ impl Quorum {
     /// broker registers, and only then can catch up.
     pub async fn start(cfg: QuorumConfig) -> Result<Arc<Quorum>, QuorumError> {
         cfg.validate()?;
+        // The key material is read before anything is bound or opened, so a bad keystore fails
+        // the start with the key to fix.
+        let (acceptor, connector) = match &cfg.tls {
+            Some(tls) => {
+                let (acceptor, connector) = tls.build()?;
+                (Some(acceptor), connector)
+            }
+            None => (None, transport::Connector::Plain),
+        };
         let listener = match cfg.controller_listen {
             Some(addr) => Some(
                 tokio::net::TcpListener::bind(addr)
@@ -143,7 +156,7 @@ impl Quorum {
         let image_tx = Arc::new(watch::channel(Arc::new(MetadataImage::default())).0);
         let sm = StateMachine::open(snapshots, image_tx.clone())
             .map_err(|e| QuorumError::io(&snap_dir, e))?;
-        let peers = Arc::new(Peers::new(cfg.node_id));
+        let peers = Arc::new(Peers::new(cfg.node_id, connector));
         let raft = Raft::new(
             raft_id(cfg.node_id),
             Arc::new(cfg.raft_config()?),
@@ -168,7 +181,7 @@ impl Quorum {
             stopped: watch::channel(false).0,
         });
         if let Some(l) = listener {
-            let serve = server::serve(l, peer::PlainTcp, Arc::downgrade(&quorum));
+            let serve = server::serve_listener(l, acceptor, Arc::downgrade(&quorum));
             quorum.tasks.lock().push(tokio::spawn(serve));
         }
         let t = tokio::spawn(leadership::watch_leadership(Arc::downgrade(&quorum)));

@@ -1,5 +1,7 @@
-//! The client side of the controller RPC: `Peers`, a pool of idle TCP connections per address,
-//! and openraft's `RaftNetworkFactory`/`RaftNetwork` on top of it.
+//! The client side of the controller RPC: `Peers`, a pool of idle connections per address
+//! (plain TCP, or TLS with this node's certificate: `transport::Connector`), and openraft's
+//! `RaftNetworkFactory`/`RaftNetwork` on top of it. Every outbound controller call, Raft's and
+//! the requests to the active controller (`routing`), goes through `Peers::call`.
 //!
 //! A new connection first says `Hello` with this node's id (see `peer`); a refused hello comes
 //! back as that refusal (`Response::Error`), so a caller sees why rather than a transport error.
@@ -28,9 +30,9 @@ use openraft::raft::{
 };
 use openraft::BasicNode;
 use parking_lot::Mutex;
-use tokio::net::TcpStream;
 
 use super::entry_codec::approx_entry_len;
+use super::transport::{Connector, ControllerStream};
 use super::types::{NodeId, TypeConfig};
 use super::wire::{
     encode_frame, read_frame, write_encoded, FrameError, Request, Response, MAX_FRAME,
@@ -75,13 +77,16 @@ pub(crate) enum CallError {
 pub(crate) struct Peers {
     /// This node's id, said in every connection's hello.
     node_id: i32,
-    idle: Mutex<HashMap<String, Vec<TcpStream>>>,
+    /// How connections are made (plain or TLS).
+    connector: Connector,
+    idle: Mutex<HashMap<String, Vec<ControllerStream>>>,
 }
 
 impl Peers {
-    pub(crate) fn new(node_id: i32) -> Peers {
+    pub(crate) fn new(node_id: i32, connector: Connector) -> Peers {
         Peers {
             node_id,
+            connector,
             idle: Mutex::new(HashMap::new()),
         }
     }
@@ -108,8 +113,7 @@ impl Peers {
                 addr: addr.to_string(),
                 source,
             };
-            let mut conn = TcpStream::connect(addr).await.map_err(io)?;
-            let _ = conn.set_nodelay(true);
+            let mut conn = self.connector.connect(addr).await.map_err(io)?;
             let hello = encode_frame(&Request::Hello {
                 node_id: self.node_id,
             })
@@ -136,7 +140,7 @@ impl Peers {
     async fn exchange(
         &self,
         addr: &str,
-        mut conn: TcpStream,
+        mut conn: ControllerStream,
         frame: &[u8],
     ) -> Result<Response, CallError> {
         let io = |source| CallError::Io {

@@ -5,7 +5,8 @@
 //! - a voter's id (`controller.quorum.voters`) is accepted only from an address the voter's
 //!   configured host resolves to; otherwise the connection is refused;
 //! - a registered broker's id counts as that broker only from an address its current
-//!   registration names (controller address host or advertised host); from anywhere else the
+//!   registration names (controller address host, advertised host or a listener's host); from
+//!   anywhere else the
 //!   peer is a newcomer;
 //! - anyone else is a newcomer, who may only register itself.
 //!
@@ -16,25 +17,26 @@
 //! `Heartbeat`, `AlterPartition` and `RegisterBroker` only for the sender's own broker id, and a
 //! registration only with an address the connection comes from (a voter's is known already).
 //!
-//! The limit, plainly: without TLS a peer proves nothing. Anyone able to send from a voter's or a
-//! broker's address (the same host, a network that allows spoofed sources, a NAT in front of the
-//! cluster) can claim its id, and anyone may register an id whose previous incarnation is fenced
-//! or whose session expired, as in Kafka without authentication. Addresses fence off mistakes and
-//! remote strangers, not attackers on the path. With the security issue the [`Acceptor`] becomes
-//! a TLS acceptor that proves the node id (mTLS certificate, or SASL); [`Accepted::proven_node`]
-//! carries it, the hello must match it, the address check is skipped, and the per-request rules
-//! stay as they are. `QuorumConfig::check_peer_addresses` turns the address check off where
-//! source addresses are rewritten (NAT, service virtual IPs).
+//! On a plaintext controller listener a peer proves nothing. Anyone able to send from a
+//! voter's or a broker's address (the same host, a network that allows spoofed sources, a NAT
+//! in front of the cluster) can claim its id, and anyone may register an id whose previous
+//! incarnation is fenced or whose session expired, as in Kafka without authentication.
+//! Addresses fence off mistakes and remote strangers, not attackers on the path.
+//! `QuorumConfig::check_peer_addresses` turns the address check off where source addresses are
+//! rewritten (NAT, service virtual IPs).
+//!
+//! On a TLS controller listener (`QuorumConfig::tls`) the acceptor proves the node id from the
+//! peer's client certificate (`tls`: the mapped principal must be `broker-<id>`), so the hello
+//! must name that id (`IdentityMismatch` otherwise), the address checks are skipped, and the
+//! per-request rules stay as they are.
 
-use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use openraft::Vote;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
 use uuid::Uuid;
 
+use super::transport::host_of;
 use super::types::{raft_id, NodeId};
 use super::wire::Request;
 use super::{PeerRefusal, Quorum};
@@ -42,47 +44,6 @@ use crate::metadata::{BrokerRegistration, MetadataRecord};
 
 /// How long resolving a peer's host name may take before the check fails.
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// What the accept path established about a connection before any request is read.
-#[derive(Debug)]
-pub(crate) struct Accepted<S> {
-    /// The stream requests are read from and answers written to.
-    pub(crate) stream: S,
-    /// The node id the transport proved (an mTLS certificate); `None` when it proves nothing.
-    pub(crate) proven_node: Option<i32>,
-}
-
-/// The seam where the controller listener turns a TCP connection into a stream to speak on: a
-/// TLS or SASL layer goes here, proving the peer's node id.
-pub(crate) trait Acceptor: Send + Sync + 'static {
-    /// The stream after the handshake.
-    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
-    /// Runs the transport handshake (bounded by the caller's hello timeout).
-    fn accept(
-        &self,
-        tcp: TcpStream,
-        from: SocketAddr,
-    ) -> impl Future<Output = std::io::Result<Accepted<Self::Stream>>> + Send;
-}
-
-/// Plain TCP: proves nothing (see the module docs).
-#[derive(Debug)]
-pub(crate) struct PlainTcp;
-
-impl Acceptor for PlainTcp {
-    type Stream = TcpStream;
-
-    fn accept(
-        &self,
-        tcp: TcpStream,
-        _from: SocketAddr,
-    ) -> impl Future<Output = std::io::Result<Accepted<TcpStream>>> + Send {
-        std::future::ready(Ok(Accepted {
-            stream: tcp,
-            proven_node: None,
-        }))
-    }
-}
 
 /// What a peer counts as for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,14 +69,6 @@ pub(crate) struct Peer {
     /// The broker incarnation whose registered addresses this connection matched (checked again
     /// when the registration changes).
     verified_incarnation: Option<Uuid>,
-}
-
-/// The host part of `host:port` (brackets of an IPv6 literal removed).
-fn host_of(addr: &str) -> &str {
-    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
-    host.strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host)
 }
 
 /// A broker proposes what its admin requests decide (topics, partitions, configs, producer
@@ -328,11 +281,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hosts_are_taken_from_addresses() {
-        assert_eq!(host_of("10.0.0.1:9093"), "10.0.0.1");
-        assert_eq!(host_of("[::1]:9093"), "::1");
-        assert_eq!(host_of("node-1.example:9093"), "node-1.example");
-        assert_eq!(host_of("plain"), "plain");
+    fn mapped_ipv4_is_the_same_ip() {
         let v4: IpAddr = "127.0.0.1".parse().expect("ip");
         let mapped: IpAddr = "::ffff:127.0.0.1".parse().expect("ip");
         assert!(same_ip(v4, mapped));

@@ -1,5 +1,5 @@
-//! The server side of the controller RPC: the accept loop on `controller.listen`, each
-//! connection's hello and per-request checks (`peer`), and `handle_request`, which serves one
+//! The server side of the controller RPC: the accept loop on `controller.listen` (plain TCP, or
+//! TLS proving the peer's node id: `transport`, `tls`), each connection's hello and per-request checks (`peer`), and `handle_request`, which serves one
 //! request whether it came over TCP or from this node itself (`call_leader` short-circuits to it
 //! when this node leads; those are trusted).
 //!
@@ -25,7 +25,9 @@ use tokio::sync::Semaphore;
 use super::admit::entry_bytes;
 use super::entry_codec::approx_entry_len;
 use super::log_store::MAX_STORED_ENTRY_BYTES;
-use super::peer::{Accepted, Acceptor, Peer};
+use super::peer::Peer;
+use super::tls::TlsNodeAcceptor;
+use super::transport::{Accepted, Acceptor, PlainTcp};
 use super::wire::{
     forward, read_frame, write_frame, Request, Response, MAX_FRAME, MAX_HELLO_FRAME,
 };
@@ -37,8 +39,20 @@ const MAX_CONNECTIONS: usize = 1024;
 /// How long a new connection has for its transport handshake and hello.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Serves the controller listener, over TLS when the quorum has an acceptor for it.
+pub(crate) async fn serve_listener(
+    listener: TcpListener,
+    tls: Option<TlsNodeAcceptor>,
+    quorum: Weak<Quorum>,
+) {
+    match tls {
+        Some(acceptor) => serve(listener, acceptor, quorum).await,
+        None => serve(listener, PlainTcp, quorum).await,
+    }
+}
+
 /// Accepts connections until the quorum is dropped or its task aborted (shutdown).
-pub(crate) async fn serve<A: Acceptor>(listener: TcpListener, acceptor: A, quorum: Weak<Quorum>) {
+async fn serve<A: Acceptor>(listener: TcpListener, acceptor: A, quorum: Weak<Quorum>) {
     let acceptor = Arc::new(acceptor);
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
@@ -64,7 +78,9 @@ pub(crate) async fn serve<A: Acceptor>(listener: TcpListener, acceptor: A, quoru
             let _slot = slot;
             match tokio::time::timeout(HELLO_TIMEOUT, acceptor.accept(stream, from)).await {
                 Ok(Ok(accepted)) => connection(accepted, from, quorum).await,
-                Ok(Err(e)) => tracing::info!(%from, error = %e, "controller handshake failed"),
+                Ok(Err(e)) => {
+                    tracing::warn!(%from, error = %e, "controller handshake failed; closed")
+                }
                 Err(_) => tracing::info!(%from, "controller handshake timed out"),
             }
         });

@@ -1,20 +1,21 @@
 //! A raw controller-RPC client for the abuse tests: length-prefixed JSON frames written by hand,
-//! so a test can send what no well-behaved node would (no hello, forged ids, huge lengths).
+//! so a test can send what no well-behaved node would (no hello, forged ids, huge lengths),
+//! over plain TCP or any other stream (a TLS one in the TLS tests).
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use strom_cluster::quorum::{PeerRefusal, RemoteError};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
 /// Only a guard against a hung test, never an assertion on timing.
 const HANG_GUARD: Duration = Duration::from_secs(60);
 
 /// One raw connection to a controller listener.
-pub struct Raw {
-    stream: TcpStream,
+pub struct Raw<S = TcpStream> {
+    stream: S,
 }
 
 impl Raw {
@@ -35,8 +36,20 @@ impl Raw {
     /// Connects and says hello as `node_id`; returns the connection and the answer.
     pub async fn hello(to: SocketAddr, node_id: i32) -> (Raw, Option<Value>) {
         let mut raw = Raw::connect(to).await;
-        let answer = raw.call(&json!({ "Hello": { "node_id": node_id } })).await;
+        let answer = raw.say_hello(node_id).await;
         (raw, answer)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Raw<S> {
+    /// Speaks over `stream` (already connected, handshake done).
+    pub fn over(stream: S) -> Raw<S> {
+        Raw { stream }
+    }
+
+    /// Says hello as `node_id`; returns the answer (`None`: the connection was closed).
+    pub async fn say_hello(&mut self, node_id: i32) -> Option<Value> {
+        self.call(&json!({ "Hello": { "node_id": node_id } })).await
     }
 
     /// Writes raw bytes.
