@@ -78,6 +78,87 @@ def make_pki(dir: Path) -> Pki:
     )
 
 
+@dataclass
+class ClusterPki:
+    """Certificates of a secured cluster: one CA; per node a certificate whose CN is
+    `broker-<id>` (what the controller listener's mapping turns into the node's identity), valid
+    for 127.0.0.1; a client certificate (CN=alice) of the same CA that names no node; and a node
+    certificate from a CA the cluster does not trust."""
+    ca: Path
+    keystores: dict[int, Path]
+    alice_cert: Path
+    alice_key: Path
+    rogue_cert: Path   # CN=broker-1, from another CA
+    rogue_key: Path
+
+
+def make_cluster_pki(dir: Path, node_ids: list[int]) -> ClusterPki:
+    dir.mkdir(parents=True, exist_ok=True)
+    ca = trustme.CA()
+    other = trustme.CA()
+
+    def write(name: str, data: bytes) -> Path:
+        p = dir / name
+        p.write_bytes(data)
+        return p
+
+    keystores = {}
+    for i in node_ids:
+        cert = ca.issue_cert("127.0.0.1", "localhost", common_name=f"broker-{i}")
+        keystores[i] = write(f"broker-{i}.keystore.pem",
+                             b"".join(b.bytes() for b in cert.cert_chain_pems)
+                             + cert.private_key_pem.bytes())
+    alice = ca.issue_cert("alice.example", common_name="alice")
+    rogue = other.issue_cert("127.0.0.1", common_name="broker-1")
+    return ClusterPki(
+        ca=write("ca.pem", ca.cert_pem.bytes()),
+        keystores=keystores,
+        alice_cert=write("alice.pem", alice.cert_chain_pems[0].bytes()),
+        alice_key=write("alice.key", alice.private_key_pem.bytes()),
+        rogue_cert=write("rogue.pem", rogue.cert_chain_pems[0].bytes()),
+        rogue_key=write("rogue.key", rogue.private_key_pem.bytes()),
+    )
+
+
+# The inter-broker SCRAM user of the secured cluster (created by `--add-scram` on every node).
+INTER_BROKER_USER = ("broker", "broker-secret")
+
+
+def secured_cluster_node_args(pki: ClusterPki, node_id: int, voters: str) -> list[str]:
+    """`strom serve` arguments of one node of a cluster whose clients log in with SCRAM over
+    TLS (CLIENT), whose brokers reach each other over SASL_SSL with SCRAM (BROKER), and whose
+    controller quorum runs over mutual TLS, each node proven by its certificate (CONTROLLER)."""
+    controller_port = dict(v.split("@") for v in voters.split(","))[str(node_id)].rsplit(":", 1)[1]
+    user, password = INTER_BROKER_USER
+    settings = {
+        "node.id": str(node_id),
+        "process.roles": "broker,controller",
+        "controller.quorum.voters": voters,
+        "listeners": f"CLIENT://127.0.0.1:0,BROKER://127.0.0.1:0,"
+                     f"CONTROLLER://127.0.0.1:{controller_port}",
+        "listener.security.protocol.map": "CLIENT:SASL_SSL,BROKER:SASL_SSL,CONTROLLER:SSL",
+        "inter.broker.listener.name": "BROKER",
+        "controller.listener.names": "CONTROLLER",
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": str(pki.keystores[node_id]),
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": str(pki.ca),
+        "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+        "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
+        "listener.name.broker.scram-sha-512.sasl.jaas.config":
+            "org.apache.kafka.common.security.scram.ScramLoginModule required "
+            f'username="{user}" password="{password}";',
+        "listener.name.controller.ssl.client.auth": "required",
+        "listener.name.controller.ssl.principal.mapping.rules": "RULE:^CN=([^,]+).*$/$1/,DEFAULT",
+    }
+    args: list[str] = []
+    for k, v in settings.items():
+        args += ["--set", f"{k}={v}"]
+    for u, pw in (INTER_BROKER_USER, SCRAM_ADMIN):
+        args += ["--add-scram", f"SCRAM-SHA-512=[name={u},password={pw}]"]
+    return args
+
+
 def secured_broker_args(pki: Pki) -> list[str]:
     """`strom serve` arguments for a broker with every kind of listener (ports chosen at bind)."""
     plain_jaas = ("org.apache.kafka.common.security.plain.PlainLoginModule required "

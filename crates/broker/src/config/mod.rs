@@ -452,6 +452,25 @@ impl BrokerConfig {
             .explicit
             .get("unclean.leader.election.enable")
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        // The quorum's own listener, and its connections to the other nodes, speak the first
+        // controller listener's protocol (Kafka: the first of controller.listener.names):
+        // PLAINTEXT, or SSL where each peer's certificate proves its node id.
+        if let Some(name) = self.listeners.controller_listener_names.first() {
+            let protocol = self
+                .listeners
+                .protocol_map
+                .get(name)
+                .copied()
+                .unwrap_or(strom_security::SecurityProtocol::Plaintext);
+            let props = strom_security::ListenerProps::new(&self.security, name);
+            q.tls = strom_cluster::quorum::ControllerTls::from_listener(&props, protocol).map_err(
+                |e| ConfigError::Invalid {
+                    name: e.key().to_string(),
+                    value: self.security.get(e.key()).unwrap_or_default().to_string(),
+                    reason: e.to_string(),
+                },
+            )?;
+        }
         Ok(q)
     }
 }
