@@ -24,6 +24,12 @@ PLAIN_USERS = {"admin": "admin-secret", "alice": "alice-secret"}
 SCRAM_ADMIN = ("admin", "scram-admin-secret")
 
 
+# The broker certificate's subject, fixed so a rotated certificate keeps it (Kafka refuses a
+# dynamic keystore update that changes the DN or the SANs).
+SERVER_SUBJECT = {"common_name": "strom-broker", "organization_name": "strom-tests",
+                  "organization_unit_name": "brokers"}
+
+
 @dataclass
 class Pki:
     dir: Path
@@ -37,6 +43,16 @@ class Pki:
     jwks: Path
     jwt_key: rsa.RSAPrivateKey
     forged_key: rsa.RSAPrivateKey
+    issuer: trustme.CA   # the trusted CA itself, to issue rotated broker certificates
+
+    def server_keystore(self, path: Path, *identities: str) -> Path:
+        """A new broker keystore from the trusted CA (a fresh key), with the broker's subject;
+        for 127.0.0.1/localhost unless other `identities` are given."""
+        cert = self.issuer.issue_cert(*(identities or ("localhost", "127.0.0.1")),
+                                      **SERVER_SUBJECT)
+        path.write_bytes(b"".join(b.bytes() for b in cert.cert_chain_pems)
+                         + cert.private_key_pem.bytes())
+        return path
 
     def token(self, sub: str = "carol", audience: str = AUDIENCE, expires_in: int = 300,
               key: rsa.RSAPrivateKey | None = None, issuer: str = ISSUER) -> str:
@@ -49,7 +65,7 @@ def make_pki(dir: Path) -> Pki:
     dir.mkdir(parents=True, exist_ok=True)
     ca = trustme.CA()
     other = trustme.CA()
-    server = ca.issue_cert("localhost", "127.0.0.1")
+    server = ca.issue_cert("localhost", "127.0.0.1", **SERVER_SUBJECT)
     alice = ca.issue_cert("alice.example", common_name="alice")
     mallory = other.issue_cert("mallory.example", common_name="mallory")
 
@@ -75,6 +91,7 @@ def make_pki(dir: Path) -> Pki:
         jwks=write("jwks.json", json.dumps({"keys": [jwk]}).encode()),
         jwt_key=jwt_key,
         forged_key=forged_key,
+        issuer=ca,
     )
 
 

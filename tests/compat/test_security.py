@@ -9,7 +9,10 @@ client without a certificate, a client trusting another CA.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
+import socket
+import ssl
 import subprocess
 import time
 import uuid
@@ -20,7 +23,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka import TopicPartition as AioTopicPartition
 from aiokafka.helpers import create_ssl_context
 from confluent_kafka import Consumer, KafkaException, Producer
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource,
+                                  ResourceType)
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from conftest import strom_bin
@@ -263,3 +267,48 @@ def test_scram_users_made_through_the_admin_api_survive_a_restart(secured, pki, 
     strom_users(secured, pki, tmp_path, "delete", "bob")
     assert "bob" not in strom_users(secured, pki, tmp_path, "list")
     refused(scram_conf(secured, pki, "bob", "bob-secret", "SCRAM-SHA-256"))
+
+
+def served_certificate(addr: str, pki) -> str:
+    """The SHA-256 of the certificate a TLS listener presents to a new connection."""
+    host, port = addr.rsplit(":", 1)
+    ctx = ssl.create_default_context(cafile=str(pki.ca))
+    ctx.load_cert_chain(str(pki.alice_cert), str(pki.alice_key))
+    with socket.create_connection((host, int(port)), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname=host) as s:
+            return hashlib.sha256(s.getpeercert(binary_form=True)).hexdigest()
+
+
+def alter_broker_config(secured, key: str, value: str) -> None:
+    admin = AdminClient({"bootstrap.servers": secured.listeners["PLAINTEXT"]})
+    resource = ConfigResource(ResourceType.BROKER, "1", incremental_configs=[
+        ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)])
+    for fut in admin.incremental_alter_configs([resource]).values():
+        fut.result(TIMEOUT)
+
+
+def test_certificates_are_reread_on_a_dynamic_config_update(secured, pki, tmp_path, topic_name):
+    """Kafka's dynamic keystore update: IncrementalAlterConfigs on this broker re-reads the
+    keystore for new connections on every TLS listener, refuses one whose SANs differ, and the
+    update survives a restart."""
+    before = {name: served_certificate(secured.listeners[name], pki) for name in ("SSL", "SASL_SSL")}
+    rotated = pki.server_keystore(tmp_path / "rotated.keystore.pem")
+    alter_broker_config(secured, "ssl.keystore.location", str(rotated))
+    after = {name: served_certificate(secured.listeners[name], pki) for name in ("SSL", "SASL_SSL")}
+    assert after["SSL"] != before["SSL"] and after["SASL_SSL"] != before["SASL_SSL"]
+    assert after["SSL"] == after["SASL_SSL"]
+    # Clients still work on the new certificate.
+    user, password = SCRAM_ADMIN
+    roundtrip(scram_conf(secured, pki, user, password), topic_name)
+
+    # A certificate for other names is refused (Kafka: SubjectAltNames must not change) and
+    # the rotated one keeps serving.
+    other = pki.server_keystore(tmp_path / "other.keystore.pem", "other.example")
+    with pytest.raises(KafkaException) as refused_update:
+        alter_broker_config(secured, "ssl.keystore.location", str(other))
+    assert "SubjectAltNames" in str(refused_update.value), refused_update.value
+    assert served_certificate(secured.listeners["SSL"], pki) == after["SSL"]
+
+    secured.stop()
+    secured.start()
+    assert served_certificate(secured.listeners["SSL"], pki) == after["SSL"]

@@ -27,6 +27,7 @@ use crate::config::BrokerConfig;
 use crate::coordinators::Coordinators;
 use crate::endpoints::Endpoints;
 use crate::inter_broker::BrokerConnections;
+use crate::listener_tls::ListenerTls;
 use crate::local_leaders::LocalLeaders;
 use crate::metadata::{MetadataImage, Quorum};
 use crate::metadata_publisher::MetadataPublisher;
@@ -94,6 +95,8 @@ pub struct Broker {
     pub topic_admin: TopicAdmin,
     /// Connections to other brokers for transaction verification (`txn_verifier`).
     pub(crate) verification_connections: BrokerConnections,
+    /// The TLS listeners' acceptors, reloaded by dynamic config updates (`listener_tls.rs`).
+    pub(crate) listener_tls: ListenerTls,
 }
 
 impl Broker {
@@ -166,6 +169,7 @@ impl Broker {
             producer_ids,
             publisher,
             topic_admin,
+            listener_tls: ListenerTls::default(),
         });
         tokio::runtime::Handle::current().block_on(crate::internal_topics::start(
             &broker.config,

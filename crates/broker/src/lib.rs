@@ -18,6 +18,7 @@ mod handler;
 mod inter_broker;
 mod internal_topics;
 mod lifecycle;
+mod listener_tls;
 mod local_leaders;
 mod meta_properties;
 pub mod metadata;

@@ -60,6 +60,7 @@ pub use sasl::scram::credential::{
 pub use sasl::scram::server::ScramServer;
 pub use sasl::scram::ScramMechanism;
 pub use sasl::{Authenticated, ClientStep, Mechanism, SaslClient, SaslServer, Step};
-pub use tls::acceptor::TlsAcceptorHandle;
+pub use tls::acceptor::{PreparedTls, TlsAcceptorHandle};
 pub use tls::client::{server_name, ServerVerification, TlsClientSettings};
 pub use tls::server::{ClientAuth, TlsServerSettings};
+pub use tls::{is_dynamic_tls_key, DYNAMIC_TLS_KEYS};

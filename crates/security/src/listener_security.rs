@@ -22,8 +22,8 @@ use crate::tls::server::TlsServerSettings;
 pub struct ListenerSecurity {
     /// The listener.
     pub listener: Listener,
-    /// Its TLS acceptor (SSL, SASL_SSL).
-    pub tls: Option<TlsAcceptorHandle>,
+    /// Its TLS acceptor (SSL, SASL_SSL); shared with whatever reloads it.
+    pub tls: Option<Arc<TlsAcceptorHandle>>,
     /// How SSL connections get their principal (SSL only; SASL_SSL uses SASL's).
     pub ssl_principal: Option<SslPrincipalBuilder>,
     /// Its SASL servers (SASL_PLAINTEXT, SASL_SSL).
@@ -39,10 +39,9 @@ impl ListenerSecurity {
     ) -> Result<Self, ConfigError> {
         let l = ListenerProps::new(props, &listener.name);
         let tls = if listener.protocol.uses_tls() {
-            Some(TlsAcceptorHandle::new(TlsServerSettings::from_listener(
-                &l,
-                listener.protocol,
-            )?)?)
+            Some(Arc::new(TlsAcceptorHandle::new(
+                TlsServerSettings::from_listener(&l, listener.protocol)?,
+            )?))
         } else {
             None
         };

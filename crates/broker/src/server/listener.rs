@@ -5,11 +5,12 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use strom_security::{Listener, ListenerSecurity, ScramCredentialStore, SecurityProtocol};
+use strom_security::{
+    Listener, ListenerSecurity, Properties, ScramCredentialStore, SecurityProtocol,
+};
 use tokio::net::TcpListener;
 
 use crate::broker::StartError;
-use crate::config::BrokerConfig;
 
 /// A bound client listener.
 #[derive(Debug)]
@@ -33,13 +34,14 @@ impl BoundListener {
         Ok((tcp, local_addr))
     }
 
-    /// Builds the security of `listener` from the broker's keys.
+    /// Builds the security of `listener` from the broker's security keys (`security`: the
+    /// static ones with this node's dynamic TLS overrides).
     pub(crate) async fn secure(
-        config: &BrokerConfig,
+        security: &Properties,
         listener: &Listener,
         scram: Option<Arc<dyn ScramCredentialStore>>,
     ) -> Result<BoundListener, StartError> {
-        let security = ListenerSecurity::build(&config.security, listener, scram)
+        let security = ListenerSecurity::build(security, listener, scram)
             .await
             .map_err(|e| {
                 StartError::Config(crate::config::ConfigError::Invalid {

@@ -23,6 +23,7 @@ use strom_security::FailedLoginLog;
 
 use crate::broker::{Broker, StartError};
 use crate::config::BrokerConfig;
+use crate::listener_tls::ListenerTls;
 use connection::ConnectionContext;
 use limits::{ConnectionLimits, RequestMemory};
 use listener::BoundListener;
@@ -91,8 +92,16 @@ impl BrokerServer {
         let mut local_addrs = Vec::new();
         // SCRAM logins check the credentials in the metadata image (KIP-554).
         let scram: Arc<dyn strom_security::ScramCredentialStore> = broker.metadata.clone();
+        let security = ListenerTls::effective_security(
+            &broker.config.security,
+            &broker.metadata.image(),
+            broker.config.node_id,
+        );
         for (l, (tcp, addr)) in client_listeners.iter().zip(sockets) {
-            let bound = BoundListener::secure(&broker.config, l, Some(scram.clone())).await?;
+            let bound = BoundListener::secure(&security, l, Some(scram.clone())).await?;
+            if let Some(tls) = &bound.security.tls {
+                broker.listener_tls.register(l.clone(), tls.clone());
+            }
             local_addrs.push((bound.name.clone(), addr));
             let cx = ConnectionContext {
                 broker: broker.clone(),

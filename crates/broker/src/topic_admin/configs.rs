@@ -42,11 +42,13 @@ fn invalid_config(msg: impl Into<String>) -> TopicError {
     TopicError::new(ResponseError::InvalidConfig, msg)
 }
 
-/// Broker keys that may change at run time: the broker-level defaults of topic configs.
+/// Broker keys that may change at run time: the broker-level defaults of topic configs, and the
+/// listeners' keystores and truststores (per broker only; re-read by `ListenerTls`).
 fn dynamically_updatable(name: &str) -> bool {
-    strom_log::TOPIC_CONFIGS
-        .iter()
-        .any(|d| d.broker_synonym == Some(name))
+    strom_security::is_dynamic_tls_key(name)
+        || strom_log::TOPIC_CONFIGS
+            .iter()
+            .any(|d| d.broker_synonym == Some(name))
 }
 
 fn list_items(v: &str) -> Vec<String> {
@@ -201,8 +203,23 @@ impl TopicAdmin {
                         format!("Cannot update these configs dynamically: [{k}]"),
                     ));
                 }
+                if name.is_empty() {
+                    if let Some((k, _)) = alt
+                        .ops
+                        .iter()
+                        .find(|(k, _)| strom_security::is_dynamic_tls_key(k))
+                    {
+                        return Err(TopicError::new(
+                            ResponseError::InvalidRequest,
+                            format!("Cannot update these configs at default cluster level, broker id must be specified: [{k}]"),
+                        ));
+                    }
+                }
                 let current = image.broker_configs.get(name).cloned().unwrap_or_default();
                 let kind_of = |k: &str| {
+                    if strom_security::is_dynamic_tls_key(k) {
+                        return Some((ConfigType::String, String::new()));
+                    }
                     broker_config_kind(k).map(|kind| {
                         let default = strom_log::TOPIC_CONFIGS
                             .iter()

@@ -17,6 +17,13 @@ use tokio_rustls::TlsAcceptor;
 use crate::error::ConfigError;
 use crate::tls::server::{BuiltServer, CertIdentity, TlsServerSettings};
 
+/// New TLS settings read and checked by [`TlsAcceptorHandle::prepare`], not yet in use.
+#[derive(Debug)]
+pub struct PreparedTls {
+    settings: TlsServerSettings,
+    built: BuiltServer,
+}
+
 /// A listener's TLS acceptor, reloadable.
 #[derive(Debug)]
 pub struct TlsAcceptorHandle {
@@ -56,11 +63,25 @@ impl TlsAcceptorHandle {
 
     /// Switches to new settings (a dynamic config update), keeping the old ones on error.
     pub fn update(&self, settings: TlsServerSettings) -> Result<(), ConfigError> {
-        let mut state = self.state.lock();
+        let prepared = self.prepare(settings)?;
+        self.commit(prepared);
+        Ok(())
+    }
+
+    /// Reads and checks new settings (the files, the key pair, the certificate's identity
+    /// against the current one) without switching: the first half of an update that must be
+    /// validated before it is recorded. [`Self::commit`] switches.
+    pub fn prepare(&self, settings: TlsServerSettings) -> Result<PreparedTls, ConfigError> {
+        let state = self.state.lock();
         let built = settings.build_server()?;
         settings.check_compatible(&state.1, &built)?;
-        self.swap(&mut state, Some(settings), built);
-        Ok(())
+        Ok(PreparedTls { settings, built })
+    }
+
+    /// Switches to prepared settings.
+    pub fn commit(&self, prepared: PreparedTls) {
+        let mut state = self.state.lock();
+        self.swap(&mut state, Some(prepared.settings), prepared.built);
     }
 
     fn swap(

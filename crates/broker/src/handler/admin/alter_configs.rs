@@ -28,24 +28,46 @@ fn resource_type(t: i8) -> Option<ConfigResourceType> {
 /// One resource as parsed: type, name, and its operations (or why they are malformed).
 type ParsedResource = (i8, String, Result<Vec<(String, ConfigOp)>, TopicError>);
 
-/// Runs the well-formed alterations; returns one `(code, message)` per resource, in order.
+/// Runs the well-formed alterations; returns one `(code, message)` per resource, in order. A
+/// change to this broker's keystore or truststore is read and checked before it is recorded,
+/// and the listeners switch to it once it is (`ListenerTls`).
 async fn run(
     ctx: &RequestContext,
     resources: Vec<ParsedResource>,
     replace: bool,
     validate_only: bool,
 ) -> Vec<(i16, Option<String>)> {
+    let broker = &ctx.broker;
+    let image = broker.metadata.image();
     let mut alterations = Vec::new();
+    let mut reloads = Vec::new();
     let mut slots = Vec::new();
     for (t, name, ops) in resources {
-        match (resource_type(t), ops) {
-            (None, _) => slots.push(Err(TopicError {
+        let resource_type = resource_type(t);
+        let reload = match (&resource_type, &ops) {
+            (Some(ConfigResourceType::Broker), Ok(ops))
+                if name == broker.config.node_id.to_string() =>
+            {
+                let current = image.broker_configs.get(&name).cloned().unwrap_or_default();
+                broker
+                    .listener_tls
+                    .prepare(&broker.config.security, &current, ops, replace)
+                    .map_err(|reason| TopicError {
+                        code: ResponseError::InvalidConfig.code(),
+                        message: reason,
+                    })
+            }
+            _ => Ok(None),
+        };
+        match (resource_type, ops, reload) {
+            (None, _, _) => slots.push(Err(TopicError {
                 code: ResponseError::InvalidRequest.code(),
                 message: format!("Unsupported resource type {t}"),
             })),
-            (_, Err(e)) => slots.push(Err(e)),
-            (Some(rt), Ok(ops)) => {
+            (_, Err(e), _) | (_, _, Err(e)) => slots.push(Err(e)),
+            (Some(rt), Ok(ops), Ok(reload)) => {
                 slots.push(Ok(alterations.len()));
+                reloads.push(reload);
                 alterations.push(ConfigAlteration {
                     resource_type: rt,
                     resource_name: name,
@@ -55,11 +77,15 @@ async fn run(
             }
         }
     }
-    let results = ctx
-        .broker
+    let results = broker
         .topic_admin
         .alter_configs(alterations, validate_only)
         .await;
+    for (result, reload) in results.iter().zip(reloads) {
+        if let (Ok(()), Some(reload), false) = (result, reload, validate_only) {
+            broker.listener_tls.commit(reload);
+        }
+    }
     slots
         .into_iter()
         .map(
