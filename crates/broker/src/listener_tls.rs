@@ -77,9 +77,11 @@ impl ListenerTls {
                 ConfigOp::Delete => {
                     next.remove(k);
                 }
-                ConfigOp::Append(_) | ConfigOp::Subtract(_) => return Err(format!(
+                ConfigOp::Append(_) | ConfigOp::Subtract(_) => {
+                    return Err(format!(
                     "Config value append/subtract is not allowed for config {k}: it is not a list"
-                )),
+                ))
+                }
             }
         }
         let props = overlay(static_props, next.iter());

@@ -14,10 +14,11 @@ use kafka_protocol::messages::{ApiKey, MetadataRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use parking_lot::RwLock;
 
-use crate::connection::{Connection, ConnectionConfig};
+use crate::connection::Connection;
 use crate::error::ClientError;
 use crate::metadata::{ClusterMetadata, TopicMetadata};
 use crate::security::Security;
+use crate::transport::ConnectionConfig;
 
 /// Settings shared by admin, producer and consumer.
 #[derive(Debug, Clone)]

@@ -11,7 +11,6 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
@@ -22,32 +21,9 @@ use crate::codec;
 use crate::error::ClientError;
 use crate::sasl_authenticator::SaslVersions;
 use crate::security::Security;
-use crate::transport;
+use crate::transport::{self, ConnectionConfig};
 use crate::versions::ApiVersionTable;
 use crate::wire::{ResponseReceiver, Wire};
-
-/// Settings of one connection. How it is secured is an argument of
-/// [`Connection::connect_with_security`] (and [`crate::ClientConfig::security`]) rather than a
-/// field here, so the struct literals that build this type elsewhere keep compiling.
-#[derive(Debug, Clone)]
-pub struct ConnectionConfig {
-    /// Sent in every request header (Kafka: client.id).
-    pub client_id: String,
-    /// How long to wait for a response (Kafka: request.timeout.ms).
-    pub request_timeout: Duration,
-    /// How long to wait for the TCP and TLS handshakes (Kafka: socket.connection.setup.timeout.ms).
-    pub connect_timeout: Duration,
-}
-
-impl Default for ConnectionConfig {
-    fn default() -> Self {
-        ConnectionConfig {
-            client_id: "strom".to_owned(),
-            request_timeout: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(10),
-        }
-    }
-}
 
 /// A connection to one broker, with the API versions negotiated at connect time. Cheap to clone;
 /// clones share the socket.

@@ -48,7 +48,7 @@ pub use admin::{ClusterDescription, ListedOffset, OffsetSpec};
 pub use admin_configs::{AlterConfigOp, ConfigEntry, ConfigResource, ConfigSource};
 pub use batch::{DeliveryFuture, RecordMetadata};
 pub use client::{Client, ClientConfig};
-pub use connection::{Connection, ConnectionConfig, PendingResponse};
+pub use connection::{Connection, PendingResponse};
 pub use consumer::{Consumer, ConsumerConfig, ConsumerRecord, OffsetReset, StartOffset};
 pub use error::{ClientError, KafkaErrorName};
 pub use group::{GroupConfig, GroupConsumer};
@@ -59,6 +59,7 @@ pub use partitioner::{murmur2, partition_for_key, to_positive};
 pub use producer::{Acks, Producer, ProducerConfig};
 pub use scram_admin::{PerUser, ScramCredentialInfo, UserScramCredentialAlteration};
 pub use security::{SaslLogin, Security};
+pub use transport::ConnectionConfig;
 // The security types callers configure connections with, so they need not depend on strom-security.
 pub use strom_security::{
     ClientSecurity, ConfigError, Mechanism, Password, SaslCredentials, ScramMechanism,

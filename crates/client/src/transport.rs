@@ -6,13 +6,37 @@
 //! A TLS failure (an untrusted CA, a certificate for another host, no common protocol version)
 //! is reported as [`ClientError::Tls`], which is not retried: dialling again cannot fix it.
 
+use std::time::Duration;
+
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use crate::connection::ConnectionConfig;
 use crate::error::ClientError;
 use crate::security::Security;
 use crate::wire::Wire;
+
+/// Settings of one connection. How it is secured is an argument of
+/// [`crate::Connection::connect_with_security`] (and [`crate::ClientConfig::security`]) rather than a
+/// field here, so the struct literals that build this type elsewhere keep compiling.
+#[derive(Debug, Clone)]
+pub struct ConnectionConfig {
+    /// Sent in every request header (Kafka: client.id).
+    pub client_id: String,
+    /// How long to wait for a response (Kafka: request.timeout.ms).
+    pub request_timeout: Duration,
+    /// How long to wait for the TCP and TLS handshakes (Kafka: socket.connection.setup.timeout.ms).
+    pub connect_timeout: Duration,
+}
+
+impl Default for ConnectionConfig {
+    fn default() -> Self {
+        ConnectionConfig {
+            client_id: "strom".to_owned(),
+            request_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
 
 /// Dials `addr` ("host:port") and starts the connection's tasks over the (maybe TLS) stream.
 pub(crate) async fn open(
