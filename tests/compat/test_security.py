@@ -312,3 +312,33 @@ def test_certificates_are_reread_on_a_dynamic_config_update(secured, pki, tmp_pa
     secured.stop()
     secured.start()
     assert served_certificate(secured.listeners["SSL"], pki) == after["SSL"]
+
+
+def test_sessions_reauthenticate_on_the_same_connection(broker_factory, pki, topic_name):
+    """KIP-368 with librdkafka: with `connections.max.reauth.ms` = 1 s a producer that keeps
+    sending for 5 s re-authenticates on its connections (several logins per connection's life)
+    and loses nothing."""
+    b = broker_factory([*secured_broker_args(pki), "--set", "connections.max.reauth.ms=1000"],
+                       listen=False)
+    b.extra_env = {"STROM_LOG": "info,strom_broker::server=debug"}
+    b.start()
+    errors: list[str] = []
+    p = Producer({"bootstrap.servers": b.listeners["SASL_PLAINTEXT"],
+                  "security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "PLAIN",
+                  "sasl.username": "alice", "sasl.password": PLAIN_USERS["alice"],
+                  "acks": "all", "linger.ms": 0, "error_cb": lambda e: errors.append(str(e))})
+    delivered: list[int] = []
+    deadline = time.time() + 5
+    i = 0
+    while time.time() < deadline:
+        p.produce(topic_name, value=str(i).encode(),
+                  on_delivery=lambda err, m: err is None and delivered.append(int(m.value())))
+        p.poll(0.1)
+        i += 1
+    assert p.flush(TIMEOUT) == 0
+    assert sorted(delivered) == list(range(i)), errors
+    # librdkafka holds two connections here (bootstrap, then broker 1): without re-authentication
+    # that is two logins; with 1 s sessions each connection logs in again about every second.
+    logins = b.stderr_text().count("SASL authenticated")
+    assert logins >= 6, b.stderr_text()[-3000:]
+    assert "closing connection" not in b.stderr_text(), b.stderr_text()[-3000:]

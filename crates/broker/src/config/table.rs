@@ -102,6 +102,12 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "connections idle this long are closed, and so is one whose request frame is not complete this long after its first byte",
     ),
     def(
+        "connections.max.reauth.ms",
+        ConfigType::Long { min: 0 },
+        Some("0"),
+        "KIP-368: a SASL session lasts at most this long; the client re-authenticates on the same connection (0 = never required)",
+    ),
+    def(
         "max.connections",
         ConfigType::Int { min: 1 },
         Some("2147483647"),
