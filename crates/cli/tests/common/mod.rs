@@ -39,7 +39,10 @@ pub(crate) const TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub(crate) struct StromProcess {
     child: Option<Child>,
+    /// Holds the stderr log and, unless `data_dir` is set, the data dir.
     dir: tempfile::TempDir,
+    /// A data dir elsewhere ([`StromProcess::start_in`]).
+    data_dir: Option<PathBuf>,
     addr: String,
     starts: u32,
     /// Extra `strom serve` arguments (e.g. `--set k=v`), used on every start.
@@ -51,21 +54,28 @@ pub(crate) struct StromProcess {
 }
 
 impl StromProcess {
-    /// Starts a broker on `127.0.0.1:0` in a fresh temp dir.
-    pub(crate) fn start() -> Self {
+    /// A process not yet launched: `listen` address, extra `strom serve` arguments, and the data
+    /// dir (`None`: `data` in the process's own temp dir).
+    fn new(listen: &str, args: Vec<String>, data_dir: Option<PathBuf>) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("strom-it-")
             .tempdir()
             .expect("creating temp dir");
-        let mut p = StromProcess {
+        StromProcess {
             child: None,
             dir,
+            data_dir,
             addr: String::new(),
             starts: 0,
-            extra_args: Vec::new(),
-            listen: "127.0.0.1:0".into(),
+            extra_args: args,
+            listen: listen.to_string(),
             pending: None,
-        };
+        }
+    }
+
+    /// Starts a broker on `127.0.0.1:0` in a fresh temp dir.
+    pub(crate) fn start() -> Self {
+        let mut p = StromProcess::new("127.0.0.1:0", Vec::new(), None);
         p.spawn();
         p
     }
@@ -73,19 +83,7 @@ impl StromProcess {
     /// Launches a broker listening on `listen` with `args` and returns without waiting for it
     /// to be ready (cluster nodes wait for each other); call [`StromProcess::wait_ready`].
     pub(crate) fn launch(listen: &str, args: &[String]) -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("strom-it-")
-            .tempdir()
-            .expect("creating temp dir");
-        let mut p = StromProcess {
-            child: None,
-            dir,
-            addr: String::new(),
-            starts: 0,
-            extra_args: args.to_vec(),
-            listen: listen.to_string(),
-            pending: None,
-        };
+        let mut p = StromProcess::new(listen, args.to_vec(), None);
         p.launch_process();
         p
     }
@@ -93,19 +91,18 @@ impl StromProcess {
     /// Starts a broker like [`StromProcess::start`] with extra `strom serve` arguments, kept
     /// for restarts.
     pub(crate) fn start_with_args(args: &[&str]) -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("strom-it-")
-            .tempdir()
-            .expect("creating temp dir");
-        let mut p = StromProcess {
-            child: None,
-            dir,
-            addr: String::new(),
-            starts: 0,
-            extra_args: args.iter().map(|a| a.to_string()).collect(),
-            listen: "127.0.0.1:0".into(),
-            pending: None,
-        };
+        let args = args.iter().map(|a| a.to_string()).collect();
+        let mut p = StromProcess::new("127.0.0.1:0", args, None);
+        p.spawn();
+        p
+    }
+
+    /// Starts a broker whose data dir is `data_dir` (e.g. on a crashfs mount), with extra
+    /// `strom serve` arguments kept for restarts. The stderr log stays in the process's own
+    /// temp dir; `data_dir` is left in place when the process is dropped.
+    pub(crate) fn start_in(data_dir: &Path, args: &[&str]) -> Self {
+        let args = args.iter().map(|a| a.to_string()).collect();
+        let mut p = StromProcess::new("127.0.0.1:0", args, Some(data_dir.to_path_buf()));
         p.spawn();
         p
     }
@@ -235,7 +232,10 @@ impl StromProcess {
     }
 
     pub(crate) fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
+        match &self.data_dir {
+            Some(d) => d.clone(),
+            None => self.dir.path().join("data"),
+        }
     }
 
     pub(crate) fn stderr_path(&self) -> PathBuf {
