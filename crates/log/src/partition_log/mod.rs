@@ -398,7 +398,11 @@ impl PartitionLog {
         }
     }
 
-    /// Writes the active segment's indexes (clean shutdown) and marks the log closed.
+    /// Writes the active segment's indexes (clean shutdown) and marks the log closed. Everything
+    /// the next start trusts without recovery — the segments, the active segment's indexes, the
+    /// producer snapshot and their directory entries — is fsync'd before the caller writes the
+    /// clean-shutdown marker, as Kafka does: a power cut after the marker must not leave an index
+    /// or snapshot older than the marker claims.
     pub(crate) fn close(&self) -> Result<()> {
         let _g = self.appender.lock();
         self.closed.store(true, Ordering::Release);
@@ -411,7 +415,11 @@ impl PartitionLog {
                     as u32,
             );
         }
-        seg.write_indexes(idx)?;
+        for index in seg.write_indexes(idx)? {
+            index
+                .sync_data()
+                .map_err(|e| LogError::io(seg.log_path(), e))?;
+        }
         // Next start loads this and scans nothing.
         self.write_producer_snapshot(self.log_end_offset(), true)?;
         for s in self.segments_snapshot() {
@@ -419,7 +427,7 @@ impl PartitionLog {
                 .sync_data()
                 .map_err(|e| LogError::io(s.log_path(), e))?;
         }
-        Ok(())
+        crate::durable_file::fsync_dir(self.dir())
     }
 
     pub(crate) fn mark_closed(&self) {

@@ -257,12 +257,15 @@ impl LogSegment {
         idx.time.maybe_append(max_ts, ts_rel);
     }
 
-    /// Writes both index files from memory (no fsync; the caller decides).
-    pub(crate) fn write_indexes(&self, idx: &Indexes) -> Result<()> {
+    /// Writes both index files from memory (no fsync; the caller decides) and returns them open
+    /// (offset index, time index), for a caller that fsyncs them.
+    pub(crate) fn write_indexes(&self, idx: &Indexes) -> Result<[File; 2]> {
         let (_, ipath, tpath) = Self::paths(self.dir(), self.base_offset);
-        write_index_file(&ipath, &idx.offset.to_bytes()).map_err(|e| LogError::io(&ipath, e))?;
-        write_index_file(&tpath, &idx.time.to_bytes()).map_err(|e| LogError::io(&tpath, e))?;
-        Ok(())
+        let offset = write_index_file(&ipath, &idx.offset.to_bytes())
+            .map_err(|e| LogError::io(&ipath, e))?;
+        let time =
+            write_index_file(&tpath, &idx.time.to_bytes()).map_err(|e| LogError::io(&tpath, e))?;
+        Ok([offset, time])
     }
 
     /// Persists the indexes and returns the files a flush round must fdatasync to make this
@@ -276,11 +279,13 @@ impl LogSegment {
                 (self.offset_of_max_timestamp() - self.base_offset).clamp(0, i64::from(u32::MAX));
             idx.time.maybe_append(max_ts, rel as u32);
         }
-        self.write_indexes(idx)?;
-        let (_, ipath, tpath) = Self::paths(self.dir(), self.base_offset);
-        let open = |p: &Path| File::open(p).map(Arc::new).map_err(|e| LogError::io(p, e));
+        let [offset_index, time_index] = self.write_indexes(idx)?;
         *self.append.lock() = None;
-        Ok(vec![self.file.clone(), open(&ipath)?, open(&tpath)?])
+        Ok(vec![
+            self.file.clone(),
+            Arc::new(offset_index),
+            Arc::new(time_index),
+        ])
     }
 
     /// Reads `len` bytes at `position` into a fresh buffer.
