@@ -505,7 +505,7 @@ async fn groups_and_transactions_survive_a_coordinator_failover() {
     }
     txn_producer
         .commit_transaction(t)
-        .expect("commit after failover");
+        .unwrap_or_else(|e| panic!("commit after failover: {e}{}", cluster.log_tails()));
     let committed: BaseConsumer = client_config(&bootstrap)
         .set("group.id", "failover-reader")
         .set("isolation.level", "read_committed")

@@ -203,13 +203,16 @@ impl StromCluster {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        let logs: String = self
-            .nodes
+        panic!("timed out waiting for {what}{}", self.log_tails());
+    }
+
+    /// The last lines every node wrote to stderr, for a failing test's message.
+    pub(crate) fn log_tails(&self) -> String {
+        self.nodes
             .iter()
             .enumerate()
             .map(|(i, n)| format!("\n----- node {} -----\n{}", i + 1, tail(&n.stderr(), 60)))
-            .collect();
-        panic!("timed out waiting for {what}{logs}");
+            .collect()
     }
 
     /// Concatenated segment bytes of `topic-partition` on node `id` (replicas hold the leader's
