@@ -1,6 +1,7 @@
 //! `MetadataImage::check`: the rules that depend on the image, for records applied together (a
 //! proposal): a new topic's name and id are free, and the cluster stays within `MAX_TOPICS`,
-//! `MAX_PARTITIONS_PER_CLUSTER`, `MAX_BROKERS` and `MAX_SCRAM_CREDENTIALS`. Each record's own rules run first
+//! `MAX_PARTITIONS_PER_CLUSTER`, `MAX_BROKERS`, `MAX_SCRAM_CREDENTIALS`, `MAX_ACLS` and
+//! `MAX_QUOTA_ENTITIES`. Each record's own rules run first
 //! (`MetadataRecord::validate`).
 //!
 //! The records are checked in order against the image plus what the earlier records of the same
@@ -17,7 +18,8 @@ use uuid::Uuid;
 use super::image::MetadataImage;
 use super::record::MetadataRecord;
 use super::validate::{
-    InvalidRecord, MAX_BROKERS, MAX_PARTITIONS_PER_CLUSTER, MAX_SCRAM_CREDENTIALS, MAX_TOPICS,
+    InvalidRecord, MAX_ACLS, MAX_BROKERS, MAX_PARTITIONS_PER_CLUSTER, MAX_QUOTA_ENTITIES,
+    MAX_SCRAM_CREDENTIALS, MAX_TOPICS,
 };
 
 /// What the records checked so far changed, on top of the image.
@@ -40,6 +42,10 @@ struct Overlay<'a> {
     scram: HashMap<(String, i8), bool>,
     /// SCRAM credential count after the earlier records; computed on first need.
     scram_count: Option<usize>,
+    /// ACLs after the earlier records (an upper bound: removals are not subtracted).
+    acls: usize,
+    /// Quota entities after the earlier records (an upper bound, as `acls`).
+    quota_entities: usize,
 }
 
 impl<'a> Overlay<'a> {
@@ -55,6 +61,8 @@ impl<'a> Overlay<'a> {
             brokers: image.brokers.len(),
             scram: HashMap::new(),
             scram_count: None,
+            acls: image.acls().len(),
+            quota_entities: image.client_quotas().len(),
         }
     }
 
@@ -184,7 +192,27 @@ impl<'a> Overlay<'a> {
                     self.scram.insert((name.clone(), *mechanism), false);
                 }
             }
-            MetadataRecord::Config { .. }
+            MetadataRecord::AccessControlEntry { id, .. } => {
+                // Counted without the set's own removals: a proposal never mixes the two.
+                if !self.image.acls().contains(id) {
+                    self.acls += 1;
+                    if self.acls > MAX_ACLS {
+                        return Err(InvalidRecord::TooManyAcls);
+                    }
+                }
+            }
+            MetadataRecord::ClientQuota { entity, remove, .. } => {
+                let mut key = entity.clone();
+                key.sort();
+                if !remove && self.image.client_quotas().get(&key).is_none() {
+                    self.quota_entities += 1;
+                    if self.quota_entities > MAX_QUOTA_ENTITIES {
+                        return Err(InvalidRecord::TooManyQuotaEntities);
+                    }
+                }
+            }
+            MetadataRecord::RemoveAccessControlEntry { .. }
+            | MetadataRecord::Config { .. }
             | MetadataRecord::FenceBroker { .. }
             | MetadataRecord::UnfenceBroker { .. }
             | MetadataRecord::ProducerIds { .. } => {}

@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use strom_security::{ScramCredential, ScramMechanism};
 use uuid::Uuid;
 
+use super::acls::Acls;
 use super::broker::BrokerImage;
+use super::client_quotas::ClientQuotas;
 use super::record::{ConfigResourceType, MetadataRecord};
 use super::scram::{ScramCredentialInfo, ScramCredentials};
 use super::validate::{check_partition, check_scram_credential, InvalidRecord};
@@ -60,6 +62,12 @@ pub struct MetadataImage {
     /// SCRAM credentials by user and mechanism (absent from snapshots written before them).
     #[serde(default)]
     scram_credentials: ScramCredentials,
+    /// ACLs by id (absent from snapshots written before them).
+    #[serde(default)]
+    acls: Acls,
+    /// Client quotas by entity (absent from snapshots written before them).
+    #[serde(default)]
+    client_quotas: ClientQuotas,
 }
 
 impl MetadataImage {
@@ -118,6 +126,15 @@ impl MetadataImage {
     /// How many SCRAM credentials there are (walks the users).
     pub(crate) fn scram_credential_count(&self) -> usize {
         self.scram_credentials.len()
+    }
+
+    /// Every ACL, by id.
+    pub fn acls(&self) -> &Acls {
+        &self.acls
+    }
+    /// Every client quota, by entity.
+    pub fn client_quotas(&self) -> &ClientQuotas {
+        &self.client_quotas
     }
 
     /// Applies `records` together if they pass [`MetadataImage::check`], else none of them.
@@ -299,6 +316,18 @@ impl MetadataImage {
             MetadataRecord::RemoveUserScramCredential { name, mechanism } => {
                 self.scram_credentials.remove(name, *mechanism);
             }
+            MetadataRecord::AccessControlEntry { id, binding } => {
+                self.acls.insert(*id, binding.clone());
+            }
+            MetadataRecord::RemoveAccessControlEntry { id } => self.acls.remove(id),
+            MetadataRecord::ClientQuota {
+                entity,
+                key,
+                value,
+                remove,
+            } => self
+                .client_quotas
+                .set(entity, key, (!remove).then_some(*value)),
         }
     }
 }

@@ -5,6 +5,9 @@ use serde::{Deserialize, Serialize};
 use strom_security::{ScramCredential, ScramMechanism};
 use uuid::Uuid;
 
+use strom_authorizer::AclBinding;
+
+use super::client_quotas::QuotaEntityPart;
 use super::endpoint::BrokerEndpoint;
 use super::scram::{scram_mechanism_type, StoredScramCredential};
 
@@ -124,6 +127,30 @@ pub enum MetadataRecord {
         name: String,
         /// Kafka's `ScramMechanism` type.
         mechanism: i8,
+    },
+    /// An ACL exists under `id` (Kafka's `AccessControlEntryRecord`).
+    AccessControlEntry {
+        /// The ACL's id (DeleteAcls removes by it).
+        id: Uuid,
+        /// Resource pattern, principal, host, operation, permission.
+        binding: AclBinding,
+    },
+    /// The ACL `id` is gone (Kafka's `RemoveAccessControlEntryRecord`).
+    RemoveAccessControlEntry {
+        /// The ACL's id.
+        id: Uuid,
+    },
+    /// One quota value of a client entity set or removed (Kafka's `ClientQuotaRecord`).
+    ClientQuota {
+        /// The entity: user, client-id and/or ip parts (a `None` name is the default entity).
+        entity: Vec<QuotaEntityPart>,
+        /// `producer_byte_rate`, `consumer_byte_rate`, `request_percentage`,
+        /// `controller_mutation_rate`.
+        key: String,
+        /// The quota (ignored when `remove`).
+        value: f64,
+        /// True: the key is removed from the entity.
+        remove: bool,
     },
 }
 

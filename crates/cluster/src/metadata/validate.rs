@@ -255,6 +255,77 @@ pub enum InvalidRecord {
     /// More than [`MAX_SCRAM_CREDENTIALS`] SCRAM credentials.
     #[error("more than {MAX_SCRAM_CREDENTIALS} SCRAM credentials")]
     TooManyScramCredentials,
+    /// An ACL binding CreateAcls would refuse (Kafka's message), or the nil id.
+    #[error("invalid ACL: {0}")]
+    Acl(String),
+    /// More than [`MAX_ACLS`] ACLs.
+    #[error("more than {MAX_ACLS} ACLs")]
+    TooManyAcls,
+    /// A client quota record Kafka would refuse.
+    #[error("invalid client quota: {0}")]
+    ClientQuota(String),
+    /// More than [`MAX_QUOTA_ENTITIES`] entities with quotas.
+    #[error("more than {MAX_QUOTA_ENTITIES} client quota entities")]
+    TooManyQuotaEntities,
+}
+
+/// Most ACLs in the cluster. Kafka has no cap; every node holds them (and the authorizer's
+/// index of them) in memory, so this bounds each node's memory.
+pub const MAX_ACLS: usize = 1_000_000;
+/// Most client entities with quotas (Kafka has no cap; the same reason as [`MAX_ACLS`]).
+pub const MAX_QUOTA_ENTITIES: usize = 100_000;
+/// Longest quota entity name or ACL principal/resource name, in bytes.
+pub const MAX_SECURITY_NAME_LEN: usize = 1024;
+
+/// An ACL record's own rules: Kafka's CreateAcls checks, bounded names.
+fn check_acl(id: &Uuid, binding: &strom_authorizer::AclBinding) -> Result<(), InvalidRecord> {
+    if id.is_nil() {
+        return Err(InvalidRecord::Acl("the nil uuid is not an ACL id".into()));
+    }
+    if binding.pattern.name.len() > MAX_SECURITY_NAME_LEN
+        || binding.entry.principal.len() > MAX_SECURITY_NAME_LEN
+        || binding.entry.host.len() > MAX_SECURITY_NAME_LEN
+    {
+        return Err(InvalidRecord::Acl(format!(
+            "names are at most {MAX_SECURITY_NAME_LEN} bytes"
+        )));
+    }
+    binding.validate().map_err(InvalidRecord::Acl)
+}
+
+/// A client quota record's own rules (Kafka's AlterClientQuotas checks).
+fn check_client_quota(
+    entity: &[super::client_quotas::QuotaEntityPart],
+    key: &str,
+    value: f64,
+    remove: bool,
+) -> Result<(), InvalidRecord> {
+    let bad = |m: String| Err(InvalidRecord::ClientQuota(m));
+    if entity.is_empty() {
+        return bad("an entity needs at least one part".into());
+    }
+    for (i, part) in entity.iter().enumerate() {
+        if !super::client_quotas::QUOTA_ENTITY_TYPES.contains(&part.entity_type.as_str()) {
+            return bad(format!("unknown entity type {:?}", part.entity_type));
+        }
+        if entity[..i].iter().any(|p| p.entity_type == part.entity_type) {
+            return bad(format!("duplicate entity type {:?}", part.entity_type));
+        }
+        if part
+            .entity_name
+            .as_ref()
+            .is_some_and(|n| n.len() > MAX_SECURITY_NAME_LEN)
+        {
+            return bad(format!("entity names are at most {MAX_SECURITY_NAME_LEN} bytes"));
+        }
+    }
+    if key.is_empty() || key.len() > MAX_CONFIG_NAME_LEN {
+        return bad("bad quota key".into());
+    }
+    if !remove && !(value.is_finite() && value > 0.0) {
+        return bad(format!("quota {key} must be a positive number, not {value}"));
+    }
+    Ok(())
 }
 
 /// A host name or IP literal, as advertised: 1..=255 bytes of letters, digits, `.-_:%[]`
@@ -482,6 +553,14 @@ impl MetadataRecord {
             MetadataRecord::RemoveUserScramCredential { name, mechanism } => {
                 check_scram_user(name, *mechanism)
             }
+            MetadataRecord::AccessControlEntry { id, binding } => check_acl(id, binding),
+            MetadataRecord::RemoveAccessControlEntry { .. } => Ok(()),
+            MetadataRecord::ClientQuota {
+                entity,
+                key,
+                value,
+                remove,
+            } => check_client_quota(entity, key, *value, *remove),
         }
     }
 }

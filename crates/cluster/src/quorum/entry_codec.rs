@@ -68,7 +68,22 @@ pub(crate) fn approx_record_len(r: &MetadataRecord) -> usize {
             200 + 2 * name.len() + b64(&c.salt) + b64(&c.stored_key) + b64(&c.server_key)
         }
         MetadataRecord::RemoveUserScramCredential { name, .. } => 100 + 2 * name.len(),
-        MetadataRecord::RemoveTopic { .. }
+        MetadataRecord::AccessControlEntry { binding, .. } => {
+            // A name may hold control characters, which JSON escapes as six bytes.
+            300 + 6
+                * (binding.pattern.name.len()
+                    + binding.entry.principal.len()
+                    + binding.entry.host.len())
+        }
+        MetadataRecord::ClientQuota { entity, key, .. } => {
+            let parts: usize = entity
+                .iter()
+                .map(|p| 60 + 6 * p.entity_name.as_ref().map_or(0, String::len))
+                .sum();
+            150 + 6 * key.len() + parts
+        }
+        MetadataRecord::RemoveAccessControlEntry { .. }
+        | MetadataRecord::RemoveTopic { .. }
         | MetadataRecord::FenceBroker { .. }
         | MetadataRecord::UnfenceBroker { .. }
         | MetadataRecord::ProducerIds { .. } => 100,
