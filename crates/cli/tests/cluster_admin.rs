@@ -300,3 +300,76 @@ async fn acknowledged_metadata_survives_killing_every_node() {
     }
     cluster.assert_no_panic();
 }
+
+/// ACLs made on one node reach every node (they live in the metadata log) and survive kill -9:
+/// DescribeAcls on each node lists the ACL, and a node killed and restarted still does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acls_replicate_to_every_node_and_survive_kill9() {
+    use kafka_protocol::messages::create_acls_request::AclCreation;
+    use kafka_protocol::messages::{ApiKey, CreateAclsRequest, DescribeAclsRequest};
+    use kafka_protocol::messages::{CreateAclsResponse, DescribeAclsResponse};
+    use kafka_protocol::protocol::StrBytes;
+
+    let mut args = FAST_FAILOVER.to_vec();
+    args.extend([
+        "--set",
+        "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        // Every PLAINTEXT client (and broker) is User:ANONYMOUS: a super user here.
+        "--set",
+        "super.users=User:ANONYMOUS",
+    ]);
+    let mut cluster = StromCluster::start(3, &args);
+    let mut conn = common::RawConn::connect(cluster.node(1).addr());
+    let made: CreateAclsResponse = conn.request(
+        ApiKey::CreateAcls,
+        3,
+        1,
+        &CreateAclsRequest::default().with_creations(vec![AclCreation::default()
+            .with_resource_type(2) // TOPIC
+            .with_resource_name(StrBytes::from_static_str("payments-"))
+            .with_resource_pattern_type(4) // PREFIXED
+            .with_principal(StrBytes::from_static_str("User:alice"))
+            .with_host(StrBytes::from_static_str("*"))
+            .with_operation(3) // READ
+            .with_permission_type(3)]), // ALLOW
+    );
+    assert_eq!(made.results[0].error_code, 0);
+    // Any resource, pattern, operation and permission: every ACL.
+    let describe = DescribeAclsRequest::default()
+        .with_resource_name_filter(None)
+        .with_principal_filter(None)
+        .with_host_filter(None)
+        .with_resource_type_filter(1)
+        .with_pattern_type_filter(1)
+        .with_operation(1)
+        .with_permission_type(1);
+    let listed_on = |cluster: &StromCluster, id: usize| -> Vec<(String, i8, String)> {
+        let mut conn = common::RawConn::connect(cluster.nodes[id - 1].addr());
+        let resp: DescribeAclsResponse = conn.request(ApiKey::DescribeAcls, 3, 2, &describe);
+        assert_eq!(resp.error_code, 0);
+        resp.resources
+            .iter()
+            .flat_map(|r| {
+                r.acls.iter().map(|a| {
+                    (
+                        r.resource_name.to_string(),
+                        r.pattern_type,
+                        a.principal.to_string(),
+                    )
+                })
+            })
+            .collect()
+    };
+    let want = vec![("payments-".to_string(), 4, "User:alice".to_string())];
+    for id in 1..=3 {
+        cluster.wait_for(&format!("the ACL on node {id}"), |c| {
+            listed_on(c, id) == want
+        });
+    }
+    cluster.node(2).kill9();
+    cluster.node(2).start_again();
+    cluster.wait_for("the ACL on node 2 after kill -9", |c| {
+        listed_on(c, 2) == want
+    });
+    cluster.assert_no_panic();
+}

@@ -1,0 +1,155 @@
+//! The inter-broker APIs under the authorizer (issue 16): a client principal that may do
+//! everything on every topic is still refused what only brokers do — WriteTxnMarkers,
+//! follower Fetch and OffsetForLeaderEpoch, batched AddPartitionsToTxn — with Kafka's codes,
+//! while the same requests from a super user are served. Over real sockets, on a real broker.
+
+mod common;
+
+use common::StromProcess;
+use kafka_protocol::messages::add_partitions_to_txn_request::{
+    AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction,
+};
+use kafka_protocol::messages::create_acls_request::AclCreation;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
+use kafka_protocol::messages::offset_for_leader_epoch_request::{
+    OffsetForLeaderPartition, OffsetForLeaderTopic,
+};
+use kafka_protocol::messages::write_txn_markers_request::{
+    WritableTxnMarker, WritableTxnMarkerTopic,
+};
+use kafka_protocol::messages::{
+    AddPartitionsToTxnRequest, BrokerId, CreateAclsRequest, CreateTopicsRequest, FetchRequest,
+    OffsetForLeaderEpochRequest, ProducerId, TopicName, TransactionalId, WriteTxnMarkersRequest,
+};
+use kafka_protocol::protocol::StrBytes;
+use strom_client::{Connection, ConnectionConfig};
+
+const AUTHORIZER: &str =
+    "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer";
+const TOPIC: &str = "ib";
+const TOPIC_AUTHORIZATION_FAILED: i16 = 29;
+const CLUSTER_AUTHORIZATION_FAILED: i16 = 31;
+
+fn topic() -> TopicName {
+    TopicName(StrBytes::from_static_str(TOPIC))
+}
+
+/// What the four inter-broker requests answer on `conn`: the WriteTxnMarkers partition code,
+/// the follower Fetch partition code, the follower OffsetForLeaderEpoch partition code, the
+/// batched AddPartitionsToTxn top-level code; and a consumer Fetch's partition code.
+async fn answers(conn: &Connection) -> [i16; 5] {
+    let markers =
+        WriteTxnMarkersRequest::default().with_markers(vec![WritableTxnMarker::default()
+            .with_producer_id(ProducerId(4242))
+            .with_producer_epoch(0)
+            .with_transaction_result(true)
+            .with_topics(vec![WritableTxnMarkerTopic::default()
+                .with_name(topic())
+                .with_partition_indexes(vec![0])])]);
+    let markers = conn.send(1, &markers).await.expect("WriteTxnMarkers");
+    let fetch = |replica_id: i32| {
+        FetchRequest::default()
+            .with_max_wait_ms(0)
+            .with_replica_state(
+                ReplicaState::default()
+                    .with_replica_id(BrokerId(replica_id))
+                    .with_replica_epoch(-1),
+            )
+            .with_topics(vec![FetchTopic::default()
+                .with_topic(topic())
+                .with_partitions(vec![FetchPartition::default()
+                    .with_partition(0)
+                    .with_partition_max_bytes(1 << 20)])])
+    };
+    let follower = conn.send(12, &fetch(2).with_replica_id(BrokerId(2))).await;
+    let follower = follower.expect("follower Fetch");
+    let consumer = conn
+        .send(12, &fetch(-1).with_replica_id(BrokerId(-1)))
+        .await;
+    let consumer = consumer.expect("consumer Fetch");
+    let epochs = OffsetForLeaderEpochRequest::default()
+        .with_replica_id(BrokerId(2))
+        .with_topics(vec![OffsetForLeaderTopic::default()
+            .with_topic(topic())
+            .with_partitions(vec![OffsetForLeaderPartition::default()
+                .with_partition(0)
+                .with_current_leader_epoch(-1)
+                .with_leader_epoch(0)])]);
+    let epochs = conn.send(4, &epochs).await.expect("OffsetForLeaderEpoch");
+    let add = AddPartitionsToTxnRequest::default().with_transactions(vec![
+        AddPartitionsToTxnTransaction::default()
+            .with_transactional_id(TransactionalId(StrBytes::from_static_str("t")))
+            .with_producer_id(ProducerId(4242))
+            .with_producer_epoch(0)
+            .with_verify_only(true)
+            .with_topics(vec![AddPartitionsToTxnTopic::default()
+                .with_name(topic())
+                .with_partitions(vec![0])]),
+    ]);
+    let add = conn.send(4, &add).await.expect("AddPartitionsToTxn");
+    [
+        markers.markers[0].topics[0].partitions[0].error_code,
+        follower.responses[0].partitions[0].error_code,
+        epochs.topics[0].partitions[0].error_code,
+        add.error_code,
+        consumer.responses[0].partitions[0].error_code,
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inter_broker_apis_are_refused_to_a_client_principal() {
+    // First as a super user (everyone is User:ANONYMOUS on PLAINTEXT): make the topic and let
+    // ANONYMOUS do ALL on every topic, so only the cluster action is missing later.
+    let mut b = StromProcess::start_with_args(&[
+        "--set",
+        AUTHORIZER,
+        "--set",
+        "super.users=User:ANONYMOUS",
+    ]);
+    let conn = Connection::connect(b.addr(), &ConnectionConfig::default())
+        .await
+        .expect("connect");
+    let create = CreateTopicsRequest::default().with_topics(vec![
+        kafka_protocol::messages::create_topics_request::CreatableTopic::default()
+            .with_name(topic())
+            .with_num_partitions(1)
+            .with_replication_factor(1),
+    ]);
+    let created = conn.send(7, &create).await.expect("CreateTopics");
+    assert_eq!(created.topics[0].error_code, 0);
+    let acl = CreateAclsRequest::default().with_creations(vec![AclCreation::default()
+        .with_resource_type(2) // TOPIC
+        .with_resource_name(StrBytes::from_static_str("*"))
+        .with_resource_pattern_type(3) // LITERAL
+        .with_principal(StrBytes::from_static_str("User:ANONYMOUS"))
+        .with_host(StrBytes::from_static_str("*"))
+        .with_operation(2) // ALL
+        .with_permission_type(3)]); // ALLOW
+    let made = conn.send(3, &acl).await.expect("CreateAcls");
+    assert_eq!(made.results[0].error_code, 0);
+    let as_super = answers(&conn).await;
+    assert!(
+        !as_super[..4].contains(&CLUSTER_AUTHORIZATION_FAILED)
+            && !as_super[..4].contains(&TOPIC_AUTHORIZATION_FAILED),
+        "a super user's inter-broker requests are authorized: {as_super:?}"
+    );
+    drop(conn);
+
+    // Then as a plain client: ALL on every topic, nothing on the cluster.
+    b.set_extra_args(&["--set", AUTHORIZER, "--set", "super.users=User:admin"]);
+    b.restart();
+    let conn = Connection::connect(b.addr(), &ConnectionConfig::default())
+        .await
+        .expect("connect");
+    assert_eq!(
+        answers(&conn).await,
+        [
+            CLUSTER_AUTHORIZATION_FAILED, // WriteTxnMarkers: CLUSTER_ACTION
+            TOPIC_AUTHORIZATION_FAILED,   // follower Fetch: CLUSTER_ACTION
+            TOPIC_AUTHORIZATION_FAILED,   // follower OffsetForLeaderEpoch: CLUSTER_ACTION
+            CLUSTER_AUTHORIZATION_FAILED, // batched AddPartitionsToTxn: CLUSTER_ACTION
+            0,                            // a consumer's Fetch: READ on the topic, granted
+        ]
+    );
+    b.assert_no_panic();
+}
