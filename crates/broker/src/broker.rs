@@ -23,6 +23,7 @@ use std::time::Duration;
 use strom_log::{LogManager, LogManagerConfig};
 use uuid::Uuid;
 
+use crate::authorization::Authorization;
 use crate::config::BrokerConfig;
 use crate::coordinators::Coordinators;
 use crate::endpoints::Endpoints;
@@ -32,6 +33,7 @@ use crate::local_leaders::LocalLeaders;
 use crate::metadata::{MetadataImage, Quorum};
 use crate::metadata_publisher::MetadataPublisher;
 use crate::producer_ids::ProducerIdManager;
+use crate::quota_managers::QuotaManagers;
 use crate::replica_manager::ReplicaManager;
 use crate::topic_admin::{TopicAdmin, TopicDefaults};
 
@@ -97,6 +99,10 @@ pub struct Broker {
     pub(crate) verification_connections: BrokerConnections,
     /// The TLS listeners' acceptors, reloaded by dynamic config updates (`listener_tls.rs`).
     pub(crate) listener_tls: ListenerTls,
+    /// ACL decisions (`authorization.rs`), kept current by the publisher.
+    pub(crate) authorization: Arc<Authorization>,
+    /// Client quotas (`quota_managers.rs`), kept current by the publisher.
+    pub(crate) quotas: Arc<QuotaManagers>,
 }
 
 impl Broker {
@@ -129,10 +135,14 @@ impl Broker {
         ));
         let producer_ids = Arc::new(ProducerIdManager::new(metadata.clone(), config.node_id));
         let coordinators = Coordinators::new(&config, &leaders, producer_ids.clone());
+        let authorization = Arc::new(Authorization::new(&config));
+        let quotas = Arc::new(QuotaManagers::new(&config));
         let publisher = Arc::new(MetadataPublisher::new(
             metadata.clone(),
             replicas.clone(),
             coordinators.clone(),
+            authorization.clone(),
+            quotas.clone(),
         ));
         let topic_admin = TopicAdmin::new(
             metadata.clone(),
@@ -170,6 +180,8 @@ impl Broker {
             publisher,
             topic_admin,
             listener_tls: ListenerTls::default(),
+            authorization,
+            quotas,
         });
         tokio::runtime::Handle::current().block_on(crate::internal_topics::start(
             &broker.config,

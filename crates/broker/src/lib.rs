@@ -9,6 +9,7 @@
 //! This crate may depend on crates/log, never the other way round. It talks to other brokers
 //! (replica fetches, WriteTxnMarkers, verification) through crates/client's `Connection`.
 
+mod authorization;
 mod broker;
 mod config;
 mod coordinators;
@@ -24,6 +25,7 @@ mod meta_properties;
 pub mod metadata;
 mod metadata_publisher;
 mod producer_ids;
+mod quota_managers;
 mod replica_manager;
 mod replication;
 mod scram_bootstrap;
@@ -37,7 +39,7 @@ mod txn_verifier;
 pub use broker::{Broker, StartError};
 pub use config::{
     broker_config_kind, parse_properties, BrokerConfig, BrokerConfigDef, ConfigError,
-    ACCEPTED_WITHOUT_EFFECT, BROKER_CONFIGS,
+    ACCEPTED_WITHOUT_EFFECT, BROKER_CONFIGS, STANDARD_AUTHORIZER,
 };
 pub use coordinators::Coordinators;
 pub use producer_ids::{ProducerIdError, ProducerIdManager, PRODUCER_ID_BLOCK_SIZE};

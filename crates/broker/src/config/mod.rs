@@ -12,7 +12,10 @@ use std::path::PathBuf;
 
 mod table;
 
-pub use table::{broker_config_kind, BrokerConfigDef, ACCEPTED_WITHOUT_EFFECT, BROKER_CONFIGS};
+pub use table::{
+    broker_config_kind, BrokerConfigDef, ACCEPTED_WITHOUT_EFFECT, BROKER_CONFIGS,
+    STANDARD_AUTHORIZER,
+};
 
 /// A start-up configuration error, naming the key.
 #[derive(Debug, thiserror::Error)]

@@ -33,6 +33,9 @@ const fn def(
 
 const STR: ConfigType = ConfigType::String;
 
+/// Kafka's KRaft authorizer class: the one `authorizer.class.name` Strom implements.
+pub const STANDARD_AUTHORIZER: &str = "org.apache.kafka.metadata.authorizer.StandardAuthorizer";
+
 /// Broker keys Strom uses (topic-config synonyms are added from `TOPIC_CONFIGS`).
 pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
     def(
@@ -106,6 +109,36 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         ConfigType::Long { min: 0 },
         Some("0"),
         "KIP-368: a SASL session lasts at most this long; the client re-authenticates on the same connection (0 = never required)",
+    ),
+    def(
+        "authorizer.class.name",
+        ConfigType::Enum(&["", STANDARD_AUTHORIZER]),
+        Some(""),
+        "org.apache.kafka.metadata.authorizer.StandardAuthorizer turns ACL authorization on (ACLs in the metadata log); empty = every request allowed",
+    ),
+    def(
+        "super.users",
+        STR,
+        Some(""),
+        "principals allowed everything by the authorizer, `;`-separated (User:admin;User:broker)",
+    ),
+    def(
+        "allow.everyone.if.no.acl.found",
+        ConfigType::Boolean,
+        Some("false"),
+        "the authorizer allows an operation on a resource that has no ACL at all",
+    ),
+    def(
+        "quota.window.num",
+        ConfigType::Int { min: 1 },
+        Some("11"),
+        "samples kept for client quota rates (KIP-13)",
+    ),
+    def(
+        "quota.window.size.seconds",
+        ConfigType::Int { min: 1 },
+        Some("1"),
+        "length of one client quota sample",
     ),
     def(
         "max.connections",

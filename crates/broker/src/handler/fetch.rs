@@ -23,6 +23,7 @@ use kafka_protocol::messages::fetch_response::{
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ProducerId, TopicName};
 use kafka_protocol::protocol::Encodable;
 use kafka_protocol::protocol::StrBytes;
+use strom_authorizer::AclOperation;
 use strom_log::{FileSlice, LogError, ReadBound, TopicPartition};
 use uuid::Uuid;
 
@@ -55,7 +56,41 @@ enum Early {
     Diverging(i32, i64),
 }
 
+/// Fetch, under the consumer's `consumer_byte_rate`: a response that takes the client over its
+/// quota is not sent; an empty one with the throttle time is, as Kafka does (the client backs
+/// off by itself, KIP-219). Followers are not subject to client quotas.
 pub(crate) async fn handle(ctx: RequestContext, req: FetchRequest) -> FetchResponseWithFiles {
+    let replica_id = if ctx.api_version >= 15 {
+        req.replica_state.replica_id.0
+    } else {
+        req.replica_id.0
+    };
+    let out = read_and_wait(ctx.clone(), req).await;
+    let quota = &ctx.broker.quotas.fetch;
+    if replica_id >= 0 || !quota.quotas_enabled() {
+        return out;
+    }
+    let bytes: u64 = out.files.iter().map(FileSlice::len).sum();
+    let bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
+    let throttle_ms = ctx.record_quota(quota, bytes);
+    if throttle_ms == 0 {
+        return out;
+    }
+    // The records are not sent, so they do not count.
+    let now = u64::try_from(strom_log::now_ms()).unwrap_or(0);
+    let client_id = ctx.client_id.as_ref().map_or("", |c| c.as_str());
+    let user = crate::quota_managers::quota_user(&ctx.session);
+    quota.unrecord(user, client_id, bytes as f64, now);
+    FetchResponseWithFiles {
+        response: FetchResponse::default()
+            .with_throttle_time_ms(i32::try_from(throttle_ms).unwrap_or(i32::MAX))
+            .with_session_id(0),
+        files: Vec::new(),
+    }
+}
+
+/// The fetch itself: resolve, check, read, and long-poll until `min_bytes` or `max_wait_ms`.
+async fn read_and_wait(ctx: RequestContext, req: FetchRequest) -> FetchResponseWithFiles {
     let broker = ctx.broker.clone();
     let v = ctx.api_version;
     if v >= 7 && (req.session_id != 0 || req.session_epoch > 0) {
@@ -81,6 +116,7 @@ pub(crate) async fn handle(ctx: RequestContext, req: FetchRequest) -> FetchRespo
         replica_id,
         broker_epoch: (v >= 15).then_some(req.replica_state.replica_epoch),
     };
+    authorize(&ctx, &topics, &mut wanted, replica_id);
     check_leadership(&ctx, &image, &mut wanted, follower);
     let hints = hint_leaders(&ctx, &image, &mut wanted);
     let node_endpoints = if v >= 16 {
@@ -180,6 +216,36 @@ fn resolve(
         topics.push((name, id));
     }
     (topics, wanted)
+}
+
+/// Kafka's Fetch authorization: a follower's fetch needs CLUSTER_ACTION on the cluster, a
+/// consumer's READ on each topic; a refused partition answers TOPIC_AUTHORIZATION_FAILED
+/// whether or not its topic exists, and is neither read nor waited on.
+fn authorize(
+    ctx: &RequestContext,
+    topics: &[(Option<String>, Uuid)],
+    wanted: &mut [Wanted],
+    replica_id: i32,
+) {
+    let allowed: Vec<bool> = if replica_id >= 0 {
+        let ok = ctx.authorized_cluster(AclOperation::ClusterAction);
+        vec![ok; topics.len()]
+    } else {
+        topics
+            .iter()
+            .map(|(name, _)| {
+                // An unknown topic id has no name to authorize: it stays UNKNOWN_TOPIC_ID.
+                name.as_deref()
+                    .is_none_or(|n| ctx.authorized_topic(AclOperation::Read, n))
+            })
+            .collect()
+    };
+    for w in wanted.iter_mut() {
+        if !allowed.get(w.topic_index).copied().unwrap_or(false) {
+            w.tp = None;
+            w.unknown_code = ResponseError::TopicAuthorizationFailed.code();
+        }
+    }
 }
 
 /// KIP-951 (v12+): partitions refused because another broker leads them name that leader.

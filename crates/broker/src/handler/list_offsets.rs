@@ -7,6 +7,7 @@ use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+use strom_authorizer::AclOperation;
 use strom_log::TopicPartition;
 
 use super::errors::log_error_code;
@@ -26,6 +27,8 @@ pub(crate) fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffse
         .into_iter()
         .map(|t| {
             let name = t.name.0.to_string();
+            // Kafka: DESCRIBE on the topic, checked before whether it exists.
+            let allowed = ctx.authorized_topic(AclOperation::Describe, &name);
             let partitions = t
                 .partitions
                 .into_iter()
@@ -35,6 +38,10 @@ pub(crate) fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffse
                         .with_timestamp(-1)
                         .with_offset(-1)
                         .with_leader_epoch(-1);
+                    if !allowed {
+                        return resp
+                            .with_error_code(ResponseError::TopicAuthorizationFailed.code());
+                    }
                     let Some(part) = image
                         .topic(&name)
                         .and_then(|t| t.partitions.get(&p.partition_index))

@@ -1,5 +1,8 @@
 //! Metadata (v0–v12): brokers, controller, topics with partitions, leaders, replicas and ISR.
 //! Unknown topics are auto-created when the request allows it and `auto.create.topics.enable`.
+//! With an authorizer (Kafka's rules): only topics the principal may DESCRIBE are listed; one
+//! asked for without DESCRIBE, or missing and not creatable (CREATE on the cluster or the topic),
+//! answers TOPIC_AUTHORIZATION_FAILED; authorized operations are filled in when asked.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::metadata_response::{
@@ -7,6 +10,8 @@ use kafka_protocol::messages::metadata_response::{
 };
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
+
+use strom_authorizer::{AclOperation, ResourceType, CLUSTER_RESOURCE_NAME};
 
 use super::RequestContext;
 use crate::metadata::{MetadataImage, TopicImage};
@@ -29,13 +34,23 @@ pub(crate) async fn handle(ctx: RequestContext, req: MetadataRequest) -> Metadat
     };
     let auto_create =
         broker.config.auto_create_topics && (ctx.api_version < 4 || req.allow_auto_topic_creation);
+    let describable = |name: &str| ctx.authorized_topic(AclOperation::Describe, name);
+    // Kafka: auto-creation needs CREATE on the cluster or on the topic.
+    let may_create = |name: &str| {
+        ctx.authorized_cluster(AclOperation::Create)
+            || ctx.authorized_topic(AclOperation::Create, name)
+    };
     if let (Some(list), true) = (&wanted, auto_create) {
         let missing: Vec<NewTopic> = list
             .iter()
             .filter_map(|(n, _)| n.clone())
             // Internal topics are made by the coordinators, with their own shape.
             .filter(|n| {
-                image.topic(n).is_none() && validate_topic_name(n).is_ok() && !is_internal_topic(n)
+                image.topic(n).is_none()
+                    && validate_topic_name(n).is_ok()
+                    && !is_internal_topic(n)
+                    && describable(n)
+                    && may_create(n)
             })
             .map(|name| NewTopic {
                 name,
@@ -53,10 +68,34 @@ pub(crate) async fn handle(ctx: RequestContext, req: MetadataRequest) -> Metadat
             image = broker.metadata.image();
         }
     }
+    let with_ops = |mut t: MetadataResponseTopic| {
+        if ctx.api_version >= 8 && req.include_topic_authorized_operations && t.error_code == 0 {
+            if let Some(name) = &t.name {
+                t.topic_authorized_operations = ctx.broker.authorization.authorized_operations(
+                    &ctx.session,
+                    ResourceType::Topic,
+                    &name.0,
+                );
+            }
+        }
+        t
+    };
+    let denied = |name: Option<String>, id: uuid::Uuid| {
+        MetadataResponseTopic::default()
+            .with_error_code(ResponseError::TopicAuthorizationFailed.code())
+            .with_name(name.map(|n| TopicName(StrBytes::from_string(n))))
+            .with_topic_id(if ctx.api_version >= 10 {
+                id
+            } else {
+                uuid::Uuid::nil()
+            })
+    };
     let topics: Vec<MetadataResponseTopic> = match wanted {
+        // All topics: those the principal may describe.
         None => image
             .topics()
-            .map(|t| topic_response(t, &image, ctx.api_version))
+            .filter(|t| describable(&t.name))
+            .map(|t| with_ops(topic_response(t, &image, ctx.api_version)))
             .collect(),
         Some(list) => list
             .into_iter()
@@ -66,7 +105,19 @@ pub(crate) async fn handle(ctx: RequestContext, req: MetadataRequest) -> Metadat
                     None => image.topic_by_id(&id),
                 };
                 match found {
-                    Some(t) => topic_response(t, &image, ctx.api_version),
+                    // Asked by id: the name is not revealed to whom may not describe it.
+                    Some(t) if !describable(&t.name) => {
+                        denied(name.is_some().then(|| t.name.clone()), id)
+                    }
+                    Some(t) => with_ops(topic_response(t, &image, ctx.api_version)),
+                    // A missing topic's existence is not revealed either, and creating it
+                    // needs CREATE.
+                    None if name
+                        .as_deref()
+                        .is_some_and(|n| !describable(n) || (auto_create && !may_create(n))) =>
+                    {
+                        denied(name, id)
+                    }
                     None => {
                         let code = match &name {
                             Some(n) if validate_topic_name(n).is_err() => {
@@ -117,7 +168,17 @@ pub(crate) async fn handle(ctx: RequestContext, req: MetadataRequest) -> Metadat
         .with_cluster_id((v >= 2).then(|| StrBytes::from_string(broker.cluster_id.clone())))
         .with_controller_id(BrokerId(if v >= 1 { controller } else { -1 }))
         .with_topics(topics)
-        .with_cluster_authorized_operations(i32::MIN)
+        .with_cluster_authorized_operations(
+            if (8..=10).contains(&v) && req.include_cluster_authorized_operations {
+                broker.authorization.authorized_operations(
+                    &ctx.session,
+                    ResourceType::Cluster,
+                    CLUSTER_RESOURCE_NAME,
+                )
+            } else {
+                i32::MIN
+            },
+        )
 }
 
 fn topic_response(t: &TopicImage, image: &MetadataImage, version: i16) -> MetadataResponseTopic {

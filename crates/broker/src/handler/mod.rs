@@ -47,6 +47,77 @@ pub(crate) struct RequestContext {
 }
 
 impl RequestContext {
+    /// May this request's principal do `operation` on the resource (always, without an
+    /// authorizer)?
+    pub(crate) fn authorized(
+        &self,
+        operation: strom_authorizer::AclOperation,
+        resource_type: strom_authorizer::ResourceType,
+        name: &str,
+    ) -> bool {
+        self.broker
+            .authorization
+            .authorize(&self.session, operation, resource_type, name)
+    }
+
+    /// May this request's principal do `operation` on the cluster?
+    pub(crate) fn authorized_cluster(&self, operation: strom_authorizer::AclOperation) -> bool {
+        self.broker
+            .authorization
+            .authorize_cluster(&self.session, operation)
+    }
+
+    /// Records `value` against `quota` for this request's principal and client id; the
+    /// throttle time in ms (0 when within the quota, or none applies).
+    pub(crate) fn record_quota(&self, quota: &strom_quota::QuotaManager, value: usize) -> u64 {
+        if !quota.quotas_enabled() {
+            return 0;
+        }
+        let client_id = self.client_id.as_ref().map_or("", |c| c.as_str());
+        let now = u64::try_from(strom_log::now_ms()).unwrap_or(0);
+        quota.record(
+            crate::quota_managers::quota_user(&self.session),
+            client_id,
+            value as f64,
+            now,
+        )
+    }
+
+    /// Mutes the connection for `ms` (a quota's throttle time, KIP-219): its next request is
+    /// read only after that (and after any earlier hold is released).
+    pub(crate) fn mute_for(&self, ms: u64) {
+        if ms == 0 {
+            return;
+        }
+        let earlier = self.hold.lock().take();
+        let release = self.hold_connection();
+        tokio::spawn(async move {
+            if let Some(earlier) = earlier {
+                let _ = earlier.await;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            drop(release);
+        });
+    }
+
+    /// [`RequestContext::authorized`] on a topic.
+    pub(crate) fn authorized_topic(
+        &self,
+        operation: strom_authorizer::AclOperation,
+        topic: &str,
+    ) -> bool {
+        self.authorized(operation, strom_authorizer::ResourceType::Topic, topic)
+    }
+
+    /// [`RequestContext::authorized`] on a group.
+    pub(crate) fn authorized_group(
+        &self,
+        operation: strom_authorizer::AclOperation,
+        group: &str,
+    ) -> bool {
+        self.authorized(operation, strom_authorizer::ResourceType::Group, group)
+    }
+
     /// Keeps the connection's next request unread until the returned sender is used or
     /// dropped. For a handler whose ordered part (normally done before it returns) must await
     /// something first: a produce that verifies a transaction before appending must not be
@@ -136,6 +207,11 @@ pub(crate) const HANDLERS: &[ApiHandler] = &[
     api!(ElectLeaders, ElectLeadersRequest, 0..=2, async admin::elect_leaders::handle),
     api!(DescribeUserScramCredentials, DescribeUserScramCredentialsRequest, 0..=0, sync admin::scram_credentials::describe),
     api!(AlterUserScramCredentials, AlterUserScramCredentialsRequest, 0..=0, async admin::scram_credentials::alter),
+    api!(CreateAcls, CreateAclsRequest, 0..=3, async admin::acls::create),
+    api!(DescribeAcls, DescribeAclsRequest, 0..=3, sync admin::acls::describe),
+    api!(DeleteAcls, DeleteAclsRequest, 0..=3, async admin::acls::delete),
+    api!(DescribeClientQuotas, DescribeClientQuotasRequest, 0..=1, sync admin::client_quotas::describe),
+    api!(AlterClientQuotas, AlterClientQuotasRequest, 0..=1, async admin::client_quotas::alter),
     api!(OffsetForLeaderEpoch, OffsetForLeaderEpochRequest, 2..=4, sync offset_for_leader_epoch::handle),
     api!(InitProducerId, InitProducerIdRequest, 0..=5, async txn::init_producer_id::handle),
     api!(AddPartitionsToTxn, AddPartitionsToTxnRequest, 0..=5, async txn::add_partitions_to_txn::handle),

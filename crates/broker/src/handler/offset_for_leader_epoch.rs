@@ -8,6 +8,7 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
     EpochEndOffset, OffsetForLeaderTopicResult,
 };
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
+use strom_authorizer::AclOperation;
 use strom_log::TopicPartition;
 
 use super::RequestContext;
@@ -17,11 +18,19 @@ pub(crate) fn handle(
     req: OffsetForLeaderEpochRequest,
 ) -> OffsetForLeaderEpochResponse {
     let image = ctx.broker.metadata.image();
+    // Kafka: a follower's request needs CLUSTER_ACTION, a client's DESCRIBE on each topic.
+    let follower_allowed =
+        req.replica_id.0 >= 0 && ctx.authorized_cluster(AclOperation::ClusterAction);
     let topics = req
         .topics
         .into_iter()
         .map(|t| {
             let name = t.topic.0.to_string();
+            let allowed = if req.replica_id.0 >= 0 {
+                follower_allowed
+            } else {
+                ctx.authorized_topic(AclOperation::Describe, &name)
+            };
             let partitions = t
                 .partitions
                 .into_iter()
@@ -30,6 +39,9 @@ pub(crate) fn handle(
                         .with_partition(p.partition)
                         .with_leader_epoch(-1)
                         .with_end_offset(-1);
+                    if !allowed {
+                        return res.with_error_code(ResponseError::TopicAuthorizationFailed.code());
+                    }
                     let Some(part) = image
                         .topic(&name)
                         .and_then(|x| x.partitions.get(&p.partition))

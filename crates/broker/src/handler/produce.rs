@@ -31,6 +31,8 @@ use kafka_protocol::messages::produce_response::{
 use kafka_protocol::messages::{BrokerId, ProduceRequest, ProduceResponse, TransactionalId};
 use strom_log::{now_ms, validate_batches, LogError, ValidatedBatches, VerificationGuard};
 
+use strom_authorizer::{AclOperation, ResourceType};
+
 use super::errors::{append_error_code, validation_error_code};
 use super::leader_hints::LeaderHints;
 use super::{HandlerFuture, RequestContext};
@@ -110,6 +112,15 @@ fn error(version: i16, index: i32, code: i16, message: Option<String>) -> Partit
 pub(crate) fn handle(ctx: RequestContext, req: ProduceRequest) -> HandlerFuture {
     let image = ctx.broker.metadata.image();
     let (v, acks) = (ctx.api_version, req.acks);
+    // `producer_byte_rate`: the request's record bytes count against the client's quota; the
+    // answer carries the throttle time and the connection is muted for it (KIP-219).
+    let bytes: usize = req
+        .topic_data
+        .iter()
+        .flat_map(|t| &t.partition_data)
+        .map(|p| p.records.as_ref().map_or(0, |r| r.len()))
+        .sum();
+    let throttle_ms = ctx.record_quota(&ctx.broker.quotas.produce, bytes);
     let timeout = Duration::from_millis(u64::try_from(req.timeout_ms).unwrap_or(0));
     let checks = Checks {
         ctx: &ctx,
@@ -133,9 +144,11 @@ pub(crate) fn handle(ctx: RequestContext, req: ProduceRequest) -> HandlerFuture 
     };
     let Some(((producer_id, epoch), to_verify)) = verify else {
         let topics = append_all(topics, v, verify_enabled, &[]);
-        return Box::pin(respond(topics, v, acks, timeout, hints));
+        ctx.mute_for(throttle_ms);
+        return Box::pin(respond(topics, v, acks, timeout, hints, throttle_ms));
     };
     let release = ctx.hold_connection();
+    ctx.mute_for(throttle_ms);
     let broker = ctx.broker.clone();
     let transactional_id = req
         .transactional_id
@@ -157,7 +170,7 @@ pub(crate) fn handle(ctx: RequestContext, req: ProduceRequest) -> HandlerFuture 
     });
     Box::pin(async move {
         match appended.await {
-            Ok(topics) => respond(topics, v, acks, timeout, hints).await,
+            Ok(topics) => respond(topics, v, acks, timeout, hints, throttle_ms).await,
             Err(e) => {
                 tracing::error!(error = %e, "a verified produce failed; no response");
                 None
@@ -177,13 +190,34 @@ impl Checks<'_> {
             hints: LeaderHints::default(),
             verify: None,
         };
+        // Kafka's order: the transactional id first (WRITE on it), then WRITE on each topic,
+        // before whether the topic exists.
+        let txn_denied = self
+            .transactional_id
+            .as_ref()
+            .filter(|t| !t.0.is_empty())
+            .is_some_and(|t| {
+                !self
+                    .ctx
+                    .authorized(AclOperation::Write, ResourceType::TransactionalId, &t.0)
+            });
         for topic in topic_data {
             let name = topic.name.0.to_string();
             let timage = self.image.topic(&name);
+            let denied = if txn_denied {
+                Some(ResponseError::TransactionalIdAuthorizationFailed)
+            } else if !self.ctx.authorized_topic(AclOperation::Write, &name) {
+                Some(ResponseError::TopicAuthorizationFailed)
+            } else {
+                None
+            };
             let outcomes = topic
                 .partition_data
                 .into_iter()
-                .map(|p| self.partition(&name, timage, p, &mut out))
+                .map(|p| match denied {
+                    Some(e) => Checked::Done(error(self.ctx.api_version, p.index, e.code(), None)),
+                    None => self.partition(&name, timage, p, &mut out),
+                })
                 .collect();
             out.topics.push((topic.name, outcomes));
         }
@@ -246,7 +280,7 @@ impl Checks<'_> {
         let validated = match validate_batches(records, &log.config(), self.now) {
             Ok(v) => v,
             Err(e) => {
-                tracing::debug!(partition = %log.topic_partition(), principal = %self.ctx.session.principal, client_id = ?self.ctx.client_id, error = %e, "rejected produce batch");
+                tracing::debug!(partition = %log.topic_partition(), principal = %self.ctx.session.principal_text(), client_id = ?self.ctx.client_id, error = %e, "rejected produce batch");
                 return Checked::Done(error(
                     v,
                     idx,
@@ -367,6 +401,7 @@ async fn respond(
     acks: i16,
     timeout: Duration,
     hints: Hints,
+    throttle_ms: u64,
 ) -> Option<Box<dyn ResponseBody>> {
     let Hints {
         hints,
@@ -417,6 +452,7 @@ async fn respond(
     Some(Box::new(
         ProduceResponse::default()
             .with_responses(responses)
+            .with_throttle_time_ms(i32::try_from(throttle_ms).unwrap_or(i32::MAX))
             .with_node_endpoints(hints.endpoints(&image, &endpoints, &listener)),
     ) as Box<dyn ResponseBody>)
 }

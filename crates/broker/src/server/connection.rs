@@ -81,12 +81,12 @@ pub(super) async fn serve(
             return;
         }
     };
-    let mut session = Arc::new(Session {
-        principal: accepted.principal,
-        listener: cx.listener.name.clone(),
-        protocol: cx.listener.protocol,
+    let mut session = Arc::new(Session::new(
+        accepted.principal,
+        cx.listener.name.clone(),
+        cx.listener.protocol,
         peer,
-    });
+    ));
     let mut auth = cx.listener.security.sasl.as_ref().map(|factory| {
         Authenticator::new(
             factory.clone(),
@@ -127,7 +127,7 @@ pub(super) async fn serve(
                 break;
             }
             Err(e) => {
-                tracing::warn!(%peer, listener = %session.listener, principal = %session.principal, error = %e, "bad frame; closing connection");
+                tracing::warn!(%peer, listener = %session.listener, principal = %session.principal_text(), error = %e, "bad frame; closing connection");
                 break;
             }
         };
@@ -159,7 +159,7 @@ pub(super) async fn serve(
             }
         }
         if let Some(reason) = close {
-            tracing::warn!(%peer, listener = %session.listener, principal = %session.principal, %reason, "closing connection");
+            tracing::warn!(%peer, listener = %session.listener, principal = %session.principal_text(), %reason, "closing connection");
             break;
         }
     }
@@ -258,10 +258,7 @@ fn authenticate(
         Outcome::AnswerAndClose(a, why) => reply(a, Some(why)),
         Outcome::Close(why) => Step::Close(why),
         Outcome::Authenticated(a, principal) => {
-            *session = Arc::new(Session {
-                principal,
-                ..(**session).clone()
-            });
+            *session = Arc::new(session.authenticated_as(principal));
             reply(a, None)
         }
     }
@@ -387,7 +384,7 @@ fn dispatch(
             header,
         } => (handler, api_key, version, correlation_id, header),
     };
-    tracing::trace!(peer = %session.peer, principal = %session.principal, client = ?header.client_id, api = ?api_key, version, correlation = correlation_id, "request");
+    tracing::trace!(peer = %session.peer, principal = %session.principal_text(), client = ?header.client_id, api = ?api_key, version, correlation = correlation_id, "request");
     let ctx = RequestContext {
         broker: broker.clone(),
         api_version: version,

@@ -308,7 +308,10 @@ fn check_client_quota(
         if !super::client_quotas::QUOTA_ENTITY_TYPES.contains(&part.entity_type.as_str()) {
             return bad(format!("unknown entity type {:?}", part.entity_type));
         }
-        if entity[..i].iter().any(|p| p.entity_type == part.entity_type) {
+        if entity[..i]
+            .iter()
+            .any(|p| p.entity_type == part.entity_type)
+        {
             return bad(format!("duplicate entity type {:?}", part.entity_type));
         }
         if part
@@ -316,14 +319,19 @@ fn check_client_quota(
             .as_ref()
             .is_some_and(|n| n.len() > MAX_SECURITY_NAME_LEN)
         {
-            return bad(format!("entity names are at most {MAX_SECURITY_NAME_LEN} bytes"));
+            return bad(format!(
+                "entity names are at most {MAX_SECURITY_NAME_LEN} bytes"
+            ));
         }
     }
     if key.is_empty() || key.len() > MAX_CONFIG_NAME_LEN {
         return bad("bad quota key".into());
     }
-    if !remove && !(value.is_finite() && value > 0.0) {
-        return bad(format!("quota {key} must be a positive number, not {value}"));
+    let positive = value.is_finite() && value > 0.0;
+    if !remove && !positive {
+        return bad(format!(
+            "quota {key} must be a positive number, not {value}"
+        ));
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! IncrementalAlterConfigs (v0–v1) and AlterConfigs (v0–v2) for topics and brokers: parsed here,
 //! validated and applied by `Broker::alter_configs` (persisted as metadata `Config` records,
-//! applied to the logs live). Errors name the key (INVALID_CONFIG).
+//! applied to the logs live). Errors name the key (INVALID_CONFIG). Each resource needs
+//! ALTER_CONFIGS on the topic, or on the cluster for a broker.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
@@ -9,18 +10,39 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use strom_authorizer::AclOperation;
+
 use crate::handler::RequestContext;
 use crate::metadata::ConfigResourceType;
 use crate::topic_admin::TopicError;
 use crate::topic_admin::{ConfigAlteration, ConfigOp};
 
-const TOPIC: i8 = 2;
-const BROKER: i8 = 4;
+pub(crate) const TOPIC: i8 = 2;
+pub(crate) const BROKER: i8 = 4;
 
 fn resource_type(t: i8) -> Option<ConfigResourceType> {
     match t {
         TOPIC => Some(ConfigResourceType::Topic),
         BROKER => Some(ConfigResourceType::Broker),
+        _ => None,
+    }
+}
+
+/// Kafka's config authorization: `operation` (DESCRIBE_CONFIGS or ALTER_CONFIGS) on the topic,
+/// or on the cluster for a broker's configs; the refusal's code, if refused.
+pub(crate) fn config_refusal(
+    ctx: &RequestContext,
+    resource_type: i8,
+    name: &str,
+    operation: AclOperation,
+) -> Option<ResponseError> {
+    match resource_type {
+        TOPIC if !ctx.authorized_topic(operation, name) => {
+            Some(ResponseError::TopicAuthorizationFailed)
+        }
+        BROKER if !ctx.authorized_cluster(operation) => {
+            Some(ResponseError::ClusterAuthorizationFailed)
+        }
         _ => None,
     }
 }
@@ -43,6 +65,10 @@ async fn run(
     let mut reloads = Vec::new();
     let mut slots = Vec::new();
     for (t, name, ops) in resources {
+        if let Some(code) = config_refusal(ctx, t, &name, AclOperation::AlterConfigs) {
+            slots.push(Err(TopicError::new(code, "Authorization failed.")));
+            continue;
+        }
         let resource_type = resource_type(t);
         let reload = match (&resource_type, &ops) {
             (Some(ConfigResourceType::Broker), Ok(ops))

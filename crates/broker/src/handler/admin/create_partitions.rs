@@ -5,6 +5,9 @@ use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicR
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use kafka_protocol::error::ResponseError;
+use strom_authorizer::AclOperation;
+
 use crate::handler::RequestContext;
 
 pub(crate) async fn handle(
@@ -13,6 +16,15 @@ pub(crate) async fn handle(
 ) -> CreatePartitionsResponse {
     let mut results = Vec::with_capacity(req.topics.len());
     for t in req.topics {
+        // Kafka: ALTER on the topic.
+        if !ctx.authorized_topic(AclOperation::Alter, &t.name.0) {
+            results.push(
+                CreatePartitionsTopicResult::default()
+                    .with_name(t.name)
+                    .with_error_code(ResponseError::TopicAuthorizationFailed.code()),
+            );
+            continue;
+        }
         let assignments = t.assignments.as_ref().map(|a| {
             a.iter()
                 .map(|x| x.broker_ids.iter().map(|b| b.0).collect())

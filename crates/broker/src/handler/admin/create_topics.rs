@@ -1,4 +1,5 @@
-//! CreateTopics (v2–v7): validated in `Broker::create_topics`; `validate_only` supported.
+//! CreateTopics (v2–v7): validated in `TopicAdmin::create_topics`; `validate_only` supported.
+//! Each topic needs CREATE on the cluster or on itself (else TOPIC_AUTHORIZATION_FAILED).
 
 use std::collections::BTreeMap;
 
@@ -8,8 +9,11 @@ use kafka_protocol::messages::create_topics_response::{
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use kafka_protocol::error::ResponseError;
+use strom_authorizer::AclOperation;
+
 use crate::handler::RequestContext;
-use crate::topic_admin::NewTopic;
+use crate::topic_admin::{NewTopic, TopicError};
 
 pub(crate) async fn handle(ctx: RequestContext, req: CreateTopicsRequest) -> CreateTopicsResponse {
     let new: Vec<NewTopic> = req
@@ -40,16 +44,46 @@ pub(crate) async fn handle(ctx: RequestContext, req: CreateTopicsRequest) -> Cre
                 .collect::<BTreeMap<_, _>>(),
         })
         .collect();
-    let results = ctx
+    // Kafka: CREATE on the cluster, or on each topic; refused topics are not attempted.
+    let cluster_create = ctx.authorized_cluster(AclOperation::Create);
+    let allowed: Vec<bool> = new
+        .iter()
+        .map(|t| cluster_create || ctx.authorized_topic(AclOperation::Create, &t.name))
+        .collect();
+    let attempted = new
+        .into_iter()
+        .zip(&allowed)
+        .filter(|(_, ok)| **ok)
+        .map(|(t, _)| t)
+        .collect();
+    let mut created = ctx
         .broker
         .topic_admin
-        .create_topics(new, req.validate_only)
-        .await;
+        .create_topics(attempted, req.validate_only)
+        .await
+        .into_iter();
+    let results: Vec<Result<_, TopicError>> = allowed
+        .iter()
+        .map(|ok| match ok {
+            true => created.next().unwrap_or_else(|| {
+                Err(TopicError::new(
+                    ResponseError::UnknownServerError,
+                    "no result",
+                ))
+            }),
+            false => Err(TopicError::new(
+                ResponseError::TopicAuthorizationFailed,
+                "Authorization failed.",
+            )),
+        })
+        .collect();
     let topics = req
         .topics
         .into_iter()
         .zip(results)
         .map(|(t, r)| {
+            let may_describe_configs =
+                ctx.authorized_topic(AclOperation::DescribeConfigs, &t.name.0);
             let base = CreatableTopicResult::default().with_name(t.name);
             match r {
                 Ok(img) => {
@@ -72,6 +106,12 @@ pub(crate) async fn handle(ctx: RequestContext, req: CreateTopicsRequest) -> Cre
                     if ctx.api_version < 5 {
                         return base;
                     }
+                    // The configs are shown only to whom may describe them (Kafka).
+                    let (configs, config_error) = match may_describe_configs {
+                        true => (configs, 0),
+                        false => (Vec::new(), ResponseError::TopicAuthorizationFailed.code()),
+                    };
+                    let base = base.with_topic_config_error_code(config_error);
                     base.with_topic_id(if ctx.api_version >= 7 {
                         img.id
                     } else {

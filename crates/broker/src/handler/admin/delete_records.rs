@@ -11,6 +11,8 @@ use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 use strom_log::TopicPartition;
 
 use super::super::errors::log_error_code;
+use strom_authorizer::AclOperation;
+
 use crate::handler::RequestContext;
 use strom_coordinator::is_internal_topic;
 
@@ -25,6 +27,8 @@ pub(crate) async fn handle(
         .into_iter()
         .map(|t| {
             let name = t.name.0.to_string();
+            // Kafka: DELETE on the topic, before whether it exists.
+            let allowed = ctx.authorized_topic(AclOperation::Delete, &name);
             let partitions = t
                 .partitions
                 .into_iter()
@@ -32,6 +36,9 @@ pub(crate) async fn handle(
                     let res = DeleteRecordsPartitionResult::default()
                         .with_partition_index(p.partition_index)
                         .with_low_watermark(-1);
+                    if !allowed {
+                        return res.with_error_code(ResponseError::TopicAuthorizationFailed.code());
+                    }
                     if image
                         .topic(&name)
                         .and_then(|t| t.partitions.get(&p.partition_index))

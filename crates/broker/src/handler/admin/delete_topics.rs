@@ -1,9 +1,11 @@
-//! DeleteTopics (v1–v6): by name, or by topic id (v6).
+//! DeleteTopics (v1–v6): by name, or by topic id (v6). Each topic needs DELETE on it.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
+
+use strom_authorizer::AclOperation;
 
 use crate::handler::RequestContext;
 
@@ -27,7 +29,24 @@ pub(crate) async fn handle(ctx: RequestContext, req: DeleteTopicsRequest) -> Del
             .map(|n| (Some(n.0.to_string()), uuid::Uuid::nil()))
             .collect()
     };
-    let names: Vec<String> = wanted.iter().filter_map(|(n, _)| n.clone()).collect();
+    // Kafka: DELETE on the topic; a refused topic is not attempted. A topic asked for by id
+    // without DESCRIBE does not reveal its name.
+    let allowed = |name: &Option<String>| {
+        name.as_deref()
+            .is_some_and(|n| ctx.authorized_topic(AclOperation::Delete, n))
+    };
+    let wanted: Vec<(Option<String>, uuid::Uuid, bool)> = wanted
+        .into_iter()
+        .map(|(n, id)| {
+            let ok = n.is_none() || allowed(&n);
+            (n, id, ok)
+        })
+        .collect();
+    let names: Vec<String> = wanted
+        .iter()
+        .filter(|(_, _, ok)| *ok)
+        .filter_map(|(n, _, _)| n.clone())
+        .collect();
     let mut results = ctx
         .broker
         .topic_admin
@@ -36,7 +55,16 @@ pub(crate) async fn handle(ctx: RequestContext, req: DeleteTopicsRequest) -> Del
         .into_iter();
     let responses = wanted
         .into_iter()
-        .map(|(name, id)| {
+        .map(|(name, id, ok)| {
+            if !ok {
+                let by_id = ctx.api_version >= 6 && !id.is_nil();
+                let shown =
+                    name.filter(|n| !by_id || ctx.authorized_topic(AclOperation::Describe, n));
+                return DeletableTopicResult::default()
+                    .with_name(shown.map(|n| TopicName(StrBytes::from_string(n))))
+                    .with_topic_id(id)
+                    .with_error_code(ResponseError::TopicAuthorizationFailed.code());
+            }
             let base = DeletableTopicResult::default()
                 .with_name(name.clone().map(|n| TopicName(StrBytes::from_string(n))))
                 .with_topic_id(id);

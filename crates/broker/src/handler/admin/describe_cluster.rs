@@ -5,7 +5,25 @@ use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use strom_authorizer::{AclOperation, ResourceType, CLUSTER_RESOURCE_NAME};
+
 use crate::handler::RequestContext;
+
+/// Kafka: the cluster's authorized operations when asked, and only to whom may DESCRIBE the
+/// cluster (0 otherwise); DescribeCluster itself needs no permission.
+fn cluster_operations(ctx: &RequestContext, req: &DescribeClusterRequest) -> i32 {
+    if !req.include_cluster_authorized_operations {
+        i32::MIN
+    } else if ctx.authorized_cluster(AclOperation::Describe) {
+        ctx.broker.authorization.authorized_operations(
+            &ctx.session,
+            ResourceType::Cluster,
+            CLUSTER_RESOURCE_NAME,
+        )
+    } else {
+        0
+    }
+}
 
 pub(crate) fn handle(ctx: &RequestContext, req: DescribeClusterRequest) -> DescribeClusterResponse {
     let b = &ctx.broker;
@@ -40,6 +58,6 @@ pub(crate) fn handle(ctx: &RequestContext, req: DescribeClusterRequest) -> Descr
         .with_cluster_id(StrBytes::from_string(b.cluster_id.clone()))
         .with_controller_id(BrokerId(controller))
         .with_endpoint_type(1)
-        .with_cluster_authorized_operations(i32::MIN)
+        .with_cluster_authorized_operations(cluster_operations(ctx, &req))
         .with_brokers(brokers)
 }

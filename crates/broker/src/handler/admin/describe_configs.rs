@@ -11,6 +11,9 @@ use kafka_protocol::protocol::StrBytes;
 use strom_log::TOPIC_CONFIGS;
 
 use crate::config::{broker_config_kind, BROKER_CONFIGS};
+use strom_authorizer::AclOperation;
+
+use super::alter_configs::config_refusal;
 use crate::handler::RequestContext;
 use crate::metadata::MetadataImage;
 
@@ -44,6 +47,13 @@ pub(crate) fn handle(ctx: &RequestContext, req: DescribeConfigsRequest) -> Descr
             let base = DescribeConfigsResult::default()
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name.clone());
+            if let Some(code) =
+                config_refusal(ctx, r.resource_type, &name, AclOperation::DescribeConfigs)
+            {
+                return base
+                    .with_error_code(code.code())
+                    .with_error_message(Some(s("Authorization failed.")));
+            }
             match r.resource_type {
                 TOPIC => {
                     let Some(topic) = image.topic(&name) else {

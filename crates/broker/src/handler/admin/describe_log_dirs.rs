@@ -10,6 +10,8 @@ use kafka_protocol::messages::describe_log_dirs_response::{
 use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use strom_authorizer::AclOperation;
+
 use crate::handler::RequestContext;
 
 pub(crate) fn handle(ctx: &RequestContext, req: DescribeLogDirsRequest) -> DescribeLogDirsResponse {
@@ -19,6 +21,11 @@ pub(crate) fn handle(ctx: &RequestContext, req: DescribeLogDirsRequest) -> Descr
             .iter()
             .any(|t| t.topic.0.as_str() == topic && t.partitions.contains(&partition)),
     };
+    // Kafka: DESCRIBE on the cluster; refused, the answer is the error and no directories.
+    if !ctx.authorized_cluster(AclOperation::Describe) {
+        return DescribeLogDirsResponse::default()
+            .with_error_code(ResponseError::ClusterAuthorizationFailed.code());
+    }
     let logs = ctx.broker.replicas.log_manager();
     let results = logs
         .log_dirs()

@@ -10,6 +10,7 @@ use kafka_protocol::messages::{
     BrokerId, DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
+use strom_authorizer::AclOperation;
 
 use crate::handler::RequestContext;
 
@@ -22,8 +23,14 @@ pub(crate) fn handle(
     req: DescribeTopicPartitionsRequest,
 ) -> DescribeTopicPartitionsResponse {
     let image = ctx.broker.metadata.image();
+    let describable = |name: &str| ctx.authorized_topic(AclOperation::Describe, name);
+    // All topics: those the principal may describe (Kafka's rule, as Metadata).
     let mut names: Vec<String> = if req.topics.is_empty() {
-        image.topics().map(|t| t.name.clone()).collect()
+        image
+            .topics()
+            .filter(|t| describable(&t.name))
+            .map(|t| t.name.clone())
+            .collect()
     } else {
         req.topics.iter().map(|t| t.name.0.to_string()).collect()
     };
@@ -44,6 +51,10 @@ pub(crate) fn handle(
         let base = DescribeTopicPartitionsResponseTopic::default()
             .with_name(Some(TopicName(StrBytes::from_string(name.clone()))))
             .with_topic_authorized_operations(i32::MIN);
+        if !describable(&name) {
+            topics.push(base.with_error_code(ResponseError::TopicAuthorizationFailed.code()));
+            continue;
+        }
         let Some(t) = image.topic(&name) else {
             topics.push(base.with_error_code(ResponseError::UnknownTopicOrPartition.code()));
             continue;

@@ -8,6 +8,8 @@ use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse, TopicN
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
+use strom_authorizer::AclOperation;
+
 use crate::handler::RequestContext;
 
 /// `election_type` of a preferred election.
@@ -15,6 +17,32 @@ const PREFERRED: i8 = 0;
 
 pub(crate) async fn handle(ctx: RequestContext, req: ElectLeadersRequest) -> ElectLeadersResponse {
     let image = ctx.broker.metadata.image();
+    // Kafka: ALTER on the cluster; refused, every partition asked for says so.
+    if !ctx.authorized_cluster(AclOperation::Alter) {
+        let code = ResponseError::ClusterAuthorizationFailed.code();
+        let results = req
+            .topic_partitions
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| {
+                ReplicaElectionResult::default()
+                    .with_topic(t.topic)
+                    .with_partition_result(
+                        t.partitions
+                            .into_iter()
+                            .map(|p| {
+                                PartitionResult::default()
+                                    .with_partition_id(p)
+                                    .with_error_code(code)
+                            })
+                            .collect(),
+                    )
+            })
+            .collect();
+        return ElectLeadersResponse::default()
+            .with_error_code(code)
+            .with_replica_election_results(results);
+    }
     // null = every partition of every topic.
     let wanted: Vec<(String, Vec<i32>)> = match req.topic_partitions {
         Some(list) => list

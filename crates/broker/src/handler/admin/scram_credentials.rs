@@ -6,7 +6,8 @@
 //! Kafka's answers: a user named twice → DUPLICATE_RESOURCE; an unknown mechanism →
 //! UNSUPPORTED_SASL_MECHANISM; iterations outside 4096..=16384 or an empty salt →
 //! UNACCEPTABLE_CREDENTIAL; describing or deleting what does not exist → RESOURCE_NOT_FOUND.
-//! One result per user; a user's alterations apply together or not at all.
+//! One result per user; a user's alterations apply together or not at all. Describing needs
+//! DESCRIBE on the cluster, altering ALTER.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -25,6 +26,8 @@ use strom_cluster::metadata::{scram_mechanism_of_type, scram_mechanism_type, Met
 use strom_cluster::QuorumError;
 use strom_security::{ScramCredential, ScramMechanism};
 
+use strom_authorizer::AclOperation;
+
 use crate::handler::RequestContext;
 
 /// A per-user failure: Kafka's code and message.
@@ -38,6 +41,14 @@ pub(crate) fn describe(
     ctx: &RequestContext,
     req: DescribeUserScramCredentialsRequest,
 ) -> DescribeUserScramCredentialsResponse {
+    // Kafka: DESCRIBE on the cluster.
+    if !ctx.authorized_cluster(AclOperation::Describe) {
+        return DescribeUserScramCredentialsResponse::default()
+            .with_error_code(ResponseError::ClusterAuthorizationFailed.code())
+            .with_error_message(Some(StrBytes::from_static_str(
+                "Cluster authorization failed.",
+            )));
+    }
     let image = ctx.broker.metadata.image();
     // Null or empty: every user that has a credential.
     let users: Vec<String> = match req.users {
@@ -180,6 +191,25 @@ pub(crate) async fn alter(
     ctx: RequestContext,
     req: AlterUserScramCredentialsRequest,
 ) -> AlterUserScramCredentialsResponse {
+    // Kafka: ALTER on the cluster; refused, every user named says so.
+    if !ctx.authorized_cluster(AclOperation::Alter) {
+        let mut users: Vec<String> = Vec::new();
+        let names = req.deletions.iter().map(|d| &d.name);
+        for name in names.chain(req.upsertions.iter().map(|u| &u.name)) {
+            if !users.iter().any(|u| u == name.as_str()) {
+                users.push(name.to_string());
+            }
+        }
+        let results = users
+            .into_iter()
+            .map(|u| {
+                AlterUserScramCredentialsResult::default()
+                    .with_user(StrBytes::from_string(u))
+                    .with_error_code(ResponseError::ClusterAuthorizationFailed.code())
+            })
+            .collect();
+        return AlterUserScramCredentialsResponse::default().with_results(results);
+    }
     // Users in the order they first appear; each with its records or its refusal.
     let mut order: Vec<String> = Vec::new();
     let mut per_user: BTreeMap<String, Result<Vec<MetadataRecord>, Refusal>> = BTreeMap::new();

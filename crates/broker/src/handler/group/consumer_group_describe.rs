@@ -9,6 +9,7 @@ use kafka_protocol::messages::consumer_group_describe_response::{
 use kafka_protocol::messages::{
     ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, TopicName,
 };
+use strom_authorizer::{AclOperation, ResourceType};
 use strom_coordinator::{DescribedPartitions, GroupError};
 
 use super::{code, wire};
@@ -36,10 +37,25 @@ pub(crate) fn handle(
         .group_ids
         .into_iter()
         .map(|id| {
+            // Kafka: DESCRIBE on the group; its authorized operations when asked.
+            if !ctx.authorized_group(AclOperation::Describe, &id.0) {
+                return DescribedGroup::default()
+                    .with_group_id(id)
+                    .with_error_code(ResponseError::GroupAuthorizationFailed.code())
+                    .with_authorized_operations(i32::MIN);
+            }
+            let ops = if req.include_authorized_operations {
+                ctx.broker.authorization.authorized_operations(
+                    &ctx.session,
+                    ResourceType::Group,
+                    &id.0,
+                )
+            } else {
+                i32::MIN // Kafka's "not asked" sentinel
+            };
             let out = DescribedGroup::default()
                 .with_group_id(id.clone())
-                // Not computed: Kafka's "unknown" sentinel.
-                .with_authorized_operations(i32::MIN);
+                .with_authorized_operations(ops);
             match ctx
                 .broker
                 .coordinators

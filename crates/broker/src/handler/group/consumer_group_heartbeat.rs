@@ -2,8 +2,10 @@
 //! heartbeat. Decodes into the coordinator's value type, passes a snapshot of the metadata image
 //! as the topic view, and answers once the group's records are durable.
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::consumer_group_heartbeat_response::{Assignment, TopicPartitions};
 use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse};
+use strom_authorizer::AclOperation;
 use strom_coordinator::HeartbeatRequest;
 
 use super::{code, s, wire};
@@ -14,6 +16,32 @@ pub(crate) async fn handle(
     ctx: RequestContext,
     req: ConsumerGroupHeartbeatRequest,
 ) -> ConsumerGroupHeartbeatResponse {
+    // Kafka: READ on the group, and DESCRIBE on every subscribed topic named.
+    let refuse = |e: ResponseError, message: String| {
+        ConsumerGroupHeartbeatResponse::default()
+            .with_error_code(e.code())
+            .with_error_message(Some(wire(message)))
+            .with_member_epoch(-1)
+    };
+    if !ctx.authorized_group(AclOperation::Read, &req.group_id.0) {
+        return refuse(
+            ResponseError::GroupAuthorizationFailed,
+            "Group authorization failed.".into(),
+        );
+    }
+    if let Some(names) = &req.subscribed_topic_names {
+        let denied: Vec<&str> = names
+            .iter()
+            .map(|t| t.0.as_str())
+            .filter(|t| !ctx.authorized_topic(AclOperation::Describe, t))
+            .collect();
+        if !denied.is_empty() {
+            return refuse(
+                ResponseError::TopicAuthorizationFailed,
+                format!("Topic authorization failed for topics {denied:?}"),
+            );
+        }
+    }
     let hb = HeartbeatRequest {
         group_id: req.group_id.0.to_string(),
         member_id: s(&req.member_id),

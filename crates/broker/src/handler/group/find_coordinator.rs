@@ -13,6 +13,8 @@ use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinator
 use kafka_protocol::protocol::StrBytes;
 
 use super::wire;
+use strom_authorizer::{AclOperation, ResourceType};
+
 use crate::handler::RequestContext;
 use crate::internal_topics;
 use crate::local_leaders::Leader;
@@ -49,6 +51,21 @@ async fn lookup(ctx: &RequestContext, key_type: i8, key: &str) -> Found {
         }
         TRANSACTION if key.is_empty() => {
             return Found::error(ResponseError::InvalidRequest, "empty transactional id")
+        }
+        // Kafka: DESCRIBE on the group or the transactional id.
+        GROUP if !ctx.authorized_group(AclOperation::Describe, key) => {
+            return Found::error(
+                ResponseError::GroupAuthorizationFailed,
+                "Authorization failed.",
+            )
+        }
+        TRANSACTION
+            if !ctx.authorized(AclOperation::Describe, ResourceType::TransactionalId, key) =>
+        {
+            return Found::error(
+                ResponseError::TransactionalIdAuthorizationFailed,
+                "Authorization failed.",
+            )
         }
         GROUP => (
             internal_topics::offsets(&broker.config, &broker.coordinators),

@@ -1,8 +1,10 @@
 //! JoinGroup (v0–v9): hands the request to the coordinator and waits (no lock held) until the
 //! rebalance's join phase completes. v4+ first joins get MEMBER_ID_REQUIRED (KIP-394).
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
+use strom_authorizer::AclOperation;
 use strom_coordinator::{JoinGroupRequest as Join, Protocol};
 
 use super::{code, s, wire};
@@ -34,6 +36,14 @@ pub(crate) async fn handle(ctx: RequestContext, req: JoinGroupRequest) -> JoinGr
         client_host: String::new(),
         require_known_member_id: v >= 4,
     };
+    // Kafka: READ on the group.
+    if !ctx.authorized_group(AclOperation::Read, &join.group_id) {
+        return JoinGroupResponse::default()
+            .with_error_code(ResponseError::GroupAuthorizationFailed.code())
+            .with_generation_id(-1)
+            .with_protocol_name(if v < 7 { Some(wire("")) } else { None })
+            .with_member_id(wire(join.member_id));
+    }
     // One namespace (KIP-848): a consumer group with members cannot be joined with the classic
     // protocol; an empty one is dropped so the classic group takes the id over.
     let consumers = &ctx.broker.coordinators.consumer_groups;

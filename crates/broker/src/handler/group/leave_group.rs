@@ -1,7 +1,9 @@
 //! LeaveGroup (v0–v5): one member (v0–v2) or a batch of members by member or instance id (v3+).
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
+use strom_authorizer::AclOperation;
 use strom_coordinator::MemberIdentity;
 
 use super::{code, s};
@@ -9,6 +11,11 @@ use crate::handler::RequestContext;
 
 pub(crate) fn handle(ctx: &RequestContext, req: LeaveGroupRequest) -> LeaveGroupResponse {
     let v = ctx.api_version;
+    // Kafka: READ on the group.
+    if !ctx.authorized_group(AclOperation::Read, &req.group_id.0) {
+        return LeaveGroupResponse::default()
+            .with_error_code(ResponseError::GroupAuthorizationFailed.code());
+    }
     let members: Vec<MemberIdentity> = if v >= 3 {
         req.members
             .iter()

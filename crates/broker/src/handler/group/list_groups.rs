@@ -1,5 +1,7 @@
 //! ListGroups (v0–v5, state filter v4+, type filter v5+), DescribeGroups (v0–v6) and
 //! DeleteGroups (v0–v2), over classic groups and KIP-848 consumer groups (type `consumer`).
+//! Listing shows the groups the principal may DESCRIBE (all with DESCRIBE on the cluster);
+//! describing needs DESCRIBE on the group, deleting DELETE.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
@@ -9,6 +11,7 @@ use kafka_protocol::messages::{
     DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest, DescribeGroupsResponse,
     GroupId, ListGroupsRequest, ListGroupsResponse,
 };
+use strom_authorizer::{AclOperation, ResourceType};
 use strom_coordinator::GroupError;
 
 use super::{code, wire};
@@ -47,12 +50,19 @@ pub(crate) fn list(ctx: &RequestContext, req: ListGroupsRequest) -> ListGroupsRe
             out
         }
     };
+    // Kafka: DESCRIBE on the cluster lists every group; otherwise those the principal may
+    // DESCRIBE.
+    let all = ctx.authorized_cluster(AclOperation::Describe);
+    let visible = |id: &str| all || ctx.authorized_group(AclOperation::Describe, id);
     let consumers = &ctx.broker.coordinators.consumer_groups;
     let mut groups = Vec::new();
     if type_ok("classic") {
         for g in ctx.broker.coordinators.groups.list_groups(&[]) {
             // A consumer group's offsets live in an Empty classic entry: list it once, below.
-            if state_ok(g.state.as_str()) && !consumers.is_consumer_group(&g.group_id) {
+            if state_ok(g.state.as_str())
+                && !consumers.is_consumer_group(&g.group_id)
+                && visible(&g.group_id)
+            {
                 groups.push(listed(
                     g.group_id,
                     &g.protocol_type,
@@ -64,7 +74,7 @@ pub(crate) fn list(ctx: &RequestContext, req: ListGroupsRequest) -> ListGroupsRe
     }
     if type_ok("consumer") {
         for (id, state) in consumers.list_groups() {
-            if state_ok(state) {
+            if state_ok(state) && visible(&id) {
                 groups.push(listed(id, "consumer", state, "consumer"));
             }
         }
@@ -87,6 +97,19 @@ pub(crate) fn describe(ctx: &RequestContext, req: DescribeGroupsRequest) -> Desc
         .into_iter()
         .map(|id| {
             let out = DescribedGroup::default().with_group_id(id.clone());
+            // Kafka: DESCRIBE on the group; its authorized operations when asked (v3+).
+            if !ctx.authorized_group(AclOperation::Describe, &id.0) {
+                return out.with_error_code(ResponseError::GroupAuthorizationFailed.code());
+            }
+            let out = if v >= 3 && req.include_authorized_operations {
+                out.with_authorized_operations(ctx.broker.authorization.authorized_operations(
+                    &ctx.session,
+                    ResourceType::Group,
+                    &id.0,
+                ))
+            } else {
+                out
+            };
             if ctx
                 .broker
                 .coordinators
@@ -139,7 +162,18 @@ pub(crate) fn describe(ctx: &RequestContext, req: DescribeGroupsRequest) -> Desc
 }
 
 pub(crate) async fn delete(ctx: RequestContext, req: DeleteGroupsRequest) -> DeleteGroupsResponse {
-    let ids: Vec<String> = req.groups_names.iter().map(|g| g.0.to_string()).collect();
+    // Kafka: DELETE on each group; a refused one is not touched.
+    let allowed: Vec<bool> = req
+        .groups_names
+        .iter()
+        .map(|g| ctx.authorized_group(AclOperation::Delete, &g.0))
+        .collect();
+    let ids: Vec<String> = req
+        .groups_names
+        .iter()
+        .zip(&allowed)
+        .map(|(g, ok)| if *ok { g.0.to_string() } else { String::new() })
+        .collect();
     // A consumer group is deleted first (NON_EMPTY_GROUP with members); its offsets (if any)
     // are in the classic store, whose GROUP_ID_NOT_FOUND then only means "no offsets".
     let mut consumer = Vec::with_capacity(ids.len());
@@ -189,10 +223,15 @@ pub(crate) async fn delete(ctx: RequestContext, req: DeleteGroupsRequest) -> Del
         req.groups_names
             .into_iter()
             .zip(results)
-            .map(|(g, r)| {
+            .zip(allowed)
+            .map(|((g, r), ok)| {
+                let code = match ok {
+                    true => r.err().as_ref().map_or(0, code),
+                    false => ResponseError::GroupAuthorizationFailed.code(),
+                };
                 DeletableGroupResult::default()
                     .with_group_id(g)
-                    .with_error_code(r.err().as_ref().map_or(0, code))
+                    .with_error_code(code)
             })
             .collect(),
     )

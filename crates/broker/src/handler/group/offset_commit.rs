@@ -10,6 +10,8 @@ use kafka_protocol::messages::offset_commit_response::{
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 use strom_coordinator::{OffsetCommitRequest as Commit, PartitionCommit};
 
+use strom_authorizer::AclOperation;
+
 use super::{code, s};
 use crate::handler::RequestContext;
 
@@ -19,12 +21,24 @@ pub(crate) async fn handle(ctx: RequestContext, req: OffsetCommitRequest) -> Off
     // Per partition, in request order: Some(code) decided here, None = sent to the coordinator.
     let mut decided: Vec<Vec<Option<i16>>> = Vec::with_capacity(req.topics.len());
     let mut offsets = Vec::new();
+    // Kafka: READ on the group (else every partition GROUP_AUTHORIZATION_FAILED), then READ on
+    // each topic (TOPIC_AUTHORIZATION_FAILED), before whether it exists.
+    let group_allowed = ctx.authorized_group(AclOperation::Read, &req.group_id.0);
     for t in &req.topics {
         let name = t.name.0.to_string();
         let topic = image.topic(&name);
         let mut parts = Vec::with_capacity(t.partitions.len());
+        let refusal = if !group_allowed {
+            Some(ResponseError::GroupAuthorizationFailed)
+        } else if !ctx.authorized_topic(AclOperation::Read, &name) {
+            Some(ResponseError::TopicAuthorizationFailed)
+        } else {
+            None
+        };
         for p in &t.partitions {
-            if topic.is_some_and(|ti| ti.partitions.contains_key(&p.partition_index)) {
+            if let Some(e) = refusal {
+                parts.push(Some(e.code()));
+            } else if topic.is_some_and(|ti| ti.partitions.contains_key(&p.partition_index)) {
                 offsets.push(PartitionCommit {
                     topic: name.clone(),
                     partition: p.partition_index,

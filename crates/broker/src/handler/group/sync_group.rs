@@ -1,7 +1,9 @@
 //! SyncGroup (v0–v5): the leader's assignment is made durable, then every member gets its own
 //! bytes back unchanged; followers wait (no lock held) for the leader.
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
+use strom_authorizer::AclOperation;
 use strom_coordinator::SyncGroupRequest as Sync;
 
 use super::{code, s, wire};
@@ -22,6 +24,11 @@ pub(crate) async fn handle(ctx: RequestContext, req: SyncGroupRequest) -> SyncGr
             .map(|a| (s(&a.member_id), a.assignment))
             .collect(),
     };
+    // Kafka: READ on the group.
+    if !ctx.authorized_group(AclOperation::Read, &sync.group_id) {
+        return SyncGroupResponse::default()
+            .with_error_code(ResponseError::GroupAuthorizationFailed.code());
+    }
     match ctx.broker.coordinators.groups.sync_group(sync).await {
         Ok(r) => SyncGroupResponse::default()
             // protocol_type and protocol_name exist from v5.

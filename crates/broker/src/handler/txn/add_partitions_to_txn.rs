@@ -11,6 +11,8 @@ use kafka_protocol::messages::add_partitions_to_txn_response::{
 };
 use kafka_protocol::messages::{AddPartitionsToTxnRequest, AddPartitionsToTxnResponse};
 
+use strom_authorizer::AclOperation;
+
 use super::super::RequestContext;
 use super::code;
 
@@ -22,6 +24,36 @@ async fn one(
     verify_only: bool,
     topics: &[AddPartitionsToTxnTopic],
 ) -> Vec<AddPartitionsToTxnTopicResult> {
+    // Kafka: WRITE on the transactional id, then on each topic; refused, nothing is added and
+    // the other partitions answer OPERATION_NOT_ATTEMPTED.
+    let id_denied = !super::end_txn::may_write(ctx, id);
+    let topic_denied = |t: &str| !id_denied && !ctx.authorized_topic(AclOperation::Write, t);
+    if id_denied || topics.iter().any(|t| topic_denied(&t.name.0)) {
+        return topics
+            .iter()
+            .map(|t| {
+                let c = if id_denied {
+                    ResponseError::TransactionalIdAuthorizationFailed
+                } else if topic_denied(&t.name.0) {
+                    ResponseError::TopicAuthorizationFailed
+                } else {
+                    ResponseError::OperationNotAttempted
+                };
+                let results = t
+                    .partitions
+                    .iter()
+                    .map(|p| {
+                        AddPartitionsToTxnPartitionResult::default()
+                            .with_partition_index(*p)
+                            .with_partition_error_code(c.code())
+                    })
+                    .collect();
+                AddPartitionsToTxnTopicResult::default()
+                    .with_name(t.name.clone())
+                    .with_results_by_partition(results)
+            })
+            .collect();
+    }
     let image = ctx.broker.metadata.image();
     let exists = |t: &str, p: i32| {
         image
@@ -92,6 +124,11 @@ pub(crate) async fn handle(
         )
         .await;
         return AddPartitionsToTxnResponse::default().with_results_by_topic_v3_and_below(results);
+    }
+    // Kafka: the batched form (v4+) is the brokers' (verification, KIP-890): CLUSTER_ACTION.
+    if !ctx.authorized_cluster(AclOperation::ClusterAction) {
+        return AddPartitionsToTxnResponse::default()
+            .with_error_code(ResponseError::ClusterAuthorizationFailed.code());
     }
     let mut out = Vec::with_capacity(req.transactions.len());
     for t in &req.transactions {

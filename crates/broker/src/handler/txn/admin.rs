@@ -20,6 +20,8 @@ use kafka_protocol::protocol::StrBytes;
 use strom_coordinator::txn::TxnState;
 use strom_log::TopicPartition;
 
+use strom_authorizer::{AclOperation, ResourceType};
+
 use super::super::RequestContext;
 use super::code;
 
@@ -53,6 +55,14 @@ pub(crate) async fn list(
         .txn
         .list_transactions(&states, &pids)
         .await;
+    // Kafka: only the ids the principal may DESCRIBE.
+    listed.retain(|t| {
+        ctx.authorized(
+            AclOperation::Describe,
+            ResourceType::TransactionalId,
+            &t.transactional_id,
+        )
+    });
     // duration_filter (v1+): only transactions open longer than this.
     if ctx.api_version >= 1 && req.duration_filter >= 0 {
         let mut kept = Vec::new();
@@ -107,6 +117,14 @@ pub(crate) async fn describe(
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1)
             .with_transaction_start_time_ms(-1);
+        // Kafka: DESCRIBE on the id; the partitions of topics the principal may not DESCRIBE
+        // are left out.
+        if !ctx.authorized(AclOperation::Describe, ResourceType::TransactionalId, &id.0) {
+            out.push(
+                base.with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code()),
+            );
+            continue;
+        }
         match ctx
             .broker
             .coordinators
@@ -117,6 +135,9 @@ pub(crate) async fn describe(
             Ok(m) => {
                 let mut topics: BTreeMap<String, Vec<i32>> = BTreeMap::new();
                 for (t, p) in &m.partitions {
+                    if !ctx.authorized_topic(AclOperation::Describe, t) {
+                        continue;
+                    }
                     topics.entry(t.clone()).or_default().push(*p);
                 }
                 out.push(
@@ -153,11 +174,17 @@ pub(crate) fn describe_producers(
         .into_iter()
         .map(|t| {
             let name = t.name.0.to_string();
+            // Kafka: READ on the topic.
+            let allowed = ctx.authorized_topic(AclOperation::Read, &name);
             let partitions = t
                 .partition_indexes
                 .iter()
                 .map(|p| {
                     let resp = PartitionResponse::default().with_partition_index(*p);
+                    if !allowed {
+                        return resp
+                            .with_error_code(ResponseError::TopicAuthorizationFailed.code());
+                    }
                     if !image
                         .topic(&name)
                         .is_some_and(|x| x.partitions.contains_key(p))

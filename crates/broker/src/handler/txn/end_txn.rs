@@ -7,10 +7,26 @@ use kafka_protocol::messages::{
     AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, EndTxnRequest, EndTxnResponse, ProducerId,
 };
 
+use kafka_protocol::error::ResponseError;
+use strom_authorizer::{AclOperation, ResourceType};
+
 use super::super::RequestContext;
 use super::code;
 
+/// Kafka: every transaction API needs WRITE on its transactional id.
+pub(super) fn may_write(ctx: &RequestContext, transactional_id: &str) -> bool {
+    ctx.authorized(
+        AclOperation::Write,
+        ResourceType::TransactionalId,
+        transactional_id,
+    )
+}
+
 pub(crate) async fn end_txn(ctx: RequestContext, req: EndTxnRequest) -> EndTxnResponse {
+    if !may_write(&ctx, &req.transactional_id.0) {
+        return EndTxnResponse::default()
+            .with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code());
+    }
     let r = ctx
         .broker
         .coordinators
@@ -40,6 +56,15 @@ pub(crate) async fn add_offsets(
     ctx: RequestContext,
     req: AddOffsetsToTxnRequest,
 ) -> AddOffsetsToTxnResponse {
+    // Kafka: WRITE on the transactional id, then READ on the group.
+    if !may_write(&ctx, &req.transactional_id.0) {
+        return AddOffsetsToTxnResponse::default()
+            .with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code());
+    }
+    if !ctx.authorized_group(AclOperation::Read, &req.group_id.0) {
+        return AddOffsetsToTxnResponse::default()
+            .with_error_code(ResponseError::GroupAuthorizationFailed.code());
+    }
     let r = ctx
         .broker
         .coordinators

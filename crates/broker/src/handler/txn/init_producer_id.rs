@@ -10,6 +10,8 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
 use super::super::errors::producer_id_error_code;
+use strom_authorizer::{AclOperation, ResourceType};
+
 use super::super::RequestContext;
 
 pub(crate) async fn handle(
@@ -25,6 +27,21 @@ pub(crate) async fn handle(
     };
     match req.transactional_id.as_ref().map(|t| t.0.as_str()) {
         Some("") => return failed(ResponseError::InvalidRequest.code()),
+        // Kafka: WRITE on the transactional id.
+        Some(id) if !ctx.authorized(AclOperation::Write, ResourceType::TransactionalId, id) => {
+            return failed(ResponseError::TransactionalIdAuthorizationFailed.code())
+        }
+        // Kafka (KIP-679): an idempotent producer needs IDEMPOTENT_WRITE on the cluster, or
+        // WRITE on some topic.
+        None if !ctx.authorized_cluster(AclOperation::IdempotentWrite)
+            && !ctx.broker.authorization.authorize_by_resource_type(
+                &ctx.session,
+                AclOperation::Write,
+                ResourceType::Topic,
+            ) =>
+        {
+            return failed(ResponseError::ClusterAuthorizationFailed.code())
+        }
         Some(id) => {
             // producer_id/producer_epoch (KIP-360) exist from v3.
             let expected =

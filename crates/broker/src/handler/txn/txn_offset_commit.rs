@@ -17,6 +17,8 @@ use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 use strom_coordinator::txn::{TxnCommitMember, TxnError};
 use strom_coordinator::{PartitionCommit, OFFSETS_TOPIC};
 
+use strom_authorizer::AclOperation;
+
 use super::super::RequestContext;
 use super::code;
 use crate::txn_verifier::{self, TxnCheck, TxnProducer};
@@ -60,7 +62,25 @@ pub(crate) async fn handle(
             group_instance_id: None,
         }
     };
-    let c = commit(&ctx, &req, &member, offsets).await;
+    // Kafka: WRITE on the transactional id, READ on the group, READ on each topic; any refusal
+    // answers every partition (nothing is written).
+    let refusal = if !super::end_txn::may_write(&ctx, &req.transactional_id.0) {
+        Some(ResponseError::TransactionalIdAuthorizationFailed)
+    } else if !ctx.authorized_group(AclOperation::Read, &req.group_id.0) {
+        Some(ResponseError::GroupAuthorizationFailed)
+    } else if req
+        .topics
+        .iter()
+        .any(|t| !ctx.authorized_topic(AclOperation::Read, &t.name.0))
+    {
+        Some(ResponseError::TopicAuthorizationFailed)
+    } else {
+        None
+    };
+    let c = match refusal {
+        Some(e) => e.code(),
+        None => commit(&ctx, &req, &member, offsets).await,
+    };
     let topics = req
         .topics
         .iter()

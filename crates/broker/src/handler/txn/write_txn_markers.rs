@@ -21,6 +21,8 @@ use kafka_protocol::messages::write_txn_markers_response::{
 use kafka_protocol::messages::{WriteTxnMarkersRequest, WriteTxnMarkersResponse};
 use strom_coordinator::OFFSETS_TOPIC;
 
+use strom_authorizer::AclOperation;
+
 use super::super::{HandlerFuture, RequestContext};
 use crate::coordinators::{append_marker, encode_marker, REPLICATION_TIMEOUT};
 use crate::handler::errors::{append_error_code, leader_write_error_code};
@@ -40,7 +42,26 @@ pub(crate) fn handle(ctx: RequestContext, req: WriteTxnMarkersRequest) -> Handle
     let broker = ctx.broker.clone();
     let image = broker.metadata.image();
     let mut markers: Vec<MarkerOutcome> = Vec::with_capacity(req.markers.len());
+    // Kafka: only brokers (CLUSTER_ACTION on the cluster) write markers.
+    let allowed = ctx.authorized_cluster(AclOperation::ClusterAction);
     for m in req.markers {
+        if !allowed {
+            let denied = ResponseError::ClusterAuthorizationFailed.code();
+            let topics = m
+                .topics
+                .into_iter()
+                .map(|t| {
+                    let parts = t
+                        .partition_indexes
+                        .iter()
+                        .map(|&p| (p, Outcome::Done(denied)))
+                        .collect();
+                    (t.name.0.to_string(), parts)
+                })
+                .collect();
+            markers.push((m.producer_id.0, m.transaction_result, topics));
+            continue;
+        }
         let batch = encode_marker(
             m.producer_id.0,
             m.producer_epoch,
