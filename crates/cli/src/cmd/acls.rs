@@ -524,17 +524,24 @@ async fn add(client: &Client, map: &ResourceEntries) -> anyhow::Result<()> {
         .collect();
     let results = client.create_acls(&bindings).await?;
     let failures: Vec<ClientError> = results.into_iter().filter_map(Result::err).collect();
+    fail_on(failures, bindings.len(), "ACL(s) not created")
+}
+
+/// `Err` when anything failed: the first failure, explained, after the others (unless they
+/// all failed for the same reason, as every binding does without an authorizer).
+fn fail_on(failures: Vec<ClientError>, total: usize, what: &str) -> anyhow::Result<()> {
     let Some(first) = failures.first() else {
         return Ok(());
     };
-    for e in &failures[1..] {
-        eprintln!("error: {e}");
+    if failures
+        .iter()
+        .any(|e| e.kafka_code() != first.kafka_code())
+    {
+        for e in &failures[1..] {
+            eprintln!("error: {e}");
+        }
     }
-    Err(explain(first.clone())).context(format!(
-        "{} of {} ACL(s) not created",
-        failures.len(),
-        bindings.len()
-    ))
+    Err(explain(first.clone())).context(format!("{} of {total} {what}", failures.len()))
 }
 
 async fn list(
@@ -596,17 +603,7 @@ async fn remove(client: &Client, map: &ResourceEntries, force: bool) -> anyhow::
     } else {
         print!("{}", render("Removed ACLs for resource", &group(removed)));
     }
-    let Some(first) = failures.first() else {
-        return Ok(());
-    };
-    for e in &failures[1..] {
-        eprintln!("error: {e}");
-    }
-    Err(explain(first.clone())).context(format!(
-        "{} of {} ACL filter(s) failed",
-        failures.len(),
-        filters.len()
-    ))
+    fail_on(failures, filters.len(), "ACL filter(s) failed")
 }
 
 #[cfg(test)]
