@@ -44,6 +44,10 @@ enum Command {
     Cluster(cmd::cluster::ClusterArgs),
     /// Create, list and delete SCRAM users (kafka-configs --entity-type users).
     Users(cmd::users::UsersArgs),
+    /// Add, list and remove ACLs (kafka-acls).
+    Acls(cmd::acls::AclsArgs),
+    /// Describe and alter client quotas (kafka-configs --entity-type users|clients|ips).
+    Quotas(cmd::quotas::QuotasArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -60,6 +64,8 @@ fn main() -> std::process::ExitCode {
         Command::Transactions(args) => cmd::transactions::run(args),
         Command::Cluster(args) => cmd::cluster::run(args),
         Command::Users(args) => cmd::users::run(args),
+        Command::Acls(args) => cmd::acls::run(args),
+        Command::Quotas(args) => cmd::quotas::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

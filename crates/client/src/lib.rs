@@ -10,6 +10,8 @@
 //!   group admin (list, describe, delete, offsets) on [`Client`].
 //! - Transaction admin (ListTransactions, DescribeTransactions, DescribeProducers) on [`Client`].
 //! - SCRAM credential admin (AlterUserScramCredentials, DescribeUserScramCredentials) on [`Client`].
+//! - ACL admin (CreateAcls, DescribeAcls, DeleteAcls) in strom-authorizer's types, and client
+//!   quota admin (DescribeClientQuotas, AlterClientQuotas), on [`Client`].
 //!
 //! Every request/response struct and the record-batch codec come from `kafka-protocol`; this crate
 //! owns framing, version choice, routing and batching. It must not depend on the broker crates:
@@ -19,6 +21,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod accumulator;
+mod acl_admin;
 mod admin;
 mod admin_configs;
 mod assignor;
@@ -35,6 +38,7 @@ mod metadata;
 mod partitioner;
 mod producer;
 mod producer_config;
+mod quota_admin;
 mod sasl_authenticator;
 mod scram_admin;
 mod security;
@@ -57,9 +61,19 @@ pub use kafka_protocol::records::{Compression, TimestampType};
 pub use metadata::{BrokerInfo, ClusterMetadata, PartitionMetadata, TopicMetadata, TopicPartition};
 pub use partitioner::{murmur2, partition_for_key, to_positive};
 pub use producer::{Acks, Producer, ProducerConfig};
+pub use quota_admin::{
+    entity_text, ClientQuotaAlteration, ClientQuotaEntity, ClientQuotaFilterComponent,
+    ClientQuotaMatch, ClientQuotas, QUOTA_ENTITY_CLIENT_ID, QUOTA_ENTITY_IP, QUOTA_ENTITY_USER,
+};
 pub use scram_admin::{PerUser, ScramCredentialInfo, UserScramCredentialAlteration};
 pub use security::{SaslLogin, Security};
 pub use transport::ConnectionConfig;
+// The ACL types of the ACL admin calls, so callers need not depend on strom-authorizer.
+pub use strom_authorizer::{
+    parse_principal, AccessControlEntry, AclBinding, AclBindingFilter, AclOperation,
+    AclPermissionType, ParseEnumError, PatternType, ResourcePattern, ResourceType,
+    CLUSTER_RESOURCE_NAME, WILDCARD, WILDCARD_PRINCIPAL,
+};
 // The security types callers configure connections with, so they need not depend on strom-security.
 pub use strom_security::{
     ClientSecurity, ConfigError, Mechanism, Password, SaslCredentials, ScramMechanism,

@@ -53,6 +53,14 @@ const CLIENT_RANGES: &[(ApiKey, i16, i16)] = &[
     // SCRAM credential admin (KIP-554).
     (ApiKey::DescribeUserScramCredentials, 0, 0),
     (ApiKey::AlterUserScramCredentials, 0, 0),
+    // ACL admin. v0 predates pattern types (KIP-290) and kafka-protocol 0.18 no longer encodes
+    // it; v2+ is the flexible encoding, nothing else changes.
+    (ApiKey::CreateAcls, 1, 3),
+    (ApiKey::DescribeAcls, 1, 3),
+    (ApiKey::DeleteAcls, 1, 3),
+    // Client quotas (KIP-546); v1 is the flexible encoding.
+    (ApiKey::DescribeClientQuotas, 0, 1),
+    (ApiKey::AlterClientQuotas, 0, 1),
 ];
 
 /// The negotiated version per API for one broker. Immutable after the handshake.

@@ -4,12 +4,14 @@
 
 use anyhow::Context;
 
+pub(crate) mod acls;
 pub(crate) mod cluster;
 pub(crate) mod configs;
 pub(crate) mod consume;
 pub(crate) mod groups;
 pub(crate) mod perf;
 pub(crate) mod produce;
+pub(crate) mod quotas;
 pub(crate) mod records;
 pub(crate) mod serve;
 pub(crate) mod topics;
