@@ -309,16 +309,17 @@ def strom_admin(broker, tmp_path, *args: str) -> str:
     return out.stdout
 
 
-def produce_for(broker, user: str, seconds: float, out: dict) -> None:
-    """Produces 1 KiB records as fast as the broker takes them for `seconds`; records the bytes
-    acknowledged after a 2 s warm-up and the largest throttle time the client saw."""
+def produce_for(broker, user: str, out: dict) -> None:
+    """Produces 1 KiB records as fast as the broker takes them for 2 + 10 s; records the bytes
+    acknowledged within the last 10 s (by delivery time) and the largest throttle time the
+    client was told."""
     acked = {"bytes": 0}
     throttle = {"max": 0}
-    start = time.time()
-    warm = start + 2
+    warm = time.time() + 2
+    end = warm + 10
 
     def on_delivery(err, msg):
-        if err is None and time.time() >= warm:
+        if err is None and warm <= time.time() < end:
             acked["bytes"] += len(msg.value())
 
     def on_stats(raw):
@@ -329,22 +330,25 @@ def produce_for(broker, user: str, seconds: float, out: dict) -> None:
                   "queue.buffering.max.kbytes": 4096, "statistics.interval.ms": 500,
                   "stats_cb": on_stats})
     value = b"x" * 1024
-    while time.time() < start + seconds:
+    while time.time() < end:
         try:
             p.produce(out["topic"], value=value, on_delivery=on_delivery)
         except BufferError:
             p.poll(0.01)
         p.poll(0)
-    measured = time.time() - warm
     p.flush(TIMEOUT)
     p.poll(1)
-    out["rate"] = acked["bytes"] / measured
+    out["rate"] = acked["bytes"] / 10
     out["throttle_ms"] = throttle["max"]
 
 
 def test_a_producer_byte_rate_quota_holds_one_user_and_not_the_others(broker_factory, pki,
                                                                        topic_name, tmp_path):
-    b = broker_factory(authorizer_args(pki, authorizer=False), listen=False).start()
+    # Two 1 s samples instead of Kafka's eleven: the rate converges after one second rather
+    # than after the ten of burst Kafka's default window allows (the same steady state; measured
+    # 1.05-1.10 MB/s with either, docs/BENCHMARKS.md).
+    args = authorizer_args(pki, authorizer=False) + ["--set", "quota.window.num=2"]
+    b = broker_factory(args, listen=False).start()
     create_topics(b, topic_name)
     quota = 1024 * 1024
     strom_admin(b, tmp_path, "quotas", "alter", "--user", "alice", "--add-config",
@@ -353,8 +357,8 @@ def test_a_producer_byte_rate_quota_holds_one_user_and_not_the_others(broker_fac
                                                "alice")
     alice = {"topic": topic_name}
     bob = {"topic": topic_name}
-    threads = [threading.Thread(target=produce_for, args=(b, "alice", 12, alice)),
-               threading.Thread(target=produce_for, args=(b, "bob", 12, bob))]
+    threads = [threading.Thread(target=produce_for, args=(b, "alice", alice)),
+               threading.Thread(target=produce_for, args=(b, "bob", bob))]
     for t in threads:
         t.start()
     for t in threads:

@@ -1,7 +1,8 @@
 //! The inter-broker APIs under the authorizer (issue 16): a client principal that may do
 //! everything on every topic is still refused what only brokers do — WriteTxnMarkers,
 //! follower Fetch and OffsetForLeaderEpoch, batched AddPartitionsToTxn — with Kafka's codes,
-//! while the same requests from a super user are served. Over real sockets, on a real broker.
+//! while the same requests from a super user are served; and the controller mutation quota
+//! (KIP-599) in strict mode. Over real sockets, on a real broker.
 
 mod common;
 
@@ -151,5 +152,63 @@ async fn inter_broker_apis_are_refused_to_a_client_principal() {
             0,                            // a consumer's Fetch: READ on the topic, granted
         ]
     );
+    b.assert_no_panic();
+}
+
+/// KIP-599 strict mode: with `controller_mutation_rate=1` (partitions per second) for the
+/// client, CreateTopics v7 admits one creation that takes the token bucket negative, then
+/// answers THROTTLING_QUOTA_EXCEEDED with a throttle time until the bucket refills; another
+/// client id is not affected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_mutation_quota_refuses_creations_past_the_burst() {
+    use kafka_protocol::messages::alter_client_quotas_request::{EntityData, EntryData, OpData};
+    use kafka_protocol::messages::create_topics_request::CreatableTopic;
+    use kafka_protocol::messages::AlterClientQuotasRequest;
+
+    let b = StromProcess::start();
+    let conn = Connection::connect(b.addr(), &ConnectionConfig::default())
+        .await
+        .expect("connect");
+    let alter = AlterClientQuotasRequest::default().with_entries(vec![EntryData::default()
+        .with_entity(vec![EntityData::default()
+            .with_entity_type(StrBytes::from_static_str("client-id"))
+            .with_entity_name(Some(StrBytes::from_static_str("mutator")))])
+        .with_ops(vec![OpData::default()
+            .with_key(StrBytes::from_static_str("controller_mutation_rate"))
+            .with_value(1.0)])]);
+    let altered = conn.send(1, &alter).await.expect("AlterClientQuotas");
+    assert_eq!(altered.entries[0].error_code, 0);
+    let create = |name: &'static str, partitions: i32| {
+        CreateTopicsRequest::default()
+            .with_timeout_ms(10_000)
+            .with_topics(vec![CreatableTopic::default()
+                .with_name(TopicName(StrBytes::from_static_str(name)))
+                .with_num_partitions(partitions)
+                .with_replication_factor(1)])
+    };
+    let mutator = ConnectionConfig {
+        client_id: "mutator".into(),
+        ..ConnectionConfig::default()
+    };
+    let m = Connection::connect(b.addr(), &mutator)
+        .await
+        .expect("connect");
+    // The burst (1/s × 11 samples × 1 s) admits a creation that overdraws it...
+    let first = m.send(7, &create("burst", 50)).await.expect("CreateTopics");
+    assert_eq!(first.topics[0].error_code, 0);
+    // ...and the next one is refused until the bucket refills.
+    let second = m
+        .send(7, &create("refused", 1))
+        .await
+        .expect("CreateTopics");
+    assert_eq!(second.topics[0].error_code, 89, "THROTTLING_QUOTA_EXCEEDED");
+    assert!(second.throttle_time_ms > 0);
+    // Another client id has no quota.
+    let other = conn
+        .send(7, &create("other", 50))
+        .await
+        .expect("CreateTopics");
+    assert_eq!(other.topics[0].error_code, 0);
+    assert_eq!(other.throttle_time_ms, 0);
     b.assert_no_panic();
 }

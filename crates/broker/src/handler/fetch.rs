@@ -57,8 +57,8 @@ enum Early {
 }
 
 /// Fetch, under the consumer's `consumer_byte_rate`: a response that takes the client over its
-/// quota is not sent; an empty one with the throttle time is, as Kafka does (the client backs
-/// off by itself, KIP-219). Followers are not subject to client quotas.
+/// quota is not sent; an empty one with the throttle time is, and the connection is muted for
+/// it, as Kafka does (KIP-219). Followers are not subject to client quotas.
 pub(crate) async fn handle(ctx: RequestContext, req: FetchRequest) -> FetchResponseWithFiles {
     let replica_id = if ctx.api_version >= 15 {
         req.replica_state.replica_id.0
@@ -81,6 +81,7 @@ pub(crate) async fn handle(ctx: RequestContext, req: FetchRequest) -> FetchRespo
     let client_id = ctx.client_id.as_ref().map_or("", |c| c.as_str());
     let user = crate::quota_managers::quota_user(&ctx.session);
     quota.unrecord(user, client_id, bytes as f64, now);
+    ctx.mute_for(throttle_ms);
     FetchResponseWithFiles {
         response: FetchResponse::default()
             .with_throttle_time_ms(i32::try_from(throttle_ms).unwrap_or(i32::MAX))

@@ -44,6 +44,31 @@ pub(crate) struct RequestContext {
     pub(crate) session: Arc<Session>,
     /// See [`RequestContext::hold_connection`].
     pub(crate) hold: Arc<parking_lot::Mutex<Option<tokio::sync::oneshot::Receiver<()>>>>,
+    /// The connection's throttle (see [`RequestContext::mute_for`]).
+    pub(crate) mute: Mute,
+}
+
+/// Until when a connection reads no further request: a client over its quota is muted for its
+/// throttle time (KIP-219), also by a response that completes later (a fetch), so the
+/// connection's read loop checks it before each request.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Mute(Arc<parking_lot::Mutex<Option<tokio::time::Instant>>>);
+
+impl Mute {
+    /// The end of the current throttle, if it lies ahead.
+    pub(crate) fn until(&self) -> Option<tokio::time::Instant> {
+        let until = *self.0.lock();
+        until.filter(|u| *u > tokio::time::Instant::now())
+    }
+
+    /// Extends the throttle to at least `ms` from now.
+    fn extend(&self, ms: u64) {
+        let until = tokio::time::Instant::now() + std::time::Duration::from_millis(ms);
+        let mut current = self.0.lock();
+        if current.is_none_or(|c| c < until) {
+            *current = Some(until);
+        }
+    }
 }
 
 impl RequestContext {
@@ -84,20 +109,11 @@ impl RequestContext {
     }
 
     /// Mutes the connection for `ms` (a quota's throttle time, KIP-219): its next request is
-    /// read only after that (and after any earlier hold is released).
+    /// read only after that.
     pub(crate) fn mute_for(&self, ms: u64) {
-        if ms == 0 {
-            return;
+        if ms > 0 {
+            self.mute.extend(ms);
         }
-        let earlier = self.hold.lock().take();
-        let release = self.hold_connection();
-        tokio::spawn(async move {
-            if let Some(earlier) = earlier {
-                let _ = earlier.await;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
-            drop(release);
-        });
     }
 
     /// [`RequestContext::authorized`] on a topic.
@@ -128,6 +144,38 @@ impl RequestContext {
         *self.hold.lock() = Some(rx);
         tx
     }
+}
+
+/// Runs a request under `request_percentage` (KIP-124): the time spent in its handler — the
+/// ordered part and every poll of the completion, not the waits between them — counts against
+/// the client's quota, and a client over it is muted for the throttle time once the response
+/// is done. Only used while some request quota exists.
+pub(crate) fn under_request_quota(
+    h: &ApiHandler,
+    ctx: RequestContext,
+    body: Bytes,
+) -> Result<HandlerFuture, DecodeError> {
+    let started = std::time::Instant::now();
+    let ordered = (h.handle)(ctx.clone(), body)?;
+    let mut spent = started.elapsed();
+    let mut inner = ordered;
+    Ok(Box::pin(std::future::poll_fn(move |cx| {
+        let polled = std::time::Instant::now();
+        let out = inner.as_mut().poll(cx);
+        spent += polled.elapsed();
+        if out.is_ready() {
+            let client_id = ctx.client_id.as_ref().map_or("", |c| c.as_str());
+            let now = u64::try_from(strom_log::now_ms()).unwrap_or(0);
+            let throttle = ctx.broker.quotas.request.record_request_time(
+                crate::quota_managers::quota_user(&ctx.session),
+                client_id,
+                spent,
+                now,
+            );
+            ctx.mute_for(throttle);
+        }
+        out
+    })))
 }
 
 /// The completion phase of a request; `None` means send nothing back (Produce with acks=0).

@@ -28,7 +28,7 @@ use super::listener::BoundListener;
 use super::sasl::{Answer, Authenticator, Outcome};
 use super::transport::{self, Writer};
 use crate::broker::Broker;
-use crate::handler::{self, ApiHandler, HandlerFuture, RequestContext};
+use crate::handler::{self, ApiHandler, HandlerFuture, Mute, RequestContext};
 use crate::session::Session;
 
 const MAX_IN_FLIGHT: usize = 64;
@@ -102,7 +102,15 @@ pub(super) async fn serve(
     let max = broker.config.socket_request_max_bytes;
     let idle = Duration::from_millis(broker.config.connections_max_idle_ms);
     let own_pool = RequestMemory::connection_pool(max);
+    let mute = Mute::default();
     loop {
+        // A throttled client's next request waits out its throttle time (KIP-219).
+        if let Some(until) = mute.until() {
+            tokio::select! {
+                _ = stop.changed() => break,
+                _ = tokio::time::sleep_until(until) => {}
+            }
+        }
         let size = tokio::select! {
             _ = stop.changed() => break,
             s = read_frame_size(&mut rd, max, idle) => s,
@@ -136,20 +144,22 @@ pub(super) async fn serve(
             None => Step::Dispatch(frame, reserved),
         };
         let (p, close) = match step {
-            Step::Dispatch(frame, reserved) => match dispatch(broker, frame, &session, reserved) {
-                Ok((p, hold)) => {
-                    if tx.send(p).await.is_err() {
-                        break;
+            Step::Dispatch(frame, reserved) => {
+                match dispatch(broker, frame, &session, reserved, &mute) {
+                    Ok((p, hold)) => {
+                        if tx.send(p).await.is_err() {
+                            break;
+                        }
+                        if let Some(hold) = hold {
+                            // The handler's ordered part is still running (`hold_connection`); a
+                            // dropped sender releases too.
+                            let _ = hold.await;
+                        }
+                        continue;
                     }
-                    if let Some(hold) = hold {
-                        // The handler's ordered part is still running (`hold_connection`); a
-                        // dropped sender releases too.
-                        let _ = hold.await;
-                    }
-                    continue;
+                    Err(reason) => (None, Some(reason)),
                 }
-                Err(reason) => (None, Some(reason)),
-            },
+            }
             Step::Reply(p, close) => (Some(p), close),
             Step::Close(reason) => (None, Some(reason)),
         };
@@ -362,6 +372,7 @@ fn dispatch(
     mut frame: Bytes,
     session: &Arc<Session>,
     reserved: Reserved,
+    mute: &Mute,
 ) -> Result<(Pending, Option<tokio::sync::oneshot::Receiver<()>>), String> {
     let (h, api_key, version, correlation_id, header) = match route(&mut frame)? {
         Route::UnsupportedApiVersions { correlation_id } => {
@@ -391,9 +402,15 @@ fn dispatch(
         client_id: header.client_id,
         session: session.clone(),
         hold: Default::default(),
+        mute: mute.clone(),
     };
     let hold = ctx.hold.clone();
-    let response = (h.handle)(ctx, frame).map_err(|e| e.to_string())?;
+    let response = if broker.quotas.request.quotas_enabled() {
+        handler::under_request_quota(h, ctx, frame)
+    } else {
+        (h.handle)(ctx, frame)
+    };
+    let response = response.map_err(|e| e.to_string())?;
     let p = Pending {
         reply: Reply::Response {
             api_key,

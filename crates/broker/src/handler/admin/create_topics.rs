@@ -1,5 +1,6 @@
 //! CreateTopics (v2–v7): validated in `TopicAdmin::create_topics`; `validate_only` supported.
-//! Each topic needs CREATE on the cluster or on itself (else TOPIC_AUTHORIZATION_FAILED).
+//! Each topic needs CREATE on the cluster or on itself (else TOPIC_AUTHORIZATION_FAILED), and
+//! its partitions count against `controller_mutation_rate` (KIP-599; v6+ strict).
 
 use std::collections::BTreeMap;
 
@@ -12,6 +13,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::error::ResponseError;
 use strom_authorizer::AclOperation;
 
+use super::controller_mutation;
 use crate::handler::RequestContext;
 use crate::topic_admin::{NewTopic, TopicError};
 
@@ -46,10 +48,40 @@ pub(crate) async fn handle(ctx: RequestContext, req: CreateTopicsRequest) -> Cre
         .collect();
     // Kafka: CREATE on the cluster, or on each topic; refused topics are not attempted.
     let cluster_create = ctx.authorized_cluster(AclOperation::Create);
-    let allowed: Vec<bool> = new
+    // Then the controller mutation quota (KIP-599), per topic, on its partition count.
+    let strict = ctx.api_version >= 6;
+    let mut throttle_ms = 0;
+    let refusals: Vec<Option<TopicError>> = new
         .iter()
-        .map(|t| cluster_create || ctx.authorized_topic(AclOperation::Create, &t.name))
+        .map(|t| {
+            if !(cluster_create || ctx.authorized_topic(AclOperation::Create, &t.name)) {
+                return Some(TopicError::new(
+                    ResponseError::TopicAuthorizationFailed,
+                    "Authorization failed.",
+                ));
+            }
+            if req.validate_only {
+                return None;
+            }
+            let partitions = usize::try_from(t.partitions).unwrap_or(1).max(1);
+            match controller_mutation(&ctx, partitions, strict) {
+                Ok(ms) => {
+                    throttle_ms = throttle_ms.max(ms);
+                    None
+                }
+                Err(ms) => {
+                    throttle_ms = throttle_ms.max(ms);
+                    Some(TopicError::new(
+                        ResponseError::ThrottlingQuotaExceeded,
+                        "The throttling quota has been exceeded.",
+                    ))
+                }
+            }
+        })
         .collect();
+    ctx.mute_for(throttle_ms);
+    let allowed: Vec<bool> = refusals.iter().map(Option::is_none).collect();
+    let mut refusals = refusals.into_iter();
     let attempted = new
         .into_iter()
         .zip(&allowed)
@@ -64,17 +96,14 @@ pub(crate) async fn handle(ctx: RequestContext, req: CreateTopicsRequest) -> Cre
         .into_iter();
     let results: Vec<Result<_, TopicError>> = allowed
         .iter()
-        .map(|ok| match ok {
-            true => created.next().unwrap_or_else(|| {
+        .map(|_| match refusals.next().flatten() {
+            Some(refusal) => Err(refusal),
+            None => created.next().unwrap_or_else(|| {
                 Err(TopicError::new(
                     ResponseError::UnknownServerError,
                     "no result",
                 ))
             }),
-            false => Err(TopicError::new(
-                ResponseError::TopicAuthorizationFailed,
-                "Authorization failed.",
-            )),
         })
         .collect();
     let topics = req
@@ -127,5 +156,7 @@ pub(crate) async fn handle(ctx: RequestContext, req: CreateTopicsRequest) -> Cre
             }
         })
         .collect();
-    CreateTopicsResponse::default().with_topics(topics)
+    CreateTopicsResponse::default()
+        .with_topics(topics)
+        .with_throttle_time_ms(i32::try_from(throttle_ms).unwrap_or(i32::MAX))
 }

@@ -7,6 +7,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use strom_authorizer::AclOperation;
 
+use super::controller_mutation;
 use crate::handler::RequestContext;
 
 pub(crate) async fn handle(ctx: RequestContext, req: DeleteTopicsRequest) -> DeleteTopicsResponse {
@@ -35,17 +36,35 @@ pub(crate) async fn handle(ctx: RequestContext, req: DeleteTopicsRequest) -> Del
         name.as_deref()
             .is_some_and(|n| ctx.authorized_topic(AclOperation::Delete, n))
     };
-    let wanted: Vec<(Option<String>, uuid::Uuid, bool)> = wanted
+    // Then each topic's partitions count against `controller_mutation_rate` (KIP-599; v5+
+    // strict: a refused topic answers THROTTLING_QUOTA_EXCEEDED).
+    let mut throttle_ms = 0;
+    // (name, id, may delete, refused by the quota)
+    let wanted: Vec<(Option<String>, uuid::Uuid, bool, bool)> = wanted
         .into_iter()
         .map(|(n, id)| {
             let ok = n.is_none() || allowed(&n);
-            (n, id, ok)
+            if ok {
+                let partitions = n
+                    .as_deref()
+                    .and_then(|n| image.topic(n))
+                    .map_or(0, |t| t.partitions.len());
+                match controller_mutation(&ctx, partitions, ctx.api_version >= 5) {
+                    Ok(ms) => throttle_ms = throttle_ms.max(ms),
+                    Err(ms) => {
+                        throttle_ms = throttle_ms.max(ms);
+                        return (n, id, false, true);
+                    }
+                }
+            }
+            (n, id, ok, false)
         })
         .collect();
+    ctx.mute_for(throttle_ms);
     let names: Vec<String> = wanted
         .iter()
-        .filter(|(_, _, ok)| *ok)
-        .filter_map(|(n, _, _)| n.clone())
+        .filter(|(_, _, ok, _)| *ok)
+        .filter_map(|(n, _, _, _)| n.clone())
         .collect();
     let mut results = ctx
         .broker
@@ -55,7 +74,13 @@ pub(crate) async fn handle(ctx: RequestContext, req: DeleteTopicsRequest) -> Del
         .into_iter();
     let responses = wanted
         .into_iter()
-        .map(|(name, id, ok)| {
+        .map(|(name, id, ok, throttled)| {
+            if throttled {
+                return DeletableTopicResult::default()
+                    .with_name(name.map(|n| TopicName(StrBytes::from_string(n))))
+                    .with_topic_id(id)
+                    .with_error_code(ResponseError::ThrottlingQuotaExceeded.code());
+            }
             if !ok {
                 let by_id = ctx.api_version >= 6 && !id.is_nil();
                 let shown =
@@ -81,5 +106,7 @@ pub(crate) async fn handle(ctx: RequestContext, req: DeleteTopicsRequest) -> Del
             }
         })
         .collect();
-    DeleteTopicsResponse::default().with_responses(responses)
+    DeleteTopicsResponse::default()
+        .with_responses(responses)
+        .with_throttle_time_ms(i32::try_from(throttle_ms).unwrap_or(i32::MAX))
 }

@@ -34,3 +34,32 @@ pub(crate) fn proposal_refusal(
     };
     (code, e.to_string())
 }
+
+/// KIP-599: `partitions` created or deleted by this request's principal against its
+/// `controller_mutation_rate`. Strict (CreateTopics v6+, CreatePartitions v3+, DeleteTopics
+/// v5+): `Err(throttle ms)` when the quota is already exceeded — the topic answers
+/// THROTTLING_QUOTA_EXCEEDED and nothing is recorded. Permissive (older versions): recorded, and
+/// `Ok(throttle ms)` for the response and the connection's mute.
+pub(crate) fn controller_mutation(
+    ctx: &crate::handler::RequestContext,
+    partitions: usize,
+    strict: bool,
+) -> Result<u64, u64> {
+    let quota = &ctx.broker.quotas.controller_mutation;
+    if !quota.quotas_enabled() {
+        return Ok(0);
+    }
+    let user = crate::quota_managers::quota_user(&ctx.session);
+    let client_id = ctx.client_id.as_ref().map_or("", |c| c.as_str());
+    let now = u64::try_from(strom_log::now_ms()).unwrap_or(0);
+    if strict {
+        return match quota.check_strict(user, client_id, partitions as f64, now) {
+            Ok(()) => Ok(0),
+            Err(strom_quota::QuotaError::ThrottlingQuotaExceeded { throttle_time_ms }) => {
+                Err(throttle_time_ms)
+            }
+            Err(_) => Ok(0),
+        };
+    }
+    Ok(quota.record(user, client_id, partitions as f64, now))
+}
