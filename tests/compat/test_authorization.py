@@ -369,3 +369,27 @@ def test_a_producer_byte_rate_quota_holds_one_user_and_not_the_others(broker_fac
     # bob has no quota: not throttled, and well above alice's rate.
     assert bob["throttle_ms"] == 0, bob
     assert bob["rate"] > 3 * quota, (alice, bob)
+
+
+def test_authorized_operations_are_reported_when_asked(secured, topic_name):
+    from confluent_kafka import TopicCollection
+    create_topics(secured, topic_name)
+    create_acls(secured,
+                acl(ResourceType.TOPIC, topic_name, "User:alice", AclOperation.READ),
+                acl(ResourceType.TOPIC, topic_name, "User:alice", AclOperation.ALTER_CONFIGS),
+                # confluent-kafka names the CLUSTER resource type BROKER (code 4).
+                acl(ResourceType.BROKER, "kafka-cluster", "User:alice", AclOperation.DESCRIBE))
+    a = admin(secured, "alice")
+    (f,) = a.describe_topics(TopicCollection([topic_name]),
+                             include_authorized_operations=True).values()
+    ops = set(f.result(TIMEOUT).authorized_operations)
+    # READ implies DESCRIBE, ALTER_CONFIGS implies DESCRIBE_CONFIGS; nothing else is granted.
+    assert ops == {AclOperation.READ, AclOperation.DESCRIBE, AclOperation.ALTER_CONFIGS,
+                   AclOperation.DESCRIBE_CONFIGS}, ops
+    cluster = a.describe_cluster(include_authorized_operations=True).result(TIMEOUT)
+    assert set(cluster.authorized_operations) == {AclOperation.DESCRIBE}, cluster
+    # The super user may do everything a topic supports.
+    s = admin(secured)
+    (f,) = s.describe_topics(TopicCollection([topic_name]),
+                             include_authorized_operations=True).values()
+    assert AclOperation.DELETE in set(f.result(TIMEOUT).authorized_operations)

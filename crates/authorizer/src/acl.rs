@@ -193,6 +193,40 @@ kafka_enum! {
     }
 }
 
+impl ResourceType {
+    /// The operations Kafka allows on ACLs of this resource type and reports in
+    /// `authorized_operations` (`AclEntry.supportedOperations`), ALL aside.
+    pub fn supported_operations(self) -> &'static [AclOperation] {
+        use AclOperation::*;
+        match self {
+            ResourceType::Topic => &[
+                Read,
+                Write,
+                Create,
+                Describe,
+                Delete,
+                Alter,
+                DescribeConfigs,
+                AlterConfigs,
+            ],
+            ResourceType::Group => &[Read, Describe, Delete],
+            ResourceType::Cluster => &[
+                Create,
+                ClusterAction,
+                DescribeConfigs,
+                AlterConfigs,
+                IdempotentWrite,
+                Alter,
+                Describe,
+            ],
+            ResourceType::TransactionalId => &[Describe, Write],
+            ResourceType::DelegationToken => &[Describe],
+            ResourceType::User => &[CreateTokens, DescribeTokens],
+            ResourceType::Any => &[],
+        }
+    }
+}
+
 /// The resources an ACL applies to: a type, a name and how the name matches (Kafka's
 /// `ResourcePattern`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

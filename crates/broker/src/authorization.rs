@@ -23,38 +23,6 @@ use crate::config::{BrokerConfig, STANDARD_AUTHORIZER};
 use crate::metadata::MetadataImage;
 use crate::session::Session;
 
-/// The operations Kafka reports for each resource type (`AclEntry.supportedOperations`), the
-/// bits of an `authorized_operations` field.
-fn supported_operations(resource_type: ResourceType) -> &'static [AclOperation] {
-    use AclOperation::*;
-    match resource_type {
-        ResourceType::Topic => &[
-            Read,
-            Write,
-            Create,
-            Describe,
-            Delete,
-            Alter,
-            DescribeConfigs,
-            AlterConfigs,
-        ],
-        ResourceType::Group => &[Read, Describe, Delete],
-        ResourceType::Cluster => &[
-            Create,
-            ClusterAction,
-            DescribeConfigs,
-            AlterConfigs,
-            IdempotentWrite,
-            Alter,
-            Describe,
-        ],
-        ResourceType::TransactionalId => &[Describe, Write],
-        ResourceType::DelegationToken => &[Describe],
-        ResourceType::User => &[CreateTokens, DescribeTokens],
-        ResourceType::Any => &[],
-    }
-}
-
 /// The broker's authorizer: off, or the current ACL snapshot.
 #[derive(Debug)]
 pub(crate) struct Authorization {
@@ -179,7 +147,8 @@ impl Authorization {
         name: &str,
     ) -> i32 {
         let snapshot = self.config.is_some().then(|| self.snapshot());
-        supported_operations(resource_type)
+        resource_type
+            .supported_operations()
             .iter()
             .filter(|op| {
                 snapshot.as_ref().is_none_or(|a| {

@@ -142,38 +142,6 @@ fn parse_operation(s: &str) -> Result<AclOperation, ParseEnumError> {
 /// Resources and the entries each gets, in a stable order.
 type ResourceEntries = BTreeMap<ResourcePattern, BTreeSet<AccessControlEntry>>;
 
-/// The operations Kafka allows on each resource type (`AclEntry.supportedOperations`), ALL
-/// aside.
-fn supported_operations(resource_type: ResourceType) -> &'static [AclOperation] {
-    use AclOperation::*;
-    match resource_type {
-        ResourceType::Topic => &[
-            Read,
-            Write,
-            Create,
-            Describe,
-            Delete,
-            Alter,
-            DescribeConfigs,
-            AlterConfigs,
-        ],
-        ResourceType::Group => &[Read, Describe, Delete],
-        ResourceType::Cluster => &[
-            Create,
-            ClusterAction,
-            DescribeConfigs,
-            AlterConfigs,
-            IdempotentWrite,
-            Alter,
-            Describe,
-        ],
-        ResourceType::TransactionalId => &[Describe, Write],
-        ResourceType::DelegationToken => &[Describe],
-        ResourceType::User => &[CreateTokens, DescribeTokens],
-        ResourceType::Any => &[],
-    }
-}
-
 impl ResourceFlags {
     /// The resources named, each with the pattern type (kafka-acls' `getResourceFilter`).
     fn patterns(&self) -> Vec<ResourcePattern> {
@@ -341,7 +309,7 @@ fn resource_entries(
         }
     }
     for (pattern, aces) in &out {
-        let supported = supported_operations(pattern.resource_type);
+        let supported = pattern.resource_type.supported_operations();
         if aces
             .iter()
             .any(|a| a.operation != AclOperation::All && !supported.contains(&a.operation))
