@@ -153,6 +153,7 @@ impl Broker {
                 replication_factor: config.default_replication_factor,
             },
             config.node_id,
+            crate::config::GroupConfigBounds::from_config(&config),
         );
         crate::replication::start_isr_expiration(
             Arc::downgrade(&replicas),

@@ -569,3 +569,89 @@ async fn bad_group_requests_get_kafka_error_codes() {
     );
     b.assert_no_panic();
 }
+
+/// Group configs (KIP-848/KIP-932): IncrementalAlterConfigs on a GROUP resource sets
+/// `consumer.heartbeat.interval.ms` for that group only — its members are told the new interval,
+/// another group keeps the broker's — DescribeConfigs lists it as a dynamic group config, a
+/// value outside the broker's bounds answers INVALID_CONFIG, and an unknown key too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_configs_are_set_described_and_applied_to_that_group() {
+    use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+    use kafka_protocol::messages::incremental_alter_configs_request::{
+        AlterConfigsResource, AlterableConfig,
+    };
+    use kafka_protocol::messages::{
+        ApiKey, ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse,
+        DescribeConfigsRequest, DescribeConfigsResponse, GroupId, IncrementalAlterConfigsRequest,
+        IncrementalAlterConfigsResponse, TopicName,
+    };
+
+    let b = common::StromProcess::start();
+    let mut conn = RawConn::connect(b.addr());
+    let alter = |conn: &mut RawConn, key: &'static str, value: &'static str| -> i16 {
+        let req = IncrementalAlterConfigsRequest::default().with_resources(vec![
+            AlterConfigsResource::default()
+                .with_resource_type(32) // GROUP
+                .with_resource_name(StrBytes::from_static_str("tuned"))
+                .with_configs(vec![AlterableConfig::default()
+                    .with_name(StrBytes::from_static_str(key))
+                    .with_config_operation(0) // SET
+                    .with_value(Some(StrBytes::from_static_str(value)))]),
+        ]);
+        let resp: IncrementalAlterConfigsResponse =
+            conn.request(ApiKey::IncrementalAlterConfigs, 1, 1, &req);
+        resp.responses[0].error_code
+    };
+    assert_eq!(
+        alter(&mut conn, "consumer.heartbeat.interval.ms", "7000"),
+        0
+    );
+    assert_eq!(
+        alter(&mut conn, "consumer.heartbeat.interval.ms", "60000"),
+        40,
+        "INVALID_CONFIG above group.consumer.max.heartbeat.interval.ms"
+    );
+    assert_eq!(alter(&mut conn, "no.such.group.config", "1"), 40);
+
+    let described: DescribeConfigsResponse = conn.request(
+        ApiKey::DescribeConfigs,
+        4,
+        2,
+        &DescribeConfigsRequest::default().with_resources(vec![DescribeConfigsResource::default()
+            .with_resource_type(32)
+            .with_resource_name(StrBytes::from_static_str("tuned"))
+            .with_configuration_keys(None)]),
+    );
+    let result = &described.results[0];
+    assert_eq!(result.error_code, 0);
+    let interval = result
+        .configs
+        .iter()
+        .find(|c| c.name.as_str() == "consumer.heartbeat.interval.ms")
+        .expect("listed");
+    assert_eq!(interval.value.as_ref().map(|v| v.as_str()), Some("7000"));
+    assert_eq!(interval.config_source, 8, "DYNAMIC_GROUP_CONFIG");
+    assert!(result
+        .configs
+        .iter()
+        .any(|c| c.name.as_str() == "share.auto.offset.reset"
+            && c.value.as_ref().map(|v| v.as_str()) == Some("latest")));
+
+    create_topic(b.addr(), "gc", 1).await;
+    let join = |conn: &mut RawConn, group: &'static str, correlation: i32| -> i32 {
+        let req = ConsumerGroupHeartbeatRequest::default()
+            .with_group_id(GroupId(StrBytes::from_static_str(group)))
+            .with_member_id(StrBytes::from_string(format!("m-{group}")))
+            .with_member_epoch(0)
+            .with_rebalance_timeout_ms(30_000)
+            .with_subscribed_topic_names(Some(vec![TopicName(StrBytes::from_static_str("gc"))]))
+            .with_topic_partitions(Some(Vec::new()));
+        let resp: ConsumerGroupHeartbeatResponse =
+            conn.request(ApiKey::ConsumerGroupHeartbeat, 1, correlation, &req);
+        assert_eq!(resp.error_code, 0, "{:?}", resp.error_message);
+        resp.heartbeat_interval_ms
+    };
+    assert_eq!(join(&mut conn, "tuned", 3), 7000);
+    assert_eq!(join(&mut conn, "plain", 4), 5000, "the broker's default");
+    b.assert_no_panic();
+}

@@ -10,8 +10,10 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+mod group;
 mod table;
 
+pub(crate) use group::{group_config, GroupConfigBounds, GROUP_CONFIGS};
 pub use table::{
     broker_config_kind, BrokerConfigDef, ACCEPTED_WITHOUT_EFFECT, BROKER_CONFIGS,
     STANDARD_AUTHORIZER,

@@ -9,7 +9,7 @@ use kafka_protocol::error::ResponseError;
 use strom_log::{topic_config, ConfigType};
 
 use super::{TopicAdmin, TopicError};
-use crate::config::broker_config_kind;
+use crate::config::{broker_config_kind, group_config};
 use crate::metadata::{ConfigResourceType, MetadataImage, MetadataRecord};
 
 /// One config change (Kafka's `AlterConfigOp.OpType`, plus AlterConfigs' whole-set replace).
@@ -44,8 +44,23 @@ fn invalid_config(msg: impl Into<String>) -> TopicError {
 
 /// Broker keys that may change at run time: the broker-level defaults of topic configs, and the
 /// listeners' keystores and truststores (per broker only; re-read by `ListenerTls`).
+/// Dynamic broker keys Kafka accepts that have no effect here (Kerberos: no GSSAPI), with their
+/// types: recorded and described, so tools that set them (librdkafka's admin test does) work.
+const DYNAMIC_WITHOUT_EFFECT: &[(&str, ConfigType)] = &[(
+    "sasl.kerberos.min.time.before.relogin",
+    ConfigType::Long { min: 0 },
+)];
+
+fn without_effect(name: &str) -> Option<ConfigType> {
+    DYNAMIC_WITHOUT_EFFECT
+        .iter()
+        .find(|(k, _)| *k == name)
+        .map(|(_, kind)| *kind)
+}
+
 fn dynamically_updatable(name: &str) -> bool {
     strom_security::is_dynamic_tls_key(name)
+        || without_effect(name).is_some()
         || strom_log::TOPIC_CONFIGS
             .iter()
             .any(|d| d.broker_synonym == Some(name))
@@ -159,6 +174,7 @@ impl TopicAdmin {
         alt: &ConfigAlteration,
     ) -> Result<Vec<MetadataRecord>, TopicError> {
         match alt.resource_type {
+            ConfigResourceType::Group => self.plan_group_alteration(image, alt),
             ConfigResourceType::Topic => {
                 let Some(topic) = image.topic(&alt.resource_name) else {
                     return Err(TopicError::new(
@@ -220,6 +236,9 @@ impl TopicAdmin {
                     if strom_security::is_dynamic_tls_key(k) {
                         return Some((ConfigType::String, String::new()));
                     }
+                    if let Some(kind) = without_effect(k) {
+                        return Some((kind, String::new()));
+                    }
                     broker_config_kind(k).map(|kind| {
                         let default = strom_log::TOPIC_CONFIGS
                             .iter()
@@ -241,6 +260,41 @@ impl TopicAdmin {
                 ))
             }
         }
+    }
+
+    /// A group's alteration (KIP-848/KIP-932 group configs): each key checked against its
+    /// bounds in this broker's config; the group need not exist (Kafka's rule).
+    fn plan_group_alteration(
+        &self,
+        image: &MetadataImage,
+        alt: &ConfigAlteration,
+    ) -> Result<Vec<MetadataRecord>, TopicError> {
+        let name = alt.resource_name.as_str();
+        if name.is_empty() {
+            return Err(TopicError::new(
+                ResponseError::InvalidRequest,
+                "Group id must not be empty",
+            ));
+        }
+        let current = image.group_configs.get(name).cloned().unwrap_or_default();
+        let kind_of = |k: &str| group_config(k).map(|d| (d.kind, String::new()));
+        let next = apply_ops(&current, alt, &kind_of)?;
+        for (k, v) in &next {
+            if current.get(k) == Some(v) {
+                continue;
+            }
+            if let Some(def) = group_config(k) {
+                def.validate(v, &self.group_bounds).map_err(|reason| {
+                    invalid_config(format!("Invalid value {v} for configuration {k}: {reason}"))
+                })?;
+            }
+        }
+        Ok(diff_records(
+            ConfigResourceType::Group,
+            name,
+            &current,
+            &next,
+        ))
     }
 
     /// Alters configs (or only validates them); one result per alteration, in order. Applied

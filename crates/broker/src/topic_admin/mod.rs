@@ -81,6 +81,8 @@ pub struct TopicAdmin {
     publisher: Arc<MetadataPublisher>,
     defaults: TopicDefaults,
     node_id: i32,
+    /// The broker's bounds of group configs (IncrementalAlterConfigs on GROUP resources).
+    group_bounds: crate::config::GroupConfigBounds,
 }
 
 impl TopicAdmin {
@@ -90,8 +92,10 @@ impl TopicAdmin {
         publisher: Arc<MetadataPublisher>,
         defaults: TopicDefaults,
         node_id: i32,
+        group_bounds: crate::config::GroupConfigBounds,
     ) -> Self {
         TopicAdmin {
+            group_bounds,
             quorum,
             replicas,
             publisher,

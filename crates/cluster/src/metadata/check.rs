@@ -16,10 +16,10 @@ use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
 use super::image::MetadataImage;
-use super::record::MetadataRecord;
+use super::record::{ConfigResourceType, MetadataRecord};
 use super::validate::{
-    InvalidRecord, MAX_ACLS, MAX_BROKERS, MAX_PARTITIONS_PER_CLUSTER, MAX_QUOTA_ENTITIES,
-    MAX_SCRAM_CREDENTIALS, MAX_TOPICS,
+    InvalidRecord, MAX_ACLS, MAX_BROKERS, MAX_CONFIGURED_GROUPS, MAX_PARTITIONS_PER_CLUSTER,
+    MAX_QUOTA_ENTITIES, MAX_SCRAM_CREDENTIALS, MAX_TOPICS,
 };
 
 /// What the records checked so far changed, on top of the image.
@@ -46,6 +46,8 @@ struct Overlay<'a> {
     acls: usize,
     /// Quota entities after the earlier records (an upper bound, as `acls`).
     quota_entities: usize,
+    /// Groups with dynamic configs after the earlier records (an upper bound, as `acls`).
+    configured_groups: usize,
 }
 
 impl<'a> Overlay<'a> {
@@ -63,6 +65,7 @@ impl<'a> Overlay<'a> {
             scram_count: None,
             acls: image.acls().len(),
             quota_entities: image.client_quotas().len(),
+            configured_groups: image.group_configs.len(),
         }
     }
 
@@ -209,6 +212,18 @@ impl<'a> Overlay<'a> {
                     if self.quota_entities > MAX_QUOTA_ENTITIES {
                         return Err(InvalidRecord::TooManyQuotaEntities);
                     }
+                }
+            }
+            MetadataRecord::Config {
+                resource_type: ConfigResourceType::Group,
+                resource_name,
+                value: Some(_),
+                ..
+            } if !self.image.group_configs.contains_key(resource_name) => {
+                // Counted per new entry (an upper bound, as ACLs): group ids are client-chosen.
+                self.configured_groups += 1;
+                if self.configured_groups > MAX_CONFIGURED_GROUPS {
+                    return Err(InvalidRecord::TooManyConfiguredGroups);
                 }
             }
             MetadataRecord::RemoveAccessControlEntry { .. }

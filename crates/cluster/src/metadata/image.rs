@@ -59,6 +59,9 @@ pub struct MetadataImage {
     pub offset: i64,
     /// First producer id not yet reserved by any broker (from `ProducerIds` records).
     pub next_producer_id: i64,
+    /// Dynamic group configs by group id (absent from snapshots written before them).
+    #[serde(default)]
+    pub group_configs: BTreeMap<String, BTreeMap<String, String>>,
     /// SCRAM credentials by user and mechanism (absent from snapshots written before them).
     #[serde(default)]
     scram_credentials: ScramCredentials,
@@ -264,6 +267,9 @@ impl MetadataImage {
                         .broker_configs
                         .entry(resource_name.clone())
                         .or_default(),
+                    ConfigResourceType::Group => {
+                        self.group_configs.entry(resource_name.clone()).or_default()
+                    }
                 };
                 match value {
                     Some(v) => {
@@ -272,6 +278,10 @@ impl MetadataImage {
                     None => {
                         target.remove(name);
                     }
+                }
+                // A group without overrides keeps no entry (group ids are client-chosen).
+                if *resource_type == ConfigResourceType::Group {
+                    self.group_configs.retain(|_, configs| !configs.is_empty());
                 }
             }
             MetadataRecord::RemoveTopic { topic_id } => {

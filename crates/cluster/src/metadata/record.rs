@@ -18,6 +18,8 @@ pub enum ConfigResourceType {
     Topic,
     /// A broker's dynamic config ("" = cluster default).
     Broker,
+    /// A group's dynamic config (KIP-848 / KIP-932 group configs: `consumer.*`, `share.*`).
+    Group,
 }
 
 /// One metadata change.

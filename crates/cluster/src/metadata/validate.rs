@@ -267,7 +267,13 @@ pub enum InvalidRecord {
     /// More than [`MAX_QUOTA_ENTITIES`] entities with quotas.
     #[error("more than {MAX_QUOTA_ENTITIES} client quota entities")]
     TooManyQuotaEntities,
+    /// More than [`MAX_CONFIGURED_GROUPS`] groups with dynamic configs.
+    #[error("more than {MAX_CONFIGURED_GROUPS} groups with dynamic configs")]
+    TooManyConfiguredGroups,
 }
+
+/// Most groups with dynamic configs (Kafka has no cap; the same reason as [`MAX_ACLS`]).
+pub const MAX_CONFIGURED_GROUPS: usize = 100_000;
 
 /// Most ACLs in the cluster. Kafka has no cap; every node holds them (and the authorizer's
 /// index of them) in memory, so this bounds each node's memory.
@@ -417,6 +423,16 @@ fn check_config(
         ConfigResourceType::Broker => {
             let is_id = resource_name.parse::<i32>().is_ok_and(|id| id >= 0);
             if !resource_name.is_empty() && !is_id {
+                return Err(InvalidRecord::ConfigResource(
+                    resource_name.chars().take(64).collect(),
+                ));
+            }
+        }
+        ConfigResourceType::Group => {
+            if resource_name.is_empty()
+                || resource_name.len() > MAX_SECURITY_NAME_LEN
+                || resource_name.chars().any(char::is_control)
+            {
                 return Err(InvalidRecord::ConfigResource(
                     resource_name.chars().take(64).collect(),
                 ));

@@ -80,6 +80,10 @@ pub struct HeartbeatRequest {
     pub client_id: String,
     /// Client address.
     pub client_host: String,
+    /// The group's dynamic `consumer.session.timeout.ms`, overriding the broker's.
+    pub session_timeout_ms: Option<i32>,
+    /// The group's dynamic `consumer.heartbeat.interval.ms`, overriding the broker's.
+    pub heartbeat_interval_ms: Option<i32>,
 }
 
 /// A successful ConsumerGroupHeartbeat.

@@ -219,8 +219,23 @@ impl ConsumerGroupCoordinator {
         if g.dead {
             return Err(GroupError::CoordinatorNotAvailable);
         }
+        // The group's own configs (IncrementalAlterConfigs on the GROUP) win over the broker's.
+        let overridden;
+        let config = if req.session_timeout_ms.is_some() || req.heartbeat_interval_ms.is_some() {
+            let base = &self.inner.config;
+            overridden = ConsumerGroupConfig {
+                session_timeout_ms: req.session_timeout_ms.unwrap_or(base.session_timeout_ms),
+                heartbeat_interval_ms: req
+                    .heartbeat_interval_ms
+                    .unwrap_or(base.heartbeat_interval_ms),
+                ..base.clone()
+            };
+            &overridden
+        } else {
+            &self.inner.config
+        };
         let env = Env {
-            config: &self.inner.config,
+            config,
             topics,
             now: Instant::now(),
         };

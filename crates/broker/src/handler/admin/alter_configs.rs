@@ -1,7 +1,8 @@
-//! IncrementalAlterConfigs (v0–v1) and AlterConfigs (v0–v2) for topics and brokers: parsed here,
+//! IncrementalAlterConfigs (v0–v1) and AlterConfigs (v0–v2) for topics, brokers and groups
+//! (KIP-848/KIP-932 group configs, `config::GROUP_CONFIGS`): parsed here,
 //! validated and applied by `Broker::alter_configs` (persisted as metadata `Config` records,
 //! applied to the logs live). Errors name the key (INVALID_CONFIG). Each resource needs
-//! ALTER_CONFIGS on the topic, or on the cluster for a broker.
+//! ALTER_CONFIGS on the topic or group, or on the cluster for a broker.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
@@ -19,17 +20,19 @@ use crate::topic_admin::{ConfigAlteration, ConfigOp};
 
 pub(crate) const TOPIC: i8 = 2;
 pub(crate) const BROKER: i8 = 4;
+pub(crate) const GROUP: i8 = 32;
 
 fn resource_type(t: i8) -> Option<ConfigResourceType> {
     match t {
         TOPIC => Some(ConfigResourceType::Topic),
         BROKER => Some(ConfigResourceType::Broker),
+        GROUP => Some(ConfigResourceType::Group),
         _ => None,
     }
 }
 
-/// Kafka's config authorization: `operation` (DESCRIBE_CONFIGS or ALTER_CONFIGS) on the topic,
-/// or on the cluster for a broker's configs; the refusal's code, if refused.
+/// Kafka's config authorization: `operation` (DESCRIBE_CONFIGS or ALTER_CONFIGS) on the topic
+/// or the group, or on the cluster for a broker's configs; the refusal's code, if refused.
 pub(crate) fn config_refusal(
     ctx: &RequestContext,
     resource_type: i8,
@@ -42,6 +45,9 @@ pub(crate) fn config_refusal(
         }
         BROKER if !ctx.authorized_cluster(operation) => {
             Some(ResponseError::ClusterAuthorizationFailed)
+        }
+        GROUP if !ctx.authorized_group(operation, name) => {
+            Some(ResponseError::GroupAuthorizationFailed)
         }
         _ => None,
     }

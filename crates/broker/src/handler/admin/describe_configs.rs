@@ -10,21 +10,22 @@ use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 use strom_log::TOPIC_CONFIGS;
 
-use crate::config::{broker_config_kind, BROKER_CONFIGS};
+use crate::config::{broker_config_kind, BROKER_CONFIGS, GROUP_CONFIGS};
 use strom_authorizer::AclOperation;
 
 use super::alter_configs::config_refusal;
 use crate::handler::RequestContext;
 use crate::metadata::MetadataImage;
 
-const TOPIC: i8 = 2;
-const BROKER: i8 = 4;
+use super::alter_configs::{BROKER, GROUP, TOPIC};
 // Kafka's ConfigSource values.
 const DYNAMIC_TOPIC_CONFIG: i8 = 1;
 const DYNAMIC_BROKER_CONFIG: i8 = 2;
 const DYNAMIC_DEFAULT_BROKER_CONFIG: i8 = 3;
 const STATIC_BROKER_CONFIG: i8 = 4;
 const DEFAULT_CONFIG: i8 = 5;
+/// Kafka's `ConfigSource.DYNAMIC_GROUP_CONFIG`.
+const DYNAMIC_GROUP_CONFIG: i8 = 8;
 
 fn s(v: impl Into<String>) -> StrBytes {
     StrBytes::from_string(v.into())
@@ -141,6 +142,31 @@ pub(crate) fn handle(ctx: &RequestContext, req: DescribeConfigsRequest) -> Descr
                                 })
                                 .with_documentation(
                                     (v3 && req.include_documentation).then(|| s(doc)),
+                                )
+                        })
+                        .collect();
+                    base.with_configs(configs)
+                }
+                GROUP => {
+                    // Kafka answers for any group id, existing or not: its overrides, else the
+                    // broker's defaults.
+                    let overrides = image.group_configs.get(&name);
+                    let configs = GROUP_CONFIGS
+                        .iter()
+                        .filter(|d| wanted(d.name))
+                        .map(|d| {
+                            let (value, source) = match overrides.and_then(|o| o.get(d.name)) {
+                                Some(v) => (v.clone(), DYNAMIC_GROUP_CONFIG),
+                                None => (d.default_value(&ctx.broker.config), DEFAULT_CONFIG),
+                            };
+                            DescribeConfigsResourceResult::default()
+                                .with_name(s(d.name))
+                                .with_value(Some(s(value)))
+                                .with_read_only(false)
+                                .with_config_source(source)
+                                .with_config_type(if v3 { d.kind.kafka_type_code() } else { 0 })
+                                .with_documentation(
+                                    (v3 && req.include_documentation).then(|| s(d.doc)),
                                 )
                         })
                         .collect();

@@ -62,6 +62,12 @@ pub(crate) async fn handle(
         }),
         client_id: String::new(),
         client_host: String::new(),
+        session_timeout_ms: group_config(&ctx, &req.group_id.0, "consumer.session.timeout.ms"),
+        heartbeat_interval_ms: group_config(
+            &ctx,
+            &req.group_id.0,
+            "consumer.heartbeat.interval.ms",
+        ),
     };
     let topics = ImageTopics(ctx.broker.metadata.image());
     match ctx
@@ -91,4 +97,15 @@ pub(crate) async fn handle(
             .with_error_message(Some(wire(e.to_string())))
             .with_member_epoch(-1),
     }
+}
+
+/// A group's dynamic config `key` (IncrementalAlterConfigs on the GROUP resource), if set.
+fn group_config(ctx: &RequestContext, group: &str, key: &str) -> Option<i32> {
+    ctx.broker
+        .metadata
+        .image()
+        .group_configs
+        .get(group)
+        .and_then(|c| c.get(key))
+        .and_then(|v| v.parse().ok())
 }
