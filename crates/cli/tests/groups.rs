@@ -655,3 +655,136 @@ async fn group_configs_are_set_described_and_applied_to_that_group() {
     assert_eq!(join(&mut conn, "plain", 4), 5000, "the broker's default");
     b.assert_no_panic();
 }
+
+/// Share group membership (KIP-932, behind `group.share.enable`): two members of one share group
+/// on a 2-partition topic are given every partition between them, ShareGroupDescribe shows both,
+/// ListGroups lists the group as type `share`, DeleteGroups refuses it while it has members and
+/// deletes it once both left; a classic JoinGroup of the same id is refused (one namespace).
+/// Without the flag the APIs are neither advertised nor served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn share_group_members_are_assigned_described_listed_and_deleted() {
+    use kafka_protocol::messages::{
+        ApiKey, ApiVersionsRequest, ApiVersionsResponse, DeleteGroupsRequest, DeleteGroupsResponse,
+        GroupId, ListGroupsRequest, ListGroupsResponse, ShareGroupDescribeRequest,
+        ShareGroupDescribeResponse, ShareGroupHeartbeatRequest, ShareGroupHeartbeatResponse,
+        TopicName,
+    };
+
+    let advertised = |conn: &mut RawConn| -> bool {
+        let resp: ApiVersionsResponse =
+            conn.request(ApiKey::ApiVersions, 3, 9, &ApiVersionsRequest::default());
+        resp.api_keys
+            .iter()
+            .any(|k| k.api_key == ApiKey::ShareGroupHeartbeat as i16)
+    };
+    let beat = |conn: &mut RawConn, member: &'static str, epoch: i32, topics: bool| {
+        let req = ShareGroupHeartbeatRequest::default()
+            .with_group_id(GroupId(StrBytes::from_static_str("sg")))
+            .with_member_id(StrBytes::from_static_str(member))
+            .with_member_epoch(epoch)
+            .with_subscribed_topic_names(
+                topics.then(|| vec![TopicName(StrBytes::from_static_str("shared"))]),
+            );
+        let resp: ShareGroupHeartbeatResponse =
+            conn.request(ApiKey::ShareGroupHeartbeat, 1, 1, &req);
+        resp
+    };
+
+    let off = common::StromProcess::start();
+    let mut conn = RawConn::connect(off.addr());
+    assert!(
+        !advertised(&mut conn),
+        "not advertised without group.share.enable"
+    );
+    assert_eq!(
+        beat(&mut conn, "m1", 0, true).error_code,
+        35,
+        "UNSUPPORTED_VERSION"
+    );
+    drop(off);
+
+    let b = common::StromProcess::start_with_args(&["--set", "group.share.enable=true"]);
+    create_topic(b.addr(), "shared", 2).await;
+    let mut conn = RawConn::connect(b.addr());
+    assert!(advertised(&mut conn));
+    let first = beat(&mut conn, "m1", 0, true);
+    assert_eq!(first.error_code, 0, "{:?}", first.error_message);
+    assert!(first.member_epoch > 0);
+    let second = beat(&mut conn, "m2", 0, true);
+    assert_eq!(second.error_code, 0, "{:?}", second.error_message);
+    // m1 learns the new assignment on its next heartbeat (an assignment is sent when it changes).
+    let first = beat(&mut conn, "m1", first.member_epoch, false);
+    assert_eq!(first.error_code, 0, "{:?}", first.error_message);
+    let mut assigned: Vec<i32> = Vec::new();
+    for resp in [&first, &second] {
+        if let Some(a) = &resp.assignment {
+            for t in &a.topic_partitions {
+                assigned.extend(&t.partitions);
+            }
+        }
+    }
+    assigned.sort();
+    assigned.dedup();
+    assert_eq!(assigned, vec![0, 1], "every partition has a member");
+
+    let described: ShareGroupDescribeResponse = conn.request(
+        ApiKey::ShareGroupDescribe,
+        1,
+        2,
+        &ShareGroupDescribeRequest::default()
+            .with_group_ids(vec![GroupId(StrBytes::from_static_str("sg"))]),
+    );
+    let g = &described.groups[0];
+    assert_eq!(g.error_code, 0);
+    assert_eq!(g.group_state.as_str(), "Stable");
+    assert_eq!(g.members.len(), 2);
+
+    let listed: ListGroupsResponse = conn.request(
+        ApiKey::ListGroups,
+        5,
+        3,
+        &ListGroupsRequest::default().with_types_filter(vec![StrBytes::from_static_str("share")]),
+    );
+    assert_eq!(
+        listed
+            .groups
+            .iter()
+            .map(|g| (g.group_id.as_str(), g.group_type.as_str()))
+            .collect::<Vec<_>>(),
+        vec![("sg", "share")]
+    );
+    // One namespace: the id cannot be joined as a classic group.
+    let join = join_group_raw(&mut conn, "sg");
+    assert_eq!(join, 23, "INCONSISTENT_GROUP_PROTOCOL");
+
+    let delete = |conn: &mut RawConn| -> i16 {
+        let resp: DeleteGroupsResponse = conn.request(
+            ApiKey::DeleteGroups,
+            2,
+            4,
+            &DeleteGroupsRequest::default()
+                .with_groups_names(vec![GroupId(StrBytes::from_static_str("sg"))]),
+        );
+        resp.results[0].error_code
+    };
+    assert_eq!(delete(&mut conn), 68, "NON_EMPTY_GROUP");
+    assert_eq!(beat(&mut conn, "m1", -1, false).error_code, 0);
+    assert_eq!(beat(&mut conn, "m2", -1, false).error_code, 0);
+    assert_eq!(delete(&mut conn), 0);
+    b.assert_no_panic();
+}
+
+/// A classic JoinGroup of `group` on `conn`; its error code.
+fn join_group_raw(conn: &mut RawConn, group: &str) -> i16 {
+    use kafka_protocol::messages::{ApiKey, GroupId, JoinGroupRequest, JoinGroupResponse};
+    let req = JoinGroupRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+        .with_session_timeout_ms(10_000)
+        .with_rebalance_timeout_ms(10_000)
+        .with_protocol_type(StrBytes::from_static_str("consumer"))
+        .with_protocols(vec![JoinGroupRequestProtocol::default()
+            .with_name(StrBytes::from_static_str("range"))
+            .with_metadata(bytes::Bytes::new())]);
+    let resp: JoinGroupResponse = conn.request(ApiKey::JoinGroup, 9, 5, &req);
+    resp.error_code
+}

@@ -41,6 +41,7 @@ mod offset_writes;
 mod offsets;
 mod rebalance;
 mod record;
+mod share;
 #[cfg(test)]
 mod tests;
 pub mod txn;
@@ -62,6 +63,9 @@ pub use coordinator::{GroupCoordinator, LoadedGroups};
 pub use error::{GroupError, WriteError};
 pub use offsets::{DeletedOffsets, FetchedOffsets};
 pub use record::{partition_for, OffsetAndMetadata, Record};
+pub use share::{
+    ShareGroupCoordinator, ShareGroupDescription, ShareGroupFailure, ShareMemberDescription,
+};
 pub use writer::{AppendFuture, InMemoryWriter, LogEntry, PartitionWriter};
 
 /// The internal topic holding committed offsets and group metadata.

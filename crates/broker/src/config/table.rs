@@ -111,6 +111,30 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "KIP-368: a SASL session lasts at most this long; the client re-authenticates on the same connection (0 = never required)",
     ),
     def(
+        "group.share.enable",
+        ConfigType::Boolean,
+        Some("false"),
+        "serve share groups (KIP-932): ShareGroupHeartbeat and ShareGroupDescribe are advertised (ShareFetch/ShareAcknowledge are not built yet, so off by default)",
+    ),
+    def(
+        "group.share.session.timeout.ms",
+        ConfigType::Int { min: 1 },
+        Some("45000"),
+        "a share group member without a heartbeat this long is removed",
+    ),
+    def(
+        "group.share.heartbeat.interval.ms",
+        ConfigType::Int { min: 1 },
+        Some("5000"),
+        "how often share group members heartbeat",
+    ),
+    def(
+        "group.share.max.size",
+        ConfigType::Int { min: 1 },
+        Some("200"),
+        "members of one share group at most",
+    ),
+    def(
         "authorizer.class.name",
         ConfigType::Enum(&["", STANDARD_AUTHORIZER]),
         Some(""),

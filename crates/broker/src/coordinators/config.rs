@@ -85,3 +85,17 @@ pub(crate) fn transactions(config: &BrokerConfig) -> TransactionCoordinatorConfi
             .max(1),
     }
 }
+
+/// `group.share.*` (KIP-932 share groups).
+pub(crate) fn share_groups(config: &BrokerConfig) -> strom_share::ShareGroupConfig {
+    let d = strom_share::ShareGroupConfig::default();
+    strom_share::ShareGroupConfig {
+        session_timeout_ms: config
+            .parsed("group.share.session.timeout.ms")
+            .unwrap_or(d.session_timeout_ms),
+        heartbeat_interval_ms: config
+            .parsed("group.share.heartbeat.interval.ms")
+            .unwrap_or(d.heartbeat_interval_ms),
+        max_size: config.parsed("group.share.max.size").unwrap_or(d.max_size),
+    }
+}

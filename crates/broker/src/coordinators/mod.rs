@@ -15,7 +15,8 @@ use std::sync::Arc;
 
 use strom_coordinator::txn::{ProducerIdSource, TransactionCoordinator, TRANSACTION_STATE_TOPIC};
 use strom_coordinator::{
-    ConsumerGroupCoordinator, GroupCoordinator, TopicInfo, TopicMetadata, OFFSETS_TOPIC,
+    ConsumerGroupCoordinator, GroupCoordinator, ShareGroupCoordinator, TopicInfo, TopicMetadata,
+    OFFSETS_TOPIC,
 };
 
 use crate::config::BrokerConfig;
@@ -36,6 +37,8 @@ pub struct Coordinators {
     pub groups: GroupCoordinator,
     /// KIP-848 consumer groups (beside `groups`, sharing its offsets and appenders).
     pub consumer_groups: ConsumerGroupCoordinator,
+    /// Share groups (KIP-932; membership, beside `groups` in the same namespace).
+    pub share_groups: ShareGroupCoordinator,
     /// Transactions (`__transaction_state`).
     pub txn: TransactionCoordinator,
     /// Which coordinator partitions this node leads, and the loads in flight.
@@ -58,6 +61,11 @@ impl Coordinators {
             groups.clone(),
             offsets_writer,
         );
+        let share_groups = ShareGroupCoordinator::new(
+            config::share_groups(config),
+            groups.clone(),
+            consumer_groups.clone(),
+        );
         let txn = TransactionCoordinator::new(
             config::transactions(config),
             Arc::new(InternalTopicWriter::new(
@@ -71,6 +79,7 @@ impl Coordinators {
         Arc::new(Coordinators {
             groups,
             consumer_groups,
+            share_groups,
             txn,
             leadership: Leadership::default(),
         })

@@ -13,8 +13,15 @@ use super::{RequestContext, HANDLERS};
 
 /// ApiVersions answers the same whatever the request says (its v3+ client name and version).
 pub(crate) fn handle(ctx: &RequestContext, _req: ApiVersionsRequest) -> ApiVersionsResponse {
-    response(0, ctx.session.sasl())
+    response(
+        0,
+        ctx.session.sasl(),
+        super::group::share_group::enabled(ctx),
+    )
 }
+
+/// The share group APIs (KIP-932), advertised only with `group.share.enable`, as Kafka does.
+const SHARE_APIS: [ApiKey; 2] = [ApiKey::ShareGroupHeartbeat, ApiKey::ShareGroupDescribe];
 
 /// The SASL APIs, served by the connection itself (`server/sasl.rs`) and advertised only on
 /// SASL listeners, as Kafka does.
@@ -23,10 +30,11 @@ const SASL_APIS: [(ApiKey, i16, i16); 2] = [
     (ApiKey::SaslAuthenticate, 0, 2),
 ];
 
-fn response(error_code: i16, sasl: bool) -> ApiVersionsResponse {
+fn response(error_code: i16, sasl: bool, share: bool) -> ApiVersionsResponse {
     let sasl_apis = SASL_APIS.iter().filter(|_| sasl).copied();
     let api_keys = HANDLERS
         .iter()
+        .filter(|h| share || !SHARE_APIS.contains(&h.api_key))
         .map(|h| (h.api_key, h.min_version, h.max_version))
         .chain(sasl_apis)
         .map(|(key, min, max)| {
@@ -59,5 +67,5 @@ const FEATURES_EPOCH: i64 = 0;
 
 /// The KIP-511 answer to an ApiVersions request at a version we do not know: v0, error 35.
 pub(crate) fn unsupported_version_response(sasl: bool) -> ApiVersionsResponse {
-    response(ResponseError::UnsupportedVersion.code(), sasl)
+    response(ResponseError::UnsupportedVersion.code(), sasl, false)
 }

@@ -153,7 +153,9 @@ pub(crate) async fn handle(ctx: RequestContext, req: MetadataRequest) -> Metadat
                 .with_rack(b.registration.rack.clone().map(StrBytes::from_string))
         })
         .collect();
-    if !brokers.iter().any(|b| b.node_id.0 == broker.config.node_id) && image.brokers.is_empty() {
+    // Never an answer without brokers (clients cannot go on from one): before this node's own
+    // registration is applied or unfenced — the first milliseconds after start — itself.
+    if brokers.is_empty() {
         let (host, port) = broker.endpoints.own_on(&ctx.session.listener);
         brokers.push(
             MetadataResponseBroker::default()

@@ -283,6 +283,8 @@ pub(crate) const HANDLERS: &[ApiHandler] = &[
     api!(DeleteGroups, DeleteGroupsRequest, 0..=2, async group::list_groups::delete),
     api!(ConsumerGroupHeartbeat, ConsumerGroupHeartbeatRequest, 0..=1, async group::consumer_group_heartbeat::handle),
     api!(ConsumerGroupDescribe, ConsumerGroupDescribeRequest, 0..=1, sync group::consumer_group_describe::handle),
+    api!(ShareGroupHeartbeat, ShareGroupHeartbeatRequest, 1..=1, sync group::share_group::heartbeat),
+    api!(ShareGroupDescribe, ShareGroupDescribeRequest, 1..=1, sync group::share_group::describe),
 ];
 
 /// The handler for an API key, if served.

@@ -42,6 +42,18 @@ pub(crate) async fn handle(
             );
         }
     }
+    if ctx
+        .broker
+        .coordinators
+        .share_groups
+        .is_share_group(&req.group_id.0)
+    {
+        // One namespace: a share group's id is not a consumer group's (Kafka's answer).
+        return refuse(
+            ResponseError::GroupIdNotFound,
+            format!("Group {} is not a consumer group.", req.group_id.0),
+        );
+    }
     let hb = HeartbeatRequest {
         group_id: req.group_id.0.to_string(),
         member_id: s(&req.member_id),
@@ -60,8 +72,12 @@ pub(crate) async fn handle(
                 .map(|tp| (tp.topic_id, tp.partitions.clone()))
                 .collect()
         }),
-        client_id: String::new(),
-        client_host: String::new(),
+        // As Kafka reports members: the request's client id, the peer as "/<ip>".
+        client_id: ctx
+            .client_id
+            .as_ref()
+            .map_or_else(String::new, |c| c.to_string()),
+        client_host: format!("/{}", ctx.session.peer.ip()),
         session_timeout_ms: group_config(&ctx, &req.group_id.0, "consumer.session.timeout.ms"),
         heartbeat_interval_ms: group_config(
             &ctx,

@@ -32,14 +32,31 @@ pub(crate) async fn handle(ctx: RequestContext, req: JoinGroupRequest) -> JoinGr
         } else {
             req.session_timeout_ms
         },
-        client_id: String::new(),
-        client_host: String::new(),
+        // As Kafka reports members: the request's client id, the peer as "/<ip>".
+        client_id: ctx
+            .client_id
+            .as_ref()
+            .map_or_else(String::new, |c| c.to_string()),
+        client_host: format!("/{}", ctx.session.peer.ip()),
         require_known_member_id: v >= 4,
     };
     // Kafka: READ on the group.
     if !ctx.authorized_group(AclOperation::Read, &join.group_id) {
         return JoinGroupResponse::default()
             .with_error_code(ResponseError::GroupAuthorizationFailed.code())
+            .with_generation_id(-1)
+            .with_protocol_name(if v < 7 { Some(wire("")) } else { None })
+            .with_member_id(wire(join.member_id));
+    }
+    if ctx
+        .broker
+        .coordinators
+        .share_groups
+        .is_share_group(&join.group_id)
+    {
+        // One namespace: a share group's id is not a classic group's (Kafka's answer).
+        return JoinGroupResponse::default()
+            .with_error_code(ResponseError::InconsistentGroupProtocol.code())
             .with_generation_id(-1)
             .with_protocol_name(if v < 7 { Some(wire("")) } else { None })
             .with_member_id(wire(join.member_id));

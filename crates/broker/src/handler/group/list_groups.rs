@@ -1,5 +1,6 @@
 //! ListGroups (v0–v5, state filter v4+, type filter v5+), DescribeGroups (v0–v6) and
-//! DeleteGroups (v0–v2), over classic groups and KIP-848 consumer groups (type `consumer`).
+//! DeleteGroups (v0–v2), over classic groups, KIP-848 consumer groups (type `consumer`) and
+//! share groups (type `share`).
 //! Listing shows the groups the principal may DESCRIBE (all with DESCRIBE on the cluster);
 //! describing needs DESCRIBE on the group, deleting DELETE.
 
@@ -76,6 +77,14 @@ pub(crate) fn list(ctx: &RequestContext, req: ListGroupsRequest) -> ListGroupsRe
         for (id, state) in consumers.list_groups() {
             if state_ok(state) && visible(&id) {
                 groups.push(listed(id, "consumer", state, "consumer"));
+            }
+        }
+    }
+    if type_ok("share") {
+        let now = u64::try_from(strom_log::now_ms()).unwrap_or(0);
+        for (id, state) in ctx.broker.coordinators.share_groups.list_groups(now) {
+            if state_ok(state) && visible(&id) {
+                groups.push(listed(id, "share", state, "share"));
             }
         }
     }
@@ -174,10 +183,16 @@ pub(crate) async fn delete(ctx: RequestContext, req: DeleteGroupsRequest) -> Del
         .zip(&allowed)
         .map(|(g, ok)| if *ok { g.0.to_string() } else { String::new() })
         .collect();
-    // A consumer group is deleted first (NON_EMPTY_GROUP with members); its offsets (if any)
-    // are in the classic store, whose GROUP_ID_NOT_FOUND then only means "no offsets".
+    // A consumer or share group is deleted first (NON_EMPTY_GROUP with members); its offsets
+    // (if any) are in the classic store, whose GROUP_ID_NOT_FOUND then only means "no offsets".
     let mut consumer = Vec::with_capacity(ids.len());
+    let now = u64::try_from(strom_log::now_ms()).unwrap_or(0);
     for id in &ids {
+        let shares = &ctx.broker.coordinators.share_groups;
+        if !id.is_empty() && shares.is_share_group(id) {
+            consumer.push(Some(shares.delete_group(id, now)));
+            continue;
+        }
         consumer.push(
             if ctx
                 .broker

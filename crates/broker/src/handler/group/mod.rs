@@ -3,8 +3,8 @@
 //! (KIP-848: ConsumerGroupHeartbeat / ConsumerGroupDescribe). This module is the one place
 //! coordinator errors become Kafka error codes ([`code`]).
 //!
-//! Not served yet: TxnOffsetCommit, share groups. `client_id`/`client_host` of members are empty: the request
-//! context does not carry the header's client id or the peer address yet.
+//! Share groups (KIP-932): membership only (`share_group.rs`, behind `group.share.enable`);
+//! ShareFetch and ShareAcknowledge are not served yet.
 
 pub(crate) mod consumer_group_describe;
 pub(crate) mod consumer_group_heartbeat;
@@ -15,6 +15,7 @@ pub(crate) mod leave_group;
 pub(crate) mod list_groups;
 pub(crate) mod offset_commit;
 pub(crate) mod offset_fetch;
+pub(crate) mod share_group;
 pub(crate) mod sync_group;
 
 use kafka_protocol::error::ResponseError;
