@@ -103,6 +103,8 @@ pub struct Broker {
     pub(crate) authorization: Arc<Authorization>,
     /// Client quotas (`quota_managers.rs`), kept current by the publisher.
     pub(crate) quotas: Arc<QuotaManagers>,
+    /// Share-partition state and share sessions (KIP-932) of the partitions led here.
+    pub(crate) share_partitions: crate::share_partitions::SharePartitionManager,
 }
 
 impl Broker {
@@ -183,6 +185,7 @@ impl Broker {
             listener_tls: ListenerTls::default(),
             authorization,
             quotas,
+            share_partitions: Default::default(),
         });
         tokio::runtime::Handle::current().block_on(crate::internal_topics::start(
             &broker.config,

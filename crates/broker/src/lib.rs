@@ -31,6 +31,7 @@ mod replication;
 mod scram_bootstrap;
 mod server;
 mod session;
+mod share_partitions;
 #[cfg(test)]
 mod test_broker;
 mod topic_admin;

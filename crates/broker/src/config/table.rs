@@ -114,7 +114,7 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "group.share.enable",
         ConfigType::Boolean,
         Some("false"),
-        "serve share groups (KIP-932): ShareGroupHeartbeat and ShareGroupDescribe are advertised (ShareFetch/ShareAcknowledge are not built yet, so off by default)",
+        "serve share groups (KIP-932; state in memory only so far, hence off by default)",
     ),
     def(
         "group.share.session.timeout.ms",
@@ -133,6 +133,24 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         ConfigType::Int { min: 1 },
         Some("200"),
         "members of one share group at most",
+    ),
+    def(
+        "group.share.delivery.count.limit",
+        ConfigType::Int { min: 2 },
+        Some("5"),
+        "a share group record delivered this often without acceptance is archived",
+    ),
+    def(
+        "group.share.record.lock.duration.ms",
+        ConfigType::Int { min: 1000 },
+        Some("30000"),
+        "how long a share group member holds an acquired record",
+    ),
+    def(
+        "group.share.partition.max.record.locks",
+        ConfigType::Int { min: 100 },
+        Some("2000"),
+        "records of one share partition in flight at most",
     ),
     def(
         "authorizer.class.name",

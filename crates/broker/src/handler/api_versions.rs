@@ -21,7 +21,12 @@ pub(crate) fn handle(ctx: &RequestContext, _req: ApiVersionsRequest) -> ApiVersi
 }
 
 /// The share group APIs (KIP-932), advertised only with `group.share.enable`, as Kafka does.
-const SHARE_APIS: [ApiKey; 2] = [ApiKey::ShareGroupHeartbeat, ApiKey::ShareGroupDescribe];
+const SHARE_APIS: [ApiKey; 4] = [
+    ApiKey::ShareGroupHeartbeat,
+    ApiKey::ShareGroupDescribe,
+    ApiKey::ShareFetch,
+    ApiKey::ShareAcknowledge,
+];
 
 /// The SASL APIs, served by the connection itself (`server/sasl.rs`) and advertised only on
 /// SASL listeners, as Kafka does.

@@ -16,6 +16,7 @@ mod list_offsets;
 mod metadata;
 mod offset_for_leader_epoch;
 mod produce;
+mod share_fetch;
 pub(crate) mod txn;
 
 use std::future::Future;
@@ -285,6 +286,8 @@ pub(crate) const HANDLERS: &[ApiHandler] = &[
     api!(ConsumerGroupDescribe, ConsumerGroupDescribeRequest, 0..=1, sync group::consumer_group_describe::handle),
     api!(ShareGroupHeartbeat, ShareGroupHeartbeatRequest, 1..=1, sync group::share_group::heartbeat),
     api!(ShareGroupDescribe, ShareGroupDescribeRequest, 1..=1, sync group::share_group::describe),
+    api!(ShareFetch, ShareFetchRequest, 1..=1, async share_fetch::fetch),
+    api!(ShareAcknowledge, ShareAcknowledgeRequest, 1..=1, sync share_fetch::acknowledge_request),
 ];
 
 /// The handler for an API key, if served.

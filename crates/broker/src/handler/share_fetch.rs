@@ -1,0 +1,428 @@
+//! ShareFetch (API 78, v1) and ShareAcknowledge (API 79, v1): the share-group (KIP-932) read
+//! path on the partition leader. A fetch first applies the acknowledgements it carries, then for
+//! each partition of the member's share session acquires the available records (up to
+//! `max_records`) under a time-limited lock and returns their batches with the acquired
+//! ranges; without records it waits up to `max_wait_ms`. The share-partition state is
+//! `SharePartitionManager`'s (in memory for now). Behind `group.share.enable`.
+//!
+//! Authorization (Kafka's): READ on the group, READ on each topic.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::share_acknowledge_response::{
+    PartitionData as AckPartitionData, ShareAcknowledgeTopicResponse,
+};
+use kafka_protocol::messages::share_fetch_response::{
+    AcquiredRecords, PartitionData, ShareFetchableTopicResponse,
+};
+use kafka_protocol::messages::{
+    ShareAcknowledgeRequest, ShareAcknowledgeResponse, ShareFetchRequest, ShareFetchResponse,
+};
+use kafka_protocol::protocol::StrBytes;
+use strom_authorizer::AclOperation;
+use strom_log::{Batches, ReadBound, TopicPartition};
+use strom_share::{AcknowledgeType, AcknowledgementBatch, FetchedBatch, SharePartitionConfig};
+use uuid::Uuid;
+
+use super::group::share_group::enabled;
+use super::RequestContext;
+use crate::share_partitions::{reset_of, SessionError};
+
+fn now_ms() -> u64 {
+    u64::try_from(strom_log::now_ms()).unwrap_or(0)
+}
+
+fn session_code(e: SessionError) -> ResponseError {
+    match e {
+        SessionError::NotFound => ResponseError::ShareSessionNotFound,
+        SessionError::InvalidEpoch => ResponseError::InvalidShareSessionEpoch,
+    }
+}
+
+/// A group's share-partition settings: the broker's, with the group's lock duration.
+fn partition_config(ctx: &RequestContext, group: &str) -> SharePartitionConfig {
+    let d = SharePartitionConfig::default();
+    let image = ctx.broker.metadata.image();
+    let group_lock = image
+        .group_configs
+        .get(group)
+        .and_then(|c| c.get("share.record.lock.duration.ms"))
+        .and_then(|v| v.parse().ok());
+    SharePartitionConfig {
+        delivery_count_limit: ctx
+            .broker
+            .config
+            .parsed("group.share.delivery.count.limit")
+            .unwrap_or(d.delivery_count_limit),
+        max_in_flight_records: ctx
+            .broker
+            .config
+            .parsed("group.share.partition.max.record.locks")
+            .unwrap_or(d.max_in_flight_records),
+        record_lock_duration_ms: group_lock.unwrap_or(
+            ctx.broker
+                .config
+                .parsed("group.share.record.lock.duration.ms")
+                .unwrap_or(d.record_lock_duration_ms),
+        ),
+        ..d
+    }
+}
+
+/// The request's acknowledgement batches in the share crate's form; `None` when a type is not
+/// one of Kafka's.
+fn batches_of(
+    batches: impl Iterator<Item = (i64, i64, Vec<i8>)>,
+) -> Option<Vec<AcknowledgementBatch>> {
+    batches
+        .map(|(first_offset, last_offset, types)| {
+            let ack_types = types
+                .into_iter()
+                .map(AcknowledgeType::from_id)
+                .collect::<Option<Vec<_>>>()?;
+            Some(AcknowledgementBatch {
+                first_offset,
+                last_offset,
+                ack_types,
+            })
+        })
+        .collect()
+}
+
+/// What one partition needs from this request.
+struct Wanted {
+    topic_id: Uuid,
+    partition: i32,
+    /// The partition's name, if the topic exists and the principal may READ it.
+    tp: Result<TopicPartition, ResponseError>,
+}
+
+/// Resolves a topic id and checks READ on it.
+fn resolve(ctx: &RequestContext, topic_id: Uuid, partition: i32) -> Wanted {
+    let image = ctx.broker.metadata.image();
+    let tp = match image.topic_by_id(&topic_id) {
+        None => Err(ResponseError::UnknownTopicId),
+        Some(t) if !ctx.authorized_topic(AclOperation::Read, &t.name) => {
+            Err(ResponseError::TopicAuthorizationFailed)
+        }
+        Some(t) if !t.partitions.contains_key(&partition) => {
+            Err(ResponseError::UnknownTopicOrPartition)
+        }
+        Some(t) => Ok(TopicPartition::new(t.name.clone(), partition)),
+    };
+    Wanted {
+        topic_id,
+        partition,
+        tp,
+    }
+}
+
+/// Applies `batches` of `member` to `group`'s state of `tp` led here; the error code.
+fn acknowledge(
+    ctx: &RequestContext,
+    group: &str,
+    member: &str,
+    tp: &TopicPartition,
+    batches: Option<Vec<AcknowledgementBatch>>,
+) -> i16 {
+    let Some(batches) = batches else {
+        return ResponseError::InvalidRequest.code();
+    };
+    let Some(partition) = ctx.broker.replicas.partition(tp).filter(|p| p.is_leader()) else {
+        return ResponseError::NotLeaderOrFollower.code();
+    };
+    let config = partition_config(ctx, group);
+    let reset = share_reset(ctx, group);
+    let state = ctx.broker.share_partitions.partition(
+        group,
+        tp,
+        &partition.log,
+        partition.leader_epoch().unwrap_or(0),
+        config,
+        reset,
+    );
+    let mut state = state.lock();
+    let now = now_ms();
+    state.expire_locks(now);
+    match state.acknowledge(member, &batches, now) {
+        Ok(_) => 0,
+        Err(e) => e.code(),
+    }
+}
+
+fn share_reset(ctx: &RequestContext, group: &str) -> strom_share::AutoOffsetReset {
+    let image = ctx.broker.metadata.image();
+    reset_of(
+        image
+            .group_configs
+            .get(group)
+            .and_then(|c| c.get("share.auto.offset.reset"))
+            .map(String::as_str),
+    )
+}
+
+/// Reads and acquires records of `tp` for `member`: the batches read and the acquired ranges.
+fn acquire(
+    ctx: &RequestContext,
+    group: &str,
+    member: &str,
+    tp: &TopicPartition,
+    max_bytes: u64,
+    max_records: u32,
+) -> Result<(Option<Bytes>, Vec<AcquiredRecords>), ResponseError> {
+    let partition = ctx
+        .broker
+        .replicas
+        .partition(tp)
+        .filter(|p| p.is_leader())
+        .ok_or(ResponseError::NotLeaderOrFollower)?;
+    let config = partition_config(ctx, group);
+    let state = ctx.broker.share_partitions.partition(
+        group,
+        tp,
+        &partition.log,
+        partition.leader_epoch().unwrap_or(0),
+        config,
+        share_reset(ctx, group),
+    );
+    let mut state = state.lock();
+    let now = now_ms();
+    state.expire_locks(now);
+    if !state.can_acquire_records() {
+        return Ok((None, Vec::new()));
+    }
+    let offset = state.next_fetch_offset();
+    let read = partition
+        .log
+        .read(offset, max_bytes, ReadBound::HighWatermark, true)
+        .map_err(|_| ResponseError::UnknownServerError)?;
+    let Some(slice) = read.records.filter(|s| !s.is_empty()) else {
+        return Ok((None, Vec::new()));
+    };
+    let bytes = slice
+        .read_to_vec()
+        .map_err(|_| ResponseError::UnknownServerError)?;
+    let fetched: Vec<FetchedBatch> = Batches::new(&bytes)
+        .map_while(Result::ok)
+        .map(|b| FetchedBatch {
+            first_offset: b.base_offset(),
+            last_offset: b.last_offset(),
+            aborted: false,
+        })
+        .collect();
+    let acquired = state.acquire(member, offset, &fetched, max_records, now);
+    if acquired.records.is_empty() {
+        return Ok((None, Vec::new()));
+    }
+    let ranges = acquired
+        .records
+        .iter()
+        .map(|r| {
+            AcquiredRecords::default()
+                .with_first_offset(r.first_offset)
+                .with_last_offset(r.last_offset)
+                .with_delivery_count(r.delivery_count)
+        })
+        .collect();
+    Ok((Some(Bytes::from(bytes)), ranges))
+}
+
+pub(crate) async fn fetch(ctx: RequestContext, req: ShareFetchRequest) -> ShareFetchResponse {
+    let failed = |e: ResponseError| ShareFetchResponse::default().with_error_code(e.code());
+    if !enabled(&ctx) {
+        return failed(ResponseError::UnsupportedVersion);
+    }
+    let (Some(group), Some(member)) = (req.group_id.as_ref(), req.member_id.as_ref()) else {
+        return failed(ResponseError::InvalidRequest);
+    };
+    let (group, member) = (group.0.to_string(), member.to_string());
+    if !ctx.authorized_group(AclOperation::Read, &group) {
+        return failed(ResponseError::GroupAuthorizationFailed);
+    }
+    let add: Vec<(Uuid, i32)> = req
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(move |p| (t.topic_id, p.partition_index))
+        })
+        .collect();
+    let forget: Vec<(Uuid, i32)> = req
+        .forgotten_topics_data
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(move |p| (t.topic_id, *p)))
+        .collect();
+    let session = ctx.broker.share_partitions.session_step(
+        &group,
+        &member,
+        req.share_session_epoch,
+        &add,
+        &forget,
+    );
+    let session = match session {
+        Ok(s) => s,
+        Err(e) => return failed(session_code(e)),
+    };
+    // The acknowledgements it carries, before anything is acquired.
+    let mut acks: BTreeMap<(Uuid, i32), i16> = BTreeMap::new();
+    for t in &req.topics {
+        for p in t
+            .partitions
+            .iter()
+            .filter(|p| !p.acknowledgement_batches.is_empty())
+        {
+            let w = resolve(&ctx, t.topic_id, p.partition_index);
+            let code = match &w.tp {
+                Err(e) => e.code(),
+                Ok(tp) => {
+                    let batches = batches_of(
+                        p.acknowledgement_batches
+                            .iter()
+                            .map(|b| (b.first_offset, b.last_offset, b.acknowledge_types.clone())),
+                    );
+                    acknowledge(&ctx, &group, &member, tp, batches)
+                }
+            };
+            acks.insert((t.topic_id, p.partition_index), code);
+        }
+    }
+    let config = partition_config(&ctx, &group);
+    let closing = req.share_session_epoch == -1;
+    if closing {
+        ctx.broker.share_partitions.release_member(&group, &member);
+    }
+    let wanted: Vec<Wanted> = session.iter().map(|(t, p)| resolve(&ctx, *t, *p)).collect();
+    let max_bytes = u64::try_from(req.max_bytes.max(1)).unwrap_or(1 << 20);
+    let mut max_records = u32::try_from(req.max_records.max(1)).unwrap_or(500);
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
+    let mut results: BTreeMap<(Uuid, i32), PartitionData> = BTreeMap::new();
+    loop {
+        for w in &wanted {
+            let key = (w.topic_id, w.partition);
+            let base = PartitionData::default().with_partition_index(w.partition);
+            let data = match &w.tp {
+                Err(e) => Some(base.with_error_code(e.code())),
+                Ok(_) if closing => None,
+                Ok(tp) => match acquire(&ctx, &group, &member, tp, max_bytes, max_records) {
+                    Err(e) => Some(base.with_error_code(e.code())),
+                    Ok((None, _)) => None,
+                    Ok((Some(records), ranges)) => {
+                        let count: i64 = ranges
+                            .iter()
+                            .map(|r: &AcquiredRecords| r.last_offset - r.first_offset + 1)
+                            .sum();
+                        max_records = max_records
+                            .saturating_sub(u32::try_from(count).unwrap_or(u32::MAX))
+                            .max(1);
+                        Some(
+                            base.with_records(Some(records))
+                                .with_acquired_records(ranges),
+                        )
+                    }
+                },
+            };
+            if let Some(d) = data {
+                results.insert(key, d);
+            }
+        }
+        let got_records = results.values().any(|d| d.records.is_some());
+        if got_records || closing || tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        // Nothing yet: poll again shortly (appends are not signalled to share fetches yet).
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for ((topic, partition), code) in acks {
+        let entry = results
+            .entry((topic, partition))
+            .or_insert_with(|| PartitionData::default().with_partition_index(partition));
+        entry.acknowledge_error_code = code;
+    }
+    let mut by_topic: BTreeMap<Uuid, Vec<PartitionData>> = BTreeMap::new();
+    for ((topic, _), data) in results {
+        by_topic.entry(topic).or_default().push(data);
+    }
+    ShareFetchResponse::default()
+        .with_acquisition_lock_timeout_ms(
+            i32::try_from(config.record_lock_duration_ms).unwrap_or(i32::MAX),
+        )
+        .with_responses(
+            by_topic
+                .into_iter()
+                .map(|(topic_id, partitions)| {
+                    ShareFetchableTopicResponse::default()
+                        .with_topic_id(topic_id)
+                        .with_partitions(partitions)
+                })
+                .collect(),
+        )
+}
+
+pub(crate) fn acknowledge_request(
+    ctx: &RequestContext,
+    req: ShareAcknowledgeRequest,
+) -> ShareAcknowledgeResponse {
+    let failed = |e: ResponseError| ShareAcknowledgeResponse::default().with_error_code(e.code());
+    if !enabled(ctx) {
+        return failed(ResponseError::UnsupportedVersion);
+    }
+    let (Some(group), Some(member)) = (req.group_id.as_ref(), req.member_id.as_ref()) else {
+        return failed(ResponseError::InvalidRequest);
+    };
+    let (group, member) = (group.0.to_string(), member.to_string());
+    if !ctx.authorized_group(AclOperation::Read, &group) {
+        return failed(ResponseError::GroupAuthorizationFailed);
+    }
+    // Kafka: an acknowledgement cannot open a session.
+    if req.share_session_epoch == 0 {
+        return failed(ResponseError::InvalidShareSessionEpoch);
+    }
+    let step =
+        ctx.broker
+            .share_partitions
+            .acknowledge_step(&group, &member, req.share_session_epoch);
+    if let Err(e) = step {
+        return failed(session_code(e));
+    }
+    let responses = req
+        .topics
+        .iter()
+        .map(|t| {
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let w = resolve(ctx, t.topic_id, p.partition_index);
+                    let code = match &w.tp {
+                        Err(e) => e.code(),
+                        Ok(tp) => {
+                            let batches = batches_of(p.acknowledgement_batches.iter().map(|b| {
+                                (b.first_offset, b.last_offset, b.acknowledge_types.clone())
+                            }));
+                            acknowledge(ctx, &group, &member, tp, batches)
+                        }
+                    };
+                    AckPartitionData::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(code)
+                        .with_error_message(
+                            (code != 0)
+                                .then(|| StrBytes::from_static_str("acknowledgement failed")),
+                        )
+                })
+                .collect();
+            ShareAcknowledgeTopicResponse::default()
+                .with_topic_id(t.topic_id)
+                .with_partitions(partitions)
+        })
+        .collect();
+    if req.share_session_epoch == -1 {
+        ctx.broker.share_partitions.release_member(&group, &member);
+    }
+    ShareAcknowledgeResponse::default().with_responses(responses)
+}
