@@ -82,3 +82,123 @@ def test_two_share_groups_each_get_every_record(broker_factory, topic_name):
     run(b, topic_name, outs, 200)
     for _, out in outs:
         assert sorted(out) == sorted(f"r{i}".encode() for i in range(100))
+
+
+def explicit(b, group: str, topic: str) -> ShareConsumer:
+    c = ShareConsumer({"bootstrap.servers": b.bootstrap, "group.id": group,
+                       "share.acknowledgement.mode": "explicit"})
+    c.subscribe([topic])
+    return c
+
+
+def poll_until(c: ShareConsumer, pred, timeout: float = TIMEOUT) -> list:
+    """Polls until a batch holds a record for which `pred` holds; that batch (records only)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        batch = [m for m in c.poll(0.5) if m.error() is None]
+        if any(pred(m) for m in batch):
+            return batch
+        for m in batch:  # explicit mode: everything polled must be acknowledged first
+            c.acknowledge(m)
+    raise AssertionError("no matching record in time")
+
+
+def test_release_redelivers_with_a_higher_count_and_reject_never_again(broker_factory,
+                                                                       topic_name):
+    from confluent_kafka import AcknowledgeType
+    b = start(broker_factory)
+    setup(b, topic_name, ["acks"], 2)
+    c = explicit(b, "acks", topic_name)
+    try:
+        batch = poll_until(c, lambda m: True)
+        first = {m.value(): m.delivery_count() for m in batch}
+        for m in batch:
+            # r0 goes back to the group, r1 is poison.
+            c.acknowledge(m, AcknowledgeType.RELEASE if m.value() == b"r0"
+                          else AcknowledgeType.REJECT)
+        again = poll_until(c, lambda m: m.value() == b"r0")
+        r0 = [m for m in again if m.value() == b"r0"]
+        assert r0[0].delivery_count() == first[b"r0"] + 1 == 2
+        for m in again:
+            c.acknowledge(m, AcknowledgeType.ACCEPT)
+        # r1 was rejected and r0 accepted: nothing more ever comes.
+        deadline = time.time() + 3
+        while time.time() < deadline:
+            late = [m.value() for m in c.poll(0.5) if m.error() is None]
+            assert late == [], late
+    finally:
+        c.close()
+
+
+def test_the_delivery_count_limit_archives_a_record(broker_factory, topic_name):
+    from confluent_kafka import AcknowledgeType
+    b = start(broker_factory)
+    setup(b, topic_name, ["poison"], 1)
+    c = explicit(b, "poison", topic_name)
+    counts = []
+    try:
+        deadline = time.time() + TIMEOUT
+        while time.time() < deadline and len(counts) < 6:
+            batch = [m for m in c.poll(0.5) if m.error() is None]
+            for m in batch:
+                counts.append(m.delivery_count())
+                c.acknowledge(m, AcknowledgeType.RELEASE)
+            if len(counts) == 5:
+                # group.share.delivery.count.limit = 5: archived after the fifth delivery.
+                time.sleep(2)
+                assert [m for m in c.poll(1.0) if m.error() is None] == []
+                break
+    finally:
+        c.close()
+    assert counts == [1, 2, 3, 4, 5], counts
+
+
+HOLDER = """
+import sys, time
+from confluent_kafka import ShareConsumer
+c = ShareConsumer({"bootstrap.servers": sys.argv[1], "group.id": sys.argv[2],
+                   "share.acknowledgement.mode": "explicit"})
+c.subscribe([sys.argv[3]])
+while True:
+    batch = [m for m in c.poll(0.5) if m.error() is None]
+    if batch:
+        print(len(batch), flush=True)
+        time.sleep(600)
+"""
+
+
+def test_records_held_by_a_killed_consumer_return_after_the_lock(broker_factory, topic_name):
+    import subprocess
+    import sys
+    b = start(broker_factory)
+    setup(b, topic_name, ["locks"], 10)
+    a = AdminClient({"bootstrap.servers": b.bootstrap})
+    lock = ConfigResource(ResourceType.GROUP, "locks", incremental_configs=[
+        ConfigEntry("share.record.lock.duration.ms", "15000",
+                    incremental_operation=AlterConfigOpType.SET)])
+    for f in a.incremental_alter_configs([lock]).values():
+        f.result(TIMEOUT)
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, b.bootstrap, "locks", topic_name],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        held = int(holder.stdout.readline())
+        assert held > 0
+        holder.kill()  # kill -9: nothing acknowledged, nothing released
+        holder.wait()
+        killed_at = time.time()
+        out: list = []
+        stop = threading.Event()
+        t = threading.Thread(target=consume, args=(b, topic_name, "locks", out, stop))
+        t.start()
+        # The killed member keeps its partition until its session expires (45 s, the least
+        # share.session.timeout.ms allows), as in Kafka; then its 15 s locks have run out too.
+        deadline = time.time() + 80
+        while time.time() < deadline and len(out) < 10:
+            time.sleep(0.2)
+        stop.set()
+        t.join(TIMEOUT)
+        assert sorted(out) == sorted(f"r{i}".encode() for i in range(10)), out
+        # The held records came back only once their 15 s lock ran out.
+        assert time.time() - killed_at >= 10
+    finally:
+        holder.kill()
