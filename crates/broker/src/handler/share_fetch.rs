@@ -230,18 +230,30 @@ fn acquire(
     Ok((Some(Bytes::from(bytes)), ranges))
 }
 
+/// What both APIs check first: share groups on, a group and member named, READ on the group.
+fn admit(
+    ctx: &RequestContext,
+    group: Option<&kafka_protocol::messages::GroupId>,
+    member: Option<&StrBytes>,
+) -> Result<(String, String), ResponseError> {
+    if !enabled(ctx) {
+        return Err(ResponseError::UnsupportedVersion);
+    }
+    let (Some(group), Some(member)) = (group, member) else {
+        return Err(ResponseError::InvalidRequest);
+    };
+    if !ctx.authorized_group(AclOperation::Read, &group.0) {
+        return Err(ResponseError::GroupAuthorizationFailed);
+    }
+    Ok((group.0.to_string(), member.to_string()))
+}
+
 pub(crate) async fn fetch(ctx: RequestContext, req: ShareFetchRequest) -> ShareFetchResponse {
     let failed = |e: ResponseError| ShareFetchResponse::default().with_error_code(e.code());
-    if !enabled(&ctx) {
-        return failed(ResponseError::UnsupportedVersion);
-    }
-    let (Some(group), Some(member)) = (req.group_id.as_ref(), req.member_id.as_ref()) else {
-        return failed(ResponseError::InvalidRequest);
+    let (group, member) = match admit(&ctx, req.group_id.as_ref(), req.member_id.as_ref()) {
+        Ok(gm) => gm,
+        Err(e) => return failed(e),
     };
-    let (group, member) = (group.0.to_string(), member.to_string());
-    if !ctx.authorized_group(AclOperation::Read, &group) {
-        return failed(ResponseError::GroupAuthorizationFailed);
-    }
     let add: Vec<(Uuid, i32)> = req
         .topics
         .iter()
@@ -368,16 +380,10 @@ pub(crate) fn acknowledge_request(
     req: ShareAcknowledgeRequest,
 ) -> ShareAcknowledgeResponse {
     let failed = |e: ResponseError| ShareAcknowledgeResponse::default().with_error_code(e.code());
-    if !enabled(ctx) {
-        return failed(ResponseError::UnsupportedVersion);
-    }
-    let (Some(group), Some(member)) = (req.group_id.as_ref(), req.member_id.as_ref()) else {
-        return failed(ResponseError::InvalidRequest);
+    let (group, member) = match admit(ctx, req.group_id.as_ref(), req.member_id.as_ref()) {
+        Ok(gm) => gm,
+        Err(e) => return failed(e),
     };
-    let (group, member) = (group.0.to_string(), member.to_string());
-    if !ctx.authorized_group(AclOperation::Read, &group) {
-        return failed(ResponseError::GroupAuthorizationFailed);
-    }
     // Kafka: an acknowledgement cannot open a session.
     if req.share_session_epoch == 0 {
         return failed(ResponseError::InvalidShareSessionEpoch);
