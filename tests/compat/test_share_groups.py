@@ -202,3 +202,39 @@ def test_records_held_by_a_killed_consumer_return_after_the_lock(broker_factory,
         assert time.time() - killed_at >= 10
     finally:
         holder.kill()
+
+
+def test_strom_share_groups_lists_describes_and_deletes(broker_factory, topic_name):
+    import subprocess
+    from conftest import strom_bin
+    b = start(broker_factory)
+    setup(b, topic_name, ["admin-view"], 10)
+
+    def strom(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([strom_bin(), "share-groups", *args, "--bootstrap-server",
+                               b.bootstrap], capture_output=True, text=True, timeout=60)
+
+    out: list = []
+    stop = threading.Event()
+    t = threading.Thread(target=consume, args=(b, topic_name, "admin-view", out, stop))
+    t.start()
+    try:
+        deadline = time.time() + TIMEOUT
+        while time.time() < deadline and len(out) < 10:
+            time.sleep(0.2)
+        listed = strom("list")
+        assert listed.returncode == 0, listed.stderr
+        assert "admin-view" in listed.stdout and "Stable" in listed.stdout, listed.stdout
+        described = strom("describe", "admin-view")
+        assert described.returncode == 0, described.stderr
+        assert "MEMBERS 1" in described.stdout, described.stdout
+        assert f"{topic_name}:0" in described.stdout and f"{topic_name}:1" in described.stdout
+        refused = strom("delete", "admin-view")
+        assert refused.returncode != 0 and "NON_EMPTY_GROUP" in refused.stderr, refused
+    finally:
+        stop.set()
+        t.join(TIMEOUT)
+    # The consumer left on close: the group is empty and can go.
+    deleted = strom("delete", "admin-view")
+    assert deleted.returncode == 0, deleted.stderr
+    assert "admin-view" not in strom("list").stdout

@@ -44,6 +44,8 @@ enum Command {
     Cluster(cmd::cluster::ClusterArgs),
     /// Create, list and delete SCRAM users (kafka-configs --entity-type users).
     Users(cmd::users::UsersArgs),
+    /// List, describe and delete share groups (kafka-share-groups).
+    ShareGroups(cmd::share_groups::ShareGroupsArgs),
     /// Add, list and remove ACLs (kafka-acls).
     Acls(cmd::acls::AclsArgs),
     /// Describe and alter client quotas (kafka-configs --entity-type users|clients|ips).
@@ -64,6 +66,7 @@ fn main() -> std::process::ExitCode {
         Command::Transactions(args) => cmd::transactions::run(args),
         Command::Cluster(args) => cmd::cluster::run(args),
         Command::Users(args) => cmd::users::run(args),
+        Command::ShareGroups(args) => cmd::share_groups::run(args),
         Command::Acls(args) => cmd::acls::run(args),
         Command::Quotas(args) => cmd::quotas::run(args),
     };

@@ -95,11 +95,12 @@ pub(crate) fn needs_new_coordinator(e: &ClientError) -> bool {
         )
 }
 
-fn gid(group: &str) -> GroupId {
+pub(crate) fn gid(group: &str) -> GroupId {
     GroupId(StrBytes::from_string(group.to_owned()))
 }
 
-fn check(context: impl FnOnce() -> String, code: i16) -> Result<(), ClientError> {
+/// A broker error code as an error with `context`, or `Ok` for 0.
+pub(crate) fn check(context: impl FnOnce() -> String, code: i16) -> Result<(), ClientError> {
     if code == 0 {
         Ok(())
     } else {

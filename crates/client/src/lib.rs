@@ -43,6 +43,7 @@ mod sasl_authenticator;
 mod scram_admin;
 mod security;
 mod sender;
+mod share_group_admin;
 mod transport;
 mod txn_admin;
 mod versions;
@@ -67,6 +68,7 @@ pub use quota_admin::{
 };
 pub use scram_admin::{PerUser, ScramCredentialInfo, UserScramCredentialAlteration};
 pub use security::{SaslLogin, Security};
+pub use share_group_admin::{ShareGroupDescription, ShareMemberDescription};
 pub use transport::ConnectionConfig;
 // The ACL types of the ACL admin calls, so callers need not depend on strom-authorizer.
 pub use strom_authorizer::{

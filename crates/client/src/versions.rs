@@ -61,6 +61,8 @@ const CLIENT_RANGES: &[(ApiKey, i16, i16)] = &[
     // Client quotas (KIP-546); v1 is the flexible encoding.
     (ApiKey::DescribeClientQuotas, 0, 1),
     (ApiKey::AlterClientQuotas, 0, 1),
+    // Share groups (KIP-932): v1 is the first version Kafka 4.1 ships as stable.
+    (ApiKey::ShareGroupDescribe, 1, 1),
 ];
 
 /// The negotiated version per API for one broker. Immutable after the handshake.

@@ -14,6 +14,7 @@ pub(crate) mod produce;
 pub(crate) mod quotas;
 pub(crate) mod records;
 pub(crate) mod serve;
+pub(crate) mod share_groups;
 pub(crate) mod topics;
 pub(crate) mod transactions;
 pub(crate) mod users;
