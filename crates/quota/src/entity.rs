@@ -167,7 +167,7 @@ impl QuotaEntity {
                 return Err(QuotaError::UnknownEntityType(entity_type.to_owned()));
             };
             if name == Some("") {
-                return Err(QuotaError::EmptyEntityName(t));
+                return Err(QuotaError::EmptyEntityName(t.name()));
             }
             *entity.slot_mut(t) = Some(EntityName::from_wire(name));
         }
@@ -184,7 +184,7 @@ impl QuotaEntity {
     pub fn validate(&self) -> Result<(), QuotaError> {
         for (entity_type, name) in self.components() {
             if matches!(name, EntityName::Named(n) if n.is_empty()) {
-                return Err(QuotaError::EmptyEntityName(entity_type));
+                return Err(QuotaError::EmptyEntityName(entity_type.name()));
             }
         }
         match (&self.user, &self.client_id, &self.ip) {
@@ -317,7 +317,7 @@ mod tests {
         );
         assert_eq!(
             QuotaEntity::from_components([("user", Some(""))]),
-            Err(QuotaError::EmptyEntityName(EntityType::User))
+            Err(QuotaError::EmptyEntityName("user"))
         );
         assert_eq!(
             QuotaEntity::from_components([("ip", Some("1.2.3.4")), ("user", Some("a"))]),

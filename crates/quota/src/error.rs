@@ -5,9 +5,6 @@
 //! and `kafka-configs.sh` print them verbatim and operators search for them. The broker maps
 //! [`QuotaError::kind`] to an `ErrorCode` in its handler layer; this crate knows no wire types.
 
-use crate::entity::EntityType;
-use crate::key::QuotaKey;
-
 /// Which Kafka error code a [`QuotaError`] becomes on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -35,8 +32,8 @@ pub enum QuotaError {
     #[error("Unhandled client quota entity type: {0}")]
     UnknownEntityType(String),
     /// A named (not default) entity whose name is the empty string.
-    #[error("Empty {} not supported", .0.name())]
-    EmptyEntityName(EntityType),
+    #[error("Empty {0} not supported")]
+    EmptyEntityName(&'static str),
     /// `ip` together with `user` or `client-id`.
     #[error(
         "Invalid quota entity combination, IP entity should not be combined with User or ClientId"
@@ -58,18 +55,23 @@ pub enum QuotaError {
         entity: String,
     },
     /// A value that is zero or negative: Kafka requires every quota to be positive.
-    #[error("Quota {} must be greater than 0", .0.name())]
-    NotPositive(QuotaKey),
+    #[error("Quota {0} must be greater than 0")]
+    NotPositive(&'static str),
     /// NaN or infinity. Kafka lets NaN through its checks (every comparison is false); we refuse it
     /// because a NaN bound would disable throttling in a way nobody can see.
-    #[error("Quota {} must be a finite number", .0.name())]
-    NotFinite(QuotaKey),
+    #[error("Quota {0} must be a finite number")]
+    NotFinite(&'static str),
     /// A fractional value for a long or int key (`producer_byte_rate` is a long in Kafka).
-    #[error("{} cannot be a fractional value.", .0.name())]
-    Fractional(QuotaKey),
+    #[error("{0} cannot be a fractional value.")]
+    Fractional(&'static str),
     /// A value beyond the key's integral type.
-    #[error("Proposed value for {} is too large for {}.", .0.name(), .0.value_type().article_name())]
-    TooLarge(QuotaKey),
+    #[error("Proposed value for {key} is too large for {type_name}.")]
+    TooLarge {
+        /// The key.
+        key: &'static str,
+        /// Its type, with an article ("a long").
+        type_name: &'static str,
+    },
     /// A describe filter component with an empty entity type.
     #[error("Invalid empty entity type.")]
     EmptyFilterEntityType,
@@ -124,15 +126,19 @@ mod tests {
     #[test]
     fn messages_are_kafkas() {
         assert_eq!(
-            QuotaError::Fractional(QuotaKey::ProducerByteRate).to_string(),
+            QuotaError::Fractional("producer_byte_rate").to_string(),
             "producer_byte_rate cannot be a fractional value."
         );
         assert_eq!(
-            QuotaError::TooLarge(QuotaKey::ConnectionCreationRate).to_string(),
+            QuotaError::TooLarge {
+                key: "connection_creation_rate",
+                type_name: "an INT"
+            }
+            .to_string(),
             "Proposed value for connection_creation_rate is too large for an INT."
         );
         assert_eq!(
-            QuotaError::EmptyEntityName(EntityType::ClientId).to_string(),
+            QuotaError::EmptyEntityName("client-id").to_string(),
             "Empty client-id not supported"
         );
     }

@@ -96,10 +96,10 @@ impl QuotaKey {
     /// infinities, which Kafka lets through.
     pub fn validate_value(self, value: f64) -> Result<f64, QuotaError> {
         if !value.is_finite() {
-            return Err(QuotaError::NotFinite(self));
+            return Err(QuotaError::NotFinite(self.name()));
         }
         if value <= 0.0 {
-            return Err(QuotaError::NotPositive(self));
+            return Err(QuotaError::NotPositive(self.name()));
         }
         let too_large = match self.value_type() {
             ValueType::Double => return Ok(value),
@@ -108,10 +108,13 @@ impl QuotaKey {
             ValueType::Int => value > f64::from(i32::MAX),
         };
         if too_large {
-            return Err(QuotaError::TooLarge(self));
+            return Err(QuotaError::TooLarge {
+                key: self.name(),
+                type_name: self.value_type().article_name(),
+            });
         }
         if (value % 1.0).abs() > 1e-6 {
-            return Err(QuotaError::Fractional(self));
+            return Err(QuotaError::Fractional(self.name()));
         }
         Ok(value)
     }
@@ -142,13 +145,28 @@ mod tests {
     fn byte_rates_are_positive_longs() {
         let key = QuotaKey::ProducerByteRate;
         assert_eq!(key.validate_value(1024.0), Ok(1024.0));
-        assert_eq!(key.validate_value(1024.5), Err(QuotaError::Fractional(key)));
-        assert_eq!(key.validate_value(0.0), Err(QuotaError::NotPositive(key)));
-        assert_eq!(key.validate_value(-5.0), Err(QuotaError::NotPositive(key)));
-        assert_eq!(key.validate_value(1e19), Err(QuotaError::TooLarge(key)));
+        assert_eq!(
+            key.validate_value(1024.5),
+            Err(QuotaError::Fractional(key.name()))
+        );
+        assert_eq!(
+            key.validate_value(0.0),
+            Err(QuotaError::NotPositive(key.name()))
+        );
+        assert_eq!(
+            key.validate_value(-5.0),
+            Err(QuotaError::NotPositive(key.name()))
+        );
+        assert_eq!(
+            key.validate_value(1e19),
+            Err(QuotaError::TooLarge {
+                key: key.name(),
+                type_name: key.value_type().article_name()
+            })
+        );
         assert_eq!(
             key.validate_value(f64::NAN),
-            Err(QuotaError::NotFinite(key))
+            Err(QuotaError::NotFinite(key.name()))
         );
         // Kafka's tolerance: a remainder of at most 1e-6 counts as integral.
         assert!(key.validate_value(1_000.000_000_1).is_ok());
@@ -158,12 +176,15 @@ mod tests {
     fn doubles_accept_fractions_but_not_zero() {
         let key = QuotaKey::RequestPercentage;
         assert_eq!(key.validate_value(12.5), Ok(12.5));
-        assert_eq!(key.validate_value(0.0), Err(QuotaError::NotPositive(key)));
+        assert_eq!(
+            key.validate_value(0.0),
+            Err(QuotaError::NotPositive(key.name()))
+        );
         let key = QuotaKey::ControllerMutationRate;
         assert_eq!(key.validate_value(0.5), Ok(0.5));
         assert_eq!(
             key.validate_value(f64::INFINITY),
-            Err(QuotaError::NotFinite(key))
+            Err(QuotaError::NotFinite(key.name()))
         );
     }
 
@@ -171,7 +192,13 @@ mod tests {
     fn connection_rate_is_an_int() {
         let key = QuotaKey::ConnectionCreationRate;
         assert_eq!(key.validate_value(100.0), Ok(100.0));
-        assert_eq!(key.validate_value(3e9), Err(QuotaError::TooLarge(key)));
+        assert_eq!(
+            key.validate_value(3e9),
+            Err(QuotaError::TooLarge {
+                key: key.name(),
+                type_name: key.value_type().article_name()
+            })
+        );
         assert!(key.is_ip_key());
         assert!(!QuotaKey::ProducerByteRate.is_ip_key());
     }

@@ -299,7 +299,7 @@ mod tests {
                 QuotaOp::set("consumer_byte_rate", 10.5),
             ],
         );
-        assert_eq!(err, Err(QuotaError::Fractional(QuotaKey::ConsumerByteRate)));
+        assert_eq!(err, Err(QuotaError::Fractional("consumer_byte_rate")));
         assert!(store.is_empty(), "nothing of a refused alteration applies");
 
         assert_eq!(
@@ -308,7 +308,7 @@ mod tests {
         );
         assert_eq!(
             store.alter(&alice, &[QuotaOp::set("controller_mutation_rate", 0.0)]),
-            Err(QuotaError::NotPositive(QuotaKey::ControllerMutationRate))
+            Err(QuotaError::NotPositive("controller_mutation_rate"))
         );
         assert_eq!(
             store.alter(&alice, &[QuotaOp::set("connection_creation_rate", 10.0)]),
