@@ -187,12 +187,30 @@ impl Client {
 
     /// ListGroups on every broker (each lists the groups it coordinates).
     pub async fn list_groups(&self) -> Result<Vec<GroupListing>, ClientError> {
+        self.list_groups_of_types(&[]).await
+    }
+
+    /// ListGroups on every broker with a type filter (v5+: `classic`, `consumer`, `share`;
+    /// empty = every type).
+    pub(crate) async fn list_groups_of_types(
+        &self,
+        types: &[&'static str],
+    ) -> Result<Vec<GroupListing>, ClientError> {
         let meta = self.refresh_metadata(Some(&[]), false).await?;
         let mut out = Vec::new();
+        let req = ListGroupsRequest::default()
+            .with_types_filter(types.iter().map(|t| StrBytes::from_static_str(t)).collect());
         for id in meta.brokers.keys() {
             let conn = self.connection(*id).await?;
             let version = conn.version(ApiKey::ListGroups)?;
-            let resp = conn.send(version, &ListGroupsRequest::default()).await?;
+            if !types.is_empty() && version < 5 {
+                return Err(ClientError::broker(
+                    "list groups by type",
+                    ResponseError::UnsupportedVersion.code(),
+                    Some("the broker has no ListGroups type filter (v5)"),
+                ));
+            }
+            let resp = conn.send(version, &req).await?;
             check(|| "list groups".to_owned(), resp.error_code)?;
             out.extend(resp.groups.into_iter().map(|g| GroupListing {
                 group_id: g.group_id.0.to_string(),

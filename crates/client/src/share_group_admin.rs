@@ -3,8 +3,7 @@
 //! coordinator). Deleting a share group is DeleteGroups, as for any group
 //! (`Client::delete_group`).
 
-use kafka_protocol::messages::{ApiKey, ListGroupsRequest, ShareGroupDescribeRequest};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::{ApiKey, ShareGroupDescribeRequest};
 use kafka_protocol::ResponseError;
 
 use crate::client::Client;
@@ -39,30 +38,7 @@ pub struct ShareGroupDescription {
 impl Client {
     /// The share groups of the cluster, sorted by id (ListGroups v5 with the `share` type).
     pub async fn list_share_groups(&self) -> Result<Vec<GroupListing>, ClientError> {
-        let meta = self.refresh_metadata(Some(&[]), false).await?;
-        let mut out = Vec::new();
-        for id in meta.brokers.keys() {
-            let conn = self.connection(*id).await?;
-            let version = conn.version(ApiKey::ListGroups)?;
-            if version < 5 {
-                return Err(ClientError::broker(
-                    "list share groups",
-                    ResponseError::UnsupportedVersion.code(),
-                    Some("the broker has no ListGroups type filter (v5)"),
-                ));
-            }
-            let req = ListGroupsRequest::default()
-                .with_types_filter(vec![StrBytes::from_static_str("share")]);
-            let resp = conn.send(version, &req).await?;
-            check(|| "list share groups".to_owned(), resp.error_code)?;
-            out.extend(resp.groups.into_iter().map(|g| GroupListing {
-                group_id: g.group_id.0.to_string(),
-                protocol_type: g.protocol_type.to_string(),
-                state: g.group_state.to_string(),
-            }));
-        }
-        out.sort_by(|a, b| a.group_id.cmp(&b.group_id));
-        Ok(out)
+        self.list_groups_of_types(&["share"]).await
     }
 
     /// ShareGroupDescribe of `group`; an unknown group is described as "Dead" with no members.

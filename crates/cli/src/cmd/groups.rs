@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use anyhow::{bail, Context};
-use strom_client::{Client, GroupDescription, OffsetSpec, TopicPartition};
+use strom_client::{Client, GroupDescription, GroupListing, OffsetSpec, TopicPartition};
 
 use super::ConnectArgs;
 
@@ -73,24 +73,7 @@ pub(crate) fn run(args: GroupsArgs) -> anyhow::Result<()> {
         match args.command {
             GroupsCommand::List { state } => {
                 let groups = client.list_groups().await.context("listing groups")?;
-                let mut out = String::new();
-                if state {
-                    let w = groups
-                        .iter()
-                        .map(|g| g.group_id.len())
-                        .max()
-                        .unwrap_or(0)
-                        .max(5);
-                    let _ = writeln!(out, "{:<w$}  STATE", "GROUP");
-                    for g in &groups {
-                        let _ = writeln!(out, "{:<w$}  {}", g.group_id, g.state);
-                    }
-                } else {
-                    for g in &groups {
-                        let _ = writeln!(out, "{}", g.group_id);
-                    }
-                }
-                print!("{out}");
+                print!("{}", listing(&groups, state));
             }
             GroupsCommand::Describe { group } => print!("{}", describe(&client, &group).await?),
             GroupsCommand::ResetOffsets(r) => reset(&client, r).await?,
@@ -104,6 +87,28 @@ pub(crate) fn run(args: GroupsArgs) -> anyhow::Result<()> {
         }
         Ok(())
     })
+}
+
+/// Group ids one per line, or with `state` a GROUP/STATE table (also `strom share-groups list`).
+pub(crate) fn listing(groups: &[GroupListing], state: bool) -> String {
+    let mut out = String::new();
+    if state {
+        let w = groups
+            .iter()
+            .map(|g| g.group_id.len())
+            .max()
+            .unwrap_or(0)
+            .max(5);
+        let _ = writeln!(out, "{:<w$}  STATE", "GROUP");
+        for g in groups {
+            let _ = writeln!(out, "{:<w$}  {}", g.group_id, g.state);
+        }
+    } else {
+        for g in groups {
+            let _ = writeln!(out, "{}", g.group_id);
+        }
+    }
+    out
 }
 
 /// One row of the describe table.

@@ -43,18 +43,7 @@ pub(crate) fn run(args: ShareGroupsArgs) -> anyhow::Result<()> {
                     .list_share_groups()
                     .await
                     .context("listing share groups")?;
-                let w = groups
-                    .iter()
-                    .map(|g| g.group_id.len())
-                    .max()
-                    .unwrap_or(0)
-                    .max(5);
-                let mut out = String::new();
-                let _ = writeln!(out, "{:<w$}  STATE", "GROUP");
-                for g in &groups {
-                    let _ = writeln!(out, "{:<w$}  {}", g.group_id, g.state);
-                }
-                print!("{out}");
+                print!("{}", super::groups::listing(&groups, true));
             }
             ShareGroupsCommand::Describe { group } => {
                 let desc = client
