@@ -503,3 +503,22 @@ fn relaxed_flushing_caps_the_log_end_with_the_bound() {
     log.set_high_watermark_bound(100);
     assert_eq!(log.high_watermark(), 6, "the log end, fsync or not");
 }
+
+/// A broker that became leader (its epoch recorded at its log end) and lost leadership before
+/// appending: the new leader answers its fetch with a divergence at that same log end. The
+/// truncation cuts no record but must drop the empty epoch, or every later fetch carries it and
+/// diverges again (a follower stuck in a loop, seen as a stalled coordinator failover).
+#[test]
+fn truncating_to_the_log_end_drops_an_epoch_that_never_got_a_record() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let cfg = config(1 << 20, &[]);
+    let mgr = open(dir.path(), cfg.clone());
+    let log = mgr.get_or_create(&tp(), cfg).expect("log");
+    lead(&log, make_batch(3, 10, now_ms()), false, 0);
+    log.assign_leader_epoch(1); // became leader at offset 3, appended nothing
+    assert_eq!(log.latest_leader_epoch(), Some(1));
+    log.truncate_to(3).expect("truncate");
+    assert_eq!(log.log_end_offset(), 3);
+    assert_eq!(epochs(&log), vec![(0, 0)]);
+    assert_eq!(log.latest_leader_epoch(), Some(0));
+}

@@ -16,6 +16,12 @@ impl PartitionLog {
         let _swap = self.segment_swap.lock();
         let end = *self.log_end.lock();
         if offset >= end.offset {
+            // No record to cut, but the leader epoch cache is cut anyway (Kafka's rule): a broker
+            // that became leader, recorded its epoch at its log end and lost leadership before
+            // appending holds an epoch the new leader never had. Kept, it is this follower's
+            // last fetched epoch in every fetch, the leader answers the same divergence, and
+            // the follower never catches up (seen as a coordinator failover that stalled).
+            self.update_leader_epochs(|c| c.truncate_from_end(end.offset))?;
             return Ok(());
         }
         let offset = offset.max(self.log_start_offset());
