@@ -7,3 +7,8 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
+
+/// [`now_ms`] as the unsigned milliseconds the quota and share-group rules take (never negative).
+pub fn now_ms_unsigned() -> u64 {
+    u64::try_from(now_ms()).unwrap_or(0)
+}

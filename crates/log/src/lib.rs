@@ -45,7 +45,7 @@ pub use batch::{
     batch_size, BatchError, BatchMut, BatchView, Batches, BATCH_HEADER_LEN, LOG_OVERHEAD,
 };
 pub use cleaner::{CleanerConfig, CleanerStats};
-pub use clock::now_ms;
+pub use clock::{now_ms, now_ms_unsigned};
 pub use config::{
     topic_config, validate_topic_configs, ConfigDef, ConfigType, LogConfig, TimestampType,
     TOPIC_CONFIGS,

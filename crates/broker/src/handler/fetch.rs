@@ -77,7 +77,7 @@ pub(crate) async fn handle(ctx: RequestContext, req: FetchRequest) -> FetchRespo
         return out;
     }
     // The records are not sent, so they do not count.
-    let now = u64::try_from(strom_log::now_ms()).unwrap_or(0);
+    let now = strom_log::now_ms_unsigned();
     let client_id = ctx.client_id.as_ref().map_or("", |c| c.as_str());
     let user = crate::quota_managers::quota_user(&ctx.session);
     quota.unrecord(user, client_id, bytes as f64, now);

@@ -100,7 +100,7 @@ impl RequestContext {
             return 0;
         }
         let client_id = self.client_id.as_ref().map_or("", |c| c.as_str());
-        let now = u64::try_from(strom_log::now_ms()).unwrap_or(0);
+        let now = strom_log::now_ms_unsigned();
         quota.record(
             crate::quota_managers::quota_user(&self.session),
             client_id,
@@ -166,7 +166,7 @@ pub(crate) fn under_request_quota(
         spent += polled.elapsed();
         if out.is_ready() {
             let client_id = ctx.client_id.as_ref().map_or("", |c| c.as_str());
-            let now = u64::try_from(strom_log::now_ms()).unwrap_or(0);
+            let now = strom_log::now_ms_unsigned();
             let throttle = ctx.broker.quotas.request.record_request_time(
                 crate::quota_managers::quota_user(&ctx.session),
                 client_id,

@@ -31,10 +31,6 @@ use super::group::share_group::enabled;
 use super::RequestContext;
 use crate::share_partitions::{reset_of, SessionError};
 
-fn now_ms() -> u64 {
-    u64::try_from(strom_log::now_ms()).unwrap_or(0)
-}
-
 fn session_code(e: SessionError) -> ResponseError {
     match e {
         SessionError::NotFound => ResponseError::ShareSessionNotFound,
@@ -145,7 +141,7 @@ fn acknowledge(
         reset,
     );
     let mut state = state.lock();
-    let now = now_ms();
+    let now = strom_log::now_ms_unsigned();
     state.expire_locks(now);
     match state.acknowledge(member, &batches, now) {
         Ok(_) => 0,
@@ -189,7 +185,7 @@ fn acquire(
         share_reset(ctx, group),
     );
     let mut state = state.lock();
-    let now = now_ms();
+    let now = strom_log::now_ms_unsigned();
     state.expire_locks(now);
     if !state.can_acquire_records() {
         return Ok((None, Vec::new()));

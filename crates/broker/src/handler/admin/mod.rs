@@ -51,7 +51,7 @@ pub(crate) fn controller_mutation(
     }
     let user = crate::quota_managers::quota_user(&ctx.session);
     let client_id = ctx.client_id.as_ref().map_or("", |c| c.as_str());
-    let now = u64::try_from(strom_log::now_ms()).unwrap_or(0);
+    let now = strom_log::now_ms_unsigned();
     if strict {
         return match quota.check_strict(user, client_id, partitions as f64, now) {
             Ok(()) => Ok(0),

@@ -81,7 +81,7 @@ pub(crate) fn list(ctx: &RequestContext, req: ListGroupsRequest) -> ListGroupsRe
         }
     }
     if type_ok("share") {
-        let now = u64::try_from(strom_log::now_ms()).unwrap_or(0);
+        let now = strom_log::now_ms_unsigned();
         for (id, state) in ctx.broker.coordinators.share_groups.list_groups(now) {
             if state_ok(state) && visible(&id) {
                 groups.push(listed(id, "share", state, "share"));
@@ -186,7 +186,7 @@ pub(crate) async fn delete(ctx: RequestContext, req: DeleteGroupsRequest) -> Del
     // A consumer or share group is deleted first (NON_EMPTY_GROUP with members); its offsets
     // (if any) are in the classic store, whose GROUP_ID_NOT_FOUND then only means "no offsets".
     let mut consumer = Vec::with_capacity(ids.len());
-    let now = u64::try_from(strom_log::now_ms()).unwrap_or(0);
+    let now = strom_log::now_ms_unsigned();
     for id in &ids {
         let shares = &ctx.broker.coordinators.share_groups;
         if !id.is_empty() && shares.is_share_group(id) {

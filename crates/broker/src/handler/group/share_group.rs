@@ -28,10 +28,6 @@ pub(crate) fn enabled(ctx: &RequestContext) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
-fn now_ms() -> u64 {
-    u64::try_from(strom_log::now_ms()).unwrap_or(0)
-}
-
 pub(crate) fn heartbeat(
     ctx: &RequestContext,
     req: ShareGroupHeartbeatRequest,
@@ -76,7 +72,7 @@ pub(crate) fn heartbeat(
         &req.member_id,
         req.member_epoch,
         subscribed.as_deref(),
-        now_ms(),
+        strom_log::now_ms_unsigned(),
         |topic| {
             image
                 .topic(topic)
@@ -149,7 +145,7 @@ pub(crate) fn describe(
                 .broker
                 .coordinators
                 .share_groups
-                .describe(&id.0, now_ms())
+                .describe(&id.0, strom_log::now_ms_unsigned())
             {
                 Ok(d) => out
                     .with_authorized_operations(ops)
