@@ -40,8 +40,22 @@ pub(crate) struct StromCluster {
 
 static ONE_CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// A free loopback port (bound and released: the small race is acceptable in tests).
+/// A free loopback port below the kernel's ephemeral range (32768+ on Linux), bound and
+/// released. An ephemeral port (`bind(0)`) can be taken again by any outgoing connection —
+/// a client of the previous cluster — before the node binds it, which failed a CI run with
+/// "Address already in use"; ports below that range are only ever taken by a bind, and clusters
+/// start one at a time.
 fn free_port() -> u16 {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let spread = 12_000;
+    let seed = std::process::id() % spread;
+    for _ in 0..spread {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let port = 20_000 + ((seed + n * 7) % spread) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("binding a free port");
     l.local_addr().expect("local addr").port()
 }
