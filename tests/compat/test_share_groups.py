@@ -1,7 +1,8 @@
 """Share groups (KIP-932) with confluent-kafka's ShareConsumer (librdkafka 2.16's share
 consumer) over real sockets: more consumers than partitions share the records with none
-delivered twice, and two share groups each get every record. The broker runs with
-`group.share.enable=true` (share-partition state is in memory so far; see issue 17).
+delivered twice, and two share groups each get every record; acknowledgements, delivery counts
+and the start offset survive kill -9 of the broker (`__share_group_state`). The broker runs with
+`group.share.enable=true`.
 """
 
 from __future__ import annotations
@@ -238,3 +239,83 @@ def test_strom_share_groups_lists_describes_and_deletes(broker_factory, topic_na
     deleted = strom("delete", "admin-view")
     assert deleted.returncode == 0, deleted.stderr
     assert "admin-view" not in strom("list").stdout
+
+
+WORKER = """
+import json, sys
+from confluent_kafka import AcknowledgeType, ShareConsumer
+c = ShareConsumer({"bootstrap.servers": sys.argv[1], "group.id": sys.argv[2],
+                   "share.acknowledgement.mode": "explicit"})
+c.subscribe([sys.argv[3]])
+batch = []
+while not batch:
+    batch = [m for m in c.poll(0.5) if m.error() is None]
+half = len(batch) // 2 or 1
+for m in batch[:half]:
+    c.acknowledge(m, AcknowledgeType.ACCEPT)
+for m in batch[half:]:
+    c.acknowledge(m, AcknowledgeType.RELEASE)
+errors = [str(e) for e in c.commit_sync(30).values() if e is not None]
+print(json.dumps({"accepted": [m.value().decode() for m in batch[:half]],
+                  "released": [m.value().decode() for m in batch[half:]],
+                  "errors": errors}), flush=True)
+held = []
+for _ in range(10):
+    held += [m.value().decode() for m in c.poll(0.5) if m.error() is None]
+    if held:
+        break
+print(json.dumps({"held": held}), flush=True)
+import time
+time.sleep(600)
+"""
+
+
+def test_share_state_survives_kill_9_of_the_broker(broker_factory, topic_name):
+    """Accepted records are never delivered again after kill -9 and restart; released ones come
+    back with their durable delivery count; acquired-but-unacknowledged ones are available."""
+    import json
+    import subprocess
+    import sys
+    b = start(broker_factory)
+    total = 200
+    setup(b, topic_name, ["durable"], total)
+    worker = subprocess.Popen([sys.executable, "-c", WORKER, b.bootstrap, "durable", topic_name],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        acked = json.loads(worker.stdout.readline())
+        assert acked["errors"] == [], acked
+        held = json.loads(worker.stdout.readline())["held"]
+    finally:
+        worker.kill()
+        worker.wait()
+    accepted, released = set(acked["accepted"]), set(acked["released"])
+    assert accepted
+    b.kill()  # kill -9: only what is in __share_group_state survives
+    b.start()
+
+    got: dict[str, int] = {}
+    c = ShareConsumer({"bootstrap.servers": b.bootstrap, "group.id": "durable"})
+    c.subscribe([topic_name])
+    try:
+        want = total - len(accepted)
+        deadline = time.time() + 60
+        while time.time() < deadline and len(got) < want:
+            for m in c.poll(0.5):
+                if m.error() is None:
+                    got[m.value().decode()] = max(got.get(m.value().decode(), 0),
+                                                  m.delivery_count())
+        end = time.time() + 2  # anything accepted before the kill would show up now
+        while time.time() < end:
+            for m in c.poll(0.5):
+                if m.error() is None:
+                    got[m.value().decode()] = m.delivery_count()
+    finally:
+        c.close()
+    everything = {f"r{i}" for i in range(total)}
+    assert not accepted & got.keys(), f"accepted before the kill, delivered again: {accepted & got.keys()}"
+    assert got.keys() == everything - accepted, \
+        f"missing {sorted(everything - accepted - got.keys())[:10]}"
+    # A RELEASE is durable with its delivery: the next delivery is the second.
+    assert all(got[v] == 2 for v in released), {v: got[v] for v in released}
+    # Records held (acquired, never acknowledged) when the broker died came back.
+    assert set(held) <= got.keys()

@@ -35,6 +35,8 @@ use crate::metadata_publisher::MetadataPublisher;
 use crate::producer_ids::ProducerIdManager;
 use crate::quota_managers::QuotaManagers;
 use crate::replica_manager::ReplicaManager;
+use crate::share_partitions::SharePartitionManager;
+use crate::share_persister::SharePersister;
 use crate::topic_admin::{TopicAdmin, TopicDefaults};
 
 /// Start-up failures.
@@ -104,7 +106,7 @@ pub struct Broker {
     /// Client quotas (`quota_managers.rs`), kept current by the publisher.
     pub(crate) quotas: Arc<QuotaManagers>,
     /// Share-partition state and share sessions (KIP-932) of the partitions led here.
-    pub(crate) share_partitions: crate::share_partitions::SharePartitionManager,
+    pub(crate) share_partitions: SharePartitionManager,
 }
 
 impl Broker {
@@ -163,6 +165,7 @@ impl Broker {
             config.replica_lag_time_max_ms,
         );
         publisher.publish(&metadata.image());
+        let (coordinators_for_shares, leaders_for_shares) = (coordinators.clone(), leaders.clone());
         let broker = Arc::new(Broker {
             verification_connections: BrokerConnections::new(
                 config.node_id,
@@ -185,7 +188,10 @@ impl Broker {
             listener_tls: ListenerTls::default(),
             authorization,
             quotas,
-            share_partitions: Default::default(),
+            share_partitions: SharePartitionManager::new(SharePersister::new(
+                coordinators_for_shares,
+                leaders_for_shares,
+            )),
         });
         tokio::runtime::Handle::current().block_on(crate::internal_topics::start(
             &broker.config,

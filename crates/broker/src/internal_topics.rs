@@ -1,4 +1,5 @@
-//! `__consumer_offsets` and `__transaction_state`: their shape (partition count and replication
+//! `__consumer_offsets`, `__transaction_state` and (with share groups on) `__share_group_state`:
+//! their shape (partition count and replication
 //! factor from the broker config) and their creation, at start-up on a single node and otherwise
 //! on the first FindCoordinator that needs one (Kafka creates them lazily the same way).
 //!
@@ -11,7 +12,7 @@
 use std::time::Duration;
 
 use strom_coordinator::txn::TRANSACTION_STATE_TOPIC;
-use strom_coordinator::OFFSETS_TOPIC;
+use strom_coordinator::{OFFSETS_TOPIC, SHARE_STATE_TOPIC};
 
 use crate::config::BrokerConfig;
 use crate::coordinators::Coordinators;
@@ -61,6 +62,27 @@ pub(crate) fn transaction_state(
     }
 }
 
+/// `__share_group_state`.
+pub(crate) fn share_state(config: &BrokerConfig, coordinators: &Coordinators) -> InternalTopic {
+    InternalTopic {
+        name: SHARE_STATE_TOPIC,
+        partitions: coordinators.share_state.partitions(),
+        replication_factor: replication_factor(
+            config
+                .parsed("share.coordinator.state.topic.replication.factor")
+                .unwrap_or(3),
+            config.voters.len(),
+        ),
+    }
+}
+
+/// Whether share groups are on (`group.share.enable`): only then is `__share_group_state` made.
+pub(crate) fn share_groups_enabled(config: &BrokerConfig) -> bool {
+    config
+        .value("group.share.enable")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
 /// Creates `topic` if it is missing and enough brokers are live; true if it exists now. The
 /// new partitions reach the coordinators through the replica manager's leadership changes.
 pub(crate) async fn ensure(admin: &TopicAdmin, topic: &InternalTopic) -> bool {
@@ -74,10 +96,14 @@ pub(crate) async fn ensure(admin: &TopicAdmin, topic: &InternalTopic) -> bool {
 /// loads of the partitions this node leads, so the first requests find the coordinators ready.
 pub(crate) async fn start(config: &BrokerConfig, admin: &TopicAdmin, coordinators: &Coordinators) {
     let single_node = config.voters.len() <= 1;
-    for topic in [
+    let mut topics = vec![
         offsets(config, coordinators),
         transaction_state(config, coordinators),
-    ] {
+    ];
+    if share_groups_enabled(config) {
+        topics.push(share_state(config, coordinators));
+    }
+    for topic in topics {
         if single_node && !ensure(admin, &topic).await {
             tracing::info!(
                 topic = topic.name,

@@ -32,6 +32,7 @@ mod scram_bootstrap;
 mod server;
 mod session;
 mod share_partitions;
+mod share_persister;
 #[cfg(test)]
 mod test_broker;
 mod topic_admin;

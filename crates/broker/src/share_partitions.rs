@@ -1,22 +1,42 @@
 //! `SharePartitionManager`: the share-partition state (KIP-932) of the partitions this broker
-//! leads — one `strom_share::SharePartition` per (share group, partition), made on first use
-//! from the group's `share.auto.offset.reset` — and the share sessions of ShareFetch (KIP-932's
-//! KIP-227-like epochs: 0 opens, -1 closes, each request the next number).
+//! leads — one `strom_share::SharePartition` per (share group, partition), loaded on first use
+//! from its durable state through the `SharePersister` (or, never initialized, started at the
+//! group's `share.auto.offset.reset` position and written at once, so a restart does not resolve
+//! `latest` again) — and the share sessions of ShareFetch (KIP-932's KIP-227-like epochs: 0
+//! opens, -1 closes, each request the next number).
 //!
-//! Not durable yet: the state lives in memory (Kafka keeps it in `__share_group_state`), so a
-//! restart or a leader change starts a share group over from its `share.auto.offset.reset`
-//! position. Acquisition locks are swept whenever a partition is touched.
+//! Durability: every change an operation makes that must survive this leader (acknowledgements,
+//! releases, expiries, archived records, a moved start offset: `StateChanges`) is written through
+//! the persister before the operation answers. The writes of one share partition are serialized
+//! in the order the changes were made (`SharePartitionEntry::update`); a write that fails drops
+//! the in-memory state, so the next use reloads what is durable instead of serving changes that
+//! never were. A new leader epoch of the partition also reloads (another leader may have written
+//! meanwhile). Acquisition locks are swept whenever a partition is touched.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
+use strom_coordinator::SharePartitionKey;
 use strom_log::{PartitionLog, TopicPartition};
-use strom_share::{AutoOffsetReset, SharePartition, SharePartitionConfig};
+use strom_share::{AutoOffsetReset, SharePartition, SharePartitionConfig, StateChanges};
 use uuid::Uuid;
 
-/// One share partition's state, locked by whoever acquires or acknowledges.
-pub(crate) type SharePartitionRef = Arc<Mutex<SharePartition>>;
+use crate::share_persister::SharePersister;
+
+/// One share partition of this leader: its state, loaded once, and the order of its writes.
+#[derive(Debug)]
+pub(crate) struct SharePartitionEntry {
+    key: SharePartitionKey,
+    /// The partition leader epoch the state was loaded under.
+    leader_epoch: i32,
+    state: tokio::sync::OnceCell<Mutex<SharePartition>>,
+    /// Held from a change until it is durable: the share partition's writes in change order.
+    writes: tokio::sync::Mutex<()>,
+}
+
+/// One share partition's entry, shared by whoever acquires or acknowledges.
+pub(crate) type SharePartitionRef = Arc<SharePartitionEntry>;
 
 /// A share session's partitions, by topic id and index.
 pub(crate) type SessionPartitions = BTreeSet<(Uuid, i32)>;
@@ -38,10 +58,22 @@ struct Session {
 }
 
 /// Share partitions and share sessions of this broker.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct SharePartitionManager {
+    persister: SharePersister,
     partitions: Mutex<HashMap<(String, TopicPartition), SharePartitionRef>>,
     sessions: Mutex<HashMap<(String, String), Session>>,
+}
+
+/// Where a share partition's state comes from when it is first used here.
+pub(crate) struct ShareSource<'a> {
+    pub(crate) group: &'a str,
+    pub(crate) topic_id: Uuid,
+    pub(crate) tp: &'a TopicPartition,
+    pub(crate) log: &'a PartitionLog,
+    pub(crate) leader_epoch: i32,
+    pub(crate) config: SharePartitionConfig,
+    pub(crate) reset: AutoOffsetReset,
 }
 
 /// Kafka's key for `share.auto.offset.reset`.
@@ -53,29 +85,122 @@ pub(crate) fn reset_of(value: Option<&str>) -> AutoOffsetReset {
 }
 
 impl SharePartitionManager {
-    /// The state of `group` on `tp`, made on first use at the reset position.
-    pub(crate) fn partition(
+    pub(crate) fn new(persister: SharePersister) -> Self {
+        SharePartitionManager {
+            persister,
+            partitions: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The state of a share partition led here, loaded on first use (and again under a new
+    /// leader epoch); an error code if its durable state cannot be read now.
+    pub(crate) async fn partition(&self, src: ShareSource<'_>) -> Result<SharePartitionRef, i16> {
+        let map_key = (src.group.to_string(), src.tp.clone());
+        let entry = {
+            let mut partitions = self.partitions.lock();
+            let fresh = || {
+                Arc::new(SharePartitionEntry {
+                    key: SharePartitionKey {
+                        group_id: src.group.to_string(),
+                        topic_id: src.topic_id,
+                        partition: src.tp.partition,
+                    },
+                    leader_epoch: src.leader_epoch,
+                    state: tokio::sync::OnceCell::new(),
+                    writes: tokio::sync::Mutex::new(()),
+                })
+            };
+            let entry = partitions.entry(map_key).or_insert_with(fresh);
+            if entry.leader_epoch != src.leader_epoch || entry.key.topic_id != src.topic_id {
+                *entry = fresh();
+            }
+            entry.clone()
+        };
+        entry
+            .state
+            .get_or_try_init(|| self.load(&entry.key, &src))
+            .await?;
+        Ok(entry)
+    }
+
+    /// Reads the durable state, or starts at the reset position and makes that durable.
+    async fn load(
+        &self,
+        key: &SharePartitionKey,
+        src: &ShareSource<'_>,
+    ) -> Result<Mutex<SharePartition>, i16> {
+        let persisted = self.persister.read(key, src.leader_epoch).await?;
+        let start = src.log.log_start_offset();
+        let end = src.log.high_watermark();
+        let state = SharePartition::initialize(
+            src.config,
+            src.leader_epoch,
+            persisted.as_ref(),
+            src.reset,
+            start,
+            end,
+        )
+        .map_err(|e| e.code())?;
+        if persisted.is_none() {
+            let first = StateChanges::received(
+                state.state_epoch(),
+                src.leader_epoch,
+                state.start_offset(),
+                Vec::new(),
+            );
+            self.persister.write(key, &first).await?;
+        }
+        Ok(Mutex::new(state))
+    }
+
+    /// Runs `change` on the state of `entry`, then makes what it changed durable before
+    /// returning its result; a failed write drops the state (the next use reloads it) and is
+    /// the error.
+    pub(crate) async fn update<T>(
+        &self,
+        entry: &SharePartitionRef,
+        change: impl FnOnce(&mut SharePartition) -> (T, StateChanges),
+    ) -> Result<T, i16> {
+        let _order = entry.writes.lock().await;
+        let Some(state) = entry.state.get() else {
+            return Err(kafka_protocol::error::ResponseError::UnknownServerError.code());
+        };
+        let (out, changes) = change(&mut state.lock());
+        if changes.is_empty() {
+            return Ok(out);
+        }
+        if let Err(code) = self.persister.write(&entry.key, &changes).await {
+            tracing::warn!(key = %entry.key.coordinator_key(), code, "share-state write failed; reloading the share partition on next use");
+            self.forget(entry);
+            return Err(code);
+        }
+        Ok(out)
+    }
+
+    /// Drops `entry` if it is still the one in use.
+    fn forget(&self, entry: &SharePartitionRef) {
+        let mut partitions = self.partitions.lock();
+        partitions.retain(|_, e| !Arc::ptr_eq(e, entry));
+    }
+
+    /// Deletes the durable state of `group` on each of `partitions` (DeleteGroups of a share
+    /// group) and what this leader holds of it; the first error code.
+    pub(crate) async fn delete_group_state(
         &self,
         group: &str,
-        tp: &TopicPartition,
-        log: &PartitionLog,
-        leader_epoch: i32,
-        config: SharePartitionConfig,
-        reset: AutoOffsetReset,
-    ) -> SharePartitionRef {
-        let key = (group.to_string(), tp.clone());
-        let mut partitions = self.partitions.lock();
-        partitions
-            .entry(key)
-            .or_insert_with(|| {
-                let start = log.log_start_offset();
-                let end = log.high_watermark();
-                let state =
-                    SharePartition::initialize(config, leader_epoch, None, reset, start, end)
-                        .unwrap_or_else(|_| SharePartition::new(config, leader_epoch, 0, end));
-                Arc::new(Mutex::new(state))
-            })
-            .clone()
+        partitions: &[(Uuid, i32)],
+    ) -> Result<(), i16> {
+        self.partitions.lock().retain(|(g, _), _| g != group);
+        for (topic_id, partition) in partitions {
+            let key = SharePartitionKey {
+                group_id: group.to_string(),
+                topic_id: *topic_id,
+                partition: *partition,
+            };
+            self.persister.delete(&key).await?;
+        }
+        Ok(())
     }
 
     /// Applies one ShareFetch's session step for (`group`, `member`): epoch 0 opens a session
@@ -133,8 +258,8 @@ impl SharePartitionManager {
         self.session_step(group, member, epoch, &[], &[]).map(drop)
     }
 
-    /// A member's acquired records go back (its session closed).
-    pub(crate) fn release_member(&self, group: &str, member: &str) {
+    /// A member's acquired records go back (its session closed), durably.
+    pub(crate) async fn release_member(&self, group: &str, member: &str) {
         let partitions: Vec<SharePartitionRef> = self
             .partitions
             .lock()
@@ -143,7 +268,12 @@ impl SharePartitionManager {
             .map(|(_, p)| p.clone())
             .collect();
         for p in partitions {
-            p.lock().release_member(member);
+            if p.state.get().is_some() {
+                // A failed write is logged and reloads the partition; the locks expire anyway.
+                let _ = self
+                    .update(&p, |state| ((), state.release_member(member)))
+                    .await;
+            }
         }
     }
 }

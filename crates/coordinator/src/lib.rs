@@ -22,8 +22,10 @@
 //! KIP-848 consumer groups (ConsumerGroupHeartbeat, server-side assignors) are in `consumer/`,
 //! beside the classic groups and sharing their offsets and appenders.
 //!
-//! Not yet here: KIP-932 share groups,
-//! compaction of `__consumer_offsets`.
+//! KIP-932 share groups: membership in `share.rs`; share-partition state in
+//! `__share_group_state` through the share coordinator (`share_state.rs`).
+//!
+//! Not yet here: compaction of `__consumer_offsets`.
 //!
 //! The transaction coordinator ([`txn`]) lives here too: the same record-emitting design over
 //! `__transaction_state`, and TxnOffsetCommit offsets land in the groups on commit.
@@ -42,6 +44,7 @@ mod offsets;
 mod rebalance;
 mod record;
 mod share;
+mod share_state;
 #[cfg(test)]
 mod tests;
 pub mod txn;
@@ -66,6 +69,9 @@ pub use record::{partition_for, OffsetAndMetadata, Record};
 pub use share::{
     ShareGroupCoordinator, ShareGroupDescription, ShareGroupFailure, ShareMemberDescription,
 };
+pub use share_state::{
+    LoadedShareStates, ShareCoordinator, SharePartitionKey, ShareStateFailure, SHARE_STATE_TOPIC,
+};
 pub use writer::{AppendFuture, InMemoryWriter, LogEntry, PartitionWriter};
 
 /// The internal topic holding committed offsets and group metadata.
@@ -76,5 +82,5 @@ pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 /// partitions to, reconfigure or create them: a client-made `__consumer_offsets` of the wrong
 /// shape would lose groups.
 pub fn is_internal_topic(name: &str) -> bool {
-    name == OFFSETS_TOPIC || name == txn::TRANSACTION_STATE_TOPIC
+    name == OFFSETS_TOPIC || name == txn::TRANSACTION_STATE_TOPIC || name == SHARE_STATE_TOPIC
 }

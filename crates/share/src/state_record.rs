@@ -128,6 +128,17 @@ impl StateChanges {
         }
     }
 
+    /// Changes as another node sent them (WriteShareGroupState): whether the start offset moved
+    /// is not known there, so it is taken as moved (the record carries it either way).
+    pub fn received(
+        state_epoch: i32,
+        leader_epoch: i32,
+        start_offset: i64,
+        state_batches: Vec<PersisterStateBatch>,
+    ) -> StateChanges {
+        StateChanges::new(state_epoch, leader_epoch, start_offset, state_batches, true)
+    }
+
     /// Nothing durable changed: no write is needed (an acquisition of new records, a RENEW).
     pub fn is_empty(&self) -> bool {
         self.state_batches.is_empty() && !self.start_offset_moved

@@ -333,6 +333,24 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "partitions of __consumer_offsets (set before first start)",
     ),
     def(
+        "share.coordinator.state.topic.num.partitions",
+        ConfigType::Int { min: 1 },
+        Some("50"),
+        "partitions of __share_group_state (set before first start)",
+    ),
+    def(
+        "share.coordinator.state.topic.replication.factor",
+        ConfigType::Int { min: 1 },
+        Some("3"),
+        "replication factor of __share_group_state (capped by the live brokers at creation)",
+    ),
+    def(
+        "share.coordinator.snapshot.update.records.per.snapshot",
+        ConfigType::Int { min: 0 },
+        Some("500"),
+        "share-state updates of one share partition before the next record is a snapshot",
+    ),
+    def(
         "transaction.state.log.num.partitions",
         ConfigType::Int { min: 1 },
         Some("50"),

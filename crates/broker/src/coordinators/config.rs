@@ -99,3 +99,11 @@ pub(crate) fn share_groups(config: &BrokerConfig) -> strom_share::ShareGroupConf
         max_size: config.parsed("group.share.max.size").unwrap_or(d.max_size),
     }
 }
+
+/// `share.coordinator.state.topic.num.partitions`: partitions of `__share_group_state`.
+pub(crate) fn share_state_partitions(config: &BrokerConfig) -> i32 {
+    config
+        .parsed::<i32>("share.coordinator.state.topic.num.partitions")
+        .unwrap_or(50)
+        .max(1)
+}

@@ -1,7 +1,7 @@
 //! Coordinators follow leadership: [`Coordinators::apply`] is the one entry point through which
 //! the metadata publisher (every image the replica manager applies) tells the group
-//! coordinators (`__consumer_offsets`) and the transaction coordinator (`__transaction_state`)
-//! that this node became, or stopped being, the leader of one of their partitions.
+//! coordinators (`__consumer_offsets`), the transaction coordinator (`__transaction_state`) and
+//! the share coordinator (`__share_group_state`) that this node became, or stopped being, the leader of one of their partitions.
 //!
 //! Becoming leader marks the partition loading at once (its keys answer
 //! COORDINATOR_LOAD_IN_PROGRESS) and spawns the load: the log is read on a blocking thread, then
@@ -18,7 +18,10 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use strom_coordinator::txn::{LoadedTxns, TRANSACTION_STATE_TOPIC};
-use strom_coordinator::{LoadedConsumerGroups, LoadedGroups, WriteError, OFFSETS_TOPIC};
+use strom_coordinator::{
+    LoadedConsumerGroups, LoadedGroups, LoadedShareStates, WriteError, OFFSETS_TOPIC,
+    SHARE_STATE_TOPIC,
+};
 use tokio::sync::watch;
 
 use super::Coordinators;
@@ -32,6 +35,7 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 enum Internal {
     Offsets,
     TxnState,
+    ShareState,
 }
 
 impl Internal {
@@ -39,6 +43,7 @@ impl Internal {
         match topic {
             OFFSETS_TOPIC => Some(Internal::Offsets),
             TRANSACTION_STATE_TOPIC => Some(Internal::TxnState),
+            SHARE_STATE_TOPIC => Some(Internal::ShareState),
             _ => None,
         }
     }
@@ -170,6 +175,7 @@ impl Coordinators {
                         self.consumer_groups.unload_partition(partition);
                     }
                     Internal::TxnState => self.txn.unload_partition(partition),
+                    Internal::ShareState => self.share_state.unload_partition(partition),
                 }
             }
             Decision::Load(generation) => {
@@ -179,6 +185,7 @@ impl Coordinators {
                         self.groups.begin_load(partition);
                     }
                     Internal::TxnState => self.txn.begin_load(partition),
+                    Internal::ShareState => self.share_state.begin_load(partition),
                 }
                 self.leadership.loads.send_modify(|n| *n += 1);
                 let load = Load {
@@ -205,6 +212,7 @@ impl Coordinators {
 enum Loaded {
     Groups(LoadedGroups, LoadedConsumerGroups),
     Txns(LoadedTxns),
+    ShareStates(LoadedShareStates),
 }
 
 /// One spawned load.
@@ -227,6 +235,7 @@ impl Load {
                 )
             }
             Internal::TxnState => Loaded::Txns(c.txn.read_partition(partition)?),
+            Internal::ShareState => Loaded::ShareStates(c.share_state.read_partition(partition)?),
         })
     }
 
@@ -282,6 +291,7 @@ impl Load {
                 b.groups.install(classic);
             }
             Loaded::Txns(txns) => b.txn.install(txns, self.epoch),
+            Loaded::ShareStates(states) => b.share_state.install(states),
         }
         tracing::debug!(partition = self.partition, epoch = self.epoch, kind = ?self.kind, "coordinator partition loaded");
     }

@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use strom_coordinator::txn::{ProducerIdSource, TransactionCoordinator, TRANSACTION_STATE_TOPIC};
 use strom_coordinator::{
-    ConsumerGroupCoordinator, GroupCoordinator, ShareGroupCoordinator, TopicInfo, TopicMetadata,
-    OFFSETS_TOPIC,
+    ConsumerGroupCoordinator, GroupCoordinator, ShareCoordinator, ShareGroupCoordinator, TopicInfo,
+    TopicMetadata, OFFSETS_TOPIC, SHARE_STATE_TOPIC,
 };
 
 use crate::config::BrokerConfig;
@@ -41,6 +41,9 @@ pub struct Coordinators {
     pub share_groups: ShareGroupCoordinator,
     /// Transactions (`__transaction_state`).
     pub txn: TransactionCoordinator,
+    /// Share-partition state (`__share_group_state`), read and written by share-partition
+    /// leaders through `SharePersister`.
+    pub share_state: ShareCoordinator,
     /// Which coordinator partitions this node leads, and the loads in flight.
     leadership: Leadership,
 }
@@ -76,11 +79,19 @@ impl Coordinators {
             producer_ids,
             groups.clone(),
         );
+        let share_state = ShareCoordinator::new(
+            Arc::new(InternalTopicWriter::new(leaders.clone(), SHARE_STATE_TOPIC)),
+            config::share_state_partitions(config),
+            config
+                .parsed("share.coordinator.snapshot.update.records.per.snapshot")
+                .unwrap_or(strom_share::UPDATE_RECORDS_PER_SNAPSHOT_DEFAULT),
+        );
         Arc::new(Coordinators {
             groups,
             consumer_groups,
             share_groups,
             txn,
+            share_state,
             leadership: Leadership::default(),
         })
     }

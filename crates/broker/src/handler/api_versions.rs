@@ -21,11 +21,16 @@ pub(crate) fn handle(ctx: &RequestContext, _req: ApiVersionsRequest) -> ApiVersi
 }
 
 /// The share group APIs (KIP-932), advertised only with `group.share.enable`, as Kafka does.
-const SHARE_APIS: [ApiKey; 4] = [
+const SHARE_APIS: [ApiKey; 9] = [
     ApiKey::ShareGroupHeartbeat,
     ApiKey::ShareGroupDescribe,
     ApiKey::ShareFetch,
     ApiKey::ShareAcknowledge,
+    ApiKey::InitializeShareGroupState,
+    ApiKey::ReadShareGroupState,
+    ApiKey::WriteShareGroupState,
+    ApiKey::DeleteShareGroupState,
+    ApiKey::ReadShareGroupStateSummary,
 ];
 
 /// The SASL APIs, served by the connection itself (`server/sasl.rs`) and advertised only on

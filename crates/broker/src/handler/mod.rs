@@ -17,6 +17,7 @@ mod metadata;
 mod offset_for_leader_epoch;
 mod produce;
 mod share_fetch;
+mod share_state;
 pub(crate) mod txn;
 
 use std::future::Future;
@@ -284,10 +285,15 @@ pub(crate) const HANDLERS: &[ApiHandler] = &[
     api!(DeleteGroups, DeleteGroupsRequest, 0..=2, async group::list_groups::delete),
     api!(ConsumerGroupHeartbeat, ConsumerGroupHeartbeatRequest, 0..=1, async group::consumer_group_heartbeat::handle),
     api!(ConsumerGroupDescribe, ConsumerGroupDescribeRequest, 0..=1, sync group::consumer_group_describe::handle),
-    api!(ShareGroupHeartbeat, ShareGroupHeartbeatRequest, 1..=1, sync group::share_group::heartbeat),
+    api!(ShareGroupHeartbeat, ShareGroupHeartbeatRequest, 1..=1, async group::share_group::heartbeat),
     api!(ShareGroupDescribe, ShareGroupDescribeRequest, 1..=1, sync group::share_group::describe),
     api!(ShareFetch, ShareFetchRequest, 1..=1, async share_fetch::fetch),
-    api!(ShareAcknowledge, ShareAcknowledgeRequest, 1..=1, sync share_fetch::acknowledge_request),
+    api!(ShareAcknowledge, ShareAcknowledgeRequest, 1..=1, async share_fetch::acknowledge_request),
+    api!(InitializeShareGroupState, InitializeShareGroupStateRequest, 0..=0, async share_state::initialize),
+    api!(ReadShareGroupState, ReadShareGroupStateRequest, 0..=0, async share_state::read),
+    api!(WriteShareGroupState, WriteShareGroupStateRequest, 0..=0, async share_state::write),
+    api!(DeleteShareGroupState, DeleteShareGroupStateRequest, 0..=0, async share_state::delete),
+    api!(ReadShareGroupStateSummary, ReadShareGroupStateSummaryRequest, 0..=0, async share_state::read_summary),
 ];
 
 /// The handler for an API key, if served.

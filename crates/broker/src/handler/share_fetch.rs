@@ -3,7 +3,8 @@
 //! each partition of the member's share session acquires the available records (up to
 //! `max_records`) under a time-limited lock and returns their batches with the acquired
 //! ranges; without records it waits up to `max_wait_ms`. The share-partition state is
-//! `SharePartitionManager`'s (in memory for now). Behind `group.share.enable`.
+//! `SharePartitionManager`'s; an acknowledgement is answered only once its change is durable in
+//! `__share_group_state`. Behind `group.share.enable`.
 //!
 //! Authorization (Kafka's): READ on the group, READ on each topic.
 
@@ -29,7 +30,7 @@ use uuid::Uuid;
 
 use super::group::share_group::enabled;
 use super::RequestContext;
-use crate::share_partitions::{reset_of, SessionError};
+use crate::share_partitions::{reset_of, SessionError, SharePartitionRef, ShareSource};
 
 fn session_code(e: SessionError) -> ResponseError {
     match e {
@@ -116,37 +117,95 @@ fn resolve(ctx: &RequestContext, topic_id: Uuid, partition: i32) -> Wanted {
     }
 }
 
-/// Applies `batches` of `member` to `group`'s state of `tp` led here; the error code.
-fn acknowledge(
+/// The state of `group` on `tp` led here (loaded on first use).
+async fn share_partition(
+    ctx: &RequestContext,
+    group: &str,
+    topic_id: Uuid,
+    tp: &TopicPartition,
+) -> Result<
+    (
+        std::sync::Arc<crate::replication::Partition>,
+        SharePartitionRef,
+    ),
+    i16,
+> {
+    let Some(partition) = ctx.broker.replicas.partition(tp).filter(|p| p.is_leader()) else {
+        return Err(ResponseError::NotLeaderOrFollower.code());
+    };
+    let state = ctx
+        .broker
+        .share_partitions
+        .partition(ShareSource {
+            group,
+            topic_id,
+            tp,
+            log: &partition.log,
+            leader_epoch: partition.leader_epoch().unwrap_or(0),
+            config: partition_config(ctx, group),
+            reset: share_reset(ctx, group),
+        })
+        .await?;
+    Ok((partition, state))
+}
+
+/// Applies `batches` of `member` to `group`'s state of the partition (`topic_id`, index) led
+/// here, durably; the error code.
+async fn acknowledge(
     ctx: &RequestContext,
     group: &str,
     member: &str,
-    tp: &TopicPartition,
+    (topic_id, partition): (Uuid, i32),
     batches: Option<Vec<AcknowledgementBatch>>,
 ) -> i16 {
+    let tp = match resolve(ctx, topic_id, partition).tp {
+        Ok(tp) => tp,
+        Err(e) => return e.code(),
+    };
     let Some(batches) = batches else {
         return ResponseError::InvalidRequest.code();
     };
-    let Some(partition) = ctx.broker.replicas.partition(tp).filter(|p| p.is_leader()) else {
-        return ResponseError::NotLeaderOrFollower.code();
+    let state = match share_partition(ctx, group, topic_id, &tp).await {
+        Ok((_, state)) => state,
+        Err(code) => return code,
     };
-    let config = partition_config(ctx, group);
-    let reset = share_reset(ctx, group);
-    let state = ctx.broker.share_partitions.partition(
-        group,
-        tp,
-        &partition.log,
-        partition.leader_epoch().unwrap_or(0),
-        config,
-        reset,
-    );
-    let mut state = state.lock();
     let now = strom_log::now_ms_unsigned();
-    state.expire_locks(now);
-    match state.acknowledge(member, &batches, now) {
-        Ok(_) => 0,
-        Err(e) => e.code(),
+    let done = ctx
+        .broker
+        .share_partitions
+        .update(&state, |state| {
+            let mut changes = state.expire_locks(now);
+            match state.acknowledge(member, &batches, now) {
+                Ok(acked) => {
+                    changes = merge_changes(changes, acked);
+                    (0, changes)
+                }
+                Err(e) => (e.code(), changes),
+            }
+        })
+        .await;
+    done.unwrap_or_else(|code| code)
+}
+
+/// One write for two successive changes of a share partition: the later batches win.
+fn merge_changes(
+    earlier: strom_share::StateChanges,
+    later: strom_share::StateChanges,
+) -> strom_share::StateChanges {
+    if earlier.is_empty() {
+        return later;
     }
+    if later.is_empty() {
+        return earlier;
+    }
+    let mut batches = earlier.state_batches;
+    batches.extend(later.state_batches);
+    strom_share::StateChanges::received(
+        later.state_epoch,
+        later.leader_epoch,
+        later.start_offset,
+        batches,
+    )
 }
 
 fn share_reset(ctx: &RequestContext, group: &str) -> strom_share::AutoOffsetReset {
@@ -161,69 +220,65 @@ fn share_reset(ctx: &RequestContext, group: &str) -> strom_share::AutoOffsetRese
 }
 
 /// Reads and acquires records of `tp` for `member`: the batches read and the acquired ranges.
-fn acquire(
+async fn acquire(
     ctx: &RequestContext,
     group: &str,
     member: &str,
+    topic_id: Uuid,
     tp: &TopicPartition,
     max_bytes: u64,
     max_records: u32,
-) -> Result<(Option<Bytes>, Vec<AcquiredRecords>), ResponseError> {
-    let partition = ctx
-        .broker
-        .replicas
-        .partition(tp)
-        .filter(|p| p.is_leader())
-        .ok_or(ResponseError::NotLeaderOrFollower)?;
-    let config = partition_config(ctx, group);
-    let state = ctx.broker.share_partitions.partition(
-        group,
-        tp,
-        &partition.log,
-        partition.leader_epoch().unwrap_or(0),
-        config,
-        share_reset(ctx, group),
-    );
-    let mut state = state.lock();
+) -> Result<(Option<Bytes>, Vec<AcquiredRecords>), i16> {
+    let (partition, state) = share_partition(ctx, group, topic_id, tp).await?;
     let now = strom_log::now_ms_unsigned();
-    state.expire_locks(now);
-    if !state.can_acquire_records() {
-        return Ok((None, Vec::new()));
-    }
-    let offset = state.next_fetch_offset();
-    let read = partition
-        .log
-        .read(offset, max_bytes, ReadBound::HighWatermark, true)
-        .map_err(|_| ResponseError::UnknownServerError)?;
-    let Some(slice) = read.records.filter(|s| !s.is_empty()) else {
-        return Ok((None, Vec::new()));
-    };
-    let bytes = slice
-        .read_to_vec()
-        .map_err(|_| ResponseError::UnknownServerError)?;
-    let fetched: Vec<FetchedBatch> = Batches::new(&bytes)
-        .map_while(Result::ok)
-        .map(|b| FetchedBatch {
-            first_offset: b.base_offset(),
-            last_offset: b.last_offset(),
-            aborted: false,
+    let unknown = ResponseError::UnknownServerError.code();
+    ctx.broker
+        .share_partitions
+        .update(&state, |state| {
+            let expired = state.expire_locks(now);
+            if !state.can_acquire_records() {
+                return (Ok((None, Vec::new())), expired);
+            }
+            let offset = state.next_fetch_offset();
+            let read = partition
+                .log
+                .read(offset, max_bytes, ReadBound::HighWatermark, true);
+            let bytes = match read {
+                Err(_) => return (Err(unknown), expired),
+                Ok(read) => match read.records.filter(|s| !s.is_empty()) {
+                    None => return (Ok((None, Vec::new())), expired),
+                    Some(slice) => match slice.read_to_vec() {
+                        Ok(bytes) => bytes,
+                        Err(_) => return (Err(unknown), expired),
+                    },
+                },
+            };
+            let fetched: Vec<FetchedBatch> = Batches::new(&bytes)
+                .map_while(Result::ok)
+                .map(|b| FetchedBatch {
+                    first_offset: b.base_offset(),
+                    last_offset: b.last_offset(),
+                    aborted: false,
+                })
+                .collect();
+            let acquired = state.acquire(member, offset, &fetched, max_records, now);
+            let changes = merge_changes(expired, acquired.changes);
+            if acquired.records.is_empty() {
+                return (Ok((None, Vec::new())), changes);
+            }
+            let ranges = acquired
+                .records
+                .iter()
+                .map(|r| {
+                    AcquiredRecords::default()
+                        .with_first_offset(r.first_offset)
+                        .with_last_offset(r.last_offset)
+                        .with_delivery_count(r.delivery_count)
+                })
+                .collect();
+            (Ok((Some(Bytes::from(bytes)), ranges)), changes)
         })
-        .collect();
-    let acquired = state.acquire(member, offset, &fetched, max_records, now);
-    if acquired.records.is_empty() {
-        return Ok((None, Vec::new()));
-    }
-    let ranges = acquired
-        .records
-        .iter()
-        .map(|r| {
-            AcquiredRecords::default()
-                .with_first_offset(r.first_offset)
-                .with_last_offset(r.last_offset)
-                .with_delivery_count(r.delivery_count)
-        })
-        .collect();
-    Ok((Some(Bytes::from(bytes)), ranges))
+        .await?
 }
 
 /// What both APIs check first: share groups on, a group and member named, READ on the group.
@@ -283,25 +338,23 @@ pub(crate) async fn fetch(ctx: RequestContext, req: ShareFetchRequest) -> ShareF
             .iter()
             .filter(|p| !p.acknowledgement_batches.is_empty())
         {
-            let w = resolve(&ctx, t.topic_id, p.partition_index);
-            let code = match &w.tp {
-                Err(e) => e.code(),
-                Ok(tp) => {
-                    let batches = batches_of(
-                        p.acknowledgement_batches
-                            .iter()
-                            .map(|b| (b.first_offset, b.last_offset, b.acknowledge_types.clone())),
-                    );
-                    acknowledge(&ctx, &group, &member, tp, batches)
-                }
-            };
+            let batches = batches_of(
+                p.acknowledgement_batches
+                    .iter()
+                    .map(|b| (b.first_offset, b.last_offset, b.acknowledge_types.clone())),
+            );
+            let at = (t.topic_id, p.partition_index);
+            let code = acknowledge(&ctx, &group, &member, at, batches).await;
             acks.insert((t.topic_id, p.partition_index), code);
         }
     }
     let config = partition_config(&ctx, &group);
     let closing = req.share_session_epoch == -1;
     if closing {
-        ctx.broker.share_partitions.release_member(&group, &member);
+        ctx.broker
+            .share_partitions
+            .release_member(&group, &member)
+            .await;
     }
     let wanted: Vec<Wanted> = session.iter().map(|(t, p)| resolve(&ctx, *t, *p)).collect();
     let max_bytes = u64::try_from(req.max_bytes.max(1)).unwrap_or(1 << 20);
@@ -316,8 +369,18 @@ pub(crate) async fn fetch(ctx: RequestContext, req: ShareFetchRequest) -> ShareF
             let data = match &w.tp {
                 Err(e) => Some(base.with_error_code(e.code())),
                 Ok(_) if closing => None,
-                Ok(tp) => match acquire(&ctx, &group, &member, tp, max_bytes, max_records) {
-                    Err(e) => Some(base.with_error_code(e.code())),
+                Ok(tp) => match acquire(
+                    &ctx,
+                    &group,
+                    &member,
+                    w.topic_id,
+                    tp,
+                    max_bytes,
+                    max_records,
+                )
+                .await
+                {
+                    Err(code) => Some(base.with_error_code(code)),
                     Ok((None, _)) => None,
                     Ok((Some(records), ranges)) => {
                         let count: i64 = ranges
@@ -371,12 +434,12 @@ pub(crate) async fn fetch(ctx: RequestContext, req: ShareFetchRequest) -> ShareF
         )
 }
 
-pub(crate) fn acknowledge_request(
-    ctx: &RequestContext,
+pub(crate) async fn acknowledge_request(
+    ctx: RequestContext,
     req: ShareAcknowledgeRequest,
 ) -> ShareAcknowledgeResponse {
     let failed = |e: ResponseError| ShareAcknowledgeResponse::default().with_error_code(e.code());
-    let (group, member) = match admit(ctx, req.group_id.as_ref(), req.member_id.as_ref()) {
+    let (group, member) = match admit(&ctx, req.group_id.as_ref(), req.member_id.as_ref()) {
         Ok(gm) => gm,
         Err(e) => return failed(e),
     };
@@ -391,40 +454,37 @@ pub(crate) fn acknowledge_request(
     if let Err(e) = step {
         return failed(session_code(e));
     }
-    let responses = req
-        .topics
-        .iter()
-        .map(|t| {
-            let partitions = t
-                .partitions
-                .iter()
-                .map(|p| {
-                    let w = resolve(ctx, t.topic_id, p.partition_index);
-                    let code = match &w.tp {
-                        Err(e) => e.code(),
-                        Ok(tp) => {
-                            let batches = batches_of(p.acknowledgement_batches.iter().map(|b| {
-                                (b.first_offset, b.last_offset, b.acknowledge_types.clone())
-                            }));
-                            acknowledge(ctx, &group, &member, tp, batches)
-                        }
-                    };
-                    AckPartitionData::default()
-                        .with_partition_index(p.partition_index)
-                        .with_error_code(code)
-                        .with_error_message(
-                            (code != 0)
-                                .then(|| StrBytes::from_static_str("acknowledgement failed")),
-                        )
-                })
-                .collect();
+    let mut responses = Vec::with_capacity(req.topics.len());
+    for t in &req.topics {
+        let mut partitions = Vec::with_capacity(t.partitions.len());
+        for p in &t.partitions {
+            let batches = batches_of(
+                p.acknowledgement_batches
+                    .iter()
+                    .map(|b| (b.first_offset, b.last_offset, b.acknowledge_types.clone())),
+            );
+            let at = (t.topic_id, p.partition_index);
+            let code = acknowledge(&ctx, &group, &member, at, batches).await;
+            partitions.push(
+                AckPartitionData::default()
+                    .with_partition_index(p.partition_index)
+                    .with_error_code(code)
+                    .with_error_message(
+                        (code != 0).then(|| StrBytes::from_static_str("acknowledgement failed")),
+                    ),
+            );
+        }
+        responses.push(
             ShareAcknowledgeTopicResponse::default()
                 .with_topic_id(t.topic_id)
-                .with_partitions(partitions)
-        })
-        .collect();
+                .with_partitions(partitions),
+        );
+    }
     if req.share_session_epoch == -1 {
-        ctx.broker.share_partitions.release_member(&group, &member);
+        ctx.broker
+            .share_partitions
+            .release_member(&group, &member)
+            .await;
     }
     ShareAcknowledgeResponse::default().with_responses(responses)
 }

@@ -21,6 +21,8 @@ use crate::local_leaders::Leader;
 
 const GROUP: i8 = 0;
 const TRANSACTION: i8 = 1;
+/// KIP-932: a share partition's coordinator (`group:topicId:partition`), asked by brokers.
+const SHARE: i8 = 2;
 
 /// The answer for one key.
 struct Found {
@@ -67,6 +69,21 @@ async fn lookup(ctx: &RequestContext, key_type: i8, key: &str) -> Found {
                 "Authorization failed.",
             )
         }
+        SHARE if !ctx.authorized_cluster(AclOperation::ClusterAction) => {
+            return Found::error(
+                ResponseError::ClusterAuthorizationFailed,
+                "Authorization failed.",
+            )
+        }
+        SHARE => match strom_coordinator::SharePartitionKey::parse(key) {
+            Some(k) => (
+                internal_topics::share_state(&broker.config, &broker.coordinators),
+                broker.coordinators.share_state.partition_for(&k),
+            ),
+            None => {
+                return Found::error(ResponseError::InvalidRequest, "not a share partition key")
+            }
+        },
         GROUP => (
             internal_topics::offsets(&broker.config, &broker.coordinators),
             broker.coordinators.groups.partition_for(key),

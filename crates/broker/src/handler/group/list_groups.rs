@@ -170,6 +170,26 @@ pub(crate) fn describe(ctx: &RequestContext, req: DescribeGroupsRequest) -> Desc
     DescribeGroupsResponse::default().with_groups(groups)
 }
 
+/// A deleted share group's state in `__share_group_state`, on every partition of every topic (a
+/// share partition's state exists wherever the group ever fetched), so a group made again under
+/// the same id starts at its reset position, as in Kafka.
+async fn delete_share_state(ctx: &RequestContext, group: &str) -> Result<(), GroupError> {
+    let image = ctx.broker.metadata.image();
+    let partitions: Vec<(uuid::Uuid, i32)> = image
+        .topics()
+        .filter(|t| !strom_coordinator::is_internal_topic(&t.name))
+        .flat_map(|t| t.partitions.keys().map(move |p| (t.id, *p)))
+        .collect();
+    ctx.broker
+        .share_partitions
+        .delete_group_state(group, &partitions)
+        .await
+        .map_err(|code| {
+            tracing::warn!(group, code, "deleting a share group's state failed");
+            GroupError::CoordinatorNotAvailable
+        })
+}
+
 pub(crate) async fn delete(ctx: RequestContext, req: DeleteGroupsRequest) -> DeleteGroupsResponse {
     // Kafka: DELETE on each group; a refused one is not touched.
     let allowed: Vec<bool> = req
@@ -190,7 +210,11 @@ pub(crate) async fn delete(ctx: RequestContext, req: DeleteGroupsRequest) -> Del
     for id in &ids {
         let shares = &ctx.broker.coordinators.share_groups;
         if !id.is_empty() && shares.is_share_group(id) {
-            consumer.push(Some(shares.delete_group(id, now)));
+            let deleted = match shares.delete_group(id, now) {
+                Ok(()) => delete_share_state(&ctx, id).await,
+                Err(e) => Err(e),
+            };
+            consumer.push(Some(deleted));
             continue;
         }
         consumer.push(

@@ -22,13 +22,32 @@ use crate::handler::RequestContext;
 
 /// Whether share groups are served (`group.share.enable`).
 pub(crate) fn enabled(ctx: &RequestContext) -> bool {
-    ctx.broker
-        .config
-        .value("group.share.enable")
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    crate::internal_topics::share_groups_enabled(&ctx.broker.config)
 }
 
-pub(crate) fn heartbeat(
+/// ShareGroupHeartbeat: first makes sure `__share_group_state` exists (a cluster creates it on
+/// first use, as `__consumer_offsets` on the first FindCoordinator), so the members' fetches find
+/// a share coordinator.
+pub(crate) async fn heartbeat(
+    ctx: RequestContext,
+    req: ShareGroupHeartbeatRequest,
+) -> ShareGroupHeartbeatResponse {
+    if enabled(&ctx) {
+        let topic =
+            crate::internal_topics::share_state(&ctx.broker.config, &ctx.broker.coordinators);
+        if !crate::internal_topics::ensure(&ctx.broker.topic_admin, &topic).await {
+            return ShareGroupHeartbeatResponse::default()
+                .with_error_code(ResponseError::CoordinatorNotAvailable.code())
+                .with_error_message(Some(wire(
+                    "__share_group_state does not exist yet".to_string(),
+                )))
+                .with_member_epoch(-1);
+        }
+    }
+    membership(&ctx, req)
+}
+
+fn membership(
     ctx: &RequestContext,
     req: ShareGroupHeartbeatRequest,
 ) -> ShareGroupHeartbeatResponse {
