@@ -1,5 +1,5 @@
-//! `__consumer_offsets`, `__transaction_state` and (with share groups on) `__share_group_state`:
-//! their shape (partition count and replication
+//! `__consumer_offsets`, `__transaction_state` and `__share_group_state` (made on the first
+//! ShareGroupHeartbeat, so a broker whose clients use no share group never has it): their shape (partition count and replication
 //! factor from the broker config) and their creation, at start-up on a single node and otherwise
 //! on the first FindCoordinator that needs one (Kafka creates them lazily the same way).
 //!
@@ -76,7 +76,7 @@ pub(crate) fn share_state(config: &BrokerConfig, coordinators: &Coordinators) ->
     }
 }
 
-/// Whether share groups are on (`group.share.enable`): only then is `__share_group_state` made.
+/// Whether share groups are served (`group.share.enable`, on by default).
 pub(crate) fn share_groups_enabled(config: &BrokerConfig) -> bool {
     config
         .value("group.share.enable")
@@ -96,14 +96,10 @@ pub(crate) async fn ensure(admin: &TopicAdmin, topic: &InternalTopic) -> bool {
 /// loads of the partitions this node leads, so the first requests find the coordinators ready.
 pub(crate) async fn start(config: &BrokerConfig, admin: &TopicAdmin, coordinators: &Coordinators) {
     let single_node = config.voters.len() <= 1;
-    let mut topics = vec![
+    for topic in [
         offsets(config, coordinators),
         transaction_state(config, coordinators),
-    ];
-    if share_groups_enabled(config) {
-        topics.push(share_state(config, coordinators));
-    }
-    for topic in topics {
+    ] {
         if single_node && !ensure(admin, &topic).await {
             tracing::info!(
                 topic = topic.name,

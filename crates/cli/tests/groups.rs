@@ -690,11 +690,11 @@ async fn share_group_members_are_assigned_described_listed_and_deleted() {
         resp
     };
 
-    let off = common::StromProcess::start();
+    let off = common::StromProcess::start_with_args(&["--set", "group.share.enable=false"]);
     let mut conn = RawConn::connect(off.addr());
     assert!(
         !advertised(&mut conn),
-        "not advertised without group.share.enable"
+        "not advertised with group.share.enable=false"
     );
     assert_eq!(
         beat(&mut conn, "m1", 0, true).error_code,

@@ -113,8 +113,8 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
     def(
         "group.share.enable",
         ConfigType::Boolean,
-        Some("false"),
-        "serve share groups (KIP-932; state in memory only so far, hence off by default)",
+        Some("true"),
+        "serve share groups (KIP-932 queues; state durable in __share_group_state, made on first use)",
     ),
     def(
         "group.share.session.timeout.ms",
