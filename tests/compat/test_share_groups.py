@@ -319,3 +319,70 @@ def test_share_state_survives_kill_9_of_the_broker(broker_factory, topic_name):
     assert all(got[v] == 2 for v in released), {v: got[v] for v in released}
     # Records held (acquired, never acknowledged) when the broker died came back.
     assert set(held) <= got.keys()
+
+
+def test_strom_share_groups_reset_and_delete_offsets(broker_factory, topic_name):
+    """DescribeShareGroupOffsets, AlterShareGroupOffsets and DeleteShareGroupOffsets through
+    `strom share-groups`: after everything was consumed the lag is 0; a reset to the earliest
+    offsets and a deletion of the offsets each make every record deliverable again; neither is
+    allowed while the group has members."""
+    import subprocess
+    from conftest import strom_bin
+    b = start(broker_factory)
+    setup(b, topic_name, ["resettable"], 20)
+
+    def strom(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([strom_bin(), "share-groups", *args, "--bootstrap-server",
+                               b.bootstrap], capture_output=True, text=True, timeout=60)
+
+    def consume_all() -> list:
+        out: list = []
+        stop = threading.Event()
+        t = threading.Thread(target=consume, args=(b, topic_name, "resettable", out, stop))
+        t.start()
+        deadline = time.time() + TIMEOUT
+        while time.time() < deadline and len(out) < 20:
+            time.sleep(0.2)
+        time.sleep(1)
+        stop.set()
+        t.join(TIMEOUT)
+        return sorted(out)
+
+    everything = sorted(f"r{i}".encode() for i in range(20))
+    assert consume_all() == everything
+    described = strom("describe", "resettable")
+    assert described.returncode == 0, described.stderr
+    rows = [line.split() for line in described.stdout.splitlines()
+            if line.startswith("resettable ") and topic_name in line]
+    assert len(rows) == 2, described.stdout
+    assert all(r[-1] == "0" for r in rows), f"lag after consuming everything: {described.stdout}"
+    assert sum(int(r[3]) for r in rows) == 20, described.stdout
+
+    dry = strom("reset-offsets", "resettable", "--topic", topic_name, "--to-earliest")
+    assert dry.returncode == 0 and "Dry run" in dry.stderr, dry
+    assert consume_all() == [], "a dry run changed nothing"
+
+    reset = strom("reset-offsets", "resettable", "--topic", topic_name, "--to-earliest",
+                  "--execute")
+    assert reset.returncode == 0, reset.stderr
+    assert consume_all() == everything, "after --to-earliest every record comes again"
+
+    deleted = strom("delete-offsets", "resettable", "--topic", topic_name)
+    assert deleted.returncode == 0, deleted.stderr
+    assert consume_all() == everything, "without state the group starts at its reset (earliest)"
+
+    # A member present: both refused.
+    out: list = []
+    stop = threading.Event()
+    t = threading.Thread(target=consume, args=(b, topic_name, "resettable", out, stop))
+    t.start()
+    try:
+        deadline = time.time() + TIMEOUT
+        while time.time() < deadline and "MEMBERS 1" not in strom("describe", "resettable").stdout:
+            time.sleep(0.2)
+        busy = strom("reset-offsets", "resettable", "--topic", topic_name, "--to-earliest",
+                     "--execute")
+        assert busy.returncode != 0 and "active members" in busy.stderr, busy
+    finally:
+        stop.set()
+        t.join(TIMEOUT)

@@ -63,6 +63,14 @@ const CLIENT_RANGES: &[(ApiKey, i16, i16)] = &[
     (ApiKey::AlterClientQuotas, 0, 1),
     // Share groups (KIP-932): v1 is the first version Kafka 4.1 ships as stable.
     (ApiKey::ShareGroupDescribe, 1, 1),
+    (ApiKey::DescribeShareGroupOffsets, 0, 0),
+    (ApiKey::AlterShareGroupOffsets, 0, 0),
+    (ApiKey::DeleteShareGroupOffsets, 0, 0),
+    // Broker to broker: a share-partition leader's state at the share coordinator (KIP-932).
+    (ApiKey::InitializeShareGroupState, 0, 0),
+    (ApiKey::ReadShareGroupState, 0, 0),
+    (ApiKey::WriteShareGroupState, 0, 0),
+    (ApiKey::DeleteShareGroupState, 0, 0),
 ];
 
 /// The negotiated version per API for one broker. Immutable after the handshake.

@@ -182,7 +182,7 @@ async fn delete_share_state(ctx: &RequestContext, group: &str) -> Result<(), Gro
         .collect();
     ctx.broker
         .share_partitions
-        .delete_group_state(group, &partitions)
+        .delete_state(group, &partitions)
         .await
         .map_err(|code| {
             tracing::warn!(group, code, "deleting a share group's state failed");
