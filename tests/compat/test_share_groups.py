@@ -386,3 +386,73 @@ def test_strom_share_groups_reset_and_delete_offsets(broker_factory, topic_name)
     finally:
         stop.set()
         t.join(TIMEOUT)
+
+
+def test_share_state_survives_a_partition_leader_failover(broker_factory, topic_name):
+    """Three nodes, RF=3: kill -9 the partition leader after a member accepted some records and
+    released others; on the new leader (which reads the state from the share coordinator,
+    maybe on another node, maybe moved too) accepted records never come again and released ones
+    come with their durable delivery count."""
+    import json
+    import subprocess
+    import sys
+    from test_cluster import FAST, free_port
+    controllers = [free_port() for _ in range(3)]
+    voters = ",".join(f"{i + 1}@127.0.0.1:{p}" for i, p in enumerate(controllers))
+    nodes = [broker_factory(["--node-id", str(i + 1), "--controller-listen", f"127.0.0.1:{p}",
+                             "--voters", voters, *FAST]) for i, p in enumerate(controllers)]
+    for n in nodes:
+        n.launch()
+    for n in nodes:
+        n.wait_ready()
+    everyone = ",".join(n.bootstrap for n in nodes)
+    a = AdminClient({"bootstrap.servers": everyone})
+    for f in a.create_topics([NewTopic(topic_name, 1, 3, config={"min.insync.replicas": "2"})],
+                             operation_timeout=TIMEOUT).values():
+        f.result(TIMEOUT)
+    reset = ConfigResource(ResourceType.GROUP, "failover", incremental_configs=[
+        ConfigEntry("share.auto.offset.reset", "earliest",
+                    incremental_operation=AlterConfigOpType.SET)])
+    for f in a.incremental_alter_configs([reset]).values():
+        f.result(TIMEOUT)
+    total = 100
+    p = Producer({"bootstrap.servers": everyone, "acks": "all"})
+    for i in range(total):
+        p.produce(topic_name, value=f"r{i}".encode())
+    assert p.flush(TIMEOUT) == 0
+
+    worker = subprocess.Popen([sys.executable, "-c", WORKER, everyone, "failover", topic_name],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        acked = json.loads(worker.stdout.readline())
+        assert acked["errors"] == [], acked
+    finally:
+        worker.kill()
+        worker.wait()
+    accepted, released = set(acked["accepted"]), set(acked["released"])
+    leader = a.list_topics(topic_name, timeout=TIMEOUT).topics[topic_name].partitions[0].leader
+    nodes[leader - 1].kill()
+    survivors = ",".join(n.bootstrap for i, n in enumerate(nodes) if i != leader - 1)
+
+    got: dict[str, int] = {}
+    c = ShareConsumer({"bootstrap.servers": survivors, "group.id": "failover"})
+    c.subscribe([topic_name])
+    try:
+        want = total - len(accepted)
+        deadline = time.time() + 90
+        while time.time() < deadline and len(got) < want:
+            for m in c.poll(0.5):
+                if m.error() is None:
+                    got.setdefault(m.value().decode(), m.delivery_count())
+        end = time.time() + 2
+        while time.time() < end:
+            for m in c.poll(0.5):
+                if m.error() is None:
+                    got.setdefault(m.value().decode(), m.delivery_count())
+    finally:
+        c.close()
+    everything = {f"r{i}" for i in range(total)}
+    assert not accepted & got.keys(), f"accepted, delivered again: {sorted(accepted & got.keys())}"
+    assert got.keys() == everything - accepted, \
+        f"missing {sorted(everything - accepted - got.keys())[:10]}"
+    assert all(got[v] == 2 for v in released), {v: got[v] for v in released}
