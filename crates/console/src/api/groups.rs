@@ -1,0 +1,248 @@
+//! Consumer groups (list with state, members and total lag; one group's per-partition committed
+//! offset, log end, lag and member; resetting its offsets) and share groups (list, members).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use axum::extract::{Path, State};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use strom_client::{Client, GroupDescription, OffsetSpec, ShareGroupDescription, TopicPartition};
+
+use super::{ApiError, ApiResult};
+use crate::lag::{partition_lags, total_lag, PartitionLag};
+use crate::messages;
+use crate::state::Console;
+
+/// ListGroups' protocol type of KIP-932 share groups, which have their own pages.
+const SHARE: &str = "share";
+
+#[derive(Serialize)]
+pub(crate) struct GroupRow {
+    group_id: String,
+    state: String,
+    protocol_type: String,
+    members: usize,
+    total_lag: i64,
+}
+
+/// Everything a group page shows, read with as few requests as the client allows.
+struct GroupLags {
+    description: GroupDescription,
+    rows: Vec<PartitionLag>,
+}
+
+async fn group_lags(client: &Client, group: &str) -> Result<GroupLags, ApiError> {
+    let description = client.describe_group(group).await?;
+    let committed = client.fetch_group_offsets(group, None).await?;
+    let mut owners = BTreeMap::new();
+    for m in &description.members {
+        for tp in &m.assignment {
+            owners.insert(tp.clone(), format!("{} ({})", m.client_id, m.member_id));
+        }
+    }
+    let tps: Vec<TopicPartition> = committed
+        .keys()
+        .chain(owners.keys())
+        .cloned()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let ends = messages::list(client, &tps, OffsetSpec::Latest).await?;
+    Ok(GroupLags {
+        rows: partition_lags(&committed, &ends, &owners),
+        description,
+    })
+}
+
+pub(crate) async fn list(State(console): State<Console>) -> ApiResult<Vec<GroupRow>> {
+    let client = console.client().await?;
+    let mut rows = Vec::new();
+    for g in client.list_groups().await? {
+        if g.protocol_type == SHARE {
+            continue;
+        }
+        let lags = group_lags(&client, &g.group_id).await?;
+        rows.push(GroupRow {
+            total_lag: total_lag(&lags.rows),
+            members: lags.description.members.len(),
+            state: g.state,
+            protocol_type: g.protocol_type,
+            group_id: g.group_id,
+        });
+    }
+    Ok(Json(rows))
+}
+
+#[derive(Serialize)]
+struct Member {
+    member_id: String,
+    group_instance_id: Option<String>,
+    client_id: String,
+    client_host: String,
+    assignment: Vec<String>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct GroupPage {
+    group_id: String,
+    state: String,
+    protocol_type: String,
+    protocol: String,
+    members: Vec<Member>,
+    partitions: Vec<PartitionLag>,
+    total_lag: i64,
+}
+
+pub(crate) async fn describe(
+    State(console): State<Console>,
+    Path(group): Path<String>,
+) -> ApiResult<GroupPage> {
+    let client = console.client().await?;
+    let GroupLags { description, rows } = group_lags(&client, &group).await?;
+    Ok(Json(GroupPage {
+        total_lag: total_lag(&rows),
+        group_id: description.group_id,
+        state: description.state,
+        protocol_type: description.protocol_type,
+        protocol: description.protocol,
+        members: description
+            .members
+            .into_iter()
+            .map(|m| Member {
+                assignment: m.assignment.iter().map(ToString::to_string).collect(),
+                member_id: m.member_id,
+                group_instance_id: m.group_instance_id,
+                client_id: m.client_id,
+                client_host: m.client_host,
+            })
+            .collect(),
+        partitions: rows,
+    }))
+}
+
+/// Where `reset-offsets` moves a group's committed offsets on every partition of one topic.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase", tag = "to", content = "value")]
+pub(crate) enum ResetTo {
+    Earliest,
+    Latest,
+    /// An offset, clamped into each partition's log.
+    Offset(i64),
+    /// The first record at or after this time (ms since the epoch); the log end if none.
+    Timestamp(i64),
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ResetRequest {
+    topic: String,
+    #[serde(flatten)]
+    to: ResetTo,
+}
+
+#[derive(Serialize)]
+pub(crate) struct ResetResult {
+    offsets: Vec<(i32, i64)>,
+}
+
+/// Commits new offsets as an admin (the broker refuses while the group has members:
+/// UNKNOWN_MEMBER_ID / NON_EMPTY_GROUP; and unless the principal may READ the group).
+pub(crate) async fn reset_offsets(
+    State(console): State<Console>,
+    Path(group): Path<String>,
+    Json(req): Json<ResetRequest>,
+) -> ApiResult<ResetResult> {
+    let client = console.client().await?;
+    let meta = client.topic_metadata(&req.topic, false).await?;
+    let tps: Vec<TopicPartition> = meta
+        .partitions
+        .iter()
+        .map(|p| TopicPartition::new(&req.topic, p.partition))
+        .collect();
+    let starts = messages::list(&client, &tps, OffsetSpec::Earliest).await?;
+    let ends = messages::list(&client, &tps, OffsetSpec::Latest).await?;
+    let found = match req.to {
+        ResetTo::Timestamp(ts) => messages::list(&client, &tps, OffsetSpec::Timestamp(ts)).await?,
+        _ => Default::default(),
+    };
+    let mut offsets = BTreeMap::new();
+    for tp in tps {
+        let start = starts.get(&tp).copied().unwrap_or(0);
+        let end = ends.get(&tp).copied().unwrap_or(0);
+        let target = match req.to {
+            ResetTo::Earliest => start,
+            ResetTo::Latest => end,
+            ResetTo::Offset(o) => o.clamp(start, end.max(start)),
+            ResetTo::Timestamp(_) => found.get(&tp).copied().filter(|o| *o >= 0).unwrap_or(end),
+        };
+        offsets.insert(tp, target);
+    }
+    client.commit_group_offsets(&group, &offsets).await?;
+    Ok(Json(ResetResult {
+        offsets: offsets
+            .into_iter()
+            .map(|(tp, o)| (tp.partition, o))
+            .collect(),
+    }))
+}
+
+#[derive(Serialize)]
+pub(crate) struct ShareGroupRow {
+    group_id: String,
+    state: String,
+}
+
+pub(crate) async fn list_share(State(console): State<Console>) -> ApiResult<Vec<ShareGroupRow>> {
+    let client = console.client().await?;
+    // Brokers without ListGroups v5 have no share groups to list.
+    let groups = client.list_share_groups().await.unwrap_or_default();
+    Ok(Json(
+        groups
+            .into_iter()
+            .map(|g| ShareGroupRow {
+                group_id: g.group_id,
+                state: g.state,
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Serialize)]
+struct ShareMember {
+    member_id: String,
+    member_epoch: i32,
+    assignment: Vec<String>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct ShareGroupPage {
+    group_id: String,
+    state: String,
+    group_epoch: i32,
+    members: Vec<ShareMember>,
+}
+
+pub(crate) async fn describe_share(
+    State(console): State<Console>,
+    Path(group): Path<String>,
+) -> ApiResult<ShareGroupPage> {
+    let client = console.client().await?;
+    let ShareGroupDescription {
+        group_id,
+        state,
+        group_epoch,
+        members,
+    } = client.describe_share_group(&group).await?;
+    Ok(Json(ShareGroupPage {
+        group_id,
+        state,
+        group_epoch,
+        members: members
+            .into_iter()
+            .map(|m| ShareMember {
+                assignment: m.assignment.iter().map(ToString::to_string).collect(),
+                member_id: m.member_id,
+                member_epoch: m.member_epoch,
+            })
+            .collect(),
+    }))
+}
