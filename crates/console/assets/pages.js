@@ -215,7 +215,8 @@ function messagesTab(topicName) {
   const from = h('select', {id: 'msg-from'},
     ['earliest', 'latest', 'offset', 'timestamp'].map((f) => h('option', {value: f}, f)));
   const offset = h('input', {type: 'number', id: 'msg-offset', placeholder: 'offset', min: 0});
-  const when = h('input', {type: 'datetime-local', id: 'msg-timestamp', step: 1});
+  // Text, not datetime-local: Chromium's picker icon is a data: URL, and this also takes ms.
+  const when = h('input', {type: 'text', id: 'msg-timestamp', placeholder: '2026-12-01T10:00:00Z or ms'});
   const limit = h('input', {type: 'number', id: 'msg-limit', value: 50, min: 1, max: 500});
   const mode = h('select', {id: 'msg-mode'},
     ['auto', 'text', 'json', 'hex'].map((f) => h('option', {value: f}, f)));
@@ -236,7 +237,11 @@ function messagesTab(topicName) {
     const q = new URLSearchParams({from: from.value, limit: limit.value || '50'});
     if (partition.value !== '') q.set('partition', partition.value);
     if (from.value === 'offset') q.set('offset', offset.value || '0');
-    if (from.value === 'timestamp' && when.value) q.set('timestamp', String(new Date(when.value).getTime()));
+    if (from.value === 'timestamp') {
+      const ms = /^\d+$/.test(when.value.trim()) ? Number(when.value) : Date.parse(when.value);
+      if (Number.isNaN(ms)) { err.show(new Error('timestamp: ISO-8601 time or milliseconds')); return; }
+      q.set('timestamp', String(ms));
+    }
     go.disabled = true;
     try {
       records = await api(`/api/topics/${enc(topicName)}/messages?${q}`);

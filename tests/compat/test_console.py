@@ -1,0 +1,227 @@
+"""The web console in a real browser: headless Chromium driven by selenium against `strom console`.
+
+A broker and `strom console` run on ephemeral ports; confluent-kafka creates a topic, produces
+records and commits a consumer group's offsets partway. The browser then finds the topic by name,
+browses its Messages, produces a record through the form and reads it back, finds the group by
+name and checks its lag. Every test fails on a browser console error (CSP violations included)
+and on any request to another origin; screenshots are saved under tests/compat/artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import urllib.request
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from conftest import strom_bin
+
+webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CONSOLE_RE = re.compile(r"^strom: console on (http://\S+/)\s*$")
+WAIT_S = 20
+TIMEOUT_S = 30
+
+pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
+                                reason="needs Debian's chromium and chromium-driver (scripts/test installs them)")
+
+
+class ConsoleProcess:
+    """One `strom console` child process serving the console for `bootstrap`."""
+
+    def __init__(self, bootstrap: str, log_dir: Path):
+        self.err_path = log_dir / "console.stderr"
+        with open(self.err_path, "wb") as err:
+            self.proc = subprocess.Popen(
+                [strom_bin(), "console", "--bootstrap-server", bootstrap, "--http-listen", "127.0.0.1:0"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
+        out: list[bytes] = []
+        reader = threading.Thread(target=lambda: out.append(self.proc.stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(TIMEOUT_S)
+        line = out[0].decode(errors="replace") if out else ""
+        m = CONSOLE_RE.match(line)
+        if not m:
+            self.stop()
+            pytest.fail(f"strom console printed {line!r}, not its URL\n{self.err_path.read_text()}")
+        self.url = m.group(1)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                code = self.proc.wait(TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                pytest.fail("strom console did not exit on SIGTERM")
+            assert code == 0, f"strom console exited {code} on SIGTERM"
+        text = self.err_path.read_text(errors="replace")
+        assert "panicked" not in text, text
+
+
+@pytest.fixture
+def console(broker, tmp_path):
+    c = ConsoleProcess(broker.bootstrap, tmp_path)
+    yield c
+    c.stop()
+
+
+@pytest.fixture
+def browser(request):
+    """Headless Chromium with the browser console and the network (performance) logs recorded."""
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                "--window-size=1400,1000", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--disable-default-apps"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=CHROMEDRIVER), options=options)
+    driver.artifacts = ARTIFACTS / re.sub(r"[^a-zA-Z0-9._-]", "-", request.node.name)
+    driver.artifacts.mkdir(parents=True, exist_ok=True)
+    yield driver
+    driver.quit()
+
+
+def snap(driver, name: str) -> None:
+    driver.save_screenshot(str(driver.artifacts / f"{name}.png"))
+
+
+def requested_urls(driver) -> list[str]:
+    """Every URL the page requested since the last call (CDP Network.requestWillBeSent events)."""
+    urls = []
+    for entry in driver.get_log("performance"):
+        msg = json.loads(entry["message"])["message"]
+        if msg.get("method") == "Network.requestWillBeSent":
+            urls.append(msg["params"]["request"]["url"])
+    return urls
+
+
+def check_clean(driver, origin: str, seen_urls: list[str]) -> None:
+    """No console errors and no request leaving the console's origin."""
+    errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    assert errors == [], f"browser console errors: {errors}"
+    seen_urls.extend(requested_urls(driver))
+    foreign = [u for u in seen_urls if not u.startswith(origin)]
+    assert foreign == [], f"requests to another origin: {foreign}"
+
+
+def wait_text(driver, css: str, predicate, what: str) -> str:
+    """Waits until some element matching `css` has text satisfying `predicate`; returns it."""
+    def find(d):
+        try:
+            for el in d.find_elements(By.CSS_SELECTOR, css):
+                if predicate(el.text):
+                    return el.text
+        except StaleElementReferenceException:
+            pass  # the live update redrew it: look again
+        return False
+    try:
+        return WebDriverWait(driver, WAIT_S).until(find)
+    except Exception:
+        snap(driver, "timeout")
+        texts = [e.text for e in driver.find_elements(By.CSS_SELECTOR, css)]
+        pytest.fail(f"{what}: no {css} matched within {WAIT_S}s; saw {texts}")
+
+
+def click(driver, css: str) -> None:
+    WebDriverWait(driver, WAIT_S).until(lambda d: d.find_element(By.CSS_SELECTOR, css)).click()
+
+
+def test_console_shows_topic_messages_and_group_lag(broker, console, browser, topic_name):
+    origin = console.url.rstrip("/")
+    group = f"g-{topic_name}"
+    marker = f"hello-from-{topic_name}"
+
+    # The response carries a strict CSP.
+    with urllib.request.urlopen(console.url, timeout=TIMEOUT_S) as res:
+        csp = res.headers["Content-Security-Policy"]
+    assert csp and "default-src 'self'" in csp, csp
+
+    # Setup through a real client: 2 partitions, 10 + 5 records, offsets committed at 4 and 1.
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    for f in admin.create_topics([NewTopic(topic_name, num_partitions=2, replication_factor=1)]).values():
+        f.result(TIMEOUT_S)
+    p = Producer({"bootstrap.servers": broker.bootstrap, "acks": "all"})
+    for i in range(10):
+        p.produce(topic_name, key=f"k{i}", value=json.dumps({"n": i}) if i else marker, partition=0)
+    for i in range(5):
+        p.produce(topic_name, key=f"k{i}", value=f"p1-{i}", partition=1)
+    assert p.flush(TIMEOUT_S) == 0
+    del p  # closed now, not after the broker stopped
+    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group, "enable.auto.commit": False})
+    c.commit(offsets=[TopicPartition(topic_name, 0, 4), TopicPartition(topic_name, 1, 1)], asynchronous=False)
+    c.close()
+
+    seen: list[str] = []
+    browser.get(console.url)
+    wait_text(browser, "[data-card=under-replicated] .card-value", lambda t: t == "0", "overview")
+    snap(browser, "1-overview")
+    check_clean(browser, origin, seen)
+
+    # Topics: find ours by name, open it.
+    click(browser, "#nav a[href='#/topics']")
+    WebDriverWait(browser, WAIT_S).until(lambda d: d.find_element(By.ID, "topic-filter")).send_keys(topic_name)
+    wait_text(browser, f"[data-topic-row='{topic_name}'] td", lambda t: t == "15", "topic's message count")
+    snap(browser, "2-topics")
+    click(browser, f"a[data-topic='{topic_name}']")
+    wait_text(browser, "[data-pane=Partitions] td", lambda t: t == "10", "partition 0's log end")
+    snap(browser, "3-topic")
+
+    # Messages: all partitions from the earliest offset.
+    click(browser, "[data-tab=Messages]")
+    wait_text(browser, ".message-value", lambda t: t == marker, "the produced value")
+    wait_text(browser, ".message-value", lambda t: '"n": 3' in t, "a JSON value, pretty-printed")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "tr.message")) == 15
+    snap(browser, "4-messages")
+    check_clean(browser, origin, seen)
+
+    # Produce a record through the form, then find it in the Messages view.
+    click(browser, "[data-tab=Produce]")
+    browser.find_element(By.ID, "produce-partition").send_keys("1")
+    browser.find_element(By.ID, "produce-key").send_keys("from-browser")
+    browser.find_element(By.ID, "produce-value").send_keys("typed in the console")
+    browser.find_element(By.ID, "produce-headers").send_keys("source=selenium")
+    click(browser, "#produce-send")
+    wait_text(browser, "#produce-result", lambda t: "partition 1 at offset 5" in t, "the produce result")
+    click(browser, "[data-tab=Messages]")
+    click(browser, "#msg-browse")
+    wait_text(browser, ".message-value", lambda t: t == "typed in the console", "the record produced in the form")
+    snap(browser, "5-produced")
+
+    # Groups: find ours by name, check the total lag, open it, check each partition's lag. The
+    # form's record is partition 1's sixth.
+    expected_lag = (10 - 4) + (6 - 1)
+    click(browser, "#nav a[href='#/groups']")
+    lag = wait_text(browser, f"[data-group-row='{group}'] .total-lag", lambda t: t != "", "group's total lag")
+    assert lag == str(expected_lag)
+    snap(browser, "6-groups")
+    click(browser, f"a[data-group='{group}']")
+    wait_text(browser, "[data-card=total-lag] .card-value", lambda t: t == str(expected_lag), "group page's lag")
+    assert wait_text(browser, f"[data-partition='{topic_name}-0'] .lag", bool, "p0 lag") == "6"
+    assert wait_text(browser, f"[data-partition='{topic_name}-1'] .lag", bool, "p1 lag") == "5"
+    snap(browser, "7-group")
+
+    # The remaining pages load without errors.
+    for page in ("share-groups", "acls", "users", "brokers"):
+        click(browser, f"#nav a[href='#/{page}']")
+        WebDriverWait(browser, WAIT_S).until(
+            lambda d: "updated" in d.find_element(By.ID, "status").text)
+        snap(browser, f"8-{page}")
+    check_clean(browser, origin, seen)
+    assert any(u.startswith(origin + "/api/topics/") for u in seen), seen
