@@ -28,7 +28,7 @@ from conftest import strom_bin
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -178,6 +178,9 @@ def test_console_shows_topic_messages_and_group_lag(broker, console, browser, to
     click(browser, "#nav a[href='#/topics']")
     WebDriverWait(browser, WAIT_S).until(lambda d: d.find_element(By.ID, "topic-filter")).send_keys(topic_name)
     wait_text(browser, f"[data-topic-row='{topic_name}'] td", lambda t: t == "15", "topic's message count")
+    # Its size on disk (DescribeLogDirs): 15 small records are some hundreds of bytes.
+    wait_text(browser, f"[data-topic-row='{topic_name}'] td.size", lambda t: t.endswith(" B") and t != "0 B",
+              "topic's size")
     snap(browser, "2-topics")
     click(browser, f"a[data-topic='{topic_name}']")
     wait_text(browser, "[data-pane=Partitions] td", lambda t: t == "10", "partition 0's log end")
@@ -216,6 +219,14 @@ def test_console_shows_topic_messages_and_group_lag(broker, console, browser, to
     assert wait_text(browser, f"[data-partition='{topic_name}-0'] .lag", bool, "p0 lag") == "6"
     assert wait_text(browser, f"[data-partition='{topic_name}-1'] .lag", bool, "p1 lag") == "5"
     snap(browser, "7-group")
+
+    # Reset the (memberless) group to the log end: the lag drops to 0.
+    Select(browser.find_element(By.ID, "reset-topic")).select_by_value(topic_name)
+    Select(browser.find_element(By.ID, "reset-to")).select_by_value("latest")
+    click(browser, "#reset-go")
+    wait_text(browser, ".result", lambda t: t.startswith("Committed: 0→10, 1→6"), "the reset's result")
+    wait_text(browser, "[data-card=total-lag] .card-value", lambda t: t == "0", "the lag after the reset")
+    snap(browser, "7-group-reset")
 
     # The remaining pages load without errors.
     for page in ("share-groups", "acls", "users", "brokers"):

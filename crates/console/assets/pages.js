@@ -1,6 +1,6 @@
 // pages.js: one function per page. A page is {title, el, refresh}: `el` is built once (forms keep
 // what the user typed), `refresh` polls the JSON API and redraws the data parts when they changed.
-import {h, table, api, link, enc, fmtTime, fmtNum, errorBox, section} from './dom.js';
+import {h, table, api, link, enc, fmtTime, fmtNum, fmtBytes, errorBox, section} from './dom.js';
 
 /** A container that redraws with render(data) only when data differs from the last draw. */
 function liveBox(render, attrs) {
@@ -125,11 +125,11 @@ function topics() {
   const draw = () => {
     const q = filter.value.toLowerCase();
     const shown = rows.filter((t) => t.name.toLowerCase().includes(q) && (showInternal.checked || !t.internal));
-    box.replaceChildren(table(['Topic', 'Partitions', 'Replication', 'Messages', 'Under-replicated'],
+    box.replaceChildren(table(['Topic', 'Partitions', 'Replication', 'Messages', 'Size', 'Under-replicated'],
       shown.map((t) => h('tr', {'data-topic-row': t.name},
         h('td', {}, link(`/topics/${enc(t.name)}`, t.name, {'data-topic': t.name})),
         h('td', {}, t.partitions), h('td', {}, t.replication_factor), h('td', {}, fmtNum(t.messages)),
-        h('td', {}, t.under_replicated)))),
+        h('td', {class: 'size'}, fmtBytes(t.size)), h('td', {}, t.under_replicated)))),
     shown.length ? '' : h('p', {class: 'muted'}, 'No topics.'));
   };
   filter.addEventListener('input', draw);
@@ -172,10 +172,10 @@ function tabs(names, initial) {
 function topic(name) {
   const err = errorBox();
   const t = tabs(['Partitions', 'Messages', 'Produce', 'Configs'], 'Partitions');
-  const parts = liveBox((d) => table(['Partition', 'Leader', 'Replicas', 'ISR', 'Log start', 'Log end', 'Messages'],
+  const parts = liveBox((d) => table(['Partition', 'Leader', 'Replicas', 'ISR', 'Log start', 'Log end', 'Messages', 'Size'],
     d.partitions.map((p) => [p.partition, p.leader ?? 'none', join(p.replicas), join(p.isr),
       fmtNum(p.log_start), fmtNum(p.log_end),
-      p.log_end !== null && p.log_start !== null ? fmtNum(p.log_end - p.log_start) : '-'])));
+      p.log_end !== null && p.log_start !== null ? fmtNum(p.log_end - p.log_start) : '-', fmtBytes(p.size)])));
   const configs = liveBox((d) => table(['Config', 'Value', 'Source'],
     d.configs.map((c) => [c.name, c.sensitive ? '(sensitive)' : (c.value ?? '-'), c.source])));
   t.panes.Partitions.append(parts);
@@ -305,8 +305,8 @@ function groups() {
   return simplePage('Consumer groups', [['/api/groups', (gs) => gs.length
     ? table(['Group', 'State', 'Type', 'Members', 'Total lag'], gs.map((g) => h('tr', {'data-group-row': g.group_id},
       h('td', {}, link(`/groups/${enc(g.group_id)}`, g.group_id, {'data-group': g.group_id})),
-      h('td', {}, g.state), h('td', {}, g.protocol_type || '-'), h('td', {}, g.members),
-      h('td', {class: 'total-lag'}, fmtNum(g.total_lag)))))
+      h('td', {}, g.state), h('td', {}, g.protocol_type || '-'), h('td', {}, fmtNum(g.members)),
+      h('td', {class: 'total-lag', title: g.error}, g.error ? 'unavailable' : fmtNum(g.total_lag)))))
     : h('p', {class: 'muted'}, 'No consumer groups.')]]);
 }
 

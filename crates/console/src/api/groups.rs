@@ -21,8 +21,11 @@ pub(crate) struct GroupRow {
     group_id: String,
     state: String,
     protocol_type: String,
-    members: usize,
-    total_lag: i64,
+    /// `None` (with `error`) when the group could not be described: one group the principal
+    /// may not describe does not hide the others.
+    members: Option<usize>,
+    total_lag: Option<i64>,
+    error: Option<String>,
 }
 
 /// Everything a group page shows, read with as few requests as the client allows.
@@ -61,10 +64,18 @@ pub(crate) async fn list(State(console): State<Console>) -> ApiResult<Vec<GroupR
         if g.protocol_type == SHARE {
             continue;
         }
-        let lags = group_lags(&client, &g.group_id).await?;
+        let (members, lag, error) = match group_lags(&client, &g.group_id).await {
+            Ok(lags) => (
+                Some(lags.description.members.len()),
+                Some(total_lag(&lags.rows)),
+                None,
+            ),
+            Err(e) => (None, None, Some(e.message)),
+        };
         rows.push(GroupRow {
-            total_lag: total_lag(&lags.rows),
-            members: lags.description.members.len(),
+            total_lag: lag,
+            members,
+            error,
             state: g.state,
             protocol_type: g.protocol_type,
             group_id: g.group_id,

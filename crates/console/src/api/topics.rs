@@ -1,7 +1,7 @@
 //! Topics: the list (partitions, replication, messages), one topic (partitions with leader,
 //! replicas, ISR and offsets; configs), its Messages browse and the produce form.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use axum::extract::{Path, Query, State};
 use axum::Json;
@@ -23,6 +23,8 @@ pub(crate) struct TopicRow {
     /// Records between the log start and end offsets, summed over partitions (compaction and
     /// transaction markers make it an upper bound, as in kafka-ui).
     messages: i64,
+    /// Bytes on disk of the leader replicas (`None` if DescribeLogDirs was refused or failed).
+    size: Option<i64>,
     under_replicated: usize,
 }
 
@@ -44,10 +46,53 @@ async fn offsets(
     Ok((starts, ends))
 }
 
+/// The size of each partition's leader replica, from DescribeLogDirs of each leader broker.
+/// Best effort: the page still shows everything else when a broker refuses (it needs DESCRIBE
+/// on the cluster) or is down; those partitions have no size.
+async fn leader_sizes(
+    client: &strom_client::Client,
+    topics: &[TopicMetadata],
+) -> HashMap<TopicPartition, i64> {
+    let leaders: BTreeSet<i32> = topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().filter_map(|p| p.leader))
+        .filter(|l| *l >= 0)
+        .collect();
+    let mut sizes = HashMap::new();
+    for broker in leaders {
+        let dirs = match client.describe_log_dirs(broker).await {
+            Ok(dirs) => dirs,
+            Err(e) => {
+                tracing::debug!(broker, error = %e, "no partition sizes from this broker");
+                continue;
+            }
+        };
+        for (tp, size) in dirs.into_iter().flat_map(|d| d.partition_sizes) {
+            if client.metadata().leader(&tp.topic, tp.partition) == Some(broker) {
+                sizes.insert(tp, size);
+            }
+        }
+    }
+    sizes
+}
+
+/// The sum of `sizes` over `t`'s partitions, `None` if any is missing.
+fn topic_size(t: &TopicMetadata, sizes: &HashMap<TopicPartition, i64>) -> Option<i64> {
+    t.partitions
+        .iter()
+        .map(|p| {
+            sizes
+                .get(&TopicPartition::new(&t.name, p.partition))
+                .copied()
+        })
+        .sum()
+}
+
 pub(crate) async fn list(State(console): State<Console>) -> ApiResult<Vec<TopicRow>> {
     let client = console.client().await?;
     let topics = client.describe_topics(None).await?;
     let (starts, ends) = offsets(&client, &topics).await?;
+    let sizes = leader_sizes(&client, &topics).await;
     Ok(Json(
         topics
             .iter()
@@ -71,6 +116,7 @@ pub(crate) async fn list(State(console): State<Console>) -> ApiResult<Vec<TopicR
                         end.saturating_sub(start).max(0)
                     })
                     .sum(),
+                size: topic_size(t, &sizes),
                 under_replicated: t
                     .partitions
                     .iter()
@@ -90,6 +136,8 @@ struct PartitionRow {
     offline_replicas: Vec<i32>,
     log_start: Option<i64>,
     log_end: Option<i64>,
+    /// Bytes on disk of the leader replica.
+    size: Option<i64>,
 }
 
 #[derive(Serialize)]
@@ -114,6 +162,7 @@ pub(crate) async fn describe(
         ));
     };
     let (starts, ends) = offsets(&client, std::slice::from_ref(&t)).await?;
+    let sizes = leader_sizes(&client, std::slice::from_ref(&t)).await;
     let configs = configs_view(client.describe_topic_configs(&topic).await?);
     let partitions = t
         .partitions
@@ -128,6 +177,7 @@ pub(crate) async fn describe(
                 offline_replicas: p.offline_replicas.clone(),
                 log_start: starts.get(&tp).copied(),
                 log_end: ends.get(&tp).copied(),
+                size: sizes.get(&tp).copied(),
             }
         })
         .collect();
