@@ -5,10 +5,13 @@ records and commits a consumer group's offsets partway. The browser then finds t
 browses its Messages, produces a record through the form and reads it back, finds the group by
 name and checks its lag. Every test fails on a browser console error (CSP violations included)
 and on any request to another origin; screenshots are saved under tests/compat/artifacts/.
+The login test (no browser) checks that with `--login` each HTTP basic user sees and may do what
+the broker's ACLs allow that user.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -16,12 +19,14 @@ import shutil
 import signal
 import subprocess
 import threading
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, AdminClient, NewTopic,
+                                  ResourcePatternType, ResourceType)
 
 from conftest import strom_bin
 
@@ -37,18 +42,19 @@ CONSOLE_RE = re.compile(r"^strom: console on (http://\S+/)\s*$")
 WAIT_S = 20
 TIMEOUT_S = 30
 
-pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
-                                reason="needs Debian's chromium and chromium-driver (scripts/test installs them)")
+needs_browser = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
+                                   reason="needs Debian's chromium and chromium-driver (scripts/test installs them)")
 
 
 class ConsoleProcess:
     """One `strom console` child process serving the console for `bootstrap`."""
 
-    def __init__(self, bootstrap: str, log_dir: Path):
+    def __init__(self, bootstrap: str, log_dir: Path, extra_args: list[str] | None = None):
         self.err_path = log_dir / "console.stderr"
         with open(self.err_path, "wb") as err:
             self.proc = subprocess.Popen(
-                [strom_bin(), "console", "--bootstrap-server", bootstrap, "--http-listen", "127.0.0.1:0"],
+                [strom_bin(), "console", "--bootstrap-server", bootstrap, "--http-listen", "127.0.0.1:0",
+                 *(extra_args or [])],
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
         out: list[bytes] = []
         reader = threading.Thread(target=lambda: out.append(self.proc.stdout.readline()), daemon=True)
@@ -143,6 +149,7 @@ def click(driver, css: str) -> None:
     WebDriverWait(driver, WAIT_S).until(lambda d: d.find_element(By.CSS_SELECTOR, css)).click()
 
 
+@needs_browser
 def test_console_shows_topic_messages_and_group_lag(broker, console, browser, topic_name):
     origin = console.url.rstrip("/")
     group = f"g-{topic_name}"
@@ -236,3 +243,88 @@ def test_console_shows_topic_messages_and_group_lag(broker, console, browser, to
         snap(browser, f"8-{page}")
     check_clean(browser, origin, seen)
     assert any(u.startswith(origin + "/api/topics/") for u in seen), seen
+
+
+USERS = {"admin": "admin-secret", "alice": "alice-secret"}
+
+
+def http(url: str, user: str | None = None, password: str | None = None, body: dict | None = None):
+    """(status, headers, JSON or text) of a GET, or a POST of `body`, with basic credentials."""
+    req = urllib.request.Request(url, data=None if body is None else json.dumps(body).encode(),
+                                 headers={"content-type": "application/json"})
+    if user is not None:
+        token = base64.b64encode(f"{user}:{password or USERS[user]}".encode()).decode()
+        req.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=TIMEOUT_S) as res:
+            status, headers, raw = res.status, res.headers, res.read()
+    except urllib.error.HTTPError as e:
+        status, headers, raw = e.code, e.headers, e.read()
+    try:
+        return status, headers, json.loads(raw)
+    except ValueError:
+        return status, headers, raw.decode(errors="replace")
+
+
+def test_console_login_is_the_users_kafka_login(broker_factory, tmp_path):
+    jaas = ("org.apache.kafka.common.security.plain.PlainLoginModule required "
+            f'username="admin" password="{USERS["admin"]}" '
+            + " ".join(f'user_{u}="{p}"' for u, p in USERS.items()) + ";")
+    settings = {
+        "listeners": "SASL_PLAINTEXT://127.0.0.1:0",
+        "inter.broker.listener.name": "SASL_PLAINTEXT",
+        "sasl.enabled.mechanisms": "PLAIN",
+        "sasl.mechanism.inter.broker.protocol": "PLAIN",
+        "listener.name.sasl_plaintext.plain.sasl.jaas.config": jaas,
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users": "User:admin",
+    }
+    args = [a for k, v in settings.items() for a in ("--set", f"{k}={v}")]
+    broker = broker_factory(args, listen=False).start()
+    bootstrap = broker.listeners["SASL_PLAINTEXT"]
+    conf = {"bootstrap.servers": bootstrap, "security.protocol": "SASL_PLAINTEXT",
+            "sasl.mechanism": "PLAIN", "sasl.username": "admin", "sasl.password": USERS["admin"]}
+    admin = AdminClient(conf)
+    for f in admin.create_topics([NewTopic(n, 1, 1) for n in ("alice-orders", "secret")]).values():
+        f.result(TIMEOUT_S)
+    # alice may see and read her topic, not write it, and nothing else.
+    for op in (AclOperation.DESCRIBE, AclOperation.READ):
+        for f in admin.create_acls([AclBinding(ResourceType.TOPIC, "alice-", ResourcePatternType.PREFIXED,
+                                               "User:alice", "*", op, AclPermissionType.ALLOW)]).values():
+            f.result(TIMEOUT_S)
+
+    console = ConsoleProcess(bootstrap, tmp_path, ["--login", "PLAIN"])
+    try:
+        url = console.url
+        # No credentials: the page and the API ask for them.
+        for path in ("", "api/topics"):
+            status, headers, _ = http(url + path)
+            assert status == 401, path
+            assert headers["WWW-Authenticate"].startswith("Basic "), headers
+        # A wrong password is refused by the broker.
+        status, headers, body = http(url + "api/topics", "alice", "wrong")
+        assert status == 401, body
+        assert headers["WWW-Authenticate"].startswith("Basic ")
+
+        status, _, page = http(url, "alice")
+        assert status == 200 and "Strom" in page
+        status, _, topics = http(url + "api/topics", "admin")
+        assert status == 200, topics
+        assert {"alice-orders", "secret"} <= {t["name"] for t in topics}
+        status, _, topics = http(url + "api/topics", "alice")
+        assert status == 200, topics
+        assert [t["name"] for t in topics] == ["alice-orders"]
+        # Read-only for alice: her produce is refused by the broker's authorizer (403), admin's works.
+        status, _, body = http(url + "api/topics/alice-orders/produce", "alice", body={"value": "x"})
+        assert status == 403, body
+        status, _, body = http(url + "api/topics/alice-orders/produce", "admin", body={"value": "x"})
+        assert status == 200 and body["offset"] == 0, body
+        status, _, msgs = http(url + "api/topics/alice-orders/messages", "alice")
+        assert status == 200 and [m["value"]["text"] for m in msgs] == ["x"], msgs
+        # ACLs are the cluster's: admin may list them, alice may not.
+        status, _, acls = http(url + "api/acls", "admin")
+        assert status == 200 and acls["enabled"] and len(acls["acls"]) == 2, acls
+        status, _, body = http(url + "api/acls", "alice")
+        assert status == 403, body
+    finally:
+        console.stop()

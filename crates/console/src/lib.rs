@@ -10,6 +10,10 @@
 //! JSON API. The throughput sparkline reads `/metrics` of the same origin when the host server
 //! mounts one (`ConsoleConfig::metrics_at_origin`); without it the overview says so.
 //!
+//! Security: with [`ConsoleConfig::login`] the console asks for HTTP basic credentials and uses
+//! them as the SASL login of that user's Kafka connections, so what a user sees and may change
+//! (produce, reset offsets) is exactly what the broker's ACLs allow that user.
+//!
 //! This crate must not depend on the broker crates: it sees the cluster only through the wire.
 
 // Tests may unwrap: a panic there is a test failure, not a crash on network input.
@@ -32,6 +36,10 @@ pub fn router(config: ConsoleConfig) -> Router {
     Router::new()
         .merge(assets::routes())
         .nest("/api", api::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            console.clone(),
+            state::require_login,
+        ))
         .with_state(console)
         .layer(axum::middleware::map_response(assets::security_headers))
 }

@@ -14,6 +14,18 @@ pub(crate) struct ConsoleArgs {
     /// Where to serve the console, HOST:PORT (port 0: any free port, printed at start).
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
     http_listen: String,
+    /// Ask visitors for HTTP basic credentials and log in to the cluster as them with this SASL
+    /// mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), so the broker's ACLs decide what each
+    /// may see and do. TLS still comes from --command-config (e.g. security.protocol=SSL and a
+    /// truststore for SASL_SSL).
+    #[arg(long, value_name = "MECHANISM", value_parser = parse_login)]
+    login: Option<strom_client::Mechanism>,
+}
+
+fn parse_login(name: &str) -> Result<strom_client::Mechanism, String> {
+    strom_client::Mechanism::parse(&name.to_ascii_uppercase())
+        .filter(|m| *m != strom_client::Mechanism::OAuthBearer)
+        .ok_or_else(|| format!("{name}: expected PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"))
 }
 
 pub(crate) fn run(args: ConsoleArgs) -> anyhow::Result<()> {
@@ -27,6 +39,7 @@ pub(crate) fn run(args: ConsoleArgs) -> anyhow::Result<()> {
     let config = strom_console::ConsoleConfig {
         client: args.connect.client_config()?,
         metrics_at_origin: false,
+        login: args.login,
     };
     super::runtime()?.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&args.http_listen)

@@ -7,7 +7,7 @@ use serde::Serialize;
 use strom_client::{ConfigEntry, ConfigResource};
 
 use super::{ApiError, ApiResult};
-use crate::state::Console;
+use crate::state::{Console, Kafka};
 
 /// What the front end needs to know about its host server.
 #[derive(Serialize)]
@@ -44,8 +44,8 @@ pub(crate) struct Overview {
     offline: usize,
 }
 
-pub(crate) async fn overview(State(console): State<Console>) -> ApiResult<Overview> {
-    let client = console.client().await?;
+pub(crate) async fn overview(kafka: Kafka) -> ApiResult<Overview> {
+    let client = kafka.client().await?;
     let cluster = client.describe_cluster().await?;
     let topics = client.describe_topics(None).await?;
     let mut brokers: Vec<Broker> = cluster
@@ -109,10 +109,7 @@ pub(crate) fn configs_view(entries: Vec<ConfigEntry>) -> Vec<Config> {
         .collect()
 }
 
-pub(crate) async fn broker_configs(
-    State(console): State<Console>,
-    Path(id): Path<String>,
-) -> ApiResult<Vec<Config>> {
+pub(crate) async fn broker_configs(kafka: Kafka, Path(id): Path<String>) -> ApiResult<Vec<Config>> {
     let resource = if id == "default" {
         ConfigResource::Broker(None)
     } else {
@@ -121,7 +118,7 @@ pub(crate) async fn broker_configs(
             .map_err(|_| ApiError::bad_request(format!("not a broker id: {id}")))?;
         ConfigResource::Broker(Some(id))
     };
-    let client = console.client().await?;
+    let client = kafka.client().await?;
     Ok(Json(configs_view(
         client.describe_configs(&resource).await?,
     )))

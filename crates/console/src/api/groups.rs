@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use strom_client::{Client, GroupDescription, OffsetSpec, ShareGroupDescription, TopicPartition};
@@ -11,7 +11,7 @@ use strom_client::{Client, GroupDescription, OffsetSpec, ShareGroupDescription, 
 use super::{ApiError, ApiResult};
 use crate::lag::{partition_lags, total_lag, PartitionLag};
 use crate::messages;
-use crate::state::Console;
+use crate::state::Kafka;
 
 /// ListGroups' protocol type of KIP-932 share groups, which have their own pages.
 const SHARE: &str = "share";
@@ -57,8 +57,8 @@ async fn group_lags(client: &Client, group: &str) -> Result<GroupLags, ApiError>
     })
 }
 
-pub(crate) async fn list(State(console): State<Console>) -> ApiResult<Vec<GroupRow>> {
-    let client = console.client().await?;
+pub(crate) async fn list(kafka: Kafka) -> ApiResult<Vec<GroupRow>> {
+    let client = kafka.client().await?;
     let mut rows = Vec::new();
     for g in client.list_groups().await? {
         if g.protocol_type == SHARE {
@@ -104,11 +104,8 @@ pub(crate) struct GroupPage {
     total_lag: i64,
 }
 
-pub(crate) async fn describe(
-    State(console): State<Console>,
-    Path(group): Path<String>,
-) -> ApiResult<GroupPage> {
-    let client = console.client().await?;
+pub(crate) async fn describe(kafka: Kafka, Path(group): Path<String>) -> ApiResult<GroupPage> {
+    let client = kafka.client().await?;
     let GroupLags { description, rows } = group_lags(&client, &group).await?;
     Ok(Json(GroupPage {
         total_lag: total_lag(&rows),
@@ -158,11 +155,11 @@ pub(crate) struct ResetResult {
 /// Commits new offsets as an admin (the broker refuses while the group has members:
 /// UNKNOWN_MEMBER_ID / NON_EMPTY_GROUP; and unless the principal may READ the group).
 pub(crate) async fn reset_offsets(
-    State(console): State<Console>,
+    kafka: Kafka,
     Path(group): Path<String>,
     Json(req): Json<ResetRequest>,
 ) -> ApiResult<ResetResult> {
-    let client = console.client().await?;
+    let client = kafka.client().await?;
     let meta = client.topic_metadata(&req.topic, false).await?;
     let tps: Vec<TopicPartition> = meta
         .partitions
@@ -202,8 +199,8 @@ pub(crate) struct ShareGroupRow {
     state: String,
 }
 
-pub(crate) async fn list_share(State(console): State<Console>) -> ApiResult<Vec<ShareGroupRow>> {
-    let client = console.client().await?;
+pub(crate) async fn list_share(kafka: Kafka) -> ApiResult<Vec<ShareGroupRow>> {
+    let client = kafka.client().await?;
     // Brokers without ListGroups v5 have no share groups to list.
     let groups = client.list_share_groups().await.unwrap_or_default();
     Ok(Json(
@@ -233,10 +230,10 @@ pub(crate) struct ShareGroupPage {
 }
 
 pub(crate) async fn describe_share(
-    State(console): State<Console>,
+    kafka: Kafka,
     Path(group): Path<String>,
 ) -> ApiResult<ShareGroupPage> {
-    let client = console.client().await?;
+    let client = kafka.client().await?;
     let ShareGroupDescription {
         group_id,
         state,

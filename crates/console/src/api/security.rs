@@ -1,13 +1,12 @@
 //! ACLs and SCRAM users, read-only. A cluster without an authorizer answers DescribeAcls with
 //! SECURITY_DISABLED: the page says "no authorizer" rather than failing.
 
-use axum::extract::State;
 use axum::Json;
 use serde::Serialize;
 use strom_client::{AclBindingFilter, KafkaErrorName};
 
 use super::ApiResult;
-use crate::state::Console;
+use crate::state::Kafka;
 
 #[derive(Serialize)]
 struct Acl {
@@ -27,8 +26,8 @@ pub(crate) struct Acls {
     acls: Vec<Acl>,
 }
 
-pub(crate) async fn acls(State(console): State<Console>) -> ApiResult<Acls> {
-    let client = console.client().await?;
+pub(crate) async fn acls(kafka: Kafka) -> ApiResult<Acls> {
+    let client = kafka.client().await?;
     let bindings = match client.describe_acls(&AclBindingFilter::any()).await {
         Ok(b) => b,
         Err(e)
@@ -74,8 +73,8 @@ pub(crate) struct User {
     error: Option<String>,
 }
 
-pub(crate) async fn users(State(console): State<Console>) -> ApiResult<Vec<User>> {
-    let client = console.client().await?;
+pub(crate) async fn users(kafka: Kafka) -> ApiResult<Vec<User>> {
+    let client = kafka.client().await?;
     let users = client.describe_user_scram_credentials(None).await?;
     Ok(Json(
         users

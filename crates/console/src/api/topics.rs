@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::Json;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -12,7 +12,7 @@ use strom_client::{OffsetSpec, TopicMetadata, TopicPartition};
 use super::cluster::{configs_view, Config};
 use super::{ApiError, ApiResult};
 use crate::messages::{self, BrowseQuery, Message};
-use crate::state::Console;
+use crate::state::Kafka;
 
 #[derive(Serialize)]
 pub(crate) struct TopicRow {
@@ -88,8 +88,8 @@ fn topic_size(t: &TopicMetadata, sizes: &HashMap<TopicPartition, i64>) -> Option
         .sum()
 }
 
-pub(crate) async fn list(State(console): State<Console>) -> ApiResult<Vec<TopicRow>> {
-    let client = console.client().await?;
+pub(crate) async fn list(kafka: Kafka) -> ApiResult<Vec<TopicRow>> {
+    let client = kafka.client().await?;
     let topics = client.describe_topics(None).await?;
     let (starts, ends) = offsets(&client, &topics).await?;
     let sizes = leader_sizes(&client, &topics).await;
@@ -149,11 +149,8 @@ pub(crate) struct TopicPage {
     configs: Vec<Config>,
 }
 
-pub(crate) async fn describe(
-    State(console): State<Console>,
-    Path(topic): Path<String>,
-) -> ApiResult<TopicPage> {
-    let client = console.client().await?;
+pub(crate) async fn describe(kafka: Kafka, Path(topic): Path<String>) -> ApiResult<TopicPage> {
+    let client = kafka.client().await?;
     let topics = client.describe_topics(Some(&[topic.as_str()])).await?;
     let Some(t) = topics.into_iter().next() else {
         return Err(ApiError::new(
@@ -191,11 +188,11 @@ pub(crate) async fn describe(
 }
 
 pub(crate) async fn messages(
-    State(console): State<Console>,
+    kafka: Kafka,
     Path(topic): Path<String>,
     Query(query): Query<BrowseQuery>,
 ) -> ApiResult<Vec<Message>> {
-    let client = console.client().await?;
+    let client = kafka.client().await?;
     Ok(Json(messages::browse(&client, &topic, &query).await?))
 }
 
@@ -224,11 +221,11 @@ pub(crate) struct Produced {
 }
 
 pub(crate) async fn produce(
-    State(console): State<Console>,
+    kafka: Kafka,
     Path(topic): Path<String>,
     Json(req): Json<ProduceRequest>,
 ) -> ApiResult<Produced> {
-    let producer = console.producer().await?;
+    let producer = kafka.producer().await?;
     let key = req.key.map(Bytes::from);
     let value = req.value.map(Bytes::from);
     let headers = req
