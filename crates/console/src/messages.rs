@@ -122,24 +122,17 @@ pub(crate) async fn browse(
 ) -> Result<Vec<Message>, ClientError> {
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
     let meta = client.topic_metadata(topic, false).await?;
-    let partitions: Vec<i32> = meta
-        .partitions
-        .iter()
-        .map(|p| p.partition)
-        .filter(|p| query.partition.is_none_or(|q| q == *p))
+    let tps: Vec<TopicPartition> = meta
+        .topic_partitions()
+        .filter(|tp| query.partition.is_none_or(|q| q == tp.partition))
         .collect();
-    if partitions.is_empty() {
+    if tps.is_empty() {
         return Err(ClientError::UnknownPartition {
             topic: topic.to_owned(),
             partition: query.partition.unwrap_or(-1),
         });
     }
-    let tps: Vec<TopicPartition> = partitions
-        .iter()
-        .map(|p| TopicPartition::new(topic, *p))
-        .collect();
-    let starts = list(client, &tps, OffsetSpec::Earliest).await?;
-    let ends = list(client, &tps, OffsetSpec::Latest).await?;
+    let (starts, ends) = log_ranges(client, &tps).await?;
     let looked_up = match (query.from, query.timestamp) {
         (From::Timestamp, Some(ts)) => list(client, &tps, OffsetSpec::Timestamp(ts)).await?,
         _ => HashMap::new(),
@@ -203,6 +196,16 @@ pub(crate) async fn browse(
         out.truncate(limit);
     }
     Ok(out)
+}
+
+/// The log start and end offsets of `tps`.
+pub(crate) async fn log_ranges(
+    client: &Client,
+    tps: &[TopicPartition],
+) -> Result<(HashMap<TopicPartition, i64>, HashMap<TopicPartition, i64>), ClientError> {
+    let starts = list(client, tps, OffsetSpec::Earliest).await?;
+    let ends = list(client, tps, OffsetSpec::Latest).await?;
+    Ok((starts, ends))
 }
 
 /// ListOffsets of `tps` as plain offsets.

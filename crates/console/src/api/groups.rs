@@ -161,13 +161,8 @@ pub(crate) async fn reset_offsets(
 ) -> ApiResult<ResetResult> {
     let client = kafka.client().await?;
     let meta = client.topic_metadata(&req.topic, false).await?;
-    let tps: Vec<TopicPartition> = meta
-        .partitions
-        .iter()
-        .map(|p| TopicPartition::new(&req.topic, p.partition))
-        .collect();
-    let starts = messages::list(&client, &tps, OffsetSpec::Earliest).await?;
-    let ends = messages::list(&client, &tps, OffsetSpec::Latest).await?;
+    let tps: Vec<TopicPartition> = meta.topic_partitions().collect();
+    let (starts, ends) = messages::log_ranges(&client, &tps).await?;
     let found = match req.to {
         ResetTo::Timestamp(ts) => messages::list(&client, &tps, OffsetSpec::Timestamp(ts)).await?,
         _ => Default::default(),

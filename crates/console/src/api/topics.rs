@@ -7,7 +7,7 @@ use axum::extract::{Path, Query};
 use axum::Json;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use strom_client::{OffsetSpec, TopicMetadata, TopicPartition};
+use strom_client::{TopicMetadata, TopicPartition};
 
 use super::cluster::{configs_view, Config};
 use super::{ApiError, ApiResult};
@@ -33,17 +33,8 @@ async fn offsets(
     client: &strom_client::Client,
     topics: &[TopicMetadata],
 ) -> Result<(HashMap<TopicPartition, i64>, HashMap<TopicPartition, i64>), ApiError> {
-    let tps: Vec<TopicPartition> = topics
-        .iter()
-        .flat_map(|t| {
-            t.partitions
-                .iter()
-                .map(|p| TopicPartition::new(&t.name, p.partition))
-        })
-        .collect();
-    let starts = messages::list(client, &tps, OffsetSpec::Earliest).await?;
-    let ends = messages::list(client, &tps, OffsetSpec::Latest).await?;
-    Ok((starts, ends))
+    let tps: Vec<TopicPartition> = topics.iter().flat_map(|t| t.topic_partitions()).collect();
+    Ok(messages::log_ranges(client, &tps).await?)
 }
 
 /// The size of each partition's leader replica, from DescribeLogDirs of each leader broker.
