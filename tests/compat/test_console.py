@@ -214,6 +214,20 @@ def test_console_shows_topic_messages_and_group_lag(broker, console, browser, to
     wait_text(browser, ".message-value", lambda t: t == "typed in the console", "the record produced in the form")
     snap(browser, "5-produced")
 
+    # One partition from an offset, shown as hex; then from a timestamp after every record.
+    Select(browser.find_element(By.ID, "msg-partition")).select_by_value("0")
+    Select(browser.find_element(By.ID, "msg-from")).select_by_value("offset")
+    browser.find_element(By.ID, "msg-offset").send_keys("8")
+    click(browser, "#msg-browse")
+    wait_text(browser, "#messages p", lambda t: t == "2 record(s)", "records 8 and 9 of partition 0")
+    Select(browser.find_element(By.ID, "msg-mode")).select_by_value("hex")
+    wait_text(browser, ".message-value", lambda t: t == json.dumps({"n": 8}).encode().hex(" "), "a hex value")
+    snap(browser, "5-offset-hex")
+    Select(browser.find_element(By.ID, "msg-from")).select_by_value("timestamp")
+    browser.find_element(By.ID, "msg-timestamp").send_keys("2999-01-01T00:00:00Z")
+    click(browser, "#msg-browse")
+    wait_text(browser, "#messages p", lambda t: t == "0 record(s)", "nothing after the last timestamp")
+
     # Groups: find ours by name, check the total lag, open it, check each partition's lag. The
     # form's record is partition 1's sixth.
     expected_lag = (10 - 4) + (6 - 1)
@@ -234,6 +248,14 @@ def test_console_shows_topic_messages_and_group_lag(broker, console, browser, to
     wait_text(browser, ".result", lambda t: t.startswith("Committed: 0→10, 1→6"), "the reset's result")
     wait_text(browser, "[data-card=total-lag] .card-value", lambda t: t == "0", "the lag after the reset")
     snap(browser, "7-group-reset")
+
+    # Live updates: records produced now show up as lag without a reload.
+    p = Producer({"bootstrap.servers": broker.bootstrap, "acks": "all"})
+    for i in range(3):
+        p.produce(topic_name, value=f"late-{i}", partition=0)
+    assert p.flush(TIMEOUT_S) == 0
+    del p
+    wait_text(browser, "[data-card=total-lag] .card-value", lambda t: t == "3", "the lag, updated live")
 
     # The remaining pages load without errors.
     for page in ("share-groups", "acls", "users", "brokers"):
