@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use axum::extract::Path;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use strom_client::{Client, GroupDescription, OffsetSpec, ShareGroupDescription, TopicPartition};
+use strom_client::{
+    Client, GroupDescription, GroupListing, OffsetSpec, ShareGroupDescription, TopicPartition,
+};
 
 use super::{ApiError, ApiResult};
 use crate::lag::{partition_lags, total_lag, PartitionLag};
@@ -15,6 +17,8 @@ use crate::state::Kafka;
 
 /// ListGroups' protocol type of KIP-932 share groups, which have their own pages.
 const SHARE: &str = "share";
+/// How many groups the list describes at once.
+const DESCRIBE_CONCURRENCY: usize = 16;
 
 #[derive(Serialize)]
 pub(crate) struct GroupRow {
@@ -59,27 +63,49 @@ async fn group_lags(client: &Client, group: &str) -> Result<GroupLags, ApiError>
 
 pub(crate) async fn list(kafka: Kafka) -> ApiResult<Vec<GroupRow>> {
     let client = kafka.client().await?;
-    let mut rows = Vec::new();
-    for g in client.list_groups().await? {
-        if g.protocol_type == SHARE {
-            continue;
+    let listed: Vec<GroupListing> = client
+        .list_groups()
+        .await?
+        .into_iter()
+        .filter(|g| g.protocol_type != SHARE)
+        .collect();
+    // Groups are described a few at a time: each needs its coordinator, and a page of many
+    // groups should not wait for them one by one, nor open hundreds of requests at once.
+    let mut rows = Vec::with_capacity(listed.len());
+    for chunk in listed.chunks(DESCRIBE_CONCURRENCY) {
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, g) in chunk.iter().enumerate() {
+            let client = client.clone();
+            let id = g.group_id.clone();
+            tasks.spawn(async move { (i, group_lags(&client, &id).await) });
         }
-        let (members, lag, error) = match group_lags(&client, &g.group_id).await {
-            Ok(lags) => (
-                Some(lags.description.members.len()),
-                Some(total_lag(&lags.rows)),
-                None,
-            ),
-            Err(e) => (None, None, Some(e.message)),
-        };
-        rows.push(GroupRow {
-            total_lag: lag,
-            members,
-            error,
-            state: g.state,
-            protocol_type: g.protocol_type,
-            group_id: g.group_id,
-        });
+        let mut done: Vec<Option<Result<GroupLags, ApiError>>> =
+            (0..chunk.len()).map(|_| None).collect();
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok((i, result)) => done[i] = Some(result),
+                Err(e) => tracing::warn!(error = %e, "describing a group failed"),
+            }
+        }
+        for (g, result) in chunk.iter().zip(done) {
+            let (members, lag, error) = match result {
+                Some(Ok(lags)) => (
+                    Some(lags.description.members.len()),
+                    Some(total_lag(&lags.rows)),
+                    None,
+                ),
+                Some(Err(e)) => (None, None, Some(e.message)),
+                None => (None, None, Some("describing the group failed".to_owned())),
+            };
+            rows.push(GroupRow {
+                total_lag: lag,
+                members,
+                error,
+                state: g.state.clone(),
+                protocol_type: g.protocol_type.clone(),
+                group_id: g.group_id.clone(),
+            });
+        }
     }
     Ok(Json(rows))
 }
