@@ -5,7 +5,8 @@ records and commits a consumer group's offsets partway. The browser then finds t
 browses its Messages, produces a record through the form and reads it back, finds the group by
 name and checks its lag. Every test fails on a browser console error (CSP violations included)
 and on any request to another origin; screenshots are saved under tests/compat/artifacts/.
-The login test (no browser) checks that with `--login` each HTTP basic user sees and may do what
+The sparkline test puts a reverse proxy in front of the console that also answers `/metrics`,
+as a deployment serving both at one origin would. The login test (no browser) checks that with `--login` each HTTP basic user sees and may do what
 the broker's ACLs allow that user.
 """
 
@@ -19,6 +20,7 @@ import shutil
 import signal
 import subprocess
 import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -349,4 +351,73 @@ def test_console_login_is_the_users_kafka_login(broker_factory, tmp_path):
         status, _, body = http(url + "api/acls", "alice")
         assert status == 403, body
     finally:
+        console.stop()
+
+
+class MetricsProxy:
+    """One origin for the console (proxied) and a fake broker `/metrics` whose byte counter grows
+    by BYTES_PER_SCRAPE at every scrape."""
+
+    BYTES_PER_SCRAPE = 4096
+
+    def __init__(self, upstream: str):
+        proxy = self
+        self.scrapes = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # quiet
+                pass
+
+            def do_GET(self):
+                if self.path == "/metrics":
+                    proxy.scrapes += 1
+                    body = ("# TYPE strom_topic_bytes_in counter\n"
+                            f'strom_topic_bytes_in_total{{topic="a"}} {proxy.scrapes * proxy.BYTES_PER_SCRAPE}\n'
+                            'strom_topic_bytes_in_total{topic="b"} 7\n').encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/plain; version=0.0.4")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
+                try:
+                    with urllib.request.urlopen(upstream.rstrip("/") + self.path, timeout=TIMEOUT_S) as res:
+                        status, headers, body = res.status, res.headers, res.read()
+                except urllib.error.HTTPError as e:
+                    status, headers, body = e.code, e.headers, e.read()
+                self.send_response(status)
+                for k, v in headers.items():
+                    if k.lower() not in ("content-length", "connection", "date", "server", "transfer-encoding"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@needs_browser
+def test_overview_sparkline_reads_metrics_of_its_origin(broker, browser, tmp_path):
+    console = ConsoleProcess(broker.bootstrap, tmp_path, ["--origin-serves-metrics"])
+    proxy = MetricsProxy(console.url)
+    try:
+        seen: list[str] = []
+        browser.get(proxy.url)
+        # Two scrapes make a rate: 4096 bytes per ~3 s poll, so some hundreds to ~2000 B/s.
+        rate = wait_text(browser, ".spark span", lambda t: re.fullmatch(r"bytes in: [1-9][\d,]* B/s", t),
+                         "a non-zero byte rate")
+        assert 500 <= int(rate.split()[2].replace(",", "")) <= 5000, rate
+        (line,) = browser.find_elements(By.CSS_SELECTOR, ".spark svg polyline")
+        assert len(line.get_attribute("points").split()) >= 2, line.get_attribute("points")
+        snap(browser, "sparkline")
+        check_clean(browser, proxy.url.rstrip("/"), seen)
+        assert proxy.url + "metrics" in seen, seen
+    finally:
+        proxy.close()
         console.stop()

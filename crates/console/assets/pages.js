@@ -46,7 +46,9 @@ function sparkline() {
     svg.setAttribute('viewBox', '0 0 300 60');
     svg.setAttribute('class', 'sparkline');
     const max = Math.max(1, ...rates);
-    const pts = rates.map((r, i) => `${(i * 300) / Math.max(1, rates.length - 1)},${58 - (r / max) * 56}`);
+    // One rate is a level line across (a single point would draw nothing).
+    const shown = rates.length === 1 ? [rates[0], rates[0]] : rates;
+    const pts = shown.map((r, i) => `${(i * 300) / Math.max(1, shown.length - 1)},${58 - (r / max) * 56}`);
     const line = document.createElementNS(NS, 'polyline');
     line.setAttribute('points', pts.join(' '));
     svg.append(line);

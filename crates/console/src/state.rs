@@ -36,8 +36,8 @@ pub struct ConsoleConfig {
     /// the console's Kafka connections.
     pub client: ClientConfig,
     /// Whether the server the router is mounted in also serves Prometheus `/metrics` at the same
-    /// origin (`strom serve` does; `strom console` alone does not). The front end reads the
-    /// throughput sparkline from it only then, so a standalone console never requests a 404.
+    /// origin (`strom serve` will; `strom console` only behind a proxy that adds it). The front
+    /// end reads the throughput sparkline from it only then, so it never requests a 404.
     pub metrics_at_origin: bool,
     /// Ask every visitor for HTTP basic credentials and log in to the cluster with them, with
     /// this SASL mechanism (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512), over `client`'s transport.

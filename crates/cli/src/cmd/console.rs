@@ -20,6 +20,10 @@ pub(crate) struct ConsoleArgs {
     /// truststore for SASL_SSL).
     #[arg(long, value_name = "MECHANISM", value_parser = parse_login)]
     login: Option<strom_client::Mechanism>,
+    /// The origin the console is reached at also serves the broker's Prometheus `/metrics` (a
+    /// reverse proxy in front of both): the overview then draws its throughput sparkline.
+    #[arg(long)]
+    origin_serves_metrics: bool,
 }
 
 fn parse_login(name: &str) -> Result<strom_client::Mechanism, String> {
@@ -38,7 +42,7 @@ pub(crate) fn run(args: ConsoleArgs) -> anyhow::Result<()> {
         .init();
     let config = strom_console::ConsoleConfig {
         client: args.connect.client_config()?,
-        metrics_at_origin: false,
+        metrics_at_origin: args.origin_serves_metrics,
         login: args.login,
     };
     super::runtime()?.block_on(async move {
