@@ -26,7 +26,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, Producer, ShareConsumer, TopicPartition
 from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, AdminClient, NewTopic,
                                   ResourcePatternType, ResourceType)
 
@@ -420,4 +420,41 @@ def test_overview_sparkline_reads_metrics_of_its_origin(broker, browser, tmp_pat
         assert proxy.url + "metrics" in seen, seen
     finally:
         proxy.close()
+        console.stop()
+
+
+@needs_browser
+def test_share_group_page_shows_members(broker_factory, browser, tmp_path, topic_name):
+    broker = broker_factory(["--set", "group.share.enable=true"]).start()
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    for f in admin.create_topics([NewTopic(topic_name, num_partitions=2, replication_factor=1)]).values():
+        f.result(TIMEOUT_S)
+    group = f"share-{topic_name}"
+    stop = threading.Event()
+
+    def consume():
+        c = ShareConsumer({"bootstrap.servers": broker.bootstrap, "group.id": group})
+        c.subscribe([topic_name])
+        try:
+            while not stop.is_set():
+                c.poll(0.5)
+        finally:
+            c.close()
+
+    consumer = threading.Thread(target=consume)
+    consumer.start()
+    console = ConsoleProcess(broker.bootstrap, tmp_path)
+    try:
+        seen: list[str] = []
+        browser.get(console.url + "#/share-groups")
+        click(browser, f"a[data-share-group='{group}']")
+        assignment = wait_text(browser, "td", lambda t: f"{topic_name}-0" in t and f"{topic_name}-1" in t,
+                               "the member's assignment")
+        assert assignment
+        wait_text(browser, ".card-value", lambda t: t == "Stable", "the group's state")
+        snap(browser, "share-group")
+        check_clean(browser, console.url.rstrip("/"), seen)
+    finally:
+        stop.set()
+        consumer.join(TIMEOUT_S)
         console.stop()
