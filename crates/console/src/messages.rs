@@ -26,7 +26,7 @@ const MAX_LIMIT: usize = 500;
 /// Where a browse starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
-pub(crate) enum From {
+pub(crate) enum StartFrom {
     /// The log start.
     #[default]
     Earliest,
@@ -44,7 +44,7 @@ pub(crate) struct BrowseQuery {
     /// One partition; all when absent.
     pub(crate) partition: Option<i32>,
     #[serde(default)]
-    pub(crate) from: From,
+    pub(crate) from: StartFrom,
     pub(crate) offset: Option<i64>,
     pub(crate) timestamp: Option<i64>,
     pub(crate) limit: Option<usize>,
@@ -92,8 +92,8 @@ impl Message {
     }
 }
 
-/// The offset range `[start, end)` to read of one partition whose log is `[log_start, log_end)`;
-/// `looked_up` is the ListOffsets answer for a timestamp (-1: no record that late).
+/// Where to start reading one partition whose log is `[log_start, log_end)` (`log_end`: nothing
+/// to read); `looked_up` is the ListOffsets answer for a timestamp (-1: no record that late).
 pub(crate) fn start_offset(
     query: &BrowseQuery,
     limit: usize,
@@ -103,10 +103,10 @@ pub(crate) fn start_offset(
 ) -> i64 {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let start = match query.from {
-        From::Earliest => log_start,
-        From::Latest => log_end.saturating_sub(limit),
-        From::Offset => query.offset.unwrap_or(log_start),
-        From::Timestamp => match looked_up {
+        StartFrom::Earliest => log_start,
+        StartFrom::Latest => log_end.saturating_sub(limit),
+        StartFrom::Offset => query.offset.unwrap_or(log_start),
+        StartFrom::Timestamp => match looked_up {
             Some(o) if o >= 0 => o,
             _ => log_end,
         },
@@ -134,7 +134,7 @@ pub(crate) async fn browse(
     }
     let (starts, ends) = log_ranges(client, &tps).await?;
     let looked_up = match (query.from, query.timestamp) {
-        (From::Timestamp, Some(ts)) => list(client, &tps, OffsetSpec::Timestamp(ts)).await?,
+        (StartFrom::Timestamp, Some(ts)) => list(client, &tps, OffsetSpec::Timestamp(ts)).await?,
         _ => HashMap::new(),
     };
 
@@ -188,7 +188,7 @@ pub(crate) async fn browse(
         }
     }
     out.sort_by_key(|m| (m.timestamp, m.partition, m.offset));
-    if query.from == From::Latest {
+    if query.from == StartFrom::Latest {
         // The newest `limit` across partitions.
         let skip = out.len().saturating_sub(limit);
         out.drain(..skip);
@@ -231,7 +231,7 @@ pub(crate) async fn list(
 mod tests {
     use super::*;
 
-    fn q(from: From, offset: Option<i64>) -> BrowseQuery {
+    fn q(from: StartFrom, offset: Option<i64>) -> BrowseQuery {
         BrowseQuery {
             from,
             offset,
@@ -242,33 +242,48 @@ mod tests {
     #[test]
     fn start_offsets() {
         // Log [5, 20), limit 10.
-        assert_eq!(start_offset(&q(From::Earliest, None), 10, 5, 20, None), 5);
-        assert_eq!(start_offset(&q(From::Latest, None), 10, 5, 20, None), 10);
-        assert_eq!(start_offset(&q(From::Latest, None), 100, 5, 20, None), 5);
         assert_eq!(
-            start_offset(&q(From::Offset, Some(12)), 10, 5, 20, None),
+            start_offset(&q(StartFrom::Earliest, None), 10, 5, 20, None),
+            5
+        );
+        assert_eq!(
+            start_offset(&q(StartFrom::Latest, None), 10, 5, 20, None),
+            10
+        );
+        assert_eq!(
+            start_offset(&q(StartFrom::Latest, None), 100, 5, 20, None),
+            5
+        );
+        assert_eq!(
+            start_offset(&q(StartFrom::Offset, Some(12)), 10, 5, 20, None),
             12
         );
         // Out of range offsets are clamped into the log.
-        assert_eq!(start_offset(&q(From::Offset, Some(1)), 10, 5, 20, None), 5);
         assert_eq!(
-            start_offset(&q(From::Offset, Some(99)), 10, 5, 20, None),
+            start_offset(&q(StartFrom::Offset, Some(1)), 10, 5, 20, None),
+            5
+        );
+        assert_eq!(
+            start_offset(&q(StartFrom::Offset, Some(99)), 10, 5, 20, None),
             20
         );
         assert_eq!(
-            start_offset(&q(From::Timestamp, None), 10, 5, 20, Some(7)),
+            start_offset(&q(StartFrom::Timestamp, None), 10, 5, 20, Some(7)),
             7
         );
         // No record at or after the timestamp: nothing to read.
         assert_eq!(
-            start_offset(&q(From::Timestamp, None), 10, 5, 20, Some(-1)),
+            start_offset(&q(StartFrom::Timestamp, None), 10, 5, 20, Some(-1)),
             20
         );
     }
 
     #[test]
     fn empty_log_reads_nothing() {
-        assert_eq!(start_offset(&q(From::Latest, None), 10, 0, 0, None), 0);
-        assert_eq!(start_offset(&q(From::Offset, Some(3)), 10, 0, 0, None), 0);
+        assert_eq!(start_offset(&q(StartFrom::Latest, None), 10, 0, 0, None), 0);
+        assert_eq!(
+            start_offset(&q(StartFrom::Offset, Some(3)), 10, 0, 0, None),
+            0
+        );
     }
 }
