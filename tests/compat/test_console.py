@@ -214,6 +214,8 @@ def test_console_shows_topic_messages_and_group_lag(broker, console, browser, to
     click(browser, "[data-tab=Messages]")
     click(browser, "#msg-browse")
     wait_text(browser, ".message-value", lambda t: t == "typed in the console", "the record produced in the form")
+    wait_text(browser, ".message-key", lambda t: t == "from-browser", "its key")
+    wait_text(browser, ".message-headers", lambda t: t == "source: selenium", "its header")
     snap(browser, "5-produced")
 
     # One partition from an offset, shown as hex; then from a timestamp after every record.

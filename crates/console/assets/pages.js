@@ -234,7 +234,8 @@ function messagesTab(topicName) {
       h('td', {title: r.timestamp_type}, fmtTime(r.timestamp)),
       h('td', {class: 'message-key'}, payload(r.key, mode.value)),
       h('td', {class: 'message-value'}, payload(r.value, mode.value)),
-      h('td', {}, r.headers.map((x) => h('div', {}, h('b', {}, x.key), ': ', payload(x.value, mode.value))))))));
+      h('td', {class: 'message-headers'},
+        r.headers.map((x) => h('div', {}, h('b', {}, x.key), ': ', payload(x.value, mode.value))))))));
   const run = async () => {
     const q = new URLSearchParams({from: from.value, limit: limit.value || '50'});
     if (partition.value !== '') q.set('partition', partition.value);
