@@ -41,7 +41,8 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 CONSOLE_RE = re.compile(r"^strom: console on (http://\S+/)\s*$")
-WAIT_S = 20
+# Generous: CI runs this on two cores shared with the broker and the console.
+WAIT_S = 30
 TIMEOUT_S = 30
 
 needs_browser = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
@@ -195,6 +196,16 @@ def test_console_shows_topic_messages_and_group_lag(broker, console, browser, to
     wait_text(browser, "[data-pane=Partitions] td", lambda t: t == "10", "partition 0's log end")
     snap(browser, "3-topic")
 
+    # Configs: set an override, see it with its source, remove it again.
+    click(browser, "[data-tab=Configs]")
+    browser.find_element(By.ID, "config-name").send_keys("retention.ms")
+    browser.find_element(By.ID, "config-value").send_keys("123456")
+    click(browser, "#config-set")
+    wait_text(browser, "[data-config='retention.ms'] .config-value", lambda t: t == "123456", "the override")
+    assert browser.find_element(By.CSS_SELECTOR, "[data-config='retention.ms'] .config-source").text == "DynamicTopic"
+    click(browser, "#config-delete")
+    wait_text(browser, "[data-config='retention.ms'] .config-source", lambda t: t == "Default", "the default again")
+
     # Messages: all partitions from the earliest offset.
     click(browser, "[data-tab=Messages]")
     wait_text(browser, ".message-value", lambda t: t == marker, "the produced value")
@@ -345,6 +356,9 @@ def test_console_login_is_the_users_kafka_login(broker_factory, tmp_path):
         assert status == 403, body
         status, _, body = http(url + "api/topics/alice-orders/produce", "admin", body={"value": "x"})
         assert status == 200 and body["offset"] == 0, body
+        status, _, body = http(url + "api/topics/alice-orders/configs", "alice",
+                               body={"name": "retention.ms", "value": "1000"})
+        assert status == 403, body
         status, _, msgs = http(url + "api/topics/alice-orders/messages", "alice")
         assert status == 200 and [m["value"]["text"] for m in msgs] == ["x"], msgs
         # ACLs are the cluster's: admin may list them, alice may not.
@@ -411,10 +425,10 @@ def test_overview_sparkline_reads_metrics_of_its_origin(broker, browser, tmp_pat
     try:
         seen: list[str] = []
         browser.get(proxy.url)
-        # Two scrapes make a rate: 4096 bytes per ~3 s poll, so some hundreds to ~2000 B/s.
+        # Two scrapes make a rate: 4096 bytes per ~3 s poll (more if a slow poll skipped a beat).
         rate = wait_text(browser, ".spark span", lambda t: re.fullmatch(r"bytes in: [1-9][\d,]* B/s", t),
                          "a non-zero byte rate")
-        assert 500 <= int(rate.split()[2].replace(",", "")) <= 5000, rate
+        assert 100 <= int(rate.split()[2].replace(",", "")) <= 5000, rate
         (line,) = browser.find_elements(By.CSS_SELECTOR, ".spark svg polyline")
         assert len(line.get_attribute("points").split()) >= 2, line.get_attribute("points")
         snap(browser, "sparkline")

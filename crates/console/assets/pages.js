@@ -179,9 +179,11 @@ function topic(name) {
       fmtNum(p.log_start), fmtNum(p.log_end),
       p.log_end !== null && p.log_start !== null ? fmtNum(p.log_end - p.log_start) : '-', fmtBytes(p.size)])));
   const configs = liveBox((d) => table(['Config', 'Value', 'Source'],
-    d.configs.map((c) => [c.name, c.sensitive ? '(sensitive)' : (c.value ?? '-'), c.source])));
+    d.configs.map((c) => h('tr', {'data-config': c.name}, h('td', {}, c.name),
+      h('td', {class: 'config-value'}, c.sensitive ? '(sensitive)' : (c.value ?? '-')),
+      h('td', {class: 'config-source'}, c.source)))));
   t.panes.Partitions.append(parts);
-  t.panes.Configs.append(configs);
+  t.panes.Configs.append(configForm(name, (cs) => configs.update({configs: cs})), configs);
   const browser = messagesTab(name);
   t.panes.Messages.append(browser.el);
   t.panes.Produce.append(produceForm(name));
@@ -300,6 +302,24 @@ function produceForm(topicName) {
   return h('form', {class: 'stack', onsubmit: (e) => e.preventDefault()},
     h('label', {}, 'Partition ', partition), h('label', {}, 'Key ', key), h('label', {}, 'Value ', value),
     h('label', {}, 'Headers ', headers), send, err, result);
+}
+
+/** Sets or removes one config override of a topic (the broker decides whether this user may). */
+function configForm(topicName, onChanged) {
+  const key = h('input', {type: 'text', id: 'config-name', placeholder: 'config, e.g. retention.ms'});
+  const value = h('input', {type: 'text', id: 'config-value', placeholder: 'value'});
+  const err = errorBox();
+  const change = async (v) => {
+    try {
+      onChanged(await api(`/api/topics/${enc(topicName)}/configs`, {name: key.value.trim(), value: v}));
+      err.show(null);
+    } catch (e) { err.show(e); }
+  };
+  return h('div', {},
+    h('div', {class: 'toolbar'}, key, value,
+      h('button', {type: 'button', id: 'config-set', onclick: () => change(value.value)}, 'Set'),
+      h('button', {type: 'button', id: 'config-delete', onclick: () => change(null)}, 'Remove override')),
+    err);
 }
 
 // ---- Groups -----------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ pub(crate) fn routes() -> Router<Console> {
         .route("/topics/{topic}", get(topics::describe))
         .route("/topics/{topic}/messages", get(topics::messages))
         .route("/topics/{topic}/produce", post(topics::produce))
+        .route("/topics/{topic}/configs", post(topics::alter_config))
         .route("/groups", get(groups::list))
         .route("/groups/{group}", get(groups::describe))
         .route("/groups/{group}/reset-offsets", post(groups::reset_offsets))

@@ -1,5 +1,6 @@
-//! Topics: the list (partitions, replication, messages), one topic (partitions with leader,
-//! replicas, ISR and offsets; configs), its Messages browse and the produce form.
+//! Topics: the list (partitions, replication, messages, size), one topic (partitions with
+//! leader, replicas, ISR and offsets; configs, and changing one), its Messages browse and the
+//! produce form.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -7,7 +8,7 @@ use axum::extract::{Path, Query};
 use axum::Json;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use strom_client::{TopicMetadata, TopicPartition};
+use strom_client::{AlterConfigOp, ConfigResource, TopicMetadata, TopicPartition};
 
 use super::cluster::{configs_view, Config};
 use super::{ApiError, ApiResult};
@@ -235,4 +236,32 @@ pub(crate) async fn produce(
         offset: meta.offset,
         timestamp: meta.timestamp,
     }))
+}
+
+/// One config change of the topic page: `value` sets an override, `null` removes it.
+#[derive(Deserialize)]
+pub(crate) struct ConfigChange {
+    name: String,
+    value: Option<String>,
+}
+
+/// IncrementalAlterConfigs of one key (the broker checks ALTER_CONFIGS and the value).
+pub(crate) async fn alter_config(
+    kafka: Kafka,
+    Path(topic): Path<String>,
+    Json(change): Json<ConfigChange>,
+) -> ApiResult<Vec<Config>> {
+    if change.name.trim().is_empty() {
+        return Err(ApiError::bad_request("a config name is required"));
+    }
+    let client = kafka.client().await?;
+    let op = match change.value {
+        Some(v) => AlterConfigOp::Set(change.name, v),
+        None => AlterConfigOp::Delete(change.name),
+    };
+    let resource = ConfigResource::Topic(topic.clone());
+    client.alter_configs(&resource, &[op]).await?;
+    Ok(Json(configs_view(
+        client.describe_topic_configs(&topic).await?,
+    )))
 }
