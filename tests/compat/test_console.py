@@ -31,6 +31,8 @@ from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, 
                                   ResourcePatternType, ResourceType)
 
 from conftest import strom_bin
+from security import make_pki
+from test_authorization import USERS, authorizer_args
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
@@ -282,7 +284,6 @@ def test_console_shows_topic_messages_and_group_lag(broker, console, browser, to
     assert any(u.startswith(origin + "/api/topics/") for u in seen), seen
 
 
-USERS = {"admin": "admin-secret", "alice": "alice-secret"}
 
 
 def http(url: str, user: str | None = None, password: str | None = None, body: dict | None = None):
@@ -304,20 +305,8 @@ def http(url: str, user: str | None = None, password: str | None = None, body: d
 
 
 def test_console_login_is_the_users_kafka_login(broker_factory, tmp_path):
-    jaas = ("org.apache.kafka.common.security.plain.PlainLoginModule required "
-            f'username="admin" password="{USERS["admin"]}" '
-            + " ".join(f'user_{u}="{p}"' for u, p in USERS.items()) + ";")
-    settings = {
-        "listeners": "SASL_PLAINTEXT://127.0.0.1:0",
-        "inter.broker.listener.name": "SASL_PLAINTEXT",
-        "sasl.enabled.mechanisms": "PLAIN",
-        "sasl.mechanism.inter.broker.protocol": "PLAIN",
-        "listener.name.sasl_plaintext.plain.sasl.jaas.config": jaas,
-        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-        "super.users": "User:admin",
-    }
-    args = [a for k, v in settings.items() for a in ("--set", f"{k}={v}")]
-    broker = broker_factory(args, listen=False).start()
+    # The authorization tests' broker: SASL/PLAIN users, StandardAuthorizer, admin a super user.
+    broker = broker_factory(authorizer_args(make_pki(tmp_path / "pki")), listen=False).start()
     bootstrap = broker.listeners["SASL_PLAINTEXT"]
     conf = {"bootstrap.servers": bootstrap, "security.protocol": "SASL_PLAINTEXT",
             "sasl.mechanism": "PLAIN", "sasl.username": "admin", "sasl.password": USERS["admin"]}
