@@ -8,6 +8,7 @@
 //! - [`Consumer`]: assigned partitions, Fetch, offset reset.
 //! - [`GroupConsumer`]: a consumer-group member (classic protocol, range assignor, commits);
 //!   group admin (list, describe, delete, offsets) on [`Client`].
+//! - Log directories and replica sizes (DescribeLogDirs) on [`Client`].
 //! - Transaction admin (ListTransactions, DescribeTransactions, DescribeProducers) on [`Client`].
 //! - SCRAM credential admin (AlterUserScramCredentials, DescribeUserScramCredentials) on [`Client`].
 //! - ACL admin (CreateAcls, DescribeAcls, DeleteAcls) in strom-authorizer's types, and client
@@ -34,6 +35,7 @@ mod error;
 mod fetch;
 mod group;
 mod group_admin;
+mod log_dir_admin;
 mod metadata;
 mod partitioner;
 mod producer;
@@ -59,6 +61,7 @@ pub use error::{ClientError, KafkaErrorName};
 pub use group::{GroupConfig, GroupConsumer};
 pub use group_admin::{GroupDescription, GroupListing, GroupMemberDescription};
 pub use kafka_protocol::records::{Compression, TimestampType};
+pub use log_dir_admin::LogDirDescription;
 pub use metadata::{BrokerInfo, ClusterMetadata, PartitionMetadata, TopicMetadata, TopicPartition};
 pub use partitioner::{murmur2, partition_for_key, to_positive};
 pub use producer::{Acks, Producer, ProducerConfig};

@@ -26,6 +26,8 @@ const CLIENT_RANGES: &[(ApiKey, i16, i16)] = &[
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::DeleteRecords, 0, 2),
+    // Replica sizes; v3 adds the request-level error, v4 the (unread) disk totals.
+    (ApiKey::DescribeLogDirs, 1, 4),
     // Consumer groups. FindCoordinator v4+ batches keys; OffsetFetch stops at v7 (v8 is the
     // multi-group shape), OffsetCommit at v9 (v10 names topics by id).
     (ApiKey::FindCoordinator, 1, 6),
