@@ -456,3 +456,39 @@ def test_share_state_survives_a_partition_leader_failover(broker_factory, topic_
     assert got.keys() == everything - accepted, \
         f"missing {sorted(everything - accepted - got.keys())[:10]}"
     assert all(got[v] == 2 for v in released), {v: got[v] for v in released}
+
+
+def test_read_committed_share_group_skips_aborted_transactions(broker_factory, topic_name):
+    """`share.isolation.level=read_committed` as a group config: records of an aborted
+    transaction are archived, never delivered; a read_uncommitted group gets them."""
+    b = start(broker_factory)
+    a = AdminClient({"bootstrap.servers": b.bootstrap})
+    for f in a.create_topics([NewTopic(topic_name, 1, 1)], operation_timeout=TIMEOUT).values():
+        f.result(TIMEOUT)
+    configs = {"committed": "read_committed", "everything": "read_uncommitted"}
+    resources = [ConfigResource(ResourceType.GROUP, g, incremental_configs=[
+        ConfigEntry("share.auto.offset.reset", "earliest",
+                    incremental_operation=AlterConfigOpType.SET),
+        ConfigEntry("share.isolation.level", level,
+                    incremental_operation=AlterConfigOpType.SET)])
+        for g, level in configs.items()]
+    for f in a.incremental_alter_configs(resources).values():
+        f.result(TIMEOUT)
+    p = Producer({"bootstrap.servers": b.bootstrap, "transactional.id": "share-txn"})
+    p.init_transactions(TIMEOUT)
+    p.begin_transaction()
+    for i in range(5):
+        p.produce(topic_name, value=f"aborted{i}".encode())
+    p.flush(TIMEOUT)
+    p.abort_transaction(TIMEOUT)
+    p.begin_transaction()
+    for i in range(5):
+        p.produce(topic_name, value=f"committed{i}".encode())
+    p.commit_transaction(TIMEOUT)
+
+    outs = {g: [] for g in configs}
+    run(b, topic_name, [(g, outs[g]) for g in configs], 15)
+    committed = sorted(f"committed{i}".encode() for i in range(5))
+    assert sorted(outs["committed"]) == committed, outs["committed"]
+    assert sorted(outs["everything"]) == sorted(
+        committed + [f"aborted{i}".encode() for i in range(5)]), outs["everything"]
