@@ -61,6 +61,9 @@ struct Session {
 #[derive(Debug)]
 pub(crate) struct SharePartitionManager {
     persister: SharePersister,
+    /// Bumped after every durable change (a release, an expiry, an acknowledgement, a reset):
+    /// share fetches waiting for records wake up, as they do on a new high watermark.
+    changed: tokio::sync::watch::Sender<u64>,
     partitions: Mutex<HashMap<(String, TopicPartition), SharePartitionRef>>,
     sessions: Mutex<HashMap<(String, String), Session>>,
 }
@@ -88,6 +91,7 @@ impl SharePartitionManager {
     pub(crate) fn new(persister: SharePersister) -> Self {
         SharePartitionManager {
             persister,
+            changed: tokio::sync::watch::Sender::new(0),
             partitions: Mutex::new(HashMap::new()),
             sessions: Mutex::new(HashMap::new()),
         }
@@ -175,7 +179,13 @@ impl SharePartitionManager {
             self.forget(entry);
             return Err(code);
         }
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
         Ok(out)
+    }
+
+    /// Wakes when some share partition's state changed durably (records may be available).
+    pub(crate) fn subscribe_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changed.subscribe()
     }
 
     /// Drops `entry` if it is still the one in use.

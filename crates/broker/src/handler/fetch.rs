@@ -373,7 +373,7 @@ impl FollowerClaim {
 const READ_COMMITTED: i8 = 1;
 
 /// Completes when any of the futures does.
-async fn wait_any<T>(mut futs: Vec<Pin<Box<dyn Future<Output = T> + Send + '_>>>) {
+pub(super) async fn wait_any<T>(mut futs: Vec<Pin<Box<dyn Future<Output = T> + Send + '_>>>) {
     std::future::poll_fn(|cx| {
         for f in futs.iter_mut() {
             if f.as_mut().poll(cx).is_ready() {

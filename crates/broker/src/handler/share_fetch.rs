@@ -2,13 +2,17 @@
 //! path on the partition leader. A fetch first applies the acknowledgements it carries, then for
 //! each partition of the member's share session acquires the available records (up to
 //! `max_records`) under a time-limited lock and returns their batches with the acquired
-//! ranges; without records it waits up to `max_wait_ms`. The share-partition state is
+//! ranges; without records it waits up to `max_wait_ms` for a new high watermark or a released
+//! record (`SharePartitionManager::subscribe_changes`), looking again for expired locks every
+//! `LOCK_SWEEP`. The share-partition state is
 //! `SharePartitionManager`'s; an acknowledgement is answered only once its change is durable in
 //! `__share_group_state`. Behind `group.share.enable`.
 //!
 //! Authorization (Kafka's): READ on the group, READ on each topic.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -31,6 +35,10 @@ use uuid::Uuid;
 use super::group::share_group::enabled;
 use super::RequestContext;
 use crate::share_partitions::{reset_of, SessionError, SharePartitionRef, ShareSource};
+
+/// How often a waiting share fetch looks again for records whose acquisition lock ran out
+/// (nothing signals an expiry).
+const LOCK_SWEEP: Duration = Duration::from_millis(500);
 
 fn session_code(e: SessionError) -> ResponseError {
     match e {
@@ -394,6 +402,14 @@ pub(crate) async fn fetch(ctx: RequestContext, req: ShareFetchRequest) -> ShareF
         tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let mut results: BTreeMap<(Uuid, i32), PartitionData> = BTreeMap::new();
     loop {
+        // Subscribe before acquiring, so an append or a release between the two still wakes us.
+        let mut watches: Vec<_> = wanted
+            .iter()
+            .filter_map(|w| w.tp.as_ref().ok())
+            .filter_map(|tp| ctx.broker.replicas.log(tp))
+            .map(|log| log.subscribe_high_watermark())
+            .collect();
+        let mut released = ctx.broker.share_partitions.subscribe_changes();
         for w in &wanted {
             let key = (w.topic_id, w.partition);
             let base = PartitionData::default().with_partition_index(w.partition);
@@ -436,8 +452,15 @@ pub(crate) async fn fetch(ctx: RequestContext, req: ShareFetchRequest) -> ShareF
         if got_records || closing || tokio::time::Instant::now() >= deadline {
             break;
         }
-        // Nothing yet: poll again shortly (appends are not signalled to share fetches yet).
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        // Nothing yet: wait for new records (a higher high watermark), released ones (a state
+        // change) or, as locks run out without a signal, the next sweep.
+        let mut waits: Vec<Pin<Box<dyn Future<Output = ()> + Send + '_>>> = watches
+            .iter_mut()
+            .map(|w| Box::pin(async move { drop(w.changed().await) }) as Pin<Box<_>>)
+            .collect();
+        waits.push(Box::pin(async move { drop(released.changed().await) }));
+        let sweep = (tokio::time::Instant::now() + LOCK_SWEEP).min(deadline);
+        let _ = tokio::time::timeout_at(sweep, super::fetch::wait_any(waits)).await;
     }
     for ((topic, partition), code) in acks {
         let entry = results
