@@ -11,6 +11,12 @@
 //! state (DeleteShareGroupState). Loads and unloads follow the leadership of the topic's
 //! partitions, exactly as the group and transaction coordinators do.
 //!
+//! Bounded loads (Kafka's pruning of redundant records): every record of a partition below the
+//! oldest "last snapshot" of its share partitions is redundant and is pruned (`prune_before`,
+//! the log start offset moves). A share partition whose last snapshot lags the partition's end
+//! by more than `COLD_SNAPSHOT_LAGS` snapshot intervals gets a fresh snapshot (Kafka's cold
+//! partition snapshots), so one idle share partition cannot hold the whole history.
+//!
 //! Concurrency: one async mutex per loaded `__share_group_state` partition, held while a change
 //! is appended and becomes durable, so the records of one partition reach the log in the order
 //! their changes were made and the in-memory state is only ever what the log holds. Writes to
@@ -133,8 +139,25 @@ impl ShareStateFailure {
     }
 }
 
+/// A cold share partition gets a fresh snapshot once the log moved this many snapshot intervals
+/// (`updates_per_snapshot` records) past its last one.
+const COLD_SNAPSHOT_LAGS: i64 = 4;
+
+/// One share partition's durable state and where its last snapshot is.
+#[derive(Debug)]
+struct KeyState {
+    log: ShareStateLog,
+    /// Offset of the last snapshot record (-1: unknown, pruning waits).
+    snapshot_offset: i64,
+}
+
 /// The share partitions of one `__share_group_state` partition.
-type Shard = HashMap<SharePartitionKey, ShareStateLog>;
+#[derive(Debug, Default)]
+struct Shard {
+    keys: HashMap<SharePartitionKey, KeyState>,
+    /// Records below this are pruned.
+    pruned_below: i64,
+}
 
 #[derive(Debug)]
 enum Owned {
@@ -200,30 +223,32 @@ impl ShareCoordinator {
     /// Replays one partition (blocking disk I/O: call off the async workers). Records that do
     /// not decode are logged and skipped, as the other coordinators' loads do.
     pub fn read_partition(&self, partition: i32) -> Result<LoadedShareStates, WriteError> {
-        let mut shard = Shard::new();
-        for record in self.inner.writer.read_all(partition)? {
+        let mut shard = Shard::default();
+        for (offset, record) in self.inner.writer.read_records(partition)? {
             let Some(key) = record.key.as_deref().and_then(SharePartitionKey::decode) else {
                 tracing::warn!(
                     partition,
+                    offset,
                     "skipping a share-state record with an unknown key"
                 );
                 continue;
             };
             let Some(value) = record.value else {
-                shard.remove(&key);
+                shard.keys.remove(&key);
                 continue;
             };
             let replayed = ShareStateRecord::from_json(&value)
                 .map_err(|e| e.to_string())
                 .and_then(|r| {
-                    shard
-                        .entry(key.clone())
-                        .or_insert_with(|| ShareStateLog::new(self.inner.updates_per_snapshot))
-                        .replay(&r)
-                        .map_err(|e| e.to_string())
+                    let state = self.key_state(&mut shard, &key);
+                    state.log.replay(&r).map_err(|e| e.to_string())?;
+                    if matches!(r, ShareStateRecord::Snapshot(_)) {
+                        state.snapshot_offset = offset;
+                    }
+                    Ok(())
                 });
             if let Err(error) = replayed {
-                tracing::error!(partition, key = %key.coordinator_key(), %error, "skipping a share-state record that does not apply");
+                tracing::error!(partition, offset, key = %key.coordinator_key(), %error, "skipping a share-state record that does not apply");
             }
         }
         Ok(LoadedShareStates { partition, shard })
@@ -254,12 +279,13 @@ impl ShareCoordinator {
         }
     }
 
-    /// The log of `key` in its shard, empty if new.
-    fn log_of<'a>(&self, shard: &'a mut Shard, key: &SharePartitionKey) -> &'a mut ShareStateLog {
+    /// The state of `key` in its shard, empty if new.
+    fn key_state<'a>(&self, shard: &'a mut Shard, key: &SharePartitionKey) -> &'a mut KeyState {
         let per_snapshot = self.inner.updates_per_snapshot;
-        shard
-            .entry(key.clone())
-            .or_insert_with(|| ShareStateLog::new(per_snapshot))
+        shard.keys.entry(key.clone()).or_insert_with(|| KeyState {
+            log: ShareStateLog::new(per_snapshot),
+            snapshot_offset: -1,
+        })
     }
 
     /// ReadShareGroupState: the durable state of `key`, `None` if it was never initialized.
@@ -269,7 +295,7 @@ impl ShareCoordinator {
     ) -> Result<Option<ShareSnapshot>, ShareStateFailure> {
         let (_, shard) = self.shard(key)?;
         let shard = shard.lock().await;
-        Ok(shard.get(key).and_then(|log| log.state().cloned()))
+        Ok(shard.keys.get(key).and_then(|k| k.log.state().cloned()))
     }
 
     /// Every share partition of `group_id` this node holds state for, with its state (for
@@ -288,9 +314,9 @@ impl ShareCoordinator {
         let mut out = Vec::new();
         for shard in shards {
             let shard = shard.lock().await;
-            out.extend(shard.iter().filter_map(|(k, log)| {
+            out.extend(shard.keys.iter().filter_map(|(k, state)| {
                 (k.group_id == group_id)
-                    .then(|| log.state().map(|s| (k.clone(), s.clone())))
+                    .then(|| state.log.state().map(|s| (k.clone(), s.clone())))
                     .flatten()
             }));
         }
@@ -307,11 +333,9 @@ impl ShareCoordinator {
     ) -> Result<(), ShareStateFailure> {
         let (partition, shard) = self.shard(key)?;
         let mut shard = shard.lock().await;
-        let log = self.log_of(&mut shard, key);
-        let record = log.write(changes)?;
-        self.append(partition, key, Some(&record)).await?;
-        log.replay(&record)?;
-        Ok(())
+        let record = self.key_state(&mut shard, key).log.write(changes)?;
+        let end = self.apply(partition, &mut shard, key, record).await?;
+        self.prune(partition, &mut shard, end).await
     }
 
     /// InitializeShareGroupState (and the reset of AlterShareGroupOffsets): a fresh history for
@@ -323,7 +347,7 @@ impl ShareCoordinator {
     ) -> Result<(), ShareStateFailure> {
         let (partition, shard) = self.shard(key)?;
         let mut shard = shard.lock().await;
-        let log = self.log_of(&mut shard, key);
+        let log = &self.key_state(&mut shard, key).log;
         if let Some(current) = log.state() {
             if snapshot.state_epoch < current.state_epoch {
                 return Err(ShareStateError::FencedStateEpoch {
@@ -334,20 +358,81 @@ impl ShareCoordinator {
             }
         }
         let record = log.initialize(snapshot);
-        self.append(partition, key, Some(&record)).await?;
-        log.replay(&record)?;
-        Ok(())
+        let end = self.apply(partition, &mut shard, key, record).await?;
+        self.prune(partition, &mut shard, end).await
     }
 
     /// DeleteShareGroupState: a tombstone; the share partition starts over on next use.
     pub async fn delete_state(&self, key: &SharePartitionKey) -> Result<(), ShareStateFailure> {
         let (partition, shard) = self.shard(key)?;
         let mut shard = shard.lock().await;
-        if !shard.contains_key(key) {
+        if !shard.keys.contains_key(key) {
             return Ok(());
         }
-        self.append(partition, key, None).await?;
-        shard.remove(key);
+        let end = self.append(partition, key, None).await?;
+        shard.keys.remove(key);
+        self.prune(partition, &mut shard, end).await
+    }
+
+    /// Appends `record` of `key` durably, then replays it: the state is only ever what the log
+    /// holds. The record's offset.
+    async fn apply(
+        &self,
+        partition: i32,
+        shard: &mut Shard,
+        key: &SharePartitionKey,
+        record: ShareStateRecord,
+    ) -> Result<i64, ShareStateFailure> {
+        let offset = self.append(partition, key, Some(&record)).await?;
+        let state = self.key_state(shard, key);
+        state.log.replay(&record)?;
+        if matches!(record, ShareStateRecord::Snapshot(_)) {
+            state.snapshot_offset = offset;
+        }
+        Ok(offset)
+    }
+
+    /// Prunes what no load needs any more: below the oldest last snapshot, after giving the
+    /// coldest share partition a fresh snapshot if it lags `end` too far. A failed prune is
+    /// logged only (the records stay; a load replays a little more).
+    async fn prune(
+        &self,
+        partition: i32,
+        shard: &mut Shard,
+        end: i64,
+    ) -> Result<(), ShareStateFailure> {
+        let lag = COLD_SNAPSHOT_LAGS * i64::from(self.inner.updates_per_snapshot.max(4));
+        let oldest = |shard: &Shard| {
+            shard
+                .keys
+                .iter()
+                .map(|(k, s)| (s.snapshot_offset, k))
+                .min()
+                .map(|(o, k)| (o, k.clone()))
+        };
+        let Some((mut below, coldest)) = oldest(shard) else {
+            return Ok(());
+        };
+        if below >= 0 && end - below > lag {
+            let fresh = self
+                .key_state(shard, &coldest)
+                .log
+                .state()
+                .cloned()
+                .map(|s| self.key_state(shard, &coldest).log.initialize(s));
+            if let Some(record) = fresh {
+                self.apply(partition, shard, &coldest, record).await?;
+                below = oldest(shard).map_or(-1, |(o, _)| o);
+            }
+        }
+        if below > shard.pruned_below {
+            match self.inner.writer.prune_before(partition, below) {
+                Ok(()) => shard.pruned_below = below,
+                Err(error) => {
+                    tracing::warn!(partition, below, %error, "pruning __share_group_state failed")
+                }
+            }
+        }
         Ok(())
     }
 
@@ -356,7 +441,7 @@ impl ShareCoordinator {
         partition: i32,
         key: &SharePartitionKey,
         record: Option<&ShareStateRecord>,
-    ) -> Result<(), ShareStateFailure> {
+    ) -> Result<i64, ShareStateFailure> {
         let value = match record {
             Some(r) => Some(Bytes::from(r.to_json().map_err(|e| {
                 WriteError::Storage(Arc::new(std::io::Error::other(e.to_string())))
@@ -372,8 +457,8 @@ impl ShareCoordinator {
                     value,
                 }],
             )
-            .await?;
-        Ok(())
+            .await
+            .map_err(ShareStateFailure::from)
     }
 }
 
@@ -483,6 +568,36 @@ mod tests {
             snapshots >= 2,
             "a snapshot after every 2 updates, got {snapshots}"
         );
+    }
+
+    #[tokio::test]
+    async fn redundant_records_are_pruned_and_a_cold_share_partition_does_not_hold_them() {
+        let writer = InMemoryWriter::new();
+        let c = loaded(&writer, 1, 2);
+        let (hot, cold) = (key("hot", 0), key("cold", 0));
+        c.write_state(&cold, &acked(0, 0, 0)).await.expect("write");
+        for i in 0..100 {
+            c.write_state(&hot, &acked(0, i, i)).await.expect("write");
+        }
+        let start = writer.start_offset(0);
+        let end = writer
+            .read_records(0)
+            .expect("read")
+            .last()
+            .map_or(0, |(o, _)| *o);
+        // 2 updates per snapshot, cold after 4 intervals (of at least 4): at most ~16 + a few
+        // records kept, although the cold key's only write was the very first record.
+        assert!(start > 50, "pruned below {start}");
+        assert!(end - start < 40, "kept {} records", end - start);
+        let again = loaded(&writer, 1, 2);
+        for k in [&hot, &cold] {
+            assert_eq!(
+                again.read_state(k).await.ok().flatten(),
+                c.read_state(k).await.ok().flatten(),
+                "{k:?} loads the same after pruning"
+            );
+        }
+        assert!(again.read_state(&cold).await.ok().flatten().is_some());
     }
 
     #[tokio::test]

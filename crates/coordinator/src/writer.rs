@@ -46,6 +46,23 @@ pub trait PartitionWriter: Send + Sync + fmt::Debug + 'static {
     /// Every record and transaction marker of `partition`, oldest first (start-up replay that
     /// resolves pending transactional records).
     fn read_log(&self, partition: i32) -> Result<Vec<LogEntry>, WriteError>;
+
+    /// Every data record of `partition` with its offset, oldest first (a replay that needs to
+    /// know where each record is, to prune later). Without offsets (the default) each is -1.
+    fn read_records(&self, partition: i32) -> Result<Vec<(i64, Record)>, WriteError> {
+        Ok(self
+            .read_all(partition)?
+            .into_iter()
+            .map(|r| (-1, r))
+            .collect())
+    }
+
+    /// Drops the records of `partition` below `offset`, which the coordinator no longer needs
+    /// (the share coordinator's records older than every share partition's last snapshot). By
+    /// default nothing is dropped.
+    fn prune_before(&self, _partition: i32, _offset: i64) -> Result<(), WriteError> {
+        Ok(())
+    }
 }
 
 /// One entry of a `__consumer_offsets` partition as replayed at start-up.
@@ -53,6 +70,8 @@ pub trait PartitionWriter: Send + Sync + fmt::Debug + 'static {
 pub enum LogEntry {
     /// A data record; `producer_id` is set when it belongs to a transactional batch.
     Record {
+        /// Its offset in the partition (-1 where unknown).
+        offset: i64,
         /// The record.
         record: Record,
         /// The producer of its transactional batch, if any.
@@ -73,6 +92,8 @@ pub struct InMemoryWriter {
     partitions: Mutex<std::collections::BTreeMap<i32, Vec<LogEntry>>>,
     /// When set, appends fail (fault injection).
     fail: std::sync::atomic::AtomicBool,
+    /// Each partition's first kept offset (`prune_before`).
+    starts: Mutex<std::collections::BTreeMap<i32, i64>>,
 }
 
 impl InMemoryWriter {
@@ -106,6 +127,11 @@ impl InMemoryWriter {
             .unwrap_or_default()
     }
 
+    /// The first offset of `partition` still kept (0 unless pruned).
+    pub fn start_offset(&self, partition: i32) -> i64 {
+        self.starts.lock().get(&partition).copied().unwrap_or(0)
+    }
+
     /// Appends a COMMIT/ABORT marker (what the broker's marker writer does to the log).
     pub fn write_marker(&self, partition: i32, producer_id: i64, commit: bool) {
         self.partitions
@@ -129,10 +155,17 @@ impl InMemoryWriter {
         }
         let mut parts = self.partitions.lock();
         let log = parts.entry(partition).or_default();
-        log.extend(records.into_iter().map(|record| LogEntry::Record {
-            record,
-            producer_id,
-        }));
+        let base = log.len() as i64;
+        log.extend(
+            records
+                .into_iter()
+                .enumerate()
+                .map(|(i, record)| LogEntry::Record {
+                    offset: base + i as i64,
+                    record,
+                    producer_id,
+                }),
+        );
         Ok(log.len() as i64 - 1)
     }
 }
@@ -158,6 +191,26 @@ impl PartitionWriter for InMemoryWriter {
 
     fn read_log(&self, partition: i32) -> Result<Vec<LogEntry>, WriteError> {
         Ok(self.entries(partition))
+    }
+
+    fn read_records(&self, partition: i32) -> Result<Vec<(i64, Record)>, WriteError> {
+        let start = self.start_offset(partition);
+        Ok(self
+            .entries(partition)
+            .into_iter()
+            .filter_map(|e| match e {
+                LogEntry::Record { record, offset, .. } => Some((offset, record)),
+                LogEntry::Marker { .. } => None,
+            })
+            .filter(|(offset, _)| *offset >= start)
+            .collect())
+    }
+
+    fn prune_before(&self, partition: i32, offset: i64) -> Result<(), WriteError> {
+        let mut starts = self.starts.lock();
+        let start = starts.entry(partition).or_insert(0);
+        *start = (*start).max(offset);
+        Ok(())
     }
 }
 

@@ -209,6 +209,7 @@ fn entries_of(
             continue;
         }
         entries.push(LogEntry::Record {
+            offset: r.offset,
             producer_id: (b.is_transactional() && b.producer_id() >= 0).then_some(b.producer_id()),
             record: Record {
                 key: r.key.map(Bytes::copy_from_slice),
@@ -248,5 +249,25 @@ impl PartitionWriter for InternalTopicWriter {
 
     fn read_log(&self, partition: i32) -> Result<Vec<LogEntry>, WriteError> {
         self.read_entries(partition)
+    }
+
+    fn read_records(&self, partition: i32) -> Result<Vec<(i64, Record)>, WriteError> {
+        Ok(self
+            .read_entries(partition)?
+            .into_iter()
+            .filter_map(|e| match e {
+                LogEntry::Record { record, offset, .. } => Some((offset, record)),
+                LogEntry::Marker { .. } => None,
+            })
+            .collect())
+    }
+
+    /// Advances the log start offset (as DeleteRecords does; not checkpointed at once: a start
+    /// offset lost to a crash only means a longer replay, never a wrong one).
+    fn prune_before(&self, partition: i32, offset: i64) -> Result<(), WriteError> {
+        self.log(partition)?
+            .delete_records_before(offset)
+            .map(drop)
+            .map_err(storage)
     }
 }

@@ -54,6 +54,7 @@ impl GroupCoordinator {
                 LogEntry::Record {
                     record,
                     producer_id,
+                    ..
                 } => (record, *producer_id),
                 LogEntry::Marker {
                     producer_id,
