@@ -129,11 +129,24 @@ pub(crate) struct Partition {
     pub(crate) log: Arc<PartitionLog>,
     me: i32,
     role: Mutex<Role>,
+    /// The topic's produce/fetch counters, held here so the hot paths bump them without a
+    /// lookup.
+    pub(crate) topic_metrics: Arc<strom_metrics::TopicCounters>,
+    /// The process's counters (ISR changes).
+    pub(crate) metrics: Arc<strom_metrics::BrokerMetrics>,
 }
 
 impl Partition {
-    pub(crate) fn new(tp: TopicPartition, topic_id: Uuid, log: Arc<PartitionLog>, me: i32) -> Self {
+    pub(crate) fn new(
+        tp: TopicPartition,
+        topic_id: Uuid,
+        log: Arc<PartitionLog>,
+        me: i32,
+        metrics: Arc<strom_metrics::BrokerMetrics>,
+    ) -> Self {
         Partition {
+            topic_metrics: metrics.topics.topic(&tp.topic),
+            metrics,
             tp,
             topic_id,
             log,
@@ -205,6 +218,14 @@ impl Partition {
     pub(crate) fn in_sync_replicas(&self) -> usize {
         match &*self.role.lock() {
             Role::Leader(s) => s.maximal_isr().len(),
+            Role::Follower { .. } => 0,
+        }
+    }
+
+    /// The size of the committed ISR (the image's); 0 when not leader.
+    pub(crate) fn committed_isr_len(&self) -> usize {
+        match &*self.role.lock() {
+            Role::Leader(s) => s.isr().len(),
             Role::Follower { .. } => 0,
         }
     }

@@ -108,6 +108,7 @@ impl BrokerServer {
                 listener: Arc::new(bound),
                 memory: memory.clone(),
                 failed_logins: failed_logins.clone(),
+                connections: broker.metrics.listener_connections(&l.name.as_str()),
             };
             accept.push(tokio::spawn(accept_loop(
                 tcp,

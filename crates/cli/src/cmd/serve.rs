@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use strom_broker::{add_scram_if_absent, parse_properties, BrokerConfig, BrokerServer};
+use strom_http::{HttpListen, HttpServer, HttpState};
 use strom_security::BootstrapScramCredential;
 
 /// Flags of `strom serve` (a contract: scripts drive the binary by them).
@@ -45,6 +46,22 @@ pub(crate) struct ServeArgs {
     #[arg(long = "add-scram", value_name = "MECHANISM=[name=..,password=..]",
           value_parser = |s: &str| BootstrapScramCredential::parse(s).map_err(|e| e.to_string()))]
     pub(crate) add_scram: Vec<BootstrapScramCredential>,
+    /// The HTTP endpoint (/health, /ready, /metrics) at HOST:PORT, or `none` (config:
+    /// http.listeners) [default: 127.0.0.1:9644; skipped with a warning when taken].
+    #[arg(long)]
+    pub(crate) http_listen: Option<String>,
+    /// Log lines as text (default) or one JSON object per line.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub(crate) log_format: LogFormat,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (tracing-subscriber's JSON format).
+    Json,
 }
 
 /// Merges --config, then --set, then the dedicated flags into Kafka properties.
@@ -80,6 +97,9 @@ fn properties(args: &ServeArgs) -> anyhow::Result<BTreeMap<String, String>> {
     if let Some(v) = &args.voters {
         props.insert("controller.quorum.voters".into(), v.clone());
     }
+    if let Some(h) = &args.http_listen {
+        props.insert("http.listeners".into(), h.clone());
+    }
     if let Some(a) = &args.advertised_listener {
         props.insert("advertised.listeners".into(), format!("PLAINTEXT://{a}"));
     }
@@ -90,19 +110,33 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("STROM_LOG")
         // openraft narrates every vote and retry at info; its warnings are enough.
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    let config = BrokerConfig::from_properties(&properties(&args)?)?;
+        .with_writer(std::io::stderr);
+    match args.log_format {
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => logs.json().init(),
+    }
+    let props = properties(&args)?;
+    let http = HttpListen::parse(props.get("http.listeners").map(String::as_str))?;
+    let config = BrokerConfig::from_properties(&props)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("strom")
         .build()
         .context("starting the runtime")?;
     rt.block_on(async move {
+        // Bound first: an explicit address that is taken fails start-up before any storage
+        // is touched, and the probes answer (503 on /ready) while the broker starts.
+        let http_state = HttpState::default();
+        let http = http
+            .bind()
+            .await?
+            .map(|l| HttpServer::start(l, http_state.clone(), axum::Router::new()));
         let server = BrokerServer::start(config).await?;
+        http_state.set_broker(server.broker().clone());
         // Before the listening line, so a script that waits for it can log in with them (a
         // node whose quorum is not up yet writes them in the background).
         add_scram_if_absent(server.broker().metadata.clone(), args.add_scram).await;
@@ -113,9 +147,15 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         for (name, addr) in server.local_addrs() {
             println!("strom: listener {name} on {addr}");
         }
+        if let Some(h) = &http {
+            println!("strom: http on {}", h.local_addr());
+        }
         wait_for_signal().await?;
         tracing::info!("shutting down");
         server.shutdown().await;
+        if let Some(h) = http {
+            h.shutdown().await;
+        }
         anyhow::Ok(())
     })
 }

@@ -1,0 +1,106 @@
+//! The broker's HTTP endpoint (`http.listeners`, `strom serve --http-listen`): `GET /health`
+//! (200 while the process serves), `GET /ready` (200 once the broker is registered, unfenced
+//! and has its logs loaded; 503 before), `GET /metrics` (Prometheus text, or OpenMetrics when
+//! the `Accept` header asks for it), and whatever routes the caller merges in (the console).
+//! It runs on the broker's tokio runtime and reads the broker only through
+//! [`strom_broker::BrokerCollector`] and `Broker::is_ready`.
+//!
+//! The server starts before the broker so probes answer during start-up: the broker is handed
+//! over with [`HttpState::set_broker`] once `BrokerServer::start` returns.
+//!
+//! Dependencies: http → {broker, metrics, security}; nothing depends on http but the binary.
+
+mod listen;
+mod routes;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+use strom_broker::Broker;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use listen::{HttpListen, DEFAULT_HTTP_LISTEN};
+
+/// Start-up failures of the HTTP endpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// `http.listeners` is neither `none` nor one `HOST:PORT`.
+    #[error("http.listeners: {0}")]
+    Config(String),
+    /// An address given explicitly could not be bound.
+    #[error("binding the HTTP endpoint to {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What the routes read: the broker once it exists.
+#[derive(Debug, Clone, Default)]
+pub struct HttpState {
+    broker: Arc<OnceLock<Arc<Broker>>>,
+}
+
+impl HttpState {
+    /// Hands the started broker to the routes (the first call wins).
+    pub fn set_broker(&self, broker: Arc<Broker>) {
+        let _ = self.broker.set(broker);
+    }
+
+    /// The broker, once started.
+    pub fn broker(&self) -> Option<&Arc<Broker>> {
+        self.broker.get()
+    }
+}
+
+/// A running HTTP endpoint.
+#[derive(Debug)]
+pub struct HttpServer {
+    local_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl HttpServer {
+    /// Serves `/health`, `/ready`, `/metrics` and the `extra` routes (e.g. the console's
+    /// `Router`) on `listener`. Must run inside a tokio runtime.
+    pub fn start(listener: TcpListener, state: HttpState, extra: axum::Router) -> HttpServer {
+        let local_addr = listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let app = routes::router(state).merge(extra);
+        let (stop, mut stopped) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            };
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::warn!(error = %e, "HTTP endpoint stopped");
+            }
+        });
+        tracing::info!(addr = %local_addr, "HTTP endpoint (/health, /ready, /metrics) started");
+        HttpServer {
+            local_addr,
+            stop,
+            task,
+        }
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops accepting and lets in-flight requests finish.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
