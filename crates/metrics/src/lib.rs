@@ -55,9 +55,9 @@ pub struct BrokerMetrics {
     pub requests: RequestMetrics,
     /// Produce and fetch counters by topic.
     pub topics: TopicMetrics,
-    /// ISR shrinks the controller accepted for partitions this broker leads.
+    /// ISR shrinks committed for partitions this broker leads.
     pub isr_shrinks: AtomicU64,
-    /// ISR expansions the controller accepted for partitions this broker leads.
+    /// ISR expansions committed for partitions this broker leads.
     pub isr_expands: AtomicU64,
     /// Log flush rounds.
     pub flush: Arc<FlushMetrics>,
@@ -86,12 +86,12 @@ impl BrokerMetrics {
         for (name, help, cell) in [
             (
                 "strom_isr_shrinks",
-                "ISR shrinks of partitions led here, accepted by the controller",
+                "ISR shrinks of partitions led here (committed in the metadata log)",
                 &self.isr_shrinks,
             ),
             (
                 "strom_isr_expands",
-                "ISR expansions of partitions led here, accepted by the controller",
+                "ISR expansions of partitions led here (committed in the metadata log)",
                 &self.isr_expands,
             ),
         ] {

@@ -22,9 +22,6 @@ pub(crate) fn send_isr_change(
     req: AlterPartitionRequest,
 ) {
     let quorum = quorum.clone();
-    // The committed ISR before this change (the image may apply the change before the
-    // controller's answer arrives here).
-    let old_len = partition.committed_isr_len();
     tokio::spawn(async move {
         let tp = partition.tp.clone();
         tracing::info!(partition = %tp, isr = ?req.new_isr, leader_epoch = req.leader_epoch, "proposing ISR change");
@@ -37,10 +34,7 @@ pub(crate) fn send_isr_change(
                 .alter_partition(partition.topic_id, tp.partition, req.clone())
                 .await
             {
-                Ok(Ok(_)) => {
-                    count_isr_change(&partition, old_len, req.new_isr.len());
-                    return;
-                }
+                Ok(Ok(_)) => return,
                 Ok(Err(AlterPartitionError::IneligibleReplica)) => {
                     tracing::info!(partition = %tp, "controller refused ISR change: ineligible replica");
                     partition.isr_change_failed(epoch);
@@ -57,17 +51,6 @@ pub(crate) fn send_isr_change(
             }
         }
     });
-}
-
-/// Counts an accepted ISR change as a shrink or an expansion against the ISR this leader had.
-fn count_isr_change(partition: &Partition, old_len: usize, new_len: usize) {
-    use std::sync::atomic::Ordering;
-    let m = &partition.metrics;
-    if new_len < old_len {
-        m.isr_shrinks.fetch_add(1, Ordering::Relaxed);
-    } else if new_len > old_len {
-        m.isr_expands.fetch_add(1, Ordering::Relaxed);
-    }
 }
 
 /// Checks led partitions for lagging followers every `lag_max_ms / 2` until the replica manager

@@ -167,6 +167,7 @@ impl Partition {
                     if s.partition_epoch() == p.partition_epoch {
                         return Transition::Unchanged;
                     }
+                    self.count_isr_change(s.isr().len(), p.isr.len());
                     s.on_partition_change(p);
                     self.update_high_watermark_bound(s);
                     return Transition::LeaderUpdated;
@@ -222,11 +223,14 @@ impl Partition {
         }
     }
 
-    /// The size of the committed ISR (the image's); 0 when not leader.
-    pub(crate) fn committed_isr_len(&self) -> usize {
-        match &*self.role.lock() {
-            Role::Leader(s) => s.isr().len(),
-            Role::Follower { .. } => 0,
+    /// Counts a committed ISR change of a partition this broker leads (whoever asked for it:
+    /// this leader's AlterPartition, or the controller fencing or shutting down a follower).
+    fn count_isr_change(&self, old_len: usize, new_len: usize) {
+        use std::sync::atomic::Ordering;
+        if new_len < old_len {
+            self.metrics.isr_shrinks.fetch_add(1, Ordering::Relaxed);
+        } else if new_len > old_len {
+            self.metrics.isr_expands.fetch_add(1, Ordering::Relaxed);
         }
     }
 
