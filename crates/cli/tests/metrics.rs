@@ -20,12 +20,25 @@ use rdkafka::{Offset, TopicPartitionList};
 
 /// One HTTP/1.1 GET: status, headers (lower-case names), body.
 fn get(addr: &str, path: &str, accept: Option<&str>) -> (u16, BTreeMap<String, String>, String) {
+    let accept: Vec<(&str, &str)> = accept.map(|a| ("Accept", a)).into_iter().collect();
+    get_with(addr, path, &accept)
+}
+
+/// A GET with extra request headers.
+fn get_with(
+    addr: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, BTreeMap<String, String>, String) {
     let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connecting to {addr}: {e}"));
     s.set_read_timeout(Some(TIMEOUT)).expect("timeout");
-    let accept = accept.map_or(String::new(), |a| format!("Accept: {a}\r\n"));
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{accept}Connection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Connection: close\r\n\r\n"
     )
     .expect("writing request");
     let mut raw = String::new();
@@ -406,4 +419,102 @@ async fn a_stopped_follower_is_under_replicated_on_the_leader_until_it_returns()
     );
     assert!(s.get("strom_isr_expands_total", &[]) > expands);
     cluster.assert_no_panic();
+}
+
+/// `Authorization: Basic` for `user:password` (RFC 7617; base64 by hand, to keep the test
+/// free of the code under test).
+fn basic(user: &str, password: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let bytes = format!("{user}:{password}").into_bytes();
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    format!("Basic {out}")
+}
+
+#[test]
+fn basic_auth_is_required_when_the_listeners_take_passwords() {
+    assert_eq!(
+        basic("Aladdin", "open sesame"),
+        "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("server.properties");
+    std::fs::write(
+        &config,
+        "listeners=PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0\n\
+         inter.broker.listener.name=PLAINTEXT\n\
+         listener.name.sasl_plaintext.sasl.enabled.mechanisms=SCRAM-SHA-256,PLAIN\n\
+         listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_bob=\"bob-secret\";\n",
+    )
+    .expect("writing config");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_strom"))
+        .args(["serve", "--http-listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .args([
+            "--add-scram",
+            "SCRAM-SHA-256=[name=alice,password=alice-secret]",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(
+            std::fs::File::create(dir.path().join("stderr")).expect("stderr file"),
+        ))
+        .spawn()
+        .expect("spawning strom");
+    let stdout = child.stdout.take().expect("stdout");
+    let http = std::io::BufRead::lines(std::io::BufReader::new(stdout))
+        .map_while(Result::ok)
+        .find_map(|l| l.strip_prefix("strom: http on ").map(str::to_string))
+        .unwrap_or_else(|| {
+            let _ = child.kill();
+            panic!(
+                "no http line; stderr: {}",
+                std::fs::read_to_string(dir.path().join("stderr")).unwrap_or_default()
+            )
+        });
+    let status = |path: &str, auth: Option<String>| {
+        let headers: Vec<(&str, &str)> = auth
+            .as_deref()
+            .map(|a| ("Authorization", a))
+            .into_iter()
+            .collect();
+        get_with(&http, path, &headers).0
+    };
+    // The SCRAM user may be written in the background just after start: wait for it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while status("/metrics", Some(basic("alice", "alice-secret"))) != 200 {
+        assert!(Instant::now() < deadline, "alice never got in");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(status("/health", None), 200, "probes stay open");
+    assert_eq!(status("/metrics", None), 401);
+    assert_eq!(status("/ready", None), 401);
+    assert_eq!(status("/metrics", Some(basic("alice", "wrong"))), 401);
+    assert_eq!(
+        status("/metrics", Some(basic("mallory", "alice-secret"))),
+        401
+    );
+    assert_eq!(
+        status("/ready", Some(basic("bob", "bob-secret"))),
+        200,
+        "PLAIN user"
+    );
+    assert_eq!(status("/ready", Some(basic("bob", "bob-secre"))), 401);
+    assert_eq!(status("/metrics", Some("Bearer x".to_string())), 401);
+    let _ = child.kill();
+    let _ = child.wait();
 }

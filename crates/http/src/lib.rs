@@ -6,10 +6,14 @@
 //! [`strom_broker::BrokerCollector`] and `Broker::is_ready`.
 //!
 //! The server starts before the broker so probes answer during start-up: the broker is handed
-//! over with [`HttpState::set_broker`] once `BrokerServer::start` returns.
+//! over with [`HttpState::set_broker`] once `BrokerServer::start` returns; until then only
+//! `/health` answers 200 (everything else 503). When the Kafka listeners take passwords
+//! (SASL PLAIN or SCRAM), every route but `/health` needs HTTP basic auth with such a user
+//! (`basic_auth.rs`).
 //!
 //! Dependencies: http → {broker, metrics, security}; nothing depends on http but the binary.
 
+mod basic_auth;
 mod listen;
 mod routes;
 
@@ -20,6 +24,7 @@ use strom_broker::Broker;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+pub use basic_auth::BasicAuth;
 pub use listen::{HttpListen, DEFAULT_HTTP_LISTEN};
 
 /// Start-up failures of the HTTP endpoint.
@@ -39,16 +44,25 @@ pub enum HttpError {
     },
 }
 
-/// What the routes read: the broker once it exists.
+/// What the routes read: the broker once it exists, and the login it requires.
 #[derive(Debug, Clone, Default)]
 pub struct HttpState {
     broker: Arc<OnceLock<Arc<Broker>>>,
+    /// Set with the broker: `Some(None)` open, `Some(Some(_))` basic auth required.
+    auth: Arc<OnceLock<Option<BasicAuth>>>,
 }
 
 impl HttpState {
-    /// Hands the started broker to the routes (the first call wins).
-    pub fn set_broker(&self, broker: Arc<Broker>) {
+    /// Hands the started broker to the routes, with the basic auth its listeners imply
+    /// ([`BasicAuth::new`] over `BrokerServer::sasl_servers`). The first call wins.
+    pub fn set_broker(&self, broker: Arc<Broker>, auth: Option<BasicAuth>) {
+        let _ = self.auth.set(auth);
         let _ = self.broker.set(broker);
+    }
+
+    /// The login requirement, once the broker has started.
+    pub(crate) fn auth(&self) -> Option<&Option<BasicAuth>> {
+        self.auth.get()
     }
 
     /// The broker, once started.
@@ -72,7 +86,13 @@ impl HttpServer {
         let local_addr = listener
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-        let app = routes::router(state).merge(extra);
+        let app =
+            routes::router(state.clone())
+                .merge(extra)
+                .layer(axum::middleware::from_fn_with_state(
+                    state,
+                    basic_auth::require,
+                ));
         let (stop, mut stopped) = watch::channel(false);
         let task = tokio::spawn(async move {
             let shutdown = async move {

@@ -1,6 +1,5 @@
-//! The probe and metrics routes. `/metrics` builds a registry per scrape: the process
-//! collector always, the broker's collector once the broker exists (before that a scrape still
-//! answers, with process metrics only).
+//! The probe and metrics routes. `/metrics` builds a registry per scrape (collectors are
+//! cheap to build): the process collector and the broker's.
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use strom_broker::{add_scram_if_absent, parse_properties, BrokerConfig, BrokerServer};
-use strom_http::{HttpListen, HttpServer, HttpState};
+use strom_http::{BasicAuth, HttpListen, HttpServer, HttpState};
 use strom_security::BootstrapScramCredential;
 
 /// Flags of `strom serve` (a contract: scripts drive the binary by them).
@@ -136,7 +136,10 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
             .await?
             .map(|l| HttpServer::start(l, http_state.clone(), axum::Router::new()));
         let server = BrokerServer::start(config).await?;
-        http_state.set_broker(server.broker().clone());
+        http_state.set_broker(
+            server.broker().clone(),
+            BasicAuth::new(server.sasl_servers()),
+        );
         // Before the listening line, so a script that waits for it can log in with them (a
         // node whose quorum is not up yet writes them in the background).
         add_scram_if_absent(server.broker().metadata.clone(), args.add_scram).await;
