@@ -518,3 +518,55 @@ fn basic_auth_is_required_when_the_listeners_take_passwords() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn json_logs_and_slow_requests_are_logged() {
+    let b = StromProcess::start_with_args(&[
+        "--log-format",
+        "json",
+        "--set",
+        "request.log.slow.ms=150",
+    ]);
+    // A long-polling fetch on an empty partition waits fetch.wait.max.ms = 400 ms: slow.
+    let admin_rt = tokio::runtime::Runtime::new().expect("runtime");
+    admin_rt.block_on(create_topic(b.addr(), "quiet", 1));
+    let c: BaseConsumer = client_config(b.addr())
+        .set("group.id", "slow-log")
+        .set("fetch.wait.max.ms", "400")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset("quiet", 0, Offset::Beginning)
+        .expect("tpl");
+    c.assign(&tpl).expect("assign");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !b.stderr().contains("slow request") {
+        assert!(
+            Instant::now() < deadline,
+            "no slow request line: {}",
+            b.stderr()
+        );
+        let _ = c.poll(Duration::from_millis(200));
+    }
+    let stderr = b.stderr();
+    let log_lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with("====="))
+        .collect();
+    assert!(!log_lines.is_empty());
+    for l in &log_lines {
+        assert!(
+            l.starts_with('{') && l.ends_with('}') && l.contains("\"level\""),
+            "not a JSON log line: {l}"
+        );
+    }
+    let slow = log_lines
+        .iter()
+        .find(|l| l.contains("slow request"))
+        .expect("slow line");
+    assert!(
+        slow.contains("Fetch") && slow.contains("elapsed_ms"),
+        "{slow}"
+    );
+    b.assert_no_panic();
+}

@@ -45,23 +45,18 @@ impl ProcessStats {
 
     /// Writes the stats that could be read.
     pub fn encode(&self, encoder: &mut DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
-        if let Some(v) = self.resident_bytes {
-            let e = encoder.encode_descriptor(
+        let gauges = [
+            (
                 "process_resident_memory_bytes",
                 "resident memory size in bytes",
-                None,
-                MetricType::Gauge,
-            )?;
-            ConstGauge::new(v as i64).encode(e)?;
-        }
-        if let Some(v) = self.open_fds {
-            let e = encoder.encode_descriptor(
-                "process_open_fds",
-                "open file descriptors",
-                None,
-                MetricType::Gauge,
-            )?;
-            ConstGauge::new(v as i64).encode(e)?;
+                self.resident_bytes,
+            ),
+            ("process_open_fds", "open file descriptors", self.open_fds),
+        ];
+        for (name, help, value) in gauges {
+            let Some(v) = value else { continue };
+            let e = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX)).encode(e)?;
         }
         if let Some(v) = self.cpu_seconds {
             let e = encoder.encode_descriptor(
