@@ -124,3 +124,63 @@ impl HttpServer {
         let _ = self.task.await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn status(addr: SocketAddr, path: &str) -> String {
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await.expect("write");
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.expect("read");
+        out.lines().next().unwrap_or_default().to_string()
+    }
+
+    #[tokio::test]
+    async fn before_the_broker_starts_only_health_answers_and_extra_routes_are_merged() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let extra = axum::Router::new().route("/console", axum::routing::get(|| async { "hi" }));
+        let server = HttpServer::start(listener, HttpState::default(), extra);
+        let addr = server.local_addr();
+        assert_eq!(status(addr, "/health").await, "HTTP/1.1 200 OK");
+        assert_eq!(
+            status(addr, "/ready").await,
+            "HTTP/1.1 503 Service Unavailable"
+        );
+        assert_eq!(
+            status(addr, "/metrics").await,
+            "HTTP/1.1 503 Service Unavailable"
+        );
+        assert_eq!(
+            status(addr, "/console").await,
+            "HTTP/1.1 503 Service Unavailable"
+        );
+        assert_eq!(
+            status(addr, "/nothing").await,
+            "HTTP/1.1 503 Service Unavailable"
+        );
+        server.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn without_a_login_requirement_the_merged_routes_answer() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let extra = axum::Router::new().route("/console", axum::routing::get(|| async { "hi" }));
+        let state = HttpState::default();
+        // Open (no password listener); the broker itself is not needed by these routes.
+        let _ = state.auth.set(None);
+        let server = HttpServer::start(listener, state, extra);
+        let addr = server.local_addr();
+        assert_eq!(status(addr, "/console").await, "HTTP/1.1 200 OK");
+        assert_eq!(
+            status(addr, "/ready").await,
+            "HTTP/1.1 503 Service Unavailable"
+        );
+        assert_eq!(status(addr, "/metrics").await, "HTTP/1.1 200 OK");
+        assert_eq!(status(addr, "/nothing").await, "HTTP/1.1 404 Not Found");
+        server.shutdown().await;
+    }
+}
