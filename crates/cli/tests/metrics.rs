@@ -570,3 +570,45 @@ fn json_logs_and_slow_requests_are_logged() {
     );
     b.assert_no_panic();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn produce_throttling_is_counted_per_client_id() {
+    let b = StromProcess::start_with_args(&["--http-listen", "127.0.0.1:0"]);
+    let http = b.http_addr();
+    create_topic(b.addr(), "held", 1).await;
+    let out = Command::new(env!("CARGO_BIN_EXE_strom"))
+        .args(["quotas", "alter", "--bootstrap-server", b.addr()])
+        .args([
+            "--client-id",
+            "slowpoke",
+            "--add-config",
+            "producer_byte_rate=10240",
+        ])
+        .output()
+        .expect("strom quotas alter");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let p: rdkafka::producer::FutureProducer = common::producer_config(b.addr())
+        .set("client.id", "slowpoke")
+        .create()
+        .expect("producer");
+    // 100 KiB against 10 KiB/s: throttled.
+    let payload = vec![b'x'; 10 * 1024];
+    for _ in 0..10 {
+        p.send(FutureRecord::to("held").key("k").payload(&payload), TIMEOUT)
+            .await
+            .expect("produce");
+    }
+    let s = wait_scrape(&http, "produce throttle time", |s| {
+        s.value(
+            "strom_produce_throttle_seconds_total",
+            &[("user", ""), ("client_id", "slowpoke")],
+        )
+        .is_some_and(|v| v > 0.0)
+    });
+    assert_eq!(s.sum("strom_fetch_throttle_seconds_total", &[]), 0.0);
+    b.assert_no_panic();
+}
