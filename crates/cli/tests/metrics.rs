@@ -612,3 +612,46 @@ async fn produce_throttling_is_counted_per_client_id() {
     assert_eq!(s.sum("strom_fetch_throttle_seconds_total", &[]), 0.0);
     b.assert_no_panic();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_only_once_the_quorum_has_registered_the_broker() {
+    let _alone = common::cluster::one_cluster_at_a_time();
+    let ports: Vec<u16> = (0..6).map(|_| common::cluster::free_port()).collect();
+    let voters = format!(
+        "1@127.0.0.1:{},2@127.0.0.1:{},3@127.0.0.1:{}",
+        ports[3], ports[4], ports[5]
+    );
+    let launch = |i: usize| {
+        let args: Vec<String> = [
+            "--node-id".to_string(),
+            (i + 1).to_string(),
+            "--controller-listen".into(),
+            format!("127.0.0.1:{}", ports[3 + i]),
+            "--voters".into(),
+            voters.clone(),
+            "--http-listen".into(),
+            "127.0.0.1:0".into(),
+        ]
+        .into_iter()
+        .chain(FAST_FAILOVER.iter().map(|s| s.to_string()))
+        .collect();
+        StromProcess::launch(&format!("127.0.0.1:{}", ports[i]), &args)
+    };
+    // Node 1 alone: no quorum, so it cannot register; it starts serving after its join limit.
+    let mut first = launch(0);
+    first.wait_ready();
+    let http = first.http_addr();
+    assert_eq!(get(&http, "/health", None).0, 200);
+    assert_eq!(get(&http, "/ready", None).0, 503, "ready without a quorum");
+    let mut others = [launch(1), launch(2)];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while get(&http, "/ready", None).0 != 200 {
+        assert!(Instant::now() < deadline, "never ready: {}", first.stderr());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for n in &mut others {
+        n.wait_ready();
+        assert_eq!(get(&n.http_addr(), "/ready", None).0, 200);
+    }
+    first.assert_no_panic();
+}
