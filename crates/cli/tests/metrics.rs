@@ -63,6 +63,16 @@ fn get_with(
     (status, headers, body.to_string())
 }
 
+/// A librdkafka consumer in `group` with extra settings.
+fn group_consumer(addr: &str, group: &str, settings: &[(&str, &str)]) -> BaseConsumer {
+    let mut config = client_config(addr);
+    config.set("group.id", group);
+    for (k, v) in settings {
+        config.set(*k, *v);
+    }
+    config.create().expect("consumer")
+}
+
 /// A sample: metric name and its labels.
 type Series = (String, BTreeMap<String, String>);
 
@@ -212,11 +222,7 @@ async fn metrics_match_what_clients_produced_fetched_and_committed() {
     // A consumer reads everything (bytes out), and a group commits offset 20 (lag 30).
     let reader = common::consumer(b.addr());
     consume_exactly(&reader, "metered", &[0], Offset::Beginning, N);
-    let group: BaseConsumer = client_config(b.addr())
-        .set("group.id", "lagging")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("group consumer");
+    let group = group_consumer(b.addr(), "lagging", &[("enable.auto.commit", "false")]);
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset("metered", 0, Offset::Offset(COMMITTED))
         .expect("tpl");
@@ -530,11 +536,7 @@ fn json_logs_and_slow_requests_are_logged() {
     // A long-polling fetch on an empty partition waits fetch.wait.max.ms = 400 ms: slow.
     let admin_rt = tokio::runtime::Runtime::new().expect("runtime");
     admin_rt.block_on(create_topic(b.addr(), "quiet", 1));
-    let c: BaseConsumer = client_config(b.addr())
-        .set("group.id", "slow-log")
-        .set("fetch.wait.max.ms", "400")
-        .create()
-        .expect("consumer");
+    let c = group_consumer(b.addr(), "slow-log", &[("fetch.wait.max.ms", "400")]);
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset("quiet", 0, Offset::Beginning)
         .expect("tpl");

@@ -146,22 +146,13 @@ mod tests {
         let server = HttpServer::start(listener, HttpState::default(), extra);
         let addr = server.local_addr();
         assert_eq!(status(addr, "/health").await, "HTTP/1.1 200 OK");
-        assert_eq!(
-            status(addr, "/ready").await,
-            "HTTP/1.1 503 Service Unavailable"
-        );
-        assert_eq!(
-            status(addr, "/metrics").await,
-            "HTTP/1.1 503 Service Unavailable"
-        );
-        assert_eq!(
-            status(addr, "/console").await,
-            "HTTP/1.1 503 Service Unavailable"
-        );
-        assert_eq!(
-            status(addr, "/nothing").await,
-            "HTTP/1.1 503 Service Unavailable"
-        );
+        for path in ["/ready", "/metrics", "/console", "/nothing"] {
+            assert_eq!(
+                status(addr, path).await,
+                "HTTP/1.1 503 Service Unavailable",
+                "{path}"
+            );
+        }
         server.shutdown().await;
     }
 
