@@ -92,7 +92,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_taken_default_is_skipped_and_a_taken_explicit_address_fails() {
+    async fn a_taken_explicit_address_fails_and_off_binds_nothing() {
         let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = taken.local_addr().expect("addr").to_string();
         let explicit = HttpListen::Explicit(addr);
