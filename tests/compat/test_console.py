@@ -20,6 +20,7 @@ import shutil
 import signal
 import subprocess
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import urllib.error
 import urllib.request
@@ -463,3 +464,46 @@ def test_share_group_page_shows_members(broker_factory, browser, tmp_path, topic
         stop.set()
         consumer.join(TIMEOUT_S)
         console.stop()
+
+
+@needs_browser
+def test_strom_serve_serves_the_console_beside_metrics_and_probes(broker_factory, browser,
+                                                                   topic_name):
+    """`strom serve --http-listen` mounts the console next to /health, /ready and /metrics on one
+    origin: the overview's throughput line is drawn from the broker's real /metrics while a
+    producer writes, with no browser error and no request elsewhere."""
+    b = broker_factory(["--http-listen", "127.0.0.1:0"])
+    b.start()
+    # After the listener lines: `strom: http on HOST:PORT`.
+    text = b._read_first_line()
+    m = re.search(r"strom: http on (\S+)", text)
+    assert m, f"no http line on stdout: {text!r}"
+    origin = f"http://{m.group(1)}"
+    for path, want in (("/health", 200), ("/ready", 200), ("/", 200)):
+        with urllib.request.urlopen(origin + path, timeout=TIMEOUT_S) as r:
+            assert r.status == want, path
+    admin = AdminClient({"bootstrap.servers": b.bootstrap})
+    admin.create_topics([NewTopic(topic_name, 1, 1)])[topic_name].result(TIMEOUT_S)
+    stop = threading.Event()
+
+    def produce():
+        p = Producer({"bootstrap.servers": b.bootstrap, "linger.ms": 5})
+        while not stop.is_set():
+            p.produce(topic_name, value=b"x" * 1000)
+            p.poll(0)
+            time.sleep(0.002)
+        p.flush(TIMEOUT_S)
+
+    t = threading.Thread(target=produce)
+    t.start()
+    seen: list[str] = []
+    try:
+        browser.get(origin + "/")
+        wait_text(browser, ".spark span", lambda t: re.fullmatch(r"bytes in: [1-9][\d,]* B/s", t),
+                  "a throughput read from the broker's own /metrics")
+        snap(browser, "serve-overview")
+        check_clean(browser, origin, seen)
+        assert any(u.startswith(origin + "/metrics") for u in seen), seen
+    finally:
+        stop.set()
+        t.join(TIMEOUT_S)

@@ -107,6 +107,9 @@ pub struct Broker {
     pub(crate) quotas: Arc<QuotaManagers>,
     /// Share-partition state and share sessions (KIP-932) of the partitions led here.
     pub(crate) share_partitions: SharePartitionManager,
+    /// Hot-path metric cells (request, topic, ISR, connection, flush counters); the gauges of
+    /// `/metrics` are computed from the parts above at scrape time (`BrokerCollector`).
+    pub metrics: Arc<strom_metrics::BrokerMetrics>,
 }
 
 impl Broker {
@@ -123,12 +126,14 @@ impl Broker {
         let inter_broker = inter_broker_security(&config)?;
         let advertised = endpoints.default_own();
         let incarnation = Uuid::new_v4();
+        let metrics = Arc::new(strom_metrics::BrokerMetrics::default());
         let replicas = Arc::new(open_replicas(
             &config,
             &metadata.image(),
             &endpoints,
             &incarnation,
             &inter_broker,
+            &metrics,
         )?);
         let leaders = Arc::new(LocalLeaders::new(
             replicas.clone(),
@@ -192,6 +197,7 @@ impl Broker {
                 coordinators_for_shares,
                 leaders_for_shares,
             )),
+            metrics,
         });
         tokio::runtime::Handle::current().block_on(crate::internal_topics::start(
             &broker.config,
@@ -205,6 +211,18 @@ impl Broker {
     /// coordinators of internal topics whose leadership moved here or away.
     pub(crate) fn apply_image(&self, image: &Arc<MetadataImage>) {
         self.publisher.publish(image);
+    }
+
+    /// Ready to serve clients (the `/ready` probe): the logs are loaded (they are once a
+    /// `Broker` exists), this process's registration is in the image and unfenced, and shutdown
+    /// has not begun.
+    pub fn is_ready(&self) -> bool {
+        let image = self.metadata.image();
+        let registered = image
+            .brokers
+            .get(&self.config.node_id)
+            .is_some_and(|b| !b.fenced && b.registration.incarnation == self.incarnation);
+        registered && !self.shutting_down()
     }
 
     /// True once shutdown has begun.
@@ -235,6 +253,7 @@ fn open_replicas(
     endpoints: &Endpoints,
     incarnation: &Uuid,
     inter_broker: &Arc<strom_client::Security>,
+    metrics: &Arc<strom_metrics::BrokerMetrics>,
 ) -> Result<ReplicaManager, StartError> {
     let overrides = config.log_overrides().clone();
     let lm_config = LogManagerConfig {
@@ -248,6 +267,7 @@ fn open_replicas(
         producer_id_expiration_check_interval: Duration::from_millis(
             config.producer_id_expiration_check_interval_ms,
         ),
+        flush_metrics: metrics.flush.clone(),
     };
     let img = image.clone();
     let ov = overrides.clone();
@@ -270,6 +290,7 @@ fn open_replicas(
             backoff: Duration::from_millis(config.replica_fetch_backoff_ms),
         },
         endpoints.clone(),
+        metrics.clone(),
     ))
 }
 

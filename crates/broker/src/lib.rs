@@ -24,6 +24,7 @@ mod local_leaders;
 mod meta_properties;
 pub mod metadata;
 mod metadata_publisher;
+mod metrics_collector;
 mod producer_ids;
 mod quota_managers;
 mod replica_manager;
@@ -44,6 +45,7 @@ pub use config::{
     ACCEPTED_WITHOUT_EFFECT, BROKER_CONFIGS, STANDARD_AUTHORIZER,
 };
 pub use coordinators::Coordinators;
+pub use metrics_collector::BrokerCollector;
 pub use producer_ids::{ProducerIdError, ProducerIdManager, PRODUCER_ID_BLOCK_SIZE};
 pub use replica_manager::ReplicaManager;
 pub use scram_bootstrap::add_scram_if_absent;

@@ -44,6 +44,8 @@ pub struct ReplicaManager {
     image: Arc<RwLock<Arc<MetadataImage>>>,
     /// One sync at a time: role changes must apply in image order.
     syncing: Mutex<()>,
+    /// The process's metric cells; each new `Partition` takes its topic's counters from it.
+    metrics: Arc<strom_metrics::BrokerMetrics>,
 }
 
 impl ReplicaManager {
@@ -52,6 +54,7 @@ impl ReplicaManager {
         broker_overrides: BTreeMap<String, String>,
         fetcher: FetcherConfig,
         endpoints: Endpoints,
+        metrics: Arc<strom_metrics::BrokerMetrics>,
     ) -> Self {
         let image: Arc<RwLock<Arc<MetadataImage>>> = Arc::default();
         let node_id = fetcher.node_id;
@@ -78,6 +81,7 @@ impl ReplicaManager {
             fetchers: ReplicaFetcherManager::new(fetcher, address),
             image,
             syncing: Mutex::new(()),
+            metrics,
         }
     }
 
@@ -175,7 +179,13 @@ impl ReplicaManager {
                     .write()
                     .entry(tp.clone())
                     .or_insert_with(|| {
-                        Arc::new(Partition::new(tp.clone(), topic.id, log, self.node_id))
+                        Arc::new(Partition::new(
+                            tp.clone(),
+                            topic.id,
+                            log,
+                            self.node_id,
+                            self.metrics.clone(),
+                        ))
                     })
                     .clone();
                 let was_leader = partition.is_leader();

@@ -49,6 +49,8 @@ pub struct LogManagerConfig {
     pub producer_id_expiration_ms: i64,
     /// `producer.id.expiration.check.interval.ms`.
     pub producer_id_expiration_check_interval: Duration,
+    /// Where every directory's flusher records its rounds (the broker's `/metrics`).
+    pub flush_metrics: Arc<strom_metrics::FlushMetrics>,
 }
 
 impl LogManagerConfig {
@@ -63,6 +65,7 @@ impl LogManagerConfig {
             cleaner: CleanerConfig::default(),
             producer_id_expiration_ms: crate::producer_state::DEFAULT_PRODUCER_ID_EXPIRATION_MS,
             producer_id_expiration_check_interval: Duration::from_millis(600_000),
+            flush_metrics: Arc::default(),
         }
     }
 }
@@ -103,7 +106,7 @@ impl LogManager {
         for (i, path) in config.log_dirs.iter().enumerate() {
             fs::create_dir_all(path).map_err(|e| LogError::io(path, e))?;
             let dir = Arc::new(LogDir::new(path.clone()));
-            let flusher = FlushScheduler::start(dir.clone());
+            let flusher = FlushScheduler::start(dir.clone(), config.flush_metrics.clone());
             let marker = path.join(CLEAN_SHUTDOWN_FILE);
             let clean = marker.exists();
             let recovery = checkpoint::read(&path.join(RECOVERY_POINT_FILE));

@@ -70,6 +70,8 @@ pub struct BrokerConfig {
     pub socket_request_max_bytes: usize,
     /// `connections.max.idle.ms`.
     pub connections_max_idle_ms: u64,
+    /// `request.log.slow.ms`: requests slower than this are logged at info (0: off).
+    pub request_log_slow_ms: u64,
     /// `max.connections`.
     pub max_connections: usize,
     /// `max.connections.per.ip`.
@@ -348,6 +350,7 @@ impl BrokerConfig {
                 .clamp(1, i64::from(i16::MAX)) as i16,
             socket_request_max_bytes: num("socket.request.max.bytes").max(1) as usize,
             connections_max_idle_ms: num("connections.max.idle.ms").max(1) as u64,
+            request_log_slow_ms: num("request.log.slow.ms").max(0) as u64,
             max_connections: usize::try_from(num("max.connections").max(1)).unwrap_or(usize::MAX),
             max_connections_per_ip: usize::try_from(num("max.connections.per.ip").max(1))
                 .unwrap_or(usize::MAX),

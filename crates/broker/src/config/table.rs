@@ -105,6 +105,18 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "connections idle this long are closed, and so is one whose request frame is not complete this long after its first byte",
     ),
     def(
+        "request.log.slow.ms",
+        ConfigType::Long { min: 0 },
+        Some("0"),
+        "requests whose response takes at least this long are logged at info (0: off; long-polling fetches wait up to their max.wait.ms)",
+    ),
+    def(
+        "http.listeners",
+        STR,
+        None,
+        "the HTTP endpoint (/health, /ready, /metrics) at HOST:PORT, or none; strom serve defaults to 127.0.0.1:9644 and runs without it when that address is taken",
+    ),
+    def(
         "connections.max.reauth.ms",
         ConfigType::Long { min: 0 },
         Some("0"),

@@ -11,6 +11,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -48,6 +49,8 @@ struct Wanted {
     early: Option<Early>,
     /// The partition's leader and leader epoch, when this broker is not it (KIP-951 hint).
     leader_hint: Option<(i32, i32)>,
+    /// The topic's counters, for a consumer's fetch from this leader (bytes out).
+    counters: Option<Arc<strom_metrics::TopicCounters>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -212,6 +215,7 @@ fn resolve(
                 last_fetched_epoch: if v >= 12 { p.last_fetched_epoch } else { -1 },
                 early: None,
                 leader_hint: None,
+                counters: None,
             });
         }
         topics.push((name, id));
@@ -299,6 +303,7 @@ fn check_leadership(
             continue;
         }
         if replica_id < 0 {
+            w.counters = Some(partition.topic_metrics.clone());
             continue;
         }
         if proven.is_err() || !follower.replicates(image, tp) {
@@ -578,6 +583,9 @@ fn build(
         })
         .collect();
     for (w, (p, file)) in wanted.iter().zip(parts) {
+        if let (Some(c), Some(r)) = (&w.counters, &p.records) {
+            c.record_fetch(r.len() as u64);
+        }
         if let Some(t) = responses.get_mut(w.topic_index) {
             t.partitions.push(p);
             files.extend(file);

@@ -395,6 +395,12 @@ fn append(r: Ready, v: i16, verify: bool) -> Outcome {
     match r.partition.append_as_leader(&r.validated, verification) {
         Ok(pending) => {
             let info = pending.info();
+            if !info.duplicate {
+                let records = u64::try_from(r.validated.record_count()).unwrap_or(0);
+                r.partition
+                    .topic_metrics
+                    .record_produce(records, r.validated.size());
+            }
             let response = PartitionProduceResponse::default()
                 .with_index(r.idx)
                 .with_base_offset(info.first_offset)

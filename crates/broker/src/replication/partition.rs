@@ -129,11 +129,24 @@ pub(crate) struct Partition {
     pub(crate) log: Arc<PartitionLog>,
     me: i32,
     role: Mutex<Role>,
+    /// The topic's produce/fetch counters, held here so the hot paths bump them without a
+    /// lookup.
+    pub(crate) topic_metrics: Arc<strom_metrics::TopicCounters>,
+    /// The process's counters (ISR changes).
+    pub(crate) metrics: Arc<strom_metrics::BrokerMetrics>,
 }
 
 impl Partition {
-    pub(crate) fn new(tp: TopicPartition, topic_id: Uuid, log: Arc<PartitionLog>, me: i32) -> Self {
+    pub(crate) fn new(
+        tp: TopicPartition,
+        topic_id: Uuid,
+        log: Arc<PartitionLog>,
+        me: i32,
+        metrics: Arc<strom_metrics::BrokerMetrics>,
+    ) -> Self {
         Partition {
+            topic_metrics: metrics.topics.topic(&tp.topic),
+            metrics,
             tp,
             topic_id,
             log,
@@ -154,6 +167,7 @@ impl Partition {
                     if s.partition_epoch() == p.partition_epoch {
                         return Transition::Unchanged;
                     }
+                    self.count_isr_change(s.isr().len(), p.isr.len());
                     s.on_partition_change(p);
                     self.update_high_watermark_bound(s);
                     return Transition::LeaderUpdated;
@@ -206,6 +220,17 @@ impl Partition {
         match &*self.role.lock() {
             Role::Leader(s) => s.maximal_isr().len(),
             Role::Follower { .. } => 0,
+        }
+    }
+
+    /// Counts a committed ISR change of a partition this broker leads (whoever asked for it:
+    /// this leader's AlterPartition, or the controller fencing or shutting down a follower).
+    fn count_isr_change(&self, old_len: usize, new_len: usize) {
+        use std::sync::atomic::Ordering;
+        if new_len < old_len {
+            self.metrics.isr_shrinks.fetch_add(1, Ordering::Relaxed);
+        } else if new_len > old_len {
+            self.metrics.isr_expands.fetch_add(1, Ordering::Relaxed);
         }
     }
 

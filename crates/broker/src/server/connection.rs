@@ -11,8 +11,9 @@
 //! queue more than their limits.
 
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicI64;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::ApiKey;
@@ -41,6 +42,8 @@ enum Reply {
         version: i16,
         correlation_id: i32,
         response: HandlerFuture,
+        /// When the request was dispatched (its duration ends when the response is ready).
+        started: Instant,
     },
     /// A raw SASL token (after a SaslHandshake v0): its size, then its bytes.
     Raw(Bytes),
@@ -59,6 +62,8 @@ pub(super) struct ConnectionContext {
     pub(super) listener: Arc<BoundListener>,
     pub(super) memory: RequestMemory,
     pub(super) failed_logins: Arc<FailedLoginLog>,
+    /// The listener's `strom_connections` gauge.
+    pub(super) connections: Arc<AtomicI64>,
 }
 
 pub(super) async fn serve(
@@ -81,6 +86,7 @@ pub(super) async fn serve(
             return;
         }
     };
+    let _counted = strom_metrics::ConnectionGauge::open(&cx.connections);
     let mut session = Arc::new(Session::new(
         accepted.principal,
         cx.listener.name.clone(),
@@ -96,7 +102,12 @@ pub(super) async fn serve(
         )
     });
     let (tx, rx) = mpsc::channel::<Pending>(MAX_IN_FLIGHT);
-    let writer = tokio::spawn(write_replies(rx, accepted.writer, peer));
+    let log = RequestLog {
+        metrics: cx.broker.metrics.clone(),
+        slow: (cx.broker.config.request_log_slow_ms > 0)
+            .then(|| Duration::from_millis(cx.broker.config.request_log_slow_ms)),
+    };
+    let writer = tokio::spawn(write_replies(rx, accepted.writer, peer, log));
     let mut rd = accepted.reader;
     let broker = &cx.broker;
     let max = broker.config.socket_request_max_bytes;
@@ -177,8 +188,40 @@ pub(super) async fn serve(
     let _ = writer.await;
 }
 
+/// What the writer records of each answered request.
+struct RequestLog {
+    metrics: Arc<strom_metrics::BrokerMetrics>,
+    /// `request.log.slow.ms` (none: 0, off): requests slower than this are logged at info.
+    slow: Option<Duration>,
+}
+
+impl RequestLog {
+    /// Counts an answered request and its duration; logs it when slow.
+    fn answered(
+        &self,
+        peer: SocketAddr,
+        api: ApiKey,
+        version: i16,
+        correlation: i32,
+        started: Instant,
+    ) {
+        let elapsed = started.elapsed();
+        let requests = &self.metrics.requests;
+        requests.record(api as i16, version, strom_metrics::RequestOutcome::Answered);
+        requests.observe_duration(api as i16, elapsed);
+        if self.slow.is_some_and(|slow| elapsed >= slow) {
+            tracing::info!(%peer, ?api, version, correlation, elapsed_ms = elapsed.as_millis() as u64, "slow request (request.log.slow.ms)");
+        }
+    }
+}
+
 /// Writes each reply in request order as its response completes.
-async fn write_replies(mut rx: mpsc::Receiver<Pending>, mut wr: Writer, peer: SocketAddr) {
+async fn write_replies(
+    mut rx: mpsc::Receiver<Pending>,
+    mut wr: Writer,
+    peer: SocketAddr,
+    log: RequestLog,
+) {
     while let Some(p) = rx.recv().await {
         let written = match p.reply {
             Reply::Raw(token) => {
@@ -192,8 +235,11 @@ async fn write_replies(mut rx: mpsc::Receiver<Pending>, mut wr: Writer, peer: So
                 version,
                 correlation_id,
                 response,
+                started,
             } => {
-                let Some(body) = response.await else {
+                let body = response.await;
+                log.answered(peer, api_key, version, correlation_id, started);
+                let Some(body) = body else {
                     continue;
                 };
                 let frame = match encode_response(api_key, version, correlation_id, body.as_ref()) {
@@ -247,12 +293,14 @@ fn authenticate(
                 version,
                 correlation_id,
                 response: handler::ready(r),
+                started: Instant::now(),
             },
             Answer::Authenticate(r) => Reply::Response {
                 api_key: ApiKey::SaslAuthenticate,
                 version,
                 correlation_id,
                 response: handler::ready(r),
+                started: Instant::now(),
             },
         };
         Step::Reply(
@@ -374,6 +422,7 @@ fn dispatch(
     reserved: Reserved,
     mute: &Mute,
 ) -> Result<(Pending, Option<tokio::sync::oneshot::Receiver<()>>), String> {
+    let started = Instant::now();
     let (h, api_key, version, correlation_id, header) = match route(&mut frame)? {
         Route::UnsupportedApiVersions { correlation_id } => {
             let p = Pending {
@@ -382,6 +431,7 @@ fn dispatch(
                     version: 0,
                     correlation_id,
                     response: handler::ready(handler::unsupported_version_response(session.sasl())),
+                    started,
                 },
                 _reserved: reserved,
             };
@@ -410,13 +460,21 @@ fn dispatch(
     } else {
         (h.handle)(ctx, frame)
     };
-    let response = response.map_err(|e| e.to_string())?;
+    let response = response.map_err(|e| {
+        let failed = strom_metrics::RequestOutcome::Failed;
+        broker
+            .metrics
+            .requests
+            .record(api_key as i16, version, failed);
+        e.to_string()
+    })?;
     let p = Pending {
         reply: Reply::Response {
             api_key,
             version,
             correlation_id,
             response,
+            started,
         },
         _reserved: reserved,
     };

@@ -36,6 +36,9 @@ pub struct BrokerServer {
     local_addrs: Vec<(String, SocketAddr)>,
     stop: watch::Sender<bool>,
     accept: Vec<tokio::task::JoinHandle<()>>,
+    /// The SASL servers of the client listeners that have SASL (the HTTP endpoint checks its
+    /// basic-auth logins with them).
+    sasl: Vec<Arc<strom_security::SaslServerFactory>>,
 }
 
 impl BrokerServer {
@@ -90,6 +93,7 @@ impl BrokerServer {
         let failed_logins = Arc::new(FailedLoginLog::default());
         let mut accept = Vec::new();
         let mut local_addrs = Vec::new();
+        let mut sasl = Vec::new();
         // SCRAM logins check the credentials in the metadata image (KIP-554).
         let scram: Arc<dyn strom_security::ScramCredentialStore> = broker.metadata.clone();
         let security = ListenerTls::effective_security(
@@ -102,12 +106,14 @@ impl BrokerServer {
             if let Some(tls) = &bound.security.tls {
                 broker.listener_tls.register(l.clone(), tls.clone());
             }
+            sasl.extend(bound.security.sasl.clone());
             local_addrs.push((bound.name.clone(), addr));
             let cx = ConnectionContext {
                 broker: broker.clone(),
                 listener: Arc::new(bound),
                 memory: memory.clone(),
                 failed_logins: failed_logins.clone(),
+                connections: broker.metrics.listener_connections(l.name.as_str()),
             };
             accept.push(tokio::spawn(accept_loop(
                 tcp,
@@ -126,7 +132,14 @@ impl BrokerServer {
             local_addrs,
             stop,
             accept,
+            sasl,
         })
+    }
+
+    /// The SASL servers of the client listeners with SASL (none: no listener authenticates
+    /// with a password).
+    pub fn sasl_servers(&self) -> &[Arc<strom_security::SaslServerFactory>] {
+        &self.sasl
     }
 
     /// Every client listener's name and bound address (useful with port 0).

@@ -40,12 +40,20 @@ pub(crate) struct StromCluster {
 
 static ONE_CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// Holds the one-cluster-at-a-time lock for a test that starts its own cluster nodes.
+#[allow(dead_code)] // Each test binary uses a different subset.
+pub(crate) fn one_cluster_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_CLUSTER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// A free loopback port below the kernel's ephemeral range (32768+ on Linux), bound and
 /// released. An ephemeral port (`bind(0)`) can be taken again by any outgoing connection —
 /// a client of the previous cluster — before the node binds it, which failed a CI run with
 /// "Address already in use"; ports below that range are only ever taken by a bind, and clusters
 /// start one at a time.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let spread = 12_000;
     let seed = std::process::id() % spread;
@@ -72,9 +80,7 @@ impl StromCluster {
     /// Starts `n` nodes (ids 1..=n) with `extra` arguments each and waits until all are ready.
     pub(crate) fn start(n: usize, extra: &[&str]) -> StromCluster {
         // A failed test poisons the lock; the next one may still run.
-        let guard = ONE_CLUSTER
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let guard = one_cluster_at_a_time();
         let listen: Vec<String> = (0..n)
             .map(|_| format!("127.0.0.1:{}", free_port()))
             .collect();

@@ -8,7 +8,7 @@
 #![allow(dead_code)]
 
 use std::fs::OpenOptions;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -51,6 +51,8 @@ pub(crate) struct StromProcess {
     listen: String,
     /// The first stdout line of a launched process not yet waited for.
     pending: Option<mpsc::Receiver<(usize, String)>>,
+    /// The stdout lines after the first, of the current process (`strom: http on ...`).
+    later_lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl StromProcess {
@@ -70,6 +72,7 @@ impl StromProcess {
             extra_args: args,
             listen: listen.to_string(),
             pending: None,
+            later_lines: Default::default(),
         }
     }
 
@@ -140,17 +143,53 @@ impl StromProcess {
             .expect("spawning strom");
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = mpsc::channel();
+        let later = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        self.later_lines = later.clone();
         std::thread::spawn(move || {
             let mut r = BufReader::new(stdout);
             let mut line = String::new();
             let n = r.read_line(&mut line).unwrap_or(0);
             let _ = tx.send((n, line));
-            // Keep draining so the broker never sees a broken pipe.
-            let mut sink = Vec::new();
-            let _ = r.read_to_end(&mut sink);
+            // Keep draining so the broker never sees a broken pipe; keep the lines.
+            for line in r.lines() {
+                let Ok(line) = line else { break };
+                if let Ok(mut l) = later.lock() {
+                    l.push(line);
+                }
+            }
         });
         self.child = Some(child);
         self.pending = Some(rx);
+    }
+
+    /// The address of the HTTP endpoint, from the `strom: http on ADDR` line (the broker must
+    /// be started with `--http-listen`); waits up to 10 s for the line.
+    pub(crate) fn http_addr(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let found = self.stdout_lines().iter().find_map(|l| {
+                l.strip_prefix("strom: http on ")
+                    .map(|a| a.trim().to_string())
+            });
+            if let Some(a) = found {
+                return a;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no `strom: http on` line; stdout: {:?}; stderr:\n{}",
+                self.stdout_lines(),
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The current process's stdout lines after the first.
+    pub(crate) fn stdout_lines(&self) -> Vec<String> {
+        self.later_lines
+            .lock()
+            .map(|l| l.clone())
+            .unwrap_or_default()
     }
 
     /// The broker's resident memory in KiB (Linux `/proc/<pid>/status`).

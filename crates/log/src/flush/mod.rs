@@ -103,6 +103,8 @@ pub struct FlushScheduler {
     /// Rounds completed, for tests and metrics.
     rounds: std::sync::atomic::AtomicU64,
     pool: SyncPool,
+    /// Each round's duration and appends, for `/metrics` (atomics: the round holds no lock).
+    metrics: Arc<strom_metrics::FlushMetrics>,
 }
 
 /// Files a log hands to a flush round.
@@ -114,13 +116,17 @@ pub(crate) struct FlushWork {
 
 impl FlushScheduler {
     /// Starts the flusher thread for `dir`.
-    pub(crate) fn start(dir: Arc<LogDir>) -> Arc<FlushScheduler> {
+    pub(crate) fn start(
+        dir: Arc<LogDir>,
+        metrics: Arc<strom_metrics::FlushMetrics>,
+    ) -> Arc<FlushScheduler> {
         let s = Arc::new(FlushScheduler {
             dir,
             queue: Mutex::new(Queue::default()),
             wake: Condvar::new(),
             rounds: std::sync::atomic::AtomicU64::new(0),
             pool: SyncPool::new(SYNC_THREADS),
+            metrics,
         });
         let weak = Arc::downgrade(&s);
         let name = format!("strom-flush-{}", s.dir.path.display());
@@ -198,7 +204,10 @@ fn run(weak: Weak<FlushScheduler>) {
             (std::mem::take(&mut q.logs), std::mem::take(&mut q.waiters))
         };
         let started = Instant::now();
-        s.flush_round(logs);
+        if s.flush_round(logs) {
+            s.metrics.duration.observe_duration(started.elapsed());
+            s.metrics.batches_per_round.observe_units(appends);
+        }
         let queued_meanwhile = s.queue.lock().waiters;
         last = Some(LastRound {
             ended: Instant::now(),
@@ -209,7 +218,8 @@ fn run(weak: Weak<FlushScheduler>) {
 }
 
 impl FlushScheduler {
-    fn flush_round(&self, mut logs: Vec<Arc<dyn Flushable>>) {
+    /// Flushes the logs' dirty files; false when none had anything to flush.
+    fn flush_round(&self, mut logs: Vec<Arc<dyn Flushable>>) -> bool {
         logs.sort_by_key(|l| Arc::as_ptr(l).cast::<()>() as usize);
         logs.dedup_by(|a, b| Arc::ptr_eq(a, b));
         // Take each log's dirty state: the files and the offset they make durable.
@@ -221,7 +231,7 @@ impl FlushScheduler {
             }
         }
         if taken.is_empty() {
-            return;
+            return false;
         }
         let result = if self.dir.is_offline() {
             Err(std::io::Error::other("log directory offline"))
@@ -242,6 +252,7 @@ impl FlushScheduler {
                 }
             }
         }
+        true
     }
 }
 

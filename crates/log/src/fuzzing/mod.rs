@@ -165,7 +165,7 @@ fn scratch() -> Option<&'static (PathBuf, Arc<FlushScheduler>)> {
             };
             let dir = root.join("strom-log-fuzz");
             std::fs::create_dir_all(&dir).ok()?;
-            let flusher = FlushScheduler::start(Arc::new(LogDir::new(dir.clone())));
+            let flusher = FlushScheduler::start(Arc::new(LogDir::new(dir.clone())), Arc::default());
             Some((dir, flusher))
         })
         .as_ref()
