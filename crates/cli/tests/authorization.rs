@@ -15,12 +15,16 @@ use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, Replic
 use kafka_protocol::messages::offset_for_leader_epoch_request::{
     OffsetForLeaderPartition, OffsetForLeaderTopic,
 };
+use kafka_protocol::messages::read_share_group_state_request::{
+    PartitionData as ReadStatePartition, ReadStateData,
+};
 use kafka_protocol::messages::write_txn_markers_request::{
     WritableTxnMarker, WritableTxnMarkerTopic,
 };
 use kafka_protocol::messages::{
     AddPartitionsToTxnRequest, BrokerId, CreateAclsRequest, CreateTopicsRequest, FetchRequest,
-    OffsetForLeaderEpochRequest, ProducerId, TopicName, TransactionalId, WriteTxnMarkersRequest,
+    OffsetForLeaderEpochRequest, ProducerId, ReadShareGroupStateRequest, TopicName,
+    TransactionalId, WriteTxnMarkersRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 use strom_client::{Connection, ConnectionConfig};
@@ -35,10 +39,11 @@ fn topic() -> TopicName {
     TopicName(StrBytes::from_static_str(TOPIC))
 }
 
-/// What the four inter-broker requests answer on `conn`: the WriteTxnMarkers partition code,
-/// the follower Fetch partition code, the follower OffsetForLeaderEpoch partition code, the
-/// batched AddPartitionsToTxn top-level code; and a consumer Fetch's partition code.
-async fn answers(conn: &Connection) -> [i16; 5] {
+/// What the inter-broker requests answer on `conn`: the WriteTxnMarkers partition code, the
+/// follower Fetch partition code, the follower OffsetForLeaderEpoch partition code, the batched
+/// AddPartitionsToTxn top-level code; a consumer Fetch's partition code; and the share
+/// coordinator's ReadShareGroupState partition code.
+async fn answers(conn: &Connection) -> [i16; 6] {
     let markers =
         WriteTxnMarkersRequest::default().with_markers(vec![WritableTxnMarker::default()
             .with_producer_id(ProducerId(4242))
@@ -88,12 +93,24 @@ async fn answers(conn: &Connection) -> [i16; 5] {
                 .with_partitions(vec![0])]),
     ]);
     let add = conn.send(4, &add).await.expect("AddPartitionsToTxn");
+    let share_state = ReadShareGroupStateRequest::default()
+        .with_group_id(StrBytes::from_static_str("g"))
+        .with_topics(vec![ReadStateData::default()
+            .with_topic_id(uuid::Uuid::from_u128(1))
+            .with_partitions(vec![
+                ReadStatePartition::default().with_partition(0)
+            ])]);
+    let share_state = conn
+        .send(0, &share_state)
+        .await
+        .expect("ReadShareGroupState");
     [
         markers.markers[0].topics[0].partitions[0].error_code,
         follower.responses[0].partitions[0].error_code,
         epochs.topics[0].partitions[0].error_code,
         add.error_code,
         consumer.responses[0].partitions[0].error_code,
+        share_state.results[0].partitions[0].error_code,
     ]
 }
 
@@ -130,7 +147,7 @@ async fn inter_broker_apis_are_refused_to_a_client_principal() {
     assert_eq!(made.results[0].error_code, 0);
     let as_super = answers(&conn).await;
     assert!(
-        !as_super[..4].contains(&CLUSTER_AUTHORIZATION_FAILED)
+        !as_super.contains(&CLUSTER_AUTHORIZATION_FAILED)
             && !as_super[..4].contains(&TOPIC_AUTHORIZATION_FAILED),
         "a super user's inter-broker requests are authorized: {as_super:?}"
     );
@@ -150,6 +167,7 @@ async fn inter_broker_apis_are_refused_to_a_client_principal() {
             TOPIC_AUTHORIZATION_FAILED,   // follower OffsetForLeaderEpoch: CLUSTER_ACTION
             CLUSTER_AUTHORIZATION_FAILED, // batched AddPartitionsToTxn: CLUSTER_ACTION
             0,                            // a consumer's Fetch: READ on the topic, granted
+            CLUSTER_AUTHORIZATION_FAILED, // ReadShareGroupState: CLUSTER_ACTION
         ]
     );
     b.assert_no_panic();
