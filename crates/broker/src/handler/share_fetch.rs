@@ -216,6 +216,30 @@ fn merge_changes(
     )
 }
 
+/// The most a share fetch reads of one partition at a time.
+const SHARE_READ_MAX: u64 = 1 << 20;
+
+/// The bytes of the batches from the first to the last that holds an acquired record: what the
+/// consumer needs (it delivers only acquired offsets), contiguous in the read.
+fn acquired_span(bytes: &[u8], acquired: &[AcquiredRecords]) -> std::ops::Range<usize> {
+    let (Some(first), Some(last)) = (
+        acquired.iter().map(|r| r.first_offset).min(),
+        acquired.iter().map(|r| r.last_offset).max(),
+    ) else {
+        return 0..0;
+    };
+    let (mut start, mut end, mut at) = (None, 0, 0);
+    for b in Batches::new(bytes).map_while(Result::ok) {
+        let next = at + b.size();
+        if b.last_offset() >= first && b.base_offset() <= last {
+            start.get_or_insert(at);
+            end = next;
+        }
+        at = next;
+    }
+    start.map_or(0..0, |s| s..end)
+}
+
 /// The group's `share.isolation.level` is `read_committed`.
 fn read_committed(ctx: &RequestContext, group: &str) -> bool {
     let image = ctx.broker.metadata.image();
@@ -282,7 +306,12 @@ async fn acquire(
                 return (Ok((None, Vec::new())), expired);
             }
             let offset = state.next_fetch_offset();
-            let read = partition.log.read(offset, max_bytes, bound, true);
+            // Capped: only what is acquired is sent, and a share fetch acquires a few hundred
+            // records; reading the client's whole max_bytes each time made every fetch cost
+            // the size of the backlog. A batch larger than the cap is still read whole.
+            let read = partition
+                .log
+                .read(offset, max_bytes.min(SHARE_READ_MAX), bound, true);
             let bytes = match read {
                 Err(_) => return (Err(unknown), expired),
                 Ok(read) => match read.records.filter(|s| !s.is_empty()) {
@@ -305,7 +334,7 @@ async fn acquire(
             if acquired.records.is_empty() {
                 return (Ok((None, Vec::new())), changes);
             }
-            let ranges = acquired
+            let ranges: Vec<AcquiredRecords> = acquired
                 .records
                 .iter()
                 .map(|r| {
@@ -315,7 +344,8 @@ async fn acquire(
                         .with_delivery_count(r.delivery_count)
                 })
                 .collect();
-            (Ok((Some(Bytes::from(bytes)), ranges)), changes)
+            let sent = acquired_span(&bytes, &ranges);
+            (Ok((Some(Bytes::from(bytes).slice(sent)), ranges)), changes)
         })
         .await?
 }
