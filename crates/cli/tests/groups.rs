@@ -788,3 +788,146 @@ fn join_group_raw(conn: &mut RawConn, group: &str) -> i16 {
     let resp: JoinGroupResponse = conn.request(ApiKey::JoinGroup, 9, 5, &req);
     resp.error_code
 }
+
+/// KIP-932's acknowledgement rules over raw requests: a member acknowledging records another
+/// member acquired, or its own records after their acquisition lock ran out
+/// (`share.record.lock.duration.ms`, set to its 1 s minimum as a group config), is answered
+/// INVALID_RECORD_STATE; the expired records are then acquired again with a delivery count of 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledging_anothers_or_an_expired_records_is_invalid_record_state() {
+    use kafka_protocol::messages::incremental_alter_configs_request::{
+        AlterConfigsResource, AlterableConfig,
+    };
+    use kafka_protocol::messages::share_acknowledge_request::{
+        AcknowledgePartition, AcknowledgeTopic, AcknowledgementBatch,
+    };
+    use kafka_protocol::messages::share_fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::{
+        ApiKey, GroupId, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+        MetadataRequest, MetadataResponse, ShareAcknowledgeRequest, ShareAcknowledgeResponse,
+        ShareFetchRequest, ShareFetchResponse, ShareGroupHeartbeatRequest,
+        ShareGroupHeartbeatResponse, TopicName,
+    };
+    const INVALID_RECORD_STATE: i16 = 121;
+
+    // Kafka's floor for a group's lock duration is 15 s; lowered so the test waits 1.5 s.
+    let b = common::StromProcess::start_with_args(&[
+        "--set",
+        "group.share.min.record.lock.duration.ms=1000",
+    ]);
+    create_topic(b.addr(), "locked", 1).await;
+    produce(b.addr(), "locked", 1, 0, 10).await;
+    let mut conn = RawConn::connect(b.addr());
+    let set = |name: &'static str, value: &'static str| {
+        AlterableConfig::default()
+            .with_name(StrBytes::from_static_str(name))
+            .with_config_operation(0)
+            .with_value(Some(StrBytes::from_static_str(value)))
+    };
+    let altered: IncrementalAlterConfigsResponse = conn.request(
+        ApiKey::IncrementalAlterConfigs,
+        1,
+        1,
+        &IncrementalAlterConfigsRequest::default().with_resources(vec![
+            AlterConfigsResource::default()
+                .with_resource_type(32) // GROUP
+                .with_resource_name(StrBytes::from_static_str("locks"))
+                .with_configs(vec![
+                    set("share.auto.offset.reset", "earliest"),
+                    set("share.record.lock.duration.ms", "1000"),
+                ]),
+        ]),
+    );
+    assert_eq!(altered.responses[0].error_code, 0);
+    let meta: MetadataResponse = conn.request(
+        ApiKey::Metadata,
+        12,
+        2,
+        &MetadataRequest::default().with_topics(Some(vec![
+            kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
+                .with_name(Some(TopicName(StrBytes::from_static_str("locked")))),
+        ])),
+    );
+    let topic_id = meta.topics[0].topic_id;
+    for member in ["a", "b"] {
+        let joined: ShareGroupHeartbeatResponse = conn.request(
+            ApiKey::ShareGroupHeartbeat,
+            1,
+            3,
+            &ShareGroupHeartbeatRequest::default()
+                .with_group_id(GroupId(StrBytes::from_static_str("locks")))
+                .with_member_id(StrBytes::from_static_str(member))
+                .with_member_epoch(0)
+                .with_subscribed_topic_names(Some(vec![TopicName(StrBytes::from_static_str(
+                    "locked",
+                ))])),
+        );
+        assert_eq!(joined.error_code, 0, "{:?}", joined.error_message);
+    }
+    let fetch = |conn: &mut RawConn, member: &'static str, epoch: i32| -> ShareFetchResponse {
+        conn.request(
+            ApiKey::ShareFetch,
+            1,
+            4,
+            &ShareFetchRequest::default()
+                .with_group_id(Some(GroupId(StrBytes::from_static_str("locks"))))
+                .with_member_id(Some(StrBytes::from_static_str(member)))
+                .with_share_session_epoch(epoch)
+                .with_max_wait_ms(500)
+                .with_min_bytes(1)
+                .with_max_bytes(1 << 20)
+                .with_max_records(100)
+                .with_batch_size(100)
+                .with_topics(vec![FetchTopic::default()
+                    .with_topic_id(topic_id)
+                    .with_partitions(vec![
+                        FetchPartition::default().with_partition_index(0)
+                    ])]),
+        )
+    };
+    let acknowledge = |conn: &mut RawConn, member: &'static str, epoch: i32| -> i16 {
+        let resp: ShareAcknowledgeResponse = conn.request(
+            ApiKey::ShareAcknowledge,
+            1,
+            5,
+            &ShareAcknowledgeRequest::default()
+                .with_group_id(Some(GroupId(StrBytes::from_static_str("locks"))))
+                .with_member_id(Some(StrBytes::from_static_str(member)))
+                .with_share_session_epoch(epoch)
+                .with_topics(vec![AcknowledgeTopic::default()
+                    .with_topic_id(topic_id)
+                    .with_partitions(vec![AcknowledgePartition::default()
+                        .with_partition_index(0)
+                        .with_acknowledgement_batches(vec![
+                            AcknowledgementBatch::default()
+                                .with_first_offset(0)
+                                .with_last_offset(9)
+                                .with_acknowledge_types(vec![1]),
+                        ])])]), // ACCEPT
+        );
+        assert_eq!(resp.error_code, 0, "{:?}", resp.error_message);
+        resp.responses[0].partitions[0].error_code
+    };
+    let acquired = |resp: &ShareFetchResponse| -> Vec<(i64, i64, i16)> {
+        resp.responses
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .flat_map(|p| &p.acquired_records)
+            .map(|r| (r.first_offset, r.last_offset, r.delivery_count))
+            .collect()
+    };
+    let got = fetch(&mut conn, "a", 0);
+    assert_eq!(got.error_code, 0);
+    assert_eq!(acquired(&got), vec![(0, 9, 1)], "a acquires all ten");
+    // b opens its session (nothing to acquire) and acknowledges a's records.
+    let nothing = fetch(&mut conn, "b", 0);
+    assert!(acquired(&nothing).is_empty());
+    assert_eq!(acknowledge(&mut conn, "b", 1), INVALID_RECORD_STATE);
+    // a's locks run out after 1 s: its acknowledgement comes too late.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(acknowledge(&mut conn, "a", 1), INVALID_RECORD_STATE);
+    // Nothing was accepted: b acquires them again, on their second delivery.
+    let again = fetch(&mut conn, "b", 2);
+    assert_eq!(acquired(&again), vec![(0, 9, 2)]);
+    b.assert_no_panic();
+}

@@ -159,6 +159,18 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "how long a share group member holds an acquired record",
     ),
     def(
+        "group.share.min.record.lock.duration.ms",
+        ConfigType::Int { min: 1000 },
+        Some("15000"),
+        "the least share.record.lock.duration.ms a share group may be configured with",
+    ),
+    def(
+        "group.share.max.record.lock.duration.ms",
+        ConfigType::Int { min: 1000 },
+        Some("60000"),
+        "the most share.record.lock.duration.ms a share group may be configured with",
+    ),
+    def(
         "group.share.partition.max.record.locks",
         ConfigType::Int { min: 100 },
         Some("2000"),
