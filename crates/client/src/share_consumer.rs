@@ -145,6 +145,10 @@ impl ShareConsumer {
 
     /// Joins if needed, then fetches once from every leader of the assigned partitions; may
     /// return nothing after `max_wait`. Sends the acknowledgements given since the last call.
+    ///
+    /// Not cancel-safe: a poll dropped while its fetches are in flight loses the
+    /// acknowledgements they carried (and the records they acquired stay locked until the lock
+    /// expires), so let a started poll finish; it waits at most `max_wait` for records.
     pub async fn poll(&mut self) -> Result<Vec<ShareRecord>, ClientError> {
         self.ensure_joined().await?;
         let assignment = self.membership.lock().assignment.clone();
