@@ -163,6 +163,41 @@ def test_delete_records_moves_the_low_watermark_durably(broker_factory, topic_na
     assert watermarks(b, topic_name) == (7, 20)
 
 
+FRESH_DELETE_RECORDS = """
+import sys, time
+from confluent_kafka import TopicPartition
+from confluent_kafka.admin import AdminClient
+boot, topic, offset = sys.argv[1], sys.argv[2], int(sys.argv[3])
+t0 = time.monotonic()
+admin = AdminClient({"bootstrap.servers": boot})  # kept: futures die with their client
+futures = admin.delete_records(
+    [TopicPartition(topic, 0, offset)], request_timeout=10, operation_timeout=10)
+(f,) = futures.values()
+print(f.result(timeout=15).low_watermark, round(time.monotonic() - t0, 2))
+"""
+
+
+def test_delete_records_as_the_first_call_of_a_fresh_process(broker, topic_name):
+    """`kafka-delete-records` from a new process: the client's first request after ApiVersions
+    and Metadata is DeleteRecords (no metadata cached by an earlier CreateTopics), sent at once.
+
+    The AdminClient must outlive the future: with `AdminClient(...).delete_records(...)` Python
+    drops the handle while librdkafka still looks up the partition leaders, and the future waits
+    for its timeout with no DeleteRecords sent, whatever the broker answers (issue 19's report)."""
+    import subprocess
+    import sys
+    create(broker, topic_name)
+    produce(broker, topic_name, 10)
+    offset = 3
+    run = subprocess.run([sys.executable, "-c", FRESH_DELETE_RECORDS, broker.bootstrap, topic_name,
+                          str(offset)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr[-4000:]
+    low, secs = run.stdout.split()
+    assert int(low) == offset
+    assert float(secs) < 5, f"DeleteRecords answered after {secs}s"
+    assert watermarks(broker, topic_name) == (offset, 10)
+
+
 def test_describe_log_dirs_and_topic_partitions_with_kafka_python(broker, topic_name):
     from kafka import KafkaAdminClient
     create(broker, topic_name, partitions=3)

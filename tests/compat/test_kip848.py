@@ -184,3 +184,25 @@ def test_classic_group_id_cannot_be_joined_with_the_consumer_protocol(broker_fac
         nxt.close()
     finally:
         classic.close()
+
+
+def test_legacy_list_groups_describes_consumer_groups(broker_factory):
+    """librdkafka's rd_kafka_list_groups (confluent-kafka's AdminClient.list_groups) lists with
+    ListGroups v0 and describes every group with DescribeGroups v0; a consumer group there must be
+    answered as v0 can carry it (Kafka: Dead, no error), not close the connection."""
+    broker = broker_factory(FAST).start()
+    create_topic(broker, "lg-topic", 2)
+    c = consumer(broker, "lg-consumer-group")
+    try:
+        c.subscribe(["lg-topic"])
+        deadline = time.time() + TIMEOUT_S
+        while not c.assignment() and time.time() < deadline:
+            c.poll(0.2)
+        assert c.assignment(), "no assignment"
+        a = AdminClient({"bootstrap.servers": broker.bootstrap})
+        groups = {g.id: g for g in a.list_groups(timeout=10)}
+        assert "lg-consumer-group" in groups, sorted(groups)
+        assert groups["lg-consumer-group"].state == "Dead"
+        assert "closing connection" not in broker.stderr_text()
+    finally:
+        c.close()

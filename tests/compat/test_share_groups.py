@@ -319,3 +319,176 @@ def test_share_state_survives_kill_9_of_the_broker(broker_factory, topic_name):
     assert all(got[v] == 2 for v in released), {v: got[v] for v in released}
     # Records held (acquired, never acknowledged) when the broker died came back.
     assert set(held) <= got.keys()
+
+
+def test_strom_share_groups_reset_and_delete_offsets(broker_factory, topic_name):
+    """DescribeShareGroupOffsets, AlterShareGroupOffsets and DeleteShareGroupOffsets through
+    `strom share-groups`: after everything was consumed the lag is 0; a reset to the earliest
+    offsets and a deletion of the offsets each make every record deliverable again; neither is
+    allowed while the group has members."""
+    import subprocess
+    from conftest import strom_bin
+    b = start(broker_factory)
+    setup(b, topic_name, ["resettable"], 20)
+
+    def strom(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([strom_bin(), "share-groups", *args, "--bootstrap-server",
+                               b.bootstrap], capture_output=True, text=True, timeout=60)
+
+    def consume_all() -> list:
+        out: list = []
+        stop = threading.Event()
+        t = threading.Thread(target=consume, args=(b, topic_name, "resettable", out, stop))
+        t.start()
+        deadline = time.time() + TIMEOUT
+        while time.time() < deadline and len(out) < 20:
+            time.sleep(0.2)
+        time.sleep(1)
+        stop.set()
+        t.join(TIMEOUT)
+        return sorted(out)
+
+    everything = sorted(f"r{i}".encode() for i in range(20))
+    assert consume_all() == everything
+    described = strom("describe", "resettable")
+    assert described.returncode == 0, described.stderr
+    rows = [line.split() for line in described.stdout.splitlines()
+            if line.startswith("resettable ") and topic_name in line]
+    assert len(rows) == 2, described.stdout
+    assert all(r[-1] == "0" for r in rows), f"lag after consuming everything: {described.stdout}"
+    assert sum(int(r[3]) for r in rows) == 20, described.stdout
+
+    dry = strom("reset-offsets", "resettable", "--topic", topic_name, "--to-earliest")
+    assert dry.returncode == 0 and "Dry run" in dry.stderr, dry
+    assert consume_all() == [], "a dry run changed nothing"
+
+    reset = strom("reset-offsets", "resettable", "--topic", topic_name, "--to-earliest",
+                  "--execute")
+    assert reset.returncode == 0, reset.stderr
+    assert consume_all() == everything, "after --to-earliest every record comes again"
+
+    deleted = strom("delete-offsets", "resettable", "--topic", topic_name)
+    assert deleted.returncode == 0, deleted.stderr
+    assert consume_all() == everything, "without state the group starts at its reset (earliest)"
+
+    # A member present: both refused.
+    out: list = []
+    stop = threading.Event()
+    t = threading.Thread(target=consume, args=(b, topic_name, "resettable", out, stop))
+    t.start()
+    try:
+        deadline = time.time() + TIMEOUT
+        while time.time() < deadline and "MEMBERS 1" not in strom("describe", "resettable").stdout:
+            time.sleep(0.2)
+        busy = strom("reset-offsets", "resettable", "--topic", topic_name, "--to-earliest",
+                     "--execute")
+        assert busy.returncode != 0 and "active members" in busy.stderr, busy
+    finally:
+        stop.set()
+        t.join(TIMEOUT)
+
+
+def test_share_state_survives_a_partition_leader_failover(broker_factory, topic_name):
+    """Three nodes, RF=3: kill -9 the partition leader after a member accepted some records and
+    released others; on the new leader (which reads the state from the share coordinator,
+    maybe on another node, maybe moved too) accepted records never come again and released ones
+    come with their durable delivery count."""
+    import json
+    import subprocess
+    import sys
+    from test_cluster import FAST, free_port
+    controllers = [free_port() for _ in range(3)]
+    voters = ",".join(f"{i + 1}@127.0.0.1:{p}" for i, p in enumerate(controllers))
+    nodes = [broker_factory(["--node-id", str(i + 1), "--controller-listen", f"127.0.0.1:{p}",
+                             "--voters", voters, *FAST]) for i, p in enumerate(controllers)]
+    for n in nodes:
+        n.launch()
+    for n in nodes:
+        n.wait_ready()
+    everyone = ",".join(n.bootstrap for n in nodes)
+    a = AdminClient({"bootstrap.servers": everyone})
+    for f in a.create_topics([NewTopic(topic_name, 1, 3, config={"min.insync.replicas": "2"})],
+                             operation_timeout=TIMEOUT).values():
+        f.result(TIMEOUT)
+    reset = ConfigResource(ResourceType.GROUP, "failover", incremental_configs=[
+        ConfigEntry("share.auto.offset.reset", "earliest",
+                    incremental_operation=AlterConfigOpType.SET)])
+    for f in a.incremental_alter_configs([reset]).values():
+        f.result(TIMEOUT)
+    total = 100
+    p = Producer({"bootstrap.servers": everyone, "acks": "all"})
+    for i in range(total):
+        p.produce(topic_name, value=f"r{i}".encode())
+    assert p.flush(TIMEOUT) == 0
+
+    worker = subprocess.Popen([sys.executable, "-c", WORKER, everyone, "failover", topic_name],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        acked = json.loads(worker.stdout.readline())
+        assert acked["errors"] == [], acked
+    finally:
+        worker.kill()
+        worker.wait()
+    accepted, released = set(acked["accepted"]), set(acked["released"])
+    leader = a.list_topics(topic_name, timeout=TIMEOUT).topics[topic_name].partitions[0].leader
+    nodes[leader - 1].kill()
+    survivors = ",".join(n.bootstrap for i, n in enumerate(nodes) if i != leader - 1)
+
+    got: dict[str, int] = {}
+    c = ShareConsumer({"bootstrap.servers": survivors, "group.id": "failover"})
+    c.subscribe([topic_name])
+    try:
+        want = total - len(accepted)
+        deadline = time.time() + 90
+        while time.time() < deadline and len(got) < want:
+            for m in c.poll(0.5):
+                if m.error() is None:
+                    got.setdefault(m.value().decode(), m.delivery_count())
+        end = time.time() + 2
+        while time.time() < end:
+            for m in c.poll(0.5):
+                if m.error() is None:
+                    got.setdefault(m.value().decode(), m.delivery_count())
+    finally:
+        c.close()
+    everything = {f"r{i}" for i in range(total)}
+    assert not accepted & got.keys(), f"accepted, delivered again: {sorted(accepted & got.keys())}"
+    assert got.keys() == everything - accepted, \
+        f"missing {sorted(everything - accepted - got.keys())[:10]}"
+    assert all(got[v] == 2 for v in released), {v: got[v] for v in released}
+
+
+def test_read_committed_share_group_skips_aborted_transactions(broker_factory, topic_name):
+    """`share.isolation.level=read_committed` as a group config: records of an aborted
+    transaction are archived, never delivered; a read_uncommitted group gets them."""
+    b = start(broker_factory)
+    a = AdminClient({"bootstrap.servers": b.bootstrap})
+    for f in a.create_topics([NewTopic(topic_name, 1, 1)], operation_timeout=TIMEOUT).values():
+        f.result(TIMEOUT)
+    configs = {"committed": "read_committed", "everything": "read_uncommitted"}
+    resources = [ConfigResource(ResourceType.GROUP, g, incremental_configs=[
+        ConfigEntry("share.auto.offset.reset", "earliest",
+                    incremental_operation=AlterConfigOpType.SET),
+        ConfigEntry("share.isolation.level", level,
+                    incremental_operation=AlterConfigOpType.SET)])
+        for g, level in configs.items()]
+    for f in a.incremental_alter_configs(resources).values():
+        f.result(TIMEOUT)
+    p = Producer({"bootstrap.servers": b.bootstrap, "transactional.id": "share-txn"})
+    p.init_transactions(TIMEOUT)
+    p.begin_transaction()
+    for i in range(5):
+        p.produce(topic_name, value=f"aborted{i}".encode())
+    p.flush(TIMEOUT)
+    p.abort_transaction(TIMEOUT)
+    p.begin_transaction()
+    for i in range(5):
+        p.produce(topic_name, value=f"committed{i}".encode())
+    p.commit_transaction(TIMEOUT)
+
+    outs = {g: [] for g in configs}
+    run(b, topic_name, [(g, outs[g]) for g in configs], 15)
+    committed = sorted(f"committed{i}".encode() for i in range(5))
+    assert sorted(outs["committed"]) == committed, outs["committed"]
+    assert sorted(outs["everything"]) == sorted(
+        committed + [f"aborted{i}".encode() for i in range(5)]), outs["everything"]

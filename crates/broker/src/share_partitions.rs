@@ -184,20 +184,45 @@ impl SharePartitionManager {
         partitions.retain(|_, e| !Arc::ptr_eq(e, entry));
     }
 
+    /// The durable state of a share partition (DescribeShareGroupOffsets), `None` if never
+    /// initialized.
+    pub(crate) async fn durable_state(
+        &self,
+        key: &SharePartitionKey,
+    ) -> Result<Option<strom_share::ShareSnapshot>, i16> {
+        self.persister.read(key, -1).await
+    }
+
+    /// AlterShareGroupOffsets for one share partition: a fresh state at `start_offset` under the
+    /// next state epoch (a leader still holding the older state is fenced on its next write and
+    /// reloads), and this leader's copy dropped.
+    pub(crate) async fn reset(
+        &self,
+        key: &SharePartitionKey,
+        start_offset: i64,
+    ) -> Result<(), i16> {
+        let current = self.persister.read(key, -1).await?;
+        let epoch = current.map_or(0, |s| s.state_epoch.saturating_add(1));
+        let snapshot = strom_share::ShareSnapshot::new(epoch, -1, start_offset);
+        self.persister.initialize(key, &snapshot).await?;
+        self.partitions.lock().retain(|_, e| e.key != *key);
+        Ok(())
+    }
+
     /// Deletes the durable state of `group` on each of `partitions` (DeleteGroups of a share
-    /// group) and what this leader holds of it; the first error code.
-    pub(crate) async fn delete_group_state(
+    /// group, DeleteShareGroupOffsets) and what this leader holds of them; the first error code.
+    pub(crate) async fn delete_state(
         &self,
         group: &str,
         partitions: &[(Uuid, i32)],
     ) -> Result<(), i16> {
-        self.partitions.lock().retain(|(g, _), _| g != group);
         for (topic_id, partition) in partitions {
             let key = SharePartitionKey {
                 group_id: group.to_string(),
                 topic_id: *topic_id,
                 partition: *partition,
             };
+            self.partitions.lock().retain(|_, e| e.key != key);
             self.persister.delete(&key).await?;
         }
         Ok(())

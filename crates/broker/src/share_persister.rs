@@ -14,9 +14,10 @@ use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
-    delete_share_group_state_request as delete_req, read_share_group_state_request as read_req,
+    delete_share_group_state_request as delete_req,
+    initialize_share_group_state_request as init_req, read_share_group_state_request as read_req,
     write_share_group_state_request as write_req, ApiKey, DeleteShareGroupStateRequest,
-    ReadShareGroupStateRequest, WriteShareGroupStateRequest,
+    InitializeShareGroupStateRequest, ReadShareGroupStateRequest, WriteShareGroupStateRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 use strom_coordinator::{SharePartitionKey, ShareStateFailure, SHARE_STATE_TOPIC};
@@ -45,6 +46,24 @@ enum Coordinator {
     Remote { id: i32, addr: String },
 }
 
+/// The `(id, address)` of `key`'s coordinator when it is another broker; when it is this one,
+/// returns the answer of the share coordinator's `$method` from the calling function.
+macro_rules! remote_or_here {
+    ($self:ident, $key:expr, $method:ident($($arg:expr),*)) => {
+        match $self.coordinator($key)? {
+            Coordinator::Here => {
+                return $self
+                    .coordinators
+                    .share_state
+                    .$method($($arg),*)
+                    .await
+                    .map_err(|e: ShareStateFailure| e.code())
+            }
+            Coordinator::Remote { id, addr } => (id, addr),
+        }
+    };
+}
+
 /// Codes worth another try after a pause: the coordinator moved or is loading.
 fn retriable(code: i16) -> bool {
     [
@@ -56,6 +75,15 @@ fn retriable(code: i16) -> bool {
     ]
     .iter()
     .any(|e| e.code() == code)
+}
+
+/// The outcome a share-state response gave the key's partition (none: UNKNOWN_SERVER_ERROR).
+fn answered(code: Option<i16>) -> Result<(), i16> {
+    match code {
+        Some(0) => Ok(()),
+        Some(code) => Err(code),
+        None => Err(ResponseError::UnknownServerError.code()),
+    }
 }
 
 /// The wire form of a state batch (both request and response types have these four fields).
@@ -156,17 +184,7 @@ impl SharePersister {
         key: &SharePartitionKey,
         leader_epoch: i32,
     ) -> Result<Option<ShareSnapshot>, i16> {
-        let (id, addr) = match self.coordinator(key)? {
-            Coordinator::Here => {
-                return self
-                    .coordinators
-                    .share_state
-                    .read_state(key)
-                    .await
-                    .map_err(|e| e.code())
-            }
-            Coordinator::Remote { id, addr } => (id, addr),
-        };
+        let (id, addr) = remote_or_here!(self, key, read_state(key));
         let req = ReadShareGroupStateRequest::default()
             .with_group_id(StrBytes::from_string(key.group_id.clone()))
             .with_topics(vec![read_req::ReadStateData::default()
@@ -220,17 +238,7 @@ impl SharePersister {
     }
 
     async fn write_once(&self, key: &SharePartitionKey, changes: &StateChanges) -> Result<(), i16> {
-        let (id, addr) = match self.coordinator(key)? {
-            Coordinator::Here => {
-                return self
-                    .coordinators
-                    .share_state
-                    .write_state(key, changes)
-                    .await
-                    .map_err(|e: ShareStateFailure| e.code())
-            }
-            Coordinator::Remote { id, addr } => (id, addr),
-        };
+        let (id, addr) = remote_or_here!(self, key, write_state(key, changes));
         let batches = changes
             .state_batches
             .iter()
@@ -253,18 +261,49 @@ impl SharePersister {
                     .with_start_offset(changes.start_offset)
                     .with_state_batches(batches)])]);
         let resp = self.remote(id, &addr, &req).await?;
-        resp.results
-            .iter()
-            .filter(|r| r.topic_id == key.topic_id)
-            .flat_map(|r| &r.partitions)
-            .find(|p| p.partition == key.partition)
-            .map_or(Err(ResponseError::UnknownServerError.code()), |p| {
-                if p.error_code == 0 {
-                    Ok(())
-                } else {
-                    Err(p.error_code)
-                }
-            })
+        answered(
+            resp.results
+                .iter()
+                .filter(|r| r.topic_id == key.topic_id)
+                .flat_map(|r| &r.partitions)
+                .find(|p| p.partition == key.partition)
+                .map(|p| p.error_code),
+        )
+    }
+
+    /// Starts a fresh history for `key` at `snapshot`'s start offset and state epoch
+    /// (InitializeShareGroupState): AlterShareGroupOffsets.
+    pub(crate) async fn initialize(
+        &self,
+        key: &SharePartitionKey,
+        snapshot: &ShareSnapshot,
+    ) -> Result<(), i16> {
+        self.retrying(|| self.initialize_once(key, snapshot)).await
+    }
+
+    async fn initialize_once(
+        &self,
+        key: &SharePartitionKey,
+        snapshot: &ShareSnapshot,
+    ) -> Result<(), i16> {
+        let (id, addr) = remote_or_here!(self, key, initialize_state(key, snapshot.clone()));
+        let req = InitializeShareGroupStateRequest::default()
+            .with_group_id(StrBytes::from_string(key.group_id.clone()))
+            .with_topics(vec![init_req::InitializeStateData::default()
+                .with_topic_id(key.topic_id)
+                .with_partitions(vec![init_req::PartitionData::default()
+                    .with_partition(key.partition)
+                    .with_state_epoch(snapshot.state_epoch)
+                    .with_start_offset(snapshot.start_offset)])]);
+        let resp = self.remote(id, &addr, &req).await?;
+        answered(
+            resp.results
+                .iter()
+                .filter(|r| r.topic_id == key.topic_id)
+                .flat_map(|r| &r.partitions)
+                .find(|p| p.partition == key.partition)
+                .map(|p| p.error_code),
+        )
     }
 
     /// Forgets the state of `key` (DeleteShareGroupState).
@@ -273,17 +312,7 @@ impl SharePersister {
     }
 
     async fn delete_once(&self, key: &SharePartitionKey) -> Result<(), i16> {
-        let (id, addr) = match self.coordinator(key)? {
-            Coordinator::Here => {
-                return self
-                    .coordinators
-                    .share_state
-                    .delete_state(key)
-                    .await
-                    .map_err(|e| e.code())
-            }
-            Coordinator::Remote { id, addr } => (id, addr),
-        };
+        let (id, addr) = remote_or_here!(self, key, delete_state(key));
         let req = DeleteShareGroupStateRequest::default()
             .with_group_id(StrBytes::from_string(key.group_id.clone()))
             .with_topics(vec![delete_req::DeleteStateData::default()
@@ -292,17 +321,13 @@ impl SharePersister {
                     delete_req::PartitionData::default().with_partition(key.partition)
                 ])]);
         let resp = self.remote(id, &addr, &req).await?;
-        resp.results
-            .iter()
-            .filter(|r| r.topic_id == key.topic_id)
-            .flat_map(|r| &r.partitions)
-            .find(|p| p.partition == key.partition)
-            .map_or(Err(ResponseError::UnknownServerError.code()), |p| {
-                if p.error_code == 0 {
-                    Ok(())
-                } else {
-                    Err(p.error_code)
-                }
-            })
+        answered(
+            resp.results
+                .iter()
+                .filter(|r| r.topic_id == key.topic_id)
+                .flat_map(|r| &r.partitions)
+                .find(|p| p.partition == key.partition)
+                .map(|p| p.error_code),
+        )
     }
 }

@@ -50,6 +50,8 @@ enum Command {
     Acls(cmd::acls::AclsArgs),
     /// Describe and alter client quotas (kafka-configs --entity-type users|clients|ips).
     Quotas(cmd::quotas::QuotasArgs),
+    /// Serve the web console for a cluster (standalone, next to a broker).
+    Console(cmd::console::ConsoleArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -69,6 +71,7 @@ fn main() -> std::process::ExitCode {
         Command::ShareGroups(args) => cmd::share_groups::run(args),
         Command::Acls(args) => cmd::acls::run(args),
         Command::Quotas(args) => cmd::quotas::run(args),
+        Command::Console(args) => cmd::console::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

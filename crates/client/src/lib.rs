@@ -10,6 +10,7 @@
 //!   group admin (list, describe, delete, offsets) on [`Client`].
 //! - [`ShareConsumer`]: a share-group member (KIP-932): records acquired under a lock and
 //!   acknowledged one by one (ACCEPT, RELEASE, REJECT).
+//! - Log directories and replica sizes (DescribeLogDirs) on [`Client`].
 //! - Transaction admin (ListTransactions, DescribeTransactions, DescribeProducers) on [`Client`].
 //! - SCRAM credential admin (AlterUserScramCredentials, DescribeUserScramCredentials) on [`Client`].
 //! - ACL admin (CreateAcls, DescribeAcls, DeleteAcls) in strom-authorizer's types, and client
@@ -36,6 +37,7 @@ mod error;
 mod fetch;
 mod group;
 mod group_admin;
+mod log_dir_admin;
 mod metadata;
 mod partitioner;
 mod producer;
@@ -64,6 +66,7 @@ pub use error::{ClientError, KafkaErrorName};
 pub use group::{GroupConfig, GroupConsumer};
 pub use group_admin::{GroupDescription, GroupListing, GroupMemberDescription};
 pub use kafka_protocol::records::{Compression, TimestampType};
+pub use log_dir_admin::LogDirDescription;
 pub use metadata::{BrokerInfo, ClusterMetadata, PartitionMetadata, TopicMetadata, TopicPartition};
 pub use partitioner::{murmur2, partition_for_key, to_positive};
 pub use producer::{Acks, Producer, ProducerConfig};

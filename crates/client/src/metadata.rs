@@ -95,6 +95,13 @@ impl TopicMetadata {
             .filter(|p| p.partition == partition)
             .or_else(|| self.partitions.iter().find(|p| p.partition == partition))
     }
+
+    /// Every partition of the topic as a `TopicPartition`, in metadata order.
+    pub fn topic_partitions(&self) -> impl Iterator<Item = TopicPartition> + '_ {
+        self.partitions
+            .iter()
+            .map(|p| TopicPartition::new(&self.name, p.partition))
+    }
 }
 
 /// A snapshot of the cluster as seen by the client.

@@ -26,6 +26,8 @@ const CLIENT_RANGES: &[(ApiKey, i16, i16)] = &[
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::DeleteRecords, 0, 2),
+    // Replica sizes; v3 adds the request-level error, v4 the (unread) disk totals.
+    (ApiKey::DescribeLogDirs, 1, 4),
     // Consumer groups. FindCoordinator v4+ batches keys; OffsetFetch stops at v7 (v8 is the
     // multi-group shape), OffsetCommit at v9 (v10 names topics by id).
     (ApiKey::FindCoordinator, 1, 6),
@@ -66,6 +68,14 @@ const CLIENT_RANGES: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ShareGroupHeartbeat, 1, 1),
     (ApiKey::ShareFetch, 1, 1),
     (ApiKey::ShareAcknowledge, 1, 1),
+    (ApiKey::DescribeShareGroupOffsets, 0, 0),
+    (ApiKey::AlterShareGroupOffsets, 0, 0),
+    (ApiKey::DeleteShareGroupOffsets, 0, 0),
+    // Broker to broker: a share-partition leader's state at the share coordinator (KIP-932).
+    (ApiKey::InitializeShareGroupState, 0, 0),
+    (ApiKey::ReadShareGroupState, 0, 0),
+    (ApiKey::WriteShareGroupState, 0, 0),
+    (ApiKey::DeleteShareGroupState, 0, 0),
 ];
 
 /// The negotiated version per API for one broker. Immutable after the handshake.

@@ -206,6 +206,32 @@ impl ShareGroupCoordinator {
         out
     }
 
+    /// The admin share-group offset APIs (Alter/DeleteShareGroupOffsets) need an empty group:
+    /// NON_EMPTY_GROUP while it has members; another kind of group of that id is
+    /// GROUP_ID_NOT_FOUND; a share group unknown here (never joined, or not since this node took
+    /// over) is empty.
+    pub fn check_empty(&self, group_id: &str, now_ms: u64) -> Result<(), GroupError> {
+        self.inner.classic.check_owned(group_id)?;
+        match self.group(group_id) {
+            Some(group) => {
+                let mut g = group.lock();
+                g.expire_sessions(now_ms);
+                if g.members().is_empty() {
+                    Ok(())
+                } else {
+                    Err(GroupError::NonEmptyGroup)
+                }
+            }
+            None if self.taken_by_another_kind(group_id) => Err(GroupError::GroupIdNotFound),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether `group_id` is owned here (NOT_COORDINATOR, LOAD_IN_PROGRESS otherwise).
+    pub fn check_owned(&self, group_id: &str) -> Result<(), GroupError> {
+        self.inner.classic.check_owned(group_id)
+    }
+
     /// DeleteGroups of a share group: only an empty one (NON_EMPTY_GROUP otherwise).
     pub fn delete_group(&self, group_id: &str, now_ms: u64) -> Result<(), GroupError> {
         self.inner.classic.check_owned(group_id)?;

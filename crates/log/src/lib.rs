@@ -75,7 +75,8 @@ pub use segment::LogSegment;
 pub use topic_partition::TopicPartition;
 pub use txn_index::AbortedTxn;
 pub use validator::{
-    validate_batches, validate_control_batches, AppendedBatch, ValidatedBatches, ValidationError,
+    validate_batches, validate_control_batches, AppendedBatch, RejectedRecord, ValidatedBatches,
+    ValidationError,
 };
 #[cfg(test)]
 mod tests;

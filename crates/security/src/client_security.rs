@@ -48,6 +48,21 @@ impl fmt::Debug for SaslCredentials {
 }
 
 impl SaslCredentials {
+    /// A user name and password login with PLAIN or SCRAM-SHA-256/512 (`None` for OAUTHBEARER,
+    /// which logs in with a token). The web console makes one per HTTP basic login.
+    pub fn password_login(
+        mechanism: Mechanism,
+        username: impl Into<String>,
+        password: Password,
+    ) -> Option<Self> {
+        (mechanism != Mechanism::OAuthBearer).then(|| SaslCredentials {
+            mechanism,
+            username: username.into(),
+            password,
+            token_auth: false,
+        })
+    }
+
     /// The mechanism to name in SaslHandshake.
     pub fn mechanism(&self) -> Mechanism {
         self.mechanism

@@ -21,7 +21,7 @@ pub(crate) fn handle(ctx: &RequestContext, _req: ApiVersionsRequest) -> ApiVersi
 }
 
 /// The share group APIs (KIP-932), advertised only with `group.share.enable`, as Kafka does.
-const SHARE_APIS: [ApiKey; 9] = [
+const SHARE_APIS: [ApiKey; 12] = [
     ApiKey::ShareGroupHeartbeat,
     ApiKey::ShareGroupDescribe,
     ApiKey::ShareFetch,
@@ -31,6 +31,9 @@ const SHARE_APIS: [ApiKey; 9] = [
     ApiKey::WriteShareGroupState,
     ApiKey::DeleteShareGroupState,
     ApiKey::ReadShareGroupStateSummary,
+    ApiKey::DescribeShareGroupOffsets,
+    ApiKey::AlterShareGroupOffsets,
+    ApiKey::DeleteShareGroupOffsets,
 ];
 
 /// The SASL APIs, served by the connection itself (`server/sasl.rs`) and advertised only on

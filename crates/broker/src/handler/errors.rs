@@ -56,7 +56,11 @@ pub(crate) fn validation_error_code(e: &ValidationError) -> i16 {
         ValidationError::Corrupt(_) => ResponseError::CorruptMessage.code(),
         ValidationError::TooLarge { .. } => ResponseError::MessageTooLarge.code(),
         ValidationError::InvalidRecord(_) => ResponseError::InvalidRecord.code(),
-        ValidationError::InvalidTimestamp { .. } => ResponseError::InvalidTimestamp.code(),
+        ValidationError::Records {
+            invalid_timestamp: true,
+            ..
+        } => ResponseError::InvalidTimestamp.code(),
+        ValidationError::Records { .. } => ResponseError::InvalidRecord.code(),
     }
 }
 

@@ -3,7 +3,9 @@
 //! request order inside `handle`; the returned future waits for durability (group commit) before
 //! answering. acks=0 gets no response at all. Idempotent batches are checked against the
 //! partition's producer state inside the append: a retry gets its original offsets (and waits for
-//! their durability), a gap or stale epoch its Kafka error code (`errors.rs`).
+//! their durability), a gap or stale epoch its Kafka error code (`errors.rs`). A batch refused
+//! for some of its records (v8+) names them in `record_errors` (KIP-467), so the client fails
+//! those records and not the whole batch alike.
 //!
 //! Only the partition's leader takes writes (NOT_LEADER_OR_FOLLOWER otherwise), stamped with its
 //! leader epoch. acks=1 is answered once the leader's copy is durable; acks=all once the high
@@ -26,10 +28,12 @@ use std::time::Duration;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_request::PartitionProduceData;
 use kafka_protocol::messages::produce_response::{
-    LeaderIdAndEpoch, PartitionProduceResponse, TopicProduceResponse,
+    BatchIndexAndErrorMessage, LeaderIdAndEpoch, PartitionProduceResponse, TopicProduceResponse,
 };
 use kafka_protocol::messages::{BrokerId, ProduceRequest, ProduceResponse, TransactionalId};
-use strom_log::{now_ms, validate_batches, LogError, ValidatedBatches, VerificationGuard};
+use strom_log::{
+    now_ms, validate_batches, LogError, ValidatedBatches, ValidationError, VerificationGuard,
+};
 
 use strom_authorizer::{AclOperation, ResourceType};
 
@@ -107,6 +111,31 @@ fn error(version: i16, index: i32, code: i16, message: Option<String>) -> Partit
         .with_log_start_offset(-1)
         // error_message exists from v8.
         .with_error_message(message.filter(|_| version >= 8).map(Into::into))
+}
+
+/// KIP-467 (v8+): each record that refused the batch, by index, so the client fails those
+/// records with the partition's error and the rest of the batch apart from them.
+fn with_record_errors(
+    r: PartitionProduceResponse,
+    version: i16,
+    e: &ValidationError,
+) -> PartitionProduceResponse {
+    let ValidationError::Records { errors, .. } = e else {
+        return r;
+    };
+    if version < 8 {
+        return r;
+    }
+    r.with_record_errors(
+        errors
+            .iter()
+            .map(|e| {
+                BatchIndexAndErrorMessage::default()
+                    .with_batch_index(e.batch_index)
+                    .with_batch_index_error_message(Some(e.message.clone().into()))
+            })
+            .collect(),
+    )
 }
 
 pub(crate) fn handle(ctx: RequestContext, req: ProduceRequest) -> HandlerFuture {
@@ -281,12 +310,8 @@ impl Checks<'_> {
             Ok(v) => v,
             Err(e) => {
                 tracing::debug!(partition = %log.topic_partition(), principal = %self.ctx.session.principal_text(), client_id = ?self.ctx.client_id, error = %e, "rejected produce batch");
-                return Checked::Done(error(
-                    v,
-                    idx,
-                    validation_error_code(&e),
-                    Some(e.to_string()),
-                ));
+                let r = error(v, idx, validation_error_code(&e), Some(e.to_string()));
+                return Checked::Done(with_record_errors(r, v, &e));
             }
         };
         if self.acks == -1 && partition.check_min_insync().is_err() {

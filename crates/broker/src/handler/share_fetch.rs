@@ -208,6 +208,35 @@ fn merge_changes(
     )
 }
 
+/// The group's `share.isolation.level` is `read_committed`.
+fn read_committed(ctx: &RequestContext, group: &str) -> bool {
+    let image = ctx.broker.metadata.image();
+    image
+        .group_configs
+        .get(group)
+        .and_then(|c| c.get("share.isolation.level"))
+        .is_some_and(|v| v == "read_committed")
+}
+
+/// The batches read, those of aborted transactions flagged as a read_committed consumer drops
+/// them: a producer's batches from its aborted transaction's first offset through its ABORT
+/// marker (`AbortedTxn::last_offset`), marker included. The share partition archives them.
+fn fetched_batches(bytes: &[u8], aborted: &[strom_log::AbortedTxn]) -> Vec<FetchedBatch> {
+    Batches::new(bytes)
+        .map_while(Result::ok)
+        .map(|b| FetchedBatch {
+            first_offset: b.base_offset(),
+            last_offset: b.last_offset(),
+            aborted: b.is_transactional()
+                && aborted.iter().any(|a| {
+                    a.producer_id == b.producer_id()
+                        && a.first_offset <= b.base_offset()
+                        && b.last_offset() <= a.last_offset
+                }),
+        })
+        .collect()
+}
+
 fn share_reset(ctx: &RequestContext, group: &str) -> strom_share::AutoOffsetReset {
     let image = ctx.broker.metadata.image();
     reset_of(
@@ -230,6 +259,11 @@ async fn acquire(
     max_records: u32,
 ) -> Result<(Option<Bytes>, Vec<AcquiredRecords>), i16> {
     let (partition, state) = share_partition(ctx, group, topic_id, tp).await?;
+    let bound = if read_committed(ctx, group) {
+        ReadBound::LastStable
+    } else {
+        ReadBound::HighWatermark
+    };
     let now = strom_log::now_ms_unsigned();
     let unknown = ResponseError::UnknownServerError.code();
     ctx.broker
@@ -240,9 +274,7 @@ async fn acquire(
                 return (Ok((None, Vec::new())), expired);
             }
             let offset = state.next_fetch_offset();
-            let read = partition
-                .log
-                .read(offset, max_bytes, ReadBound::HighWatermark, true);
+            let read = partition.log.read(offset, max_bytes, bound, true);
             let bytes = match read {
                 Err(_) => return (Err(unknown), expired),
                 Ok(read) => match read.records.filter(|s| !s.is_empty()) {
@@ -253,14 +285,13 @@ async fn acquire(
                     },
                 },
             };
-            let fetched: Vec<FetchedBatch> = Batches::new(&bytes)
-                .map_while(Result::ok)
-                .map(|b| FetchedBatch {
-                    first_offset: b.base_offset(),
-                    last_offset: b.last_offset(),
-                    aborted: false,
-                })
-                .collect();
+            let aborted = match bound {
+                ReadBound::LastStable => partition
+                    .log
+                    .aborted_transactions(offset, partition.log.last_stable_offset()),
+                _ => Vec::new(),
+            };
+            let fetched = fetched_batches(&bytes, &aborted);
             let acquired = state.acquire(member, offset, &fetched, max_records, now);
             let changes = merge_changes(expired, acquired.changes);
             if acquired.records.is_empty() {

@@ -41,11 +41,13 @@ enum GroupsCommand {
     },
 }
 
+/// `reset-offsets` of `strom groups` and `strom share-groups` (kafka-consumer-groups' and
+/// kafka-share-groups' options).
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("to").required(true).multiple(false)))]
-struct ResetArgs {
+pub(crate) struct ResetArgs {
     /// Group id.
-    group: String,
+    pub(crate) group: String,
     /// Topic whose partitions to reset (all of them).
     #[arg(long)]
     topic: String,
@@ -64,7 +66,7 @@ struct ResetArgs {
     to_datetime: Option<i64>,
     /// Commit the new offsets (without it, only print the plan).
     #[arg(long)]
-    execute: bool,
+    pub(crate) execute: bool,
 }
 
 pub(crate) fn run(args: GroupsArgs) -> anyhow::Result<()> {
@@ -247,6 +249,26 @@ async fn reset(client: &Client, r: ResetArgs) -> anyhow::Result<()> {
             desc.state
         );
     }
+    let plan = reset_plan(client, &r).await?;
+    if r.execute {
+        client
+            .commit_group_offsets(group, &plan)
+            .await
+            .with_context(|| format!("committing offsets of group {group}"))?;
+        eprintln!("Offsets of group {group} reset.");
+    } else {
+        eprintln!("Dry run: nothing changed. Add --execute to commit these offsets.");
+    }
+    Ok(())
+}
+
+/// The offsets `reset-offsets` moves each partition of `--topic` to, printed as
+/// kafka-consumer-groups prints its plan.
+pub(crate) async fn reset_plan(
+    client: &Client,
+    r: &ResetArgs,
+) -> anyhow::Result<BTreeMap<TopicPartition, i64>> {
+    let group = &r.group;
     let meta = client.topic_metadata(&r.topic, false).await?;
     let tps: Vec<TopicPartition> = meta
         .partitions
@@ -296,16 +318,7 @@ async fn reset(client: &Client, r: ResetArgs) -> anyhow::Result<()> {
         );
     }
     print!("{out}");
-    if r.execute {
-        client
-            .commit_group_offsets(group, &plan)
-            .await
-            .with_context(|| format!("committing offsets of group {group}"))?;
-        eprintln!("Offsets of group {group} reset.");
-    } else {
-        eprintln!("Dry run: nothing changed. Add --execute to commit these offsets.");
-    }
-    Ok(())
+    Ok(plan)
 }
 
 /// `--to-datetime`: epoch milliseconds, or ISO-8601 `YYYY-MM-DDTHH:MM:SS[.fff](Z|±HH:MM)`.

@@ -7,6 +7,7 @@ use anyhow::Context;
 pub(crate) mod acls;
 pub(crate) mod cluster;
 pub(crate) mod configs;
+pub(crate) mod console;
 pub(crate) mod consume;
 pub(crate) mod groups;
 pub(crate) mod perf;

@@ -115,14 +115,8 @@ fn parse_configs(pairs: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
 async fn describe(client: &Client, name: Option<&str>) -> anyhow::Result<String> {
     let names: Option<Vec<&str>> = name.map(|n| vec![n]);
     let topics = client.describe_topics(names.as_deref()).await?;
-    let partitions: Vec<TopicPartition> = topics
-        .iter()
-        .flat_map(|t| {
-            t.partitions
-                .iter()
-                .map(|p| TopicPartition::new(&t.name, p.partition))
-        })
-        .collect();
+    let partitions: Vec<TopicPartition> =
+        topics.iter().flat_map(|t| t.topic_partitions()).collect();
     let spec = |s: OffsetSpec| {
         partitions
             .iter()

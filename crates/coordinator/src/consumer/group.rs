@@ -58,9 +58,20 @@ impl ConsumerMember {
     }
 
     /// Whether this member subscribes to `name`.
-    pub(crate) fn subscribes(&self, name: &str) -> bool {
+    pub(crate) fn subscribes(&self, name: &str, unresolved: &BTreeSet<String>) -> bool {
         self.subscribed_topic_names.iter().any(|t| t == name)
-            || self
+            || self.regex_matches(name, unresolved)
+    }
+
+    /// Whether the member's regex matches `name`; a regex the group has not resolved yet
+    /// matches nothing.
+    fn regex_matches(&self, name: &str, unresolved: &BTreeSet<String>) -> bool {
+        let resolved = self
+            .subscribed_topic_regex
+            .as_ref()
+            .is_some_and(|r| !unresolved.contains(r));
+        resolved
+            && self
                 .compiled_regex
                 .as_ref()
                 .is_some_and(|r| !name.starts_with("__") && r.is_match(name))
@@ -83,6 +94,12 @@ pub(crate) struct ConsumerGroup {
     /// instance id → member id.
     pub(crate) static_members: HashMap<String, String>,
     pub(crate) target: BTreeMap<String, Assignment>,
+    /// Regexes new to the group at the last heartbeat, not resolved against the topics yet.
+    /// Kafka resolves a new regex asynchronously, so the heartbeat that brings it answers with
+    /// the literal topics only and a later one adds the matches (librdkafka's 0045 expects that
+    /// order); here the next heartbeat of the group resolves them. In memory only: a group
+    /// loaded from its records has every regex resolved.
+    pub(crate) unresolved_regexes: BTreeSet<String>,
     /// Deleted (DeleteGroups / converted to classic): the next user creates a fresh group.
     pub(crate) dead: bool,
 }
@@ -99,6 +116,7 @@ impl ConsumerGroup {
             members: BTreeMap::new(),
             static_members: HashMap::new(),
             target: BTreeMap::new(),
+            unresolved_regexes: BTreeSet::new(),
             dead: false,
         }
     }
@@ -157,7 +175,12 @@ impl ConsumerGroup {
         for m in self.members.values() {
             out.extend(m.subscribed_topic_names.iter().cloned());
             if m.compiled_regex.is_some() {
-                out.extend(names.iter().filter(|n| m.subscribes(n)).cloned());
+                out.extend(
+                    names
+                        .iter()
+                        .filter(|n| m.regex_matches(n, &self.unresolved_regexes))
+                        .cloned(),
+                );
             }
         }
         out

@@ -82,6 +82,11 @@ pub(crate) fn heartbeat(g: &mut ConsumerGroup, req: &HeartbeatRequest, env: &Env
         return Err(GroupError::UnknownMemberId);
     };
     m.deadline = env.now + ms(env.config.session_timeout_ms);
+    // Regexes new at an earlier heartbeat are resolved now (`refresh_metadata` below).
+    g.unresolved_regexes.clear();
+    let Some(m) = g.members.get_mut(&member_id) else {
+        return Err(GroupError::UnknownMemberId);
+    };
     // Subscription changes (None = unchanged).
     let before = MemberValue::of(m);
     if let Some(names) = &req.subscribed_topic_names {
@@ -108,6 +113,20 @@ pub(crate) fn heartbeat(g: &mut ConsumerGroup, req: &HeartbeatRequest, env: &Env
         m.client_host = req.client_host.clone();
     }
     let after = MemberValue::of(m);
+    // A regex no other member subscribes to is new to the group: resolved at a later heartbeat.
+    if let Some(r) = after
+        .regex
+        .as_ref()
+        .filter(|r| before.regex.as_ref() != Some(r))
+    {
+        let known = g
+            .members
+            .iter()
+            .any(|(id, o)| *id != member_id && o.subscribed_topic_regex.as_ref() == Some(r));
+        if !known {
+            g.unresolved_regexes.insert(r.clone());
+        }
+    }
     if after != before || joining {
         let subscription_changed = after.topic_names != before.topic_names
             || after.regex != before.regex
@@ -362,7 +381,7 @@ fn compute_target(
             let topics = g
                 .subscribed
                 .iter()
-                .filter(|(_, (name, _))| m.subscribes(name))
+                .filter(|(_, (name, _))| m.subscribes(name, &g.unresolved_regexes))
                 .map(|(tid, _)| *tid)
                 .collect();
             (id.clone(), MemberSubscription { topics })

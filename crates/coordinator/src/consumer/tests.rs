@@ -311,12 +311,42 @@ async fn regex_subscription_picks_up_new_topics() {
     let mut a = Client::new("a", &[]);
     a.regex = Some("^prefix.*".into());
     a.beat(&h).await;
+    assert_eq!(
+        a.count(),
+        0,
+        "a new regex is resolved after the heartbeat that brings it"
+    );
+    a.beat(&h).await;
     assert_eq!(a.count(), 2);
     let t2 = h.topics.add("prefix-2", 3);
     h.topics.add("prefix-1", 4); // and a partition count change
     a.beat(&h).await;
     assert_eq!(a.count(), 7);
     assert_eq!(a.owned[&t2].len(), 3);
+}
+
+/// Kafka resolves a new regex asynchronously: the heartbeat that subscribes to a regex and a
+/// topic name gets the named topic, a later one the regex's matches too (librdkafka 0045's
+/// KIP-848 expectation); a regex another member already resolved applies at once.
+#[tokio::test]
+async fn a_new_regex_is_assigned_after_the_literal_topics() {
+    let h = Harness::new();
+    let named = h.topics.add("named", 2);
+    h.topics.add("rx-1", 4);
+    h.topics.add("rx-2", 4);
+    let mut a = Client::new("a", &["named"]);
+    a.regex = Some("^rx-.*".into());
+    a.beat(&h).await;
+    assert_eq!(a.owned.keys().collect::<Vec<_>>(), [&named]);
+    assert_eq!(a.count(), 2);
+    a.beat(&h).await;
+    assert_eq!(a.count(), 10);
+    let mut b = Client::new("b", &[]);
+    b.regex = Some("^rx-.*".into());
+    let mut cs = vec![a, b];
+    converge(&h, &mut cs).await;
+    assert_eq!(cs[0].count() + cs[1].count(), 10);
+    assert!(cs[1].count() > 0);
 }
 
 #[tokio::test]

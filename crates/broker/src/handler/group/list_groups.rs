@@ -119,20 +119,27 @@ pub(crate) fn describe(ctx: &RequestContext, req: DescribeGroupsRequest) -> Desc
             } else {
                 out
             };
+            // KIP-1043: v6 reports an unknown group as GROUP_ID_NOT_FOUND with a message;
+            // older versions, which have no error message field, as a Dead group with no error.
+            let not_found = |out: DescribedGroup, message: String| {
+                if v >= 6 {
+                    out.with_error_code(ResponseError::GroupIdNotFound.code())
+                        .with_error_message(Some(wire(message)))
+                        .with_group_state(wire("Dead"))
+                } else {
+                    out.with_group_state(wire("Dead"))
+                }
+            };
             if ctx
                 .broker
                 .coordinators
                 .consumer_groups
                 .is_consumer_group(id.0.as_str())
             {
-                // Kafka: DescribeGroups only describes classic groups.
-                return out
-                    .with_error_code(ResponseError::GroupIdNotFound.code())
-                    .with_error_message(Some(wire(format!(
-                        "Group {} is not a classic group.",
-                        id.0
-                    ))))
-                    .with_group_state(wire("Dead"));
+                // Kafka: DescribeGroups only describes classic groups; a consumer group is
+                // unknown to it (librdkafka's rd_kafka_list_groups describes every listed group
+                // with v0, so it must get an answer that v0 can carry).
+                return not_found(out, format!("Group {} is not a classic group.", id.0));
             }
             match ctx.broker.coordinators.groups.describe_group(id.0.as_str()) {
                 Ok(d) => out
@@ -156,13 +163,9 @@ pub(crate) fn describe(ctx: &RequestContext, req: DescribeGroupsRequest) -> Desc
                             })
                             .collect(),
                     ),
-                // KIP-1043: v6 reports unknown groups as GROUP_ID_NOT_FOUND; older versions as
-                // a Dead group with no error.
-                Err(GroupError::GroupIdNotFound) if v >= 6 => out
-                    .with_error_code(ResponseError::GroupIdNotFound.code())
-                    .with_error_message(Some(wire(format!("Group {} not found.", id.0))))
-                    .with_group_state(wire("Dead")),
-                Err(GroupError::GroupIdNotFound) => out.with_group_state(wire("Dead")),
+                Err(GroupError::GroupIdNotFound) => {
+                    not_found(out, format!("Group {} not found.", id.0))
+                }
                 Err(e) => out.with_error_code(code(&e)),
             }
         })
@@ -182,7 +185,7 @@ async fn delete_share_state(ctx: &RequestContext, group: &str) -> Result<(), Gro
         .collect();
     ctx.broker
         .share_partitions
-        .delete_group_state(group, &partitions)
+        .delete_state(group, &partitions)
         .await
         .map_err(|code| {
             tracing::warn!(group, code, "deleting a share group's state failed");

@@ -3,8 +3,8 @@
 //! (KIP-848: ConsumerGroupHeartbeat / ConsumerGroupDescribe). This module is the one place
 //! coordinator errors become Kafka error codes ([`code`]).
 //!
-//! Share groups (KIP-932): membership only (`share_group.rs`, behind `group.share.enable`);
-//! ShareFetch and ShareAcknowledge are not served yet.
+//! Share groups (KIP-932): membership (`share_group.rs`) and the share-group offset APIs
+//! (`share_group_offsets.rs`); ShareFetch and ShareAcknowledge are `handler/share_fetch.rs`.
 
 pub(crate) mod consumer_group_describe;
 pub(crate) mod consumer_group_heartbeat;
@@ -16,6 +16,7 @@ pub(crate) mod list_groups;
 pub(crate) mod offset_commit;
 pub(crate) mod offset_fetch;
 pub(crate) mod share_group;
+pub(crate) mod share_group_offsets;
 pub(crate) mod sync_group;
 
 use kafka_protocol::error::ResponseError;
