@@ -14,44 +14,41 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::{strom_cli, StromProcess};
-use strom_client::{AlterConfigOp, Client, ConfigResource};
+use strom_client::{
+    AcknowledgeType, AlterConfigOp, Client, ConfigResource, ShareConsumer, ShareConsumerConfig,
+    ShareRecord,
+};
 
 const TOPIC: &str = "orders";
 const GROUP: &str = "workers";
 const RECORDS: usize = 40;
 
-/// Creates the topic and makes the group read it from the start (Kafka's default is latest,
-/// which would skip records produced before the members join).
-fn set_up(addr: &str) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        let client = Client::connect(addr).await.expect("connect");
-        client
-            .create_topic(TOPIC, 2, 1, &Default::default())
-            .await
-            .expect("create topic");
-        client
-            .alter_configs(
-                &ConfigResource::Group(GROUP.into()),
-                &[AlterConfigOp::Set(
-                    "share.auto.offset.reset".into(),
-                    "earliest".into(),
-                )],
-            )
-            .await
-            .expect("set share.auto.offset.reset");
-    });
+/// Creates `topic` and makes `group` read it from the start (Kafka's default is latest, which
+/// would skip records produced before the members join).
+async fn set_up(addr: &str, topic: &str, partitions: i32, group: &str) {
+    let client = Client::connect(addr).await.expect("connect");
+    client
+        .create_topic(topic, partitions, 1, &Default::default())
+        .await
+        .expect("create topic");
+    client
+        .alter_configs(
+            &ConfigResource::Group(group.into()),
+            &[AlterConfigOp::Set(
+                "share.auto.offset.reset".into(),
+                "earliest".into(),
+            )],
+        )
+        .await
+        .expect("set share.auto.offset.reset");
 }
 
-/// `strom produce` of `lines` (`key:value`) to the topic.
-fn produce(addr: &str, lines: &[String]) {
+/// `strom produce` of `lines` (`key:value`) to `topic`.
+fn produce(addr: &str, topic: &str, lines: &[String]) {
     let mut child = strom_cli(&[
         "produce",
         "--topic",
-        TOPIC,
+        topic,
         "--key-separator",
         ":",
         "--bootstrap-server",
@@ -124,9 +121,13 @@ fn lines(out: &Output) -> Vec<String> {
 #[test]
 fn share_group_members_split_the_records_and_accepted_ones_survive_kill_9() {
     let mut broker = StromProcess::start();
-    set_up(broker.addr());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(set_up(broker.addr(), TOPIC, 2, GROUP));
     let all: Vec<String> = (0..RECORDS).map(|i| format!("k{i}:r{i}")).collect();
-    produce(broker.addr(), &all);
+    produce(broker.addr(), TOPIC, &all);
 
     // Two members at once, each printing half of the records.
     let half = (RECORDS / 2).to_string();
@@ -148,7 +149,7 @@ fn share_group_members_split_the_records_and_accepted_ones_survive_kill_9() {
     // The acceptances are durable: after kill -9 nothing printed comes back, a new record does.
     broker.kill9();
     broker.start_again();
-    produce(broker.addr(), &["late:after".to_owned()]);
+    produce(broker.addr(), TOPIC, &["late:after".to_owned()]);
     let mut c = share_consumer(broker.addr(), &[]);
     let stdout = c.stdout.take().expect("stdout");
     let (tx, rx) = mpsc::channel();
@@ -202,4 +203,68 @@ fn share_group_conflicts_with_group_partition_and_offset() {
             text(&out)
         );
     }
+}
+
+/// Polls until `n` records arrived (failing after 15 s), then returns them.
+async fn poll_records(c: &mut ShareConsumer, n: usize) -> Vec<ShareRecord> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut out = Vec::new();
+    while out.len() < n {
+        assert!(Instant::now() < deadline, "got only {out:?}");
+        out.extend(c.poll().await.expect("poll"));
+    }
+    out
+}
+
+fn offsets_and_counts(rs: &[ShareRecord]) -> Vec<(i64, i16)> {
+    rs.iter()
+        .map(|r| (r.record.offset, r.delivery_count))
+        .collect()
+}
+
+/// The client's acknowledgement types and paths: ACCEPT and REJECT are final, RELEASE
+/// redelivers with the next delivery count (sent by `commit`, ShareAcknowledge), and `close`
+/// gives an unacknowledged record back at once, not after the 30 s lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn share_consumer_accept_release_reject_commit_and_close() {
+    let broker = StromProcess::start();
+    let (topic, group) = ("acks", "ackers");
+    set_up(broker.addr(), topic, 1, group).await;
+    let lines: Vec<String> = (0..3).map(|i| format!("k{i}:v{i}")).collect();
+    produce(broker.addr(), topic, &lines);
+    let client = Client::connect(broker.addr()).await.expect("connect");
+
+    let mut c = ShareConsumer::new(client.clone(), ShareConsumerConfig::new(group));
+    c.subscribe(&[topic]);
+    let first = poll_records(&mut c, 3).await;
+    assert_eq!(offsets_and_counts(&first), vec![(0, 1), (1, 1), (2, 1)]);
+    c.acknowledge(&first[0], AcknowledgeType::Accept);
+    c.acknowledge(&first[1], AcknowledgeType::Release);
+    c.acknowledge(&first[2], AcknowledgeType::Reject);
+    c.commit().await.expect("commit");
+    let again = poll_records(&mut c, 1).await;
+    assert_eq!(
+        offsets_and_counts(&again),
+        vec![(1, 2)],
+        "only the released"
+    );
+    c.close().await.expect("close"); // holding offset 1, unacknowledged
+
+    let mut d = ShareConsumer::new(client, ShareConsumerConfig::new(group));
+    d.subscribe(&[topic]);
+    let started = Instant::now();
+    let back = poll_records(&mut d, 1).await;
+    assert_eq!(offsets_and_counts(&back), vec![(1, 3)]);
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "released by close, not by lock expiry"
+    );
+    d.acknowledge(&back[0], AcknowledgeType::Accept);
+    let quiet_until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < quiet_until {
+        let extra = d.poll().await.expect("poll");
+        assert!(extra.is_empty(), "delivered after ACCEPT/REJECT: {extra:?}");
+    }
+    d.close().await.expect("close");
+    broker.assert_no_panic();
 }
