@@ -268,3 +268,53 @@ async fn share_consumer_accept_release_reject_commit_and_close() {
     d.close().await.expect("close");
     broker.assert_no_panic();
 }
+
+/// The member outlives the broker's memory of it: after kill -9 (share-group membership is in
+/// memory; the broker comes back on the same port) the next heartbeat answers UNKNOWN_MEMBER_ID
+/// and the member rejoins with the same id, and its fetches open a new share session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn share_consumer_rejoins_after_the_broker_forgets_it() {
+    let port = common::cluster::free_port();
+    let mut broker = StromProcess::launch(&format!("127.0.0.1:{port}"), &[]);
+    broker.wait_ready();
+    let (topic, group) = ("rejoin", "rejoiners");
+    set_up(broker.addr(), topic, 1, group).await;
+    produce(broker.addr(), topic, &["k:before".to_owned()]);
+    let client = Client::connect(broker.addr()).await.expect("connect");
+    let mut c = ShareConsumer::new(client.clone(), ShareConsumerConfig::new(group));
+    c.subscribe(&[topic]);
+    let got = poll_records(&mut c, 1).await;
+    c.acknowledge(&got[0], AcknowledgeType::Accept);
+    c.commit().await.expect("commit"); // else the acceptance waits for the next fetch
+    let (member_id, epoch) = c.member();
+    assert!(epoch > 0, "joined with epoch {epoch}");
+
+    broker.kill9();
+    broker.start_again();
+    assert_eq!(broker.port(), port);
+    produce(broker.addr(), topic, &["k:after".to_owned()]);
+    let got = poll_records(&mut c, 1).await;
+    assert_eq!(got[0].record.value.as_deref(), Some(&b"after"[..]));
+    c.acknowledge(&got[0], AcknowledgeType::Accept);
+
+    // Heartbeats come every 5 s: within a few the coordinator knows the member again.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let described = client.describe_share_group(group).await.expect("describe");
+        if described
+            .members
+            .iter()
+            .any(|m| m.member_id == member_id && m.member_epoch > 0)
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "member {member_id} did not rejoin: {described:?}"
+        );
+        let extra = c.poll().await.expect("poll");
+        assert!(extra.is_empty(), "delivered again: {extra:?}");
+    }
+    c.close().await.expect("close");
+    broker.assert_no_panic();
+}

@@ -45,7 +45,7 @@ static ONE_CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// a client of the previous cluster — before the node binds it, which failed a CI run with
 /// "Address already in use"; ports below that range are only ever taken by a bind, and clusters
 /// start one at a time.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let spread = 12_000;
     let seed = std::process::id() % spread;
