@@ -209,7 +209,8 @@ async fn consume_share_group(
     if args.max_messages == Some(0) {
         return Ok(()); // never joined: nothing to leave
     }
-    let printed = print_shared(&mut consumer, args).await;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let printed = print_shared(&mut consumer, args, &mut out).await;
     // Close even after a failure: records still held go back to the group at once.
     let closed = consumer
         .close()
@@ -226,9 +227,11 @@ async fn consume_share_group(
 
 /// The `--share-group` loop; returns how many records were printed. Ctrl-C lets the fetch in
 /// flight finish, since it carries the acknowledgements of what was printed before.
-async fn print_shared(consumer: &mut ShareConsumer, args: &ConsumeArgs) -> anyhow::Result<u64> {
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+async fn print_shared(
+    consumer: &mut ShareConsumer,
+    args: &ConsumeArgs,
+    out: &mut impl Write,
+) -> anyhow::Result<u64> {
     let mut printed = 0u64;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
@@ -245,7 +248,7 @@ async fn print_shared(consumer: &mut ShareConsumer, args: &ConsumeArgs) -> anyho
         let mut finished = interrupted;
         if !interrupted {
             for r in &records {
-                if write_record(&mut out, &r.record, args.print_key, args.print_offset).is_err() {
+                if write_record(out, &r.record, args.print_key, args.print_offset).is_err() {
                     finished = true; // stdout closed (e.g. piped into `head`)
                     break;
                 }
