@@ -417,7 +417,12 @@ impl ShareConsumer {
                     .iter()
                     .map(|r| (r.first_offset, r.last_offset, r.delivery_count))
                     .collect();
-                let (records, gaps) = acquired_records(topic.topic_id, decoded.records, &ranges);
+                let (records, gaps) = acquired_records(
+                    topic.topic_id,
+                    decoded.records,
+                    decoded.next_offset,
+                    &ranges,
+                );
                 for (first, last) in gaps {
                     self.acks.add(tp, first, last, GAP);
                 }

@@ -61,10 +61,13 @@ pub(crate) type AcquiredRange = (i64, i64, i16);
 
 /// The records of `records` inside an acquired range (each with its range's delivery count), and
 /// the acquired offsets with no record, as inclusive ranges (to acknowledge as GAP). Ranges with
-/// `first > last` are ignored: they acquire nothing.
+/// `first > last` are ignored: they acquire nothing. Only offsets below `data_end` (the offset
+/// after the last complete batch decoded, `None` if none was) can be gaps: an offset past the
+/// data was not seen, and a GAP would archive a record nobody read.
 pub(crate) fn acquired_records(
     topic_id: Uuid,
     records: Vec<ConsumerRecord>,
+    data_end: Option<i64>,
     ranges: &[AcquiredRange],
 ) -> (Vec<ShareRecord>, Vec<(i64, i64)>) {
     let mut ranges: Vec<AcquiredRange> = ranges.iter().copied().filter(|r| r.0 <= r.1).collect();
@@ -95,6 +98,12 @@ pub(crate) fn acquired_records(
             gaps.push((next, last));
         }
     }
+    let end = data_end.unwrap_or(i64::MIN);
+    let gaps = gaps
+        .into_iter()
+        .filter(|&(first, _)| first < end)
+        .map(|(first, last)| (first, last.min(end - 1)))
+        .collect();
     (out, gaps)
 }
 
@@ -294,7 +303,7 @@ mod tests {
         let id = Uuid::from_u128(7);
         let records = (10..20).map(record).collect();
         // 10..=12 acquired by someone else or acknowledged: not ours.
-        let (got, gaps) = acquired_records(id, records, &[(16, 19, 2), (13, 14, 1)]);
+        let (got, gaps) = acquired_records(id, records, Some(20), &[(16, 19, 2), (13, 14, 1)]);
         assert_eq!(
             offsets(&got),
             vec![(13, 1), (14, 1), (16, 2), (17, 2), (18, 2), (19, 2)]
@@ -305,22 +314,29 @@ mod tests {
 
     #[test]
     fn acquired_offsets_without_records_are_gaps() {
-        // 3 and 6..=7 are control records or compacted away; 9 is past the data.
-        let records = [0, 1, 2, 4, 5, 8].into_iter().map(record).collect();
-        let (got, gaps) = acquired_records(Uuid::nil(), records, &[(1, 9, 1)]);
+        // 3 and 6..=7 are control records or compacted away; 9 is a control record ending
+        // the data.
+        let records = || [0, 1, 2, 4, 5, 8].into_iter().map(record).collect();
+        let (got, gaps) = acquired_records(Uuid::nil(), records(), Some(10), &[(1, 9, 1)]);
         assert_eq!(
             got.iter().map(|r| r.record.offset).collect::<Vec<_>>(),
             vec![1, 2, 4, 5, 8]
         );
         assert_eq!(gaps, vec![(3, 3), (6, 7), (9, 9)]);
+
+        // Acquired offsets past the decoded data (a batch cut short) were not seen: no GAP.
+        let (_, gaps) = acquired_records(Uuid::nil(), records(), Some(7), &[(1, 12, 1)]);
+        assert_eq!(gaps, vec![(3, 3), (6, 6)]);
+        let (_, gaps) = acquired_records(Uuid::nil(), Vec::new(), None, &[(1, 12, 1)]);
+        assert!(gaps.is_empty());
     }
 
     #[test]
     fn nonsense_ranges_deliver_nothing() {
         let records = (0..3).map(record).collect();
-        let (got, gaps) = acquired_records(Uuid::nil(), records, &[(2, 1, 1)]);
+        let (got, gaps) = acquired_records(Uuid::nil(), records, Some(3), &[(2, 1, 1)]);
         assert!(got.is_empty() && gaps.is_empty());
-        let (got, _) = acquired_records(Uuid::nil(), Vec::new(), &[]);
+        let (got, _) = acquired_records(Uuid::nil(), Vec::new(), None, &[]);
         assert!(got.is_empty());
     }
 
