@@ -52,14 +52,18 @@ def consume(b, topic: str, group: str, out: list, stop: threading.Event) -> None
         c.close()
 
 
-def run(b, topic: str, consumers: list[tuple[str, list]], want: int) -> None:
+def run(b, topic: str, consumers: list[tuple[str, list]], want: int,
+        elsewhere: list | None = None) -> None:
+    """Runs `consumers` until they got `want` records between them and what another member
+    appends to `elsewhere`, then a moment longer."""
     stop = threading.Event()
     threads = [threading.Thread(target=consume, args=(b, topic, g, out, stop))
                for g, out in consumers]
     for t in threads:
         t.start()
     deadline = time.time() + TIMEOUT
-    while time.time() < deadline and sum(len(o) for _, o in consumers) < want:
+    while time.time() < deadline and \
+            sum(len(o) for _, o in consumers) + len(elsewhere or []) < want:
         time.sleep(0.2)
     time.sleep(1)  # anything delivered twice would show up now
     stop.set()
@@ -512,17 +516,9 @@ def test_strom_consume_and_share_consumer_in_one_group_share_the_records_once(br
     reader = threading.Thread(target=lambda: by_cli.extend(line.strip() for line in cli.stdout))
     reader.start()
     out: list = []
-    stop = threading.Event()
-    t = threading.Thread(target=consume, args=(b, topic_name, "mixed", out, stop))
-    t.start()
     try:
-        deadline = time.time() + TIMEOUT
-        while time.time() < deadline and len(by_cli) + len(out) < 60:
-            time.sleep(0.2)
-        time.sleep(1)  # anything delivered twice would show up now
+        run(b, topic_name, [("mixed", out)], 60, elsewhere=by_cli)
     finally:
-        stop.set()
-        t.join(TIMEOUT)
         cli.send_signal(signal.SIGINT)
         try:
             cli.wait(TIMEOUT)
