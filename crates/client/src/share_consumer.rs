@@ -32,9 +32,9 @@ use kafka_protocol::ResponseError;
 use parking_lot::Mutex;
 
 use crate::client::Client;
-use crate::error::{is_stale_metadata_code, ClientError};
+use crate::error::{is_retriable_code, ClientError};
 use crate::fetch::decode_partition;
-use crate::group_admin::gid;
+use crate::group_admin::{gid, is_coordinator_moved};
 use crate::metadata::ClusterMetadata;
 use crate::share_fetch::{
     acquired_records, Acknowledgements, AcquiredRange, SessionRequest, ShareSession,
@@ -395,7 +395,10 @@ impl ShareConsumer {
                 }
                 match p.error_code {
                     0 => {}
-                    code if is_stale_metadata_code(code) => {
+                    // A moved leader, or share-partition state the leader cannot load yet
+                    // (its share coordinator moving or loading): try again next poll.
+                    code if is_retriable_code(code) || is_coordinator_moved(code) => {
+                        tracing::debug!(topic = %name, partition = tp.1, error = %ClientError::broker("share fetch", code, None), "retrying");
                         refresh = true;
                         continue;
                     }
