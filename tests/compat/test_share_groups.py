@@ -1,6 +1,7 @@
 """Share groups (KIP-932) with confluent-kafka's ShareConsumer (librdkafka 2.16's share
 consumer) over real sockets: more consumers than partitions share the records with none
-delivered twice, and two share groups each get every record; acknowledgements, delivery counts
+delivered twice (also with `strom consume --share-group` as a member beside it), and two share
+groups each get every record; acknowledgements, delivery counts
 and the start offset survive kill -9 of the broker (`__share_group_state`). The broker runs with
 `group.share.enable=true`.
 """
@@ -51,14 +52,18 @@ def consume(b, topic: str, group: str, out: list, stop: threading.Event) -> None
         c.close()
 
 
-def run(b, topic: str, consumers: list[tuple[str, list]], want: int) -> None:
+def run(b, topic: str, consumers: list[tuple[str, list]], want: int,
+        elsewhere: list | None = None) -> None:
+    """Runs `consumers` until they got `want` records between them and what another member
+    appends to `elsewhere`, then a moment longer."""
     stop = threading.Event()
     threads = [threading.Thread(target=consume, args=(b, topic, g, out, stop))
                for g, out in consumers]
     for t in threads:
         t.start()
     deadline = time.time() + TIMEOUT
-    while time.time() < deadline and sum(len(o) for _, o in consumers) < want:
+    while time.time() < deadline and \
+            sum(len(o) for _, o in consumers) + len(elsewhere or []) < want:
         time.sleep(0.2)
     time.sleep(1)  # anything delivered twice would show up now
     stop.set()
@@ -492,3 +497,36 @@ def test_read_committed_share_group_skips_aborted_transactions(broker_factory, t
     assert sorted(outs["committed"]) == committed, outs["committed"]
     assert sorted(outs["everything"]) == sorted(
         committed + [f"aborted{i}".encode() for i in range(5)]), outs["everything"]
+
+
+def test_strom_consume_and_share_consumer_in_one_group_share_the_records_once(broker_factory,
+                                                                           topic_name):
+    """`strom consume --share-group` (crates/client's ShareConsumer) and librdkafka's share
+    consumer as members of one group: together every record exactly once; the CLI leaves
+    cleanly on Ctrl-C."""
+    import signal
+    import subprocess
+    from conftest import strom_bin
+    b = start(broker_factory)
+    setup(b, topic_name, ["mixed"], 60)
+    cli = subprocess.Popen([strom_bin(), "consume", "--share-group", "mixed", "--topic",
+                            topic_name, "--bootstrap-server", b.bootstrap],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    by_cli: list = []
+    reader = threading.Thread(target=lambda: by_cli.extend(line.strip() for line in cli.stdout))
+    reader.start()
+    out: list = []
+    try:
+        run(b, topic_name, [("mixed", out)], 60, elsewhere=by_cli)
+    finally:
+        cli.send_signal(signal.SIGINT)
+        try:
+            cli.wait(TIMEOUT)
+        finally:
+            if cli.poll() is None:
+                cli.kill()
+        reader.join(TIMEOUT)
+    assert cli.returncode == 0, cli.stderr.read()
+    got = sorted(by_cli + [v.decode() for v in out])
+    assert got == sorted(f"r{i}" for i in range(60)), \
+        f"{len(got)} delivered, {len(set(got))} distinct; strom printed {len(by_cli)}"

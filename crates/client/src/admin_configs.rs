@@ -81,6 +81,8 @@ pub enum ConfigResource {
     Topic(String),
     /// A broker by id; `None` is the cluster-wide broker default.
     Broker(Option<i32>),
+    /// A group by id (KIP-848/KIP-932 group configs, e.g. `share.auto.offset.reset`).
+    Group(String),
 }
 
 impl ConfigResource {
@@ -88,6 +90,7 @@ impl ConfigResource {
         match self {
             ConfigResource::Topic(t) => (2, t.clone()),
             ConfigResource::Broker(id) => (4, id.map_or_else(String::new, |i| i.to_string())),
+            ConfigResource::Group(g) => (32, g.clone()),
         }
     }
 }

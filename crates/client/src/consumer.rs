@@ -19,7 +19,7 @@ use kafka_protocol::ResponseError;
 use crate::admin::OffsetSpec;
 use crate::client::Client;
 use crate::error::{is_stale_metadata_code, ClientError};
-use crate::fetch::{decode_partition, FetchDecodeError};
+use crate::fetch::decode_partition;
 use crate::metadata::topic_name;
 use crate::metadata::TopicPartition;
 use crate::PendingResponse;
@@ -388,21 +388,7 @@ impl Consumer {
                         }
                         out.extend(decoded.records);
                     }
-                    Err(e) => {
-                        let cause: Arc<dyn std::error::Error + Send + Sync> = match e {
-                            FetchDecodeError::Corrupt(e) => Arc::from(e),
-                            FetchDecodeError::BatchTooLarge => {
-                                Arc::from(Box::<dyn std::error::Error + Send + Sync>::from(
-                                    "record batch larger than max.partition.fetch.bytes",
-                                ))
-                            }
-                        };
-                        return Err(ClientError::RecordBatch {
-                            topic: a.topic.to_string(),
-                            partition: a.partition,
-                            cause,
-                        });
-                    }
+                    Err(e) => return Err(e.into_client_error(&a.topic, a.partition)),
                 }
             }
         }

@@ -12,6 +12,8 @@ use std::sync::Arc;
 use bytes::{Buf, Bytes};
 use kafka_protocol::records::{RecordBatchDecoder, TimestampType};
 
+use crate::error::ClientError;
+
 /// A record as returned by the consumer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumerRecord {
@@ -114,6 +116,25 @@ pub(crate) fn decode_partition(
         return Err(FetchDecodeError::BatchTooLarge);
     }
     Ok(out)
+}
+
+impl FetchDecodeError {
+    /// The client error for bytes of `topic`-`partition` that could not be decoded.
+    pub(crate) fn into_client_error(self, topic: &str, partition: i32) -> ClientError {
+        let cause: Arc<dyn std::error::Error + Send + Sync> = match self {
+            FetchDecodeError::Corrupt(e) => Arc::from(e),
+            FetchDecodeError::BatchTooLarge => {
+                Arc::from(Box::<dyn std::error::Error + Send + Sync>::from(
+                    "record batch larger than max.partition.fetch.bytes",
+                ))
+            }
+        };
+        ClientError::RecordBatch {
+            topic: topic.to_owned(),
+            partition,
+            cause,
+        }
+    }
 }
 
 fn corrupt(reason: &'static str) -> FetchDecodeError {

@@ -75,7 +75,8 @@ pub(crate) struct CommitIdentity {
     pub(crate) group_instance_id: Option<String>,
 }
 
-fn is_coordinator_moved(code: i16) -> bool {
+/// Codes after which a group (or share) coordinator must be found again: it moved or is loading.
+pub(crate) fn is_coordinator_moved(code: i16) -> bool {
     matches!(
         ResponseError::try_from_code(code),
         Some(

@@ -8,6 +8,8 @@
 //! - [`Consumer`]: assigned partitions, Fetch, offset reset.
 //! - [`GroupConsumer`]: a consumer-group member (classic protocol, range assignor, commits);
 //!   group admin (list, describe, delete, offsets) on [`Client`].
+//! - [`ShareConsumer`]: a share-group member (KIP-932): records acquired under a lock and
+//!   acknowledged one by one (ACCEPT, RELEASE, REJECT).
 //! - Log directories and replica sizes (DescribeLogDirs) on [`Client`].
 //! - Transaction admin (ListTransactions, DescribeTransactions, DescribeProducers) on [`Client`].
 //! - SCRAM credential admin (AlterUserScramCredentials, DescribeUserScramCredentials) on [`Client`].
@@ -45,7 +47,10 @@ mod sasl_authenticator;
 mod scram_admin;
 mod security;
 mod sender;
+mod share_consumer;
+mod share_fetch;
 mod share_group_admin;
+mod share_membership;
 mod transport;
 mod txn_admin;
 mod versions;
@@ -71,6 +76,8 @@ pub use quota_admin::{
 };
 pub use scram_admin::{PerUser, ScramCredentialInfo, UserScramCredentialAlteration};
 pub use security::{SaslLogin, Security};
+pub use share_consumer::{ShareConsumer, ShareConsumerConfig};
+pub use share_fetch::{AcknowledgeType, ShareRecord};
 pub use share_group_admin::{ShareGroupDescription, ShareMemberDescription};
 pub use transport::ConnectionConfig;
 // The ACL types of the ACL admin calls, so callers need not depend on strom-authorizer.

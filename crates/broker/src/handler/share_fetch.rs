@@ -374,6 +374,15 @@ pub(crate) async fn fetch(ctx: RequestContext, req: ShareFetchRequest) -> ShareF
         Ok(gm) => gm,
         Err(e) => return failed(e),
     };
+    // Kafka: a session is opened before anything acquired in it can be acknowledged.
+    let acks_present = req.topics.iter().any(|t| {
+        t.partitions
+            .iter()
+            .any(|p| !p.acknowledgement_batches.is_empty())
+    });
+    if req.share_session_epoch == 0 && acks_present {
+        return failed(ResponseError::InvalidRequest);
+    }
     let add: Vec<(Uuid, i32)> = req
         .topics
         .iter()

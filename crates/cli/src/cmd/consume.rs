@@ -1,7 +1,9 @@
 //! `strom consume`: print a topic's records, like kafka-console-consumer. Without `--group` it
 //! reads assigned partitions; with `--group G` it joins consumer group G (subscribed to
 //! `--topic`), resumes after the group's committed offsets and commits what it printed (after a
-//! batch, at most once a second, and on exit), so a restart continues where it stopped.
+//! batch, at most once a second, and on exit), so a restart continues where it stopped. With
+//! `--share-group G` it is a member of share group G (KIP-932, like kafka-console-share-consumer):
+//! records are shared with the group's other members, and each is accepted once printed.
 
 use std::io::Write;
 
@@ -10,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use strom_client::{
-    Consumer, ConsumerConfig, ConsumerRecord, GroupConfig, GroupConsumer, OffsetReset, StartOffset,
-    TopicPartition,
+    AcknowledgeType, Consumer, ConsumerConfig, ConsumerRecord, GroupConfig, GroupConsumer,
+    OffsetReset, ShareConsumer, ShareConsumerConfig, StartOffset, TopicPartition,
 };
 
 use super::ConnectArgs;
@@ -31,6 +33,12 @@ pub(crate) struct ConsumeArgs {
     /// --from-beginning, partitions without a committed offset start at the earliest.
     #[arg(long, conflicts_with_all = ["partition", "offset"])]
     group: Option<String>,
+    /// Consume as a member of this share group (KIP-932): the group's members share the
+    /// records, and each record is accepted once printed. Where the group starts in a partition
+    /// is its `share.auto.offset.reset` config (latest unless set), so --from-beginning does not
+    /// apply.
+    #[arg(long, conflicts_with_all = ["group", "partition", "offset", "from_beginning"])]
+    share_group: Option<String>,
     /// Read only this partition.
     #[arg(long)]
     partition: Option<i32>,
@@ -80,6 +88,9 @@ pub(crate) fn run(args: ConsumeArgs) -> anyhow::Result<()> {
         };
         if let Some(group) = &args.group {
             return consume_group(client, config, group, &args).await;
+        }
+        if let Some(group) = &args.share_group {
+            return consume_share_group(client, group, &args).await;
         }
         let mut consumer = Consumer::new(client, config);
         match args.partition {
@@ -183,6 +194,92 @@ async fn consume_group(
         eprintln!("Processed a total of {printed} messages");
     }
     Ok(())
+}
+
+/// `--share-group`: poll as a share-group member, print, accept what was printed (sent with the
+/// next fetch, or on exit) and release what was fetched but not printed; on exit close the share
+/// sessions and leave the group.
+async fn consume_share_group(
+    client: strom_client::Client,
+    group: &str,
+    args: &ConsumeArgs,
+) -> anyhow::Result<()> {
+    let mut consumer = ShareConsumer::new(client, ShareConsumerConfig::new(group));
+    consumer.subscribe(&[args.topic.as_str()]);
+    if args.max_messages == Some(0) {
+        return Ok(()); // never joined: nothing to leave
+    }
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let printed = print_shared(&mut consumer, args, &mut out).await;
+    // Close even after a failure: records still held go back to the group at once.
+    let closed = consumer
+        .close()
+        .await
+        .with_context(|| format!("acknowledging records of share group {group}"));
+    let printed =
+        printed.with_context(|| format!("consuming {} in share group {group}", args.topic))?;
+    closed?;
+    if args.max_messages.is_none_or(|max| printed < max) {
+        eprintln!("Processed a total of {printed} messages");
+    }
+    Ok(())
+}
+
+/// The `--share-group` loop; returns how many records were printed. Ctrl-C lets the fetch in
+/// flight finish, since it carries the acknowledgements of what was printed before.
+async fn print_shared(
+    consumer: &mut ShareConsumer,
+    args: &ConsumeArgs,
+    out: &mut impl Write,
+) -> anyhow::Result<u64> {
+    let mut printed = 0u64;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        let (records, interrupted) = {
+            let poll = consumer.poll();
+            tokio::pin!(poll);
+            tokio::select! {
+                r = &mut poll => (r?, false),
+                _ = &mut ctrl_c => (poll.await?, true),
+            }
+        };
+        let mut written = 0u64;
+        let mut finished = interrupted;
+        if !interrupted {
+            for r in &records {
+                if write_record(out, &r.record, args.print_key, args.print_offset).is_err() {
+                    finished = true; // stdout closed (e.g. piped into `head`)
+                    break;
+                }
+                written += 1;
+                if args
+                    .max_messages
+                    .is_some_and(|max| printed + written >= max)
+                {
+                    finished = true;
+                    break;
+                }
+            }
+        }
+        // Accepted only once on stdout; the rest goes back to the group.
+        if out.flush().is_err() {
+            written = 0;
+            finished = true;
+        }
+        for (r, i) in records.iter().zip(0u64..) {
+            let kind = if i < written {
+                AcknowledgeType::Accept
+            } else {
+                AcknowledgeType::Release
+            };
+            consumer.acknowledge(r, kind);
+        }
+        printed += written;
+        if finished {
+            return Ok(printed);
+        }
+    }
 }
 
 fn write_record(

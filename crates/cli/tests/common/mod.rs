@@ -125,7 +125,7 @@ impl StromProcess {
             .open(self.stderr_path())
             .expect("opening stderr log");
         writeln!(log, "===== strom start #{} =====", self.starts).expect("writing stderr log");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_strom"))
+        let mut child = Command::new(strom_bin())
             .arg("serve")
             .arg("--data-dir")
             .arg(self.data_dir())
@@ -394,6 +394,21 @@ pub(crate) fn assert_no_panic_in(path: &Path) {
         !text.contains("panicked"),
         "broker panicked; stderr:\n{text}"
     );
+}
+
+/// The `strom` binary under test: `STROM_BIN` if set (as for tests/compat), else the one cargo
+/// built. With a target dir shared by several checkouts, another checkout's build may replace
+/// `target/debug/strom` while a test runs; a copy in `STROM_BIN` pins it.
+pub(crate) fn strom_bin() -> PathBuf {
+    std::env::var_os("STROM_BIN")
+        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_strom")), PathBuf::from)
+}
+
+/// The `strom` binary as a command (`strom ARGS`), for tests that run the CLI itself.
+pub(crate) fn strom_cli(args: &[&str]) -> Command {
+    let mut c = Command::new(strom_bin());
+    c.args(args);
+    c
 }
 
 // ---------------------------------------------------------------------------------------------
