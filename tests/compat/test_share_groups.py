@@ -82,12 +82,41 @@ def test_more_consumers_than_partitions_share_the_records_once(broker_factory, t
 
 
 def test_two_share_groups_each_get_every_record(broker_factory, topic_name):
+    """...and a classic consumer group reading the same topic meanwhile is unaffected: it gets
+    every record once and commits its offsets as usual."""
+    from confluent_kafka import Consumer, TopicPartition
     b = start(broker_factory)
     setup(b, topic_name, ["g1", "g2"], 100)
+    classic: list = []
+    stop = threading.Event()
+
+    def classic_member():
+        c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "classic",
+                      "auto.offset.reset": "earliest", "enable.auto.commit": False})
+        c.subscribe([topic_name])
+        while not stop.is_set():
+            m = c.poll(0.2)
+            if m is not None and m.error() is None:
+                classic.append(m.value())
+                c.commit(m, asynchronous=False)
+        c.close()
+
+    t = threading.Thread(target=classic_member)
+    t.start()
     outs = [("g1", []), ("g2", [])]
-    run(b, topic_name, outs, 200)
+    try:
+        run(b, topic_name, outs, 300, elsewhere=classic)
+    finally:
+        stop.set()
+        t.join(TIMEOUT)
+    everything = sorted(f"r{i}".encode() for i in range(100))
     for _, out in outs:
-        assert sorted(out) == sorted(f"r{i}".encode() for i in range(100))
+        assert sorted(out) == everything
+    assert sorted(classic) == everything
+    check = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "classic"})
+    committed = check.committed([TopicPartition(topic_name, p) for p in (0, 1)], timeout=TIMEOUT)
+    check.close()
+    assert sum(tp.offset for tp in committed) == 100, committed
 
 
 def explicit(b, group: str, topic: str) -> ShareConsumer:

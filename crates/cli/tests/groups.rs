@@ -673,9 +673,20 @@ async fn share_group_members_are_assigned_described_listed_and_deleted() {
     let advertised = |conn: &mut RawConn| -> bool {
         let resp: ApiVersionsResponse =
             conn.request(ApiKey::ApiVersions, 3, 9, &ApiVersionsRequest::default());
-        resp.api_keys
+        let api = resp
+            .api_keys
             .iter()
-            .any(|k| k.api_key == ApiKey::ShareGroupHeartbeat as i16)
+            .any(|k| k.api_key == ApiKey::ShareGroupHeartbeat as i16);
+        // KIP-584: `share.version` 1 is finalized exactly when the APIs are served.
+        let feature = resp
+            .finalized_features
+            .iter()
+            .any(|f| f.name.as_str() == "share.version" && f.max_version_level == 1);
+        assert_eq!(
+            api, feature,
+            "APIs and the share.version feature go together"
+        );
+        api
     };
     let beat = |conn: &mut RawConn, member: &'static str, epoch: i32, topics: bool| {
         let req = ShareGroupHeartbeatRequest::default()

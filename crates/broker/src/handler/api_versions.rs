@@ -1,5 +1,6 @@
 //! ApiVersions (v0–v4): advertises exactly the registered handlers' version ranges, and (v3+,
-//! KIP-584) the cluster's features: `transaction.version` 2, which is what makes a client use
+//! KIP-584) the cluster's features: `share.version` 1 with share groups on, and
+//! `transaction.version` 2, which is what makes a client use
 //! Transactions V2 (KIP-890 part 2) with EndTxn v5 and Produce v12.
 
 use kafka_protocol::error::ResponseError;
@@ -60,17 +61,43 @@ fn response(error_code: i16, sasl: bool, share: bool) -> ApiVersionsResponse {
     ApiVersionsResponse::default()
         .with_error_code(error_code)
         .with_api_keys(api_keys)
-        .with_supported_features(vec![SupportedFeatureKey::default()
-            .with_name(StrBytes::from_static_str(TRANSACTION_VERSION))
-            .with_min_version(0)
-            .with_max_version(TRANSACTION_VERSION_LEVEL)])
-        .with_finalized_features(vec![FinalizedFeatureKey::default()
-            .with_name(StrBytes::from_static_str(TRANSACTION_VERSION))
-            .with_min_version_level(TRANSACTION_VERSION_LEVEL)
-            .with_max_version_level(TRANSACTION_VERSION_LEVEL)])
+        .with_supported_features(
+            features(share)
+                .map(|(name, level)| {
+                    SupportedFeatureKey::default()
+                        .with_name(StrBytes::from_static_str(name))
+                        .with_min_version(0)
+                        .with_max_version(level)
+                })
+                .collect(),
+        )
+        .with_finalized_features(
+            features(share)
+                .map(|(name, level)| {
+                    FinalizedFeatureKey::default()
+                        .with_name(StrBytes::from_static_str(name))
+                        .with_min_version_level(level)
+                        .with_max_version_level(level)
+                })
+                .collect(),
+        )
         // Clients take finalized features only from an epoch >= 0; ours never change.
         .with_finalized_features_epoch(FEATURES_EPOCH)
 }
+
+/// The features finalized here (KIP-584): Transactions V2 always, `share.version` 1 (KIP-932:
+/// share groups, as Kafka 4.2 finalizes it) while share groups are on.
+fn features(share: bool) -> impl Iterator<Item = (&'static str, i16)> {
+    [
+        Some((TRANSACTION_VERSION, TRANSACTION_VERSION_LEVEL)),
+        share.then_some((SHARE_VERSION, 1)),
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// Kafka's feature name for the share-group protocol level.
+const SHARE_VERSION: &str = "share.version";
 
 /// Kafka's feature name for the transaction protocol level.
 const TRANSACTION_VERSION: &str = "transaction.version";
